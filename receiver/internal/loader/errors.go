@@ -1,0 +1,30 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Explain wraps err from loading or attaching with what to do about it: a
+// permission error names the capabilities, a missing feature says so, and a
+// verifier rejection carries the end of the verifier log.
+func Explain(what string, err error) error {
+	var ve *ebpf.VerifierError
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%s: %w: %w (the kernel refused: CAP_BPF and CAP_PERFMON are needed, "+
+			"or CAP_SYS_ADMIN; check kernel.perf_event_paranoid and that no seccomp profile blocks bpf(2) and perf_event_open(2))",
+			what, ErrMissingCapability, err)
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return fmt.Errorf("%s: kernel feature not supported: %w", what, err)
+	case errors.As(err, &ve):
+		return fmt.Errorf("%s: rejected by the verifier: %+v", what, ve)
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("%s: %w (is tracefs mounted at /sys/kernel/tracing and the tracepoint present?)", what, err)
+	default:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+}

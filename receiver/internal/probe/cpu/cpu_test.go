@@ -1,0 +1,72 @@
+//go:build linux
+
+package cpu
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func buildSpin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "spin")
+	out, err := exec.Command("gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "-o", bin, "testdata/spin.c").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building spin: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestProfilerSamplesTarget(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs CAP_BPF and CAP_PERFMON (run as root)")
+	}
+	cmd := exec.Command(buildSpin(t))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	p, err := Start(Config{Frequency: 99, KernelStacks: true, UserStacks: true,
+		PIDs: []uint32{uint32(cmd.Process.Pid)}, StackEntries: 1024, CountEntries: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	time.Sleep(2 * time.Second)
+	recs, err := p.Drain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for _, r := range recs {
+		if r.PID != uint32(cmd.Process.Pid) {
+			t.Fatalf("sample of pid %d outside the filter", r.PID)
+		}
+		total += r.Count
+		if len(r.User) == 0 {
+			t.Errorf("record without user stack: %+v", r)
+		}
+	}
+	if total < 50 {
+		t.Fatalf("only %d samples in 2s at 99 Hz", total)
+	}
+	st, err := p.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("records %d samples %d stats %+v", len(recs), total, st)
+	// The second drain sees only what arrived since.
+	recs2, err := p.Drain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs2) > len(recs)+5 {
+		t.Fatalf("second drain larger than expected: %d", len(recs2))
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
