@@ -37,6 +37,10 @@ const (
 	// tableChunk is the buffer size for reading header tables so that a
 	// file claiming 65535 headers costs reads, not memory.
 	tableChunk = 4096
+	// maxTableBytes bounds how much of a header table is scanned. Note
+	// headers come early; the bound keeps a forged e_phnum/e_phentsize
+	// from turning one lookup into gigabytes of reads.
+	maxTableBytes = 256 * 1024
 
 	ptNote          = 4
 	shtNote         = 7
@@ -89,7 +93,8 @@ func openRegular(path string) (*os.File, error) {
 }
 
 // ReadBuildID reads the GNU and Go build IDs from the notes of an ELF file.
-// It walks PT_NOTE segments and, if they yield nothing, SHT_NOTE sections.
+// It walks PT_NOTE segments and, if either ID is still missing, SHT_NOTE
+// sections.
 // It returns ErrNotELF, ErrNoBuildID, or an error wrapping ErrCorruptELF; if
 // a build ID was found before running into corruption, it is returned
 // without error because the notes that were read are still valid.
@@ -100,9 +105,10 @@ func ReadBuildID(r io.ReaderAt) (BuildID, error) {
 	}
 	nr := noteReader{r: r, bo: h.bo, budget: maxNoteBytes}
 
-	// Program headers are what the loader uses and what ends up in memory,
-	// so they describe the running code best; sections are only consulted
-	// for files without usable segments (e.g. relocatable objects).
+	// Program headers are what the loader uses, so they are read first.
+	// Sections are still needed: the Go linker's only PT_NOTE covers
+	// .note.go.buildid, leaving .note.gnu.build-id reachable only as a
+	// section, and relocatable objects have no segments at all.
 	errPh := h.forEach(r, h.phoff, h.phentsize, h.phnum, h.phMinSize(), func(b []byte) bool {
 		typ, off, size, align := h.prog(b)
 		if typ == ptNote {
@@ -111,7 +117,7 @@ func ReadBuildID(r io.ReaderAt) (BuildID, error) {
 		return nr.done()
 	})
 	var errSh error
-	if nr.id == (BuildID{}) {
+	if nr.id.GNU == "" || nr.id.Go == "" {
 		errSh = h.forEach(r, h.shoff, h.shentsize, h.shnum, h.shMinSize(), func(b []byte) bool {
 			typ, off, size, align := h.section(b)
 			if typ == shtNote {
@@ -223,6 +229,7 @@ func (h *elfHeader) forEach(r io.ReaderAt, off uint64, entsize, num, minSize int
 	if entsize < minSize {
 		return fmt.Errorf("%w: header table entry size %d, want at least %d", ErrCorruptELF, entsize, minSize)
 	}
+	num = min(num, max(maxTableBytes/entsize, 1))
 	perChunk := max(tableChunk/entsize, 1)
 	buf := make([]byte, perChunk*entsize)
 	for i := 0; i < num; i += perChunk {

@@ -76,8 +76,11 @@ type addrKey struct {
 }
 
 type processEntry struct {
+	pid  uint32
 	info procmaps.ProcessInfo
 	ok   bool
+	// first and next delimit the process's samples in Builder.order.
+	first, next int
 }
 
 // Builder accumulates samples and emits them as one pprofile.Profiles batch.
@@ -93,7 +96,11 @@ type Builder struct {
 	samples   []sampleEntry
 	sampleIdx map[sampleKey]int
 	addrCache map[addrKey]int32
-	processes map[uint32]processEntry
+	// processes indexes procs by pid; procs gives Build a small list to sort
+	// instead of every sample.
+	processes map[uint32]int32
+	procs     []processEntry
+	order     []int32
 	// kernelMapping is the kernel mapping's index, or -1 until a kernel frame
 	// is seen: interning it eagerly would leave an orphan in user-only batches.
 	kernelMapping int32
@@ -112,7 +119,7 @@ func NewBuilder(t ProfileType, r Resolver, k KernelInfo, scopeName, scopeVersion
 		dict:          newDictionary(),
 		sampleIdx:     make(map[sampleKey]int),
 		addrCache:     make(map[addrKey]int32),
-		processes:     make(map[uint32]processEntry),
+		processes:     make(map[uint32]int32),
 		kernelMapping: -1,
 	}
 }
@@ -126,7 +133,8 @@ func (b *Builder) Len() int { return len(b.samples) }
 func (b *Builder) Add(s Sample) {
 	if _, ok := b.processes[s.PID]; !ok {
 		info, ok := b.resolver.Process(s.PID)
-		b.processes[s.PID] = processEntry{info: info, ok: ok}
+		b.processes[s.PID] = int32(len(b.procs))
+		b.procs = append(b.procs, processEntry{pid: s.PID, info: info, ok: ok})
 	}
 
 	locs := b.locBuf[:0]
@@ -190,9 +198,7 @@ func (b *Builder) Build(start, end time.Time) pprofile.Profiles {
 	pd := pprofile.NewProfiles()
 	d := b.dict
 
-	// Stable sort: resources come out by pid, samples within a process in
-	// arrival order, so equal input gives equal output.
-	slices.SortStableFunc(b.samples, func(x, y sampleEntry) int { return cmp.Compare(x.pid, y.pid) })
+	b.groupByProcess()
 
 	var sampleType, sampleUnit, periodType, periodUnit int32
 	if len(b.samples) > 0 {
@@ -205,15 +211,11 @@ func (b *Builder) Build(start, end time.Time) pprofile.Profiles {
 	}
 
 	rps := pd.ResourceProfiles()
-	for lo := 0; lo < len(b.samples); {
-		pid := b.samples[lo].pid
-		hi := lo + 1
-		for hi < len(b.samples) && b.samples[hi].pid == pid {
-			hi++
-		}
-
+	rps.EnsureCapacity(len(b.procs))
+	for i := range b.procs {
+		proc := &b.procs[i]
 		rp := rps.AppendEmpty()
-		b.writeResource(rp.Resource(), pid)
+		b.writeResource(rp.Resource(), proc)
 		sp := rp.ScopeProfiles().AppendEmpty()
 		sp.Scope().SetName(b.scopeName)
 		sp.Scope().SetVersion(b.scopeVersion)
@@ -229,17 +231,21 @@ func (b *Builder) Build(start, end time.Time) pprofile.Profiles {
 		prof.SetProfileID(newProfileID())
 
 		ss := prof.Samples()
-		ss.EnsureCapacity(hi - lo)
-		for _, e := range b.samples[lo:hi] {
+		ss.EnsureCapacity(proc.next - proc.first)
+		for _, si := range b.order[proc.first:proc.next] {
+			e := &b.samples[si]
 			ps := ss.AppendEmpty()
 			ps.SetStackIndex(e.stack)
 			ps.Values().Append(e.value)
-			ps.AttributeIndices().Append(d.intAttr(AttrThreadID, int64(e.tid)))
+			// FromRaw sizes the slice once where two Appends could grow it twice.
+			attrs := [2]int32{d.intAttr(AttrThreadID, int64(e.tid))}
+			n := 1
 			if e.thread != "" {
-				ps.AttributeIndices().Append(d.strAttr(AttrThreadName, e.thread))
+				attrs[1] = d.strAttr(AttrThreadName, e.thread)
+				n = 2
 			}
+			ps.AttributeIndices().FromRaw(attrs[:n])
 		}
-		lo = hi
 	}
 
 	d.writeTo(pd.Dictionary())
@@ -247,14 +253,41 @@ func (b *Builder) Build(start, end time.Time) pprofile.Profiles {
 	return pd
 }
 
+// groupByProcess sorts procs by pid and fills order with sample indices
+// grouped by process, in arrival order within a process, so that equal input
+// gives equal output. This is a counting sort: linear in the samples, where
+// sorting the samples themselves would not be.
+func (b *Builder) groupByProcess() {
+	slices.SortFunc(b.procs, func(x, y processEntry) int { return cmp.Compare(x.pid, y.pid) })
+	for i := range b.procs {
+		b.processes[b.procs[i].pid] = int32(i)
+		b.procs[i].next = 0 // used as a counter first
+	}
+	for i := range b.samples {
+		b.procs[b.processes[b.samples[i].pid]].next++
+	}
+	off := 0
+	for i := range b.procs {
+		p := &b.procs[i]
+		count := p.next
+		p.first, p.next = off, off // next is now the fill cursor
+		off += count
+	}
+	b.order = slices.Grow(b.order[:0], len(b.samples))[:len(b.samples)]
+	for i := range b.samples {
+		p := &b.procs[b.processes[b.samples[i].pid]]
+		b.order[p.next] = int32(i)
+		p.next++
+	}
+}
+
 // writeResource sets the process attributes. Their keys and string values are
 // also interned in the string table because the OTLP marshalers move them
 // there (key_strindex, string_value_strindex); having them already present
 // keeps a marshal/unmarshal round trip identical to the original.
-func (b *Builder) writeResource(res pcommon.Resource, pid uint32) {
+func (b *Builder) writeResource(res pcommon.Resource, p *processEntry) {
 	attrs := res.Attributes()
-	attrs.PutInt(b.resourceKey(AttrProcessPID), int64(pid))
-	p := b.processes[pid]
+	attrs.PutInt(b.resourceKey(AttrProcessPID), int64(p.pid))
 	if !p.ok {
 		return
 	}
@@ -281,6 +314,8 @@ func (b *Builder) reset() {
 	clear(b.sampleIdx)
 	clear(b.addrCache)
 	clear(b.processes)
+	b.procs = b.procs[:0]
+	b.order = b.order[:0]
 	b.kernelMapping = -1
 }
 

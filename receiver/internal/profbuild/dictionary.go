@@ -4,6 +4,8 @@
 package profbuild // import "github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
 
 import (
+	"hash/maphash"
+	"slices"
 	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pprofile"
@@ -61,10 +63,15 @@ type dictionary struct {
 	locationIdx map[locationEntry]int32
 
 	// Stacks are stored flat: stack i holds stackLocs[stackOff[i]:stackOff[i+1]].
-	stackLocs []int32
-	stackOff  []int32
-	stackIdx  map[string]int32
-	keyBuf    []byte
+	// Stacks are keyed by a hash of their indices rather than by the indices
+	// themselves: variable-length lists cannot be map keys, and a string copy
+	// per new stack would be the builder's largest allocation. Hash
+	// collisions between different stacks go to the rarely used overflow map.
+	stackLocs     []int32
+	stackOff      []int32
+	stackIdx      map[uint64]int32
+	stackOverflow map[string]int32
+	seed          maphash.Seed
 }
 
 func newDictionary() *dictionary {
@@ -73,7 +80,8 @@ func newDictionary() *dictionary {
 		attrIdx:     make(map[attrEntry]int32),
 		mappingIdx:  make(map[mappingEntry]int32),
 		locationIdx: make(map[locationEntry]int32),
-		stackIdx:    make(map[string]int32),
+		stackIdx:    make(map[uint64]int32),
+		seed:        maphash.MakeSeed(),
 	}
 	d.reset()
 	return d
@@ -87,6 +95,7 @@ func (d *dictionary) reset() {
 	clear(d.mappingIdx)
 	clear(d.locationIdx)
 	clear(d.stackIdx)
+	d.stackOverflow = nil
 	d.strings = append(d.strings[:0], "")
 	d.attrs = append(d.attrs[:0], attrEntry{})
 	d.mappings = append(d.mappings[:0], mappingEntry{})
@@ -99,7 +108,6 @@ func (d *dictionary) reset() {
 	d.attrIdx[attrEntry{}] = 0
 	d.mappingIdx[mappingEntry{}] = 0
 	d.locationIdx[locationEntry{}] = 0
-	d.stackIdx[""] = 0
 }
 
 func (d *dictionary) str(s string) int32 {
@@ -150,23 +158,42 @@ func (d *dictionary) location(l locationEntry) int32 {
 	return i
 }
 
-// stack interns a list of location indices. The key is the raw bytes of the
-// indices: variable-length lists cannot be map keys themselves, and a byte
-// view avoids both formatting and hashing collisions. The lookup converts the
-// reused buffer without allocating; only a new stack pays for its key.
+// stack interns a list of location indices; the empty list is the zero stack.
 func (d *dictionary) stack(locs []int32) int32 {
 	if len(locs) == 0 {
 		return 0
 	}
-	d.keyBuf = append(d.keyBuf[:0], unsafe.Slice((*byte)(unsafe.Pointer(&locs[0])), len(locs)*4)...)
-	if i, ok := d.stackIdx[string(d.keyBuf)]; ok {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&locs[0])), len(locs)*4)
+	h := maphash.Bytes(d.seed, raw)
+	if i, ok := d.stackIdx[h]; ok {
+		if slices.Equal(d.stackAt(i), locs) {
+			return i
+		}
+		// Collision: the overflow map is keyed by content, which is exact.
+		if i, ok := d.stackOverflow[string(raw)]; ok {
+			return i
+		}
+		i = d.appendStack(locs)
+		if d.stackOverflow == nil {
+			d.stackOverflow = make(map[string]int32)
+		}
+		d.stackOverflow[string(raw)] = i
 		return i
 	}
+	i := d.appendStack(locs)
+	d.stackIdx[h] = i
+	return i
+}
+
+func (d *dictionary) appendStack(locs []int32) int32 {
 	i := int32(len(d.stackOff) - 1)
 	d.stackLocs = append(d.stackLocs, locs...)
 	d.stackOff = append(d.stackOff, int32(len(d.stackLocs)))
-	d.stackIdx[string(d.keyBuf)] = i
 	return i
+}
+
+func (d *dictionary) stackAt(i int32) []int32 {
+	return d.stackLocs[d.stackOff[i]:d.stackOff[i+1]]
 }
 
 // writeTo copies the tables into the pdata dictionary.
@@ -213,9 +240,8 @@ func (d *dictionary) writeTo(pd pprofile.ProfilesDictionary) {
 
 	sk := pd.StackTable()
 	sk.EnsureCapacity(len(d.stackOff) - 1)
-	for i := 0; i+1 < len(d.stackOff); i++ {
-		s := sk.AppendEmpty()
-		s.LocationIndices().FromRaw(d.stackLocs[d.stackOff[i]:d.stackOff[i+1]])
+	for i := int32(0); int(i)+1 < len(d.stackOff); i++ {
+		sk.AppendEmpty().LocationIndices().FromRaw(d.stackAt(i))
 	}
 
 	// No symbols and no trace links are produced here, but the proto requires

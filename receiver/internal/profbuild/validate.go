@@ -25,11 +25,8 @@ const maxReported = 20
 func Validate(p pprofile.Profiles) error {
 	v := &validator{dict: p.Dictionary()}
 	v.checkTables()
-	if len(v.errs) == 0 {
-		// Reference checks index into the tables, so they need sane tables.
-		v.checkReferences(p)
-		v.checkOrphans()
-	}
+	v.checkReferences(p)
+	v.checkOrphans()
 	return v.err()
 }
 

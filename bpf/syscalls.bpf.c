@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Syscall counts, errors and latency, aggregated in the kernel per process
+ * and syscall number, on the raw_syscalls tracepoints (raw: cheaper than the
+ * plain tracepoints, and there are no kprobes on the kernels we target).
+ *
+ * sys_enter stores the start time and number in task local storage: the
+ * kernel caches each task's storage, so the lookup on the current task is a
+ * pointer chase, not a hash lookup by tid (which costs ~4x more here).
+ * sys_exit computes the latency and adds to the counts of the generation
+ * user space is not draining (two generations as in cpu.bpf.c).
+ *
+ * exit and exit_group never return, so they are never counted. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "syscalls.h"
+#include "maps.bpf.h"
+
+#define MAX_ERRNO 4095
+
+const volatile bool filter_pid = false;
+const volatile bool filter_cgroup = false;
+
+struct start {
+	__u64 ts;
+	__u64 nr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct start);
+} start SEC(".maps");
+
+/* Sizes are set by the loader from the config before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sys_key);
+	__type(value, struct sys_val);
+	__uint(max_entries, 1);
+} counts0 SEC(".maps"), counts1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sys_err_key);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} errors0 SEC(".maps"), errors1 SEC(".maps");
+
+/* ctl[0] is the generation the programs write to (0 or 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} ctl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, SYS_STAT_MAX);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(max_entries, 1024);
+} target_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, __u8);
+	__uint(max_entries, 1024);
+} target_cgroups SEC(".maps");
+
+/* Zeroed template for new entries: too big for the 512-byte stack. */
+static const struct sys_val zero_val;
+
+SEC("raw_tp/sys_enter")
+int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct start *s;
+
+	if (filter_pid) {
+		__u32 pid = bpf_get_current_pid_tgid() >> 32;
+
+		if (!bpf_map_lookup_elem(&target_pids, &pid))
+			return 0;
+	}
+	if (filter_cgroup) {
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		if (!bpf_map_lookup_elem(&target_cgroups, &cg))
+			return 0;
+	}
+	s = bpf_task_storage_get(&start, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
+		stat_inc(&stats, SYS_STAT_NO_STORAGE);
+		return 0;
+	}
+	s->nr = ctx->args[1];
+	s->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline void count_error(void *errors, struct sys_key *key, long ret)
+{
+	struct sys_err_key ek = { .pid = key->pid, .nr = key->nr, .err = -ret };
+	__u64 one = 1, *cnt;
+
+	cnt = bpf_map_lookup_elem(errors, &ek);
+	if (cnt) {
+		__sync_fetch_and_add(cnt, 1);
+		return;
+	}
+	if (!bpf_map_update_elem(errors, &ek, &one, BPF_NOEXIST))
+		return;
+	/* Lost the race to another CPU inserting the same key: add to it. */
+	cnt = bpf_map_lookup_elem(errors, &ek);
+	if (cnt)
+		__sync_fetch_and_add(cnt, 1);
+	else
+		stat_inc(&stats, SYS_STAT_ERRORS_FULL);
+}
+
+SEC("raw_tp/sys_exit")
+int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	long ret = ctx->args[1];
+	struct sys_key key;
+	struct sys_val *v;
+	struct start *s;
+	__u32 zero = 0, *gen;
+	void *counts, *errors;
+	__u64 delta;
+
+	s = bpf_task_storage_get(&start, bpf_get_current_task_btf(), 0, 0);
+	/* No start: filtered out, or the call began before we attached. */
+	if (!s || !s->ts)
+		return 0;
+	delta = bpf_ktime_get_ns() - s->ts;
+	s->ts = 0;
+	key.pid = bpf_get_current_pid_tgid() >> 32;
+	key.nr = s->nr;
+
+	gen = bpf_map_lookup_elem(&ctl, &zero);
+	if (gen && *gen) {
+		counts = &counts1;
+		errors = &errors1;
+	} else {
+		counts = &counts0;
+		errors = &errors0;
+	}
+
+	v = bpf_map_lookup_elem(counts, &key);
+	if (!v) {
+		bpf_map_update_elem(counts, &key, &zero_val, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(counts, &key);
+		if (!v) {
+			stat_inc(&stats, SYS_STAT_COUNTS_FULL);
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&v->count, 1);
+	__sync_fetch_and_add(&v->sum_ns, delta);
+	if (delta == 0)
+		__sync_fetch_and_add(&v->zero, 1);
+	else
+		__sync_fetch_and_add(&v->slots[log2_slot(delta)], 1);
+
+	if (ret < 0 && ret >= -MAX_ERRNO)
+		count_error(errors, &key, ret);
+	return 0;
+}
+
+/* Referenced so the enum lands in BTF and bpf2go generates its Go constants. */
+const enum sys_stat *unused_sys_stat __attribute__((unused));
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

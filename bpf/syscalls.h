@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Types shared by syscalls.bpf.c and the Go side (bpf2go generates Go structs). */
+#ifndef __EBPF_OTEL_SYSCALLS_H
+#define __EBPF_OTEL_SYSCALLS_H
+
+#include "bits.bpf.h"
+
+/* One process (thread group) and syscall number. */
+struct sys_key {
+	__u32 pid;
+	__u32 nr;
+};
+
+/* Calls and their latency in nanoseconds, as a log2 histogram (see
+ * bits.bpf.h for the exact bucket bounds). count includes zero. */
+struct sys_val {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 zero;
+	__u64 slots[LOG2_SLOTS];
+};
+
+/* Failed calls of one process and syscall, by errno. */
+struct sys_err_key {
+	__u32 pid;
+	__u32 nr;
+	__u32 err;
+	__u32 pad;
+};
+
+enum sys_stat {
+	SYS_STAT_COUNTS_FULL = 0, /* counts map full: call lost */
+	SYS_STAT_ERRORS_FULL,     /* errors map full: error lost */
+	SYS_STAT_NO_STORAGE,      /* task storage not available: call lost */
+	SYS_STAT_MAX,
+};
+
+#endif /* __EBPF_OTEL_SYSCALLS_H */

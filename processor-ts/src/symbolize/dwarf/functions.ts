@@ -1,0 +1,124 @@
+import { Reader } from '../reader.js';
+import * as C from './constants.js';
+import { isConstantForm, readUnsigned, resolveAddress, skipForm } from './forms.js';
+import { F64Builder, I32Builder } from './growable.js';
+import { readRanges } from './ranges.js';
+import type { DwarfSections } from './sections.js';
+import { abbrevsOf, type Unit } from './unit.js';
+
+/**
+ * Subprogram / inlined_subroutine DIEs of one unit, and an address map giving the deepest
+ * such DIE for each address (same rules as LLVM's DWARFUnit::getSubroutineForAddress).
+ */
+export class UnitFunctions {
+  /** Absolute .debug_info offset of each record's DIE. */
+  readonly dieOff: Float64Array;
+  /** Nearest enclosing record (-1 if none or if this record is a subprogram). */
+  readonly parent: Int32Array;
+  readonly callFile: Int32Array;
+  readonly callLine: Int32Array;
+  readonly callColumn: Int32Array;
+  /** Non-overlapping segments: segStart[i] .. segStart[i+1] belongs to record segOwner[i] (-1 = none). */
+  readonly segStart: Float64Array;
+  readonly segOwner: Int32Array;
+
+  constructor(u: Unit, sec: DwarfSections) {
+    const abbrevs = abbrevsOf(u, sec);
+    const r = new Reader(sec.info, u.dieStart, u.end);
+    const dieOff = new F64Builder(), parent = new I32Builder(), cf = new I32Builder(), cl = new I32Builder(), cc = new I32Builder();
+    const ivLo = new F64Builder(), ivHi = new F64Builder(), ivOwner = new I32Builder();
+    // Stack of nearest enclosing record per nesting level.
+    const stack: number[] = [];
+    let current = -1;
+    let rec = -1;
+    const sink = (lo: number, hi: number) => { ivLo.push(lo); ivHi.push(hi); ivOwner.push(rec); };
+    while (r.pos < u.end) {
+      const off = r.pos;
+      const code = r.uleb();
+      if (code === 0) {
+        if (stack.length === 0) break;
+        current = stack.pop()!;
+        continue;
+      }
+      const a = abbrevs.get(code);
+      const attrs = a.attrs, forms = a.forms;
+      const isSub = a.tag === C.DW_TAG_subprogram;
+      if (isSub || a.tag === C.DW_TAG_inlined_subroutine) {
+        let lowForm = 0, low = 0, highForm = 0, high = 0, rangesForm = 0, ranges = -1;
+        let callFile = 0, callLine = 0, callCol = 0;
+        for (let i = 0; i < attrs.length; i++) {
+          const form = forms[i]!;
+          switch (attrs[i]) {
+            case C.DW_AT_low_pc: lowForm = form; low = readUnsigned(r, form, u); break;
+            case C.DW_AT_high_pc: highForm = form; high = readUnsigned(r, form, u, a.consts?.[i]); break;
+            case C.DW_AT_ranges: rangesForm = form; ranges = readUnsigned(r, form, u); break;
+            case C.DW_AT_call_file: callFile = readUnsigned(r, form, u, a.consts?.[i]); break;
+            case C.DW_AT_call_line: callLine = readUnsigned(r, form, u, a.consts?.[i]); break;
+            case C.DW_AT_call_column: callCol = readUnsigned(r, form, u, a.consts?.[i]); break;
+            default: skipForm(r, form, u);
+          }
+        }
+        rec = dieOff.n;
+        dieOff.push(off);
+        parent.push(isSub ? -1 : current);
+        cf.push(callFile); cl.push(callLine); cc.push(callCol);
+        if (lowForm && highForm) {
+          const lo = resolveAddress(lowForm, low, u, sec);
+          const hi = isConstantForm(highForm) ? lo + high : resolveAddress(highForm, high, u, sec);
+          if (hi > lo) sink(lo, hi);
+        } else if (rangesForm) {
+          readRanges(u, sec, rangesForm, ranges, sink);
+        }
+        if (a.hasChildren) { stack.push(current); current = rec; }
+      } else {
+        for (let i = 0; i < attrs.length; i++) skipForm(r, forms[i]!, u);
+        if (a.hasChildren) stack.push(current);
+      }
+    }
+    this.dieOff = dieOff.finish();
+    this.parent = parent.finish();
+    this.callFile = cf.finish();
+    this.callLine = cl.finish();
+    this.callColumn = cc.finish();
+    [this.segStart, this.segOwner] = paint(ivLo.finish(), ivHi.finish(), ivOwner.finish());
+  }
+
+  /** Deepest record containing `addr`, or -1. */
+  find(addr: number): number {
+    const s = this.segStart;
+    let lo = 0, hi = s.length;
+    while (lo < hi) { const m = (lo + hi) >>> 1; if (s[m]! <= addr) lo = m + 1; else hi = m; }
+    return lo === 0 ? -1 : this.segOwner[lo - 1]!;
+  }
+
+  byteSize(): number {
+    return this.dieOff.length * 24 + this.segStart.length * 12;
+  }
+}
+
+/** Later intervals (in DIE order: parents before children) overwrite earlier ones. */
+function paint(lo: Float64Array, hi: Float64Array, owner: Int32Array): [Float64Array, Int32Array] {
+  const n = lo.length;
+  if (n === 0) return [new Float64Array(0), new Int32Array(0)];
+  const all = new Float64Array(2 * n);
+  all.set(lo); all.set(hi, n);
+  all.sort();
+  let m = 0;
+  for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) all[m++] = all[i]!;
+  const bounds = all.subarray(0, m);
+  const own = new Int32Array(m).fill(-1);
+  for (let k = 0; k < n; k++) {
+    const l = lo[k]!, h = hi[k]!, o = owner[k]!;
+    let a = 0, b = m;
+    while (a < b) { const mid = (a + b) >>> 1; if (bounds[mid]! < l) a = mid + 1; else b = mid; }
+    for (let i = a; i < m && bounds[i]! < h; i++) own[i] = o;
+  }
+  let q = 0;
+  const segStart = new Float64Array(m);
+  const segOwner = new Int32Array(m);
+  for (let i = 0; i < m; i++) {
+    if (q > 0 && segOwner[q - 1] === own[i]) continue;
+    segStart[q] = bounds[i]!; segOwner[q] = own[i]!; q++;
+  }
+  return [segStart.slice(0, q), segOwner.slice(0, q)];
+}

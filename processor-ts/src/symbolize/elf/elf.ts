@@ -1,0 +1,234 @@
+import { inflateSync } from 'node:zlib';
+import { ElfError, type FileOffset, type VirtualAddress } from '../types.js';
+
+export const SHT_NOBITS = 8;
+export const SHT_SYMTAB = 2;
+export const SHT_DYNSYM = 11;
+export const SHT_NOTE = 7;
+const SHF_COMPRESSED = 0x800;
+const PT_LOAD = 1;
+const PT_NOTE = 4;
+const TWO32 = 4294967296;
+
+export interface SectionHeader {
+  readonly index: number;
+  readonly name: string;
+  readonly type: number;
+  readonly flags: number;
+  readonly addr: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly link: number;
+  readonly entsize: number;
+}
+
+export interface ProgramHeader {
+  readonly type: number;
+  readonly flags: number;
+  readonly offset: number;
+  readonly vaddr: number;
+  readonly filesz: number;
+  readonly memsz: number;
+}
+
+/** Read-only view of an ELF32/ELF64 little-endian object held in a Buffer. */
+export class ElfFile {
+  readonly buf: Buffer;
+  readonly is64: boolean;
+  readonly type: number;
+  readonly machine: number;
+  readonly sections: readonly SectionHeader[];
+  readonly programHeaders: readonly ProgramHeader[];
+  private readonly dv: DataView;
+  private readonly byName = new Map<string, SectionHeader>();
+  private readonly dataCache = new Map<number, Buffer>();
+
+  constructor(buf: Buffer) {
+    this.buf = buf;
+    this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (buf.length < 52 || buf.readUInt32BE(0) !== 0x7f454c46) throw new ElfError('not an ELF file');
+    const cls = buf[4];
+    if (cls !== 1 && cls !== 2) throw new ElfError(`bad ELF class ${cls}`);
+    if (buf[5] !== 1) throw new ElfError('only little-endian ELF is supported');
+    this.is64 = cls === 2;
+    if (this.is64 && buf.length < 64) throw new ElfError('truncated ELF header');
+    this.type = this.u16(16);
+    this.machine = this.u16(18);
+    this.programHeaders = this.readProgramHeaders();
+    this.sections = this.readSections();
+    for (const s of this.sections) if (!this.byName.has(s.name)) this.byName.set(s.name, s);
+  }
+
+  private u16(off: number): number {
+    return this.dv.getUint16(off, true);
+  }
+  private u32(off: number): number {
+    return this.dv.getUint32(off, true);
+  }
+  private addr(off: number): number {
+    return this.is64 ? this.dv.getUint32(off + 4, true) * TWO32 + this.dv.getUint32(off, true) : this.u32(off);
+  }
+
+  private readProgramHeaders(): ProgramHeader[] {
+    const phoff = this.addr(this.is64 ? 32 : 28);
+    const phentsize = this.u16(this.is64 ? 54 : 42);
+    const phnum = this.u16(this.is64 ? 56 : 44);
+    if (phnum === 0) return [];
+    if (phentsize < (this.is64 ? 56 : 32) || phoff + phnum * phentsize > this.buf.length) {
+      throw new ElfError('program header table out of range');
+    }
+    const out: ProgramHeader[] = [];
+    for (let i = 0; i < phnum; i++) {
+      const o = phoff + i * phentsize;
+      out.push(
+        this.is64
+          ? { type: this.u32(o), flags: this.u32(o + 4), offset: this.addr(o + 8), vaddr: this.addr(o + 16), filesz: this.addr(o + 32), memsz: this.addr(o + 40) }
+          : { type: this.u32(o), offset: this.u32(o + 4), vaddr: this.u32(o + 8), filesz: this.u32(o + 16), memsz: this.u32(o + 20), flags: this.u32(o + 24) },
+      );
+    }
+    return out;
+  }
+
+  private readSections(): SectionHeader[] {
+    const shoff = this.addr(this.is64 ? 40 : 32);
+    const shentsize = this.u16(this.is64 ? 58 : 46);
+    let shnum = this.u16(this.is64 ? 60 : 48);
+    let shstrndx = this.u16(this.is64 ? 62 : 50);
+    if (shoff === 0) return [];
+    const min = this.is64 ? 64 : 40;
+    if (shentsize < min || shoff + min > this.buf.length) throw new ElfError('section header table out of range');
+    const raw = (i: number) => {
+      const o = shoff + i * shentsize;
+      return this.is64
+        ? { nameOff: this.u32(o), type: this.u32(o + 4), flags: this.addr(o + 8), addr: this.addr(o + 16), offset: this.addr(o + 24), size: this.addr(o + 32), link: this.u32(o + 40), entsize: this.addr(o + 56) }
+        : { nameOff: this.u32(o), type: this.u32(o + 4), flags: this.u32(o + 8), addr: this.u32(o + 12), offset: this.u32(o + 16), size: this.u32(o + 20), link: this.u32(o + 24), entsize: this.u32(o + 36) };
+    };
+    if (shnum === 0) shnum = raw(0).size; // extended numbering
+    if (shstrndx === 0xffff) shstrndx = raw(0).link;
+    if (shoff + shnum * shentsize > this.buf.length) throw new ElfError('section header table out of range');
+    const raws = [];
+    for (let i = 0; i < shnum; i++) raws.push(raw(i));
+    const strtab = raws[shstrndx];
+    const out: SectionHeader[] = [];
+    for (let i = 0; i < shnum; i++) {
+      const r = raws[i]!;
+      let name = '';
+      if (strtab && strtab.type !== SHT_NOBITS) {
+        const start = strtab.offset + r.nameOff;
+        const limit = Math.min(strtab.offset + strtab.size, this.buf.length);
+        if (start < limit) {
+          let nul = this.buf.indexOf(0, start);
+          if (nul < 0 || nul > limit) nul = limit;
+          name = this.buf.toString('latin1', start, nul);
+        }
+      }
+      if (r.type !== SHT_NOBITS && r.size > 0 && r.offset + r.size > this.buf.length) {
+        throw new ElfError(`section ${name || i} extends past end of file`);
+      }
+      out.push({ index: i, name, type: r.type, flags: r.flags, addr: r.addr, offset: r.offset, size: r.size, link: r.link, entsize: r.entsize });
+    }
+    return out;
+  }
+
+  section(name: string): SectionHeader | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Contents of a section, decompressed if SHF_COMPRESSED or `.zdebug`; undefined for NOBITS/missing. */
+  sectionData(sec: SectionHeader | string | undefined): Buffer | undefined {
+    if (typeof sec === 'string') {
+      const s = this.byName.get(sec);
+      if (!s && sec.startsWith('.debug_')) return this.sectionData(this.byName.get('.z' + sec.slice(1)));
+      sec = s;
+    }
+    if (!sec || sec.type === SHT_NOBITS) return undefined;
+    const cached = this.dataCache.get(sec.index);
+    if (cached) return cached;
+    let data = this.buf.subarray(sec.offset, sec.offset + sec.size);
+    if (sec.flags & SHF_COMPRESSED) data = this.decompress(data, sec.name);
+    else if (sec.name.startsWith('.zdebug_') && data.length >= 12 && data.toString('latin1', 0, 4) === 'ZLIB') {
+      data = this.inflate(data.subarray(12), sec.name);
+    }
+    this.dataCache.set(sec.index, data);
+    return data;
+  }
+
+  private decompress(data: Buffer, name: string): Buffer {
+    const hdr = this.is64 ? 24 : 12;
+    if (data.length < hdr) throw new ElfError(`truncated compression header in ${name}`);
+    const type = data.readUInt32LE(0);
+    if (type !== 1) throw new ElfError(`unsupported compression type ${type} in ${name}`);
+    return this.inflate(data.subarray(hdr), name);
+  }
+
+  private inflate(data: Buffer, name: string): Buffer {
+    try {
+      return inflateSync(data);
+    } catch (e) {
+      throw new ElfError(`cannot decompress ${name}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Iterates notes in SHT_NOTE sections (or PT_NOTE segments when there are no sections). */
+  *notes(): Generator<{ name: string; type: number; desc: Buffer }> {
+    const ranges: Array<[number, number]> = [];
+    for (const s of this.sections) if (s.type === SHT_NOTE) ranges.push([s.offset, s.size]);
+    if (ranges.length === 0) for (const p of this.programHeaders) if (p.type === PT_NOTE) ranges.push([p.offset, p.filesz]);
+    for (const [off, size] of ranges) {
+      let p = off;
+      const end = Math.min(off + size, this.buf.length);
+      while (p + 12 <= end) {
+        const namesz = this.u32(p);
+        const descsz = this.u32(p + 4);
+        const type = this.u32(p + 8);
+        const nameStart = p + 12;
+        const descStart = nameStart + ((namesz + 3) & ~3);
+        const next = descStart + ((descsz + 3) & ~3);
+        if (descStart + descsz > end) break;
+        const name = this.buf.toString('latin1', nameStart, nameStart + Math.max(0, namesz - 1));
+        yield { name, type, desc: this.buf.subarray(descStart, descStart + descsz) };
+        p = next;
+      }
+    }
+  }
+
+  /** GNU build ID as lowercase hex, if present. */
+  buildId(): string | undefined {
+    for (const n of this.notes()) if (n.name === 'GNU' && n.type === 3 && n.desc.length > 0) return n.desc.toString('hex');
+    return undefined;
+  }
+
+  /** `.gnu_debuglink` file name and CRC32. */
+  debugLink(): { file: string; crc: number } | undefined {
+    const d = this.sectionData('.gnu_debuglink');
+    if (!d) return undefined;
+    const nul = d.indexOf(0);
+    if (nul <= 0) return undefined;
+    const crcOff = (nul + 4) & ~3;
+    if (crcOff + 4 > d.length) return undefined;
+    return { file: d.toString('utf8', 0, nul), crc: d.readUInt32LE(crcOff) };
+  }
+
+  /** Maps a file offset into a virtual address through the PT_LOAD segments. */
+  fileOffsetToVaddr(off: FileOffset): VirtualAddress | undefined {
+    for (const p of this.programHeaders) {
+      if (p.type === PT_LOAD && off >= p.offset && off < p.offset + Math.max(p.filesz, 1)) {
+        return (p.vaddr + (off - p.offset)) as VirtualAddress;
+      }
+    }
+    return undefined;
+  }
+
+  vaddrToFileOffset(va: VirtualAddress): FileOffset | undefined {
+    for (const p of this.programHeaders) {
+      if (p.type === PT_LOAD && va >= p.vaddr && va < p.vaddr + p.filesz) return (p.offset + (va - p.vaddr)) as FileOffset;
+    }
+    return undefined;
+  }
+
+  /** True if the object has any `.debug_info` with file contents. */
+  hasDwarf(): boolean {
+    const s = this.byName.get('.debug_info') ?? this.byName.get('.zdebug_info');
+    return !!s && s.type !== SHT_NOBITS && s.size > 0;
+  }
+}

@@ -1,0 +1,145 @@
+import { cstrAt, upperBoundMinus1 } from '../reader.js';
+import { type ElfFile, type SectionHeader, SHT_DYNSYM, SHT_SYMTAB } from './elf.js';
+
+const STT_NOTYPE = 0;
+const STT_OBJECT = 1;
+const STT_FUNC = 2;
+const STT_FILE = 4;
+const STT_GNU_IFUNC = 10;
+const STB_LOCAL = 0;
+const STB_GLOBAL = 1;
+const SHN_UNDEF = 0;
+const SHN_LORESERVE = 0xff00;
+
+export interface SymbolHit {
+  readonly name: string;
+  readonly addr: number;
+  readonly size: number;
+  /** Source file from the preceding STT_FILE symbol (local symbols only). */
+  readonly file: string | undefined;
+}
+
+/**
+ * Address-sorted symbol index over `.symtab` (or `.dynsym` when stripped), with the same
+ * selection rules as llvm-symbolizer: one symbol per address (largest size wins, then FUNC,
+ * then GLOBAL), a symbol of size 0 extends to the next symbol.
+ */
+export class SymbolIndex {
+  readonly count: number;
+  readonly source: 'symtab' | 'dynsym' | 'none';
+  private readonly addrs: Float64Array;
+  private readonly sizes: Float64Array;
+  private readonly nameOffs: Uint32Array;
+  private readonly fileNames: Int32Array;
+  private readonly strtab: Buffer;
+  private readonly files: string[] = [];
+  private readonly nameCache = new Map<number, string>();
+
+  constructor(elf: ElfFile) {
+    const symtab = elf.sections.find((s) => s.type === SHT_SYMTAB);
+    const sec: SectionHeader | undefined = symtab ?? elf.sections.find((s) => s.type === SHT_DYNSYM);
+    this.source = symtab ? 'symtab' : sec ? 'dynsym' : 'none';
+    const data = sec ? elf.sectionData(sec) : undefined;
+    const strSec = sec ? elf.sections[sec.link] : undefined;
+    this.strtab = (strSec && elf.sectionData(strSec)) ?? Buffer.alloc(0);
+    const entsize = elf.is64 ? 24 : 16;
+    const n = data ? Math.floor(data.length / entsize) : 0;
+    const tmpAddr = new Float64Array(n);
+    const tmpSize = new Float64Array(n);
+    const tmpName = new Uint32Array(n);
+    const tmpFile = new Int32Array(n);
+    const tmpRank = new Uint8Array(n);
+    let m = 0;
+    let curFile = -1;
+    if (data) {
+      const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      for (let i = 1; i < n; i++) {
+        const o = i * entsize;
+        const nameOff = dv.getUint32(o, true);
+        let info: number, shndx: number, value: number, size: number;
+        if (elf.is64) {
+          info = data[o + 4]!;
+          shndx = dv.getUint16(o + 6, true);
+          value = dv.getUint32(o + 12, true) * 4294967296 + dv.getUint32(o + 8, true);
+          size = dv.getUint32(o + 20, true) * 4294967296 + dv.getUint32(o + 16, true);
+        } else {
+          value = dv.getUint32(o + 4, true);
+          size = dv.getUint32(o + 8, true);
+          info = data[o + 12]!;
+          shndx = dv.getUint16(o + 14, true);
+        }
+        const type = info & 0xf;
+        const bind = info >> 4;
+        if (type === STT_FILE) {
+          this.files.push(cstrAt(this.strtab, nameOff) ?? '');
+          curFile = this.files.length - 1;
+          continue;
+        }
+        if (shndx === SHN_UNDEF || shndx >= SHN_LORESERVE) continue;
+        if (type !== STT_NOTYPE && type !== STT_FUNC && type !== STT_OBJECT && type !== STT_GNU_IFUNC) continue;
+        tmpAddr[m] = value;
+        tmpSize[m] = size;
+        tmpName[m] = nameOff;
+        tmpFile[m] = bind === STB_LOCAL ? curFile : -1;
+        tmpRank[m] = (type === STT_FUNC || type === STT_GNU_IFUNC ? 2 : 0) + (bind === STB_GLOBAL ? 1 : 0);
+        m++;
+      }
+    }
+    const order = new Uint32Array(m);
+    for (let i = 0; i < m; i++) order[i] = i;
+    order.sort((a, b) =>
+      tmpAddr[a]! - tmpAddr[b]! || tmpSize[a]! - tmpSize[b]! || tmpRank[a]! - tmpRank[b]! || a - b,
+    );
+    // Keep the last (best) entry of each address group.
+    this.addrs = new Float64Array(m);
+    this.sizes = new Float64Array(m);
+    this.nameOffs = new Uint32Array(m);
+    this.fileNames = new Int32Array(m);
+    let k = 0;
+    for (let j = 0; j < m; j++) {
+      const i = order[j]!;
+      if (j + 1 < m && tmpAddr[order[j + 1]!] === tmpAddr[i]) continue;
+      this.addrs[k] = tmpAddr[i]!;
+      this.sizes[k] = tmpSize[i]!;
+      this.nameOffs[k] = tmpName[i]!;
+      this.fileNames[k] = tmpFile[i]!;
+      k++;
+    }
+    this.count = k;
+  }
+
+  /** Index of the symbol covering `addr`, or -1. */
+  indexOf(addr: number): number {
+    const i = upperBoundMinus1(this.addrs, this.count, addr);
+    if (i < 0) return -1;
+    const size = this.sizes[i]!;
+    if (size !== 0 && this.addrs[i]! + size <= addr) return -1;
+    return i;
+  }
+
+  name(i: number): string {
+    let s = this.nameCache.get(i);
+    if (s === undefined) {
+      s = cstrAt(this.strtab, this.nameOffs[i]!) ?? '';
+      this.nameCache.set(i, s);
+    }
+    return s;
+  }
+
+  lookup(addr: number): SymbolHit | undefined {
+    const i = this.indexOf(addr);
+    if (i < 0) return undefined;
+    const f = this.fileNames[i]!;
+    return { name: this.name(i), addr: this.addrs[i]!, size: this.sizes[i]!, file: f >= 0 ? this.files[f] : undefined };
+  }
+
+  /** Function-like ranges [addr, addr+size) with non-zero size, for test/bench sampling. */
+  *ranges(): Generator<{ addr: number; size: number; name: string }> {
+    for (let i = 0; i < this.count; i++) if (this.sizes[i]! > 0) yield { addr: this.addrs[i]!, size: this.sizes[i]!, name: this.name(i) };
+  }
+
+  /** Approximate retained bytes. */
+  byteSize(): number {
+    return this.count * 28 + this.strtab.length;
+  }
+}

@@ -1,0 +1,163 @@
+package ebpfreceiver
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Bounds enforced by Validate. The frequency ceiling keeps the profiler's own
+// cost under a percent of a CPU; map bounds keep locked kernel memory sane.
+const (
+	minFrequency  = 1
+	maxFrequency  = 1000
+	minMapEntries = 64
+	maxMapEntries = 1 << 20
+	minInterval   = 100 * time.Millisecond
+)
+
+// Config is the receiver's configuration.
+type Config struct {
+	// CollectionInterval is how often the kernel maps are drained and a
+	// batch is emitted.
+	CollectionInterval time.Duration `mapstructure:"collection_interval"`
+	// Targets restricts what is observed; empty means the whole machine.
+	Targets TargetsConfig `mapstructure:"targets"`
+	// Profiles configures the profilers.
+	Profiles ProfilesConfig `mapstructure:"profiles"`
+	// ProcessCache bounds what is remembered about processes.
+	ProcessCache ProcessCacheConfig `mapstructure:"process_cache"`
+	// ProcRoot is where procfs is mounted; "/proc" unless the collector runs
+	// in a container with the host's procfs mounted elsewhere.
+	ProcRoot string `mapstructure:"proc_root"`
+	// CgroupRoot is where the cgroup v2 hierarchy is mounted.
+	CgroupRoot string `mapstructure:"cgroup_root"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// TargetsConfig selects processes. Filters combine: a sample must pass all
+// that are set.
+type TargetsConfig struct {
+	// PIDs are process (thread group) ids.
+	PIDs []uint32 `mapstructure:"pids"`
+	// ProcessName is a regular expression matched against the executable's
+	// short name (/proc/PID/comm).
+	ProcessName string `mapstructure:"process_name"`
+	// CgroupPaths are cgroup v2 paths relative to cgroup_root, e.g.
+	// "/system.slice/nginx.service"; processes in them and below are kept
+	// only if in the exact cgroup (the kernel compares cgroup ids).
+	CgroupPaths []string `mapstructure:"cgroup_paths"`
+}
+
+// ProfilesConfig configures the profilers.
+type ProfilesConfig struct {
+	CPU CPUConfig `mapstructure:"cpu"`
+}
+
+// CPUConfig configures the on-CPU profiler.
+type CPUConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Frequency is the sampling frequency per CPU, in Hz. 19 Hz (a prime, so
+	// it does not beat with periodic work) costs well under 1 % of a CPU.
+	Frequency int `mapstructure:"frequency"`
+	// KernelStacks records kernel stacks beside user stacks.
+	KernelStacks bool `mapstructure:"kernel_stacks"`
+	// UserStacks records user stacks.
+	UserStacks bool `mapstructure:"user_stacks"`
+	// IncludeIdle keeps samples of the idle task.
+	IncludeIdle bool `mapstructure:"include_idle"`
+	// StackMapEntries is the number of distinct stacks held per interval.
+	StackMapEntries uint32 `mapstructure:"stack_map_entries"`
+	// CountMapEntries is the number of distinct (process, thread, stacks)
+	// keys held per interval.
+	CountMapEntries uint32 `mapstructure:"count_map_entries"`
+}
+
+// ProcessCacheConfig bounds the process cache.
+type ProcessCacheConfig struct {
+	// MaxProcesses is the number of processes whose mappings are cached.
+	MaxProcesses int `mapstructure:"max_processes"`
+	// ExitGrace is how long an exited process's mappings are kept so its
+	// last samples still resolve.
+	ExitGrace time.Duration `mapstructure:"exit_grace"`
+}
+
+func createDefaultConfig() *Config {
+	return &Config{
+		CollectionInterval: 10 * time.Second,
+		Profiles: ProfilesConfig{CPU: CPUConfig{
+			Enabled:         true,
+			Frequency:       19,
+			KernelStacks:    true,
+			UserStacks:      true,
+			StackMapEntries: 16384,
+			CountMapEntries: 16384,
+		}},
+		ProcessCache: ProcessCacheConfig{MaxProcesses: 4096, ExitGrace: 30 * time.Second},
+		ProcRoot:     "/proc",
+		CgroupRoot:   "/sys/fs/cgroup",
+	}
+}
+
+// Validate checks the configuration; each message names the key and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.CollectionInterval < minInterval {
+		errs = append(errs, fmt.Errorf("collection_interval must be at least %s, got %s; set it to e.g. 10s", minInterval, c.CollectionInterval))
+	}
+	for i, pid := range c.Targets.PIDs {
+		if pid == 0 {
+			errs = append(errs, fmt.Errorf("targets.pids[%d] is 0; list process ids greater than 0 (the idle task is chosen with profiles.cpu.include_idle)", i))
+		}
+	}
+	if c.Targets.ProcessName != "" {
+		if _, err := regexp.Compile(c.Targets.ProcessName); err != nil {
+			errs = append(errs, fmt.Errorf("targets.process_name is not a valid regular expression (%w); use Go RE2 syntax, e.g. \"^nginx\"", err))
+		}
+	}
+	for i, p := range c.Targets.CgroupPaths {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("targets.cgroup_paths[%d] %q must start with \"/\" (relative to cgroup_root), e.g. \"/system.slice/nginx.service\"", i, p))
+		}
+	}
+	cpu := c.Profiles.CPU
+	if cpu.Enabled {
+		if cpu.Frequency < minFrequency || cpu.Frequency > maxFrequency {
+			errs = append(errs, fmt.Errorf("profiles.cpu.frequency must be between %d and %d Hz, got %d; 19 is cheap, 99 is detailed", minFrequency, maxFrequency, cpu.Frequency))
+		}
+		if !cpu.KernelStacks && !cpu.UserStacks {
+			errs = append(errs, errors.New("profiles.cpu: kernel_stacks and user_stacks are both false; enable at least one"))
+		}
+		errs = append(errs, validateEntries("profiles.cpu.stack_map_entries", cpu.StackMapEntries))
+		errs = append(errs, validateEntries("profiles.cpu.count_map_entries", cpu.CountMapEntries))
+	}
+	if c.ProcessCache.MaxProcesses <= 0 {
+		errs = append(errs, fmt.Errorf("process_cache.max_processes must be positive, got %d; the default is 4096", c.ProcessCache.MaxProcesses))
+	}
+	if c.ProcessCache.ExitGrace < 0 {
+		errs = append(errs, fmt.Errorf("process_cache.exit_grace must not be negative, got %s; the default is 30s", c.ProcessCache.ExitGrace))
+	}
+	if c.ProcRoot == "" {
+		errs = append(errs, errors.New("proc_root is empty; set it to where procfs is mounted, usually \"/proc\""))
+	}
+	if c.CgroupRoot == "" && len(c.Targets.CgroupPaths) > 0 {
+		errs = append(errs, errors.New("cgroup_root is empty but targets.cgroup_paths is set; set it to the cgroup v2 mount, usually \"/sys/fs/cgroup\""))
+	}
+	if !c.anyEnabled() {
+		errs = append(errs, errors.New("nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) anyEnabled() bool { return c.Profiles.CPU.Enabled }
+
+func validateEntries(key string, n uint32) error {
+	if n < minMapEntries || n > maxMapEntries {
+		return fmt.Errorf("%s must be between %d and %d, got %d; each entry of a stack map locks about 1 KiB of kernel memory", key, minMapEntries, maxMapEntries, n)
+	}
+	return nil
+}
