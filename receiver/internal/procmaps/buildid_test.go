@@ -304,7 +304,7 @@ func TestReadBuildIDFile(t *testing.T) {
 	}
 }
 
-func TestOpenRegularRace(t *testing.T) {
+func TestOpenRegularSymlink(t *testing.T) {
 	// A symlink is followed by both checks; what matters is the target.
 	dir := t.TempDir()
 	link := filepath.Join(dir, "link")

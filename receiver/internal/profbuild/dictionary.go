@@ -63,7 +63,7 @@ type dictionary struct {
 	locationIdx map[locationEntry]int32
 
 	// Stacks are stored flat: stack i holds stackLocs[stackOff[i]:stackOff[i+1]].
-	// Stacks are keyed by a hash of their indices rather than by the indices
+	// They are keyed by a hash of their indices rather than by the indices
 	// themselves: variable-length lists cannot be map keys, and a string copy
 	// per new stack would be the builder's largest allocation. Hash
 	// collisions between different stacks go to the rarely used overflow map.

@@ -44,10 +44,10 @@ export function skipForm(r: Reader, form: number, u: FormUnit): void {
       r.skipUleb(); break;
     case C.DW_FORM_string:
       r.skipCstr(); break;
-    case C.DW_FORM_block1: r.pos += r.u8(); break;
-    case C.DW_FORM_block2: r.pos += r.u16(); break;
-    case C.DW_FORM_block4: r.pos += r.u32(); break;
-    case C.DW_FORM_block: case C.DW_FORM_exprloc: r.pos += r.uleb(); break;
+    case C.DW_FORM_block1: { const n = r.u8(); r.pos += n; break; }
+    case C.DW_FORM_block2: { const n = r.u16(); r.pos += n; break; }
+    case C.DW_FORM_block4: { const n = r.u32(); r.pos += n; break; }
+    case C.DW_FORM_block: case C.DW_FORM_exprloc: { const n = r.uleb(); r.pos += n; break; }
     case C.DW_FORM_indirect: skipForm(r, r.uleb(), u); return;
     default:
       throw new DwarfError(`unknown form 0x${form.toString(16)}`);

@@ -35,9 +35,10 @@ export class SymbolIndex {
   private readonly files: string[] = [];
   private readonly nameCache = new Map<number, string>();
 
-  constructor(elf: ElfFile) {
-    const symtab = elf.sections.find((s) => s.type === SHT_SYMTAB);
-    const sec: SectionHeader | undefined = symtab ?? elf.sections.find((s) => s.type === SHT_DYNSYM);
+  constructor(elf: ElfFile, which: 'symtab' | 'dynsym' | 'auto' = 'auto') {
+    const symtab = which !== 'dynsym' ? elf.sections.find((s) => s.type === SHT_SYMTAB) : undefined;
+    const dynsym = which !== 'symtab' && !symtab ? elf.sections.find((s) => s.type === SHT_DYNSYM) : undefined;
+    const sec: SectionHeader | undefined = symtab ?? dynsym;
     this.source = symtab ? 'symtab' : sec ? 'dynsym' : 'none';
     const data = sec ? elf.sectionData(sec) : undefined;
     const strSec = sec ? elf.sections[sec.link] : undefined;

@@ -1,0 +1,156 @@
+import type { ElfFile } from '../elf/elf.js';
+import { CuIndex } from './aranges.js';
+import { UnitFunctions } from './functions.js';
+import { LineTable } from './line.js';
+import { DwarfSections } from './sections.js';
+import { type DieNames, parseDieNames, parseRootDie, readUnitHeaders, type Unit } from './unit.js';
+
+/** One frame as DWARF describes it; `name` is the linkage name when present (mangled). */
+export interface DwarfFrame {
+  name: string | undefined;
+  file: string | undefined;
+  line: number;
+  column: number;
+}
+
+/**
+ * Per-object DWARF state, built once: unit headers and a CU address index. Line tables and
+ * function trees are parsed lazily per unit on first use and cached (like addr2line).
+ */
+export class DwarfContext {
+  readonly sec: DwarfSections;
+  readonly units: Unit[];
+  private readonly rootParsed: Uint8Array;
+  private readonly cuIndex: CuIndex;
+  private readonly lines: Array<LineTable | null | undefined>;
+  private readonly funcs: Array<UnitFunctions | null | undefined>;
+  private readonly dieNames = new Map<number, DieNames | null>();
+  private readonly subName = new Map<number, string | undefined>();
+  private lazyBytes = 0;
+
+  constructor(elf: ElfFile) {
+    this.sec = new DwarfSections(elf);
+    this.units = readUnitHeaders(this.sec);
+    this.rootParsed = new Uint8Array(this.units.length);
+    this.lines = new Array(this.units.length);
+    this.funcs = new Array(this.units.length);
+    this.cuIndex = new CuIndex(this.units, this.sec, (u) => this.root(u));
+  }
+
+  private root(u: Unit): Unit {
+    if (!this.rootParsed[u.index]) {
+      this.rootParsed[u.index] = 1;
+      try { parseRootDie(u, this.sec); } catch { u.isCompile = false; }
+    }
+    return u;
+  }
+
+  /** Unit whose address ranges contain `addr`. */
+  unitFor(addr: number): Unit | undefined {
+    const i = this.cuIndex.find(addr);
+    return i < 0 ? undefined : this.root(this.units[i]!);
+  }
+
+  lineTable(u: Unit): LineTable | null {
+    let t = this.lines[u.index];
+    if (t === undefined) {
+      t = null;
+      if (u.stmtList !== undefined) {
+        try { t = new LineTable(this.sec, u.stmtList, u.addrSize); this.lazyBytes += t.byteSize(); } catch { t = null; }
+      }
+      this.lines[u.index] = t;
+    }
+    return t;
+  }
+
+  functions(u: Unit): UnitFunctions | null {
+    let f = this.funcs[u.index];
+    if (f === undefined) {
+      try { f = new UnitFunctions(u, this.sec); this.lazyBytes += f.byteSize(); } catch { f = null; }
+      this.funcs[u.index] = f;
+    }
+    return f;
+  }
+
+  /** Bytes held by lazily built per-unit tables (for cache accounting). */
+  get retainedBytes(): number {
+    return this.lazyBytes + this.units.length * 160;
+  }
+
+  /** Frames for `addr`, innermost first, following llvm-symbolizer --inlining. Empty if not covered. */
+  findFrames(addr: number): DwarfFrame[] {
+    const u = this.unitFor(addr);
+    if (!u) return [];
+    const lt = this.lineTable(u);
+    const fn = this.functions(u);
+    let rec = fn ? fn.find(addr) : -1;
+    if (rec < 0 || !fn) {
+      const f = this.lineFrame(lt, u, addr, undefined);
+      return f ? [f] : [];
+    }
+    const frames: DwarfFrame[] = [];
+    let callFile = 0, callLine = 0, callColumn = 0;
+    for (let i = 0; rec >= 0; i++) {
+      const name = this.subroutineName(fn.dieOff[rec]!);
+      if (i === 0) {
+        frames.push(this.lineFrame(lt, u, addr, name) ?? { name, file: undefined, line: 0, column: 0 });
+      } else {
+        frames.push({ name, file: lt ? lt.filePath(callFile, u.compDir) : undefined, line: callLine, column: callColumn });
+      }
+      callFile = fn.callFile[rec]!; callLine = fn.callLine[rec]!; callColumn = fn.callColumn[rec]!;
+      rec = fn.parent[rec]!;
+    }
+    return frames;
+  }
+
+  private lineFrame(lt: LineTable | null, u: Unit, addr: number, name: string | undefined): DwarfFrame | undefined {
+    if (!lt) return undefined;
+    const row = lt.lookup(addr);
+    if (row < 0) return undefined;
+    const file = lt.filePath(lt.file[row]!, u.compDir);
+    if (file === undefined) return undefined;
+    return { name, file, line: lt.line[row]!, column: lt.column[row]! };
+  }
+
+  private unitAt(off: number): Unit | undefined {
+    const us = this.units;
+    let a = 0, b = us.length;
+    while (a < b) { const m = (a + b) >>> 1; if (us[m]!.offset <= off) a = m + 1; else b = m; }
+    const u = us[a - 1];
+    return u && off < u.end ? this.root(u) : undefined;
+  }
+
+  private names(off: number): DieNames | null {
+    let n = this.dieNames.get(off);
+    if (n === undefined) {
+      const u = this.unitAt(off);
+      n = null;
+      if (u) { try { n = parseDieNames(u, this.sec, off); } catch { n = null; } }
+      this.dieNames.set(off, n);
+    }
+    return n;
+  }
+
+  /** Follows abstract_origin/specification like LLVM's DWARFDie::findRecursively. */
+  private findRecursively(off: number, linkage: boolean): string | undefined {
+    const work = [off];
+    const seen = new Set<number>(work);
+    while (work.length > 0) {
+      const n = this.names(work.pop()!);
+      if (!n) continue;
+      const v = linkage ? n.linkageName : n.name;
+      if (v !== undefined) return v;
+      if (n.abstractOrigin >= 0 && !seen.has(n.abstractOrigin)) { seen.add(n.abstractOrigin); work.push(n.abstractOrigin); }
+      if (n.specification >= 0 && !seen.has(n.specification)) { seen.add(n.specification); work.push(n.specification); }
+    }
+    return undefined;
+  }
+
+  /** Linkage name if any, else the plain name. */
+  subroutineName(off: number): string | undefined {
+    if (this.subName.has(off)) return this.subName.get(off);
+    const s = this.findRecursively(off, true) ?? this.findRecursively(off, false);
+    this.subName.set(off, s);
+    return s;
+  }
+}

@@ -1,0 +1,70 @@
+package ebpfreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := createDefaultConfig()
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg
+}
+
+func TestLoadConfig(t *testing.T) {
+	def := loadConfig(t, "")
+	require.NoError(t, confmap.Validate(def))
+	assert.Equal(t, createDefaultConfig(), def)
+
+	c := loadConfig(t, "custom")
+	require.NoError(t, confmap.Validate(c))
+	want := createDefaultConfig()
+	want.CollectionInterval = 5 * time.Second
+	want.Targets = TargetsConfig{PIDs: []uint32{1, 2}, ProcessName: "^nginx", CgroupPaths: []string{"/system.slice/nginx.service"}}
+	want.Profiles.CPU.Frequency = 99
+	want.Profiles.CPU.KernelStacks = false
+	want.Profiles.CPU.IncludeIdle = true
+	want.Profiles.CPU.StackMapEntries = 4096
+	want.Profiles.CPU.CountMapEntries = 8192
+	want.ProcessCache = ProcessCacheConfig{MaxProcesses: 100, ExitGrace: time.Minute}
+	assert.Equal(t, want, c)
+}
+
+func TestValidateNamesFieldAndFix(t *testing.T) {
+	tests := map[string]string{
+		"bad_frequency": "profiles.cpu.frequency must be between 1 and 1000 Hz, got 5000; 19 is cheap, 99 is detailed",
+		"bad_interval":  "collection_interval must be at least 100ms, got 10ms; set it to e.g. 10s",
+		"bad_pid":       "targets.pids[0] is 0; list process ids greater than 0 (the idle task is chosen with profiles.cpu.include_idle)",
+		"bad_regex":     "targets.process_name is not a valid regular expression (error parsing regexp: missing closing ]: `[`); use Go RE2 syntax, e.g. \"^nginx\"",
+		"bad_cgroup":    "targets.cgroup_paths[0] \"system.slice\" must start with \"/\" (relative to cgroup_root), e.g. \"/system.slice/nginx.service\"",
+		"no_stacks":     "profiles.cpu: kernel_stacks and user_stacks are both false; enable at least one",
+		"bad_entries": "profiles.cpu.stack_map_entries must be between 64 and 1048576, got 1; each entry of a stack map locks about 1 KiB of kernel memory\n" +
+			"profiles.cpu.count_map_entries must be between 64 and 1048576, got 99999999; each entry of a stack map locks about 1 KiB of kernel memory",
+		"bad_cache": "process_cache.max_processes must be positive, got 0; the default is 4096\n" +
+			"process_cache.exit_grace must not be negative, got -1s; the default is 30s",
+		"nothing": "nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true",
+		"bad_roots": "proc_root is empty; set it to where procfs is mounted, usually \"/proc\"\n" +
+			"cgroup_root is empty but targets.cgroup_paths is set; set it to the cgroup v2 mount, usually \"/sys/fs/cgroup\"",
+	}
+	for name, want := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := loadConfig(t, name).Validate()
+			require.Error(t, err)
+			assert.Equal(t, want, err.Error())
+		})
+	}
+}

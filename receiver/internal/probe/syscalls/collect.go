@@ -1,0 +1,30 @@
+//go:build linux
+
+package syscalls
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// Collect drains the interval's counts from the kernel and appends the
+// cumulative metrics syscall.calls, syscall.errors and syscall.duration to
+// dst. start is the start time of series that existed from the beginning;
+// series that appear later start at the previous Collect's now. resolve
+// names a process (ok false when it has exited); it may be nil.
+func (t *Tracer) Collect(dst pmetric.MetricSlice, start, now pcommon.Timestamp,
+	resolve func(pid uint32) (name string, ok bool)) (Stats, error) {
+	var st Stats
+	if err := t.drain(); err != nil {
+		return st, err
+	}
+	st.FoldedProcesses = t.agg.topPIDs(t.keys, t.vals, t.top)
+	st.FoldedSeries = t.agg.add(t.keys, t.vals, t.errKeys, t.errVals, start)
+	t.agg.resolveNames(resolve)
+	st.Series = t.agg.emit(dst, t.names, now)
+	t.agg.endInterval(now, resolve)
+	if err := t.kernelStats(&st); err != nil {
+		return st, err
+	}
+	return st, nil
+}

@@ -1,0 +1,167 @@
+//go:build linux
+
+package syscalls
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/syscallnames"
+)
+
+// drainGrace is how long Collect waits after flipping generations before it
+// reads the old one. Raw tracepoint programs run with migration disabled and
+// finish within microseconds; a program that read the old generation just
+// before the flip is done long before this.
+const drainGrace = 5 * time.Millisecond
+
+// DefaultMaxEntries sizes each generation's counts and errors maps when
+// Config.MaxEntries is zero.
+const DefaultMaxEntries = 10240
+
+// Config is what the probe needs; the receiver's config maps onto it.
+type Config struct {
+	// PIDs and CgroupIDs restrict tracing when non-empty.
+	PIDs      []uint32
+	CgroupIDs []uint64
+	// TopProcesses keeps the N processes with the most calls in each interval
+	// as their own series and folds the rest into process "other"; 0 keeps all.
+	TopProcesses int
+	// MaxEntries sizes each generation of the in-kernel counts and errors
+	// maps (distinct process × syscall and process × syscall × errno per
+	// interval); 0 means DefaultMaxEntries.
+	MaxEntries uint32
+}
+
+// Stats says what Collect folded and what the kernel side lost.
+type Stats struct {
+	// Series is how many series (of all three metrics) Collect emitted.
+	Series int
+	// FoldedSeries counts the kernel entries (process × syscall) of this
+	// interval folded into process "other"; FoldedProcesses the processes.
+	FoldedSeries, FoldedProcesses int
+	// CountsFull, ErrorsFull and NoStorage are cumulative counts of calls
+	// (errors) lost because a map was full or task storage was unavailable.
+	CountsFull, ErrorsFull, NoStorage uint64
+}
+
+// Tracer owns the loaded programs, maps and links. Close releases all of
+// them. Collect is not safe for concurrent use.
+type Tracer struct {
+	objs  syscallsObjects
+	links []link.Link
+	gen   uint32
+	names syscallnames.Table
+	top   int
+	agg   aggregator
+
+	// Reused between drains so steady-state draining allocates little.
+	keys    []syscallsSysKey
+	vals    []syscallsSysVal
+	errKeys []syscallsSysErrKey
+	errVals []uint64
+	closed  bool
+}
+
+// Start loads the programs with cfg's settings and attaches them to the
+// raw_syscalls:sys_enter and sys_exit raw tracepoints.
+func Start(cfg Config) (_ *Tracer, err error) {
+	if cfg.TopProcesses < 0 {
+		return nil, fmt.Errorf("top processes must not be negative, got %d", cfg.TopProcesses)
+	}
+	if cfg.MaxEntries == 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	spec, err := loadSyscalls()
+	if err != nil {
+		return nil, fmt.Errorf("loading syscalls spec: %w", err)
+	}
+	consts := map[string]any{
+		"filter_pid":    len(cfg.PIDs) > 0,
+		"filter_cgroup": len(cfg.CgroupIDs) > 0,
+	}
+	for name, v := range consts {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	for _, name := range []string{"counts0", "counts1", "errors0", "errors1"} {
+		spec.Maps[name].MaxEntries = cfg.MaxEntries
+	}
+	if n := uint32(len(cfg.PIDs)); n > spec.Maps["target_pids"].MaxEntries {
+		spec.Maps["target_pids"].MaxEntries = n
+	}
+	if n := uint32(len(cfg.CgroupIDs)); n > spec.Maps["target_cgroups"].MaxEntries {
+		spec.Maps["target_cgroups"].MaxEntries = n
+	}
+
+	t := &Tracer{names: syscallnames.Native(), top: cfg.TopProcesses}
+	t.agg.init()
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		return nil, loader.Explain("loading syscall tracer", err)
+	}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	one := uint8(1)
+	for _, pid := range cfg.PIDs {
+		if err := t.objs.TargetPids.Put(pid, one); err != nil {
+			return nil, fmt.Errorf("adding pid %d to the target filter: %w", pid, err)
+		}
+	}
+	for _, id := range cfg.CgroupIDs {
+		if err := t.objs.TargetCgroups.Put(id, one); err != nil {
+			return nil, fmt.Errorf("adding cgroup %d to the target filter: %w", id, err)
+		}
+	}
+	// Exit first: a sys_exit without a start is ignored, while a start
+	// without its exit program would only be overwritten.
+	for _, a := range []struct {
+		name string
+		prog *ebpf.Program
+	}{{"sys_exit", t.objs.SysExit}, {"sys_enter", t.objs.SysEnter}} {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.name, Program: a.prog})
+		if err != nil {
+			return nil, loader.Explain("attaching raw tracepoint "+a.name, err)
+		}
+		t.links = append(t.links, l)
+	}
+	return t, nil
+}
+
+// ProgramIDs returns the kernel ids of the sys_enter and sys_exit programs,
+// for tests and BPF run-time statistics.
+func (t *Tracer) ProgramIDs() ([]ebpf.ProgramID, error) {
+	var ids []ebpf.ProgramID
+	for _, p := range []*ebpf.Program{t.objs.SysEnter, t.objs.SysExit} {
+		info, err := p.Info()
+		if err != nil {
+			return nil, fmt.Errorf("reading program info: %w", err)
+		}
+		id, _ := info.ID()
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// Close detaches and releases everything; safe to call more than once.
+func (t *Tracer) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
+	}
+	t.links = nil
+	errs = append(errs, t.objs.Close())
+	return errors.Join(errs...)
+}

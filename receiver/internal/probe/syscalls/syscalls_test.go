@@ -1,0 +1,256 @@
+//go:build linux
+
+package syscalls
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs CAP_BPF and CAP_PERFMON (run as root)")
+	}
+}
+
+func buildCalls(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "calls")
+	out, err := exec.Command("gcc", "-O1", "-static", "-o", bin, "testdata/calls.c").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building calls: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func ts(t time.Time) pcommon.Timestamp { return pcommon.NewTimestampFromTime(t) }
+
+// point is one data point flattened for assertions.
+type point struct {
+	attrs map[string]any
+	value int64
+	hist  pmetric.ExponentialHistogramDataPoint
+}
+
+func points(ms pmetric.MetricSlice, name string) []point {
+	var out []point
+	for i := 0; i < ms.Len(); i++ {
+		m := ms.At(i)
+		if m.Name() != name {
+			continue
+		}
+		switch m.Type() {
+		case pmetric.MetricTypeSum:
+			for j := 0; j < m.Sum().DataPoints().Len(); j++ {
+				dp := m.Sum().DataPoints().At(j)
+				out = append(out, point{attrs: dp.Attributes().AsRaw(), value: dp.IntValue()})
+			}
+		case pmetric.MetricTypeExponentialHistogram:
+			for j := 0; j < m.ExponentialHistogram().DataPoints().Len(); j++ {
+				dp := m.ExponentialHistogram().DataPoints().At(j)
+				out = append(out, point{attrs: dp.Attributes().AsRaw(), value: int64(dp.Count()), hist: dp})
+			}
+		}
+	}
+	return out
+}
+
+func find(ps []point, kv ...any) []point {
+	var out []point
+outer:
+	for _, p := range ps {
+		for i := 0; i < len(kv); i += 2 {
+			if p.attrs[kv[i].(string)] != kv[i+1] {
+				continue outer
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func TestExactCounts(t *testing.T) {
+	needRoot(t)
+	const n = 137
+	cmd := exec.Command(buildCalls(t), strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	pid := uint32(cmd.Process.Pid)
+	tr, err := Start(Config{PIDs: []uint32{pid}, MaxEntries: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	begin := ts(time.Now())
+	stdin.Write([]byte("go"))
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(p uint32) (string, bool) { return "calls", p == pid }
+	ms := pmetric.NewMetricSlice()
+	st, err := tr.Collect(ms, begin, ts(time.Now()), resolve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	calls := points(ms, MetricCalls)
+	for _, p := range calls {
+		if p.attrs[attrPID] != int64(pid) {
+			t.Fatalf("series outside the pid filter: %v", p.attrs)
+		}
+	}
+	check := func(metric string, want int64, kv ...any) {
+		t.Helper()
+		got := find(points(ms, metric), append([]any{attrPID, int64(pid), attrExe, "calls"}, kv...)...)
+		if len(got) != 1 || got[0].value != want {
+			t.Errorf("%s %v: got %+v, want one point of %d", metric, kv, got, want)
+		}
+	}
+	check(MetricCalls, n, attrSyscall, "getcpu")
+	check(MetricCalls, n, attrSyscall, "openat")
+	check(MetricErrors, n, attrSyscall, "openat", attrError, "ENOENT")
+	check(MetricDuration, n, attrSyscall, "getcpu")
+	if errs := find(points(ms, MetricErrors), attrSyscall, "getcpu"); len(errs) != 0 {
+		t.Errorf("getcpu errors: %+v", errs)
+	}
+	h := find(points(ms, MetricDuration), attrSyscall, "openat")[0].hist
+	var inBuckets uint64
+	for _, c := range h.Positive().BucketCounts().AsRaw() {
+		inBuckets += c
+	}
+	if h.Scale() != 0 || inBuckets+h.ZeroCount() != n || h.Sum() <= 0 {
+		t.Errorf("openat histogram: scale %d buckets %d zero %d sum %v", h.Scale(), inBuckets, h.ZeroCount(), h.Sum())
+	}
+
+	// Cumulative: the next interval repeats the totals; the exited process
+	// is then forgotten.
+	ms2 := pmetric.NewMetricSlice()
+	if _, err := tr.Collect(ms2, begin, ts(time.Now()), resolve); err != nil {
+		t.Fatal(err)
+	}
+	if got := find(points(ms2, MetricCalls), attrSyscall, "getcpu"); len(got) != 1 || got[0].value != n {
+		t.Errorf("second interval getcpu: %+v", got)
+	}
+	pid = 0 // the process is now gone for resolve
+	var ms3 pmetric.MetricSlice
+	for range 2 { // the last values are emitted once more, then dropped
+		ms3 = pmetric.NewMetricSlice()
+		if _, err := tr.Collect(ms3, begin, ts(time.Now()), resolve); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ms3.Len() != 0 {
+		t.Errorf("series of an exited process still emitted: %d metrics", ms3.Len())
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal("second close:", err)
+	}
+}
+
+func TestTopProcessesFold(t *testing.T) {
+	needRoot(t)
+	const top = 5
+	tr, err := Start(Config{TopProcesses: top})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	begin := ts(time.Now())
+	for i := 0; i < 200; i++ {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resolve := func(p uint32) (string, bool) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(int(p)) + "/comm")
+		return strings.TrimSpace(string(b)), err == nil
+	}
+	ms := pmetric.NewMetricSlice()
+	st, err := tr.Collect(ms, begin, ts(time.Now()), resolve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	pids := map[any]bool{}
+	var other int64
+	for _, p := range points(ms, MetricCalls) {
+		if p.attrs[attrExe] == otherName {
+			if _, has := p.attrs[attrPID]; has {
+				t.Fatalf("other series with a pid: %v", p.attrs)
+			}
+			other += p.value
+			continue
+		}
+		pids[p.attrs[attrPID]] = true
+	}
+	if len(pids) > top {
+		t.Errorf("%d processes emitted, top is %d", len(pids), top)
+	}
+	if st.FoldedProcesses < 200-top || st.FoldedSeries < st.FoldedProcesses || other == 0 {
+		t.Errorf("fold not counted: %+v, other calls %d", st, other)
+	}
+	if st.CountsFull != 0 || st.NoStorage != 0 {
+		t.Errorf("losses: %+v", st)
+	}
+}
+
+func TestCgroupFilter(t *testing.T) {
+	needRoot(t)
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs("/sys/fs/cgroup", &fs); err != nil || fs.Type != 0x63677270 {
+		t.Skip("cgroup v2 not mounted at /sys/fs/cgroup")
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimSpace(strings.TrimPrefix(string(b), "0::"))
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join("/sys/fs/cgroup", path), &st); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Start(Config{CgroupIDs: []uint64{st.Ino}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if ids, err := tr.ProgramIDs(); err != nil || len(ids) != 2 {
+		t.Fatalf("program ids %v %v", ids, err)
+	}
+	for i := 0; i < 10; i++ {
+		syscall.Getppid()
+	}
+	ms := pmetric.NewMetricSlice()
+	if _, err := tr.Collect(ms, 0, ts(time.Now()), nil); err != nil {
+		t.Fatal(err)
+	}
+	self := find(points(ms, MetricCalls), attrPID, int64(os.Getpid()), attrSyscall, "getppid", attrExe, "unknown")
+	if len(self) != 1 || self[0].value < 10 {
+		t.Errorf("own getppid calls: %+v", self)
+	}
+}
+
+func TestStartRejectsBadConfig(t *testing.T) {
+	if _, err := Start(Config{TopProcesses: -1}); err == nil {
+		t.Fatal("negative top accepted")
+	}
+}

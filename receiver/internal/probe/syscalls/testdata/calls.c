@@ -1,0 +1,23 @@
+// Makes exactly N getcpu calls and N failing openat calls (ENOENT), after a
+// byte arrives on stdin so the tracer can attach first. Built static so no
+// dynamic loader opens files at startup.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	int n = argc > 1 ? atoi(argv[1]) : 100;
+	unsigned cpu, node;
+	char c;
+
+	if (read(0, &c, 1) != 1)
+		return 1;
+	for (int i = 0; i < n; i++)
+		syscall(SYS_getcpu, &cpu, &node, NULL);
+	for (int i = 0; i < n; i++)
+		syscall(SYS_openat, AT_FDCWD, "/nonexistent/ebpf-otel-test", O_RDONLY);
+	return 0;
+}

@@ -1,0 +1,201 @@
+package tcp
+
+import (
+	"cmp"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// otherPID stands for every process folded into "other".
+const otherPID = ^uint32(0)
+
+// numSlots is LOG2_SLOTS of bits.bpf.h.
+const numSlots = 64
+
+// Address kinds of a series.
+const (
+	addrNone  = iota // TopPeers is 0: no server.address
+	addrKept         // server.address is addr
+	addrOther        // folded: server.address is "other"
+)
+
+type peer struct {
+	family uint8
+	addr   [16]byte
+}
+
+type seriesKey struct {
+	pid      uint32
+	comm     [16]byte
+	port     uint16
+	family   uint8
+	dir      uint8
+	addrKind uint8
+	addr     [16]byte
+}
+
+// series is one cumulative series; fields mirror tcp_val.
+type series struct {
+	start                                pcommon.Timestamp
+	opens, closes, sent, received        uint64
+	retransmits, resetsSent, resetsRecvd uint64
+	durSum, durZero                      uint64
+	durSlots                             [numSlots]uint64
+	seen                                 bool
+}
+
+type ranked[K comparable] struct {
+	key   K
+	count uint64
+}
+
+// aggregator turns each interval's deltas into cumulative series, folding
+// processes and peers outside the top N. A folded interval's delta moves to
+// the folded series, so sums over all series stay exact.
+type aggregator struct {
+	topProcs, topPeers int
+	series             map[seriesKey]*series
+	last               pcommon.Timestamp
+
+	// Reused per interval.
+	procs     map[uint32]uint64
+	peers     map[peer]uint64
+	keepProc  map[uint32]bool
+	keepPeer  map[peer]bool
+	procRank  []ranked[uint32]
+	peerRank  []ranked[peer]
+	deadCache map[uint32]bool
+}
+
+func (a *aggregator) init(topProcs, topPeers int) {
+	a.topProcs, a.topPeers = topProcs, topPeers
+	a.series = map[seriesKey]*series{}
+	a.procs = map[uint32]uint64{}
+	a.peers = map[peer]uint64{}
+	a.keepProc = map[uint32]bool{}
+	a.keepPeer = map[peer]bool{}
+	a.deadCache = map[uint32]bool{}
+}
+
+func activity(v *tcpTcpVal) uint64 {
+	return v.Opens + v.Closes + v.Retransmits + v.ResetsSent + v.ResetsReceived + 1
+}
+
+// top fills keep with the n busiest keys of counts (all when n is 0) and
+// returns how many were left out.
+func top[K comparable](counts map[K]uint64, n int, rank []ranked[K], keep map[K]bool,
+	less func(a, b K) int) ([]ranked[K], int) {
+	clear(keep)
+	rank = rank[:0]
+	for k, c := range counts {
+		rank = append(rank, ranked[K]{k, c})
+	}
+	if n <= 0 || n >= len(rank) {
+		n = len(rank)
+	} else {
+		slices.SortFunc(rank, func(x, y ranked[K]) int {
+			if c := cmp.Compare(y.count, x.count); c != 0 {
+				return c
+			}
+			return less(x.key, y.key)
+		})
+	}
+	for _, r := range rank[:n] {
+		keep[r.key] = true
+	}
+	return rank, len(rank) - n
+}
+
+// add merges one interval's deltas; it reports what was folded.
+func (a *aggregator) add(keys []tcpConnKey, vals []tcpTcpVal, start pcommon.Timestamp) (foldedSeries, foldedProcs, foldedPeers int) {
+	if a.last != 0 {
+		start = a.last
+	}
+	clear(a.procs)
+	clear(a.peers)
+	for i := range keys {
+		k := &keys[i]
+		n := activity(&vals[i])
+		if k.Pid != 0 { // unknown owner: always one series of its own
+			a.procs[k.Pid] += n
+		}
+		if a.topPeers > 0 {
+			a.peers[peer{k.Family, k.Addr}] += n
+		}
+	}
+
+	a.procRank, foldedProcs = top(a.procs, a.topProcs, a.procRank, a.keepProc, cmp.Compare[uint32])
+	a.peerRank, foldedPeers = top(a.peers, a.topPeers, a.peerRank, a.keepPeer, func(x, y peer) int {
+		return slices.Compare(x.addr[:], y.addr[:])
+	})
+	a.keepProc[0] = true
+
+	folded := 0 // series entries merged into a folded series
+	for i := range keys {
+		k := &keys[i]
+		sk := seriesKey{pid: k.Pid, port: k.Port, family: k.Family, dir: k.Dir}
+		for j, c := range k.Comm {
+			sk.comm[j] = byte(c)
+		}
+		f := false
+		if !a.keepProc[k.Pid] {
+			sk.pid, sk.comm, f = otherPID, [16]byte{}, true
+		}
+		switch {
+		case a.topPeers == 0:
+			sk.addrKind = addrNone
+		case a.keepPeer[peer{k.Family, k.Addr}]:
+			sk.addrKind, sk.addr = addrKept, k.Addr
+		default:
+			sk.addrKind, f = addrOther, true
+		}
+		if f {
+			folded++
+		}
+		s := a.series[sk]
+		if s == nil {
+			s = &series{start: start}
+			a.series[sk] = s
+		}
+		s.add(&vals[i])
+	}
+	return folded, foldedProcs, foldedPeers
+}
+
+func (s *series) add(v *tcpTcpVal) {
+	s.opens += v.Opens
+	s.closes += v.Closes
+	s.sent += v.BytesSent
+	s.received += v.BytesReceived
+	s.retransmits += v.Retransmits
+	s.resetsSent += v.ResetsSent
+	s.resetsRecvd += v.ResetsReceived
+	s.durSum += v.DurSum
+	s.durZero += v.DurZero
+	for j, c := range v.DurSlots {
+		s.durSlots[j] += c
+	}
+	s.seen = true
+}
+
+// endInterval forgets series of processes that were idle this interval and
+// no longer exist, and clears the seen marks.
+func (a *aggregator) endInterval(now pcommon.Timestamp, alive func(pid uint32) bool) {
+	a.last = now
+	clear(a.deadCache)
+	for k, s := range a.series {
+		if !s.seen && k.pid != otherPID && k.pid != 0 {
+			d, ok := a.deadCache[k.pid]
+			if !ok {
+				d = !alive(k.pid)
+				a.deadCache[k.pid] = d
+			}
+			if d {
+				delete(a.series, k)
+				continue
+			}
+		}
+		s.seen = false
+	}
+}

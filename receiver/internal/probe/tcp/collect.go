@@ -1,0 +1,70 @@
+//go:build linux
+
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/sys/unix"
+)
+
+// Collect drains the interval's counters and appends the cumulative TCP
+// and drop metrics to dst, and one log record per connection closed since
+// the last call to logs (which may be nil; events are then discarded).
+// start is the start time of series that existed from the beginning;
+// series that appear later start at the previous Collect's now.
+func (t *Tracer) Collect(dst pmetric.MetricSlice, logs plog.LogRecordSlice, start, now pcommon.Timestamp) (Stats, error) {
+	var st Stats
+	if err := t.drain(); err != nil {
+		return st, err
+	}
+	st.FoldedSeries, st.FoldedProcesses, st.FoldedPeers = t.agg.add(t.keys, t.vals, start)
+	st.Series = t.agg.emit(dst, now)
+	t.agg.endInterval(now, alive)
+	if err := t.readDrops(); err != nil {
+		return st, err
+	}
+	st.Series += emitDrops(dst, t.drops, t.reasons, start, now)
+	n, err := t.readEvents(logs, now)
+	st.Events = n
+	if err != nil {
+		return st, err
+	}
+	return st, t.kernelStats(&st)
+}
+
+// readEvents drains the ring buffer without blocking, reusing one record.
+func (t *Tracer) readEvents(logs plog.LogRecordSlice, now pcommon.Timestamp) (int, error) {
+	if t.reader == nil {
+		return 0, nil
+	}
+	t.reader.SetDeadline(time.Now())
+	n := 0
+	for {
+		err := t.reader.ReadInto(&t.rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("reading tcp events: %w", err)
+		}
+		if err := t.ev.decode(t.rec.RawSample); err != nil {
+			return n, err
+		}
+		if logs != (plog.LogRecordSlice{}) {
+			t.ev.appendLog(logs, now)
+			n++
+		}
+	}
+}
+
+// alive reports whether a process still exists.
+func alive(pid uint32) bool {
+	return unix.Kill(int(pid), 0) != unix.ESRCH
+}

@@ -1,0 +1,82 @@
+//go:build linux
+
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+const batchChunk = 1024
+
+// drain flips to the other generation of counters, then reads and clears
+// the previous one into t.keys and t.vals.
+func (t *Tracer) drain() error {
+	old := t.gen
+	t.gen ^= 1
+	if err := t.objs.Ctl.Put(uint32(0), t.gen); err != nil {
+		t.gen = old
+		return fmt.Errorf("switching generation: %w", err)
+	}
+	time.Sleep(drainGrace)
+	m := t.objs.Counts0
+	if old == 1 {
+		m = t.objs.Counts1
+	}
+	t.keys, t.vals = t.keys[:0], t.vals[:0]
+	kb := make([]tcpConnKey, batchChunk)
+	vb := make([]tcpTcpVal, batchChunk)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookupAndDelete(&cursor, kb, vb, nil)
+		t.keys = append(t.keys, kb[:n]...)
+		t.vals = append(t.vals, vb[:n]...)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("draining tcp counts: %w", err)
+		}
+	}
+}
+
+// readDrops sums the cumulative per-CPU drop counters into t.drops.
+func (t *Tracer) readDrops() error {
+	if t.drops == nil {
+		t.drops = make([]uint64, dropSlots)
+	}
+	var key uint32
+	it := t.objs.Drops.Iterate()
+	for it.Next(&key, &t.perCPU) {
+		var sum uint64
+		for _, v := range t.perCPU {
+			sum += v
+		}
+		t.drops[key] = sum
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading drops: %w", err)
+	}
+	return nil
+}
+
+// kernelStats sums the per-CPU health counters into st.
+func (t *Tracer) kernelStats(st *Stats) error {
+	dst := []*uint64{
+		tcpTcpStatTCP_STAT_COUNTS_FULL: &st.CountsFull,
+		tcpTcpStatTCP_STAT_EVENTS_LOST: &st.EventsLost,
+		tcpTcpStatTCP_STAT_NO_STORAGE:  &st.NoStorage,
+	}
+	for slot, d := range dst {
+		if err := t.objs.Stats.Lookup(uint32(slot), &t.perCPU); err != nil {
+			return fmt.Errorf("reading stats slot %d: %w", slot, err)
+		}
+		for _, v := range t.perCPU {
+			*d += v
+		}
+	}
+	return nil
+}

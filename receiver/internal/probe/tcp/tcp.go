@@ -1,0 +1,178 @@
+//go:build linux
+
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+)
+
+// drainGrace: see syscalls; tracing programs finish within microseconds.
+const drainGrace = 5 * time.Millisecond
+
+// Defaults for zero Config sizes.
+const (
+	DefaultMaxEntries  = 8192
+	DefaultEventBuffer = 256 << 10
+)
+
+// dropSlots is DROP_SLOTS of tcp.h.
+const dropSlots = 512
+
+// Config is what the probe needs; the receiver's config maps onto it.
+type Config struct {
+	// TopProcesses keeps the N processes with the most connection activity
+	// in each interval as their own series and folds the rest into process
+	// "other"; 0 keeps all.
+	TopProcesses int
+	// TopPeers keeps server.address for the N busiest server addresses of
+	// each interval and reports the rest as "other"; 0 leaves the attribute
+	// out (the port is always kept).
+	TopPeers int
+	// Events sends every closed connection through a ring buffer, which
+	// Collect turns into log records.
+	Events bool
+	// EventBuffer is the ring buffer's size in bytes (a power of two
+	// multiple of the page size); 0 means DefaultEventBuffer.
+	EventBuffer uint32
+	// MaxEntries sizes each generation of the counts map; 0 means
+	// DefaultMaxEntries.
+	MaxEntries uint32
+}
+
+// Stats says what Collect folded and what the kernel side lost.
+type Stats struct {
+	// Series is how many data points Collect emitted; Events how many log
+	// records.
+	Series, Events int
+	// FoldedSeries counts the kernel entries of this interval merged into a
+	// folded series; FoldedProcesses and FoldedPeers the processes and
+	// server addresses folded into "other".
+	FoldedSeries, FoldedProcesses, FoldedPeers int
+	// CountsFull, EventsLost and NoStorage are cumulative: counter updates
+	// lost to a full map, close events lost to a full ring buffer, and
+	// connections not tracked because socket storage was unavailable.
+	CountsFull, EventsLost, NoStorage uint64
+}
+
+// Tracer owns the loaded programs, maps, links and ring buffer reader.
+// Close releases all of them. Collect is not safe for concurrent use.
+type Tracer struct {
+	objs    tcpObjects
+	links   []link.Link
+	reader  *ringbuf.Reader
+	rec     ringbuf.Record
+	ev      event
+	reasons dropReasons
+	gen     uint32
+	agg     aggregator
+
+	keys   []tcpConnKey
+	vals   []tcpTcpVal
+	drops  []uint64
+	perCPU []uint64
+	closed bool
+}
+
+// Start loads the programs with cfg's settings and attaches them to the
+// BTF tracepoints inet_sock_set_state, tcp_retransmit_skb,
+// tcp_send_reset, tcp_receive_reset and kfree_skb.
+func Start(cfg Config) (_ *Tracer, err error) {
+	if cfg.TopProcesses < 0 || cfg.TopPeers < 0 {
+		return nil, fmt.Errorf("top processes and top peers must not be negative, got %d and %d",
+			cfg.TopProcesses, cfg.TopPeers)
+	}
+	if cfg.MaxEntries == 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	if cfg.EventBuffer == 0 {
+		cfg.EventBuffer = DefaultEventBuffer
+	}
+	page := uint32(os.Getpagesize())
+	if cfg.EventBuffer%page != 0 || cfg.EventBuffer&(cfg.EventBuffer-1) != 0 {
+		return nil, fmt.Errorf("event buffer must be a power of two multiple of %d bytes, got %d", page, cfg.EventBuffer)
+	}
+	reasons, err := loadDropReasons()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := loadTcp()
+	if err != nil {
+		return nil, fmt.Errorf("loading tcp spec: %w", err)
+	}
+	consts := map[string]any{
+		"emit_events":     cfg.Events,
+		"not_dropped_max": reasons.notDroppedMax,
+	}
+	for name, v := range consts {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	for _, name := range []string{"counts0", "counts1"} {
+		spec.Maps[name].MaxEntries = cfg.MaxEntries
+	}
+	spec.Maps["events"].MaxEntries = page
+	if cfg.Events {
+		spec.Maps["events"].MaxEntries = cfg.EventBuffer
+	}
+
+	t := &Tracer{reasons: reasons}
+	t.agg.init(cfg.TopProcesses, cfg.TopPeers)
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		return nil, loader.Explain("loading tcp tracer", err)
+	}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	for _, p := range []struct {
+		name string
+		prog *ebpf.Program
+	}{
+		{"inet_sock_set_state", t.objs.InetSockSetState},
+		{"tcp_retransmit_skb", t.objs.TcpRetransmitSkb},
+		{"tcp_send_reset", t.objs.TcpSendReset},
+		{"tcp_receive_reset", t.objs.TcpReceiveReset},
+		{"kfree_skb", t.objs.KfreeSkb},
+	} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog})
+		if err != nil {
+			return nil, loader.Explain("attaching "+p.name, err)
+		}
+		t.links = append(t.links, l)
+	}
+	if cfg.Events {
+		if t.reader, err = ringbuf.NewReader(t.objs.Events); err != nil {
+			return nil, fmt.Errorf("opening the tcp event ring buffer: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// Close detaches and releases everything; safe to call more than once.
+func (t *Tracer) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
+	}
+	t.links = nil
+	if t.reader != nil {
+		errs = append(errs, t.reader.Close())
+	}
+	errs = append(errs, t.objs.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,392 @@
+//go:build linux
+
+package tcp
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/sys/unix"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs CAP_BPF and CAP_PERFMON (run as root)")
+	}
+}
+
+func ts(t time.Time) pcommon.Timestamp { return pcommon.NewTimestampFromTime(t) }
+
+type point struct {
+	attrs map[string]any
+	value int64
+	hist  pmetric.ExponentialHistogramDataPoint
+}
+
+func points(ms pmetric.MetricSlice, name string) []point {
+	var out []point
+	for i := 0; i < ms.Len(); i++ {
+		m := ms.At(i)
+		if m.Name() != name {
+			continue
+		}
+		switch m.Type() {
+		case pmetric.MetricTypeSum:
+			for j := 0; j < m.Sum().DataPoints().Len(); j++ {
+				dp := m.Sum().DataPoints().At(j)
+				out = append(out, point{attrs: dp.Attributes().AsRaw(), value: dp.IntValue()})
+			}
+		case pmetric.MetricTypeExponentialHistogram:
+			for j := 0; j < m.ExponentialHistogram().DataPoints().Len(); j++ {
+				dp := m.ExponentialHistogram().DataPoints().At(j)
+				out = append(out, point{attrs: dp.Attributes().AsRaw(), value: int64(dp.Count()), hist: dp})
+			}
+		}
+	}
+	return out
+}
+
+// total sums the points matching kv.
+func total(ms pmetric.MetricSlice, name string, kv ...any) (sum int64) {
+outer:
+	for _, p := range points(ms, name) {
+		for i := 0; i < len(kv); i += 2 {
+			if p.attrs[kv[i].(string)] != kv[i+1] {
+				continue outer
+			}
+		}
+		sum += p.value
+	}
+	return sum
+}
+
+// serve accepts on ln; each connection reads want(i) bytes, answers
+// reply(i) bytes and closes.
+func serve(t *testing.T, ln net.Listener, conns int, read, reply func(i int) int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < conns; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			buf := make([]byte, read(i))
+			if _, err := io.ReadFull(c, buf); err != nil {
+				t.Error(err)
+			}
+			if _, err := c.Write(make([]byte, reply(i))); err != nil {
+				t.Error(err)
+			}
+			c.Close()
+		}
+	}()
+	return &wg
+}
+
+func dial(t *testing.T, addr string, send, want int) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := c.Write(make([]byte, send)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, c)
+	if err != nil || n != int64(want) {
+		t.Fatalf("read %d bytes (%v), want %d", n, err, want)
+	}
+}
+
+func TestLoopbackConnections(t *testing.T) {
+	needRoot(t)
+	tr, err := Start(Config{Events: true, TopPeers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	begin := ts(time.Now())
+
+	const m = 6
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := int64(ln.Addr().(*net.TCPAddr).Port)
+	up := func(i int) int { return 1000 + 7*i }
+	down := func(i int) int { return 50000 + 13*i }
+	wg := serve(t, ln, m, up, down)
+	var sumUp, sumDown int64
+	for i := 0; i < m; i++ {
+		dial(t, ln.Addr().String(), up(i), down(i))
+		sumUp += int64(up(i))
+		sumDown += int64(down(i))
+	}
+	wg.Wait()
+	ln.Close()
+
+	// A connection to a closed port is answered with a reset.
+	ln2, _ := net.Listen("tcp4", "127.0.0.1:0")
+	closed := ln2.Addr().String()
+	closedPort := int64(ln2.Addr().(*net.TCPAddr).Port)
+	ln2.Close()
+	if _, err := net.Dial("tcp4", closed); err == nil {
+		t.Fatal("dial to a closed port succeeded")
+	}
+	time.Sleep(300 * time.Millisecond) // let both ends reach CLOSE
+
+	ms := pmetric.NewMetricSlice()
+	logs := plog.NewLogRecordSlice()
+	st, err := tr.Collect(ms, logs, begin, ts(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	pid := int64(os.Getpid())
+	base := []any{attrPID, pid, attrServerPort, port, attrType, "ipv4", attrServerAddr, "127.0.0.1"}
+	check := func(metric, dir string, want int64) {
+		t.Helper()
+		if got := total(ms, metric, append(base, attrDirection, dir)...); got != want {
+			t.Errorf("%s %s: got %d, want %d", metric, dir, got, want)
+		}
+	}
+	check(MetricOpened, "active", m)
+	check(MetricOpened, "passive", m)
+	check(MetricClosed, "active", m)
+	check(MetricClosed, "passive", m)
+	check(MetricBytesSent, "active", sumUp)
+	check(MetricBytesReceived, "active", sumDown)
+	check(MetricBytesSent, "passive", sumDown)
+	check(MetricBytesReceived, "passive", sumUp)
+	check(MetricDuration, "active", m)
+	for _, p := range points(ms, MetricDuration) {
+		if p.hist.Sum() <= 0 || p.hist.Scale() != 0 {
+			t.Errorf("duration point %v: sum %v scale %d", p.attrs, p.hist.Sum(), p.hist.Scale())
+		}
+	}
+	if got := total(ms, MetricResetsReceived, attrPID, pid, attrServerPort, closedPort); got < 1 {
+		t.Errorf("resets received from the closed port: %d", got)
+	}
+	if got := total(ms, MetricResetsSent, attrServerPort, closedPort); got < 1 {
+		t.Errorf("resets sent for the closed port: %d", got)
+	}
+	if got := total(ms, MetricDropped, attrReason, "NO_SOCKET"); got < 1 {
+		t.Errorf("NO_SOCKET drops: %d", got)
+	}
+
+	// One log record per closed connection, both ends.
+	found := 0
+	for i := 0; i < logs.Len(); i++ {
+		a := logs.At(i).Attributes().AsRaw()
+		if a[attrPID] != pid || logs.At(i).EventName() != EventName {
+			continue
+		}
+		if a["network.local.port"] == port || a["network.peer.port"] == port {
+			found++
+			if a["tcp.connection.duration_ns"].(int64) <= 0 {
+				t.Errorf("log without duration: %v", a)
+			}
+		}
+	}
+	if found != 2*m || st.Events < 2*m {
+		t.Errorf("log records: %d for the port, %d in all, want %d", found, st.Events, 2*m)
+	}
+
+	// Cumulative: the next Collect repeats the totals.
+	ms2 := pmetric.NewMetricSlice()
+	if _, err := tr.Collect(ms2, plog.LogRecordSlice{}, begin, ts(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(ms2, MetricOpened, append(base, attrDirection, "active")...); got != m {
+		t.Errorf("second interval opens: %d", got)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal("second close:", err)
+	}
+}
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+}
+
+// listenIn opens a listener inside the named network namespace.
+func listenIn(t *testing.T, ns, addr string) net.Listener {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	f, err := os.Open("/var/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Fatal(err)
+	}
+	ln, lerr := net.Listen("tcp4", addr)
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		panic(err) // the thread is stuck in the wrong namespace
+	}
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	return ln
+}
+
+func TestLossyLink(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("tc"); err != nil {
+		t.Skip("tc (iproute2) not installed")
+	}
+	ns := fmt.Sprintf("ebpfotel%d", os.Getpid())
+	veth := fmt.Sprintf("eo%d", os.Getpid()%100000)
+	run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p", "netns", ns)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", veth).Run() })
+	run(t, "ip", "addr", "add", "10.231.7.1/24", "dev", veth)
+	run(t, "ip", "link", "set", veth, "up")
+	run(t, "ip", "-n", ns, "addr", "add", "10.231.7.2/24", "dev", veth+"p")
+	run(t, "ip", "-n", ns, "link", "set", veth+"p", "up")
+	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	if out, err := exec.Command("tc", "qdisc", "add", "dev", veth, "root", "netem", "loss", "30%").CombinedOutput(); err != nil {
+		t.Skipf("netem not available: %v %s", err, out)
+	}
+
+	tr, err := Start(Config{TopProcesses: 10, TopPeers: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	begin := ts(time.Now())
+	ln := listenIn(t, ns, "10.231.7.2:0")
+	port := int64(ln.Addr().(*net.TCPAddr).Port)
+	const conns, size = 3, 300 << 10
+	wg := serve(t, ln, conns, func(int) int { return size }, func(int) int { return 10 })
+	for i := 0; i < conns; i++ {
+		dial(t, ln.Addr().String(), size, 10)
+	}
+	wg.Wait()
+	ln.Close()
+	time.Sleep(300 * time.Millisecond)
+
+	ms := pmetric.NewMetricSlice()
+	st, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	pid := int64(os.Getpid())
+	retrans := total(ms, MetricRetransmits, attrPID, pid, attrServerPort, port, attrServerAddr, "10.231.7.2", attrDirection, "active")
+	qdisc := total(ms, MetricDropped, attrReason, "QDISC_DROP")
+	t.Logf("retransmits %d, qdisc drops %d", retrans, qdisc)
+	if retrans == 0 {
+		t.Error("no retransmits counted on a 30% lossy link")
+	}
+	if qdisc == 0 {
+		t.Error("no QDISC_DROP drops counted on a 30% lossy link")
+	}
+	if got := total(ms, MetricBytesSent, attrPID, pid, attrServerPort, port, attrDirection, "active"); got != conns*size {
+		t.Errorf("bytes sent over the lossy link: %d, want %d", got, conns*size)
+	}
+	if got := total(ms, MetricOpened, attrServerPort, port, attrDirection, "passive", attrServerAddr, "10.231.7.2"); got != conns {
+		t.Errorf("passive opens in the namespace: %d", got)
+	}
+}
+
+func TestTopFold(t *testing.T) {
+	needRoot(t)
+	tr, err := Start(Config{TopProcesses: 3, TopPeers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	begin := ts(time.Now())
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const procs = 40
+	wg := serve(t, ln, procs, func(int) int { return 1 }, func(int) int { return 0 })
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	for i := 0; i < procs; i++ {
+		// Each short-lived shell connects, sends a byte and exits.
+		run(t, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+port+"; echo -n x >&3; cat <&3 >/dev/null")
+	}
+	wg.Wait()
+	// A second peer address so TopPeers folds one.
+	ln6, err := net.Listen("tcp4", "127.0.0.2:0")
+	if err == nil {
+		wg6 := serve(t, ln6, 1, func(int) int { return 1 }, func(int) int { return 0 })
+		dial(t, ln6.Addr().String(), 1, 0)
+		wg6.Wait()
+		ln6.Close()
+	}
+	time.Sleep(200 * time.Millisecond)
+	ms := pmetric.NewMetricSlice()
+	st, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	pids := map[any]bool{}
+	for _, p := range points(ms, MetricOpened) {
+		if pid, ok := p.attrs[attrPID]; ok {
+			pids[pid] = true
+		}
+	}
+	if len(pids) > 3 {
+		t.Errorf("%d processes emitted, top is 3", len(pids))
+	}
+	if st.FoldedProcesses < procs-3 || st.FoldedSeries == 0 {
+		t.Errorf("fold not counted: %+v", st)
+	}
+	if got := total(ms, MetricOpened, attrExe, otherName); got < procs-3 {
+		t.Errorf("other opens: %d", got)
+	}
+	if err == nil && st.FoldedPeers == 0 {
+		t.Errorf("peers not folded: %+v", st)
+	}
+	// Every process exited: a later interval forgets them.
+	for range 2 {
+		ms = pmetric.NewMetricSlice()
+		if _, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestStartRejectsBadConfig(t *testing.T) {
+	for _, c := range []Config{{TopProcesses: -1}, {TopPeers: -1}, {Events: true, EventBuffer: 5000}} {
+		if _, err := Start(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

@@ -1,0 +1,239 @@
+//go:build linux
+
+package ebpfreceiver
+
+import (
+	"context"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
+)
+
+// requirePrivileges skips only when the process truly lacks the capabilities
+// (never in CI, where tests run as root and a skip would hide a failure).
+func requirePrivileges(t *testing.T) {
+	t.Helper()
+	caps, err := loader.EffectiveCaps()
+	require.NoError(t, err)
+	if err := loader.CheckProfiling(caps); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must run kernel tests: %v", err)
+		}
+		t.Skipf("needs privileges: %v", err)
+	}
+}
+
+// buildSpin builds the test program at -O0: gcc 12 drops the frame pointer
+// of call-free leaf functions at -O1 even with -mno-omit-leaf-frame-pointer,
+// and the frame-pointer unwinder would then skip the caller.
+func buildSpin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "spin")
+	out, err := exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer",
+		"-o", bin, "testdata/spin.c").CombinedOutput()
+	require.NoError(t, err, "building spin: %s", out)
+	return bin
+}
+
+func startChild(t *testing.T, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+// profile runs the receiver against one pid for d and returns what it emitted.
+func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink, *consumertest.MetricsSink) {
+	t.Helper()
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = 500 * time.Millisecond
+	cfg.Profiles.CPU.Frequency = 99
+	cfg.Targets.PIDs = []uint32{uint32(pid)}
+	require.NoError(t, cfg.Validate())
+	profiles, metrics := new(consumertest.ProfilesSink), new(consumertest.MetricsSink)
+	set := receivertest.NewNopSettings(metadata.Type)
+	p, err := createProfiles(context.Background(), set, cfg, profiles)
+	require.NoError(t, err)
+	m, err := createMetrics(context.Background(), set, cfg, metrics)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+	time.Sleep(d)
+	require.NoError(t, p.Shutdown(context.Background()))
+	require.NoError(t, m.Shutdown(context.Background()))
+	return profiles, metrics
+}
+
+// frame is one resolved location of the test program's samples.
+type frame struct {
+	addr    uint64
+	mapping pprofile.Mapping
+	file    string
+	kernel  bool
+}
+
+type sampleView struct {
+	value  int64
+	frames []frame // leaf first
+	attrs  map[string]any
+}
+
+func samplesOf(t *testing.T, batches []pprofile.Profiles, pid int) []sampleView {
+	t.Helper()
+	var out []sampleView
+	for _, b := range batches {
+		require.NoError(t, profbuild.Validate(b))
+		d := b.Dictionary()
+		strs := d.StringTable()
+		for i := 0; i < b.ResourceProfiles().Len(); i++ {
+			rp := b.ResourceProfiles().At(i)
+			v, ok := rp.Resource().Attributes().Get("process.pid")
+			require.True(t, ok)
+			if int(v.Int()) != pid {
+				t.Fatalf("resource of pid %d outside the pid filter %d", v.Int(), pid)
+			}
+			prof := rp.ScopeProfiles().At(0).Profiles().At(0)
+			assert.Equal(t, "samples", strs.At(int(prof.SampleType().TypeStrindex())))
+			assert.Equal(t, "cpu", strs.At(int(prof.PeriodType().TypeStrindex())))
+			assert.Equal(t, "nanoseconds", strs.At(int(prof.PeriodType().UnitStrindex())))
+			for j := 0; j < prof.Samples().Len(); j++ {
+				s := prof.Samples().At(j)
+				attrs, err := pprofile.FromAttributeIndices(d.AttributeTable(), s, d)
+				require.NoError(t, err)
+				sv := sampleView{value: s.Values().At(0), attrs: attrs.AsRaw()}
+				locs := d.StackTable().At(int(s.StackIndex())).LocationIndices()
+				for k := 0; k < locs.Len(); k++ {
+					loc := d.LocationTable().At(int(locs.At(k)))
+					m := d.MappingTable().At(int(loc.MappingIndex()))
+					name := strs.At(int(m.FilenameStrindex()))
+					sv.frames = append(sv.frames, frame{addr: loc.Address(), mapping: m, file: name,
+						kernel: name == profbuild.KernelMappingName})
+				}
+				out = append(out, sv)
+			}
+		}
+	}
+	return out
+}
+
+// symbolAt maps a file offset to a virtual address through the program
+// headers, then to the ELF symbol that covers it.
+func symbolAt(t *testing.T, f *elf.File, syms []elf.Symbol, off uint64) string {
+	t.Helper()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD || off < p.Off || off >= p.Off+p.Filesz {
+			continue
+		}
+		va := off - p.Off + p.Vaddr
+		for _, s := range syms {
+			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && va >= s.Value && va < s.Value+s.Size {
+				return s.Name
+			}
+		}
+	}
+	return ""
+}
+
+func TestProfilesKnownFunctions(t *testing.T) {
+	requirePrivileges(t)
+	bin := buildSpin(t)
+	child := startChild(t, bin)
+	sink, metrics := profile(t, child.Process.Pid, 3*time.Second)
+
+	samples := samplesOf(t, sink.AllProfiles(), child.Process.Pid)
+	require.NotEmpty(t, samples, "no samples of the spinning program")
+
+	f, err := elf.Open(bin)
+	require.NoError(t, err)
+	defer f.Close()
+	syms, err := f.Symbols()
+	require.NoError(t, err)
+
+	var total, inBinary int64
+	leaves := map[string]int64{}
+	callers := map[string]int64{}
+	for _, s := range samples {
+		total += s.value
+		assert.Equal(t, int64(child.Process.Pid), s.attrs["thread.id"])
+		assert.Equal(t, "spin", s.attrs["thread.name"])
+		var user []frame
+		for _, fr := range s.frames {
+			if !fr.kernel {
+				user = append(user, fr)
+			}
+		}
+		if len(user) == 0 {
+			continue
+		}
+		leaf := user[0]
+		if leaf.file != bin {
+			continue
+		}
+		inBinary += s.value
+		m := leaf.mapping
+		require.True(t, leaf.addr >= m.MemoryStart() && leaf.addr < m.MemoryLimit(), "leaf outside its mapping")
+		leaves[symbolAt(t, f, syms, leaf.addr-m.MemoryStart()+m.FileOffset())] += s.value
+		if len(user) > 1 && user[1].file == bin {
+			callers[symbolAt(t, f, syms, user[1].addr-user[1].mapping.MemoryStart()+user[1].mapping.FileOffset())] += s.value
+		}
+	}
+	t.Logf("samples %d, leaf in binary %d, leaves %v, callers %v", total, inBinary, leaves, callers)
+	require.Greater(t, total, int64(150), "3 s at 99 Hz on a spinning thread")
+	assert.Greater(t, float64(inBinary)/float64(total), 0.9, "leaf addresses fall in the binary's mapping")
+	assert.Greater(t, float64(leaves["spin_leaf"])/float64(inBinary), 0.9, "leaves land on spin_leaf")
+	assert.Greater(t, float64(callers["spin_middle"])/float64(inBinary), 0.9, "spin_leaf is called from spin_middle")
+
+	// The receiver's health metrics count what it collected.
+	require.NotEmpty(t, metrics.AllMetrics())
+	last := metrics.AllMetrics()[len(metrics.AllMetrics())-1]
+	ms := last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	found := false
+	for i := 0; i < ms.Len(); i++ {
+		if ms.At(i).Name() == "ebpf.receiver.profile.samples.exported" {
+			found = true
+			assert.Equal(t, total, ms.At(i).Sum().DataPoints().At(0).IntValue())
+		}
+	}
+	assert.True(t, found, "exported samples metric")
+}
+
+func TestProfilesKernelFrames(t *testing.T) {
+	requirePrivileges(t)
+	child := startChild(t, buildSpin(t), "syscalls")
+	sink, _ := profile(t, child.Process.Pid, 2*time.Second)
+	samples := samplesOf(t, sink.AllProfiles(), child.Process.Pid)
+	var withKernel, total int64
+	for _, s := range samples {
+		total += s.value
+		if len(s.frames) > 0 && s.frames[0].kernel {
+			withKernel += s.value
+			// Kernel frames come first (leaf), then user frames.
+			seenUser := false
+			for _, fr := range s.frames {
+				if !fr.kernel {
+					seenUser = true
+				} else if seenUser {
+					t.Fatal("kernel frame after a user frame")
+				}
+			}
+		}
+	}
+	t.Logf("samples %d, with kernel frames %d", total, withKernel)
+	require.Greater(t, total, int64(50))
+	assert.Greater(t, withKernel, total/10, "a syscall-heavy program shows kernel frames")
+}

@@ -1,0 +1,155 @@
+//go:build linux
+
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+)
+
+// kernelObjects counts what the kernel holds for us: programs named like ours
+// in the kernel's program list, and this process's BPF and perf event fds.
+type kernelObjects struct {
+	programs, bpfFDs, perfFDs, fds int
+}
+
+func countKernelObjects(t *testing.T) kernelObjects {
+	t.Helper()
+	var k kernelObjects
+	var id ebpf.ProgramID
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		require.NoError(t, err)
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue // unloaded meanwhile
+		}
+		if info, err := p.Info(); err == nil && info.Name == "cpu_sample" {
+			k.programs++
+		}
+		p.Close()
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	for _, e := range ents {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue
+		}
+		k.fds++
+		switch {
+		case strings.HasPrefix(target, "anon_inode:bpf"):
+			k.bpfFDs++
+		case target == "anon_inode:[perf_event]":
+			k.perfFDs++
+		}
+	}
+	return k
+}
+
+func startStop(t *testing.T, cfg *Config) {
+	t.Helper()
+	set := receivertest.NewNopSettings(metadata.Type)
+	r, err := createProfiles(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, r.Shutdown(context.Background()))
+}
+
+func TestShutdownLeavesNothingInKernel(t *testing.T) {
+	requirePrivileges(t)
+	before := countKernelObjects(t)
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = 200 * time.Millisecond
+	set := receivertest.NewNopSettings(metadata.Type)
+	r, err := createProfiles(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	during := countKernelObjects(t)
+	assert.Equal(t, before.programs+1, during.programs, "our program is loaded")
+	assert.Equal(t, before.perfFDs+runtime.NumCPU(), during.perfFDs, "one perf event per CPU")
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, r.Shutdown(context.Background()))
+	after := countKernelObjects(t)
+	assert.Equal(t, before, after, "programs, links, maps and perf events released")
+}
+
+func TestStartStopCyclesLeakNothing(t *testing.T) {
+	requirePrivileges(t)
+	cfg := createDefaultConfig()
+	cfg.Profiles.CPU.StackMapEntries = 1024
+	cfg.Profiles.CPU.CountMapEntries = 1024
+	startStop(t, cfg) // warm up caches and lazily created runtime state
+	runtime.GC()
+	var m0 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	before := countKernelObjects(t)
+	for i := 0; i < 20; i++ {
+		startStop(t, cfg)
+	}
+	runtime.GC()
+	var m1 runtime.MemStats
+	runtime.ReadMemStats(&m1)
+	after := countKernelObjects(t)
+	assert.Equal(t, before, after, "no file descriptors or kernel objects leak over 20 cycles")
+	growth := int64(m1.HeapAlloc) - int64(m0.HeapAlloc)
+	t.Logf("heap growth over 20 cycles: %d bytes", growth)
+	assert.Less(t, growth, int64(4<<20), "heap grows by less than 4 MiB over 20 cycles")
+}
+
+// TestStartFailsWithoutCapability re-runs this test binary with CAP_BPF (or
+// CAP_PERFMON) dropped from the bounding set, together with CAP_SYS_ADMIN,
+// which the kernel accepts in place of either.
+func TestStartFailsWithoutCapability(t *testing.T) {
+	if os.Getenv("EBPF_OTEL_PRIV_CHILD") == "1" {
+		cfg := createDefaultConfig()
+		set := receivertest.NewNopSettings(metadata.Type)
+		r, err := createProfiles(context.Background(), set, cfg, consumertest.NewNop())
+		if err != nil {
+			fmt.Println("CREATE-ERROR:", err)
+			return
+		}
+		err = r.Start(context.Background(), componenttest.NewNopHost())
+		fmt.Println("START-ERROR:", err)
+		_ = r.Shutdown(context.Background())
+		return
+	}
+	requirePrivileges(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatalf("setpriv (util-linux) is needed: %v", err)
+	}
+	for _, c := range []struct{ drop, want string }{
+		{"bpf", "missing capability: CAP_BPF ("},
+		{"perfmon", "missing capability: CAP_PERFMON ("},
+	} {
+		t.Run(c.drop, func(t *testing.T) {
+			drop := "-" + c.drop + ",-sys_admin"
+			cmd := exec.Command("setpriv", "--bounding-set="+drop, "--inh-caps="+drop, "--",
+				os.Args[0], "-test.run=^TestStartFailsWithoutCapability$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "EBPF_OTEL_PRIV_CHILD=1")
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			assert.Contains(t, string(out), "START-ERROR: "+c.want, "%s", out)
+		})
+	}
+}

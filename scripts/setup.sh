@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Installs and prepares everything both README commands need. Idempotent and
+# quick once done: each step checks before it acts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export GOBIN="$ROOT/.tools/bin"
+export PATH="$GOBIN:$PATH"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+COLLECTOR_RELEASE=v0.161.0
+APT_PACKAGES=(clang llvm libbpf-dev bpftool gcc make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg)
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: must run as root (it installs Debian packages, mounts tracefs/bpffs, loads eBPF programs)" >&2
+		exit 1
+	fi
+}
+
+apt_packages() {
+	local missing=()
+	for p in "${APT_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "installing Debian packages: ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
+			apt-get update -q >/dev/null
+			apt-get install -y -q "${missing[@]}" >/dev/null
+		}
+	fi
+}
+
+mounts() {
+	if ! mountpoint -q /sys/kernel/tracing; then
+		log "mounting tracefs at /sys/kernel/tracing"
+		mount -t tracefs nodev /sys/kernel/tracing
+	fi
+	if ! mountpoint -q /sys/fs/bpf; then
+		log "mounting bpffs at /sys/fs/bpf"
+		mount -t bpf bpf /sys/fs/bpf
+	fi
+}
+
+go_tools() {
+	if ! "$GOBIN/builder" version 2>/dev/null | grep -q "${COLLECTOR_RELEASE#v}"; then
+		log "installing the OpenTelemetry Collector Builder $COLLECTOR_RELEASE"
+		go install "go.opentelemetry.io/collector/cmd/builder@$COLLECTOR_RELEASE"
+	fi
+	# bpf2go is a Go tool of the module (go.mod `tool` directive).
+	go mod download
+}
+
+npm_deps() {
+	local stamp="node_modules/.ebpf-otel-lock"
+	if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+		log "installing npm dependencies (npm ci)"
+		npm ci --no-audit --no-fund --loglevel=error
+		cp package-lock.json "$stamp"
+	fi
+}
+
+# build_collector rebuilds otelcol-ebpf with ocb when any input changed.
+build_collector() {
+	local sum
+	sum=$(cat builder-config.yaml go.mod go.sum $(find receiver processor bpf -type f \( -name '*.go' -o -name '*.o' -o -name '*.c' -o -name '*.h' \) 2>/dev/null | sort) | sha256sum | cut -d' ' -f1)
+	local stamp="build/otelcol-ebpf/.inputs"
+	if [ -x build/otelcol-ebpf/otelcol-ebpf ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+		return
+	fi
+	log "building otelcol-ebpf with ocb"
+	mkdir -p build
+	builder --config builder-config.yaml >build/ocb.log 2>&1 || { cat build/ocb.log >&2; exit 1; }
+	echo "$sum" >"$stamp"
+}
+
+build_sidecar() {
+	if [ -f processor-ts/package.json ] && grep -q '"build"' processor-ts/package.json; then
+		npm run --silent -w processor-ts build
+	fi
+}
+
+need_root
+apt_packages
+mounts
+go_tools
+npm_deps
+build_collector
+build_sidecar

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every test of the repository: generated code, Go (race detector, coverage),
+# TypeScript (vitest, coverage), and end-to-end tests over the real collector,
+# sidecar and kernel. Installs what it needs first (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+"$ROOT/scripts/setup.sh"
+export GOBIN="$ROOT/.tools/bin" PATH="$ROOT/.tools/bin:$PATH"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+mkdir -p test-artifacts
+
+step() { printf '\n\033[1;32m== %s\033[0m\n' "$*"; }
+
+step "generated code regenerates identically"
+scripts/check-generated.sh
+
+step "go vet"
+go vet ./...
+
+step "go test (race, coverage; kernel tests load real eBPF programs)"
+# -p 1: tests that load programs and count the kernel's objects must not
+# see another package's programs come and go.
+go test -race -p 1 -count=1 -timeout 20m \
+	-coverpkg=./receiver/...,./processor/... \
+	-coverprofile=test-artifacts/go-cover.out ./...
+scripts/go-coverage.sh test-artifacts/go-cover.out 85
+
+if [ -f processor-ts/package.json ] && grep -q '"test"' processor-ts/package.json; then
+	step "TypeScript tests (vitest, coverage)"
+	npm test -w processor-ts
+fi
