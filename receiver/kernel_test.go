@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
@@ -97,7 +98,7 @@ func samplesOf(t *testing.T, batches []pprofile.Profiles, pid int) []sampleView 
 	t.Helper()
 	var out []sampleView
 	for _, b := range batches {
-		require.NoError(t, profbuild.Validate(b))
+		require.NoError(t, pprofcheck.Validate(b))
 		d := b.Dictionary()
 		strs := d.StringTable()
 		for i := 0; i < b.ResourceProfiles().Len(); i++ {

@@ -2,7 +2,7 @@ import { demangle } from './demangle/demangle.js';
 import { DwarfContext, type DwarfFrame } from './dwarf/context.js';
 import type { ElfFile } from './elf/elf.js';
 import { SymbolIndex } from './elf/symbols.js';
-import type { FileOffset, Frame, SymbolizeResult, VirtualAddress } from './types.js';
+import { DwarfError, ElfError, type FileOffset, type Frame, type SymbolizeResult, type VirtualAddress } from './types.js';
 
 const RESULT_CACHE_MAX = 65_536;
 const NO_INFO: SymbolizeResult = { kind: 'unknown', reason: 'no symbol or debug info covers the address' };
@@ -19,11 +19,16 @@ export class ObjectContext {
   readonly debugElf: ElfFile | undefined;
   readonly debugPath: string | undefined;
   readonly buildId: string | undefined;
-  /** `.symtab` of the object itself: overrides the outermost function name (as llvm-symbolizer). */
+  /**
+   * `.symtab` of the object itself (`.dynsym` when it has none): overrides the outermost function
+   * name, as llvm-symbolizer does.
+   */
   private readonly symtab: SymbolIndex;
-  /** Fallback symbol tables when DWARF names nothing: debug file symtab, then dynsym. */
+  /** Fallback symbol table when neither DWARF nor the object names the address: the debug file's symtab. */
   private readonly fallbacks: SymbolIndex[];
   readonly dwarf: DwarfContext | undefined;
+  /** Why DWARF was ignored, if it was malformed. */
+  readonly dwarfError: string | undefined;
   private readonly results = new Map<number, SymbolizeResult>();
 
   constructor(opts: { path: string; key: string; elf: ElfFile; debugElf?: ElfFile | undefined; debugPath?: string | undefined }) {
@@ -33,12 +38,19 @@ export class ObjectContext {
     this.debugElf = opts.debugElf;
     this.debugPath = opts.debugPath;
     this.buildId = opts.elf.buildId();
-    this.symtab = new SymbolIndex(opts.elf, 'symtab');
+    this.symtab = new SymbolIndex(opts.elf, 'auto');
     this.fallbacks = [];
     if (opts.debugElf) this.fallbacks.push(new SymbolIndex(opts.debugElf, 'symtab'));
-    this.fallbacks.push(new SymbolIndex(opts.elf, 'dynsym'));
     const dwarfElf = opts.debugElf?.hasDwarf() ? opts.debugElf : opts.elf;
-    this.dwarf = dwarfElf.hasDwarf() ? new DwarfContext(dwarfElf) : undefined;
+    let dwarf: DwarfContext | undefined;
+    try {
+      dwarf = dwarfElf.hasDwarf() ? new DwarfContext(dwarfElf) : undefined;
+    } catch (e) {
+      // Malformed DWARF: degrade to symbol tables rather than rejecting the object.
+      if (!(e instanceof DwarfError || e instanceof ElfError || e instanceof RangeError)) throw e;
+      this.dwarfError = (e as Error).message;
+    }
+    this.dwarf = dwarf;
   }
 
   /** Approximate bytes retained (file buffers + decoded tables). */

@@ -4,6 +4,8 @@
 package profbuild
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
+
 	"fmt"
 	"testing"
 	"time"
@@ -118,7 +120,7 @@ func sampleAttrs(t *testing.T, d pprofile.ProfilesDictionary, s pprofile.Sample)
 
 func TestBuildRichBatch(t *testing.T) {
 	p := buildRich(t)
-	require.NoError(t, Validate(p))
+	require.NoError(t, pprofcheck.Validate(p))
 	d := p.Dictionary()
 
 	require.Equal(t, 3, p.ResourceProfiles().Len())
@@ -230,7 +232,7 @@ func TestSamplesAreSummed(t *testing.T) {
 	assert.Equal(t, 4, b.Len())
 
 	p := b.Build(time.Unix(0, 0), time.Unix(1, 0))
-	require.NoError(t, Validate(p))
+	require.NoError(t, pprofcheck.Validate(p))
 	ss := p.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0).Samples()
 	require.Equal(t, 4, ss.Len())
 	assert.Equal(t, []int64{5}, ss.At(0).Values().AsRaw())
@@ -259,18 +261,18 @@ func TestBuildResets(t *testing.T) {
 		b.Add(s)
 	}
 	first := b.Build(time.Unix(0, 0), time.Unix(1, 0))
-	require.NoError(t, Validate(first))
+	require.NoError(t, pprofcheck.Validate(first))
 	assert.Zero(t, b.Len())
 
 	empty := b.Build(time.Unix(1, 0), time.Unix(2, 0))
-	require.NoError(t, Validate(empty))
+	require.NoError(t, pprofcheck.Validate(empty))
 	assert.Zero(t, empty.ResourceProfiles().Len())
 	assert.Equal(t, []string{""}, empty.Dictionary().StringTable().AsRaw())
 
 	// A user-only batch must not carry the kernel mapping or libc of the first.
 	b.Add(Sample{PID: 200, TID: 200, User: []uint64{0x400100}, Value: 7})
 	second := b.Build(time.Unix(2, 0), time.Unix(1, 0)) // end before start: zero duration
-	require.NoError(t, Validate(second))
+	require.NoError(t, pprofcheck.Validate(second))
 	assert.NotContains(t, second.Dictionary().StringTable().AsRaw(), KernelMappingName)
 	assert.NotContains(t, second.Dictionary().StringTable().AsRaw(), "/usr/lib/libc.so.6")
 	assert.Equal(t, 2, second.Dictionary().MappingTable().Len())
@@ -292,7 +294,7 @@ func TestKernelWithoutBuildID(t *testing.T) {
 	b := NewBuilder(cpuType, newFakeResolver(), KernelInfo{}, "s", "v")
 	b.Add(Sample{PID: 1, TID: 1, Kernel: []uint64{0xffffffff81000010}, Value: 1})
 	p := b.Build(time.Unix(0, 0), time.Unix(1, 0))
-	require.NoError(t, Validate(p))
+	require.NoError(t, pprofcheck.Validate(p))
 	km := p.Dictionary().MappingTable().At(1)
 	assert.Equal(t, KernelMappingName, str(p.Dictionary(), km.FilenameStrindex()))
 	assert.Zero(t, km.AttributeIndices().Len())
@@ -326,7 +328,7 @@ func TestRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			got, err := tc.u.UnmarshalProfiles(buf)
 			require.NoError(t, err)
-			require.NoError(t, Validate(got))
+			require.NoError(t, pprofcheck.Validate(got))
 			assert.Equal(t, p, got)
 		})
 	}

@@ -4,6 +4,8 @@
 package profbuild
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
+
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -168,9 +170,9 @@ func TestValidateRejectsBrokenBatches(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := buildRich(t)
-			require.NoError(t, Validate(p))
+			require.NoError(t, pprofcheck.Validate(p))
 			tc.breakF(p)
-			err := Validate(p)
+			err := pprofcheck.Validate(p)
 			require.Error(t, err)
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)
@@ -196,21 +198,21 @@ func TestValidateCountsReferencesEverywhere(t *testing.T) {
 	p.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0).AttributeIndices().Append(int32(d.AttributeTable().Len() - 1))
 	d.LinkTable().AppendEmpty().SetTraceID(pcommon.TraceID{7})
 	firstSample(p).SetLinkIndex(1)
-	require.NoError(t, Validate(p))
+	require.NoError(t, pprofcheck.Validate(p))
 }
 
 func TestValidateLimitsReportedProblems(t *testing.T) {
 	p := buildRich(t)
-	for i := range 2 * maxReported {
+	for i := range 2 * pprofcheck.MaxReported {
 		p.Dictionary().LocationTable().AppendEmpty().SetAddress(uint64(0x9000 + i))
 	}
-	err := Validate(p)
+	err := pprofcheck.Validate(p)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "and 20 more problems")
 }
 
 func TestValidateEmptyProfiles(t *testing.T) {
-	err := Validate(pprofile.NewProfiles())
+	err := pprofcheck.Validate(pprofile.NewProfiles())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "string_table is empty")
 	assert.Contains(t, err.Error(), "stack_table is empty")

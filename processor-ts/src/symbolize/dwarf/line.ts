@@ -179,7 +179,8 @@ export class LineTable {
       if (this.version >= 5) { if (e.dir < this.dirs.length) incl = this.dirs[e.dir]!; }
       else if (e.dir > 0 && e.dir <= this.dirs.length) incl = this.dirs[e.dir - 1]!;
       let p = '';
-      if ((this.version < 5 || e.dir !== 0) && compDir && !incl.startsWith('/')) p = compDir;
+      // llvm-symbolizer 14 prepends comp_dir whenever the include dir is relative (also v5 dir 0).
+      if (compDir && !incl.startsWith('/')) p = compDir;
       p = appendPath(appendPath(p, incl), e.name);
       result = p;
     }

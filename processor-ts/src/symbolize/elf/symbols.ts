@@ -7,7 +7,6 @@ const STT_FUNC = 2;
 const STT_FILE = 4;
 const STT_GNU_IFUNC = 10;
 const STB_LOCAL = 0;
-const STB_GLOBAL = 1;
 const SHN_UNDEF = 0;
 const SHN_LORESERVE = 0xff00;
 
@@ -21,8 +20,9 @@ export interface SymbolHit {
 
 /**
  * Address-sorted symbol index over `.symtab` (or `.dynsym` when stripped), with the same
- * selection rules as llvm-symbolizer: one symbol per address (largest size wins, then FUNC,
- * then GLOBAL), a symbol of size 0 extends to the next symbol.
+ * selection rules as llvm-symbolizer: one symbol per address (largest size wins, then FUNC over
+ * data/untyped, then the later table entry — which puts public/global aliases after local ones),
+ * and a symbol of size 0 extends to the next symbol.
  */
 export class SymbolIndex {
   readonly count: number;
@@ -82,7 +82,7 @@ export class SymbolIndex {
         tmpSize[m] = size;
         tmpName[m] = nameOff;
         tmpFile[m] = bind === STB_LOCAL ? curFile : -1;
-        tmpRank[m] = (type === STT_FUNC || type === STT_GNU_IFUNC ? 2 : 0) + (bind === STB_GLOBAL ? 1 : 0);
+        tmpRank[m] = type === STT_FUNC || type === STT_GNU_IFUNC ? 1 : 0;
         m++;
       }
     }

@@ -159,6 +159,7 @@ func TestLoopbackConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("stats %+v", st)
+	dump(t, ms)
 	pid := int64(os.Getpid())
 	base := []any{attrPID, pid, attrServerPort, port, attrType, "ipv4", attrServerAddr, "127.0.0.1"}
 	check := func(metric, dir string, want int64) {

@@ -1,7 +1,9 @@
 // Copyright The ebpf-otel Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package profbuild // import "github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
+// Package pprofcheck checks the dictionary invariants of OTLP profiles
+// batches; the receiver's tests, the end-to-end tests and the processors use it.
+package pprofcheck // import "github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
 
 import (
 	"encoding/binary"
@@ -13,9 +15,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 )
 
-// maxReported bounds the number of problems Validate spells out, so that a
+// MaxReported bounds the number of problems Validate spells out, so that a
 // badly broken batch yields a readable error instead of one line per row.
-const maxReported = 20
+const MaxReported = 20
 
 // Validate checks the dictionary invariants of the OTLP profiles format:
 // every table is present with its zero value at index 0, no table holds
@@ -41,7 +43,7 @@ type validator struct {
 }
 
 func (v *validator) errorf(format string, args ...any) {
-	if len(v.errs) == maxReported {
+	if len(v.errs) == MaxReported {
 		v.dropped++
 		return
 	}

@@ -1,0 +1,185 @@
+//go:build linux
+
+// Package e2e runs the real otelcol-ebpf built by ocb (scripts/setup.sh
+// builds it) against real programs on the real kernel.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
+)
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	return root
+}
+
+// collectorBinary finds the ocb-built collector; in CI its absence fails.
+func collectorBinary(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end tests load eBPF programs: run as root (npm test)")
+	}
+	bin := filepath.Join(repoRoot(t), "build", "otelcol-ebpf", "otelcol-ebpf")
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("collector not built (%v): scripts/setup.sh builds it", err)
+		}
+		t.Skipf("collector not built (%v): run npm test, which builds it first", err)
+	}
+	return bin
+}
+
+func buildSpin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "spin")
+	src := filepath.Join(repoRoot(t), "receiver", "testdata", "spin.c")
+	out, err := exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", bin, src).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+const configTemplate = `
+receivers:
+  ebpf:
+    collection_interval: 2s
+    targets:
+      pids: [%d]
+    profiles:
+      cpu:
+        frequency: 99
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 256
+exporters:
+  debug:
+    verbosity: basic
+  file/profiles:
+    path: %s/profiles.jsonl
+  file/metrics:
+    path: %s/metrics.jsonl
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    profiles:
+      receivers: [ebpf]
+      processors: [memory_limiter]
+      exporters: [debug, file/profiles]
+    metrics:
+      receivers: [ebpf]
+      exporters: [file/metrics]
+`
+
+func TestCollectorExportsProfiles(t *testing.T) {
+	collector := collectorBinary(t)
+	spin := exec.Command(buildSpin(t))
+	require.NoError(t, spin.Start())
+	t.Cleanup(func() { _ = spin.Process.Kill(); _ = spin.Wait() })
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, configTemplate, spin.Process.Pid, dir, dir), 0o600))
+
+	var logs bytes.Buffer
+	cmd := exec.Command(collector, "--config", cfgPath, "--feature-gates=service.profilesSupport")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	time.Sleep(10 * time.Second)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "collector exit\n%s", logs.String())
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("collector did not stop within 20s of SIGINT\n%s", logs.String())
+	}
+	require.Contains(t, logs.String(), "Shutdown complete.")
+
+	var total int64
+	batches := 0
+	readJSONL(t, filepath.Join(dir, "profiles.jsonl"), func(line []byte) {
+		p, err := (&pprofile.JSONUnmarshaler{}).UnmarshalProfiles(line)
+		require.NoError(t, err)
+		require.NoError(t, pprofcheck.Validate(p), "exported batch breaks the dictionary rules")
+		batches++
+		strs := p.Dictionary().StringTable()
+		for i := 0; i < p.ResourceProfiles().Len(); i++ {
+			rp := p.ResourceProfiles().At(i)
+			pid, _ := rp.Resource().Attributes().Get("process.pid")
+			assert.Equal(t, int64(spin.Process.Pid), pid.Int())
+			name, _ := rp.Resource().Attributes().Get("process.executable.name")
+			assert.Equal(t, "spin", name.Str())
+			prof := rp.ScopeProfiles().At(0).Profiles().At(0)
+			assert.Equal(t, "cpu", strs.At(int(prof.PeriodType().TypeStrindex())))
+			assert.Equal(t, int64(time.Second/99), prof.Period())
+			for j := 0; j < prof.Samples().Len(); j++ {
+				total += prof.Samples().At(j).Values().At(0)
+			}
+		}
+		// The spinning binary is among the mappings, with its build ID.
+		found := false
+		for i := 0; i < p.Dictionary().MappingTable().Len(); i++ {
+			m := p.Dictionary().MappingTable().At(i)
+			if strings.HasSuffix(strs.At(int(m.FilenameStrindex())), "/spin") {
+				found = true
+			}
+		}
+		assert.True(t, found, "mapping of the test binary")
+	})
+	t.Logf("%d batches, %d samples", batches, total)
+	assert.GreaterOrEqual(t, batches, 4, "about one batch per 2 s interval over 10 s")
+	assert.Greater(t, total, int64(700), "10 s at 99 Hz of a spinning thread")
+
+	metrics := map[string]bool{}
+	readJSONL(t, filepath.Join(dir, "metrics.jsonl"), func(line []byte) {
+		md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(line)
+		require.NoError(t, err)
+		rms := md.ResourceMetrics()
+		for i := 0; i < rms.Len(); i++ {
+			sms := rms.At(i).ScopeMetrics()
+			for j := 0; j < sms.Len(); j++ {
+				for k := 0; k < sms.At(j).Metrics().Len(); k++ {
+					metrics[sms.At(j).Metrics().At(k).Name()] = true
+				}
+			}
+		}
+	})
+	for _, name := range []string{"ebpf.receiver.profile.samples", "ebpf.receiver.profile.samples.lost", "ebpf.receiver.programs.loaded"} {
+		assert.True(t, metrics[name], "metric %s exported", name)
+	}
+}
+
+func readJSONL(t *testing.T, path string, fn func([]byte)) {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	for sc.Scan() {
+		fn(sc.Bytes())
+	}
+	require.NoError(t, sc.Err())
+}
