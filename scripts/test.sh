@@ -22,7 +22,7 @@ step "go test (race, coverage; kernel tests load real eBPF programs)"
 # -p 1: tests that load programs and count the kernel's objects must not
 # see another package's programs come and go.
 go test -race -p 1 -count=1 -timeout 20m \
-	-coverpkg=./receiver/...,./processor/... \
+	-coverpkg="$(go list ./receiver/... ./processor/... ./internal/... 2>/dev/null | paste -sd, -)" \
 	-coverprofile=test-artifacts/go-cover.out ./...
 scripts/go-coverage.sh test-artifacts/go-cover.out 85
 

@@ -1,0 +1,270 @@
+//go:build linux
+
+// Command cpu measures the CPU profiler's overhead: while a CPU-bound
+// program runs on every core, it compares the program's throughput without
+// the collector and with it at 19 Hz and 99 Hz, side by side in one run
+// (phases alternate), and reports the collector's CPU time plus the BPF
+// program's run time (kernel BPF stats) as a share of all CPU time. It then
+// reports the collector's resident memory after a long run on a busy machine.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+var (
+	seconds    = flag.Float64("seconds", 60, "length of each measured phase")
+	rounds     = flag.Int("rounds", 1, "how many times each phase runs (alternating)")
+	rssSeconds = flag.Float64("rss-seconds", 300, "length of the resident-memory run (0 to skip)")
+	collector  = flag.String("collector", "build/otelcol-ebpf/otelcol-ebpf", "the otelcol-ebpf binary")
+)
+
+const configTemplate = `
+receivers:
+  ebpf:
+    collection_interval: 10s
+    profiles:
+      cpu:
+        frequency: %d
+exporters:
+  file:
+    path: %s
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    profiles:
+      receivers: [ebpf]
+      exporters: [file]
+`
+
+type phase struct {
+	freq       int // 0: no collector
+	throughput []float64
+	share      []float64
+	collCPU    []float64
+	bpfCPU     []float64
+}
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/cpu:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir, err := os.MkdirTemp("", "ebpf-otel-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	burn := filepath.Join(dir, "burn")
+	if out, err := exec.Command("gcc", "-O2", "-fno-omit-frame-pointer", "-o", burn, "bench/cpu/testdata/burn.c").CombinedOutput(); err != nil {
+		return fmt.Errorf("building burn: %v: %s", err, out)
+	}
+	if err := os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", []byte("1"), 0); err != nil {
+		return fmt.Errorf("enabling BPF run-time stats: %w", err)
+	}
+	defer os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", []byte("0"), 0)
+
+	phases := []*phase{{freq: 0}, {freq: 19}, {freq: 99}}
+	for r := 0; r < *rounds; r++ {
+		for _, p := range phases {
+			if err := measure(p, burn, dir); err != nil {
+				return err
+			}
+		}
+	}
+	base := median(phases[0].throughput)
+	fmt.Printf("\nCPU profiler overhead: %d CPUs busy, %.0f s per phase, %d round(s)\n", runtime.NumCPU(), *seconds, *rounds)
+	fmt.Printf("%-12s %16s %12s %14s %12s %14s\n", "collector", "rounds/s", "vs. none", "collector CPU", "BPF CPU", "share of CPU")
+	for _, p := range phases {
+		name := "none"
+		if p.freq > 0 {
+			name = fmt.Sprintf("%d Hz", p.freq)
+		}
+		tp := median(p.throughput)
+		fmt.Printf("%-12s %16.0f %11.2f%% %13.3fs %11.3fs %13.3f%%\n", name, tp, 100*(tp/base-1),
+			median(p.collCPU), median(p.bpfCPU), 100*median(p.share))
+	}
+	fmt.Println("goal: share ≤ 0.5 % at 19 Hz, ≤ 1 % at 99 Hz")
+
+	if *rssSeconds > 0 {
+		rss, err := residentAfter(burn, dir, *rssSeconds)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\ncollector resident memory after %.0f s profiling a busy machine at 19 Hz: %.1f MiB\n", *rssSeconds, float64(rss)/(1<<20))
+	}
+	return nil
+}
+
+// measure runs the workload on every CPU for one phase, with the collector
+// at p.freq (or none), and records throughput and costs.
+func measure(p *phase, burn, dir string) error {
+	var coll *exec.Cmd
+	var bpfBefore time.Duration
+	if p.freq > 0 {
+		var err error
+		if coll, err = startCollector(p.freq, dir); err != nil {
+			return err
+		}
+		defer stop(coll)
+		time.Sleep(2 * time.Second) // let it load and attach before measuring
+		bpfBefore = bpfRuntime()
+	}
+	collBefore := cpuTime(coll)
+	start := time.Now()
+	total, err := burnAll(burn)
+	if err != nil {
+		return err
+	}
+	wall := time.Since(start).Seconds()
+	p.throughput = append(p.throughput, total/wall)
+	if coll != nil {
+		c := (cpuTime(coll) - collBefore).Seconds()
+		b := (bpfRuntime() - bpfBefore).Seconds()
+		p.collCPU = append(p.collCPU, c)
+		p.bpfCPU = append(p.bpfCPU, b)
+		p.share = append(p.share, (c+b)/(wall*float64(runtime.NumCPU())))
+	} else {
+		p.collCPU, p.bpfCPU, p.share = append(p.collCPU, 0), append(p.bpfCPU, 0), append(p.share, 0)
+	}
+	fmt.Fprintf(os.Stderr, "phase %d Hz: %.0f rounds/s\n", p.freq, total/wall)
+	return nil
+}
+
+func burnAll(burn string) (float64, error) {
+	n := runtime.NumCPU()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var total float64
+	var firstErr error
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := exec.Command(burn, strconv.FormatFloat(*seconds, 'f', -1, 64)).Output()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				firstErr = err
+				return
+			}
+			v, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+			total += v
+		}()
+	}
+	wg.Wait()
+	return total, firstErr
+}
+
+func startCollector(freq int, dir string) (*exec.Cmd, error) {
+	cfg := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", freq))
+	out := filepath.Join(dir, fmt.Sprintf("profiles-%d.jsonl", freq))
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, configTemplate, freq, out), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(*collector, "--config", cfg, "--feature-gates=service.profilesSupport")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w (run npm run bench, which builds it)", *collector, err)
+	}
+	return cmd, nil
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = cmd.Wait()
+}
+
+// cpuTime is a process's user plus system time from /proc/PID/stat.
+func cpuTime(cmd *exec.Cmd) time.Duration {
+	if cmd == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// bpfRuntime sums the kernel's run-time stats of every loaded cpu_sample program.
+func bpfRuntime() time.Duration {
+	var total time.Duration
+	var id ebpf.ProgramID
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if errors.Is(err, os.ErrNotExist) || err != nil {
+			return total
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		if info, err := p.Info(); err == nil && info.Name == "cpu_sample" {
+			if st, err := p.Stats(); err == nil {
+				total += st.Runtime
+			}
+		}
+		p.Close()
+	}
+}
+
+func residentAfter(burn, dir string, secs float64) (int64, error) {
+	coll, err := startCollector(19, dir)
+	if err != nil {
+		return 0, err
+	}
+	defer stop(coll)
+	save := *seconds
+	*seconds = secs
+	defer func() { *seconds = save }()
+	if _, err := burnAll(burn); err != nil {
+		return 0, err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", coll.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
