@@ -15,9 +15,6 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
-// MaxStackDepth is the deepest stack the kernel side records.
-const MaxStackDepth = 127
-
 // drainGrace is how long a drain waits after flipping generations before it
 // reads the old one. perf_event programs run in interrupt context with
 // preemption off and finish within microseconds; a millisecond-scale wait
@@ -65,11 +62,10 @@ type Profiler struct {
 
 	// Reused between drains so steady-state draining does not allocate
 	// per entry.
-	keys     []cpuCpuKey
-	vals     []uint64
-	stackBuf [MaxStackDepth]uint64
-	stackIDs []uint32
-	closed   bool
+	keys   []cpuCpuKey
+	vals   []uint64
+	stacks loader.StackReader
+	closed bool
 }
 
 // Start loads the program with cfg's settings and attaches it to a software
@@ -173,85 +169,28 @@ func (p *Profiler) Drain() ([]Record, error) {
 	if old == 1 {
 		counts, stacks = p.objs.Counts1, p.objs.Stacks1
 	}
-	if err := p.drainCounts(counts); err != nil {
+	var err error
+	if p.keys, p.vals, err = loader.DrainHash(counts, p.keys[:0], p.vals[:0]); err != nil {
 		return nil, err
 	}
+	p.stacks.Reset()
 	records := make([]Record, 0, len(p.keys))
-	cache := make(map[int32][]uint64)
 	for i := range p.keys {
 		k := &p.keys[i]
 		records = append(records, Record{
 			PID:        k.Pid,
 			TID:        k.Tid,
-			ThreadName: unix.ByteSliceToString(int8sToBytes(k.Comm[:])),
-			User:       p.stack(stacks, k.UserStackId, cache),
-			Kernel:     p.stack(stacks, k.KernStackId, cache),
+			ThreadName: loader.CommString(k.Comm[:]),
+			User:       p.stacks.Read(stacks, k.UserStackId),
+			Kernel:     p.stacks.Read(stacks, k.KernStackId),
 			Count:      p.vals[i],
 		})
 	}
-	if err := p.clearStacks(stacks); err != nil {
+	// Empty the old generation so it starts with every slot free.
+	if err := p.stacks.Clear(stacks); err != nil {
 		return records, err
 	}
 	return records, nil
-}
-
-func (p *Profiler) drainCounts(m *ebpf.Map) error {
-	p.keys, p.vals = p.keys[:0], p.vals[:0]
-	const chunk = 4096
-	keys := make([]cpuCpuKey, chunk)
-	vals := make([]uint64, chunk)
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := m.BatchLookupAndDelete(&cursor, keys, vals, nil)
-		p.keys = append(p.keys, keys[:n]...)
-		p.vals = append(p.vals, vals[:n]...)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("draining counts: %w", err)
-		}
-	}
-}
-
-func (p *Profiler) stack(m *ebpf.Map, id int32, cache map[int32][]uint64) []uint64 {
-	if id < 0 {
-		return nil
-	}
-	if s, ok := cache[id]; ok {
-		return s
-	}
-	var s []uint64
-	if err := m.Lookup(uint32(id), &p.stackBuf); err == nil {
-		n := 0
-		for n < len(p.stackBuf) && p.stackBuf[n] != 0 {
-			n++
-		}
-		s = append([]uint64(nil), p.stackBuf[:n]...)
-	}
-	cache[id] = s
-	return s
-}
-
-// clearStacks empties a stack map so each generation starts with all its
-// slots free; ids are collected first because deleting while walking
-// restarts the kernel's iteration.
-func (p *Profiler) clearStacks(m *ebpf.Map) error {
-	p.stackIDs = p.stackIDs[:0]
-	var key uint32
-	it := m.Iterate()
-	for it.Next(&key, &p.stackBuf) {
-		p.stackIDs = append(p.stackIDs, key)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("walking stack map: %w", err)
-	}
-	for _, id := range p.stackIDs {
-		if err := m.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("clearing stack %d: %w", id, err)
-		}
-	}
-	return nil
 }
 
 // Stats sums the per-CPU counters.
@@ -266,14 +205,12 @@ func (p *Profiler) Stats() (Stats, error) {
 		cpuCpuStatCPU_STAT_USER_STACK_ERR: &s.UserStackErrors,
 		cpuCpuStatCPU_STAT_KERN_STACK_ERR: &s.KernelStackErrors,
 	}
-	var perCPU []uint64
-	for slot, d := range dst {
-		if err := p.objs.Stats.Lookup(uint32(slot), &perCPU); err != nil {
-			return s, fmt.Errorf("reading stats slot %d: %w", slot, err)
-		}
-		for _, v := range perCPU {
-			*d += v
-		}
+	v, err := loader.SumPerCPU(p.objs.Stats, len(dst))
+	if err != nil {
+		return s, err
+	}
+	for i, d := range dst {
+		*d = v[i]
 	}
 	return s, nil
 }
@@ -306,12 +243,4 @@ func (p *Profiler) Close() error {
 	p.perfFDs = nil
 	errs = append(errs, p.objs.Close())
 	return errors.Join(errs...)
-}
-
-func int8sToBytes(s []int8) []byte {
-	b := make([]byte, len(s))
-	for i, c := range s {
-		b[i] = byte(c)
-	}
-	return b
 }

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Types shared by offcpu.bpf.c and the Go side. */
+#ifndef __EBPF_OTEL_OFFCPU_H
+#define __EBPF_OTEL_OFFCPU_H
+
+#define TASK_COMM_LEN 16
+#define MAX_STACK_DEPTH 127
+/* Stack id of a block whose stacks were recorded before the stack map was
+ * last cleared: its time is counted, its stacks are unknown. */
+#define STACK_EXPIRED -2
+
+struct offcpu_key {
+	__u32 pid;
+	__u32 tid;
+	__s32 user_stack_id;
+	__s32 kern_stack_id;
+	char comm[TASK_COMM_LEN];
+};
+
+/* What a task carries while it is off the CPU. */
+struct offcpu_start {
+	__u64 ts;
+	__s32 user_stack_id;
+	__s32 kern_stack_id;
+	__u32 epoch;
+	__u32 pad;
+};
+
+enum offcpu_stat {
+	OFFCPU_STAT_BLOCKS = 0,     /* blocks counted */
+	OFFCPU_STAT_SHORT,          /* shorter than min_block_ns */
+	OFFCPU_STAT_COUNTS_FULL,    /* counts map full: block lost */
+	OFFCPU_STAT_START_FULL,     /* no room to remember a switch-out */
+	OFFCPU_STAT_STACK_EXPIRED,  /* stacks cleared while blocked */
+	OFFCPU_STAT_USER_COLLISION,
+	OFFCPU_STAT_KERN_COLLISION,
+	OFFCPU_STAT_STACK_ERR,
+	OFFCPU_STAT_MAX,
+};
+
+#endif /* __EBPF_OTEL_OFFCPU_H */

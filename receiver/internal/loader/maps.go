@@ -1,0 +1,132 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// MaxStackDepth is the deepest stack the kernel side records (the kernel's
+// default kernel.perf_event_max_stack).
+const MaxStackDepth = 127
+
+// DrainHash reads and deletes every entry of a hash map that no program
+// writes any more, in batches, appending to keys and vals (reused by the
+// caller between drains so steady state does not allocate per entry).
+func DrainHash[K, V any](m *ebpf.Map, keys []K, vals []V) ([]K, []V, error) {
+	const chunk = 4096
+	kb := make([]K, chunk)
+	vb := make([]V, chunk)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookupAndDelete(&cursor, kb, vb, nil)
+		keys = append(keys, kb[:n]...)
+		vals = append(vals, vb[:n]...)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return keys, vals, nil
+		}
+		if err != nil {
+			return keys, vals, fmt.Errorf("draining %s: %w", m.String(), err)
+		}
+	}
+}
+
+// StackReader reads stacks out of a stack trace map, once per id per drain.
+type StackReader struct {
+	buf   [MaxStackDepth]uint64
+	cache map[int32][]uint64
+	ids   []uint32
+}
+
+// Reset forgets the stacks read so far; call it at the start of a drain.
+func (r *StackReader) Reset() {
+	if r.cache == nil {
+		r.cache = make(map[int32][]uint64)
+	}
+	clear(r.cache)
+}
+
+// Read returns the stack with the given id, leaf first, or nil when the id is
+// negative (not recorded) or absent from the map.
+func (r *StackReader) Read(m *ebpf.Map, id int32) []uint64 {
+	if id < 0 {
+		return nil
+	}
+	if s, ok := r.cache[id]; ok {
+		return s
+	}
+	var s []uint64
+	if err := m.Lookup(uint32(id), &r.buf); err == nil {
+		n := 0
+		for n < len(r.buf) && r.buf[n] != 0 {
+			n++
+		}
+		s = append([]uint64(nil), r.buf[:n]...)
+	}
+	r.cache[id] = s
+	return s
+}
+
+// Count returns how many stacks the map holds.
+func (r *StackReader) Count(m *ebpf.Map) (int, error) {
+	if err := r.collectIDs(m); err != nil {
+		return 0, err
+	}
+	return len(r.ids), nil
+}
+
+// Clear deletes every stack of the map. Ids are collected first because
+// deleting while walking restarts the kernel's iteration.
+func (r *StackReader) Clear(m *ebpf.Map) error {
+	if err := r.collectIDs(m); err != nil {
+		return err
+	}
+	for _, id := range r.ids {
+		if err := m.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clearing stack %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (r *StackReader) collectIDs(m *ebpf.Map) error {
+	r.ids = r.ids[:0]
+	var key uint32
+	it := m.Iterate()
+	for it.Next(&key, &r.buf) {
+		r.ids = append(r.ids, key)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("walking stack map: %w", err)
+	}
+	return nil
+}
+
+// SumPerCPU reads slots [0, n) of a per-CPU u64 array, summed over CPUs.
+func SumPerCPU(m *ebpf.Map, n int) ([]uint64, error) {
+	out := make([]uint64, n)
+	var perCPU []uint64
+	for slot := 0; slot < n; slot++ {
+		if err := m.Lookup(uint32(slot), &perCPU); err != nil {
+			return nil, fmt.Errorf("reading stats slot %d: %w", slot, err)
+		}
+		for _, v := range perCPU {
+			out[slot] += v
+		}
+	}
+	return out, nil
+}
+
+// CommString turns a kernel comm array into a string.
+func CommString(c []int8) string {
+	n := 0
+	for n < len(c) && c[n] != 0 {
+		n++
+	}
+	b := make([]byte, n)
+	for i := 0; i < n; i++ {
+		b[i] = byte(c[i])
+	}
+	return string(b)
+}

@@ -1,0 +1,244 @@
+//go:build linux
+
+package offcpu
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+)
+
+// drainGrace covers sched_switch programs still running on the generation
+// or epoch just replaced; they finish within microseconds.
+const drainGrace = 5 * time.Millisecond
+
+// StackExpired is the stack id of a block whose stacks were cleared while it
+// was blocked (see offcpu.bpf.c).
+const StackExpired = -2
+
+// Config is what the probe needs.
+type Config struct {
+	// MinBlock ignores blocks shorter than this.
+	MinBlock time.Duration
+	// KernelStacks and UserStacks choose which stacks are recorded.
+	KernelStacks, UserStacks bool
+	// PIDs and CgroupIDs restrict tracing when non-empty.
+	PIDs      []uint32
+	CgroupIDs []uint64
+	// StackEntries sizes the stack map; CountEntries each counts generation.
+	StackEntries, CountEntries uint32
+	// ThreadEntries sizes the per-thread map of the raw tracepoint fallback.
+	ThreadEntries uint32
+	// ForceRawTracepoint skips tp_btf (tests use it to exercise the fallback).
+	ForceRawTracepoint bool
+}
+
+// Record is the blocked time of one thread in one pair of stacks.
+type Record struct {
+	PID, TID     uint32
+	ThreadName   string
+	User, Kernel []uint64
+	// Expired is set when the stacks were lost while the thread was blocked.
+	Expired bool
+	// Nanoseconds is the total blocked time.
+	Nanoseconds uint64
+}
+
+// Stats are the kernel side's cumulative counters.
+type Stats struct {
+	Blocks, Short, CountsFull, StartFull, StackExpired uint64
+	UserCollisions, KernelCollisions, StackErrors      uint64
+}
+
+// Tracer owns the loaded program, maps and link. Close releases them. Drain
+// and Stats are not safe for concurrent use.
+type Tracer struct {
+	coll     *ebpf.Collection
+	link     link.Link
+	gen      uint32
+	epoch    uint32
+	stackMax uint32
+	// RawTracepoint reports whether the fallback is in use.
+	RawTracepoint bool
+
+	keys   []offcpuOffcpuKey
+	vals   []uint64
+	stacks loader.StackReader
+	closed bool
+}
+
+// Start loads the sched_switch program (tp_btf, or the raw tracepoint when
+// BTF-typed tracepoints are unavailable) and attaches it.
+func Start(cfg Config) (*Tracer, error) {
+	if !cfg.ForceRawTracepoint {
+		t, err := start(cfg, false)
+		if err == nil {
+			return t, nil
+		}
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return nil, err
+		}
+	}
+	return start(cfg, true)
+}
+
+func start(cfg Config, raw bool) (_ *Tracer, err error) {
+	spec, err := loadOffcpu()
+	if err != nil {
+		return nil, fmt.Errorf("loading off-cpu profiler spec: %w", err)
+	}
+	consts := map[string]any{
+		"kernel_stacks": cfg.KernelStacks,
+		"user_stacks":   cfg.UserStacks,
+		"filter_pid":    len(cfg.PIDs) > 0,
+		"filter_cgroup": len(cfg.CgroupIDs) > 0,
+		"min_block_ns":  uint64(cfg.MinBlock.Nanoseconds()),
+	}
+	for name, v := range consts {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	spec.Maps["stacks"].MaxEntries = cfg.StackEntries
+	spec.Maps["counts0"].MaxEntries = cfg.CountEntries
+	spec.Maps["counts1"].MaxEntries = cfg.CountEntries
+	spec.Maps["start_hash"].MaxEntries = max(cfg.ThreadEntries, 1)
+	if n := uint32(len(cfg.PIDs)); n > spec.Maps["target_pids"].MaxEntries {
+		spec.Maps["target_pids"].MaxEntries = n
+	}
+	if n := uint32(len(cfg.CgroupIDs)); n > spec.Maps["target_cgroups"].MaxEntries {
+		spec.Maps["target_cgroups"].MaxEntries = n
+	}
+	progName := "sched_switch"
+	if raw {
+		progName = "sched_switch_raw"
+		delete(spec.Programs, "sched_switch")
+		// The fallback keeps per-thread state in start_hash only.
+		delete(spec.Maps, "start_storage")
+	} else {
+		delete(spec.Programs, "sched_switch_raw")
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, loader.Explain("loading off-cpu profiler ("+progName+")", err)
+	}
+	t := &Tracer{coll: coll, RawTracepoint: raw, stackMax: cfg.StackEntries}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	one := uint8(1)
+	for _, pid := range cfg.PIDs {
+		if err := coll.Maps["target_pids"].Put(pid, one); err != nil {
+			return nil, fmt.Errorf("adding pid %d to the target filter: %w", pid, err)
+		}
+	}
+	for _, id := range cfg.CgroupIDs {
+		if err := coll.Maps["target_cgroups"].Put(id, one); err != nil {
+			return nil, fmt.Errorf("adding cgroup %d to the target filter: %w", id, err)
+		}
+	}
+	prog := coll.Programs[progName]
+	if raw {
+		t.link, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sched_switch", Program: prog})
+	} else {
+		t.link, err = link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	}
+	if err != nil {
+		return nil, loader.Explain("attaching "+progName, err)
+	}
+	return t, nil
+}
+
+// Drain flips the counts generation, reads and clears the previous one, and
+// clears the stack map when it is more than three quarters full.
+func (t *Tracer) Drain() ([]Record, error) {
+	old := t.gen
+	t.gen ^= 1
+	ctl := t.coll.Maps["ctl"]
+	if err := ctl.Put(uint32(0), t.gen); err != nil {
+		t.gen = old
+		return nil, fmt.Errorf("switching generation: %w", err)
+	}
+	time.Sleep(drainGrace)
+	counts := t.coll.Maps[fmt.Sprintf("counts%d", old)]
+	stacks := t.coll.Maps["stacks"]
+	var err error
+	if t.keys, t.vals, err = loader.DrainHash(counts, t.keys[:0], t.vals[:0]); err != nil {
+		return nil, err
+	}
+	t.stacks.Reset()
+	records := make([]Record, 0, len(t.keys))
+	for i := range t.keys {
+		k := &t.keys[i]
+		records = append(records, Record{
+			PID:         k.Pid,
+			TID:         k.Tid,
+			ThreadName:  loader.CommString(k.Comm[:]),
+			User:        t.stacks.Read(stacks, k.UserStackId),
+			Kernel:      t.stacks.Read(stacks, k.KernStackId),
+			Expired:     k.UserStackId == StackExpired,
+			Nanoseconds: t.vals[i],
+		})
+	}
+	n, err := t.stacks.Count(stacks)
+	if err != nil {
+		return records, err
+	}
+	if uint32(n) > t.stackMax/4*3 {
+		// Bump the epoch first so blocks recorded before the clear are
+		// counted as expired rather than under a reused stack id.
+		t.epoch++
+		if err := ctl.Put(uint32(1), t.epoch); err != nil {
+			return records, fmt.Errorf("bumping stack epoch: %w", err)
+		}
+		time.Sleep(drainGrace)
+		if err := t.stacks.Clear(stacks); err != nil {
+			return records, err
+		}
+	}
+	return records, nil
+}
+
+// Stats sums the per-CPU counters.
+func (t *Tracer) Stats() (Stats, error) {
+	var s Stats
+	dst := []*uint64{
+		offcpuOffcpuStatOFFCPU_STAT_BLOCKS:         &s.Blocks,
+		offcpuOffcpuStatOFFCPU_STAT_SHORT:          &s.Short,
+		offcpuOffcpuStatOFFCPU_STAT_COUNTS_FULL:    &s.CountsFull,
+		offcpuOffcpuStatOFFCPU_STAT_START_FULL:     &s.StartFull,
+		offcpuOffcpuStatOFFCPU_STAT_STACK_EXPIRED:  &s.StackExpired,
+		offcpuOffcpuStatOFFCPU_STAT_USER_COLLISION: &s.UserCollisions,
+		offcpuOffcpuStatOFFCPU_STAT_KERN_COLLISION: &s.KernelCollisions,
+		offcpuOffcpuStatOFFCPU_STAT_STACK_ERR:      &s.StackErrors,
+	}
+	v, err := loader.SumPerCPU(t.coll.Maps["stats"], len(dst))
+	if err != nil {
+		return s, err
+	}
+	for i, d := range dst {
+		*d = v[i]
+	}
+	return s, nil
+}
+
+// Close detaches and releases everything; safe to call more than once.
+func (t *Tracer) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	if t.link != nil {
+		errs = append(errs, t.link.Close())
+	}
+	t.coll.Close()
+	return errors.Join(errs...)
+}

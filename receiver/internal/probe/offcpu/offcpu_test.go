@@ -1,0 +1,140 @@
+//go:build linux
+
+package offcpu
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+)
+
+func requirePrivileges(t *testing.T) {
+	t.Helper()
+	caps, err := loader.EffectiveCaps()
+	require.NoError(t, err)
+	if err := loader.CheckProfiling(caps); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must run kernel tests: %v", err)
+		}
+		t.Skipf("needs privileges: %v", err)
+	}
+}
+
+func buildBlock(t *testing.T) string {
+	t.Helper()
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the test program's inline syscall is x86_64")
+	}
+	bin := filepath.Join(t.TempDir(), "block")
+	out, err := exec.Command("gcc", "-O0", "-g", "-no-pie", "-fno-omit-frame-pointer", "-o", bin, "testdata/block.c").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+func symbolize(t *testing.T, bin string) func(uint64) string {
+	f, err := elf.Open(bin)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	syms, err := f.Symbols()
+	require.NoError(t, err)
+	return func(addr uint64) string {
+		for _, s := range syms {
+			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && addr >= s.Value && addr < s.Value+s.Size {
+				return s.Name
+			}
+		}
+		return ""
+	}
+}
+
+// blockedTime runs the block program under the tracer and returns the time
+// attributed to stacks whose user leaf is block_here.
+func blockedTime(t *testing.T, raw bool, sleeps, ms int) (time.Duration, *Tracer) {
+	bin := buildBlock(t)
+	sym := symbolize(t, bin)
+	// The shell waits on stdin so the pid filter is in place before the
+	// program (exec'd in the same process) starts blocking.
+	cmd := exec.Command("/bin/sh", "-c", `read x; exec "$0" "$1" "$2"`, bin, strconv.Itoa(sleeps), strconv.Itoa(ms))
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	tr, err := Start(Config{MinBlock: time.Microsecond, KernelStacks: true, UserStacks: true,
+		PIDs: []uint32{uint32(cmd.Process.Pid)}, StackEntries: 1024, CountEntries: 1024,
+		ThreadEntries: 1024, ForceRawTracepoint: raw})
+	require.NoError(t, err)
+	t.Cleanup(func() { tr.Close() })
+	assert.Equal(t, raw, tr.RawTracepoint)
+	_, err = stdin.Write([]byte("go\n"))
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait())
+	recs, err := tr.Drain()
+	require.NoError(t, err)
+	var total time.Duration
+	for _, r := range recs {
+		require.Equal(t, uint32(cmd.Process.Pid), r.PID)
+		if len(r.User) > 0 && sym(r.User[0]) == "block_here" {
+			total += time.Duration(r.Nanoseconds)
+			require.NotEmpty(t, r.Kernel, "kernel stack of a blocked syscall")
+			if len(r.User) > 1 {
+				assert.Equal(t, "main", sym(r.User[1]))
+			}
+		}
+	}
+	return total, tr
+}
+
+func TestOffCPUAttributesBlockedTime(t *testing.T) {
+	requirePrivileges(t)
+	for _, raw := range []bool{false, true} {
+		name := map[bool]string{false: "tp_btf", true: "raw_tp"}[raw]
+		t.Run(name, func(t *testing.T) {
+			got, tr := blockedTime(t, raw, 20, 100)
+			want := 2 * time.Second
+			t.Logf("blocked in block_here: %s (want %s ±10%%)", got, want)
+			assert.InDelta(t, want.Seconds(), got.Seconds(), want.Seconds()*0.10)
+			st, err := tr.Stats()
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, st.Blocks, uint64(20))
+			assert.Zero(t, st.CountsFull)
+		})
+	}
+}
+
+func TestOffCPUStackEpoch(t *testing.T) {
+	requirePrivileges(t)
+	// A stack map so small the drain clears it every time: blocks that span
+	// a clear are counted as expired, never under a reused stack id.
+	tr, err := Start(Config{MinBlock: time.Microsecond, KernelStacks: true, UserStacks: true,
+		StackEntries: 64, CountEntries: 4096, ThreadEntries: 4096})
+	require.NoError(t, err)
+	defer tr.Close()
+	var expired uint64
+	for i := 0; i < 5; i++ {
+		time.Sleep(300 * time.Millisecond)
+		recs, err := tr.Drain()
+		require.NoError(t, err)
+		for _, r := range recs {
+			if r.Expired {
+				expired++
+				assert.Nil(t, r.User)
+				assert.Nil(t, r.Kernel)
+			}
+		}
+	}
+	st, err := tr.Stats()
+	require.NoError(t, err)
+	t.Logf("expired records %d, stats %+v", expired, st)
+	assert.Equal(t, expired > 0, st.StackExpired > 0)
+	require.NoError(t, tr.Close())
+	require.NoError(t, tr.Close())
+}
