@@ -5,7 +5,14 @@
  *
  * sys_enter stores the start time and number in task local storage: the
  * kernel caches each task's storage, so the lookup on the current task is a
- * pointer chase, not a hash lookup by tid (which costs ~4x more here).
+ * pointer chase. Measured with kernel.bpf_stats_enabled on the 6.18 VM
+ * (bench/syscalls): BPF time per getppid is ~95 ns for empty programs,
+ * ~340 ns with task storage and ~555 ns with a hash keyed by tid (whose
+ * update and delete dominate). Of the ~245 ns above the floor, the two
+ * bpf_ktime_get_ns calls take ~115 ns on this VM; a per-CPU slot cannot
+ * replace per-thread state since a thread may sleep and migrate inside a
+ * call. Aggregation is a plain hash with atomic adds: a per-CPU hash
+ * measured the same and would multiply the 528-byte values by the CPUs.
  * sys_exit computes the latency and adds to the counts of the generation
  * user space is not draining (two generations as in cpu.bpf.c).
  *

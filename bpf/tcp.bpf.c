@@ -33,6 +33,7 @@ struct conn {
 	__u32 pid;
 	__u8 dir;
 	__u8 established;
+	__u8 fin_out; /* we sent a FIN (close or shutdown) */
 	char comm[TASK_COMM_LEN];
 };
 
@@ -99,6 +100,13 @@ struct {
 
 static const struct tcp_val zero_val;
 
+/* lport reads the local port from inet_sport: at TCP_CLOSE the port is
+ * already released (inet_put_port zeroes skc_num) but inet_sport stays. */
+static __always_inline __u16 lport_of(const struct sock *sk)
+{
+	return bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+}
+
 static __always_inline __u32 netns_of(const struct sock *sk)
 {
 	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
@@ -111,7 +119,7 @@ static __always_inline void fill_key(struct conn_key *k, const struct sock *sk,
 				     struct conn *c)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 lport = lport_of(sk);
 	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	bool local;
 
@@ -180,6 +188,7 @@ static __always_inline void on_start(const struct sock *sk, __u8 dir)
 	c->start_ns = bpf_ktime_get_ns();
 	c->dir = dir;
 	c->established = 0;
+	c->fin_out = 0;
 	if (dir == TCP_DIR_ACTIVE) {
 		c->pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(&c->comm, sizeof(c->comm));
@@ -226,7 +235,7 @@ static __always_inline void emit_event(const struct sock *sk, struct conn *c,
 	e->pid = c->pid;
 	e->family = k->family;
 	e->dir = c->dir;
-	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->sport = lport_of(sk);
 	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	__builtin_memcpy(e->comm, c->comm, sizeof(e->comm));
 	if (k->family == 6) {
@@ -243,7 +252,7 @@ static __always_inline void on_close(const struct sock *sk)
 {
 	struct conn *c = conn_of(sk, 0);
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	__u64 dur, sent, recvd;
+	__u64 dur, sent, recvd, flags;
 	struct conn_key k;
 	struct tcp_val *v;
 
@@ -251,8 +260,21 @@ static __always_inline void on_close(const struct sock *sk)
 		return;
 	c->established = 0;
 	dur = bpf_ktime_get_ns() - c->start_ns;
+	/* bytes_acked and bytes_received count sequence space, so they include
+	 * the SYN and FIN flags: the active side's bytes_acked counts its SYN
+	 * (a passive child starts with snd_una past it), and our FIN once
+	 * acknowledged (then snd_una == write_seq). A received FIN is the only
+	 * thing that sets SOCK_DONE on a TCP socket (tcp_fin). */
 	sent = BPF_CORE_READ(tp, bytes_acked);
+	if (c->dir == TCP_DIR_ACTIVE && sent)
+		sent--;
+	if (c->fin_out && sent &&
+	    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+		sent--;
 	recvd = BPF_CORE_READ(tp, bytes_received);
+	flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	if (recvd && (flags & (1ULL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+		recvd--;
 	fill_key(&k, sk, c);
 	v = counts_get(&k);
 	if (v) {
@@ -287,6 +309,15 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newst
 	case TCP_ESTABLISHED:
 		on_established(sk);
 		break;
+	case TCP_FIN_WAIT1:
+	case TCP_LAST_ACK: {
+		/* tcp_close_state: a FIN follows. */
+		struct conn *c = conn_of(sk, 0);
+
+		if (c)
+			c->fin_out = 1;
+		break;
+	}
 	case TCP_CLOSE:
 		if (oldstate == TCP_LISTEN) {
 			struct listen_key lk = { .netns = netns_of(sk),

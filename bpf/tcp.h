@@ -30,8 +30,8 @@ struct conn_key {
 struct tcp_val {
 	__u64 opens;
 	__u64 closes;
-	__u64 bytes_sent;     /* tcp_sock.bytes_acked at close */
-	__u64 bytes_received; /* tcp_sock.bytes_received at close */
+	__u64 bytes_sent;     /* data bytes sent, counted at close */
+	__u64 bytes_received; /* data bytes received, counted at close */
 	__u64 retransmits;
 	__u64 resets_sent;
 	__u64 resets_received;

@@ -55,7 +55,29 @@ type TargetsConfig struct {
 
 // ProfilesConfig configures the profilers.
 type ProfilesConfig struct {
-	CPU CPUConfig `mapstructure:"cpu"`
+	CPU    CPUConfig    `mapstructure:"cpu"`
+	OffCPU OffCPUConfig `mapstructure:"off_cpu"`
+}
+
+// OffCPUConfig configures the off-CPU profiler: time threads spend blocked,
+// by stack.
+type OffCPUConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// MinBlock ignores blocks shorter than this; they cost the same to count
+	// but rarely explain latency.
+	MinBlock time.Duration `mapstructure:"min_block"`
+	// KernelStacks and UserStacks choose which stacks are recorded.
+	KernelStacks bool `mapstructure:"kernel_stacks"`
+	UserStacks   bool `mapstructure:"user_stacks"`
+	// StackMapEntries is the number of distinct stacks held; the map is
+	// cleared when three quarters full.
+	StackMapEntries uint32 `mapstructure:"stack_map_entries"`
+	// CountMapEntries is the number of distinct (process, thread, stacks)
+	// keys held per interval.
+	CountMapEntries uint32 `mapstructure:"count_map_entries"`
+	// ThreadMapEntries bounds the threads blocked at once that are tracked
+	// when the kernel lacks BTF tracepoints (task storage is used otherwise).
+	ThreadMapEntries uint32 `mapstructure:"thread_map_entries"`
 }
 
 // CPUConfig configures the on-CPU profiler.
@@ -89,14 +111,25 @@ type ProcessCacheConfig struct {
 func createDefaultConfig() *Config {
 	return &Config{
 		CollectionInterval: 10 * time.Second,
-		Profiles: ProfilesConfig{CPU: CPUConfig{
-			Enabled:         true,
-			Frequency:       19,
-			KernelStacks:    true,
-			UserStacks:      true,
-			StackMapEntries: 16384,
-			CountMapEntries: 16384,
-		}},
+		Profiles: ProfilesConfig{
+			CPU: CPUConfig{
+				Enabled:         true,
+				Frequency:       19,
+				KernelStacks:    true,
+				UserStacks:      true,
+				StackMapEntries: 16384,
+				CountMapEntries: 16384,
+			},
+			OffCPU: OffCPUConfig{
+				Enabled:          false,
+				MinBlock:         100 * time.Microsecond,
+				KernelStacks:     true,
+				UserStacks:       true,
+				StackMapEntries:  16384,
+				CountMapEntries:  16384,
+				ThreadMapEntries: 65536,
+			},
+		},
 		ProcessCache: ProcessCacheConfig{MaxProcesses: 4096, ExitGrace: 30 * time.Second},
 		ProcRoot:     "/proc",
 		CgroupRoot:   "/sys/fs/cgroup",
@@ -135,6 +168,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, validateEntries("profiles.cpu.stack_map_entries", cpu.StackMapEntries))
 		errs = append(errs, validateEntries("profiles.cpu.count_map_entries", cpu.CountMapEntries))
 	}
+	if off := c.Profiles.OffCPU; off.Enabled {
+		if off.MinBlock < 0 {
+			errs = append(errs, fmt.Errorf("profiles.off_cpu.min_block must not be negative, got %s; the default is 100us", off.MinBlock))
+		}
+		if !off.KernelStacks && !off.UserStacks {
+			errs = append(errs, errors.New("profiles.off_cpu: kernel_stacks and user_stacks are both false; enable at least one"))
+		}
+		errs = append(errs, validateEntries("profiles.off_cpu.stack_map_entries", off.StackMapEntries))
+		errs = append(errs, validateEntries("profiles.off_cpu.count_map_entries", off.CountMapEntries))
+		errs = append(errs, validateEntries("profiles.off_cpu.thread_map_entries", off.ThreadMapEntries))
+	}
 	if c.ProcessCache.MaxProcesses <= 0 {
 		errs = append(errs, fmt.Errorf("process_cache.max_processes must be positive, got %d; the default is 4096", c.ProcessCache.MaxProcesses))
 	}
@@ -148,16 +192,16 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("cgroup_root is empty but targets.cgroup_paths is set; set it to the cgroup v2 mount, usually \"/sys/fs/cgroup\""))
 	}
 	if !c.anyEnabled() {
-		errs = append(errs, errors.New("nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true"))
+		errs = append(errs, errors.New("nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true or profiles.off_cpu.enabled: true"))
 	}
 	return errors.Join(errs...)
 }
 
-func (c *Config) anyEnabled() bool { return c.Profiles.CPU.Enabled }
+func (c *Config) anyEnabled() bool { return c.Profiles.CPU.Enabled || c.Profiles.OffCPU.Enabled }
 
 func validateEntries(key string, n uint32) error {
 	if n < minMapEntries || n > maxMapEntries {
-		return fmt.Errorf("%s must be between %d and %d, got %d; each entry of a stack map locks about 1 KiB of kernel memory", key, minMapEntries, maxMapEntries, n)
+		return fmt.Errorf("%s must be between %d and %d, got %d; larger maps lock more kernel memory (a stack map entry is about 1 KiB)", key, minMapEntries, maxMapEntries, n)
 	}
 	return nil
 }

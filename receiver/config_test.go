@@ -42,6 +42,11 @@ func TestLoadConfig(t *testing.T) {
 	want.Profiles.CPU.CountMapEntries = 8192
 	want.ProcessCache = ProcessCacheConfig{MaxProcesses: 100, ExitGrace: time.Minute}
 	assert.Equal(t, want, c)
+
+	off := loadConfig(t, "offcpu")
+	require.NoError(t, confmap.Validate(off))
+	assert.True(t, off.Profiles.OffCPU.Enabled)
+	assert.Equal(t, time.Millisecond, off.Profiles.OffCPU.MinBlock)
 }
 
 func TestValidateNamesFieldAndFix(t *testing.T) {
@@ -52,11 +57,14 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 		"bad_regex":     "targets.process_name is not a valid regular expression (error parsing regexp: missing closing ]: `[`); use Go RE2 syntax, e.g. \"^nginx\"",
 		"bad_cgroup":    "targets.cgroup_paths[0] \"system.slice\" must start with \"/\" (relative to cgroup_root), e.g. \"/system.slice/nginx.service\"",
 		"no_stacks":     "profiles.cpu: kernel_stacks and user_stacks are both false; enable at least one",
-		"bad_entries": "profiles.cpu.stack_map_entries must be between 64 and 1048576, got 1; each entry of a stack map locks about 1 KiB of kernel memory\n" +
-			"profiles.cpu.count_map_entries must be between 64 and 1048576, got 99999999; each entry of a stack map locks about 1 KiB of kernel memory",
+		"bad_entries": "profiles.cpu.stack_map_entries must be between 64 and 1048576, got 1; larger maps lock more kernel memory (a stack map entry is about 1 KiB)\n" +
+			"profiles.cpu.count_map_entries must be between 64 and 1048576, got 99999999; larger maps lock more kernel memory (a stack map entry is about 1 KiB)",
 		"bad_cache": "process_cache.max_processes must be positive, got 0; the default is 4096\n" +
 			"process_cache.exit_grace must not be negative, got -1s; the default is 30s",
-		"nothing": "nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true",
+		"nothing": "nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true or profiles.off_cpu.enabled: true",
+		"bad_offcpu": "profiles.off_cpu.min_block must not be negative, got -1s; the default is 100us\n" +
+			"profiles.off_cpu: kernel_stacks and user_stacks are both false; enable at least one\n" +
+			"profiles.off_cpu.thread_map_entries must be between 64 and 1048576, got 1; larger maps lock more kernel memory (a stack map entry is about 1 KiB)",
 		"bad_roots": "proc_root is empty; set it to where procfs is mounted, usually \"/proc\"\n" +
 			"cgroup_root is empty but targets.cgroup_paths is set; set it to the cgroup v2 mount, usually \"/sys/fs/cgroup\"",
 	}

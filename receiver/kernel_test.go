@@ -205,7 +205,7 @@ func TestProfilesKnownFunctions(t *testing.T) {
 	ms := last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
 	found := false
 	for i := 0; i < ms.Len(); i++ {
-		if ms.At(i).Name() == "ebpf.receiver.profile.samples.exported" {
+		if ms.At(i).Name() == "ebpf.receiver.profile.value.exported" {
 			found = true
 			assert.Equal(t, total, ms.At(i).Sum().DataPoints().At(0).IntValue())
 		}
@@ -237,4 +237,49 @@ func TestProfilesKernelFrames(t *testing.T) {
 	t.Logf("samples %d, with kernel frames %d", total, withKernel)
 	require.Greater(t, total, int64(50))
 	assert.Greater(t, withKernel, total/10, "a syscall-heavy program shows kernel frames")
+}
+
+func TestOffCPUProfileThroughReceiver(t *testing.T) {
+	requirePrivileges(t)
+	bin := filepath.Join(t.TempDir(), "block")
+	out, err := exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", bin, "testdata/block.c").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	// The shell waits for a line so the pid filter is set before it blocks.
+	cmd := exec.Command("/bin/sh", "-c", `read x; exec "$0" 10 100`, bin)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = 500 * time.Millisecond
+	cfg.Profiles.CPU.Enabled = false
+	cfg.Profiles.OffCPU.Enabled = true
+	cfg.Targets.PIDs = []uint32{uint32(cmd.Process.Pid)}
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.ProfilesSink)
+	r, err := createProfiles(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	_, err = stdin.Write([]byte("go\n"))
+	require.NoError(t, err)
+	time.Sleep(1500 * time.Millisecond)
+	require.NoError(t, r.Shutdown(context.Background()))
+
+	var total int64
+	for _, b := range sink.AllProfiles() {
+		require.NoError(t, pprofcheck.Validate(b))
+		strs := b.Dictionary().StringTable()
+		for i := 0; i < b.ResourceProfiles().Len(); i++ {
+			prof := b.ResourceProfiles().At(i).ScopeProfiles().At(0).Profiles().At(0)
+			assert.Equal(t, "off_cpu", strs.At(int(prof.SampleType().TypeStrindex())))
+			assert.Equal(t, "nanoseconds", strs.At(int(prof.SampleType().UnitStrindex())))
+			for j := 0; j < prof.Samples().Len(); j++ {
+				total += prof.Samples().At(j).Values().At(0)
+			}
+		}
+	}
+	t.Logf("off-cpu total %s", time.Duration(total))
+	// 10 sleeps of 100 ms, plus the shell's wait before it exec'd.
+	assert.GreaterOrEqual(t, time.Duration(total), 950*time.Millisecond)
 }

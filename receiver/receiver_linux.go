@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
-	"go.opentelemetry.io/collector/consumer/xconsumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
@@ -23,6 +23,7 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/cpu"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/offcpu"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
 )
@@ -39,10 +40,9 @@ type linuxEngine struct {
 	logger *zap.Logger
 	cfg    *Config
 
-	cache    *procmaps.Cache
-	cpu      *cpu.Profiler
-	cpuBuild *profbuild.Builder
-	nameRE   *regexp.Regexp
+	cache   *procmaps.Cache
+	sources []*profileSource
+	nameRE  *regexp.Regexp
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -55,9 +55,6 @@ type linuxEngine struct {
 
 // health holds the receiver's own cumulative counters.
 type health struct {
-	cpu            cpu.Stats
-	nameFiltered   uint64
-	emitted        uint64
 	consumeErrors  uint64
 	collectErrors  uint64
 	programsLoaded int64
@@ -97,8 +94,15 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 			e.closeProbes()
 		}
 	}()
+	kernel := kernelInfo()
+	newBuilder := func(sampleType, sampleUnit string, period int64) *profbuild.Builder {
+		return profbuild.NewBuilder(profbuild.ProfileType{
+			SampleType: sampleType, SampleUnit: sampleUnit,
+			PeriodType: sampleType, PeriodUnit: sampleUnit, Period: period,
+		}, e.cache, kernel, metadata.ScopeName, r.set.BuildInfo.Version)
+	}
 	if c := cfg.Profiles.CPU; c.Enabled {
-		e.cpu, err = cpu.Start(cpu.Config{
+		p, err := cpu.Start(cpu.Config{
 			Frequency:    c.Frequency,
 			KernelStacks: c.KernelStacks,
 			UserStacks:   c.UserStacks,
@@ -111,13 +115,30 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("starting the cpu profiler: %w", err)
 		}
-		e.health.programsLoaded++
-		e.cpuBuild = profbuild.NewBuilder(profbuild.ProfileType{
+		period := int64(time.Second) / int64(c.Frequency)
+		b := profbuild.NewBuilder(profbuild.ProfileType{
 			SampleType: "samples", SampleUnit: "count",
-			PeriodType: "cpu", PeriodUnit: "nanoseconds",
-			Period: int64(time.Second) / int64(c.Frequency),
-		}, e.cache, kernelInfo(), metadata.ScopeName, r.set.BuildInfo.Version)
+			PeriodType: "cpu", PeriodUnit: "nanoseconds", Period: period,
+		}, e.cache, kernel, metadata.ScopeName, r.set.BuildInfo.Version)
+		e.sources = append(e.sources, cpuSource(p, b))
 	}
+	if c := cfg.Profiles.OffCPU; c.Enabled {
+		t, err := offcpu.Start(offcpu.Config{
+			MinBlock:      c.MinBlock,
+			KernelStacks:  c.KernelStacks,
+			UserStacks:    c.UserStacks,
+			PIDs:          cfg.Targets.PIDs,
+			CgroupIDs:     cgroupIDs,
+			StackEntries:  c.StackMapEntries,
+			CountEntries:  c.CountMapEntries,
+			ThreadEntries: c.ThreadMapEntries,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("starting the off-cpu profiler: %w", err)
+		}
+		e.sources = append(e.sources, offCPUSource(t, newBuilder("off_cpu", "nanoseconds", 1)))
+	}
+	e.health.programsLoaded = int64(len(e.sources))
 
 	e.started = time.Now()
 	e.lastDrain = e.started
@@ -126,7 +147,7 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	e.wg.Add(1)
 	go e.loop(loopCtx)
 	r.set.Logger.Info("ebpf receiver started",
-		zap.Bool("cpu_profiles", e.cpu != nil),
+		zap.Int("probe_sets", len(e.sources)),
 		zap.Duration("collection_interval", cfg.CollectionInterval))
 	return e, nil
 }
@@ -151,10 +172,10 @@ func (e *linuxEngine) collect(ctx context.Context) {
 	defer e.mu.Unlock()
 	now := time.Now()
 	profilesNext, metricsNext := e.r.consumers()
-	if e.cpu != nil {
-		if err := e.collectCPU(ctx, now, profilesNext); err != nil {
+	for _, src := range e.sources {
+		if err := e.collectProfiles(ctx, src, now, profilesNext); err != nil {
 			e.health.collectErrors++
-			e.logger.Warn("collecting cpu profiles", zap.Error(err))
+			e.logger.Warn("collecting "+src.kind+" profiles", zap.Error(err))
 		}
 	}
 	e.cache.Sweep(now)
@@ -164,48 +185,6 @@ func (e *linuxEngine) collect(ctx context.Context) {
 			e.logger.Warn("exporting receiver metrics", zap.Error(err))
 		}
 	}
-}
-
-func (e *linuxEngine) collectCPU(ctx context.Context, now time.Time, next xconsumer.Profiles) error {
-	records, err := e.cpu.Drain()
-	if err != nil {
-		return err
-	}
-	if st, err := e.cpu.Stats(); err == nil {
-		e.health.cpu = st
-	}
-	var kept uint64
-	for i := range records {
-		rec := &records[i]
-		if e.nameRE != nil {
-			info, ok := e.cache.Process(rec.PID)
-			if !ok || !e.nameRE.MatchString(info.ExecutableName) {
-				e.health.nameFiltered += rec.Count
-				continue
-			}
-		}
-		e.cpuBuild.Add(profbuild.Sample{
-			PID: rec.PID, TID: rec.TID, ThreadName: rec.ThreadName,
-			Kernel: rec.Kernel, User: rec.User, Value: int64(rec.Count),
-		})
-		kept += rec.Count
-	}
-	if e.cpuBuild.Len() == 0 {
-		return nil
-	}
-	batch := e.cpuBuild.Build(e.lastDrain, now)
-	e.logger.Info("cpu profile collected", zap.Uint64("samples", kept),
-		zap.Int("processes", batch.ResourceProfiles().Len()),
-		zap.Int("stacks", batch.Dictionary().StackTable().Len()-1))
-	if next == nil {
-		return nil
-	}
-	if err := next.ConsumeProfiles(ctx, batch); err != nil {
-		e.health.consumeErrors++
-		return fmt.Errorf("exporting %d samples: %w", kept, err)
-	}
-	e.health.emitted += kept
-	return nil
 }
 
 func (e *linuxEngine) shutdown(ctx context.Context) error {
@@ -218,10 +197,10 @@ func (e *linuxEngine) shutdown(ctx context.Context) error {
 
 func (e *linuxEngine) closeProbes() error {
 	var errs []error
-	if e.cpu != nil {
-		errs = append(errs, e.cpu.Close())
-		e.cpu = nil
+	for _, src := range e.sources {
+		errs = append(errs, src.close())
 	}
+	e.sources = nil
 	return errors.Join(errs...)
 }
 
@@ -282,19 +261,19 @@ func (e *linuxEngine) healthMetrics(now time.Time) pmetric.Metrics {
 		}
 	}
 	h := &e.health
-	if e.cpuBuild != nil {
-		dps := sum("ebpf.receiver.profile.samples", "Samples counted in the kernel.", "{sample}")
-		point(dps, h.cpu.Samples, "profile.type", "cpu")
+	if len(e.sources) > 0 {
+		counted := sum("ebpf.receiver.profile.samples", "Samples (cpu) or blocks (off_cpu) counted in the kernel.", "{sample}")
 		lost := sum("ebpf.receiver.profile.samples.lost", "Samples lost or degraded, by reason.", "{sample}")
-		point(lost, h.cpu.CountsFull, "profile.type", "cpu", "reason", "counts_map_full")
-		point(lost, h.cpu.UserCollisions, "profile.type", "cpu", "reason", "user_stack_collision")
-		point(lost, h.cpu.KernelCollisions, "profile.type", "cpu", "reason", "kernel_stack_collision")
-		point(lost, h.cpu.UserStackErrors, "profile.type", "cpu", "reason", "user_stack_error")
-		point(lost, h.cpu.KernelStackErrors, "profile.type", "cpu", "reason", "kernel_stack_error")
-		filt := sum("ebpf.receiver.profile.samples.filtered", "Samples outside the target filters.", "{sample}")
-		point(filt, h.cpu.Filtered+h.nameFiltered, "profile.type", "cpu")
-		em := sum("ebpf.receiver.profile.samples.exported", "Samples handed to the pipeline.", "{sample}")
-		point(em, h.emitted, "profile.type", "cpu")
+		filt := sum("ebpf.receiver.profile.samples.filtered", "Samples outside the target filters, or off-CPU blocks shorter than min_block.", "{sample}")
+		em := sum("ebpf.receiver.profile.value.exported", "Sum of sample values handed to the pipeline (samples for cpu, nanoseconds for off_cpu).", "1")
+		for _, src := range e.sources {
+			point(counted, src.counted, "profile.type", src.kind)
+			for _, reason := range sortedKeys(src.lost) {
+				point(lost, src.lost[reason], "profile.type", src.kind, "reason", reason)
+			}
+			point(filt, src.filtered+src.nameFiltered, "profile.type", src.kind)
+			point(em, src.exported, "profile.type", src.kind)
+		}
 	}
 	errs := sum("ebpf.receiver.errors", "Failed collections and exports.", "{error}")
 	point(errs, h.collectErrors, "stage", "collect")
@@ -310,4 +289,13 @@ func (e *linuxEngine) healthMetrics(now time.Time) pmetric.Metrics {
 	dp.SetTimestamp(ts)
 	dp.SetIntValue(h.programsLoaded)
 	return md
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -103,6 +103,11 @@ export class ObjectContext {
     return result;
   }
 
+  /** Drops memoised per-address results (parsed tables stay). */
+  clearResultCache(): void {
+    this.results.clear();
+  }
+
   symbolizeFileOffset(off: FileOffset): SymbolizeResult {
     const va = this.elf.fileOffsetToVaddr(off);
     return va === undefined ? NOT_MAPPED : this.symbolizeVaddr(va);

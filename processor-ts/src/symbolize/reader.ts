@@ -68,6 +68,14 @@ export class Reader {
     }
   }
   uleb(): number {
+    const p = this.pos;
+    if (p < this.end) {
+      const b0 = this.buf[p]!;
+      if (b0 < 0x80) { this.pos = p + 1; return b0; }
+    }
+    return this.ulebSlow();
+  }
+  private ulebSlow(): number {
     let result = 0;
     let mul = 1;
     const b = this.buf;
@@ -95,7 +103,10 @@ export class Reader {
   }
   skipUleb(): void {
     const b = this.buf;
-    while (this.pos < this.end && (b[this.pos++]! & 0x80) !== 0) { /* skip */ }
+    let p = this.pos;
+    const end = this.end;
+    while (p < end && (b[p++]! & 0x80) !== 0) { /* skip */ }
+    this.pos = p;
   }
   /** Reads a NUL-terminated string and advances past the NUL. */
   cstr(): string {

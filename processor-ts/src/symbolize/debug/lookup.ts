@@ -8,11 +8,15 @@ export const DEFAULT_DEBUG_DIRS: readonly string[] = ['/usr/lib/debug'];
 export const DEFAULT_MAX_FILE_SIZE = 4 * 1024 * 1024 * 1024 - 1;
 
 /**
- * Reads a regular file without following it into FIFOs or devices: opened non-blocking, checked
- * with fstat on the same descriptor, size-capped.
+ * Reads a regular file, never opening FIFOs or devices: checked with stat before opening
+ * (non-blocking) and with fstat on the opened descriptor, size-capped.
  */
 export async function readRegularFile(path: string, maxSize: number): Promise<{ buf: Buffer; dev: number; ino: number; mtimeMs: number }> {
-  const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  // stat first so FIFOs and device nodes are never opened; fstat again after open (races).
+  const pre = await fsp.stat(path);
+  if (!pre.isFile()) throw new ElfError(`${path}: not a regular file`);
+  if (pre.size > maxSize) throw new ElfError(`${path}: ${pre.size} bytes exceeds the ${maxSize}-byte limit`);
+  const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new ElfError(`${path}: not a regular file`);

@@ -43,6 +43,8 @@ export function demangle(name: string): string {
   let out = cache.get(name);
   if (out === undefined) {
     try { out = impl(name); } catch { out = name; }
+    // demangle_any drops a leading '_' (Mach-O style) from names it cannot demangle.
+    if (out === name.slice(1)) out = name;
     if (cache.size >= CACHE_MAX) cache.clear();
     cache.set(name, out);
   }

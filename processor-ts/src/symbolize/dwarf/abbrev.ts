@@ -5,10 +5,10 @@ import { DwarfError } from '../types.js';
 export interface Abbrev {
   readonly tag: number;
   readonly hasChildren: boolean;
-  readonly attrs: Uint32Array;
-  readonly forms: Uint32Array;
+  readonly attrs: readonly number[];
+  readonly forms: readonly number[];
   /** Values of DW_FORM_implicit_const attributes (same index as attrs). */
-  readonly consts: Float64Array | undefined;
+  readonly consts: readonly number[] | undefined;
 }
 
 /** Abbreviation table indexed by code (dense array; sparse codes go to a Map). */
@@ -24,35 +24,40 @@ export class AbbrevTable {
 
   static parse(buf: Buffer, offset: number): AbbrevTable {
     const t = new AbbrevTable();
+    const len = buf.length;
+    let p = offset;
+    // Hot loop over small ULEB128s: read with a local cursor, fall back to Reader for long ones.
     const r = new Reader(buf, offset);
-    const attrs: number[] = [];
-    const forms: number[] = [];
-    const consts: number[] = [];
+    const uleb = (): number => {
+      if (p < len) { const b = buf[p]!; if (b < 0x80) { p++; return b; } }
+      r.pos = p;
+      const v = r.uleb();
+      p = r.pos;
+      return v;
+    };
     for (;;) {
-      const code = r.uleb();
+      const code = uleb();
       if (code === 0) break;
-      const tag = r.uleb();
-      const hasChildren = r.u8() !== 0;
-      attrs.length = forms.length = consts.length = 0;
-      let anyConst = false;
+      const tag = uleb();
+      if (p >= len) throw new DwarfError('truncated abbreviation table');
+      const hasChildren = buf[p++] !== 0;
+      const attrs: number[] = [];
+      const forms: number[] = [];
+      let consts: number[] | undefined;
       for (;;) {
-        const at = r.uleb();
-        const form = r.uleb();
+        const at = uleb();
+        const form = uleb();
         if (at === 0 && form === 0) break;
         attrs.push(at);
         forms.push(form);
         if (form === DW_FORM_implicit_const) {
-          consts.push(r.sleb());
-          anyConst = true;
-        } else consts.push(0);
+          consts ??= [];
+          r.pos = p;
+          consts[attrs.length - 1] = r.sleb();
+          p = r.pos;
+        }
       }
-      const a: Abbrev = {
-        tag,
-        hasChildren,
-        attrs: Uint32Array.from(attrs),
-        forms: Uint32Array.from(forms),
-        consts: anyConst ? Float64Array.from(consts) : undefined,
-      };
+      const a: Abbrev = { tag, hasChildren, attrs, forms, consts };
       if (code < 100000) t.dense[code] = a;
       else t.sparse.set(code, a);
     }

@@ -4,7 +4,11 @@ import { isConstantForm, readUnsigned, resolveAddress, skipForm } from './forms.
 import { F64Builder, I32Builder } from './growable.js';
 import { readRanges } from './ranges.js';
 import type { DwarfSections } from './sections.js';
-import { abbrevsOf, type Unit } from './unit.js';
+import { abbrevsOf, refTarget, type Unit } from './unit.js';
+
+const DW_AT_sibling = 0x01;
+/** array, enumeration, structure, subroutine type, union, class. */
+const SKIP_CHILDREN_TAGS = new Set([0x01, 0x04, 0x13, 0x15, 0x17, 0x02]);
 
 /**
  * Subprogram / inlined_subroutine DIEs of one unit, and an address map giving the deepest
@@ -71,8 +75,14 @@ export class UnitFunctions {
         }
         if (a.hasChildren) { stack.push(current); current = rec; }
       } else {
-        for (let i = 0; i < attrs.length; i++) skipForm(r, forms[i]!, u);
-        if (a.hasChildren) stack.push(current);
+        let sibling = -1;
+        for (let i = 0; i < attrs.length; i++) {
+          if (attrs[i] === DW_AT_sibling) sibling = refTarget(r, forms[i]!, u);
+          else skipForm(r, forms[i]!, u);
+        }
+        // Type DIEs cannot hold code: jump over their members when the producer gave a sibling.
+        if (a.hasChildren && sibling > r.pos && sibling <= u.end && SKIP_CHILDREN_TAGS.has(a.tag)) r.pos = sibling;
+        else if (a.hasChildren) stack.push(current);
       }
     }
     this.dieOff = dieOff.finish();

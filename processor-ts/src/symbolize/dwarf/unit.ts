@@ -63,10 +63,17 @@ export function readUnitHeaders(sec: DwarfSections): Unit[] {
   return units;
 }
 
+const abbrevCache = new WeakMap<Buffer, Map<number, AbbrevTable>>();
+
+/** Abbreviation table of a unit, shared between units that use the same offset. */
 export function abbrevsOf(u: Unit, sec: DwarfSections): AbbrevTable {
   if (!u.abbrevs) {
     if (u.abbrevOffset >= sec.abbrev.length) throw new DwarfError('abbrev offset out of range');
-    u.abbrevs = AbbrevTable.parse(sec.abbrev, u.abbrevOffset);
+    let byOff = abbrevCache.get(sec.abbrev);
+    if (!byOff) { byOff = new Map(); abbrevCache.set(sec.abbrev, byOff); }
+    let t = byOff.get(u.abbrevOffset);
+    if (!t) { t = AbbrevTable.parse(sec.abbrev, u.abbrevOffset); byOff.set(u.abbrevOffset, t); }
+    u.abbrevs = t;
   }
   return u.abbrevs;
 }

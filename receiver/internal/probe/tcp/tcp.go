@@ -176,3 +176,19 @@ func (t *Tracer) Close() error {
 	errs = append(errs, t.objs.Close())
 	return errors.Join(errs...)
 }
+
+// ProgramIDs returns the kernel ids of the loaded programs, for tests and
+// BPF run-time statistics.
+func (t *Tracer) ProgramIDs() ([]ebpf.ProgramID, error) {
+	var ids []ebpf.ProgramID
+	for _, p := range []*ebpf.Program{t.objs.InetSockSetState, t.objs.TcpRetransmitSkb,
+		t.objs.TcpSendReset, t.objs.TcpReceiveReset, t.objs.KfreeSkb} {
+		info, err := p.Info()
+		if err != nil {
+			return nil, fmt.Errorf("reading program info: %w", err)
+		}
+		id, _ := info.ID()
+		ids = append(ids, id)
+	}
+	return ids, nil
+}

@@ -19,8 +19,9 @@ type tcpConn struct {
 	Pid         uint32
 	Dir         uint8
 	Established uint8
+	FinOut      uint8
 	Comm        [16]int8
-	_           [2]byte
+	_           [1]byte
 }
 
 type tcpConnKey struct {

@@ -1,0 +1,17 @@
+import { runSymbolize, type CliIo } from './symbolize.js';
+
+export const USAGE =
+  'usage: ebpf-otel-sidecar <command>\n\ncommands:\n' +
+  '  symbolize --obj FILE [--pid PID] [--debug-dir DIR]   symbolize hex addresses read from stdin\n';
+
+/** Dispatches a sidecar command line; returns the process exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'symbolize':
+      return runSymbolize(rest, io);
+    default:
+      io.error(USAGE);
+      return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
+  }
+}

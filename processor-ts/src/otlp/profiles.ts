@@ -1,0 +1,119 @@
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import type { AnyValue } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
+import {
+  FunctionSchema,
+  LineSchema,
+  ProfilesDataSchema,
+  ProfilesDictionarySchema,
+  type Function as OtlpFunction,
+  type KeyValueAndUnit,
+  type Line,
+  type ProfilesData,
+  type ProfilesDictionary,
+} from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
+
+export type { ProfilesData, ProfilesDictionary, Line, OtlpFunction };
+
+/** Thrown when bytes are not a decodable OTLP ProfilesData message. */
+export class MalformedProfilesError extends Error {
+  override readonly name = 'MalformedProfilesError';
+}
+
+/** Decodes OTLP ProfilesData as pdata's ProtoMarshaler writes it. Unknown fields are kept. */
+export function decodeProfiles(bytes: Uint8Array): ProfilesData {
+  try {
+    return fromBinary(ProfilesDataSchema, bytes);
+  } catch (e) {
+    throw new MalformedProfilesError(`malformed ProfilesData: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Encodes OTLP ProfilesData (unknown fields are written back). */
+export function encodeProfiles(data: ProfilesData): Uint8Array {
+  return toBinary(ProfilesDataSchema, data);
+}
+
+/** Returns the dictionary, creating it (with the zero rows OTLP requires) when absent. */
+export function ensureDictionary(data: ProfilesData): ProfilesDictionary {
+  data.dictionary ??= create(ProfilesDictionarySchema);
+  const d = data.dictionary;
+  if (d.stringTable.length === 0) d.stringTable.push('');
+  if (d.functionTable.length === 0) d.functionTable.push(create(FunctionSchema));
+  return d;
+}
+
+/** Scalar view of an AnyValue (strings, integers as bigint, doubles, booleans); undefined for others. */
+export function scalarValue(v: AnyValue | undefined): string | bigint | number | boolean | undefined {
+  const val = v?.value;
+  switch (val?.case) {
+    case 'stringValue':
+    case 'intValue':
+    case 'doubleValue':
+    case 'boolValue':
+      return val.value;
+    default:
+      return undefined;
+  }
+}
+
+/** Looks up the dictionary attribute named `key` among `indices`. */
+export function dictAttribute(d: ProfilesDictionary, indices: readonly number[], key: string): string | bigint | number | boolean | undefined {
+  for (const i of indices) {
+    const kv: KeyValueAndUnit | undefined = d.attributeTable[i];
+    if (kv && d.stringTable[kv.keyStrindex] === key) return scalarValue(kv.value);
+  }
+  return undefined;
+}
+
+/**
+ * Appends to a dictionary without duplicating strings or functions that are already there.
+ * Indexes existing entries lazily, on first use.
+ */
+export class DictionaryWriter {
+  private strings: Map<string, number> | undefined;
+  private functions: Map<string, number> | undefined;
+
+  constructor(readonly dict: ProfilesDictionary) {}
+
+  /** Index of `s` in the string table, appending it if new. */
+  string(s: string): number {
+    if (!this.strings) {
+      this.strings = new Map();
+      this.dict.stringTable.forEach((v, i) => { if (!this.strings!.has(v)) this.strings!.set(v, i); });
+    }
+    let i = this.strings.get(s);
+    if (i === undefined) {
+      i = this.dict.stringTable.push(s) - 1;
+      this.strings.set(s, i);
+    }
+    return i;
+  }
+
+  /** Index of the function with these fields, appending it if new. */
+  function(name: string, systemName: string, filename: string, startLine = 0n): number {
+    const f = { nameStrindex: this.string(name), systemNameStrindex: this.string(systemName), filenameStrindex: this.string(filename), startLine };
+    if (!this.functions) {
+      this.functions = new Map();
+      this.dict.functionTable.forEach((g, i) => {
+        const k = functionKey(g.nameStrindex, g.systemNameStrindex, g.filenameStrindex, g.startLine);
+        if (i > 0 && !this.functions!.has(k)) this.functions!.set(k, i);
+      });
+    }
+    const key = functionKey(f.nameStrindex, f.systemNameStrindex, f.filenameStrindex, f.startLine);
+    let i = this.functions.get(key);
+    if (i === undefined) {
+      i = this.dict.functionTable.push(create(FunctionSchema, f)) - 1;
+      this.functions.set(key, i);
+    }
+    return i;
+  }
+}
+
+function functionKey(name: number, system: number, file: number, start: bigint): string {
+  return `${name}:${system}:${file}:${start}`;
+}
+
+/** A Line for the function at `functionIndex`. */
+export function newLine(functionIndex: number, line: number, column: number): Line {
+  return create(LineSchema, { functionIndex, line: BigInt(line), column: BigInt(column) });
+}
