@@ -47,7 +47,9 @@ mounts() {
 }
 
 go_tools() {
-	if ! "$GOBIN/builder" version 2>/dev/null | grep -q "${COLLECTOR_RELEASE#v}"; then
+	local have
+	have=$("$GOBIN/builder" version 2>&1 || true)
+	if [[ "$have" != *"${COLLECTOR_RELEASE#v}"* ]]; then
 		log "installing the OpenTelemetry Collector Builder $COLLECTOR_RELEASE"
 		go install "go.opentelemetry.io/collector/cmd/builder@$COLLECTOR_RELEASE"
 	fi

@@ -31,6 +31,7 @@ var (
 	seconds    = flag.Float64("seconds", 60, "length of each measured phase")
 	rounds     = flag.Int("rounds", 1, "how many times each phase runs (alternating)")
 	rssSeconds = flag.Float64("rss-seconds", 300, "length of the resident-memory run (0 to skip)")
+	offSeconds = flag.Float64("offcpu-seconds", 20, "length of each off-CPU phase (0 to skip)")
 	collector  = flag.String("collector", "build/otelcol-ebpf/otelcol-ebpf", "the otelcol-ebpf binary")
 )
 
@@ -40,7 +41,10 @@ receivers:
     collection_interval: 10s
     profiles:
       cpu:
+        enabled: %t
         frequency: %d
+      off_cpu:
+        enabled: %t
 exporters:
   file:
     path: %s
@@ -107,6 +111,11 @@ func run() error {
 	}
 	fmt.Println("goal: share ≤ 0.5 % at 19 Hz, ≤ 1 % at 99 Hz")
 
+	if *offSeconds > 0 {
+		if err := offCPU(dir); err != nil {
+			return err
+		}
+	}
 	if *rssSeconds > 0 {
 		rss, err := residentAfter(burn, dir, *rssSeconds)
 		if err != nil {
@@ -180,7 +189,7 @@ func burnAll(burn string) (float64, error) {
 func startCollector(freq int, dir string) (*exec.Cmd, error) {
 	cfg := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", freq))
 	out := filepath.Join(dir, fmt.Sprintf("profiles-%d.jsonl", freq))
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, configTemplate, freq, out), 0o600); err != nil {
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, configTemplate, freq > 0, max(freq, 1), freq == 0, out), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(*collector, "--config", cfg, "--feature-gates=service.profilesSupport")
@@ -214,21 +223,29 @@ func cpuTime(cmd *exec.Cmd) time.Duration {
 
 // bpfRuntime sums the kernel's run-time stats of every loaded cpu_sample program.
 func bpfRuntime() time.Duration {
+	rt, _ := bpfStats("cpu_sample")
+	return rt
+}
+
+// bpfStats sums run time and run count of the loaded programs called name.
+func bpfStats(name string) (time.Duration, uint64) {
 	var total time.Duration
+	var runs uint64
 	var id ebpf.ProgramID
 	for {
 		next, err := ebpf.ProgramGetNextID(id)
 		if errors.Is(err, os.ErrNotExist) || err != nil {
-			return total
+			return total, runs
 		}
 		id = next
 		p, err := ebpf.NewProgramFromID(id)
 		if err != nil {
 			continue
 		}
-		if info, err := p.Info(); err == nil && info.Name == "cpu_sample" {
+		if info, err := p.Info(); err == nil && info.Name == name {
 			if st, err := p.Stats(); err == nil {
 				total += st.Runtime
+				runs += st.RunCount
 			}
 		}
 		p.Close()
@@ -267,4 +284,53 @@ func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+// offCPU measures the off-CPU profiler under a switch-heavy load: the cost
+// per sched_switch from the kernel's BPF stats, and the load's throughput
+// without and with the collector, alternating.
+func offCPU(dir string) error {
+	pp := filepath.Join(dir, "pingpong")
+	if out, err := exec.Command("gcc", "-O2", "-o", pp, "bench/cpu/testdata/pingpong.c").CombinedOutput(); err != nil {
+		return fmt.Errorf("building pingpong: %v: %s", err, out)
+	}
+	trips := func() (float64, error) {
+		out, err := exec.Command(pp, strconv.FormatFloat(*offSeconds, 'f', -1, 64)).Output()
+		if err != nil {
+			return 0, err
+		}
+		v, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+		return v / *offSeconds, nil
+	}
+	var without, with []float64
+	var perSwitch []float64
+	for r := 0; r < *rounds; r++ {
+		v, err := trips()
+		if err != nil {
+			return err
+		}
+		without = append(without, v)
+		coll, err := startCollector(0, dir)
+		if err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Second)
+		rt0, n0 := bpfStats("sched_switch")
+		v, err = trips()
+		rt1, n1 := bpfStats("sched_switch")
+		stop(coll)
+		if err != nil {
+			return err
+		}
+		with = append(with, v)
+		if n1 > n0 {
+			perSwitch = append(perSwitch, float64(rt1-rt0)/float64(n1-n0))
+		}
+	}
+	fmt.Printf("\noff-CPU profiler under a pipe ping-pong load (%.0f s per phase)\n", *offSeconds)
+	fmt.Printf("%-12s %16s %12s\n", "collector", "round trips/s", "vs. none")
+	fmt.Printf("%-12s %16.0f %11.2f%%\n", "none", median(without), 0.0)
+	fmt.Printf("%-12s %16.0f %11.2f%%\n", "off_cpu", median(with), 100*(median(with)/median(without)-1))
+	fmt.Printf("BPF cost per context switch (sched_switch run time / run count): %.0f ns\n", median(perSwitch))
+	return nil
 }
