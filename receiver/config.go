@@ -27,6 +27,8 @@ type Config struct {
 	Targets TargetsConfig `mapstructure:"targets"`
 	// Profiles configures the profilers.
 	Profiles ProfilesConfig `mapstructure:"profiles"`
+	// Metrics configures the metric probe sets.
+	Metrics MetricsConfig `mapstructure:"metrics"`
 	// ProcessCache bounds what is remembered about processes.
 	ProcessCache ProcessCacheConfig `mapstructure:"process_cache"`
 	// ProcRoot is where procfs is mounted; "/proc" unless the collector runs
@@ -99,6 +101,37 @@ type CPUConfig struct {
 	CountMapEntries uint32 `mapstructure:"count_map_entries"`
 }
 
+// MetricsConfig configures the metric probe sets.
+type MetricsConfig struct {
+	Syscalls SyscallsConfig `mapstructure:"syscalls"`
+	TCP      TCPConfig      `mapstructure:"tcp"`
+}
+
+// SyscallsConfig configures syscall counting (raw_syscalls enter and exit).
+type SyscallsConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// TopProcesses keeps the N busiest processes of each interval as their
+	// own series and folds the rest into process "other"; 0 keeps all.
+	TopProcesses int `mapstructure:"top_processes"`
+	// MapEntries sizes the in-kernel maps (distinct process × syscall and
+	// process × syscall × errno per interval).
+	MapEntries uint32 `mapstructure:"map_entries"`
+}
+
+// TCPConfig configures TCP and network tracing.
+type TCPConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// TopProcesses folds all but the N busiest processes into "other".
+	TopProcesses int `mapstructure:"top_processes"`
+	// TopPeers keeps server.address for the N busiest server addresses and
+	// reports the rest as "other"; 0 leaves server.address out.
+	TopPeers int `mapstructure:"top_peers"`
+	// ConnectionLogs emits one log record per closed connection.
+	ConnectionLogs bool `mapstructure:"connection_logs"`
+	// MapEntries sizes the in-kernel counts map.
+	MapEntries uint32 `mapstructure:"map_entries"`
+}
+
 // ProcessCacheConfig bounds the process cache.
 type ProcessCacheConfig struct {
 	// MaxProcesses is the number of processes whose mappings are cached.
@@ -129,6 +162,10 @@ func createDefaultConfig() *Config {
 				CountMapEntries:  16384,
 				ThreadMapEntries: 65536,
 			},
+		},
+		Metrics: MetricsConfig{
+			Syscalls: SyscallsConfig{Enabled: false, TopProcesses: 50, MapEntries: 10240},
+			TCP:      TCPConfig{Enabled: false, TopProcesses: 50, MapEntries: 10240},
 		},
 		ProcessCache: ProcessCacheConfig{MaxProcesses: 4096, ExitGrace: 30 * time.Second},
 		ProcRoot:     "/proc",
@@ -179,6 +216,21 @@ func (c *Config) Validate() error {
 		errs = append(errs, validateEntries("profiles.off_cpu.count_map_entries", off.CountMapEntries))
 		errs = append(errs, validateEntries("profiles.off_cpu.thread_map_entries", off.ThreadMapEntries))
 	}
+	if sc := c.Metrics.Syscalls; sc.Enabled {
+		if sc.TopProcesses < 0 {
+			errs = append(errs, fmt.Errorf("metrics.syscalls.top_processes must not be negative, got %d; 0 keeps every process", sc.TopProcesses))
+		}
+		errs = append(errs, validateEntries("metrics.syscalls.map_entries", sc.MapEntries))
+	}
+	if tc := c.Metrics.TCP; tc.Enabled {
+		if tc.TopProcesses < 0 {
+			errs = append(errs, fmt.Errorf("metrics.tcp.top_processes must not be negative, got %d; 0 keeps every process", tc.TopProcesses))
+		}
+		if tc.TopPeers < 0 {
+			errs = append(errs, fmt.Errorf("metrics.tcp.top_peers must not be negative, got %d; 0 leaves server.address out", tc.TopPeers))
+		}
+		errs = append(errs, validateEntries("metrics.tcp.map_entries", tc.MapEntries))
+	}
 	if c.ProcessCache.MaxProcesses <= 0 {
 		errs = append(errs, fmt.Errorf("process_cache.max_processes must be positive, got %d; the default is 4096", c.ProcessCache.MaxProcesses))
 	}
@@ -192,12 +244,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("cgroup_root is empty but targets.cgroup_paths is set; set it to the cgroup v2 mount, usually \"/sys/fs/cgroup\""))
 	}
 	if !c.anyEnabled() {
-		errs = append(errs, errors.New("nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true or profiles.off_cpu.enabled: true"))
+		errs = append(errs, errors.New("nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true or metrics.syscalls.enabled: true"))
 	}
 	return errors.Join(errs...)
 }
 
-func (c *Config) anyEnabled() bool { return c.Profiles.CPU.Enabled || c.Profiles.OffCPU.Enabled }
+func (c *Config) anyEnabled() bool {
+	return c.Profiles.CPU.Enabled || c.Profiles.OffCPU.Enabled || c.Metrics.Syscalls.Enabled || c.Metrics.TCP.Enabled
+}
 
 func validateEntries(key string, n uint32) error {
 	if n < minMapEntries || n > maxMapEntries {

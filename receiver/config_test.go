@@ -61,7 +61,11 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 			"profiles.cpu.count_map_entries must be between 64 and 1048576, got 99999999; larger maps lock more kernel memory (a stack map entry is about 1 KiB)",
 		"bad_cache": "process_cache.max_processes must be positive, got 0; the default is 4096\n" +
 			"process_cache.exit_grace must not be negative, got -1s; the default is 30s",
-		"nothing": "nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true or profiles.off_cpu.enabled: true",
+		"nothing": "nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true or metrics.syscalls.enabled: true",
+		"bad_metrics": "metrics.syscalls.top_processes must not be negative, got -1; 0 keeps every process\n" +
+			"metrics.syscalls.map_entries must be between 64 and 1048576, got 0; larger maps lock more kernel memory (a stack map entry is about 1 KiB)\n" +
+			"metrics.tcp.top_processes must not be negative, got -2; 0 keeps every process\n" +
+			"metrics.tcp.top_peers must not be negative, got -3; 0 leaves server.address out",
 		"bad_offcpu": "profiles.off_cpu.min_block must not be negative, got -1s; the default is 100us\n" +
 			"profiles.off_cpu: kernel_stacks and user_stacks are both false; enable at least one\n" +
 			"profiles.off_cpu.thread_map_entries must be between 64 and 1048576, got 1; larger maps lock more kernel memory (a stack map entry is about 1 KiB)",

@@ -20,6 +20,7 @@ func NewFactory() receiver.Factory {
 		func() component.Config { return createDefaultConfig() },
 		xreceiver.WithProfiles(createProfiles, metadata.ProfilesStability),
 		xreceiver.WithMetrics(createMetrics, metadata.MetricsStability),
+		xreceiver.WithLogs(createLogs, metadata.LogsStability),
 	)
 }
 
@@ -66,5 +67,14 @@ func createMetrics(_ context.Context, set receiver.Settings, cfg component.Confi
 		return nil, err
 	}
 	r.setMetrics(next)
+	return r, nil
+}
+
+func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	r, err := receivers.get(cfg.(*Config), set)
+	if err != nil {
+		return nil, err
+	}
+	r.setLogs(next)
 	return r, nil
 }

@@ -19,6 +19,7 @@ type ebpfReceiver struct {
 	mu       sync.Mutex
 	profiles xconsumer.Profiles
 	metrics  consumer.Metrics
+	logs     consumer.Logs
 
 	startOnce sync.Once
 	startErr  error
@@ -47,10 +48,16 @@ func (r *ebpfReceiver) setMetrics(c consumer.Metrics) {
 	r.mu.Unlock()
 }
 
-func (r *ebpfReceiver) consumers() (xconsumer.Profiles, consumer.Metrics) {
+func (r *ebpfReceiver) setLogs(c consumer.Logs) {
+	r.mu.Lock()
+	r.logs = c
+	r.mu.Unlock()
+}
+
+func (r *ebpfReceiver) consumers() (xconsumer.Profiles, consumer.Metrics, consumer.Logs) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.profiles, r.metrics
+	return r.profiles, r.metrics, r.logs
 }
 
 // Start loads and attaches the probes and starts the collection loop.

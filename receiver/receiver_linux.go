@@ -40,9 +40,10 @@ type linuxEngine struct {
 	logger *zap.Logger
 	cfg    *Config
 
-	cache   *procmaps.Cache
-	sources []*profileSource
-	nameRE  *regexp.Regexp
+	cache        *procmaps.Cache
+	sources      []*profileSource
+	metricProbes *metricProbes
+	nameRE       *regexp.Regexp
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -58,6 +59,8 @@ type health struct {
 	consumeErrors  uint64
 	collectErrors  uint64
 	programsLoaded int64
+	syscallsFolded uint64
+	tcpFolded      uint64
 }
 
 func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
@@ -138,7 +141,11 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		}
 		e.sources = append(e.sources, offCPUSource(t, newBuilder("off_cpu", "nanoseconds", 1)))
 	}
-	e.health.programsLoaded = int64(len(e.sources))
+	e.metricProbes, err = startMetricProbes(cfg, cgroupIDs)
+	if err != nil {
+		return nil, err
+	}
+	e.health.programsLoaded = int64(len(e.sources) + e.metricProbes.count())
 
 	e.started = time.Now()
 	e.lastDrain = e.started
@@ -171,20 +178,16 @@ func (e *linuxEngine) collect(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
-	profilesNext, metricsNext := e.r.consumers()
+	profilesNext, _, _ := e.r.consumers()
 	for _, src := range e.sources {
 		if err := e.collectProfiles(ctx, src, now, profilesNext); err != nil {
 			e.health.collectErrors++
 			e.logger.Warn("collecting "+src.kind+" profiles", zap.Error(err))
 		}
 	}
+	e.collectMetrics(ctx, now)
 	e.cache.Sweep(now)
 	e.lastDrain = now
-	if metricsNext != nil {
-		if err := metricsNext.ConsumeMetrics(ctx, e.healthMetrics(now)); err != nil {
-			e.logger.Warn("exporting receiver metrics", zap.Error(err))
-		}
-	}
 }
 
 func (e *linuxEngine) shutdown(ctx context.Context) error {
@@ -201,6 +204,9 @@ func (e *linuxEngine) closeProbes() error {
 		errs = append(errs, src.close())
 	}
 	e.sources = nil
+	if e.metricProbes != nil {
+		errs = append(errs, e.metricProbes.close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -233,12 +239,8 @@ func kernelInfo() profbuild.KernelInfo {
 	return k
 }
 
-func (e *linuxEngine) healthMetrics(now time.Time) pmetric.Metrics {
-	md := pmetric.NewMetrics()
-	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
-	sm.Scope().SetName(metadata.ScopeName)
-	sm.Scope().SetVersion(e.r.set.BuildInfo.Version)
-	ms := sm.Metrics()
+// appendHealth appends the receiver's own metrics.
+func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 	start := pcommon.NewTimestampFromTime(e.started)
 	ts := pcommon.NewTimestampFromTime(now)
 	sum := func(name, desc, unit string) pmetric.NumberDataPointSlice {
@@ -288,7 +290,7 @@ func (e *linuxEngine) healthMetrics(now time.Time) pmetric.Metrics {
 	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
 	dp.SetTimestamp(ts)
 	dp.SetIntValue(h.programsLoaded)
-	return md
+	e.appendProbeHealth(sum, point)
 }
 
 func sortedKeys(m map[string]uint64) []string {

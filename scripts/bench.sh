@@ -11,8 +11,12 @@ export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 echo "== CPU profiler overhead (reference: the same workload without the collector)"
 go run ./bench/cpu -seconds "${BENCH_SECONDS:-60}" -rss-seconds "${BENCH_RSS_SECONDS:-300}" -rounds "${BENCH_ROUNDS:-1}"
 
-for b in bench/*/bench.sh; do
-	[ -x "$b" ] || continue
+# References the other benchmarks compare against.
+dpkg-query -W -f='${Status}' bpftrace 2>/dev/null | grep -q "install ok installed" ||
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q bpftrace >/dev/null
+
+for b in bench/*/run.sh bench/*/bench.sh; do
+	[ -f "$b" ] || continue
 	echo "== $b"
-	"$b"
+	sh "$b"
 done

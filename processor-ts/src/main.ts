@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { runCli } from './cli/app.js';
+import { runServe } from './server.js';
 
 const io = {
   input: process.stdin,
@@ -7,7 +8,11 @@ const io = {
   error: (s: string) => void process.stderr.write(s),
 };
 
-runCli(process.argv.slice(2), io).then(
+const argv = process.argv.slice(2);
+// `serve` runs the Connect-RPC sidecar; every other command is the symbolizer CLI.
+const run = argv[0] === 'serve' ? runServe(argv.slice(1), io) : runCli(argv, io);
+
+run.then(
   (code) => { process.exitCode = code; },
   (e: unknown) => { process.stderr.write(`${(e as Error).stack ?? String(e)}\n`); process.exitCode = 1; },
 );

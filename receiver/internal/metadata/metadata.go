@@ -15,4 +15,6 @@ const (
 	ProfilesStability = component.StabilityLevelAlpha
 	// MetricsStability is the stability of the metrics signal.
 	MetricsStability = component.StabilityLevelAlpha
+	// LogsStability is the stability of the logs signal (closed TCP connections).
+	LogsStability = component.StabilityLevelAlpha
 )

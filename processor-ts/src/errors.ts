@@ -1,0 +1,68 @@
+import { Code, ConnectError } from '@connectrpc/connect';
+import { MalformedProfilesError } from './otlp/profiles.js';
+
+/** The sidecar is at its concurrency limit and its queue is full. */
+export class OverloadError extends Error {
+  override readonly name = 'OverloadError';
+}
+
+/** A request option is not acceptable (names the option and the fix). */
+export class InvalidOptionError extends Error {
+  override readonly name = 'InvalidOptionError';
+}
+
+/**
+ * Maps a domain failure to the RPC error the client sees. Internal detail stays in `cause`:
+ * unknown failures reach the client as "internal error" only.
+ */
+export function toConnectError(e: unknown, signal?: AbortSignal): ConnectError {
+  if (e instanceof ConnectError) return e;
+  if (e instanceof MalformedProfilesError || e instanceof InvalidOptionError) {
+    return new ConnectError(e.message, Code.InvalidArgument, undefined, undefined, e);
+  }
+  if (e instanceof OverloadError) {
+    return new ConnectError(e.message, Code.Unavailable, undefined, undefined, e);
+  }
+  if (signal?.aborted || (e instanceof Error && e.name === 'AbortError')) {
+    const reason: unknown = signal?.reason;
+    if (reason instanceof ConnectError) return reason;
+    return new ConnectError('request aborted', Code.Canceled, undefined, undefined, e);
+  }
+  return new ConnectError('internal error', Code.Internal, undefined, undefined, e);
+}
+
+/** Runs at most `max` tasks at once with at most `queue` waiting; beyond that, OverloadError. */
+export class Limiter {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly max: number, private readonly queue: number) {}
+
+  get inFlight(): number { return this.running; }
+
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.running >= this.max) {
+      if (this.waiting.length >= this.queue) throw new OverloadError(`sidecar busy: ${this.running} requests running and ${this.waiting.length} queued; retry later`);
+      await new Promise<void>((resolve, reject) => {
+        const go = (): void => { signal?.removeEventListener('abort', abort); resolve(); };
+        const abort = (): void => {
+          const i = this.waiting.indexOf(go);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        };
+        signal?.addEventListener('abort', abort, { once: true });
+        this.waiting.push(go);
+      });
+      // The finishing task handed its slot over: `running` is unchanged.
+    } else {
+      this.running++;
+    }
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}

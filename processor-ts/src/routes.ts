@@ -1,0 +1,19 @@
+import type { ConnectRouter } from '@connectrpc/connect';
+import { AggregatorService } from './gen/sidecar/ebpfotel/sidecar/v1/aggregator_pb.js';
+import { SymbolizerService } from './gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
+import { Health } from './gen/sidecar/grpc/health/v1/health_pb.js';
+import { aggregatorService } from './services/aggregator-service.js';
+import { type HealthState, healthService } from './services/health.js';
+import { type SymbolizerServiceDeps, symbolizerService } from './services/symbolizer-service.js';
+
+/** Names reported by the health service. */
+export const SERVICE_NAMES: readonly string[] = [SymbolizerService.typeName, AggregatorService.typeName];
+
+/** Registers every service of the sidecar. */
+export function routes(deps: SymbolizerServiceDeps & { health: HealthState }): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(SymbolizerService, symbolizerService(deps));
+    router.service(AggregatorService, aggregatorService());
+    router.service(Health, healthService(deps.health));
+  };
+}

@@ -1,0 +1,290 @@
+import { posix } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { ProfilesData, ProfilesDictionary } from '../otlp/profiles.js';
+import { DictionaryWriter, dictAttribute, ensureDictionary, newLine, scalarValue } from '../otlp/profiles.js';
+import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE } from '../symbolize/debug/lookup.js';
+import type { ObjectContext } from '../symbolize/object.js';
+import { Symbolizer } from '../symbolize/symbolizer.js';
+import { asFileOffset, type FileOffset, type Frame, type SymbolizeResult } from '../symbolize/types.js';
+import type { KallsymsSource } from './kallsyms.js';
+
+export const KERNEL_MAPPING = '[kernel.kallsyms]';
+export const ATTR_PID = 'process.pid';
+export const ATTR_BUILD_ID = 'process.executable.build_id.gnu';
+/** Process ids tried per mapping for /proc/PID/root before the plain path. */
+const MAX_PIDS_PER_MAPPING = 4;
+
+/** Options of one request, defaults applied. */
+export interface ResolvedOptions {
+  readonly demangle: boolean;
+  readonly inlineFrames: boolean;
+  /** Searched in order; the request's directories come before /usr/lib/debug. */
+  readonly debugDirs: readonly string[];
+  /** Empty: any path. */
+  readonly roots: readonly string[];
+  readonly maxFileBytes: number;
+}
+
+export const DEFAULT_OPTIONS: ResolvedOptions = {
+  demangle: true,
+  inlineFrames: true,
+  debugDirs: DEFAULT_DEBUG_DIRS,
+  roots: [],
+  maxFileBytes: DEFAULT_MAX_FILE_SIZE,
+};
+
+/** What one request resolved, and why the rest was not. */
+export interface SymbolizeOutcome {
+  locationsTotal: number;
+  locationsSymbolized: number;
+  /** Lines written (frames, inlined ones included). */
+  framesResolved: number;
+  unresolved: Map<string, number>;
+  filesFailed: Map<string, number>;
+  cacheHits: number;
+}
+
+function newOutcome(): SymbolizeOutcome {
+  return { locationsTotal: 0, locationsSymbolized: 0, framesResolved: 0, unresolved: new Map(), filesFailed: new Map(), cacheHits: 0 };
+}
+
+function bump(m: Map<string, number>, k: string, n = 1): void {
+  m.set(k, (m.get(k) ?? 0) + n);
+}
+
+export interface SymbolizeEngineOptions {
+  /** Byte budget of each symbolizer's parsed-file cache. */
+  cacheBytes?: number;
+  /** Where /proc is (tests point it elsewhere). */
+  procRoot?: string;
+  kallsyms?: KallsymsSource | undefined;
+}
+
+/**
+ * Symbolizes OTLP profiles in place: every Location with a mapping and no lines gets its lines
+ * (innermost first, as OTLP prescribes for Location.lines) and the functions they name.
+ * Keeps one Symbolizer (and its caches) per distinct debug-directory / file-size setting.
+ */
+export class SymbolizeEngine {
+  private readonly symbolizers = new Map<string, Symbolizer>();
+  private readonly seen = new WeakSet<ObjectContext>();
+  private readonly procRoot: string;
+
+  constructor(private readonly opts: SymbolizeEngineOptions = {}) {
+    this.procRoot = opts.procRoot ?? '/proc';
+  }
+
+  /** Objects currently cached, over all symbolizers. */
+  get cachedObjects(): number {
+    let n = 0;
+    for (const s of this.symbolizers.values()) n += s.cachedObjects;
+    return n;
+  }
+
+  get cachedBytes(): number {
+    let n = 0;
+    for (const s of this.symbolizers.values()) n += s.cachedBytes;
+    return n;
+  }
+
+  private symbolizerFor(o: ResolvedOptions): Symbolizer {
+    const key = `${o.debugDirs.join('\0')}|${o.maxFileBytes}`;
+    let s = this.symbolizers.get(key);
+    if (!s) {
+      if (this.symbolizers.size >= 8) this.symbolizers.delete(this.symbolizers.keys().next().value!);
+      s = new Symbolizer({ debugDirs: o.debugDirs, maxFileSize: o.maxFileBytes, ...(this.opts.cacheBytes ? { cacheBytes: this.opts.cacheBytes } : {}) });
+      this.symbolizers.set(key, s);
+    }
+    return s;
+  }
+
+  /** Symbolizes `data` in place. Checks `signal` between object files. */
+  async symbolize(data: ProfilesData, o: ResolvedOptions, signal?: AbortSignal): Promise<SymbolizeOutcome> {
+    const out = newOutcome();
+    const dict = data.dictionary;
+    if (!dict) return out;
+    const work = collectWork(data, dict);
+    if (work.size === 0) return out;
+    ensureDictionary(data);
+    const writer = new DictionaryWriter(dict);
+    for (const [mappingIndex, w] of work) {
+      signal?.throwIfAborted();
+      out.locationsTotal += w.locations.length;
+      const mapping = dict.mappingTable[mappingIndex];
+      const file = mapping ? dict.stringTable[mapping.filenameStrindex] ?? '' : '';
+      if (!mapping) {
+        bump(out.unresolved, 'no_mapping', w.locations.length);
+        continue;
+      }
+      if (file === KERNEL_MAPPING) {
+        await this.symbolizeKernel(dict, w.locations, writer, out);
+        continue;
+      }
+      const obj = await this.open(file, w.pids, dictAttribute(dict, mapping.attributeIndices, ATTR_BUILD_ID), o, out);
+      if (typeof obj === 'string') {
+        bump(out.unresolved, obj, w.locations.length);
+        continue;
+      }
+      const offsets: FileOffset[] = [];
+      const located: number[] = [];
+      for (const li of w.locations) {
+        const loc = dict.locationTable[li]!;
+        if (loc.address < mapping.memoryStart || (mapping.memoryLimit > 0n && loc.address >= mapping.memoryLimit)) {
+          bump(out.unresolved, 'address_outside_mapping');
+          continue;
+        }
+        offsets.push(asFileOffset(Number(loc.address - mapping.memoryStart + mapping.fileOffset)));
+        located.push(li);
+      }
+      const results = obj.symbolizer.symbolize(obj.ctx, offsets);
+      results.forEach((r, i) => this.apply(dict, located[i]!, r, o, writer, out));
+      await yieldToLoop();
+    }
+    return out;
+  }
+
+  private apply(dict: ProfilesDictionary, li: number, r: SymbolizeResult, o: ResolvedOptions, writer: DictionaryWriter, out: SymbolizeOutcome): void {
+    if (r.kind !== 'frames' || r.frames.length === 0) {
+      bump(out.unresolved, 'no_symbol');
+      return;
+    }
+    const frames: readonly Frame[] = o.inlineFrames ? r.frames : r.frames.slice(-1);
+    const loc = dict.locationTable[li]!;
+    for (const f of frames) {
+      const name = (o.demangle ? f.function ?? f.systemName : f.systemName ?? f.function) ?? '';
+      const fn = writer.function(name, f.systemName ?? name, f.file ?? '');
+      loc.lines.push(newLine(fn, f.line, f.column));
+    }
+    out.locationsSymbolized++;
+    out.framesResolved += frames.length;
+  }
+
+  private async symbolizeKernel(dict: ProfilesDictionary, locations: readonly number[], writer: DictionaryWriter, out: SymbolizeOutcome): Promise<void> {
+    const syms = await this.opts.kallsyms?.get();
+    if (!syms) {
+      bump(out.unresolved, 'kallsyms_unavailable', locations.length);
+      return;
+    }
+    for (const li of locations) {
+      const loc = dict.locationTable[li]!;
+      const s = syms.lookup(loc.address);
+      if (!s) {
+        bump(out.unresolved, 'no_symbol');
+        continue;
+      }
+      const fn = writer.function(s.name, s.name, s.module ? `[${s.module}]` : '');
+      loc.lines.push(newLine(fn, 0, 0));
+      out.locationsSymbolized++;
+      out.framesResolved++;
+    }
+  }
+
+  /**
+   * Opens the mapping's file: /proc/PID/root/<path> for each process using it, then <path>.
+   * Returns the loaded object or the reason (also counted in filesFailed) why none was usable.
+   */
+  private async open(
+    file: string,
+    pids: ReadonlySet<number>,
+    buildId: unknown,
+    o: ResolvedOptions,
+    out: SymbolizeOutcome,
+  ): Promise<{ ctx: ObjectContext; symbolizer: Symbolizer } | string> {
+    if (file === '' || file.startsWith('[')) return 'no_file';
+    if (!posix.isAbsolute(file)) return 'relative_path';
+    const path = posix.normalize(file);
+    if (!underRoots(path, o.roots)) {
+      bump(out.filesFailed, 'outside_roots');
+      return 'outside_roots';
+    }
+    const symbolizer = this.symbolizerFor(o);
+    const candidates = [...[...pids].slice(0, MAX_PIDS_PER_MAPPING).map((p) => `${this.procRoot}/${p}/root${path}`), path];
+    let reason = 'file_not_found';
+    for (const c of candidates) {
+      let ctx: ObjectContext;
+      try {
+        ctx = await symbolizer.load(c);
+      } catch (e) {
+        reason = loadFailure(e);
+        continue;
+      }
+      if (typeof buildId === 'string' && buildId !== '' && ctx.buildId !== undefined && ctx.buildId !== buildId.toLowerCase()) {
+        reason = 'build_id_mismatch';
+        continue;
+      }
+      if (this.seen.has(ctx)) out.cacheHits++;
+      else this.seen.add(ctx);
+      return { ctx, symbolizer };
+    }
+    bump(out.filesFailed, reason);
+    return reason;
+  }
+}
+
+/** True when `path` is one of `roots` or below one (any path when `roots` is empty). */
+export function underRoots(path: string, roots: readonly string[]): boolean {
+  if (roots.length === 0) return true;
+  return roots.some((r) => {
+    const root = posix.normalize(r);
+    return root === '/' || path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
+  });
+}
+
+/** Why an object file could not be loaded, as a short counter label. */
+export function loadFailure(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return 'file_not_found';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission_denied';
+  if (code !== undefined) return 'file_unreadable';
+  const msg = e instanceof Error ? e.message : String(e);
+  if (msg.includes('not a regular file')) return 'not_regular_file';
+  if (msg.includes('exceeds the')) return 'file_too_large';
+  return 'bad_object';
+}
+
+interface MappingWork {
+  readonly locations: number[];
+  readonly pids: Set<number>;
+}
+
+/**
+ * Groups the locations that need symbols by mapping, with the processes (resource
+ * `process.pid`) whose samples reach them.
+ */
+function collectWork(data: ProfilesData, dict: ProfilesDictionary): Map<number, MappingWork> {
+  const work = new Map<number, MappingWork>();
+  const locPids = new Map<number, Set<number>>();
+  for (const rp of data.resourceProfiles) {
+    const pid = pidOf(rp.resource?.attributes ?? []);
+    if (pid === undefined) continue;
+    for (const sp of rp.scopeProfiles) {
+      for (const p of sp.profiles) {
+        for (const s of p.samples) {
+          for (const li of dict.stackTable[s.stackIndex]?.locationIndices ?? []) {
+            let set = locPids.get(li);
+            if (!set) locPids.set(li, (set = new Set()));
+            set.add(pid);
+          }
+        }
+      }
+    }
+  }
+  dict.locationTable.forEach((loc, li) => {
+    if (li === 0 || loc.mappingIndex <= 0 || loc.lines.length > 0) return;
+    let w = work.get(loc.mappingIndex);
+    if (!w) work.set(loc.mappingIndex, (w = { locations: [], pids: new Set() }));
+    w.locations.push(li);
+    for (const pid of locPids.get(li) ?? []) w.pids.add(pid);
+  });
+  return work;
+}
+
+function pidOf(attrs: ReadonlyArray<{ key: string; value?: Parameters<typeof scalarValue>[0] }>): number | undefined {
+  for (const kv of attrs) {
+    if (kv.key !== ATTR_PID) continue;
+    const v = scalarValue(kv.value);
+    const n = typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? Number.parseInt(v, 10) : typeof v === 'number' ? v : NaN;
+    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  }
+  return undefined;
+}

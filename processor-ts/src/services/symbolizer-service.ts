@@ -1,0 +1,82 @@
+import { create } from '@bufbuild/protobuf';
+import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import { InvalidOptionError, type Limiter, toConnectError } from '../errors.js';
+import { METRIC, type Counters } from '../counters.js';
+import {
+  SymbolizeResponseSchema,
+  SymbolizeStatsSchema,
+  type SymbolizeOptions,
+  type SymbolizerService,
+} from '../gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
+import type { Logger } from '../log.js';
+import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
+import { DEFAULT_OPTIONS, type ResolvedOptions, type SymbolizeEngine, type SymbolizeOutcome } from './symbolize.js';
+
+export interface SymbolizerServiceDeps {
+  engine: SymbolizeEngine;
+  limiter: Limiter;
+  counters: Counters;
+  log: Logger;
+}
+
+/** Applies defaults to the wire options and checks them. */
+export function resolveOptions(o: SymbolizeOptions | undefined): ResolvedOptions {
+  const debugDirs = o?.debugDirs ?? [];
+  const roots = o?.roots ?? [];
+  for (const d of debugDirs) if (!d.startsWith('/')) throw new InvalidOptionError(`options.debug_dirs: "${d}" is not an absolute path; give absolute directories`);
+  for (const r of roots) if (!r.startsWith('/')) throw new InvalidOptionError(`options.roots: "${r}" is not an absolute path; give absolute directories`);
+  const max = o?.maxFileBytes ?? 0n;
+  if (max > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidOptionError('options.max_file_bytes: too large; use at most 2^53-1 or 0 for the default');
+  return {
+    demangle: o?.demangle ?? DEFAULT_OPTIONS.demangle,
+    inlineFrames: o?.inlineFrames ?? DEFAULT_OPTIONS.inlineFrames,
+    debugDirs: [...new Set([...debugDirs, ...DEFAULT_OPTIONS.debugDirs])],
+    roots,
+    maxFileBytes: max > 0n ? Number(max) : DEFAULT_OPTIONS.maxFileBytes,
+  };
+}
+
+/** Records one request's outcome in the process counters. */
+export function countOutcome(c: Counters, r: SymbolizeOutcome): void {
+  c.inc(METRIC.locations, undefined, r.locationsTotal);
+  c.inc(METRIC.locationsSymbolized, undefined, r.locationsSymbolized);
+  c.inc(METRIC.framesResolved, undefined, r.framesResolved);
+  c.inc(METRIC.cacheHits, undefined, r.cacheHits);
+  for (const [reason, n] of r.unresolved) c.inc(METRIC.locationsUnresolved, { reason }, n);
+  for (const [reason, n] of r.filesFailed) c.inc(METRIC.filesFailed, { reason }, n);
+}
+
+/** The SymbolizerService: converts wire messages to and from the engine's domain. */
+export function symbolizerService(deps: SymbolizerServiceDeps): ServiceImpl<typeof SymbolizerService> {
+  return {
+    async symbolize(req, ctx: HandlerContext) {
+      const started = performance.now();
+      try {
+        const res = await deps.limiter.run(async () => {
+          const opts = resolveOptions(req.options);
+          const data = decodeProfiles(req.profilesData);
+          const r = await deps.engine.symbolize(data, opts, ctx.signal);
+          ctx.signal.throwIfAborted();
+          countOutcome(deps.counters, r);
+          const failed = [...r.filesFailed.values()].reduce((a, b) => a + b, 0);
+          deps.log.debug('symbolized', { locations: r.locationsTotal, symbolized: r.locationsSymbolized, ms: Math.round(performance.now() - started) });
+          return create(SymbolizeResponseSchema, {
+            profilesData: encodeProfiles(data),
+            stats: create(SymbolizeStatsSchema, {
+              locationsTotal: BigInt(r.locationsTotal),
+              locationsSymbolized: BigInt(r.locationsSymbolized),
+              locationsUnresolved: Object.fromEntries([...r.unresolved].map(([k, v]) => [k, BigInt(v)])),
+              filesFailed: BigInt(failed),
+              cacheHits: BigInt(r.cacheHits),
+            }),
+          });
+        }, ctx.signal);
+        return res;
+      } catch (e) {
+        const ce = toConnectError(e, ctx.signal);
+        deps.log.warn('symbolize failed', { code: ce.code, error: ce.rawMessage, cause: ce.cause });
+        throw ce;
+      }
+    },
+  };
+}

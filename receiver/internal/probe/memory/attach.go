@@ -1,0 +1,151 @@
+//go:build linux && amd64
+
+package memory
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+)
+
+// probe is one allocator function: the program on its entry and, for
+// functions returning memory, the shared return program.
+type probe struct {
+	symbol     string
+	enter, ret *ebpf.Program
+}
+
+func (p *Profiler) probeList() []probe {
+	s, o := p.cfg.Symbols, &p.objs
+	ret := o.AllocReturn
+	list := []probe{
+		{s.Malloc, o.MallocEnter, ret},
+		{s.Calloc, o.CallocEnter, ret},
+		{s.Realloc, o.ReallocEnter, ret},
+		{s.ReallocArray, o.ReallocarrayEnter, ret},
+		{s.PosixMemalign, o.PosixMemalignEnter, ret},
+		{s.AlignedAlloc, o.MemalignEnter, ret},
+		{s.Memalign, o.MemalignEnter, ret},
+		{s.Valloc, o.VallocEnter, ret},
+		{s.Pvalloc, o.VallocEnter, ret},
+		{s.Mmap, o.MmapEnter, ret},
+	}
+	if !p.cfg.SkipInUse {
+		list = append(list, probe{s.Free, o.FreeEnter, nil}, probe{s.Munmap, o.MunmapEnter, nil})
+	}
+	out := list[:0]
+	for _, pr := range list {
+		if pr.symbol != "" {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// attach puts the probes on the allocator file at path for process pid (0:
+// every process). Symbols the file does not define are skipped; aliases at
+// one address are probed once. On error nothing stays attached.
+func (p *Profiler) attach(path string, pid uint32) (_ []link.Link, err error) {
+	offsets, err := p.symbolOffsets(path)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	var links []link.Link
+	defer func() {
+		if err != nil {
+			closeLinks(links)
+		}
+	}()
+	seen := make(map[uint64]bool, len(p.probes))
+	for _, pr := range p.probes {
+		off, ok := offsets[pr.symbol]
+		if !ok || seen[off] {
+			continue
+		}
+		seen[off] = true
+		opts := &link.UprobeOptions{Address: off, PID: int(pid)}
+		l, err := ex.Uprobe(pr.symbol, pr.enter, opts)
+		if err != nil {
+			return nil, loader.Explain(fmt.Sprintf("attaching uprobe %s on %s", pr.symbol, path), err)
+		}
+		links = append(links, l)
+		if pr.ret == nil {
+			continue
+		}
+		l, err = ex.Uretprobe(pr.symbol, pr.ret, opts)
+		if err != nil {
+			return nil, loader.Explain(fmt.Sprintf("attaching uretprobe %s on %s", pr.symbol, path), err)
+		}
+		links = append(links, l)
+	}
+	if len(links) == 0 {
+		return nil, fmt.Errorf("attaching to %s: %w", path, errNoSymbols)
+	}
+	return links, nil
+}
+
+var errNoSymbols = errors.New("none of the allocator's symbols is defined")
+
+// fileID identifies a file across mount namespaces.
+type fileID struct{ dev, ino uint64 }
+
+// maxSymbolFiles bounds the symbol cache (Profiler.syms), which holds the
+// function offsets of each allocator file by device and inode, so that one
+// libc shared by hundreds of processes is parsed once.
+const maxSymbolFiles = 64
+
+// symbolOffsets returns the file offsets of the functions defined in the
+// ELF file at path, computed as the kernel's uprobes expect them: virtual
+// address minus the executable segment's address plus its file offset.
+func (p *Profiler) symbolOffsets(path string) (map[string]uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return nil, fmt.Errorf("reading symbols of %s: %w", path, err)
+	}
+	id := fileID{st.Dev, st.Ino}
+	if m, ok := p.syms[id]; ok {
+		return m, nil
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading symbols of %s: %w", path, err)
+	}
+	defer f.Close()
+	syms, _ := f.Symbols()
+	dyn, _ := f.DynamicSymbols()
+	m := make(map[string]uint64)
+	for _, s := range append(syms, dyn...) {
+		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 {
+			continue
+		}
+		for _, pr := range f.Progs {
+			if pr.Type == elf.PT_LOAD && pr.Flags&elf.PF_X != 0 &&
+				pr.Vaddr <= s.Value && s.Value < pr.Vaddr+pr.Memsz {
+				m[s.Name] = s.Value - pr.Vaddr + pr.Off
+				break
+			}
+		}
+	}
+	if len(p.syms) >= maxSymbolFiles {
+		clear(p.syms)
+	}
+	p.syms[id] = m
+	return m, nil
+}
+
+// procAlive reports whether path (a /proc/PID directory) exists.
+func procAlive(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

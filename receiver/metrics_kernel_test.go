@@ -1,0 +1,76 @@
+//go:build linux
+
+package ebpfreceiver
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+)
+
+// TestMetricsAndConnectionLogs runs the syscall and TCP probe sets through
+// the receiver: metrics carry the probes' series beside the receiver's
+// health, and a closed loopback connection becomes a log record.
+func TestMetricsAndConnectionLogs(t *testing.T) {
+	requirePrivileges(t)
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = 300 * time.Millisecond
+	cfg.Profiles.CPU.Enabled = false
+	cfg.Metrics.Syscalls.Enabled = true
+	cfg.Metrics.TCP.Enabled = true
+	cfg.Metrics.TCP.ConnectionLogs = true
+	require.NoError(t, cfg.Validate())
+	metrics, logs := new(consumertest.MetricsSink), new(consumertest.LogsSink)
+	set := receivertest.NewNopSettings(metadata.Type)
+	m, err := createMetrics(context.Background(), set, cfg, metrics)
+	require.NoError(t, err)
+	l, err := createLogs(context.Background(), set, cfg, logs)
+	require.NoError(t, err)
+	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, l.Start(context.Background(), componenttest.NewNopHost()))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	_, err = c.Write(make([]byte, 1000))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	ln.Close()
+	time.Sleep(time.Second)
+	require.NoError(t, m.Shutdown(context.Background()))
+
+	names := map[string]bool{}
+	for _, md := range metrics.AllMetrics() {
+		ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+		for i := 0; i < ms.Len(); i++ {
+			names[ms.At(i).Name()] = true
+			if ms.At(i).Name() == "syscall.duration" {
+				assert.Equal(t, pmetric.MetricTypeExponentialHistogram, ms.At(i).Type())
+			}
+		}
+	}
+	for _, n := range []string{"syscall.calls", "syscall.duration", "tcp.connections.opened",
+		"tcp.connections.closed", "ebpf.receiver.series.folded", "ebpf.receiver.updates.lost", "ebpf.receiver.programs.loaded"} {
+		assert.True(t, names[n], "metric %s", n)
+	}
+	assert.Positive(t, logs.LogRecordCount(), "a log record per closed connection")
+}
