@@ -46,6 +46,18 @@ enum alloc_kind {
 	ALLOC_MMAP,       /* anonymous mmap */
 };
 
+/* Attach cookies of the session program: which function it was put on. */
+enum alloc_fn {
+	FN_MALLOC = 1,
+	FN_CALLOC,
+	FN_REALLOC,
+	FN_REALLOCARRAY,
+	FN_POSIX_MEMALIGN,
+	FN_MEMALIGN,      /* memalign, aligned_alloc: (alignment, size) */
+	FN_VALLOC,        /* valloc, pvalloc: (size) */
+	FN_MMAP,
+};
+
 enum mem_stat {
 	MEM_STAT_CALLS = 0,     /* allocation calls seen (outermost) */
 	MEM_STAT_SAMPLED,       /* allocations sampled and counted */

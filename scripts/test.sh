@@ -12,8 +12,12 @@ mkdir -p test-artifacts
 
 step() { printf '\n\033[1;32m== %s\033[0m\n' "$*"; }
 
-step "generated code regenerates identically"
+step "pinned versions"
+scripts/check-versions.sh
+
+step "generated code regenerates identically (bpf2go, protobuf)"
 scripts/check-generated.sh
+scripts/check-proto.sh
 
 step "go vet"
 go vet ./...

@@ -62,7 +62,7 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0');
  * Serves one socket: HTTP/2 with prior knowledge (h2c, what gRPC and connect-go use) when it
  * opens with the HTTP/2 preface, HTTP/1.1 otherwise (Connect, gRPC-Web, GET /metrics).
  */
-function sniff(sock: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+function sniff(sock: net.Socket, h1: http.Server, h2: http2.Http2Server, routed: Map<net.Socket, 'h1' | 'h2'>): void {
   let seen = Buffer.alloc(0);
   const onData = (chunk: Buffer): void => {
     seen = Buffer.concat([seen, chunk]);
@@ -70,6 +70,8 @@ function sniff(sock: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
     const isH2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
     if (isH2 && seen.length < H2_PREFACE.length) return;
     sock.off('data', onData);
+    sock.setTimeout(0);
+    routed.set(sock, isH2 ? 'h2' : 'h1');
     sock.pause();
     sock.unshift(seen);
     // The HTTP/2 session takes the socket over and reads what was unshifted itself;
@@ -83,10 +85,15 @@ function sniff(sock: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
   };
   sock.on('data', onData);
   sock.on('error', () => sock.destroy());
+  // A connection that says nothing is not kept forever.
+  sock.setTimeout(SILENT_CONNECTION_MS, () => { if (!routed.has(sock)) sock.destroy(); });
 }
+
+const SILENT_CONNECTION_MS = 30_000;
 
 function parseListen(s: string): { host: string; port: number } {
   const i = s.lastIndexOf(':');
+  if (i < 0) throw new Error(`--listen: "${s}" is not host:port`);
   const host = i >= 0 ? s.slice(0, i).replace(/^\[|\]$/g, '') : '127.0.0.1';
   const port = Number(i >= 0 ? s.slice(i + 1) : s);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--listen: "${s}" is not host:port`);
@@ -136,12 +143,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (s) => { sessions.add(s); s.once('close', () => sessions.delete(s)); });
   const sockets = new Set<net.Socket>();
+  const routed = new Map<net.Socket, 'h1' | 'h2'>();
+  // HTTP/1.1 sockets with a request in progress (the others are idle keep-alive connections).
+  const busy = new Set<net.Socket>();
+  h1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    busy.add(req.socket);
+    res.once('close', () => busy.delete(req.socket));
+  });
   const listeners: net.Server[] = [];
   const newListener = (): net.Server => {
     const l = net.createServer((sock) => {
       sockets.add(sock);
-      sock.once('close', () => sockets.delete(sock));
-      sniff(sock, h1, h2);
+      sock.once('close', () => { sockets.delete(sock); routed.delete(sock); busy.delete(sock); });
+      sniff(sock, h1, h2, routed);
     });
     listeners.push(l);
     return l;
@@ -183,11 +197,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       health.shutdown();
       const stopped = closeListeners();
       for (const s of sessions) s.close();
-      h1.closeIdleConnections();
       const grace = opts.shutdownGraceMs ?? 10_000;
       const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), grace).unref());
       const drained = new Promise<'drained'>((r) => {
-        const check = (): void => { if (sockets.size === 0) r('drained'); else setTimeout(check, 20).unref(); };
+        const check = (): void => {
+          // Connections that never sent a request, or finished theirs, go now.
+          for (const s of sockets) {
+            const kind = routed.get(s);
+            if (kind === undefined || (kind === 'h1' && !busy.has(s))) s.destroy();
+          }
+          if (sockets.size === 0) r('drained');
+          else setTimeout(check, 20).unref();
+        };
         check();
       });
       if ((await Promise.race([drained, timer])) === 'timeout') {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,6 +34,13 @@ func tsScript(t *testing.T) string {
 		filepath.Join(root, "processor-ts", "src", "otlp", "profiles.ts"),
 		filepath.Join(root, "processor-ts", "src", "gen", "otlp", "opentelemetry", "proto", "profiles", "v1development", "profiles_pb.ts"),
 	}
+	// The processor tests may build at the same time: same lock file as
+	// processor/internal/sidecartest.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "ebpf-otel-processor-ts-build.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	require.NoError(t, err)
+	defer lock.Close()
+	require.NoError(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
+	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
 	if stale(script, sources) {
 		cmd := exec.Command("npm", "run", "-w", "processor-ts", "build")
 		cmd.Dir = root

@@ -54,6 +54,8 @@ export function healthService(state: HealthState): ServiceImpl<typeof Health> {
         if (status !== last) {
           yield create(HealthCheckResponseSchema, { status });
           last = status;
+          // Look again before waiting: the status may have changed while the answer was sent.
+          continue;
         }
         await state.changed(ctx.signal);
       }

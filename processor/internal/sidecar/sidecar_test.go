@@ -164,6 +164,21 @@ func TestClientOverUnixAndTCP(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+func TestClientReadOnlyBatch(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	serve(t, l, echo{})
+	c, err := NewClient("http://"+l.Addr().String(), ProtocolConnect)
+	require.NoError(t, err)
+	defer c.Close()
+	in := batch()
+	in.MarkReadOnly()
+	out, _, err := c.Symbolize(context.Background(), in, nil, true)
+	require.NoError(t, err)
+	assert.Equal(t, 1, out.SampleCount())
+	assert.True(t, in.IsReadOnly())
+}
+
 func TestClientErrors(t *testing.T) {
 	// Nothing listens on the socket: unavailable.
 	c, err := NewClient("unix://"+filepath.Join(t.TempDir(), "none.sock"), ProtocolConnect)

@@ -38,6 +38,13 @@ func Main(t testing.TB) string {
 	main := filepath.Join(root, "processor-ts", "dist", "main.js")
 	var err error
 	buildOnce.Do(func() {
+		// Test binaries of other packages may build at the same time.
+		unlock, e := lockBuild()
+		if e != nil {
+			err = e
+			return
+		}
+		defer unlock()
 		if !stale(main, filepath.Join(root, "processor-ts", "src")) {
 			return
 		}
@@ -156,4 +163,20 @@ func (s *Sidecar) Kill() {
 	}
 	_ = s.cmd.Process.Kill()
 	<-s.done
+}
+
+// BuildLockPath is the file test processes lock (flock) while they build
+// processor-ts, so that concurrent `go test` packages do not race.
+var BuildLockPath = filepath.Join(os.TempDir(), "ebpf-otel-processor-ts-build.lock")
+
+func lockBuild() (func(), error) {
+	f, err := os.OpenFile(BuildLockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

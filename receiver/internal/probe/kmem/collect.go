@@ -11,18 +11,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
-// Stats are the kernel side's cumulative counters and this Collect's
-// figures.
-type Stats struct {
-	// PageEvents and KmallocEvents count the events counted; MapFull
-	// those lost because the counts map was full.
-	PageEvents, KmallocEvents, MapFull uint64
-	// Processes is the number of processes in the kernel's map,
-	// FoldedProcesses those folded into "other" this interval, Exited
-	// those removed because they exited, Series the series emitted.
-	Processes, FoldedProcesses, Exited, Series int
-}
-
 func (a *aggregator) init(procRoot string) {
 	a.initWith(func(pid uint32) bool {
 		_, err := os.Stat(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10)))

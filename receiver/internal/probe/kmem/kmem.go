@@ -14,25 +14,6 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
-// Defaults for the zero fields of Config.
-const (
-	DefaultTopProcesses = 20
-	DefaultEntries      = 16384
-)
-
-// Config is what the probe needs; the receiver's config maps onto it.
-type Config struct {
-	// TopProcesses is how many processes, by kernel memory allocated in
-	// the interval, get their own series; the rest are folded into one
-	// series named "other". Default 20; negative keeps every process.
-	TopProcesses int
-	// Entries sizes the per-process counts map. Default 16384.
-	Entries uint32
-	// ProcRoot is where procfs is mounted, to tell exited processes.
-	// Default "/proc".
-	ProcRoot string
-}
-
 // Probe owns the loaded programs, maps and tracepoint links. Close
 // releases all of them. Collect and Close are not safe for concurrent use.
 type Probe struct {

@@ -20,25 +20,26 @@ import (
 type probe struct {
 	symbol     string
 	enter, ret *ebpf.Program
+	fn         memoryAllocFn // the session program's cookie
 }
 
 func (p *Profiler) probeList() []probe {
 	s, o := p.cfg.Symbols, &p.objs
 	ret := o.AllocReturn
 	list := []probe{
-		{s.Malloc, o.MallocEnter, ret},
-		{s.Calloc, o.CallocEnter, ret},
-		{s.Realloc, o.ReallocEnter, ret},
-		{s.ReallocArray, o.ReallocarrayEnter, ret},
-		{s.PosixMemalign, o.PosixMemalignEnter, ret},
-		{s.AlignedAlloc, o.MemalignEnter, ret},
-		{s.Memalign, o.MemalignEnter, ret},
-		{s.Valloc, o.VallocEnter, ret},
-		{s.Pvalloc, o.VallocEnter, ret},
-		{s.Mmap, o.MmapEnter, ret},
+		{s.Malloc, o.MallocEnter, ret, memoryAllocFnFN_MALLOC},
+		{s.Calloc, o.CallocEnter, ret, memoryAllocFnFN_CALLOC},
+		{s.Realloc, o.ReallocEnter, ret, memoryAllocFnFN_REALLOC},
+		{s.ReallocArray, o.ReallocarrayEnter, ret, memoryAllocFnFN_REALLOCARRAY},
+		{s.PosixMemalign, o.PosixMemalignEnter, ret, memoryAllocFnFN_POSIX_MEMALIGN},
+		{s.AlignedAlloc, o.MemalignEnter, ret, memoryAllocFnFN_MEMALIGN},
+		{s.Memalign, o.MemalignEnter, ret, memoryAllocFnFN_MEMALIGN},
+		{s.Valloc, o.VallocEnter, ret, memoryAllocFnFN_VALLOC},
+		{s.Pvalloc, o.VallocEnter, ret, memoryAllocFnFN_VALLOC},
+		{s.Mmap, o.MmapEnter, ret, memoryAllocFnFN_MMAP},
 	}
 	if !p.cfg.SkipInUse {
-		list = append(list, probe{s.Free, o.FreeEnter, nil}, probe{s.Munmap, o.MunmapEnter, nil})
+		list = append(list, probe{s.Free, o.FreeEnter, nil, 0}, probe{s.Munmap, o.MunmapEnter, nil, 0})
 	}
 	out := list[:0]
 	for _, pr := range list {
@@ -68,12 +69,18 @@ func (p *Profiler) attach(path string, pid uint32) (_ []link.Link, err error) {
 		}
 	}()
 	seen := make(map[uint64]bool, len(p.probes))
+	var sessOffs, sessFns []uint64
 	for _, pr := range p.probes {
 		off, ok := offsets[pr.symbol]
 		if !ok || seen[off] {
 			continue
 		}
 		seen[off] = true
+		if p.session && pr.ret != nil {
+			sessOffs = append(sessOffs, off)
+			sessFns = append(sessFns, uint64(pr.fn))
+			continue
+		}
 		opts := &link.UprobeOptions{Address: off, PID: int(pid)}
 		l, err := ex.Uprobe(pr.symbol, pr.enter, opts)
 		if err != nil {
@@ -86,6 +93,13 @@ func (p *Profiler) attach(path string, pid uint32) (_ []link.Link, err error) {
 		l, err = ex.Uretprobe(pr.symbol, pr.ret, opts)
 		if err != nil {
 			return nil, loader.Explain(fmt.Sprintf("attaching uretprobe %s on %s", pr.symbol, path), err)
+		}
+		links = append(links, l)
+	}
+	if len(sessOffs) > 0 {
+		l, err := attachSession(path, p.objs.AllocSession, sessOffs, sessFns, pid)
+		if err != nil {
+			return nil, loader.Explain(fmt.Sprintf("attaching uprobe session on %s", path), err)
 		}
 		links = append(links, l)
 	}
@@ -107,7 +121,9 @@ const maxSymbolFiles = 64
 
 // symbolOffsets returns the file offsets of the functions defined in the
 // ELF file at path, computed as the kernel's uprobes expect them: virtual
-// address minus the executable segment's address plus its file offset.
+// address minus the executable segment's address plus its file offset,
+// moved past a leading instruction the kernel would single-step (see
+// skipPrologue).
 func (p *Profiler) symbolOffsets(path string) (map[string]uint64, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
@@ -132,7 +148,8 @@ func (p *Profiler) symbolOffsets(path string) (map[string]uint64, error) {
 		for _, pr := range f.Progs {
 			if pr.Type == elf.PT_LOAD && pr.Flags&elf.PF_X != 0 &&
 				pr.Vaddr <= s.Value && s.Value < pr.Vaddr+pr.Memsz {
-				m[s.Name] = s.Value - pr.Vaddr + pr.Off
+				off := s.Value - pr.Vaddr + pr.Off
+				m[s.Name] = off + probeSkip(pr, off)
 				break
 			}
 		}
@@ -142,6 +159,14 @@ func (p *Profiler) symbolOffsets(path string) (map[string]uint64, error) {
 	}
 	p.syms[id] = m
 	return m, nil
+}
+
+// probeSkip reads the first bytes of a function in segment pr at file
+// offset off and returns how far to move its probe.
+func probeSkip(pr *elf.Prog, off uint64) uint64 {
+	var code [maxSkipRead]byte
+	n, _ := pr.ReadAt(code[:], int64(off-pr.Off))
+	return skipPrologue(code[:n])
 }
 
 // procAlive reports whether path (a /proc/PID directory) exists.

@@ -23,47 +23,6 @@ const drainGrace = 5 * time.Millisecond
 // batch is the number of map entries read per batch syscall.
 const batch = 4096
 
-// Stats are the kernel side's cumulative counters and the attach notes.
-type Stats struct {
-	// Calls counts allocation calls seen, Sampled those counted.
-	Calls, Sampled uint64
-	// Nested counts allocator calls made inside another one (ignored).
-	Nested uint64
-	// NoState counts calls missed for lack of per-thread state.
-	NoState uint64
-	// AllocsFull and LiveFull count samples not counted, or not tracked
-	// for in-use, because a map was full.
-	AllocsFull, LiveFull uint64
-	// StackCollisions and StackErrors count samples without a user stack.
-	StackCollisions, StackErrors uint64
-	// Freed counts frees of sampled blocks; Failed allocations that
-	// returned no memory.
-	Freed, Failed uint64
-
-	// Live is the number of sampled blocks tracked now; LiveExited counts
-	// those dropped because their process exited.
-	Live       int
-	LiveExited uint64
-
-	// Targets is the number of processes attached now. Attached and
-	// Detached count attaches and detaches (exit, exec, library unmapped);
-	// AttachFailures failed attaches, TargetsDropped targets beyond
-	// MaxTargets. LastAttachError is the latest failure, if any.
-	Targets                                            int
-	Attached, Detached, AttachFailures, TargetsDropped uint64
-	LastAttachError                                    error
-	// Links is the number of uprobe links open.
-	Links int
-}
-
-// Snapshot is what one Collect returns.
-type Snapshot struct {
-	Records []Record
-	Stats   Stats
-	// SampleMean is the mean sampling interval in bytes (the profile period).
-	SampleMean uint64
-}
-
 type recKey struct {
 	pid, tid uint32
 	stack    int32

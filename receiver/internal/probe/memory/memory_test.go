@@ -38,12 +38,12 @@ func byFunc(t *testing.T, snap Snapshot, pid uint32) map[string]Record {
 
 // runAlloc profiles the alloc program at mean and returns its records by
 // function, the snapshot and the program's pid.
-func runAlloc(t *testing.T, mean uint64) (map[string]Record, Snapshot) {
+func runAlloc(t *testing.T, mean uint64, noSession bool) (map[string]Record, Snapshot) {
 	t.Helper()
 	requirePrivileges(t)
 	bin := build(t, t.TempDir(), "alloc", "testdata/alloc.c", "-ldl")
 	c := startChild(t, bin, "alloc")
-	p, err := Start(Config{SampleMean: mean, PIDs: []uint32{c.pid()}})
+	p, err := Start(Config{SampleMean: mean, PIDs: []uint32{c.pid()}, NoSession: noSession})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,12 @@ func runAlloc(t *testing.T, mean uint64) (map[string]Record, Snapshot) {
 }
 
 func TestExactEveryAllocation(t *testing.T) {
-	funcs, snap := runAlloc(t, 1)
+	t.Run("session", func(t *testing.T) { testExact(t, false) })
+	t.Run("return probes", func(t *testing.T) { testExact(t, true) })
+}
+
+func testExact(t *testing.T, noSession bool) {
+	funcs, snap := runAlloc(t, 1, noSession)
 	want := map[string]Record{
 		"alloc_a": {AllocObjects: 65536, AllocSpace: 256 * mib, InuseObjects: 16384, InuseSpace: 64 * mib},
 		"alloc_b": {AllocObjects: 65536, AllocSpace: 64 * mib},
@@ -88,7 +93,12 @@ func TestExactEveryAllocation(t *testing.T) {
 }
 
 func TestSampledWithinError(t *testing.T) {
-	funcs, snap := runAlloc(t, 0) // default: 512 KiB
+	t.Run("session", func(t *testing.T) { testSampled(t, false) })
+	t.Run("return probes", func(t *testing.T) { testSampled(t, true) })
+}
+
+func testSampled(t *testing.T, noSession bool) {
+	funcs, snap := runAlloc(t, 0, noSession) // default: 512 KiB
 	if snap.SampleMean != DefaultSampleMean {
 		t.Fatalf("sample mean %d", snap.SampleMean)
 	}

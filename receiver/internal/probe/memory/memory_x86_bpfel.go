@@ -13,6 +13,19 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type memoryAllocFn uint32
+
+const (
+	memoryAllocFnFN_MALLOC         memoryAllocFn = 1
+	memoryAllocFnFN_CALLOC         memoryAllocFn = 2
+	memoryAllocFnFN_REALLOC        memoryAllocFn = 3
+	memoryAllocFnFN_REALLOCARRAY   memoryAllocFn = 4
+	memoryAllocFnFN_POSIX_MEMALIGN memoryAllocFn = 5
+	memoryAllocFnFN_MEMALIGN       memoryAllocFn = 6
+	memoryAllocFnFN_VALLOC         memoryAllocFn = 7
+	memoryAllocFnFN_MMAP           memoryAllocFn = 8
+)
+
 type memoryAllocKey struct {
 	_       structs.HostLayout
 	Pid     uint32
@@ -88,6 +101,7 @@ const (
 	memoryMapStats               = "stats"
 	memoryMapThreads             = "threads"
 	memoryProgAllocReturn        = "alloc_return"
+	memoryProgAllocSession       = "alloc_session"
 	memoryProgCallocEnter        = "calloc_enter"
 	memoryProgFreeEnter          = "free_enter"
 	memoryProgMallocEnter        = "malloc_enter"
@@ -100,7 +114,9 @@ const (
 	memoryProgVallocEnter        = "valloc_enter"
 	memoryVarSampleEvery         = "sample_every"
 	memoryVarSampleMean          = "sample_mean"
+	memoryVarSkipReturnMax       = "skip_return_max"
 	memoryVarTrackLive           = "track_live"
+	memoryVarUnusedAllocFn       = "unused_alloc_fn"
 	memoryVarUnusedAllocKind     = "unused_alloc_kind"
 	memoryVarUnusedMemStat       = "unused_mem_stat"
 )
@@ -148,6 +164,7 @@ type memorySpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryProgramSpecs struct {
 	AllocReturn        *ebpf.ProgramSpec `ebpf:"alloc_return"`
+	AllocSession       *ebpf.ProgramSpec `ebpf:"alloc_session"`
 	CallocEnter        *ebpf.ProgramSpec `ebpf:"calloc_enter"`
 	FreeEnter          *ebpf.ProgramSpec `ebpf:"free_enter"`
 	MallocEnter        *ebpf.ProgramSpec `ebpf:"malloc_enter"`
@@ -179,7 +196,9 @@ type memoryMapSpecs struct {
 type memoryVariableSpecs struct {
 	SampleEvery     *ebpf.VariableSpec `ebpf:"sample_every"`
 	SampleMean      *ebpf.VariableSpec `ebpf:"sample_mean"`
+	SkipReturnMax   *ebpf.VariableSpec `ebpf:"skip_return_max"`
 	TrackLive       *ebpf.VariableSpec `ebpf:"track_live"`
+	UnusedAllocFn   *ebpf.VariableSpec `ebpf:"unused_alloc_fn"`
 	UnusedAllocKind *ebpf.VariableSpec `ebpf:"unused_alloc_kind"`
 	UnusedMemStat   *ebpf.VariableSpec `ebpf:"unused_mem_stat"`
 }
@@ -231,7 +250,9 @@ func (m *memoryMaps) Close() error {
 type memoryVariables struct {
 	SampleEvery     *ebpf.Variable `ebpf:"sample_every"`
 	SampleMean      *ebpf.Variable `ebpf:"sample_mean"`
+	SkipReturnMax   *ebpf.Variable `ebpf:"skip_return_max"`
 	TrackLive       *ebpf.Variable `ebpf:"track_live"`
+	UnusedAllocFn   *ebpf.Variable `ebpf:"unused_alloc_fn"`
 	UnusedAllocKind *ebpf.Variable `ebpf:"unused_alloc_kind"`
 	UnusedMemStat   *ebpf.Variable `ebpf:"unused_mem_stat"`
 }
@@ -241,6 +262,7 @@ type memoryVariables struct {
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryPrograms struct {
 	AllocReturn        *ebpf.Program `ebpf:"alloc_return"`
+	AllocSession       *ebpf.Program `ebpf:"alloc_session"`
 	CallocEnter        *ebpf.Program `ebpf:"calloc_enter"`
 	FreeEnter          *ebpf.Program `ebpf:"free_enter"`
 	MallocEnter        *ebpf.Program `ebpf:"malloc_enter"`
@@ -256,6 +278,7 @@ type memoryPrograms struct {
 func (p *memoryPrograms) Close() error {
 	return _MemoryClose(
 		p.AllocReturn,
+		p.AllocSession,
 		p.CallocEnter,
 		p.FreeEnter,
 		p.MallocEnter,

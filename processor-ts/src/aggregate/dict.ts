@@ -1,0 +1,177 @@
+import { create } from '@bufbuild/protobuf';
+import { type AnyValue, AnyValueSchema, ArrayValueSchema, type KeyValue, KeyValueListSchema, KeyValueSchema } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
+import {
+  FunctionSchema,
+  type KeyValueAndUnit,
+  KeyValueAndUnitSchema,
+  type Line,
+  LineSchema,
+  type Link,
+  LinkSchema,
+  LocationSchema,
+  MappingSchema,
+  type ProfilesDictionary,
+  ProfilesDictionarySchema,
+  StackSchema,
+} from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
+
+/**
+ * Builds an OTLP profiles dictionary without duplicates: every table starts with its zero
+ * value at index 0 and each distinct row is stored once. Rows are given by content (strings
+ * already interned here), so equal rows always get the same index. Not safe to share between
+ * concurrent builders; the sidecar is single-threaded.
+ */
+export class Interner {
+  readonly dict: ProfilesDictionary = create(ProfilesDictionarySchema);
+  private readonly strings = new Map<string, number>([['', 0]]);
+  private readonly functions = new Map<string, number>([['0|0|0|0', 0]]);
+  private readonly mappings = new Map<string, number>([['0|0|0|0|', 0]]);
+  private readonly locations = new Map<string, number>([['0|0||', 0]]);
+  private readonly stacks = new Map<string, number>([['', 0]]);
+  private readonly attributes = new Map<string, number>([['0|0|', 0]]);
+  private readonly links = new Map<string, number>([['|', 0]]);
+
+  constructor() {
+    const d = this.dict;
+    d.stringTable.push('');
+    d.functionTable.push(create(FunctionSchema));
+    d.mappingTable.push(create(MappingSchema));
+    d.locationTable.push(create(LocationSchema));
+    d.stackTable.push(create(StackSchema));
+    d.attributeTable.push(create(KeyValueAndUnitSchema));
+    d.linkTable.push(create(LinkSchema));
+  }
+
+  /** Number of stacks held (the zero stack included). */
+  get stackCount(): number { return this.dict.stackTable.length; }
+
+  string(s: string): number {
+    let i = this.strings.get(s);
+    if (i === undefined) {
+      i = this.dict.stringTable.push(s) - 1;
+      this.strings.set(s, i);
+    }
+    return i;
+  }
+
+  function(name: number, systemName: number, filename: number, startLine: bigint): number {
+    const k = `${name}|${systemName}|${filename}|${startLine}`;
+    let i = this.functions.get(k);
+    if (i === undefined) {
+      i = this.dict.functionTable.push(create(FunctionSchema, { nameStrindex: name, systemNameStrindex: systemName, filenameStrindex: filename, startLine })) - 1;
+      this.functions.set(k, i);
+    }
+    return i;
+  }
+
+  mapping(start: bigint, limit: bigint, offset: bigint, filename: number, attrs: number[]): number {
+    const k = `${start}|${limit}|${offset}|${filename}|${attrs.join(',')}`;
+    let i = this.mappings.get(k);
+    if (i === undefined) {
+      i = this.dict.mappingTable.push(create(MappingSchema, { memoryStart: start, memoryLimit: limit, fileOffset: offset, filenameStrindex: filename, attributeIndices: attrs })) - 1;
+      this.mappings.set(k, i);
+    }
+    return i;
+  }
+
+  /** `lines` are [functionIndex, line, column] triples; attrs sorted. */
+  location(mapping: number, address: bigint, lines: ReadonlyArray<readonly [number, bigint, bigint]>, attrs: number[]): number {
+    let lk = '';
+    for (const [f, l, c] of lines) lk += `${f}:${l}:${c};`;
+    const k = `${mapping}|${address}|${lk}|${attrs.join(',')}`;
+    let i = this.locations.get(k);
+    if (i === undefined) {
+      const ls: Line[] = lines.map(([functionIndex, line, column]) => create(LineSchema, { functionIndex, line, column }));
+      i = this.dict.locationTable.push(create(LocationSchema, { mappingIndex: mapping, address, lines: ls, attributeIndices: attrs })) - 1;
+      this.locations.set(k, i);
+    }
+    return i;
+  }
+
+  stack(locations: number[]): number {
+    const k = locations.join(',');
+    let i = this.stacks.get(k);
+    if (i === undefined) {
+      i = this.dict.stackTable.push(create(StackSchema, { locationIndices: locations })) - 1;
+      this.stacks.set(k, i);
+    }
+    return i;
+  }
+
+  /** `value` has its strings resolved (no strindex references); `valueKey` is valueKey(value). */
+  attribute(key: number, unit: number, value: AnyValue | undefined, valueKey: string): number {
+    const k = `${key}|${unit}|${valueKey}`;
+    let i = this.attributes.get(k);
+    if (i === undefined) {
+      const kv: KeyValueAndUnit = create(KeyValueAndUnitSchema, { keyStrindex: key, unitStrindex: unit });
+      if (value !== undefined) kv.value = value;
+      i = this.dict.attributeTable.push(kv) - 1;
+      this.attributes.set(k, i);
+    }
+    return i;
+  }
+
+  link(traceId: Uint8Array, spanId: Uint8Array): number {
+    const k = `${hex(traceId)}|${hex(spanId)}`;
+    let i = this.links.get(k);
+    if (i === undefined) {
+      i = this.dict.linkTable.push(create(LinkSchema, { traceId, spanId })) - 1;
+      this.links.set(k, i);
+    }
+    return i;
+  }
+
+  /** The stack key of stack i (its location indices), used for deterministic ordering. */
+  stackKey(i: number): string { return this.dict.stackTable[i]?.locationIndices.join(',') ?? ''; }
+}
+
+export function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/** A canonical text key of a resolved AnyValue (type-tagged, so 1 and "1" differ). */
+export function valueKey(v: AnyValue | undefined): string {
+  const val = v?.value;
+  switch (val?.case) {
+    case undefined: return '';
+    case 'stringValue': return `s${JSON.stringify(val.value)}`;
+    case 'boolValue': return `b${val.value ? 1 : 0}`;
+    case 'intValue': return `i${val.value}`;
+    case 'doubleValue': return `d${val.value}`;
+    case 'bytesValue': return `x${hex(val.value)}`;
+    case 'arrayValue': return `a[${val.value.values.map(valueKey).join(',')}]`;
+    case 'kvlistValue': return `k{${val.value.values.map((kv) => `${JSON.stringify(kv.key)}=${valueKey(kv.value)}`).join(',')}}`;
+    /* v8 ignore next 2 -- resolveValue removes strindex references first */
+    case 'stringValueStrindex': return `S${val.value}`;
+  }
+}
+
+/**
+ * Copies an AnyValue, replacing string-table references (string_value_strindex, key_strindex,
+ * which pdata's marshaler writes) by the strings themselves.
+ */
+export function resolveValue(v: AnyValue | undefined, strings: readonly string[]): AnyValue | undefined {
+  const val = v?.value;
+  switch (val?.case) {
+    case undefined: return v === undefined ? undefined : create(AnyValueSchema);
+    case 'stringValueStrindex': return create(AnyValueSchema, { value: { case: 'stringValue', value: strings[val.value] ?? '' } });
+    case 'arrayValue': return create(AnyValueSchema, { value: { case: 'arrayValue', value: create(ArrayValueSchema, { values: val.value.values.map((x) => resolveValue(x, strings) ?? create(AnyValueSchema)) }) } });
+    case 'kvlistValue': return create(AnyValueSchema, { value: { case: 'kvlistValue', value: create(KeyValueListSchema, { values: resolveKeyValues(val.value.values, strings) }) } });
+    default: return v;
+  }
+}
+
+/** Resolves key_strindex/string_value_strindex in a KeyValue list (resource and scope attributes). */
+export function resolveKeyValues(kvs: readonly KeyValue[], strings: readonly string[]): KeyValue[] {
+  return kvs.map((kv) => {
+    const out = create(KeyValueSchema, { key: kv.key !== '' ? kv.key : (strings[kv.keyStrindex] ?? '') });
+    const value = resolveValue(kv.value, strings);
+    if (value !== undefined) out.value = value;
+    return out;
+  });
+}
+
+/** A canonical key of a KeyValue list, independent of order. */
+export function keyValuesKey(kvs: readonly KeyValue[]): string {
+  return kvs.map((kv) => `${JSON.stringify(kv.key)}=${valueKey(kv.value)}`).sort().join(',');
+}

@@ -1,0 +1,120 @@
+import type { ProfilesDictionary } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
+import { Interner, resolveValue, valueKey } from './dict.js';
+import type { Granularity } from './options.js';
+
+const UNSET = -1;
+
+/**
+ * Translates indices of one source dictionary into an Interner, row by row and only for rows
+ * that are used (memoized per source index), coarsening locations to the granularity.
+ * One Importer serves one source dictionary.
+ */
+export class Importer {
+  private readonly str: Int32Array;
+  private readonly fn: Int32Array;
+  private readonly map: Int32Array;
+  private readonly loc: Int32Array;
+  private readonly stk: Int32Array;
+  private readonly attr: Int32Array;
+  private readonly lnk: Int32Array;
+
+  constructor(private readonly src: ProfilesDictionary, readonly to: Interner, private readonly granularity: Granularity = 'address') {
+    this.str = new Int32Array(src.stringTable.length).fill(UNSET);
+    this.fn = new Int32Array(src.functionTable.length).fill(UNSET);
+    this.map = new Int32Array(src.mappingTable.length).fill(UNSET);
+    this.loc = new Int32Array(src.locationTable.length).fill(UNSET);
+    this.stk = new Int32Array(src.stackTable.length).fill(UNSET);
+    this.attr = new Int32Array(src.attributeTable.length).fill(UNSET);
+    this.lnk = new Int32Array(src.linkTable.length).fill(UNSET);
+  }
+
+  string(i: number): number {
+    if (i <= 0 || i >= this.str.length) return 0;
+    let o = this.str[i]!;
+    if (o === UNSET) this.str[i] = o = this.to.string(this.src.stringTable[i]!);
+    return o;
+  }
+
+  function(i: number): number {
+    if (i <= 0 || i >= this.fn.length) return 0;
+    let o = this.fn[i]!;
+    if (o === UNSET) {
+      const f = this.src.functionTable[i]!;
+      this.fn[i] = o = this.to.function(this.string(f.nameStrindex), this.string(f.systemNameStrindex), this.string(f.filenameStrindex), f.startLine);
+    }
+    return o;
+  }
+
+  /** Sorted, de-duplicated target attribute indices (the zero attribute left out). */
+  attributes(idx: readonly number[]): number[] {
+    if (idx.length === 0) return [];
+    const out: number[] = [];
+    for (const i of idx) {
+      const a = this.attribute(i);
+      if (a !== 0) out.push(a);
+    }
+    if (out.length > 1) {
+      out.sort((a, b) => a - b);
+      let w = 1;
+      for (let r = 1; r < out.length; r++) if (out[r] !== out[w - 1]) out[w++] = out[r]!;
+      out.length = w;
+    }
+    return out;
+  }
+
+  attribute(i: number): number {
+    if (i <= 0 || i >= this.attr.length) return 0;
+    let o = this.attr[i]!;
+    if (o === UNSET) {
+      const kv = this.src.attributeTable[i]!;
+      const v = resolveValue(kv.value, this.src.stringTable);
+      this.attr[i] = o = this.to.attribute(this.string(kv.keyStrindex), this.string(kv.unitStrindex), v, valueKey(v));
+    }
+    return o;
+  }
+
+  mapping(i: number): number {
+    if (i <= 0 || i >= this.map.length) return 0;
+    let o = this.map[i]!;
+    if (o === UNSET) {
+      const m = this.src.mappingTable[i]!;
+      this.map[i] = o = this.to.mapping(m.memoryStart, m.memoryLimit, m.fileOffset, this.string(m.filenameStrindex), this.attributes(m.attributeIndices));
+    }
+    return o;
+  }
+
+  location(i: number): number {
+    if (i <= 0 || i >= this.loc.length) return 0;
+    let o = this.loc[i]!;
+    if (o === UNSET) {
+      const l = this.src.locationTable[i]!;
+      const coarse = this.granularity !== 'address' && l.lines.length > 0;
+      const byFunction = this.granularity === 'function';
+      const lines = l.lines.map((ln) => [this.function(ln.functionIndex), byFunction ? 0n : ln.line, coarse ? 0n : ln.column] as const);
+      this.loc[i] = o = this.to.location(this.mapping(l.mappingIndex), coarse ? 0n : l.address, lines, this.attributes(l.attributeIndices));
+    }
+    return o;
+  }
+
+  stack(i: number): number {
+    if (i <= 0 || i >= this.stk.length) return 0;
+    let o = this.stk[i]!;
+    if (o === UNSET) {
+      const s = this.src.stackTable[i]!;
+      const locs = new Array<number>(s.locationIndices.length);
+      for (let k = 0; k < locs.length; k++) locs[k] = this.location(s.locationIndices[k]!);
+      this.stk[i] = o = this.to.stack(locs);
+    }
+    return o;
+  }
+
+  link(i: number): number {
+    if (i <= 0 || i >= this.lnk.length) return 0;
+    let o = this.lnk[i]!;
+    if (o === UNSET) {
+      const l = this.src.linkTable[i]!;
+      this.lnk[i] = o = this.to.link(l.traceId, l.spanId);
+    }
+    return o;
+  }
+}

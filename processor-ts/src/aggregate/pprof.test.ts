@@ -1,0 +1,91 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { Profile as PProfile } from 'pprof-format';
+import { describe, expect, it } from 'vitest';
+import { Counters } from '../counters.js';
+import { mergeProfiles } from './merge.js';
+import { METRIC_PPROF, PprofWriter, profileTypeName, resourceLabel, toPprof } from './pprof.js';
+import { FUNCS, makeProfiles, type SampleSpec } from './testutil/gen.js';
+
+const spec = (pid: number, frames: number[], v: bigint, type = 0, thread = 0): SampleSpec => ({ pid, type, frames: frames.map((f, i) => [f, 10 + i, i] as [number, number, number]), thread, link: 0, values: [v], timestamps: [] });
+
+function sampleData(): ReturnType<typeof makeProfiles> {
+  return makeProfiles([
+    spec(7, [0, 1, 2], 40n, 0, 2),
+    spec(7, [0, 1, 2], 2n),
+    spec(7, [1, 2], 18n),
+    spec(7, [4, 2], 5n, 1),
+    spec(8, [5, 2], 9n),
+  ], { strindexAttrs: true });
+}
+
+describe('pprof', () => {
+  it('converts each resource and profile type, totals and frames kept', () => {
+    const data = mergeProfiles([sampleData()]);
+    const ps = toPprof(data);
+    expect(ps.map((p) => `${p.label}/${p.type}`).sort()).toEqual(['prog1-7/cpu', 'prog1-7/off_cpu', 'prog2-8/cpu']);
+    const cpu7 = ps.find((p) => p.label === 'prog1-7' && p.type === 'cpu')!.profile;
+    const decoded = PProfile.decode(cpu7.encode());
+    expect(decoded.sample.reduce((t, s) => t + Number(s.value[0]), 0)).toBe(60);
+    const names = decoded.function.map((f) => decoded.stringTable.strings[Number(f.name)]);
+    expect(names.sort()).toEqual([FUNCS[0], FUNCS[1], FUNCS[2]].sort());
+    expect(toPprof({ ...data, dictionary: undefined })).toEqual([]);
+  });
+
+  it('names resources and types', () => {
+    expect(resourceLabel(undefined)).toBe('unknown');
+    expect(resourceLabel({ attributes: [{ key: 'service.name', value: { value: { case: 'stringValue', value: 'api' } } }] } as never)).toBe('api');
+    expect(resourceLabel({ attributes: [{ key: 'process.pid', value: { value: { case: 'intValue', value: 3n } } }] } as never)).toBe('pid-3');
+    expect(profileTypeName({ stringTable: ['', 'alloc_space'] } as never, { sampleType: { typeStrindex: 1 } } as never)).toBe('alloc_space');
+    expect(profileTypeName({ stringTable: [''] } as never, {} as never)).toBe('unknown');
+  });
+
+  it('writes files go tool pprof reads, with the function names and totals', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pprof-'));
+    const w = new PprofWriter({ dir, maxBytes: 1 << 20 });
+    const paths = await w.write({ data: mergeProfiles([sampleData()]), closedAt: Date.UTC(2026, 10, 25, 10, 15, 0, 123) });
+    expect(paths).toHaveLength(3);
+    const cpu = paths.find((p) => p.includes('prog1-7-cpu'))!;
+    expect(cpu).toMatch(/20261125T101500123Z-\d{6}-prog1-7-cpu\.pb\.gz$/);
+    const top = execFileSync('go', ['tool', 'pprof', '-top', '-nodecount=50', cpu], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const f of [FUNCS[0], FUNCS[1], FUNCS[2]]) expect(top).toContain(f);
+    expect(top).toMatch(/of 60 total/);
+    const raw = execFileSync('go', ['tool', 'pprof', '-raw', cpu], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(raw).toMatch(/samples\/count/);
+    expect(raw).toContain(FUNCS[0]);
+    // gzip header
+    expect(gunzipSync(readFileSync(cpu)).length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('rotates the oldest files out past the size cap', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pprof-rot-'));
+    const counters = new Counters();
+    writeFileSync(join(dir, 'unrelated.txt'), 'x'.repeat(5000));
+    const w = new PprofWriter({ dir, maxBytes: 2500, counters });
+    const written: string[] = [];
+    for (let i = 0; i < 10; i++) written.push(...await w.write({ data: mergeProfiles([sampleData()]), closedAt: Date.UTC(2026, 0, 1, 0, 0, i) }));
+    const left = readdirSync(dir).filter((n) => n.endsWith('.pb.gz')).sort();
+    const total = left.reduce((t, n) => t + statSync(join(dir, n)).size, 0);
+    expect(total).toBeLessThanOrEqual(2500);
+    expect(left.length).toBeGreaterThan(0);
+    // the newest survive, in time order
+    expect(left).toEqual(written.map((p) => p.slice(dir.length + 1)).slice(-left.length).sort());
+    expect(readdirSync(dir)).toContain('unrelated.txt');
+    expect(counters.get(METRIC_PPROF.written)).toBe(30);
+    expect(counters.get(METRIC_PPROF.rotated)).toBe(30 - left.length);
+  });
+
+  it('counts a failed write and goes on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pprof-fail-'));
+    const counters = new Counters();
+    const w = new PprofWriter({ dir: join(dir, 'f'), maxBytes: 1 << 20, counters });
+    writeFileSync(join(dir, 'f'), 'not a directory');
+    await expect(w.write({ data: mergeProfiles([sampleData()]), closedAt: 0 })).rejects.toThrow();
+    const ok = new PprofWriter({ dir, maxBytes: 1 << 20, counters });
+    await ok.listener()({ stream: '', data: mergeProfiles([sampleData()]), closedAt: 0, reason: 'flush', samplesIn: 5 });
+    expect(counters.get(METRIC_PPROF.written)).toBe(3);
+  });
+});

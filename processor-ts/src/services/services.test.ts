@@ -1,0 +1,151 @@
+import { create } from '@bufbuild/protobuf';
+import { Code, ConnectError, createClient, createRouterTransport } from '@connectrpc/connect';
+import { describe, expect, it } from 'vitest';
+import { Counters, METRIC } from '../counters.js';
+import { Limiter } from '../errors.js';
+import { AggregatorService } from '../gen/sidecar/ebpfotel/sidecar/v1/aggregator_pb.js';
+import { SymbolizeOptionsSchema, SymbolizerService } from '../gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
+import { Health, HealthCheckResponse_ServingStatus as Status } from '../gen/sidecar/grpc/health/v1/health_pb.js';
+import { nullLogger } from '../log.js';
+import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
+import { SERVICE_NAMES, routes } from '../routes.js';
+import { HealthState } from './health.js';
+import { SymbolizeEngine } from './symbolize.js';
+import { resolveOptions } from './symbolizer-service.js';
+import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from './testutil/batch.js';
+
+function setup(limiter = new Limiter(2, 2)) {
+  const counters = new Counters();
+  const health = new HealthState(SERVICE_NAMES);
+  const transport = createRouterTransport(routes({ engine: new SymbolizeEngine(), limiter, counters, log: nullLogger, health }));
+  return {
+    counters, health,
+    sym: createClient(SymbolizerService, transport),
+    agg: createClient(AggregatorService, transport),
+    health_: createClient(Health, transport),
+  };
+}
+
+describe('SymbolizerService', () => {
+  it('symbolizes a batch and reports its stats and counters', async () => {
+    const prog = buildProgram();
+    const m = textMapping(prog, prog.syms.work!);
+    const batch = makeBatch({
+      mappings: [{ file: prog.exe, start: m.start, limit: m.limit, offset: m.offset, buildId: prog.buildId }, { file: '/nope.so', start: 1n }],
+      locations: [{ mapping: 1, address: runtimeAddr(prog, prog.syms.other!) }, { mapping: 2, address: 5n }],
+      pid: process.pid,
+    });
+    const { sym, counters } = setup();
+    const res = await sym.symbolize({ profilesData: encodeProfiles(batch), options: { inlineFrames: false } });
+    expect(lineNames(decodeProfiles(res.profilesData))).toEqual([['other'], []]);
+    expect(res.stats?.locationsTotal).toBe(2n);
+    expect(res.stats?.locationsSymbolized).toBe(1n);
+    expect(res.stats?.locationsUnresolved).toEqual({ file_not_found: 1n });
+    expect(res.stats?.filesFailed).toBe(1n);
+    expect(counters.get(METRIC.filesFailed, { reason: 'file_not_found' })).toBe(1);
+    expect(counters.get(METRIC.framesResolved)).toBe(1);
+    expect(counters.get(METRIC.locationsSymbolized)).toBe(1);
+  });
+
+  it('answers InvalidArgument for malformed payloads and bad options', async () => {
+    const { sym } = setup();
+    const bad = await sym.symbolize({ profilesData: new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]) }).catch((e: unknown) => e);
+    expect(ConnectError.from(bad).code).toBe(Code.InvalidArgument);
+    const opt = await sym.symbolize({ profilesData: new Uint8Array(), options: { roots: ['rel'] } }).catch((e: unknown) => e);
+    expect(ConnectError.from(opt).code).toBe(Code.InvalidArgument);
+    expect(ConnectError.from(opt).rawMessage).toMatch(/options\.roots/);
+  });
+
+  it('answers Unavailable when overloaded', async () => {
+    const limiter = new Limiter(0, 0);
+    const { sym } = setup(limiter);
+    const e = await sym.symbolize({ profilesData: new Uint8Array() }).catch((x: unknown) => x);
+    expect(ConnectError.from(e).code).toBe(Code.Unavailable);
+  });
+
+  it('passes the deadline into the work and answers DeadlineExceeded', async () => {
+    let sawSignal: AbortSignal | undefined;
+    const slowEngine = {
+      symbolize: (_d: unknown, _o: unknown, signal?: AbortSignal) => new Promise((_, reject) => {
+        sawSignal = signal;
+        signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+      }),
+    } as unknown as SymbolizeEngine;
+    const transport = createRouterTransport(routes({
+      engine: slowEngine, limiter: new Limiter(1, 1), counters: new Counters(), log: nullLogger, health: new HealthState(SERVICE_NAMES),
+    }));
+    const started = Date.now();
+    const e = await createClient(SymbolizerService, transport).symbolize({ profilesData: new Uint8Array() }, { timeoutMs: 50 }).catch((x: unknown) => x);
+    expect(ConnectError.from(e).code).toBe(Code.DeadlineExceeded);
+    expect(sawSignal?.aborted).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('resolves options with defaults', () => {
+    const r = resolveOptions(undefined);
+    expect(r).toMatchObject({ demangle: true, inlineFrames: true, roots: [], debugDirs: ['/usr/lib/debug'] });
+    const o = resolveOptions(create(SymbolizeOptionsSchema, { demangle: false, debugDirs: ['/opt/dbg', '/usr/lib/debug'], maxFileBytes: 10n }));
+    expect(o).toMatchObject({ demangle: false, debugDirs: ['/opt/dbg', '/usr/lib/debug'], maxFileBytes: 10 });
+    expect(() => resolveOptions(create(SymbolizeOptionsSchema, { debugDirs: ['x'] }))).toThrow(/debug_dirs/);
+    expect(() => resolveOptions(create(SymbolizeOptionsSchema, { maxFileBytes: 1n << 60n }))).toThrow(/max_file_bytes/);
+  });
+});
+
+describe('AggregatorService', () => {
+  it('is not implemented yet', async () => {
+    const { agg } = setup();
+    for (const call of [() => agg.aggregate({}), () => agg.flush({})]) {
+      const e = await call().catch((x: unknown) => x);
+      expect(ConnectError.from(e).code).toBe(Code.Unimplemented);
+    }
+  });
+});
+
+describe('Health', () => {
+  it('checks the server and its services', async () => {
+    const { health_, health } = setup();
+    expect((await health_.check({ service: '' })).status).toBe(Status.SERVING);
+    expect((await health_.check({ service: SymbolizerService.typeName })).status).toBe(Status.SERVING);
+    const e = await health_.check({ service: 'nope' }).catch((x: unknown) => x);
+    expect(ConnectError.from(e).code).toBe(Code.NotFound);
+    health.shutdown();
+    expect((await health_.check({ service: '' })).status).toBe(Status.NOT_SERVING);
+  });
+
+  it('streams status changes to watchers', { timeout: 10_000 }, async () => {
+    const { health_, health } = setup();
+    const ac = new AbortController();
+    const seen: Status[] = [];
+    const stream = health_.watch({ service: '' }, { signal: ac.signal });
+    const done = (async () => {
+      try {
+        for await (const r of stream) {
+          seen.push(r.status);
+          if (seen.length === 1) health.shutdown();
+          if (seen.length === 2) ac.abort();
+        }
+      } catch {
+        // aborted
+      }
+    })();
+    await done;
+    expect(seen).toEqual([Status.SERVING, Status.NOT_SERVING]);
+    // A watcher waiting for a change is woken by it, and ends when its call is cancelled.
+    const { health_: h2, health: state2 } = setup();
+    const ac2 = new AbortController();
+    const it2 = h2.watch({ service: '' }, { signal: ac2.signal })[Symbol.asyncIterator]();
+    expect((await it2.next()).value?.status).toBe(Status.SERVING);
+    const pending = it2.next();
+    await new Promise((r) => setTimeout(r, 20));
+    state2.shutdown();
+    expect((await pending).value?.status).toBe(Status.NOT_SERVING);
+    const last = it2.next().catch(() => ({ done: true }));
+    await new Promise((r) => setTimeout(r, 20));
+    ac2.abort();
+    expect((await last).done).toBe(true);
+
+    const unknown = health_.watch({ service: 'nope' }, { signal: AbortSignal.timeout(200) });
+    const first = await unknown[Symbol.asyncIterator]().next();
+    expect(first.value?.status).toBe(Status.SERVICE_UNKNOWN);
+  });
+});

@@ -1,0 +1,188 @@
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { KallsymsSource } from './kallsyms.js';
+import { DEFAULT_OPTIONS, KERNEL_MAPPING, SymbolizeEngine, loadFailure, underRoots } from './symbolize.js';
+import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from './testutil/batch.js';
+
+const prog = buildProgram();
+const work = prog.syms.work!;
+const other = prog.syms.other!;
+const m = textMapping(prog, work);
+
+/** llvm-symbolizer's answer for a link-time address: function names, innermost first. */
+function oracle(vaddr: bigint): string[] {
+  const out = execFileSync('llvm-symbolizer', ['--inlining', '--no-demangle', `--obj=${prog.exe}`, `0x${vaddr.toString(16)}`], { encoding: 'utf8' });
+  return out.trim().split('\n').filter((_, i) => i % 2 === 0);
+}
+
+/** An address inside work()'s loop, where add() and sq() are inlined (deepest chain found). */
+function inlinedAddress(): bigint {
+  let best = work;
+  let depth = 0;
+  for (let a = work; a < work + 0x60n; a++) {
+    const chain = oracle(a);
+    if (chain.length > depth) { depth = chain.length; best = a; }
+    if (depth >= 3) break;
+  }
+  return best;
+}
+const deep = inlinedAddress();
+
+function batchFor(addrs: bigint[], extra: Partial<Parameters<typeof makeBatch>[0]> = {}) {
+  return makeBatch({
+    mappings: [{ file: prog.exe, start: m.start, limit: m.limit, offset: m.offset, buildId: prog.buildId }],
+    locations: addrs.map((a) => ({ mapping: 1, address: runtimeAddr(prog, a) })),
+    pid: process.pid,
+    ...extra,
+  });
+}
+
+describe('SymbolizeEngine', () => {
+  it('resolves locations innermost first, with the inlined chain, as llvm-symbolizer does', async () => {
+    const engine = new SymbolizeEngine();
+    const data = batchFor([deep, other]);
+    const r = await engine.symbolize(data, DEFAULT_OPTIONS);
+    expect(r.locationsTotal).toBe(2);
+    expect(r.locationsSymbolized).toBe(2);
+    expect(r.unresolved.size).toBe(0);
+    expect(lineNames(data)).toEqual([oracle(deep), oracle(other)]);
+    expect(lineNames(data)[0]!.length).toBeGreaterThanOrEqual(2);
+    expect(r.framesResolved).toBe(lineNames(data)[0]!.length + 1);
+    const d = data.dictionary!;
+    const ln = d.locationTable[1]!.lines.at(-1)!;
+    expect(d.stringTable[d.functionTable[ln.functionIndex]!.filenameStrindex]).toMatch(/prog\.c$/);
+    expect(ln.line).toBeGreaterThan(0n);
+    // Strings and functions are not duplicated.
+    expect(new Set(d.stringTable).size).toBe(d.stringTable.length);
+    // Already symbolized locations are left alone; the object comes from the cache now.
+    const again = await engine.symbolize(data, DEFAULT_OPTIONS);
+    expect(again.locationsTotal).toBe(0);
+    const second = await engine.symbolize(batchFor([work]), DEFAULT_OPTIONS);
+    expect(second.cacheHits).toBe(1);
+    expect(engine.cachedObjects).toBe(1);
+    expect(engine.cachedBytes).toBeGreaterThan(0);
+  });
+
+  it('keeps only the outermost frame without inline_frames, and mangled names without demangle', async () => {
+    const engine = new SymbolizeEngine();
+    const data = batchFor([deep]);
+    await engine.symbolize(data, { ...DEFAULT_OPTIONS, inlineFrames: false, demangle: false });
+    expect(lineNames(data)).toEqual([['work']]);
+  });
+
+  it('reads through /proc/PID/root first', async () => {
+    const proc = mkdtempSync(join(tmpdir(), 'proc-'));
+    mkdirSync(join(proc, '4242'));
+    symlinkSync('/', join(proc, '4242', 'root'));
+    const engine = new SymbolizeEngine({ procRoot: proc });
+    const data = batchFor([work], { pid: '4242' });
+    const r = await engine.symbolize(data, DEFAULT_OPTIONS);
+    expect(r.locationsSymbolized).toBe(1);
+  });
+
+  it('counts why locations stay unresolved', async () => {
+    const engine = new SymbolizeEngine();
+    const fifoDir = mkdtempSync(join(tmpdir(), 'fifo-'));
+    const fifo = join(fifoDir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const junk = join(fifoDir, 'junk.so');
+    writeFileSync(junk, 'not an ELF file at all');
+    const data = makeBatch({
+      mappings: [
+        { file: prog.exe, start: m.start, limit: m.limit, offset: m.offset, buildId: 'ff'.repeat(20) },
+        { file: '/nonexistent/lib.so', start: 0x1000n, limit: 0x2000n },
+        { file: '[vdso]', start: 0x1000n, limit: 0x2000n },
+        { file: 'relative.so', start: 0x1000n },
+        { file: prog.exe, start: m.start, limit: m.limit, offset: m.offset },
+        { file: fifo, start: 0x1000n, limit: 0x2000n },
+        { file: junk, start: 0x1000n, limit: 0x2000n },
+      ],
+      locations: [
+        { mapping: 1, address: runtimeAddr(prog, work) },
+        { mapping: 2, address: 0x1100n },
+        { mapping: 3, address: 0x1100n },
+        { mapping: 4, address: 0x1100n },
+        { mapping: 5, address: m.limit + 10n },
+        { mapping: 5, address: m.start - 1n },
+        { mapping: 6, address: 0x1100n },
+        { mapping: 7, address: 0x1100n },
+        { mapping: 9, address: 0x1100n },
+        { mapping: 0, address: 0x1100n },
+        { mapping: 5, address: runtimeAddr(prog, work), lines: 1 },
+      ],
+    });
+    const r = await engine.symbolize(data, DEFAULT_OPTIONS);
+    expect(Object.fromEntries(r.unresolved)).toEqual({
+      build_id_mismatch: 1, file_not_found: 1, no_file: 1, relative_path: 1, address_outside_mapping: 2,
+      not_regular_file: 1, bad_object: 1, no_mapping: 1,
+    });
+    expect(Object.fromEntries(r.filesFailed)).toEqual({ build_id_mismatch: 1, file_not_found: 1, not_regular_file: 1, bad_object: 1 });
+    expect(r.locationsTotal).toBe(9);
+    expect(r.locationsSymbolized).toBe(0);
+  });
+
+  it('refuses files outside the configured roots', async () => {
+    const r = await new SymbolizeEngine().symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, roots: ['/usr', '/opt/'] });
+    expect(Object.fromEntries(r.unresolved)).toEqual({ outside_roots: 1 });
+    expect(Object.fromEntries(r.filesFailed)).toEqual({ outside_roots: 1 });
+  });
+
+  it('resolves kernel frames from kallsyms, modules included', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ks-'));
+    const path = join(dir, 'kallsyms');
+    writeFileSync(path, 'ffffffff81000000 T schedule\nffffffffc0001000 t nft_do_chain\t[nf_tables]\n');
+    const engine = new SymbolizeEngine({ kallsyms: new KallsymsSource(path) });
+    const data = makeBatch({
+      mappings: [{ file: KERNEL_MAPPING }],
+      locations: [{ mapping: 1, address: 0xffffffff81000010n }, { mapping: 1, address: 0xffffffffc0001004n }, { mapping: 1, address: 0x10n }],
+    });
+    const r = await engine.symbolize(data, DEFAULT_OPTIONS);
+    expect(lineNames(data)).toEqual([['schedule'], ['nft_do_chain'], []]);
+    const d = data.dictionary!;
+    expect(d.stringTable[d.functionTable[d.locationTable[2]!.lines[0]!.functionIndex]!.filenameStrindex]).toBe('[nf_tables]');
+    expect(Object.fromEntries(r.unresolved)).toEqual({ no_symbol: 1 });
+
+    const none = await new SymbolizeEngine().symbolize(makeBatch({ mappings: [{ file: KERNEL_MAPPING }], locations: [{ mapping: 1, address: 1n }] }), DEFAULT_OPTIONS);
+    expect(Object.fromEntries(none.unresolved)).toEqual({ kallsyms_unavailable: 1 });
+  });
+
+  it('does nothing without a dictionary or work, and stops when the signal aborts', async () => {
+    const engine = new SymbolizeEngine();
+    const empty = makeBatch({ mappings: [], locations: [] });
+    expect((await engine.symbolize(empty, DEFAULT_OPTIONS)).locationsTotal).toBe(0);
+    const noDict = makeBatch({ mappings: [], locations: [] });
+    delete (noDict as { dictionary?: unknown }).dictionary;
+    expect((await engine.symbolize(noDict, DEFAULT_OPTIONS)).locationsTotal).toBe(0);
+    const ac = new AbortController();
+    ac.abort(new Error('deadline'));
+    await expect(engine.symbolize(batchFor([work]), DEFAULT_OPTIONS, ac.signal)).rejects.toThrow('deadline');
+  });
+
+  it('keeps a bounded number of symbolizers', async () => {
+    const engine = new SymbolizeEngine({ cacheBytes: 1 << 30 });
+    for (let i = 0; i < 10; i++) await engine.symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, debugDirs: [`/d${i}`] });
+    expect(engine.cachedObjects).toBeLessThanOrEqual(8);
+  });
+});
+
+describe('helpers', () => {
+  it('checks roots', () => {
+    expect(underRoots('/usr/lib/x.so', [])).toBe(true);
+    expect(underRoots('/usr/lib/x.so', ['/usr'])).toBe(true);
+    expect(underRoots('/usr', ['/usr'])).toBe(true);
+    expect(underRoots('/usrx/lib', ['/usr'])).toBe(false);
+    expect(underRoots('/anything', ['/'])).toBe(true);
+  });
+
+  it('names load failures', () => {
+    const err = (code: string) => Object.assign(new Error(code), { code });
+    expect(loadFailure(err('ENOENT'))).toBe('file_not_found');
+    expect(loadFailure(err('EACCES'))).toBe('permission_denied');
+    expect(loadFailure(err('EIO'))).toBe('file_unreadable');
+    expect(loadFailure(new Error('/x: 9 bytes exceeds the 1-byte limit'))).toBe('file_too_large');
+    expect(loadFailure('weird')).toBe('bad_object');
+  });
+});

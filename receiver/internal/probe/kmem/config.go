@@ -1,0 +1,32 @@
+package kmem
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultTopProcesses = 20
+	DefaultEntries      = 16384
+)
+
+// Config is what the probe needs; the receiver's config maps onto it.
+type Config struct {
+	// TopProcesses is how many processes, by kernel memory allocated in
+	// the interval, get their own series; the rest are folded into one
+	// series named "other". Default 20; negative keeps every process.
+	TopProcesses int
+	// Entries sizes the per-process counts map. Default 16384.
+	Entries uint32
+	// ProcRoot is where procfs is mounted, to tell exited processes.
+	// Default "/proc".
+	ProcRoot string
+}
+
+// Stats are the kernel side's cumulative counters and this Collect's
+// figures.
+type Stats struct {
+	// PageEvents and KmallocEvents count the events counted; MapFull
+	// those lost because the counts map was full.
+	PageEvents, KmallocEvents, MapFull uint64
+	// Processes is the number of processes in the kernel's map,
+	// FoldedProcesses those folded into "other" this interval, Exited
+	// those removed because they exited, Series the series emitted.
+	Processes, FoldedProcesses, Exited, Series int
+}
