@@ -59,6 +59,39 @@ type TargetsConfig struct {
 type ProfilesConfig struct {
 	CPU    CPUConfig    `mapstructure:"cpu"`
 	OffCPU OffCPUConfig `mapstructure:"off_cpu"`
+	Memory MemoryConfig `mapstructure:"memory"`
+}
+
+// MemoryConfig configures allocation profiling: uprobes on the allocator of
+// the targeted processes, sampled by bytes.
+type MemoryConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// SampleMean is the mean number of bytes between two sampled
+	// allocations (exponentially distributed, as tcmalloc samples); values
+	// are scaled to unbiased estimates. 1 records every allocation exactly.
+	SampleMean uint64 `mapstructure:"sample_mean"`
+	// Executables targets processes whose /proc/PID/exe is one of these
+	// paths, beside targets.pids.
+	Executables []string `mapstructure:"executables"`
+	// AllMappingLibrary targets every process that maps library.
+	AllMappingLibrary bool `mapstructure:"all_mapping_library"`
+	// Library is the allocator: an absolute path as the targets see it, or
+	// a file name matched against their mapped files.
+	Library string `mapstructure:"library"`
+	// SymbolPrefix is prepended to the allocator's symbol names (je_ for a
+	// prefixed jemalloc build).
+	SymbolPrefix string `mapstructure:"symbol_prefix"`
+	// InUse tracks live sampled allocations (inuse_* profiles); off, free
+	// and munmap stay unprobed, which is cheaper.
+	InUse bool `mapstructure:"in_use"`
+	// MaxTargets bounds the processes probed at once.
+	MaxTargets int `mapstructure:"max_targets"`
+	// StackMapEntries, AllocMapEntries and LiveMapEntries size the maps:
+	// distinct stacks, distinct (process, stack) per interval, and live
+	// sampled blocks.
+	StackMapEntries uint32 `mapstructure:"stack_map_entries"`
+	AllocMapEntries uint32 `mapstructure:"alloc_map_entries"`
+	LiveMapEntries  uint32 `mapstructure:"live_map_entries"`
 }
 
 // OffCPUConfig configures the off-CPU profiler: time threads spend blocked,
@@ -103,8 +136,20 @@ type CPUConfig struct {
 
 // MetricsConfig configures the metric probe sets.
 type MetricsConfig struct {
-	Syscalls SyscallsConfig `mapstructure:"syscalls"`
-	TCP      TCPConfig      `mapstructure:"tcp"`
+	Syscalls     SyscallsConfig     `mapstructure:"syscalls"`
+	TCP          TCPConfig          `mapstructure:"tcp"`
+	KernelMemory KernelMemoryConfig `mapstructure:"kernel_memory"`
+}
+
+// KernelMemoryConfig configures page allocation and kmalloc metrics
+// (kmem:mm_page_alloc, kmem:kmalloc) by process.
+type KernelMemoryConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// TopProcesses folds all but the N processes allocating the most
+	// kernel memory into "other"; 0 keeps all.
+	TopProcesses int `mapstructure:"top_processes"`
+	// MapEntries sizes the per-process counts map.
+	MapEntries uint32 `mapstructure:"map_entries"`
 }
 
 // SyscallsConfig configures syscall counting (raw_syscalls enter and exit).
@@ -162,10 +207,21 @@ func createDefaultConfig() *Config {
 				CountMapEntries:  16384,
 				ThreadMapEntries: 65536,
 			},
+			Memory: MemoryConfig{
+				Enabled:         false,
+				SampleMean:      512 * 1024,
+				Library:         "libc.so.6",
+				InUse:           true,
+				MaxTargets:      256,
+				StackMapEntries: 8192,
+				AllocMapEntries: 16384,
+				LiveMapEntries:  65536,
+			},
 		},
 		Metrics: MetricsConfig{
-			Syscalls: SyscallsConfig{Enabled: false, TopProcesses: 50, MapEntries: 10240},
-			TCP:      TCPConfig{Enabled: false, TopProcesses: 50, MapEntries: 10240},
+			Syscalls:     SyscallsConfig{Enabled: false, TopProcesses: 50, MapEntries: 10240},
+			TCP:          TCPConfig{Enabled: false, TopProcesses: 50, MapEntries: 10240},
+			KernelMemory: KernelMemoryConfig{Enabled: false, TopProcesses: 20, MapEntries: 16384},
 		},
 		ProcessCache: ProcessCacheConfig{MaxProcesses: 4096, ExitGrace: 30 * time.Second},
 		ProcRoot:     "/proc",
@@ -216,6 +272,29 @@ func (c *Config) Validate() error {
 		errs = append(errs, validateEntries("profiles.off_cpu.count_map_entries", off.CountMapEntries))
 		errs = append(errs, validateEntries("profiles.off_cpu.thread_map_entries", off.ThreadMapEntries))
 	}
+	if m := c.Profiles.Memory; m.Enabled {
+		if m.SampleMean == 0 || m.SampleMean > 1<<32 {
+			errs = append(errs, fmt.Errorf("profiles.memory.sample_mean must be between 1 and 4294967296 bytes, got %d; 524288 (512 KiB) is cheap, 1 records every allocation", m.SampleMean))
+		}
+		if len(c.Targets.PIDs) == 0 && len(m.Executables) == 0 && !m.AllMappingLibrary {
+			errs = append(errs, errors.New("profiles.memory has no targets; set targets.pids, profiles.memory.executables, or profiles.memory.all_mapping_library: true"))
+		}
+		if m.Library == "" {
+			errs = append(errs, errors.New("profiles.memory.library is empty; set the allocator library, e.g. \"libc.so.6\" or \"/usr/lib/x86_64-linux-gnu/libjemalloc.so.2\""))
+		}
+		if m.MaxTargets <= 0 {
+			errs = append(errs, fmt.Errorf("profiles.memory.max_targets must be positive, got %d; the default is 256", m.MaxTargets))
+		}
+		errs = append(errs, validateEntries("profiles.memory.stack_map_entries", m.StackMapEntries))
+		errs = append(errs, validateEntries("profiles.memory.alloc_map_entries", m.AllocMapEntries))
+		errs = append(errs, validateEntries("profiles.memory.live_map_entries", m.LiveMapEntries))
+	}
+	if km := c.Metrics.KernelMemory; km.Enabled {
+		if km.TopProcesses < 0 {
+			errs = append(errs, fmt.Errorf("metrics.kernel_memory.top_processes must not be negative, got %d; 0 keeps every process", km.TopProcesses))
+		}
+		errs = append(errs, validateEntries("metrics.kernel_memory.map_entries", km.MapEntries))
+	}
 	if sc := c.Metrics.Syscalls; sc.Enabled {
 		if sc.TopProcesses < 0 {
 			errs = append(errs, fmt.Errorf("metrics.syscalls.top_processes must not be negative, got %d; 0 keeps every process", sc.TopProcesses))
@@ -250,7 +329,8 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) anyEnabled() bool {
-	return c.Profiles.CPU.Enabled || c.Profiles.OffCPU.Enabled || c.Metrics.Syscalls.Enabled || c.Metrics.TCP.Enabled
+	return c.Profiles.CPU.Enabled || c.Profiles.OffCPU.Enabled || c.Profiles.Memory.Enabled ||
+		c.Metrics.Syscalls.Enabled || c.Metrics.TCP.Enabled || c.Metrics.KernelMemory.Enabled
 }
 
 func validateEntries(key string, n uint32) error {

@@ -62,6 +62,12 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 		"bad_cache": "process_cache.max_processes must be positive, got 0; the default is 4096\n" +
 			"process_cache.exit_grace must not be negative, got -1s; the default is 30s",
 		"nothing": "nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true or metrics.syscalls.enabled: true",
+		"bad_memory": "profiles.memory.sample_mean must be between 1 and 4294967296 bytes, got 0; 524288 (512 KiB) is cheap, 1 records every allocation\n" +
+			"profiles.memory has no targets; set targets.pids, profiles.memory.executables, or profiles.memory.all_mapping_library: true\n" +
+			"profiles.memory.library is empty; set the allocator library, e.g. \"libc.so.6\" or \"/usr/lib/x86_64-linux-gnu/libjemalloc.so.2\"\n" +
+			"profiles.memory.max_targets must be positive, got 0; the default is 256\n" +
+			"profiles.memory.live_map_entries must be between 64 and 1048576, got 1; larger maps lock more kernel memory (a stack map entry is about 1 KiB)\n" +
+			"metrics.kernel_memory.top_processes must not be negative, got -1; 0 keeps every process",
 		"bad_metrics": "metrics.syscalls.top_processes must not be negative, got -1; 0 keeps every process\n" +
 			"metrics.syscalls.map_entries must be between 64 and 1048576, got 0; larger maps lock more kernel memory (a stack map entry is about 1 KiB)\n" +
 			"metrics.tcp.top_processes must not be negative, got -2; 0 keeps every process\n" +

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/kmem"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/syscalls"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/tcp"
 )
@@ -22,10 +23,12 @@ import (
 type metricProbes struct {
 	syscalls *syscalls.Tracer
 	tcp      *tcp.Tracer
+	kmem     *kmem.Probe
 
 	// the last Stats, reported as the receiver's own metrics
 	syscallStats syscalls.Stats
 	tcpStats     tcp.Stats
+	kmemStats    kmem.Stats
 }
 
 func startMetricProbes(cfg *Config, cgroupIDs []uint64) (*metricProbes, error) {
@@ -54,6 +57,17 @@ func startMetricProbes(cfg *Config, cgroupIDs []uint64) (*metricProbes, error) {
 		}
 		m.tcp = t
 	}
+	if c := cfg.Metrics.KernelMemory; c.Enabled {
+		top := c.TopProcesses
+		if top == 0 {
+			top = -1 // kmem: negative keeps every process
+		}
+		p, err := kmem.Start(kmem.Config{TopProcesses: top, Entries: c.MapEntries, ProcRoot: cfg.ProcRoot})
+		if err != nil {
+			return m, fmt.Errorf("starting kernel memory tracing: %w", err)
+		}
+		m.kmem = p
+	}
 	return m, nil
 }
 
@@ -63,6 +77,9 @@ func (m *metricProbes) count() int {
 		n++
 	}
 	if m.tcp != nil {
+		n++
+	}
+	if m.kmem != nil {
 		n++
 	}
 	return n
@@ -87,6 +104,13 @@ func (m *metricProbes) collect(ms pmetric.MetricSlice, logs plog.LogRecordSlice,
 			errs = append(errs, fmt.Errorf("tcp: %w", err))
 		}
 	}
+	if m.kmem != nil {
+		st, err := m.kmem.Collect(ms, start, now, resolve)
+		m.kmemStats = st
+		if err != nil {
+			errs = append(errs, fmt.Errorf("kernel memory: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -99,6 +123,10 @@ func (m *metricProbes) close() error {
 	if m.tcp != nil {
 		errs = append(errs, m.tcp.Close())
 		m.tcp = nil
+	}
+	if m.kmem != nil {
+		errs = append(errs, m.kmem.Close())
+		m.kmem = nil
 	}
 	return errors.Join(errs...)
 }
@@ -166,5 +194,8 @@ func (e *linuxEngine) appendProbeHealth(sum func(name, desc, unit string) pmetri
 		point(lost, m.tcpStats.CountsFull, "probe", "tcp", "reason", "counts_map_full")
 		point(lost, m.tcpStats.EventsLost, "probe", "tcp", "reason", "events_lost")
 		point(lost, m.tcpStats.NoStorage, "probe", "tcp", "reason", "no_socket_storage")
+	}
+	if m.kmem != nil {
+		point(lost, m.kmemStats.MapFull, "probe", "kernel_memory", "reason", "counts_map_full")
 	}
 }

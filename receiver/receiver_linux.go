@@ -23,6 +23,7 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/cpu"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/memory"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/offcpu"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
@@ -98,11 +99,8 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		}
 	}()
 	kernel := kernelInfo()
-	newBuilder := func(sampleType, sampleUnit string, period int64) *profbuild.Builder {
-		return profbuild.NewBuilder(profbuild.ProfileType{
-			SampleType: sampleType, SampleUnit: sampleUnit,
-			PeriodType: sampleType, PeriodUnit: sampleUnit, Period: period,
-		}, e.cache, kernel, metadata.ScopeName, r.set.BuildInfo.Version)
+	newBuilder := func(t profbuild.ProfileType) *profbuild.Builder {
+		return profbuild.NewBuilder(t, e.cache, kernel, metadata.ScopeName, r.set.BuildInfo.Version)
 	}
 	if c := cfg.Profiles.CPU; c.Enabled {
 		p, err := cpu.Start(cpu.Config{
@@ -118,12 +116,10 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("starting the cpu profiler: %w", err)
 		}
-		period := int64(time.Second) / int64(c.Frequency)
-		b := profbuild.NewBuilder(profbuild.ProfileType{
+		e.sources = append(e.sources, cpuSource(p, newBuilder(profbuild.ProfileType{
 			SampleType: "samples", SampleUnit: "count",
-			PeriodType: "cpu", PeriodUnit: "nanoseconds", Period: period,
-		}, e.cache, kernel, metadata.ScopeName, r.set.BuildInfo.Version)
-		e.sources = append(e.sources, cpuSource(p, b))
+			PeriodType: "cpu", PeriodUnit: "nanoseconds", Period: int64(time.Second) / int64(c.Frequency),
+		})))
 	}
 	if c := cfg.Profiles.OffCPU; c.Enabled {
 		t, err := offcpu.Start(offcpu.Config{
@@ -139,7 +135,33 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("starting the off-cpu profiler: %w", err)
 		}
-		e.sources = append(e.sources, offCPUSource(t, newBuilder("off_cpu", "nanoseconds", 1)))
+		e.sources = append(e.sources, offCPUSource(t, newBuilder(profbuild.ProfileType{
+			SampleType: "off_cpu", SampleUnit: "nanoseconds",
+			PeriodType: "off_cpu", PeriodUnit: "nanoseconds", Period: 1,
+		})))
+	}
+	if c := cfg.Profiles.Memory; c.Enabled {
+		mc := memory.Config{
+			SampleMean:        c.SampleMean,
+			PIDs:              cfg.Targets.PIDs,
+			Executables:       c.Executables,
+			AllMappingLibrary: c.AllMappingLibrary,
+			Library:           c.Library,
+			SkipInUse:         !c.InUse,
+			StackEntries:      c.StackMapEntries,
+			AllocEntries:      c.AllocMapEntries,
+			LiveEntries:       c.LiveMapEntries,
+			MaxTargets:        c.MaxTargets,
+			ProcRoot:          cfg.ProcRoot,
+		}
+		if c.SymbolPrefix != "" {
+			mc.Symbols = memory.PrefixedSymbols(c.SymbolPrefix)
+		}
+		p, err := memory.Start(mc)
+		if err != nil {
+			return nil, fmt.Errorf("starting the allocation profiler: %w", err)
+		}
+		e.sources = append(e.sources, memorySource(p, c.SampleMean, newBuilder))
 	}
 	e.metricProbes, err = startMetricProbes(cfg, cgroupIDs)
 	if err != nil {
@@ -267,14 +289,20 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 		counted := sum("ebpf.receiver.profile.samples", "Samples (cpu) or blocks (off_cpu) counted in the kernel.", "{sample}")
 		lost := sum("ebpf.receiver.profile.samples.lost", "Samples lost or degraded, by reason.", "{sample}")
 		filt := sum("ebpf.receiver.profile.samples.filtered", "Samples outside the target filters, or off-CPU blocks shorter than min_block.", "{sample}")
-		em := sum("ebpf.receiver.profile.value.exported", "Sum of sample values handed to the pipeline (samples for cpu, nanoseconds for off_cpu).", "1")
+		em := sum("ebpf.receiver.profile.value.exported", "Sum of sample values handed to the pipeline, in the profile type's unit (samples for cpu, nanoseconds for off_cpu, count or bytes for memory).", "1")
 		for _, src := range e.sources {
 			point(counted, src.counted, "profile.type", src.kind)
 			for _, reason := range sortedKeys(src.lost) {
 				point(lost, src.lost[reason], "profile.type", src.kind, "reason", reason)
 			}
 			point(filt, src.filtered+src.nameFiltered, "profile.type", src.kind)
-			point(em, src.exported, "profile.type", src.kind)
+			for i, typ := range src.types {
+				var v uint64
+				if src.exported != nil {
+					v = src.exported[i]
+				}
+				point(em, v, "profile.type", typ)
+			}
 		}
 	}
 	errs := sum("ebpf.receiver.errors", "Failed collections and exports.", "{error}")

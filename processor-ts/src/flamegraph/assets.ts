@@ -139,28 +139,14 @@ export const PAGE_JS = String.raw`(function () {
     }
     for (var k = 0; k < chain.length - 1; k++) box(chain[k], k, 0, W, true);
     var scale = W / focus.v;
-    (function walk(n, depth, x) {
+    (function draw(n, depth, x) {
       var w = n.v * scale;
       if (w < 0.5) return;
       box(n, depth, x, w, false);
-      if (m && m.test(n.n)) { matched += n.v; return walkKids(n, depth, x, true); }
-      walkKids(n, depth, x, false);
-    })(focus, chain.length - 1, 0);
-    function walkKids(n, depth, x, inMatch) {
       var cx = x;
-      n.c.forEach(function (c) {
-        var w = c.v * scale;
-        if (w >= 0.5) {
-          box(c, depth + 1, cx, w, false);
-          (function sub(p, dp, px) {
-            var sx = px;
-            p.c.forEach(function (q) { var qw = q.v * scale; if (qw >= 0.5) { box(q, dp + 1, sx, qw, false); sub(q, dp + 1, sx); } sx += qw; });
-          })(c, depth + 1, cx);
-          if (!inMatch && m) matched += matchedIn(c, m);
-        }
-        cx += w;
-      });
-    }
+      n.c.forEach(function (c) { draw(c, depth + 1, cx); cx += c.v * scale; });
+    })(focus, chain.length - 1, 0);
+    if (m) matched = matchedIn(focus, m);
     el.style.height = (maxDepth + 1) * ROW + 'px';
     el.appendChild(frag);
     $('details').textContent = m ? 'Matched: ' + fmt(matched) + ' (' + (100 * matched / focus.v).toFixed(2) + '% of view)' : '';

@@ -1,0 +1,46 @@
+import type { ServiceImpl } from '@connectrpc/connect';
+import type { Counters } from '../counters.js';
+import type { AggregatorService } from '../gen/sidecar/ebpfotel/sidecar/v1/aggregator_pb.js';
+import type { Logger } from '../log.js';
+import { flamegraphHandler } from '../flamegraph/handler.js';
+import { FlameStore } from '../flamegraph/store.js';
+import { PprofWriter } from './pprof.js';
+import { aggregatorService, type RunLimiter } from './service.js';
+import { WindowStore } from './window.js';
+
+export interface AggregatorSetupOptions {
+  counters?: Counters;
+  log?: Logger;
+  limiter?: RunLimiter;
+  /** Write every closed window as pprof files here; undefined: no files. */
+  pprofDir?: string | undefined;
+  /** Size cap of pprofDir (default 256 MiB). */
+  pprofMaxBytes?: number | undefined;
+  /** Windows kept per process/service and profile type for the page (default 10). */
+  flamegraphWindows?: number | undefined;
+}
+
+export interface AggregatorSetup {
+  store: WindowStore;
+  flames: FlameStore;
+  pprof: PprofWriter | undefined;
+  /** Register with router.service(AggregatorService, service). */
+  service: ServiceImpl<typeof AggregatorService>;
+  /** Serves /flamegraph/...; returns false for other paths. */
+  http: ReturnType<typeof flamegraphHandler>;
+}
+
+export const DEFAULT_PPROF_MAX_BYTES = 256 * 1024 * 1024;
+
+/** Wires the aggregator: window state, pprof files, the flame graph store and page. */
+export function createAggregator(o: AggregatorSetupOptions = {}): AggregatorSetup {
+  const store = new WindowStore({ ...(o.counters ? { counters: o.counters } : {}), ...(o.log ? { log: o.log } : {}) });
+  const flames = new FlameStore(o.flamegraphWindows ?? 10);
+  store.onWindow(flames.listener());
+  let pprof: PprofWriter | undefined;
+  if (o.pprofDir !== undefined) {
+    pprof = new PprofWriter({ dir: o.pprofDir, maxBytes: o.pprofMaxBytes ?? DEFAULT_PPROF_MAX_BYTES, ...(o.log ? { log: o.log } : {}), ...(o.counters ? { counters: o.counters } : {}) });
+    store.onWindow(pprof.listener());
+  }
+  return { store, flames, pprof, service: aggregatorService({ store, ...(o.limiter ? { limiter: o.limiter } : {}) }), http: flamegraphHandler(flames) };
+}
