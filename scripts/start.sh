@@ -1,14 +1,43 @@
 #!/usr/bin/env bash
-# Sets up, builds, and runs otelcol-ebpf on the embedded default config
-# (config/default.yaml): profiles the whole machine, prints a summary per
-# interval, writes every signal as OTLP/JSON under ./out/. Ctrl-C stops it.
+# Sets up and builds, starts the sidecar (symbolizer) on a unix socket, then
+# runs otelcol-ebpf on the embedded default config (config/default.yaml):
+# profiles the whole machine, prints a summary per interval, writes every
+# signal as OTLP/JSON under ./out/. Ctrl-C stops the collector, which flushes
+# through the still-running sidecar; then the sidecar stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 "$ROOT/scripts/setup.sh"
 export EBPF_OTEL_OUT="${EBPF_OTEL_OUT:-$ROOT/out}"
-mkdir -p "$EBPF_OTEL_OUT"
+export EBPF_OTEL_RUN="${EBPF_OTEL_RUN:-$ROOT/build/run}"
+mkdir -p "$EBPF_OTEL_OUT" "$EBPF_OTEL_RUN"
+chmod 0700 "$EBPF_OTEL_RUN"
+SOCK="$EBPF_OTEL_RUN/sidecar.sock"
+export EBPF_OTEL_SIDECAR="unix://$SOCK"
 CONFIG="${EBPF_OTEL_CONFIG:-$ROOT/config/default.yaml}"
-echo "otelcol-ebpf: config $CONFIG, OTLP/JSON to $EBPF_OTEL_OUT (Ctrl-C to stop)" >&2
-exec "$ROOT/build/otelcol-ebpf/otelcol-ebpf" --config "$CONFIG" \
-	--feature-gates=service.profilesSupport "$@"
+
+# The sidecar runs in its own session so Ctrl-C reaches only the collector:
+# the collector's last flush still finds the sidecar up.
+rm -f "$SOCK"
+setsid node "$ROOT/processor-ts/dist/main.js" serve --unix "$SOCK" \
+	>"$EBPF_OTEL_RUN/sidecar.log" 2>&1 &
+SIDECAR=$!
+stop_sidecar() {
+	kill -TERM "$SIDECAR" 2>/dev/null || true
+	wait "$SIDECAR" 2>/dev/null || true
+}
+trap stop_sidecar EXIT
+for _ in $(seq 100); do
+	[ -S "$SOCK" ] && break
+	kill -0 "$SIDECAR" 2>/dev/null || { cat "$EBPF_OTEL_RUN/sidecar.log" >&2; exit 1; }
+	sleep 0.1
+done
+[ -S "$SOCK" ] || { echo "start: the sidecar did not come up; see $EBPF_OTEL_RUN/sidecar.log" >&2; exit 1; }
+
+echo "otelcol-ebpf: config $CONFIG, OTLP/JSON to $EBPF_OTEL_OUT, sidecar $SOCK (log $EBPF_OTEL_RUN/sidecar.log); Ctrl-C to stop" >&2
+status=0
+"$ROOT/build/otelcol-ebpf/otelcol-ebpf" --config "$CONFIG" \
+	--feature-gates=service.profilesSupport "$@" || status=$?
+# 130: the collector stopped on Ctrl-C, a clean stop.
+[ "$status" -eq 130 ] && status=0
+exit "$status"

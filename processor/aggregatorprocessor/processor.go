@@ -1,0 +1,277 @@
+// Copyright The ebpf-otel Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package aggregatorprocessor // import "github.com/ebpf-otel/ebpf-otel/processor/aggregatorprocessor"
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/xconsumer"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/ebpf-otel/ebpf-otel/processor/aggregatorprocessor/internal/metadata"
+	sidecarv1 "github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1"
+	"github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1/sidecarv1connect"
+	"github.com/ebpf-otel/ebpf-otel/processor/internal/sidecar"
+)
+
+// instances numbers processors per component ID, so that two pipelines using
+// the same aggregator ID keep separate windows in the sidecar while a
+// restarted collector finds (and flushes) what its predecessor left there.
+var (
+	instancesMu sync.Mutex
+	instances   = map[component.ID]int{}
+)
+
+func streamName(id component.ID) string {
+	instancesMu.Lock()
+	defer instancesMu.Unlock()
+	n := instances[id]
+	instances[id] = n + 1
+	return fmt.Sprintf("%s#%d", id, n)
+}
+
+type aggregator struct {
+	cfg    *Config
+	opts   *sidecarv1.AggregateOptions
+	stream string
+	next   xconsumer.Profiles
+	log    *zap.Logger
+	outage *sidecar.Outage
+
+	httpClient interface{ CloseIdleConnections() }
+	client     sidecarv1connect.AggregatorServiceClient
+
+	// pending counts input samples the sidecar holds for this stream, to
+	// notice a window lost to a sidecar restart.
+	pendingMu sync.Mutex
+	pending   uint64
+
+	stop     chan struct{}
+	done     chan struct{}
+	started  atomic.Bool
+	stopOnce sync.Once
+
+	failures metric.Int64Counter
+	flushed  metric.Int64Counter
+	lost     metric.Int64Counter
+}
+
+func newAggregator(cfg *Config, set processor.Settings, next xconsumer.Profiles) (*aggregator, error) {
+	ep, err := sidecar.ParseEndpoint(cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	var copts []connect.ClientOption
+	switch cfg.Protocol {
+	case sidecar.ProtocolGRPC:
+		copts = append(copts, connect.WithGRPC())
+	case sidecar.ProtocolGRPCWeb:
+		copts = append(copts, connect.WithGRPCWeb())
+	}
+	copts = append(copts, connect.WithReadMaxBytes(sidecar.MaxMessageBytes))
+	hc := sidecar.NewHTTPClient(ep)
+	a := &aggregator{
+		cfg:        cfg,
+		opts:       cfg.options(),
+		stream:     streamName(set.ID),
+		next:       next,
+		log:        set.Logger,
+		outage:     sidecar.NewOutage(nil),
+		httpClient: hc,
+		client:     sidecarv1connect.NewAggregatorServiceClient(hc, ep.BaseURL, copts...),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	meter := set.MeterProvider.Meter(metadata.ScopeName)
+	if a.failures, err = meter.Int64Counter("otelcol_processor_aggregator_sidecar_failures",
+		metric.WithDescription("Calls to the sidecar that failed, by operation and reason."), metric.WithUnit("{calls}")); err != nil {
+		return nil, err
+	}
+	if a.flushed, err = meter.Int64Counter("otelcol_processor_aggregator_windows_flushed",
+		metric.WithDescription("Windows flushed to the next consumer, by trigger."), metric.WithUnit("{windows}")); err != nil {
+		return nil, err
+	}
+	if a.lost, err = meter.Int64Counter("otelcol_processor_aggregator_samples_lost",
+		metric.WithDescription("Input samples a restarted sidecar no longer held at flush."), metric.WithUnit("{samples}")); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *aggregator) Capabilities() consumer.Capabilities {
+	// The batch is marshalled in place (pdata moves attribute strings into
+	// the dictionary) and, with a window, not passed on at all.
+	return consumer.Capabilities{MutatesData: true}
+}
+
+// Start runs the flush timer when a window is configured.
+func (a *aggregator) Start(context.Context, component.Host) error {
+	if a.cfg.Window <= 0 || !a.started.CompareAndSwap(false, true) {
+		return nil
+	}
+	go a.loop()
+	return nil
+}
+
+func (a *aggregator) loop() {
+	defer close(a.done)
+	t := time.NewTicker(a.cfg.Window)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timeout)
+			if err := a.flush(ctx, "timer"); err != nil {
+				a.log.Warn("flushing the aggregation window failed", zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+// Shutdown stops the timer and flushes what the sidecar still holds. It is
+// safe to call when Start never ran.
+func (a *aggregator) Shutdown(ctx context.Context) error {
+	var err error
+	a.stopOnce.Do(func() {
+		close(a.stop)
+		if a.started.Load() {
+			<-a.done
+			if a.cfg.Timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, a.cfg.Timeout)
+				defer cancel()
+			}
+			err = a.flush(ctx, "shutdown")
+		}
+		a.httpClient.CloseIdleConnections()
+	})
+	return err
+}
+
+// ConsumeProfiles adds the batch to the sidecar's window and passes on
+// whatever windows closed (with window 0: the merged batch itself).
+func (a *aggregator) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) error {
+	if pd.SampleCount() == 0 {
+		if a.cfg.Window > 0 {
+			return nil
+		}
+		return a.next.ConsumeProfiles(ctx, pd)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
+	var m pprofile.ProtoMarshaler
+	payload, err := m.MarshalProfiles(pd)
+	if err != nil {
+		return a.failed(ctx, "aggregate", pd, err)
+	}
+	res, err := a.client.Aggregate(callCtx, connect.NewRequest(&sidecarv1.AggregateRequest{ProfilesData: payload, Options: a.opts, Stream: a.stream}))
+	if err != nil {
+		return a.failed(ctx, "aggregate", pd, err)
+	}
+	a.recovered()
+	closed := len(res.Msg.GetProfilesData()) > 0
+	a.pendingMu.Lock()
+	if closed {
+		a.pending = 0 // everything held, this batch included, came back
+	} else {
+		a.pending += res.Msg.GetStats().GetSamplesIn()
+	}
+	a.pendingMu.Unlock()
+	if !closed {
+		return nil
+	}
+	out, err := unmarshal(res.Msg.GetProfilesData())
+	if err != nil {
+		return a.failed(ctx, "aggregate", pd, err)
+	}
+	if a.cfg.Window > 0 {
+		a.flushed.Add(ctx, 1, metric.WithAttributes(attribute.String("trigger", "sidecar")))
+	}
+	return a.next.ConsumeProfiles(ctx, out)
+}
+
+// flush closes the window in the sidecar and passes it on.
+func (a *aggregator) flush(ctx context.Context, trigger string) error {
+	res, err := a.client.Flush(ctx, connect.NewRequest(&sidecarv1.FlushRequest{Stream: a.stream, Options: a.opts}))
+	if err != nil {
+		a.count(ctx, "flush", err)
+		return fmt.Errorf("aggregator sidecar at %s: flush: %w", a.cfg.Endpoint, err)
+	}
+	a.recovered()
+	got := res.Msg.GetStats().GetSamplesIn()
+	a.pendingMu.Lock()
+	sent := a.pending
+	a.pending = 0
+	a.pendingMu.Unlock()
+	if sent > got {
+		a.lost.Add(ctx, int64(sent-got)) //nolint:gosec // counts fit in int64
+		a.log.Warn("the aggregator sidecar lost part of a window (it restarted?)",
+			zap.Uint64("samples_sent", sent), zap.Uint64("samples_flushed", got), zap.String("stream", a.stream))
+	}
+	if len(res.Msg.GetProfilesData()) == 0 {
+		return nil
+	}
+	out, err := unmarshal(res.Msg.GetProfilesData())
+	if err != nil {
+		a.count(ctx, "flush", err)
+		return err
+	}
+	a.flushed.Add(ctx, 1, metric.WithAttributes(attribute.String("trigger", trigger)))
+	return a.next.ConsumeProfiles(ctx, out)
+}
+
+func unmarshal(b []byte) (pprofile.Profiles, error) {
+	var u pprofile.ProtoUnmarshaler
+	out, err := u.UnmarshalProfiles(b)
+	if err != nil {
+		return out, fmt.Errorf("%w: %w", sidecar.ErrBadAnswer, err)
+	}
+	return out, nil
+}
+
+func (a *aggregator) recovered() {
+	if ended, lasted, failures := a.outage.Succeeded(); ended {
+		a.log.Info("aggregator sidecar is back; aggregating again",
+			zap.String("endpoint", a.cfg.Endpoint), zap.Duration("outage", lasted.Round(time.Millisecond)), zap.Int("failed_calls", failures))
+	}
+}
+
+func (a *aggregator) count(ctx context.Context, op string, err error) {
+	reason := sidecar.Reason(err)
+	a.failures.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", op), attribute.String("reason", reason), attribute.String("on_error", string(a.cfg.OnError))))
+	if a.outage.Failed() {
+		a.log.Warn("aggregator sidecar unavailable; profiles are not aggregated until it is back",
+			zap.String("endpoint", a.cfg.Endpoint), zap.String("on_error", string(a.cfg.OnError)), zap.String("reason", reason), zap.Error(err))
+	} else {
+		a.log.Debug("aggregator sidecar still unavailable", zap.String("reason", reason), zap.Error(err))
+	}
+}
+
+func (a *aggregator) failed(ctx context.Context, op string, pd pprofile.Profiles, err error) error {
+	a.count(ctx, op, err)
+	switch a.cfg.OnError {
+	case OnErrorDrop:
+		return nil
+	case OnErrorError:
+		return fmt.Errorf("aggregator sidecar at %s: %w", a.cfg.Endpoint, err)
+	default:
+		// pd may have been marshalled in place; that leaves it equivalent.
+		return a.next.ConsumeProfiles(ctx, pd)
+	}
+}
+
