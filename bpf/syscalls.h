@@ -12,7 +12,8 @@ struct sys_key {
 };
 
 /* Calls and their latency in nanoseconds, as a log2 histogram (see
- * bits.bpf.h for the exact bucket bounds). count includes zero. */
+ * bits.bpf.h for the exact bucket bounds). count includes zero; the kernel leaves it 0 and user space fills it in
+ * as zero plus the slots. */
 struct sys_val {
 	__u64 count;
 	__u64 sum_ns;

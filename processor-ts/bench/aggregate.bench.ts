@@ -104,15 +104,16 @@ async function main(): Promise<void> {
     for (const p of toPprof(b)) {
       const f = join(dir, `${n++}.pb.gz`);
       writeFileSync(f, await encodePprof(p.profile));
-      const list = byLabel.get(p.label) ?? [];
+      const key = `${p.label}-${p.type}`;
+      const list = byLabel.get(key) ?? [];
       list.push(f);
-      byLabel.set(p.label, list);
+      byLabel.set(key, list);
     }
   }
   // pprof merges files of one program; merge per process, as ours does per resource.
-  execFileSync('go', ['tool', 'pprof', '-h'], { stdio: 'ignore' }); // build/cache the tool first
+  try { execFileSync('go', ['tool', 'pprof', '-h'], { stdio: 'ignore' }); } catch { /* -h exits 2; it only warms the tool's build cache */ }
   const g0 = process.hrtime.bigint();
-  for (const [label, files] of byLabel) execFileSync('go', ['tool', 'pprof', '-proto', '-output', join(dir, `merged-${label}.pb.gz`), ...files], { stdio: 'ignore' });
+  for (const [label, files] of byLabel) execFileSync('go', ['tool', 'pprof', '-proto', '-output', join(dir, `merged-${label}.pb.gz`), ...files], { stdio: ['ignore', 'ignore', 'pipe'] });
   const go = Number(process.hrtime.bigint() - g0) / 1e9;
   const gobytes = [...byLabel.keys()].reduce((t, l) => t + statSync(join(dir, `merged-${l}.pb.gz`)).size, 0);
   console.log(`go tool pprof -proto: ${go.toFixed(3)} s for ${n} files in ${byLabel.size} merges (includes process start per merge), ${(samplesIn / go / 1e6).toFixed(2)} M samples/s; output ${(gobytes / 1024).toFixed(0)} KiB gzipped pprof`);

@@ -3,11 +3,10 @@
 package syscalls
 
 import (
-	"errors"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+
 	"fmt"
 	"time"
-
-	"github.com/cilium/ebpf"
 )
 
 const batchChunk = 1024
@@ -29,32 +28,22 @@ func (t *Tracer) drain() error {
 		counts, errs = t.objs.Counts1, t.objs.Errors1
 	}
 	var err error
-	if t.keys, t.vals, err = drainMap(counts, t.keys[:0], t.vals[:0]); err != nil {
+	if t.keys, t.vals, err = loader.DrainHash(counts, t.keys[:0], t.vals[:0]); err != nil {
 		return fmt.Errorf("draining syscall counts: %w", err)
 	}
-	if t.errKeys, t.errVals, err = drainMap(errs, t.errKeys[:0], t.errVals[:0]); err != nil {
+	// The kernel keeps no call count (one atomic add less per syscall):
+	// every call lands in the zero bucket or one log2 slot.
+	for i := range t.vals {
+		v := &t.vals[i]
+		v.Count = v.Zero
+		for _, n := range v.Slots {
+			v.Count += n
+		}
+	}
+	if t.errKeys, t.errVals, err = loader.DrainHash(errs, t.errKeys[:0], t.errVals[:0]); err != nil {
 		return fmt.Errorf("draining syscall errors: %w", err)
 	}
 	return nil
-}
-
-// drainMap appends every entry of m to keys and vals and deletes them, in
-// batches.
-func drainMap[K, V any](m *ebpf.Map, keys []K, vals []V) ([]K, []V, error) {
-	kb := make([]K, batchChunk)
-	vb := make([]V, batchChunk)
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := m.BatchLookupAndDelete(&cursor, kb, vb, nil)
-		keys = append(keys, kb[:n]...)
-		vals = append(vals, vb[:n]...)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return keys, vals, nil
-		}
-		if err != nil {
-			return keys, vals, err
-		}
-	}
 }
 
 // kernelStats sums the per-CPU counters into st.
