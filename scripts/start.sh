@@ -19,8 +19,9 @@ CONFIG="${EBPF_OTEL_CONFIG:-$ROOT/config/default.yaml}"
 # The sidecar runs in its own session so Ctrl-C reaches only the collector:
 # the collector's last flush still finds the sidecar up.
 rm -f "$SOCK"
-setsid node "$ROOT/processor-ts/dist/main.js" serve --unix "$SOCK" \
-	>"$EBPF_OTEL_RUN/sidecar.log" 2>&1 &
+LISTEN="${EBPF_OTEL_SIDECAR_LISTEN:-127.0.0.1:4319}"
+setsid node "$ROOT/processor-ts/dist/main.js" serve --listen "$LISTEN" --unix "$SOCK" \
+	--pprof-dir "$EBPF_OTEL_OUT/pprof" >"$EBPF_OTEL_RUN/sidecar.log" 2>&1 &
 SIDECAR=$!
 stop_sidecar() {
 	kill -TERM "$SIDECAR" 2>/dev/null || true
@@ -34,7 +35,13 @@ for _ in $(seq 100); do
 done
 [ -S "$SOCK" ] || { echo "start: the sidecar did not come up; see $EBPF_OTEL_RUN/sidecar.log" >&2; exit 1; }
 
-echo "otelcol-ebpf: config $CONFIG, OTLP/JSON to $EBPF_OTEL_OUT, sidecar $SOCK (log $EBPF_OTEL_RUN/sidecar.log); Ctrl-C to stop" >&2
+cat >&2 <<MSG
+otelcol-ebpf: config $CONFIG
+  OTLP/JSON   $EBPF_OTEL_OUT/{profiles,metrics,logs}.jsonl, pprof files in $EBPF_OTEL_OUT/pprof/
+  flame graph http://$LISTEN/flamegraph/
+  sidecar     $SOCK (log $EBPF_OTEL_RUN/sidecar.log)
+Ctrl-C stops both.
+MSG
 status=0
 "$ROOT/build/otelcol-ebpf/otelcol-ebpf" --config "$CONFIG" \
 	--feature-gates=service.profilesSupport "$@" || status=$?

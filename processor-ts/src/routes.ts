@@ -2,7 +2,7 @@ import type { ConnectRouter } from '@connectrpc/connect';
 import { AggregatorService } from './gen/sidecar/ebpfotel/sidecar/v1/aggregator_pb.js';
 import { SymbolizerService } from './gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import { Health } from './gen/sidecar/grpc/health/v1/health_pb.js';
-import { aggregatorService } from './services/aggregator-service.js';
+import type { AggregatorSetup } from './aggregate/setup.js';
 import { type HealthState, healthService } from './services/health.js';
 import { type SymbolizerServiceDeps, symbolizerService } from './services/symbolizer-service.js';
 
@@ -10,10 +10,10 @@ import { type SymbolizerServiceDeps, symbolizerService } from './services/symbol
 export const SERVICE_NAMES: readonly string[] = [SymbolizerService.typeName, AggregatorService.typeName];
 
 /** Registers every service of the sidecar. */
-export function routes(deps: SymbolizerServiceDeps & { health: HealthState }): (router: ConnectRouter) => void {
+export function routes(deps: SymbolizerServiceDeps & { health: HealthState; aggregator: AggregatorSetup }): (router: ConnectRouter) => void {
   return (router) => {
     router.service(SymbolizerService, symbolizerService(deps));
-    router.service(AggregatorService, aggregatorService());
+    router.service(AggregatorService, deps.aggregator.service);
     router.service(Health, healthService(deps.health));
   };
 }

@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { codeToString } from '@connectrpc/connect/protocol-connect';
+import { createAggregator } from './aggregate/setup.js';
 import { Counters, METRIC } from './counters.js';
 import { Limiter } from './errors.js';
 import { createLogger, isLogLevel, type Logger } from './log.js';
@@ -30,6 +31,10 @@ export interface ServerOptions {
   log?: Logger;
   /** Time given to in-flight requests at shutdown before connections are cut. */
   shutdownGraceMs?: number;
+  /** Write every closed aggregation window as gzipped pprof files here. */
+  pprofDir?: string | undefined;
+  /** Size cap of pprofDir; the oldest files are rotated out. */
+  pprofMaxBytes?: number | undefined;
 }
 
 export interface RunningServer {
@@ -123,8 +128,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   counters.gauge(METRIC.cachedObjects, 'Parsed object files held in the cache.', () => engine.cachedObjects);
   counters.gauge(METRIC.cachedBytes, 'Approximate bytes held by the parsed-file cache.', () => engine.cachedBytes);
 
+  const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes });
   const handler = connectNodeAdapter({
-    routes: routes({ engine, limiter, counters, log, health }),
+    routes: routes({ engine, limiter, counters, log, health, aggregator }),
     readMaxBytes: opts.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
     shutdownSignal: shutdown.signal,
     interceptors: [countingInterceptor(counters)],
@@ -134,6 +140,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         res.end(counters.render());
         return;
       }
+      if (aggregator.http(req, res)) return;
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found\n');
     },
@@ -190,6 +197,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw e;
   }
   log.info('sidecar listening', { tcp: tcp ? `${tcp.address}:${tcp.port}` : undefined, unix, readMaxBytes: opts.readMaxBytes ?? DEFAULT_READ_MAX_BYTES });
+  if (tcp) log.info('flame graph page', { url: `http://${tcp.family === 'IPv6' ? `[${tcp.address}]` : tcp.address}:${tcp.port}/flamegraph/` });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -232,7 +240,9 @@ export const SERVE_USAGE =
   '  --unix            also listen on this unix socket, mode 0600\n' +
   `  --read-max-bytes  largest request accepted (default ${DEFAULT_READ_MAX_BYTES})\n` +
   '  --cache-bytes     parsed-file cache budget (default 268435456)\n' +
-  '  --max-concurrent  requests symbolized at once (default 4; 64 more may wait)\n';
+  '  --max-concurrent  requests symbolized at once (default 4; 64 more may wait)\n' +
+  '  --pprof-dir       write each flushed aggregation window as gzipped pprof files here\n' +
+  '  --pprof-max-bytes size cap of --pprof-dir (default 268435456); the oldest files go first\n';
 
 /** Parses `serve` flags into server options. Throws with a message naming the flag. */
 export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLevel: string } {
@@ -253,6 +263,8 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLe
       case '--cache-bytes': o.cacheBytes = num(a, v()); break;
       case '--max-concurrent': o.maxConcurrent = num(a, v()); break;
       case '--kallsyms': o.kallsymsPath = v(); break;
+      case '--pprof-dir': o.pprofDir = v(); if (!o.pprofDir) throw new Error('--pprof-dir: needs a directory'); break;
+      case '--pprof-max-bytes': o.pprofMaxBytes = num(a, v()); break;
       case '--log-level': {
         const l = v() ?? '';
         if (!isLogLevel(l)) throw new Error(`--log-level: "${l}" is not one of debug, info, warn, error`);

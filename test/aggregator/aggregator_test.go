@@ -57,7 +57,8 @@ func (s *sidecarProc) kill() {
 	<-s.done
 }
 
-// startSidecar builds processor-ts (once) and serves the aggregator on sock.
+// startSidecar builds processor-ts (once) and runs the real sidecar
+// (`ebpf-otel-sidecar serve`) on sock.
 func startSidecar(t *testing.T, sock, pprofDir string) *sidecarProc {
 	t.Helper()
 	root := repoRoot()
@@ -72,12 +73,16 @@ func startSidecar(t *testing.T, sock, pprofDir string) *sidecarProc {
 	})
 	require.NoError(t, buildErr)
 	s := &sidecarProc{done: make(chan struct{}), logs: &strings.Builder{}}
-	s.cmd = exec.Command("node", filepath.Join(root, "test", "aggregator", "serve.mjs"), sock, pprofDir)
+	args := []string{filepath.Join(root, "processor-ts", "dist", "main.js"), "serve", "--no-tcp", "--unix", sock}
+	if pprofDir != "" {
+		args = append(args, "--pprof-dir", pprofDir)
+	}
+	s.cmd = exec.Command("node", args...)
 	s.cmd.Stderr = s
 	require.NoError(t, s.cmd.Start())
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(s.kill)
-	require.Eventually(t, func() bool { return strings.Contains(s.text(), "aggregator listening") }, 20*time.Second, 20*time.Millisecond, "sidecar did not start: %s", s.text())
+	require.Eventually(t, func() bool { return strings.Contains(s.text(), "sidecar listening") }, 20*time.Second, 20*time.Millisecond, "sidecar did not start: %s", s.text())
 	return s
 }
 

@@ -98,7 +98,7 @@ describe.skipIf(!existsSync('/usr/bin/chromium'))('flame graph page in headless 
       await page.goto(`${srv.url}/flamegraph/`);
       await page.waitForSelector('.frame[data-name="ebpf_otel_leaf"]');
       await page.selectOption('#target', 'prog0-42');
-      await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('total 1000'));
+      await page.waitForFunction("document.querySelector('#status')?.textContent?.includes('total 1000')");
       for (const name of ['main', 'ebpf_otel_middle', 'ebpf_otel_leaf', 'compute', 'parse', '__libc_start_call_main']) {
         expect(await page.locator(`.frame[data-name="${name}"]`).count()).toBeGreaterThan(0);
       }

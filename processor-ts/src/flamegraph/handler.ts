@@ -1,12 +1,19 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './assets.js';
 import type { FlameStore } from './store.js';
 
 export const FLAMEGRAPH_PREFIX = '/flamegraph';
 
-type Req = IncomingMessage | Http2ServerRequest;
-type Res = ServerResponse | Http2ServerResponse;
+/** What the handler reads of a request: node:http, node:http2 and connect-node's fallback all fit. */
+interface Req {
+  readonly url?: string | undefined;
+  readonly method?: string | undefined;
+}
+
+/** What the handler writes to a response. */
+interface Res {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  end(body: string): unknown;
+}
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -15,7 +22,7 @@ const SECURITY_HEADERS = {
 };
 
 function send(res: Res, status: number, type: string, body: string): void {
-  (res as ServerResponse).writeHead(status, { 'content-type': type, ...SECURITY_HEADERS });
+  res.writeHead(status, { 'content-type': type, ...SECURITY_HEADERS });
   res.end(body);
 }
 
@@ -35,8 +42,8 @@ export function flamegraphHandler(store: FlameStore, prefix = FLAMEGRAPH_PREFIX)
     const sub = url.pathname.slice(prefix.length);
     switch (sub) {
       case '':
-        (res as ServerResponse).writeHead(301, { location: `${prefix}/` });
-        res.end();
+        res.writeHead(301, { location: `${prefix}/` });
+        res.end('');
         return true;
       case '/':
       case '/index.html':

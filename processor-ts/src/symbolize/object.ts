@@ -2,7 +2,10 @@ import { demangle } from './demangle/demangle.js';
 import { DwarfContext, type DwarfFrame } from './dwarf/context.js';
 import type { ElfFile } from './elf/elf.js';
 import { SymbolIndex } from './elf/symbols.js';
-import { DwarfError, ElfError, type FileOffset, type Frame, type SymbolizeResult, type VirtualAddress } from './types.js';
+import { PclntabError } from './gopclntab/header.js';
+import { mayHavePclntab } from './gopclntab/locate.js';
+import { GoPclntab } from './gopclntab/table.js';
+import { DwarfError, ElfError, type FileOffset, type Frame, type FrameSource, type SymbolizeResult, type VirtualAddress } from './types.js';
 
 const RESULT_CACHE_MAX = 65_536;
 const NO_INFO: SymbolizeResult = { kind: 'unknown', reason: 'no symbol or debug info covers the address' };
@@ -30,6 +33,10 @@ export class ObjectContext {
   /** Why DWARF was ignored, if it was malformed. */
   readonly dwarfError: string | undefined;
   private readonly results = new Map<number, SymbolizeResult>();
+  /** The Go pclntab: undefined until first needed, null when the object has none. */
+  private goTable: GoPclntab | null | undefined;
+  /** Why the Go pclntab could not be used, if the object looked like Go. */
+  goError: string | undefined;
 
   constructor(opts: { path: string; key: string; elf: ElfFile; debugElf?: ElfFile | undefined; debugPath?: string | undefined }) {
     this.path = opts.path;
@@ -57,15 +64,55 @@ export class ObjectContext {
   get byteSize(): number {
     let n = this.elf.buf.length + (this.debugElf?.buf.length ?? 0) + this.symtab.byteSize();
     for (const f of this.fallbacks) n += f.byteSize();
+    if (this.goTable) n += this.goTable.byteSize();
     return n + (this.dwarf?.retainedBytes ?? 0) + this.results.size * 200;
+  }
+
+  /**
+   * The Go pclntab of this object (or of its debug file), parsed on first use; null for non-Go
+   * objects and for Go objects whose pclntab is unusable (the reason is in `goError`).
+   */
+  gopclntab(): GoPclntab | null {
+    if (this.goTable === undefined) {
+      this.goTable = null;
+      for (const elf of [this.elf, this.debugElf]) {
+        if (!elf || !mayHavePclntab(elf)) continue;
+        try {
+          this.goTable = new GoPclntab(elf);
+          break;
+        } catch (e) {
+          if (!(e instanceof PclntabError || e instanceof RangeError)) throw e;
+          this.goError = e.message;
+        }
+      }
+    }
+    return this.goTable;
   }
 
   /** Frames for a link-time virtual address, innermost first, as llvm-symbolizer --inlining prints them. */
   framesAt(va: VirtualAddress): DwarfFrame[] {
+    return this.resolve(va).frames;
+  }
+
+  /** Frames and the table that produced them: DWARF, else the Go pclntab, else the symbol tables. */
+  private resolve(va: VirtualAddress): { frames: DwarfFrame[]; source: FrameSource } {
     let frames: DwarfFrame[] = [];
     try {
       frames = this.dwarf ? this.dwarf.findFrames(va) : [];
     } catch { frames = []; }
+    // DWARF first (Go's is exact); the pclntab covers stripped Go binaries.
+    if (frames.length === 0) {
+      const go = this.gopclntab();
+      if (go) {
+        try {
+          const gf = go.findFrames(va);
+          if (gf.length > 0) return { frames: gf, source: 'gopclntab' };
+        } catch (e) {
+          if (!(e instanceof PclntabError || e instanceof RangeError)) throw e;
+        }
+      }
+    }
+    const source: FrameSource = frames.length > 0 ? 'dwarf' : 'symtab';
     if (frames.length === 0) frames.push({ name: undefined, file: undefined, line: 0, column: 0 });
     const outer = frames[frames.length - 1]!;
     const sym = this.symtab.lookup(va);
@@ -78,13 +125,13 @@ export class ObjectContext {
         if (s) { outer.name = s.name; if (outer.file === undefined && s.file) outer.file = s.file; break; }
       }
     }
-    return frames;
+    return { frames, source };
   }
 
   symbolizeVaddr(va: VirtualAddress): SymbolizeResult {
     const hit = this.results.get(va);
     if (hit) return hit;
-    const raw = this.framesAt(va);
+    const { frames: raw, source } = this.resolve(va);
     let result: SymbolizeResult;
     if (raw.length === 1 && raw[0]!.name === undefined && raw[0]!.file === undefined) result = NO_INFO;
     else {
@@ -96,7 +143,7 @@ export class ObjectContext {
         column: f.column,
         inlined: i < raw.length - 1,
       }));
-      result = { kind: 'frames', frames };
+      result = { kind: 'frames', frames, source };
     }
     if (this.results.size >= RESULT_CACHE_MAX) this.results.delete(this.results.keys().next().value!);
     this.results.set(va, result);

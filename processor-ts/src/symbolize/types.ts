@@ -19,8 +19,11 @@ export interface Frame {
   readonly inlined: boolean;
 }
 
+/** Which table named the frames: DWARF, a Go pclntab, or an ELF symbol table. */
+export type FrameSource = 'dwarf' | 'gopclntab' | 'symtab';
+
 export type SymbolizeResult =
-  | { readonly kind: 'frames'; readonly frames: readonly Frame[] }
+  | { readonly kind: 'frames'; readonly frames: readonly Frame[]; readonly source: FrameSource }
   | { readonly kind: 'unknown'; readonly reason: string };
 
 /** Thrown for malformed or unsupported ELF input. */

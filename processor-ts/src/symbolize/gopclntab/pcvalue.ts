@@ -1,0 +1,45 @@
+/**
+ * Go pc-value tables: pairs of (value delta, pc delta) varints. The value delta is zig-zag
+ * encoded, the pc delta is scaled by the instruction quantum; the value starts at -1 and the pc
+ * at the function entry, and a zero value delta after the first pair ends the table.
+ */
+
+/** Returned by `pcValue` when the table does not cover the pc (or is malformed). */
+export const PC_NOT_FOUND = -0x80000000;
+
+/**
+ * The value in effect at `target`, decoding the table at `off` in `buf` (never allocates).
+ * `entry` is the function's first pc.
+ */
+export function pcValue(buf: Buffer, off: number, entry: number, target: number, quantum: number): number {
+  const end = buf.length;
+  let p = off;
+  let val = -1;
+  let pc = entry;
+  let first = true;
+  for (;;) {
+    // uvarint: value delta
+    let uv = 0, mul = 1, b: number;
+    do {
+      if (p >= end || mul > 2 ** 35) return PC_NOT_FOUND;
+      b = buf[p++]!;
+      uv += (b & 0x7f) * mul;
+      mul *= 128;
+    } while (b & 0x80);
+    if (uv === 0 && !first) return PC_NOT_FOUND;
+    first = false;
+    const half = Math.floor(uv / 2);
+    val = (val + (uv % 2 === 1 ? -half - 1 : half)) | 0;
+    // uvarint: pc delta
+    let pcd = 0;
+    mul = 1;
+    do {
+      if (p >= end || mul > 2 ** 35) return PC_NOT_FOUND;
+      b = buf[p++]!;
+      pcd += (b & 0x7f) * mul;
+      mul *= 128;
+    } while (b & 0x80);
+    pc += pcd * quantum;
+    if (target < pc) return val;
+  }
+}
