@@ -15,6 +15,9 @@ go run ./bench/cpu -seconds "${BENCH_SECONDS:-60}" -rss-seconds "${BENCH_RSS_SEC
 dpkg-query -W -f='${Status}' bpftrace 2>/dev/null | grep -q "install ok installed" ||
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q bpftrace >/dev/null
 
+echo "== symbolizer against llvm-symbolizer; aggregator against go tool pprof"
+npm run --silent -w processor-ts bench
+
 for b in bench/*/run.sh bench/*/bench.sh; do
 	[ -f "$b" ] || continue
 	echo "== $b"
