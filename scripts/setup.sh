@@ -9,7 +9,7 @@ export PATH="$GOBIN:$PATH"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 COLLECTOR_RELEASE=v0.161.0
-APT_PACKAGES=(clang llvm libbpf-dev bpftool gcc make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg)
+APT_PACKAGES=(clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium)
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 

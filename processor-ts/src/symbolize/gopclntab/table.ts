@@ -2,7 +2,7 @@ import type { DwarfFrame } from '../dwarf/context.js';
 import type { ElfFile } from '../elf/elf.js';
 import { cstrAt, upperBoundMinus1 } from '../reader.js';
 import { functabField, PclntabError, type PclntabHeader, word } from './header.js';
-import { findModuleData, locatePclntab, type PclntabLocation } from './locate.js';
+import { findModuleData, locatePclntab, type ModuleData, type PclntabLocation } from './locate.js';
 import { PC_NOT_FOUND, pcValue } from './pcvalue.js';
 
 const PCDATA_INL_TREE_INDEX = 2;
@@ -62,15 +62,14 @@ export class GoPclntab {
   private readonly nameCache = new Map<number, string>();
   private readonly fileCache = new Map<number, string>();
 
-  constructor(elf: ElfFile) {
-    const loc = locatePclntab(elf);
+  /** Locates the pclntab (and moduledata) in `elf`; `loc`/`md` may be given directly. */
+  constructor(elf: ElfFile, loc: PclntabLocation = locatePclntab(elf), md: ModuleData | undefined = findModuleData(elf, loc)) {
     const h = loc.header;
     this.elf = elf;
     this.header = h;
     this.via = loc.via;
     this.data = loc.data;
     this.layout = funcLayout(h);
-    const md = findModuleData(elf, loc);
     this.textStart = h.version === '1.16' ? 0 : h.textStart || md?.text || elf.section('.text')?.addr || 0;
     if (h.version !== '1.16' && this.textStart === 0) throw new PclntabError('cannot find the text start of the Go pclntab');
     this.gofunc = md?.gofunc ?? 0;
