@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 #include "cpu.h"
 #include "maps.bpf.h"
+#include "filter.bpf.h"
 
 #define EFAULT 14
 #define EEXIST 17
@@ -21,8 +22,6 @@
 const volatile bool include_idle = false;
 const volatile bool kernel_stacks = true;
 const volatile bool user_stacks = true;
-const volatile bool filter_pid = false;
-const volatile bool filter_cgroup = false;
 
 /* Sizes are set by the loader from the receiver config before load. */
 struct {
@@ -54,21 +53,6 @@ struct {
 	__uint(max_entries, CPU_STAT_MAX);
 } stats SEC(".maps");
 
-/* Target filters, filled by the loader when filter_pid / filter_cgroup. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, __u8);
-	__uint(max_entries, 1024);
-} target_pids SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u64);
-	__type(value, __u8);
-	__uint(max_entries, 1024);
-} target_cgroups SEC(".maps");
-
 static __always_inline __s32 stack_id(void *ctx, void *stackmap, __u64 flags,
 				       __u32 collision_stat, __u32 err_stat)
 {
@@ -93,17 +77,9 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 
 	if (!include_idle && tid == 0)
 		return 0;
-	if (filter_pid && !bpf_map_lookup_elem(&target_pids, &pid)) {
+	if (!target_wanted(pid)) {
 		stat_inc(&stats, CPU_STAT_FILTERED);
 		return 0;
-	}
-	if (filter_cgroup) {
-		__u64 cg = bpf_get_current_cgroup_id();
-
-		if (!bpf_map_lookup_elem(&target_cgroups, &cg)) {
-			stat_inc(&stats, CPU_STAT_FILTERED);
-			return 0;
-		}
 	}
 
 	gen = bpf_map_lookup_elem(&ctl, &zero);

@@ -16,6 +16,7 @@
 #include <bpf/bpf_tracing.h>
 #include "offcpu.h"
 #include "maps.bpf.h"
+#include "filter.bpf.h"
 #include "core_fixes.bpf.h"
 
 #define EFAULT 14
@@ -23,8 +24,6 @@
 
 const volatile bool kernel_stacks = true;
 const volatile bool user_stacks = true;
-const volatile bool filter_pid = false;
-const volatile bool filter_cgroup = false;
 const volatile __u64 min_block_ns = 1000;
 
 struct {
@@ -71,20 +70,6 @@ struct {
 	__uint(max_entries, 1);
 } start_hash SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, __u8);
-	__uint(max_entries, 1024);
-} target_pids SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u64);
-	__type(value, __u8);
-	__uint(max_entries, 1024);
-} target_cgroups SEC(".maps");
-
 static __always_inline __u32 ctl_get(__u32 slot)
 {
 	__u32 *v = bpf_map_lookup_elem(&ctl, &slot);
@@ -105,17 +90,7 @@ static __always_inline __s32 stack_id(void *ctx, __u64 flags, __u32 collision_st
  * still the current task when sched_switch fires. */
 static __always_inline bool wanted(__u32 tgid)
 {
-	if (tgid == 0)
-		return false;
-	if (filter_pid && !bpf_map_lookup_elem(&target_pids, &tgid))
-		return false;
-	if (filter_cgroup) {
-		__u64 cg = bpf_get_current_cgroup_id();
-
-		if (!bpf_map_lookup_elem(&target_cgroups, &cg))
-			return false;
-	}
-	return true;
+	return tgid != 0 && target_wanted(tgid);
 }
 
 static __always_inline void record_out(void *ctx, struct offcpu_start *s)

@@ -22,11 +22,10 @@
 #include <bpf/bpf_tracing.h>
 #include "syscalls.h"
 #include "maps.bpf.h"
+#include "filter.bpf.h"
 
 #define MAX_ERRNO 4095
 
-const volatile bool filter_pid = false;
-const volatile bool filter_cgroup = false;
 
 struct start {
 	__u64 ts;
@@ -70,20 +69,6 @@ struct {
 	__uint(max_entries, SYS_STAT_MAX);
 } stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, __u8);
-	__uint(max_entries, 1024);
-} target_pids SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u64);
-	__type(value, __u8);
-	__uint(max_entries, 1024);
-} target_cgroups SEC(".maps");
-
 /* Zeroed template for new entries: too big for the 512-byte stack. */
 static const struct sys_val zero_val;
 
@@ -92,18 +77,8 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct start *s;
 
-	if (filter_pid) {
-		__u32 pid = bpf_get_current_pid_tgid() >> 32;
-
-		if (!bpf_map_lookup_elem(&target_pids, &pid))
-			return 0;
-	}
-	if (filter_cgroup) {
-		__u64 cg = bpf_get_current_cgroup_id();
-
-		if (!bpf_map_lookup_elem(&target_cgroups, &cg))
-			return 0;
-	}
+	if ((filter_pid || filter_cgroup) && !target_wanted(bpf_get_current_pid_tgid() >> 32))
+		return 0;
 	s = bpf_task_storage_get(&start, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {

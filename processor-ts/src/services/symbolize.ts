@@ -4,6 +4,8 @@ import type { ProfilesData, ProfilesDictionary } from '../otlp/profiles.js';
 import { DictionaryWriter, dictAttribute, ensureDictionary, newLine, scalarValue } from '../otlp/profiles.js';
 import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE } from '../symbolize/debug/lookup.js';
 import type { ObjectContext } from '../symbolize/object.js';
+import { PerfMapCache } from '../symbolize/perfmap/cache.js';
+import type { PerfMap } from '../symbolize/perfmap/perfmap.js';
 import { Symbolizer } from '../symbolize/symbolizer.js';
 import { asFileOffset, type FileOffset, type Frame, type SymbolizeResult } from '../symbolize/types.js';
 import type { KallsymsSource } from './kallsyms.js';
@@ -42,10 +44,12 @@ export interface SymbolizeOutcome {
   unresolved: Map<string, number>;
   filesFailed: Map<string, number>;
   cacheHits: number;
+  /** Symbolized locations by the source that named them: dwarf, gopclntab, symtab, kallsyms, perfmap. */
+  resolvedBy: Map<string, number>;
 }
 
 function newOutcome(): SymbolizeOutcome {
-  return { locationsTotal: 0, locationsSymbolized: 0, framesResolved: 0, unresolved: new Map(), filesFailed: new Map(), cacheHits: 0 };
+  return { locationsTotal: 0, locationsSymbolized: 0, framesResolved: 0, unresolved: new Map(), filesFailed: new Map(), cacheHits: 0, resolvedBy: new Map() };
 }
 
 function bump(m: Map<string, number>, k: string, n = 1): void {
@@ -58,6 +62,13 @@ export interface SymbolizeEngineOptions {
   /** Where /proc is (tests point it elsewhere). */
   procRoot?: string;
   kallsyms?: KallsymsSource | undefined;
+  /** JIT perf maps (/proc/PID/root/tmp/perf-PID.map); default: a cache under `procRoot`. */
+  perfMaps?: PerfMapCache;
+}
+
+/** Mapping file names of anonymous memory, where JIT compilers put code. */
+export function isAnonymousMapping(file: string): boolean {
+  return file === '' || file.startsWith('[anon') || file.startsWith('//anon') || file.startsWith('/memfd:') || file.startsWith('memfd:');
 }
 
 /**
@@ -69,9 +80,11 @@ export class SymbolizeEngine {
   private readonly symbolizers = new Map<string, Symbolizer>();
   private readonly seen = new WeakSet<ObjectContext>();
   private readonly procRoot: string;
+  readonly perfMaps: PerfMapCache;
 
   constructor(private readonly opts: SymbolizeEngineOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
+    this.perfMaps = opts.perfMaps ?? new PerfMapCache({ procRoot: this.procRoot });
   }
 
   /** Objects currently cached, over all symbolizers. */
@@ -103,8 +116,8 @@ export class SymbolizeEngine {
     const out = newOutcome();
     const dict = data.dictionary;
     if (!dict) return out;
-    const work = collectWork(data, dict);
-    if (work.size === 0) return out;
+    const { work, unmapped } = collectWork(data, dict);
+    if (work.size === 0 && unmapped.length === 0) return out;
     ensureDictionary(data);
     const writer = new DictionaryWriter(dict);
     for (const [mappingIndex, w] of work) {
@@ -118,6 +131,10 @@ export class SymbolizeEngine {
       }
       if (file === KERNEL_MAPPING) {
         await this.symbolizeKernel(dict, w.locations, writer, out);
+        continue;
+      }
+      if (isAnonymousMapping(file)) {
+        await this.symbolizeJit(dict, w.locations.map((li) => ({ li, pids: w.pids })), writer, out, true);
         continue;
       }
       const obj = await this.open(file, w.pids, dictAttribute(dict, mapping.attributeIndices, ATTR_BUILD_ID), o, out);
@@ -140,6 +157,10 @@ export class SymbolizeEngine {
       results.forEach((r, i) => this.apply(dict, located[i]!, r, o, writer, out));
       await yieldToLoop();
     }
+    if (unmapped.length > 0) {
+      signal?.throwIfAborted();
+      await this.symbolizeJit(dict, unmapped, writer, out, false);
+    }
     return out;
   }
 
@@ -157,6 +178,47 @@ export class SymbolizeEngine {
     }
     out.locationsSymbolized++;
     out.framesResolved += frames.length;
+    bump(out.resolvedBy, r.source);
+  }
+
+  /**
+   * Names JIT code from the processes' perf maps: the map's name as the function, no file or
+   * line. Anonymous mappings always count (unresolved: no_perf_map or no_symbol); locations
+   * without any mapping count only when one of their processes has a perf map, so batches
+   * without JIT code are reported as before.
+   */
+  private async symbolizeJit(
+    dict: ProfilesDictionary,
+    locations: ReadonlyArray<{ li: number; pids: ReadonlySet<number> }>,
+    writer: DictionaryWriter,
+    out: SymbolizeOutcome,
+    mapped: boolean,
+  ): Promise<void> {
+    const maps = new Map<number, PerfMap | undefined>();
+    for (const { li, pids } of locations) {
+      const have: PerfMap[] = [];
+      for (const pid of [...pids].slice(0, MAX_PIDS_PER_MAPPING)) {
+        if (!maps.has(pid)) maps.set(pid, await this.perfMaps.get(pid));
+        const m = maps.get(pid);
+        if (m) have.push(m);
+      }
+      if (have.length === 0) {
+        if (mapped) bump(out.unresolved, 'no_perf_map');
+        continue;
+      }
+      if (!mapped) out.locationsTotal++;
+      const loc = dict.locationTable[li]!;
+      let sym;
+      for (const m of have) if ((sym = m.lookup(loc.address))) break;
+      if (!sym) {
+        bump(out.unresolved, 'no_symbol');
+        continue;
+      }
+      loc.lines.push(newLine(writer.function(sym.name, sym.name, ''), 0, 0));
+      out.locationsSymbolized++;
+      out.framesResolved++;
+      bump(out.resolvedBy, 'perfmap');
+    }
   }
 
   private async symbolizeKernel(dict: ProfilesDictionary, locations: readonly number[], writer: DictionaryWriter, out: SymbolizeOutcome): Promise<void> {
@@ -176,6 +238,7 @@ export class SymbolizeEngine {
       loc.lines.push(newLine(fn, 0, 0));
       out.locationsSymbolized++;
       out.framesResolved++;
+      bump(out.resolvedBy, 'kallsyms');
     }
   }
 
@@ -249,10 +312,12 @@ interface MappingWork {
 
 /**
  * Groups the locations that need symbols by mapping, with the processes (resource
- * `process.pid`) whose samples reach them.
+ * `process.pid`) whose samples reach them; locations without a mapping but with a process
+ * are returned apart (they may be JIT code named by a perf map).
  */
-function collectWork(data: ProfilesData, dict: ProfilesDictionary): Map<number, MappingWork> {
+function collectWork(data: ProfilesData, dict: ProfilesDictionary): { work: Map<number, MappingWork>; unmapped: Array<{ li: number; pids: Set<number> }> } {
   const work = new Map<number, MappingWork>();
+  const unmapped: Array<{ li: number; pids: Set<number> }> = [];
   const locPids = new Map<number, Set<number>>();
   for (const rp of data.resourceProfiles) {
     const pid = pidOf(rp.resource?.attributes ?? []);
@@ -270,13 +335,18 @@ function collectWork(data: ProfilesData, dict: ProfilesDictionary): Map<number, 
     }
   }
   dict.locationTable.forEach((loc, li) => {
-    if (li === 0 || loc.mappingIndex <= 0 || loc.lines.length > 0) return;
+    if (li === 0 || loc.lines.length > 0) return;
+    if (loc.mappingIndex <= 0) {
+      const pids = locPids.get(li);
+      if (pids && loc.address !== 0n) unmapped.push({ li, pids });
+      return;
+    }
     let w = work.get(loc.mappingIndex);
     if (!w) work.set(loc.mappingIndex, (w = { locations: [], pids: new Set() }));
     w.locations.push(li);
     for (const pid of locPids.get(li) ?? []) w.pids.add(pid);
   });
-  return work;
+  return { work, unmapped };
 }
 
 function pidOf(attrs: ReadonlyArray<{ key: string; value?: Parameters<typeof scalarValue>[0] }>): number | undefined {

@@ -43,6 +43,7 @@ export function countOutcome(c: Counters, r: SymbolizeOutcome): void {
   c.inc(METRIC.framesResolved, undefined, r.framesResolved);
   c.inc(METRIC.cacheHits, undefined, r.cacheHits);
   for (const [reason, n] of r.unresolved) c.inc(METRIC.locationsUnresolved, { reason }, n);
+  for (const [source, n] of r.resolvedBy) c.inc(METRIC.locationsResolved, { source }, n);
   for (const [reason, n] of r.filesFailed) c.inc(METRIC.filesFailed, { reason }, n);
 }
 

@@ -82,8 +82,6 @@ func Start(cfg Config) (_ *Profiler, err error) {
 		"include_idle":  cfg.IncludeIdle,
 		"kernel_stacks": cfg.KernelStacks,
 		"user_stacks":   cfg.UserStacks,
-		"filter_pid":    len(cfg.PIDs) > 0,
-		"filter_cgroup": len(cfg.CgroupIDs) > 0,
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -96,11 +94,9 @@ func Start(cfg Config) (_ *Profiler, err error) {
 	for _, name := range []string{"counts0", "counts1"} {
 		spec.Maps[name].MaxEntries = cfg.CountEntries
 	}
-	if n := uint32(len(cfg.PIDs)); n > spec.Maps["target_pids"].MaxEntries {
-		spec.Maps["target_pids"].MaxEntries = n
-	}
-	if n := uint32(len(cfg.CgroupIDs)); n > spec.Maps["target_cgroups"].MaxEntries {
-		spec.Maps["target_cgroups"].MaxEntries = n
+	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
+	if err := targets.Configure(spec); err != nil {
+		return nil, err
 	}
 
 	p := &Profiler{}
@@ -112,16 +108,8 @@ func Start(cfg Config) (_ *Profiler, err error) {
 			p.Close()
 		}
 	}()
-	one := uint8(1)
-	for _, pid := range cfg.PIDs {
-		if err := p.objs.TargetPids.Put(pid, one); err != nil {
-			return nil, fmt.Errorf("adding pid %d to the target filter: %w", pid, err)
-		}
-	}
-	for _, id := range cfg.CgroupIDs {
-		if err := p.objs.TargetCgroups.Put(id, one); err != nil {
-			return nil, fmt.Errorf("adding cgroup %d to the target filter: %w", id, err)
-		}
+	if err := targets.Fill(p.objs.TargetPids, p.objs.TargetCgroups); err != nil {
+		return nil, err
 	}
 
 	cpus, err := loader.OnlineCPUs()

@@ -13,7 +13,7 @@ import (
 func buildSpin(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "spin")
-	out, err := exec.Command("gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "-o", bin, "testdata/spin.c").CombinedOutput()
+	out, err := exec.Command("gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "-o", bin, "../../../testdata/spin.c").CombinedOutput()
 	if err != nil {
 		t.Fatalf("building spin: %v\n%s", err, out)
 	}

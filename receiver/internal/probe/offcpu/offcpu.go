@@ -95,8 +95,6 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 	consts := map[string]any{
 		"kernel_stacks": cfg.KernelStacks,
 		"user_stacks":   cfg.UserStacks,
-		"filter_pid":    len(cfg.PIDs) > 0,
-		"filter_cgroup": len(cfg.CgroupIDs) > 0,
 		"min_block_ns":  uint64(cfg.MinBlock.Nanoseconds()),
 	}
 	for name, v := range consts {
@@ -108,11 +106,9 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 	spec.Maps["counts0"].MaxEntries = cfg.CountEntries
 	spec.Maps["counts1"].MaxEntries = cfg.CountEntries
 	spec.Maps["start_hash"].MaxEntries = max(cfg.ThreadEntries, 1)
-	if n := uint32(len(cfg.PIDs)); n > spec.Maps["target_pids"].MaxEntries {
-		spec.Maps["target_pids"].MaxEntries = n
-	}
-	if n := uint32(len(cfg.CgroupIDs)); n > spec.Maps["target_cgroups"].MaxEntries {
-		spec.Maps["target_cgroups"].MaxEntries = n
+	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
+	if err := targets.Configure(spec); err != nil {
+		return nil, err
 	}
 	progName := "sched_switch"
 	if raw {
@@ -133,16 +129,8 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 			t.Close()
 		}
 	}()
-	one := uint8(1)
-	for _, pid := range cfg.PIDs {
-		if err := coll.Maps["target_pids"].Put(pid, one); err != nil {
-			return nil, fmt.Errorf("adding pid %d to the target filter: %w", pid, err)
-		}
-	}
-	for _, id := range cfg.CgroupIDs {
-		if err := coll.Maps["target_cgroups"].Put(id, one); err != nil {
-			return nil, fmt.Errorf("adding cgroup %d to the target filter: %w", id, err)
-		}
+	if err := targets.Fill(coll.Maps["target_pids"], coll.Maps["target_cgroups"]); err != nil {
+		return nil, err
 	}
 	prog := coll.Programs[progName]
 	if raw {

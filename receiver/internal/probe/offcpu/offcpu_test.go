@@ -36,7 +36,7 @@ func buildBlock(t *testing.T) string {
 		t.Skip("the test program's inline syscall is x86_64")
 	}
 	bin := filepath.Join(t.TempDir(), "block")
-	out, err := exec.Command("gcc", "-O0", "-g", "-no-pie", "-fno-omit-frame-pointer", "-o", bin, "testdata/block.c").CombinedOutput()
+	out, err := exec.Command("gcc", "-O0", "-g", "-no-pie", "-fno-omit-frame-pointer", "-o", bin, "../../../testdata/block.c").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return bin
 }

@@ -9,8 +9,6 @@ import (
 	"time"
 )
 
-const batchChunk = 1024
-
 // drain flips to the other generation of maps, then reads and clears the
 // previous one into t.keys/t.vals and t.errKeys/t.errVals. Calls that
 // finish meanwhile land in the new generation: nothing is lost or counted

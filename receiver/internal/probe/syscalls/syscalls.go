@@ -81,23 +81,12 @@ func Start(cfg Config) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading syscalls spec: %w", err)
 	}
-	consts := map[string]any{
-		"filter_pid":    len(cfg.PIDs) > 0,
-		"filter_cgroup": len(cfg.CgroupIDs) > 0,
-	}
-	for name, v := range consts {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("setting %s: %w", name, err)
-		}
-	}
 	for _, name := range []string{"counts0", "counts1", "errors0", "errors1"} {
 		spec.Maps[name].MaxEntries = cfg.MaxEntries
 	}
-	if n := uint32(len(cfg.PIDs)); n > spec.Maps["target_pids"].MaxEntries {
-		spec.Maps["target_pids"].MaxEntries = n
-	}
-	if n := uint32(len(cfg.CgroupIDs)); n > spec.Maps["target_cgroups"].MaxEntries {
-		spec.Maps["target_cgroups"].MaxEntries = n
+	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
+	if err := targets.Configure(spec); err != nil {
+		return nil, err
 	}
 
 	t := &Tracer{names: syscallnames.Native(), top: cfg.TopProcesses}
@@ -110,16 +99,8 @@ func Start(cfg Config) (_ *Tracer, err error) {
 			t.Close()
 		}
 	}()
-	one := uint8(1)
-	for _, pid := range cfg.PIDs {
-		if err := t.objs.TargetPids.Put(pid, one); err != nil {
-			return nil, fmt.Errorf("adding pid %d to the target filter: %w", pid, err)
-		}
-	}
-	for _, id := range cfg.CgroupIDs {
-		if err := t.objs.TargetCgroups.Put(id, one); err != nil {
-			return nil, fmt.Errorf("adding cgroup %d to the target filter: %w", id, err)
-		}
+	if err := targets.Fill(t.objs.TargetPids, t.objs.TargetCgroups); err != nil {
+		return nil, err
 	}
 	// Exit first: a sys_exit without a start is ignored, while a start
 	// without its exit program would only be overwritten.

@@ -3,14 +3,10 @@
 package tcp
 
 import (
-	"errors"
 	"fmt"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"time"
-
-	"github.com/cilium/ebpf"
 )
-
-const batchChunk = 1024
 
 // drain flips to the other generation of counters, then reads and clears
 // the previous one into t.keys and t.vals.
@@ -26,21 +22,11 @@ func (t *Tracer) drain() error {
 	if old == 1 {
 		m = t.objs.Counts1
 	}
-	t.keys, t.vals = t.keys[:0], t.vals[:0]
-	kb := make([]tcpConnKey, batchChunk)
-	vb := make([]tcpTcpVal, batchChunk)
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := m.BatchLookupAndDelete(&cursor, kb, vb, nil)
-		t.keys = append(t.keys, kb[:n]...)
-		t.vals = append(t.vals, vb[:n]...)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("draining tcp counts: %w", err)
-		}
+	var err error
+	if t.keys, t.vals, err = loader.DrainHash(m, t.keys[:0], t.vals[:0]); err != nil {
+		return fmt.Errorf("draining tcp counts: %w", err)
 	}
+	return nil
 }
 
 // readDrops sums the cumulative per-CPU drop counters into t.drops.
