@@ -274,4 +274,3 @@ func (a *aggregator) failed(ctx context.Context, op string, pd pprofile.Profiles
 		return a.next.ConsumeProfiles(ctx, pd)
 	}
 }
-

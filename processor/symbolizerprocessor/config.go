@@ -7,33 +7,25 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"time"
 
 	"github.com/ebpf-otel/ebpf-otel/processor/internal/sidecar"
 )
 
-// OnError says what happens to a batch the sidecar did not symbolize.
-type OnError string
+// OnError says what happens to a batch the sidecar did not take.
+type OnError = sidecar.OnError
 
+// The on_error choices.
 const (
-	// OnErrorPassThrough passes the batch on unsymbolized (the default).
-	OnErrorPassThrough OnError = "pass_through"
-	// OnErrorDrop drops the batch and reports success upstream.
-	OnErrorDrop OnError = "drop"
-	// OnErrorError returns the error upstream (the receiver may retry).
-	OnErrorError OnError = "error"
+	OnErrorPassThrough = sidecar.OnErrorPassThrough
+	OnErrorDrop        = sidecar.OnErrorDrop
+	OnErrorError       = sidecar.OnErrorError
 )
 
 // Config is the processor's configuration.
 type Config struct {
-	// Endpoint is the sidecar: "http://HOST:PORT" or "unix:///PATH".
-	Endpoint string `mapstructure:"endpoint"`
-	// Protocol is connect (default), grpc or grpc_web.
-	Protocol sidecar.Protocol `mapstructure:"protocol"`
-	// Timeout bounds each call to the sidecar.
-	Timeout time.Duration `mapstructure:"timeout"`
-	// OnError is pass_through (default), drop or error.
-	OnError OnError `mapstructure:"on_error"`
+	// ClientConfig is how to reach the sidecar: endpoint, protocol,
+	// timeout and on_error.
+	sidecar.ClientConfig `mapstructure:",squash"`
 
 	// Demangle C++ and Rust names (the mangled name stays the system name).
 	Demangle bool `mapstructure:"demangle"`
@@ -48,14 +40,11 @@ type Config struct {
 }
 
 // DefaultEndpoint is where `ebpf-otel-sidecar serve` listens by default.
-const DefaultEndpoint = "http://127.0.0.1:4319"
+const DefaultEndpoint = sidecar.DefaultEndpoint
 
 func createDefaultConfig() *Config {
 	return &Config{
-		Endpoint:     DefaultEndpoint,
-		Protocol:     sidecar.ProtocolConnect,
-		Timeout:      5 * time.Second,
-		OnError:      OnErrorPassThrough,
+		ClientConfig: sidecar.DefaultClientConfig(),
 		Demangle:     true,
 		InlineFrames: true,
 	}
@@ -64,24 +53,7 @@ func createDefaultConfig() *Config {
 // Validate checks the configuration; each message names the key and the fix.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Endpoint == "" {
-		errs = append(errs, errors.New("endpoint must be set, e.g. http://127.0.0.1:4319 or unix:///run/ebpf-otel/sidecar.sock"))
-	} else if _, err := sidecar.ParseEndpoint(c.Endpoint); err != nil {
-		errs = append(errs, fmt.Errorf("endpoint: %w", err))
-	}
-	switch c.Protocol {
-	case sidecar.ProtocolConnect, sidecar.ProtocolGRPC, sidecar.ProtocolGRPCWeb:
-	default:
-		errs = append(errs, fmt.Errorf("protocol %q is not one of connect, grpc, grpc_web", c.Protocol))
-	}
-	if c.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("timeout must be positive, e.g. 5s (got %v)", c.Timeout))
-	}
-	switch c.OnError {
-	case OnErrorPassThrough, OnErrorDrop, OnErrorError:
-	default:
-		errs = append(errs, fmt.Errorf("on_error %q is not one of pass_through, drop, error", c.OnError))
-	}
+	errs = append(errs, c.ClientConfig.Validate()...)
 	for _, d := range c.DebugDirs {
 		if !path.IsAbs(d) {
 			errs = append(errs, fmt.Errorf("debug_dirs: %q is not an absolute path", d))

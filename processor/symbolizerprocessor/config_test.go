@@ -41,10 +41,7 @@ func TestConfigCustom(t *testing.T) {
 	cfg := load(t, "custom")
 	require.NoError(t, cfg.Validate())
 	require.Equal(t, &Config{
-		Endpoint:     "unix:///run/ebpf-otel/sidecar.sock",
-		Protocol:     sidecar.ProtocolGRPC,
-		Timeout:      2 * time.Second,
-		OnError:      OnErrorDrop,
+		ClientConfig: sidecar.ClientConfig{Endpoint: "unix:///run/ebpf-otel/sidecar.sock", Protocol: sidecar.ProtocolGRPC, Timeout: 2 * time.Second, OnError: OnErrorDrop},
 		Demangle:     false,
 		InlineFrames: false,
 		DebugDirs:    []string{"/opt/debug"},

@@ -1,10 +1,12 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KallsymsSource } from './kallsyms.js';
-import { DEFAULT_OPTIONS, KERNEL_MAPPING, SymbolizeEngine, loadFailure, underRoots } from './symbolize.js';
+import { PerfMapCache } from '../symbolize/perfmap/cache.js';
+import { DEFAULT_OPTIONS, KERNEL_MAPPING, SymbolizeEngine, isAnonymousMapping, loadFailure, underRoots } from './symbolize.js';
 import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from './testutil/batch.js';
 
 const prog = buildProgram();
@@ -51,6 +53,7 @@ describe('SymbolizeEngine', () => {
     expect(lineNames(data)).toEqual([oracle(deep), oracle(other)]);
     expect(lineNames(data)[0]!.length).toBeGreaterThanOrEqual(2);
     expect(r.framesResolved).toBe(lineNames(data)[0]!.length + 1);
+    expect(Object.fromEntries(r.resolvedBy)).toEqual({ dwarf: 2 });
     const d = data.dictionary!;
     const ln = d.locationTable[1]!.lines.at(-1)!;
     expect(d.stringTable[d.functionTable[ln.functionIndex]!.filenameStrindex]).toMatch(/prog\.c$/);
@@ -144,6 +147,7 @@ describe('SymbolizeEngine', () => {
     const d = data.dictionary!;
     expect(d.stringTable[d.functionTable[d.locationTable[2]!.lines[0]!.functionIndex]!.filenameStrindex]).toBe('[nf_tables]');
     expect(Object.fromEntries(r.unresolved)).toEqual({ no_symbol: 1 });
+    expect(Object.fromEntries(r.resolvedBy)).toEqual({ kallsyms: 2 });
 
     const none = await new SymbolizeEngine().symbolize(makeBatch({ mappings: [{ file: KERNEL_MAPPING }], locations: [{ mapping: 1, address: 1n }] }), DEFAULT_OPTIONS);
     expect(Object.fromEntries(none.unresolved)).toEqual({ kallsyms_unavailable: 1 });
@@ -165,6 +169,82 @@ describe('SymbolizeEngine', () => {
     const engine = new SymbolizeEngine({ cacheBytes: 1 << 30 });
     for (let i = 0; i < 10; i++) await engine.symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, debugDirs: [`/d${i}`] });
     expect(engine.cachedObjects).toBeLessThanOrEqual(8);
+  });
+});
+
+/** A Node process running a hot JS function with --perf-basic-prof, kept alive until killed. */
+async function nodeWithPerfMap() {
+  const script = `
+    function hotLoop(n) { let s = 0; for (let i = 0; i < n; i++) s += Math.sqrt(i) * i % 7; return s; }
+    const t = Date.now(); let r = 0;
+    while (Date.now() - t < 1000) r += hotLoop(1e5);
+    process.stdout.write('ready ' + (r > 0) + '\\n');
+    process.stdin.resume();`;
+  const child = spawn(process.execPath, ['--perf-basic-prof', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+  expect(chunk.toString()).toMatch(/^ready/);
+  const mapPath = `/tmp/perf-${child.pid}.map`;
+  return { child, mapPath, text: readFileSync(mapPath, 'utf8') };
+}
+
+describe('JIT perf maps', () => {
+  it('names code in anonymous mappings and unmapped addresses of a node --perf-basic-prof process', async () => {
+    const { child, mapPath, text } = await nodeWithPerfMap();
+    try {
+      const entries = text.split('\n').map((l) => /^([0-9a-f]+) ([0-9a-f]+) (.+)$/.exec(l)).filter((m) => m !== null);
+      const hot = entries.filter((m) => m![3]!.includes('hotLoop'));
+      const builtin = entries.find((m) => m![3]!.startsWith('Builtin:'))!;
+      expect(hot.length).toBeGreaterThan(0);
+      const inside = (m: RegExpExecArray, frac: number) => BigInt(`0x${m[1]}`) + BigInt(Math.floor(Number(`0x${m[2]}`) * frac));
+      const hotAddrs = hot.flatMap((m) => [inside(m!, 0), inside(m!, 0.5)]);
+      const data = makeBatch({
+        mappings: [{ file: '[anon:v8]', start: 0n, limit: 0n }, { file: '' }],
+        locations: [
+          ...hotAddrs.map((address) => ({ mapping: 1, address })),
+          { mapping: 2, address: inside(builtin, 0.25) },
+          { mapping: 0, address: inside(hot[0]!, 0.75) },
+          { mapping: 1, address: 0x10n },
+        ],
+        pid: child.pid!,
+      });
+      const engine = new SymbolizeEngine();
+      const r = await engine.symbolize(data, DEFAULT_OPTIONS);
+      const names = lineNames(data);
+      for (let i = 0; i < hotAddrs.length; i++) expect(names[i]![0]).toContain('hotLoop');
+      expect(names[hotAddrs.length]).toEqual([builtin[3]]);
+      expect(names[hotAddrs.length + 1]![0]).toContain('hotLoop');
+      expect(names[hotAddrs.length + 2]).toEqual([]);
+      expect(r.locationsTotal).toBe(hotAddrs.length + 3);
+      expect(r.locationsSymbolized).toBe(hotAddrs.length + 2);
+      expect(Object.fromEntries(r.resolvedBy)).toEqual({ perfmap: hotAddrs.length + 2 });
+      expect(Object.fromEntries(r.unresolved)).toEqual({ no_symbol: 1 });
+      const d = data.dictionary!;
+      const ln = d.locationTable[1]!.lines[0]!;
+      expect(ln.line).toBe(0n);
+      expect(d.stringTable[d.functionTable[ln.functionIndex]!.filenameStrindex]).toBe('');
+      expect(engine.perfMaps.size).toBe(1);
+    } finally {
+      child.kill();
+      rmSync(mapPath, { force: true });
+    }
+  });
+
+  it('counts anonymous code without a perf map, and ignores unmapped addresses then', async () => {
+    const proc = mkdtempSync(join(tmpdir(), 'proc-'));
+    const engine = new SymbolizeEngine({ perfMaps: new PerfMapCache({ procRoot: proc }) });
+    const data = makeBatch({
+      mappings: [{ file: '//anon' }],
+      locations: [{ mapping: 1, address: 0x1000n }, { mapping: 0, address: 0x2000n }],
+      pid: 31337,
+    });
+    const r = await engine.symbolize(data, DEFAULT_OPTIONS);
+    expect(r.locationsTotal).toBe(1);
+    expect(Object.fromEntries(r.unresolved)).toEqual({ no_perf_map: 1 });
+  });
+
+  it('recognizes anonymous mapping names', () => {
+    for (const f of ['', '[anon:v8]', '[anon_shmem]', '//anon', '/memfd:doublemapper (deleted)']) expect(isAnonymousMapping(f)).toBe(true);
+    for (const f of ['[vdso]', '[heap]', '/usr/bin/node', KERNEL_MAPPING]) expect(isAnonymousMapping(f)).toBe(false);
   });
 });
 
