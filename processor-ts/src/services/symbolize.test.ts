@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KallsymsSource } from './kallsyms.js';
+import { ElfFile } from '../symbolize/elf/elf.js';
+import { GoPclntab } from '../symbolize/gopclntab/table.js';
 import { PerfMapCache } from '../symbolize/perfmap/cache.js';
+import { buildGoPrograms } from '../symbolize/testutil/goprog.js';
 import { DEFAULT_OPTIONS, KERNEL_MAPPING, SymbolizeEngine, isAnonymousMapping, loadFailure, underRoots } from './symbolize.js';
 import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from './testutil/batch.js';
 
@@ -172,6 +175,26 @@ describe('SymbolizeEngine', () => {
   });
 });
 
+describe.skipIf(!buildGoPrograms())('stripped Go binaries', () => {
+  it('are symbolized from the pclntab, inlined frames included, and counted by source', async () => {
+    const { stripped } = buildGoPrograms()!;
+    const elf = new ElfFile(readFileSync(stripped));
+    const go = new GoPclntab(elf);
+    const hot = [...go.functions()].find((f) => f.name === 'main.hotLoop')!;
+    let pc = hot.entry;
+    while (go.findFrames(pc).length < 3) pc++;
+    const text = elf.programHeaders.find((h) => h.type === 1 && (h.flags & 1) !== 0)!;
+    const data = makeBatch({
+      mappings: [{ file: stripped, start: BigInt(text.vaddr), limit: BigInt(text.vaddr + text.filesz), offset: BigInt(text.offset) }],
+      locations: [{ mapping: 1, address: BigInt(pc) }, { mapping: 1, address: BigInt(hot.entry) }],
+      pid: process.pid,
+    });
+    const r = await new SymbolizeEngine().symbolize(data, DEFAULT_OPTIONS);
+    expect(lineNames(data)).toEqual([['main.sq', 'main.mix', 'main.hotLoop'], ['main.hotLoop']]);
+    expect(Object.fromEntries(r.resolvedBy)).toEqual({ gopclntab: 2 });
+  });
+});
+
 /** A Node process running a hot JS function with --perf-basic-prof, kept alive until killed. */
 async function nodeWithPerfMap() {
   const script = `
@@ -180,16 +203,18 @@ async function nodeWithPerfMap() {
     while (Date.now() - t < 1000) r += hotLoop(1e5);
     process.stdout.write('ready ' + (r > 0) + '\\n');
     process.stdin.resume();`;
-  const child = spawn(process.execPath, ['--perf-basic-prof', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // V8 also writes an isolate-*.log into the working directory: keep it out of the tree.
+  const cwd = mkdtempSync(join(tmpdir(), 'perfmap-node-'));
+  const child = spawn(process.execPath, ['--perf-basic-prof', '-e', script], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
   const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
   expect(chunk.toString()).toMatch(/^ready/);
   const mapPath = `/tmp/perf-${child.pid}.map`;
-  return { child, mapPath, text: readFileSync(mapPath, 'utf8') };
+  return { child, cwd, mapPath, text: readFileSync(mapPath, 'utf8') };
 }
 
 describe('JIT perf maps', () => {
   it('names code in anonymous mappings and unmapped addresses of a node --perf-basic-prof process', async () => {
-    const { child, mapPath, text } = await nodeWithPerfMap();
+    const { child, cwd, mapPath, text } = await nodeWithPerfMap();
     try {
       const entries = text.split('\n').map((l) => /^([0-9a-f]+) ([0-9a-f]+) (.+)$/.exec(l)).filter((m) => m !== null);
       const hot = entries.filter((m) => m![3]!.includes('hotLoop'));
@@ -226,6 +251,7 @@ describe('JIT perf maps', () => {
     } finally {
       child.kill();
       rmSync(mapPath, { force: true });
+      rmSync(cwd, { recursive: true, force: true });
     }
   });
 

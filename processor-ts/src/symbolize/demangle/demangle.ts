@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { demangleItanium } from './itanium/index.js';
+import { demangleRustLegacy, demangleRustV0, isRustLegacy } from './rust/index.js';
 
 type DemangleFn = (name: string) => string;
 type Exports = Record<string, unknown>;
@@ -15,8 +17,8 @@ const cache = new Map<string, string>();
 const CACHE_MAX = 100_000;
 
 /**
- * Loads the cpp_demangle + rustc-demangle wasm (gecko-profiler-demangle) once. After it resolves,
- * `demangle` is synchronous. Safe to call many times.
+ * Loads the cpp_demangle + rustc-demangle wasm (gecko-profiler-demangle) once; it only serves names
+ * our own demanglers reject. `demangle` is synchronous throughout. Safe to call many times.
  */
 export function initDemangler(): Promise<void> {
   pending ??= (async () => {
@@ -37,17 +39,62 @@ export function isMangled(name: string): boolean {
   return name.startsWith('_Z') || name.startsWith('__Z') || name.startsWith('_R') || name.startsWith('___Z');
 }
 
-/** Demangles C++ Itanium and Rust legacy/v0 names; returns the input when not mangled or before init. */
-export function demangle(name: string): string {
-  if (!impl || !isMangled(name)) return name;
-  let out = cache.get(name);
-  if (out === undefined) {
-    try { out = impl(name); } catch { out = name; }
-    // demangle_any drops a leading '_' (Mach-O style) from names it cannot demangle.
-    if (out === name.slice(1)) out = name;
-    if (cache.size >= CACHE_MAX) cache.clear();
-    cache.set(name, out);
+/** How names were demangled since start-up: by our LLVM-compatible demanglers or by the wasm fallback. */
+export interface DemangleStats { ours: number; fallback: number; failed: number }
+const stats: DemangleStats = { ours: 0, fallback: 0, failed: 0 };
+
+export function demangleStats(): DemangleStats {
+  return { ...stats };
+}
+
+/** Our demanglers, which reproduce LLVM 14's output; undefined when they reject the name. */
+export function demangleNative(name: string): string | undefined {
+  if (name.startsWith('_R')) return demangleRustV0(name);
+  if (isRustLegacy(name)) return demangleRustLegacy(name);
+  if (name.startsWith('_Z')) {
+    const out = demangleItanium(name);
+    if (out !== undefined) return out;
+    // llvm-cxxfilt demangles `sym@VERSION` / `sym@@VERSION` by the part before the '@'.
+    const at = name.indexOf('@');
+    if (at > 0) {
+      const base = demangleItanium(name.slice(0, at));
+      if (base !== undefined) return base + name.slice(at);
+    }
   }
+  return undefined;
+}
+
+function wasmDemangle(name: string): string | undefined {
+  if (!impl) return undefined;
+  let out: string;
+  try { out = impl(name); } catch { return undefined; }
+  // demangle_any drops a leading '_' (Mach-O style) from names it cannot demangle.
+  if (out === name || out === name.slice(1)) return undefined;
+  return out;
+}
+
+/**
+ * Demangles C++ Itanium and Rust legacy/v0 names the way `llvm-symbolizer --demangle` does; names
+ * ours rejects go to the wasm demangler once it is loaded. Returns the input when not mangled.
+ */
+export function demangle(name: string): string {
+  if (!isMangled(name)) return name;
+  let out = cache.get(name);
+  if (out !== undefined) return out;
+  const native = demangleNative(name);
+  if (native !== undefined) {
+    stats.ours++;
+    out = native;
+  } else {
+    const w = wasmDemangle(name);
+    // Before the wasm is loaded a rejected name is not cached, so a later call can still fall back.
+    if (w === undefined && !impl) return name;
+    if (w !== undefined) stats.fallback++;
+    else stats.failed++;
+    out = w ?? name;
+  }
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(name, out);
   return out;
 }
 

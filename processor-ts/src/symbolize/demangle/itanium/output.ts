@@ -1,0 +1,33 @@
+/** Thrown when printing exceeds its budget (DAG-shaped substitutions can expand exponentially). */
+export class OutputLimit extends Error {}
+
+const MAX_OUTPUT = 1 << 16;
+
+/**
+ * Append-only text buffer with the pack-expansion cursor LLVM's printer threads through
+ * (a ParameterPack prints element `packIndex`; an enclosing expansion iterates it).
+ */
+export class Output {
+  s = '';
+  packIndex = -1;
+  packMax = -1;
+  private steps = 0;
+
+  add(t: string): void {
+    this.s += t;
+    if (this.s.length > MAX_OUTPUT) throw new OutputLimit();
+  }
+  /** Counts node visits so an empty-printing but huge expansion still terminates. */
+  step(): void {
+    if (++this.steps > 1_000_000) throw new OutputLimit();
+  }
+  back(): string {
+    return this.s.length ? this.s[this.s.length - 1]! : '';
+  }
+  get pos(): number {
+    return this.s.length;
+  }
+  truncate(pos: number): void {
+    this.s = this.s.slice(0, pos);
+  }
+}
