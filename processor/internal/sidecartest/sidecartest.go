@@ -1,6 +1,8 @@
 // Copyright The ebpf-otel Authors
 // SPDX-License-Identifier: Apache-2.0
 
+//go:build unix
+
 // Package sidecartest runs the real TypeScript sidecar (processor-ts) for
 // tests: it builds the package when its output is missing or stale, starts
 // `node dist/main.js serve` on a unix socket and stops or kills it.

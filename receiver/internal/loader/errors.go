@@ -3,9 +3,9 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 )
 
 // Explain wraps err from loading or attaching with what to do about it: a
@@ -14,7 +14,7 @@ import (
 func Explain(what string, err error) error {
 	var ve *ebpf.VerifierError
 	switch {
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+	case errors.Is(err, os.ErrPermission): // EPERM, EACCES
 		return fmt.Errorf("%s: %w: %w (the kernel refused: CAP_BPF and CAP_PERFMON are needed, "+
 			"or CAP_SYS_ADMIN; check kernel.perf_event_paranoid and that no seccomp profile blocks bpf(2) and perf_event_open(2))",
 			what, ErrMissingCapability, err)
@@ -22,7 +22,7 @@ func Explain(what string, err error) error {
 		return fmt.Errorf("%s: kernel feature not supported: %w", what, err)
 	case errors.As(err, &ve):
 		return fmt.Errorf("%s: rejected by the verifier: %+v", what, ve)
-	case errors.Is(err, unix.ENOENT):
+	case errors.Is(err, os.ErrNotExist): // ENOENT
 		return fmt.Errorf("%s: %w (is tracefs mounted at /sys/kernel/tracing and the tracepoint present?)", what, err)
 	default:
 		return fmt.Errorf("%s: %w", what, err)
