@@ -34,7 +34,9 @@ type Config struct {
 	// ProcRoot is where procfs is mounted; "/proc" unless the collector runs
 	// in a container with the host's procfs mounted elsewhere.
 	ProcRoot string `mapstructure:"proc_root"`
-	// CgroupRoot is where the cgroup v2 hierarchy is mounted.
+	// CgroupRoot is where the cgroup v2 hierarchy is mounted; empty finds it
+	// in /proc/self/mounts (/sys/fs/cgroup, or /sys/fs/cgroup/unified on
+	// hybrid systems).
 	CgroupRoot string `mapstructure:"cgroup_root"`
 
 	// prevent unkeyed literal initialization
@@ -225,7 +227,6 @@ func createDefaultConfig() *Config {
 		},
 		ProcessCache: ProcessCacheConfig{MaxProcesses: 4096, ExitGrace: 30 * time.Second},
 		ProcRoot:     "/proc",
-		CgroupRoot:   "/sys/fs/cgroup",
 	}
 }
 
@@ -319,8 +320,8 @@ func (c *Config) Validate() error {
 	if c.ProcRoot == "" {
 		errs = append(errs, errors.New("proc_root is empty; set it to where procfs is mounted, usually \"/proc\""))
 	}
-	if c.CgroupRoot == "" && len(c.Targets.CgroupPaths) > 0 {
-		errs = append(errs, errors.New("cgroup_root is empty but targets.cgroup_paths is set; set it to the cgroup v2 mount, usually \"/sys/fs/cgroup\""))
+	if c.CgroupRoot != "" && !strings.HasPrefix(c.CgroupRoot, "/") {
+		errs = append(errs, fmt.Errorf("cgroup_root %q must be an absolute path, or empty to find the cgroup v2 mount", c.CgroupRoot))
 	}
 	if !c.anyEnabled() {
 		errs = append(errs, errors.New("nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true or metrics.syscalls.enabled: true"))

@@ -76,7 +76,7 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 			"profiles.off_cpu: kernel_stacks and user_stacks are both false; enable at least one\n" +
 			"profiles.off_cpu.thread_map_entries must be between 64 and 1048576, got 1; larger maps lock more kernel memory (a stack map entry is about 1 KiB)",
 		"bad_roots": "proc_root is empty; set it to where procfs is mounted, usually \"/proc\"\n" +
-			"cgroup_root is empty but targets.cgroup_paths is set; set it to the cgroup v2 mount, usually \"/sys/fs/cgroup\"",
+			"cgroup_root \"sys/fs/cgroup\" must be an absolute path, or empty to find the cgroup v2 mount",
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {

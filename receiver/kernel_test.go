@@ -3,6 +3,8 @@
 package ebpfreceiver
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"context"
 	"debug/elf"
 	"os"
@@ -21,6 +23,7 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
 )
 
@@ -34,7 +37,7 @@ func requirePrivileges(t *testing.T) {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("CI must run kernel tests: %v", err)
 		}
-		t.Skipf("needs privileges: %v", err)
+		testenv.Skip(t, "needs privileges: %v", err)
 	}
 }
 
@@ -282,4 +285,46 @@ func TestOffCPUProfileThroughReceiver(t *testing.T) {
 	t.Logf("off-cpu total %s", time.Duration(total))
 	// 10 sleeps of 100 ms, plus the shell's wait before it exec'd.
 	assert.GreaterOrEqual(t, time.Duration(total), 950*time.Millisecond)
+}
+
+// TestCgroupTarget profiles by cgroup: the test's own cgroup (which the
+// spinning child inherits) is the only target.
+func TestCgroupTarget(t *testing.T) {
+	requirePrivileges(t)
+	f, err := os.Open("/proc/self/cgroup")
+	require.NoError(t, err)
+	path, err := procmaps.ParseCgroupFile(f)
+	f.Close()
+	require.NoError(t, err)
+	if _, err := procmaps.Cgroup2Mount(); err != nil {
+		testenv.Skip(t, "%v", err)
+	}
+	child := startChild(t, buildSpin(t))
+
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = 500 * time.Millisecond
+	cfg.Profiles.CPU.Frequency = 99
+	cfg.Targets.CgroupPaths = []string{path}
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.ProfilesSink)
+	r, err := createProfiles(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	time.Sleep(1500 * time.Millisecond)
+	require.NoError(t, r.Shutdown(context.Background()))
+	pids := map[int64]int64{}
+	for _, b := range sink.AllProfiles() {
+		for i := 0; i < b.ResourceProfiles().Len(); i++ {
+			pid, _ := b.ResourceProfiles().At(i).Resource().Attributes().Get("process.pid")
+			pids[pid.Int()]++
+		}
+	}
+	assert.Contains(t, pids, int64(child.Process.Pid), "the child in the target cgroup is profiled")
+
+	cfg.Targets.CgroupPaths = []string{"/does/not/exist"}
+	r2, err := createProfiles(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	err = r2.Start(context.Background(), componenttest.NewNopHost())
+	require.ErrorContains(t, err, `targets.cgroup_paths: "/does/not/exist"`)
+	require.NoError(t, r2.Shutdown(context.Background()))
 }

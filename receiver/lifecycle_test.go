@@ -26,7 +26,7 @@ import (
 // kernelObjects counts what the kernel holds for us: programs named like ours
 // in the kernel's program list, and this process's BPF and perf event fds.
 type kernelObjects struct {
-	programs, bpfFDs, perfFDs, fds int
+	programs, allPrograms, bpfFDs, perfFDs, fds int
 }
 
 func countKernelObjects(t *testing.T) kernelObjects {
@@ -44,6 +44,7 @@ func countKernelObjects(t *testing.T) kernelObjects {
 		if err != nil {
 			continue // unloaded meanwhile
 		}
+		k.allPrograms++
 		if info, err := p.Info(); err == nil && info.Name == "cpu_sample" {
 			k.programs++
 		}
@@ -78,16 +79,32 @@ func startStop(t *testing.T, cfg *Config) {
 
 func TestShutdownLeavesNothingInKernel(t *testing.T) {
 	requirePrivileges(t)
+	// Every probe set: their programs, links, maps, perf events, uprobes
+	// and ring buffers must all be gone after Shutdown. The allocation
+	// profiler needs a target; it is started first because its process
+	// handle (a pidfd) is an fd of ours until it is waited for.
+	target := exec.Command("sleep", "30")
+	require.NoError(t, target.Start())
+	t.Cleanup(func() { _ = target.Process.Kill(); _ = target.Wait() })
 	before := countKernelObjects(t)
 	cfg := createDefaultConfig()
 	cfg.CollectionInterval = 200 * time.Millisecond
+	cfg.Profiles.OffCPU.Enabled = true
+	cfg.Profiles.Memory.Enabled = true
+	cfg.Profiles.Memory.Executables = []string{target.Path}
+	cfg.Metrics.Syscalls.Enabled = true
+	cfg.Metrics.TCP.Enabled = true
+	cfg.Metrics.TCP.ConnectionLogs = true
+	cfg.Metrics.KernelMemory.Enabled = true
 	set := receivertest.NewNopSettings(metadata.Type)
 	r, err := createProfiles(context.Background(), set, cfg, consumertest.NewNop())
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	during := countKernelObjects(t)
 	assert.Equal(t, before.programs+1, during.programs, "our program is loaded")
-	assert.Equal(t, before.perfFDs+runtime.NumCPU(), during.perfFDs, "one perf event per CPU")
+	assert.Greater(t, during.allPrograms, before.allPrograms+5, "every probe set's programs are loaded")
+	// One cpu-clock event per CPU, plus those behind tracepoint and uprobe links.
+	assert.GreaterOrEqual(t, during.perfFDs, before.perfFDs+runtime.NumCPU(), "one perf event per CPU")
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, r.Shutdown(context.Background()))
 	after := countKernelObjects(t)

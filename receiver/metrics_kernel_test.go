@@ -69,7 +69,7 @@ func TestMetricsAndConnectionLogs(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"syscall.calls", "syscall.duration", "tcp.connections.opened",
-		"tcp.connections.closed", "ebpf.receiver.series.folded", "ebpf.receiver.updates.lost", "ebpf.receiver.programs.loaded"} {
+		"tcp.connections.closed", "ebpf.receiver.series.folded", "ebpf.receiver.updates.lost", "ebpf.receiver.probe_sets.loaded"} {
 		assert.True(t, names[n], "metric %s", n)
 	}
 	assert.Positive(t, logs.LogRecordCount(), "a log record per closed connection")

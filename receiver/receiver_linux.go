@@ -59,7 +59,7 @@ type linuxEngine struct {
 type health struct {
 	consumeErrors  uint64
 	collectErrors  uint64
-	programsLoaded int64
+	probeSetsLoaded int64
 	syscallsFolded uint64
 	tcpFolded      uint64
 }
@@ -167,7 +167,7 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e.health.programsLoaded = int64(len(e.sources) + e.metricProbes.count())
+	e.health.probeSetsLoaded = int64(len(e.sources) + e.metricProbes.count())
 
 	e.started = time.Now()
 	e.lastDrain = e.started
@@ -235,6 +235,15 @@ func (e *linuxEngine) closeProbes() error {
 // resolveCgroups turns cgroup v2 paths into the ids the kernel reports
 // (bpf_get_current_cgroup_id is the cgroup directory's inode number).
 func resolveCgroups(root string, paths []string) ([]uint64, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	if root == "" {
+		var err error
+		if root, err = procmaps.Cgroup2Mount(); err != nil {
+			return nil, fmt.Errorf("targets.cgroup_paths: %w; set cgroup_root to the cgroup v2 mount", err)
+		}
+	}
 	ids := make([]uint64, 0, len(paths))
 	for _, p := range paths {
 		full := filepath.Join(root, p)
@@ -312,12 +321,12 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 	pc := sum("ebpf.receiver.process_cache.refreshes", "Reads of /proc/PID/maps.", "{read}")
 	point(pc, cs.Refreshes)
 	g := ms.AppendEmpty()
-	g.SetName("ebpf.receiver.programs.loaded")
+	g.SetName("ebpf.receiver.probe_sets.loaded")
 	g.SetDescription("Probe sets loaded in the kernel.")
-	g.SetUnit("{program}")
+	g.SetUnit("{probe_set}")
 	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
 	dp.SetTimestamp(ts)
-	dp.SetIntValue(h.programsLoaded)
+	dp.SetIntValue(h.probeSetsLoaded)
 	e.appendProbeHealth(sum, point)
 }
 

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 snap=$(mktemp -d)
 trap 'rm -rf "$snap"' EXIT
-gen_files() { find receiver -name '*_bpfel.go' -o -name '*_bpfel.o' | sort; }
+gen_files() {
+	{ find receiver -name '*_bpfel.go' -o -name '*_bpfel.o'; echo receiver/internal/syscallnames/tables.go; } | sort
+}
 gen_files | while read -r f; do mkdir -p "$snap/$(dirname "$f")"; cp "$f" "$snap/$f"; done
 go generate ./receiver/...
 status=0

@@ -9,7 +9,9 @@ export PATH="$GOBIN:$PATH"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 COLLECTOR_RELEASE=v0.161.0
-APT_PACKAGES=(clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium)
+# clang-14 compiles the eBPF programs: the committed objects are its output,
+# byte for byte (scripts/check-generated.sh), so the version is pinned.
+APT_PACKAGES=(clang-14 clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium)
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -32,6 +34,28 @@ apt_packages() {
 			apt-get update -q >/dev/null
 			apt-get install -y -q "${missing[@]}" >/dev/null
 		}
+	fi
+}
+
+# toolchains checks what the package manager cannot give: Go (go.mod names
+# 1.26; any Go ≥ 1.21 fetches that toolchain through the module proxy) and
+# Node.js ≥ 20. The Rust compiler, for the symbolizer's tests, comes from
+# Debian when no rustup one is on PATH.
+toolchains() {
+	local v
+	v=$(go env GOVERSION 2>/dev/null || true)
+	case "$v" in
+	go1.2[1-9]* | go1.[3-9][0-9]* | go[2-9]*) ;;
+	*) echo "setup: Go ≥ 1.21 is needed (found '${v:-none}'); install it from the Go site or a backport" >&2; exit 1 ;;
+	esac
+	v=$(node --version 2>/dev/null || true)
+	case "$v" in
+	v2[0-9]* | v[3-9][0-9]*) ;;
+	*) echo "setup: Node.js ≥ 20 is needed (found '${v:-none}')" >&2; exit 1 ;;
+	esac
+	if ! command -v rustc >/dev/null; then
+		log "installing rustc (Debian)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q rustc >/dev/null
 	fi
 }
 
@@ -88,6 +112,7 @@ build_sidecar() {
 
 need_root
 apt_packages
+toolchains
 mounts
 go_tools
 npm_deps

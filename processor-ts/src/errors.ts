@@ -6,6 +6,11 @@ export class OverloadError extends Error {
   override readonly name = 'OverloadError';
 }
 
+/** The aggregator holds as many streams as it may; a new one is refused. */
+export class TooManyStreamsError extends Error {
+  override readonly name = 'TooManyStreamsError';
+}
+
 /** A request option is not acceptable (names the option and the fix). */
 export class InvalidOptionError extends Error {
   override readonly name = 'InvalidOptionError';
@@ -19,6 +24,9 @@ export function toConnectError(e: unknown, signal?: AbortSignal): ConnectError {
   if (e instanceof ConnectError) return e;
   if (e instanceof MalformedProfilesError || e instanceof InvalidOptionError) {
     return new ConnectError(e.message, Code.InvalidArgument, undefined, undefined, e);
+  }
+  if (e instanceof TooManyStreamsError) {
+    return new ConnectError(e.message, Code.ResourceExhausted, undefined, undefined, e);
   }
   if (e instanceof OverloadError) {
     return new ConnectError(e.message, Code.Unavailable, undefined, undefined, e);

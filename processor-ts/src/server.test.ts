@@ -115,6 +115,7 @@ describe('serve command', () => {
     expect(parseServeArgs(['--no-tcp', '--unix', '/s', '--read-max-bytes', '10', '--cache-bytes', '20', '--max-concurrent', '3', '--kallsyms', '/k', '--log-level', 'debug', '--listen', '[::1]:5'])).toMatchObject({
       listen: '[::1]:5', unix: '/s', readMaxBytes: 10, cacheBytes: 20, maxConcurrent: 3, kallsymsPath: '/k', logLevel: 'debug',
     });
+    expect(parseServeArgs(['--max-streams', '7'])).toMatchObject({ maxStreams: 7 });
     expect(() => parseServeArgs(['--no-tcp'])).toThrow(/needs --unix/);
     expect(() => parseServeArgs(['--read-max-bytes', '-1'])).toThrow(/positive integer/);
     expect(() => parseServeArgs(['--log-level', 'loud'])).toThrow(/log-level/);

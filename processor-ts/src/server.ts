@@ -6,6 +6,7 @@ import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { codeToString } from '@connectrpc/connect/protocol-connect';
 import { createAggregator } from './aggregate/setup.js';
+import { DEFAULT_MAX_STREAMS } from './aggregate/window.js';
 import { Counters, METRIC } from './counters.js';
 import { Limiter } from './errors.js';
 import { createLogger, isLogLevel, type Logger } from './log.js';
@@ -35,6 +36,8 @@ export interface ServerOptions {
   pprofDir?: string | undefined;
   /** Size cap of pprofDir; the oldest files are rotated out. */
   pprofMaxBytes?: number | undefined;
+  /** Aggregation streams holding data at once (default 256). */
+  maxStreams?: number | undefined;
 }
 
 export interface RunningServer {
@@ -128,7 +131,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   counters.gauge(METRIC.cachedObjects, 'Parsed object files held in the cache.', () => engine.cachedObjects);
   counters.gauge(METRIC.cachedBytes, 'Approximate bytes held by the parsed-file cache.', () => engine.cachedBytes);
 
-  const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes });
+  const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes, maxStreams: opts.maxStreams });
   const handler = connectNodeAdapter({
     routes: routes({ engine, limiter, counters, log, health, aggregator }),
     readMaxBytes: opts.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
@@ -242,7 +245,8 @@ export const SERVE_USAGE =
   '  --cache-bytes     parsed-file cache budget (default 268435456)\n' +
   '  --max-concurrent  requests symbolized at once (default 4; 64 more may wait)\n' +
   '  --pprof-dir       write each flushed aggregation window as gzipped pprof files here\n' +
-  '  --pprof-max-bytes size cap of --pprof-dir (default 268435456); the oldest files go first\n';
+  '  --pprof-max-bytes size cap of --pprof-dir (default 268435456); the oldest files go first\n' +
+  `  --max-streams     aggregation streams holding data at once (default ${DEFAULT_MAX_STREAMS}); new ones beyond are refused\n`;
 
 /** Parses `serve` flags into server options. Throws with a message naming the flag. */
 export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLevel: string } {
@@ -265,6 +269,7 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLe
       case '--kallsyms': o.kallsymsPath = v(); break;
       case '--pprof-dir': o.pprofDir = v(); if (!o.pprofDir) throw new Error('--pprof-dir: needs a directory'); break;
       case '--pprof-max-bytes': o.pprofMaxBytes = num(a, v()); break;
+      case '--max-streams': o.maxStreams = num(a, v()); break;
       case '--log-level': {
         const l = v() ?? '';
         if (!isLogLevel(l)) throw new Error(`--log-level: "${l}" is not one of debug, info, warn, error`);

@@ -57,6 +57,12 @@ type aggregator struct {
 	// notice a window lost to a sidecar restart.
 	pendingMu sync.Mutex
 	pending   uint64
+	// window (a one-slot semaphore, so waiting honours the context) makes
+	// each Aggregate call and its update of pending one step, and each Flush
+	// and its read of pending another. Without it a flush could return a
+	// batch the sidecar had merged before that batch was added to pending,
+	// and the later addition would be counted as lost at the next flush.
+	window chan struct{}
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -93,6 +99,7 @@ func newAggregator(cfg *Config, set processor.Settings, next xconsumer.Profiles)
 		client:     sidecarv1connect.NewAggregatorServiceClient(hc, ep.BaseURL, copts...),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
+		window:     make(chan struct{}, 1),
 	}
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	if a.failures, err = meter.Int64Counter("otelcol_processor_aggregator_sidecar_failures",
@@ -179,20 +186,12 @@ func (a *aggregator) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) 
 	if err != nil {
 		return a.failed(ctx, "aggregate", pd, err)
 	}
-	res, err := a.client.Aggregate(callCtx, connect.NewRequest(&sidecarv1.AggregateRequest{ProfilesData: payload, Options: a.opts, Stream: a.stream}))
+	res, err := a.aggregate(callCtx, payload)
 	if err != nil {
 		return a.failed(ctx, "aggregate", pd, err)
 	}
 	a.recovered()
-	closed := len(res.Msg.GetProfilesData()) > 0
-	a.pendingMu.Lock()
-	if closed {
-		a.pending = 0 // everything held, this batch included, came back
-	} else {
-		a.pending += res.Msg.GetStats().GetSamplesIn()
-	}
-	a.pendingMu.Unlock()
-	if !closed {
+	if len(res.Msg.GetProfilesData()) == 0 {
 		return nil
 	}
 	out, err := unmarshal(res.Msg.GetProfilesData())
@@ -205,19 +204,60 @@ func (a *aggregator) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) 
 	return a.next.ConsumeProfiles(ctx, out)
 }
 
+// lockWindow takes the window semaphore unless ctx ends first.
+func (a *aggregator) lockWindow(ctx context.Context) error {
+	select {
+	case a.window <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *aggregator) unlockWindow() { <-a.window }
+
+// aggregate sends the batch and, in the same step (see window), notes what
+// the sidecar now holds for this stream.
+func (a *aggregator) aggregate(ctx context.Context, payload []byte) (*connect.Response[sidecarv1.AggregateResponse], error) {
+	if a.cfg.Window > 0 {
+		if err := a.lockWindow(ctx); err != nil {
+			return nil, err
+		}
+		defer a.unlockWindow()
+	}
+	res, err := a.client.Aggregate(ctx, connect.NewRequest(&sidecarv1.AggregateRequest{ProfilesData: payload, Options: a.opts, Stream: a.stream}))
+	if err != nil {
+		return nil, err
+	}
+	a.pendingMu.Lock()
+	if len(res.Msg.GetProfilesData()) > 0 {
+		a.pending = 0 // everything held, this batch included, came back
+	} else {
+		a.pending += res.Msg.GetStats().GetSamplesIn()
+	}
+	a.pendingMu.Unlock()
+	return res, nil
+}
+
 // flush closes the window in the sidecar and passes it on.
 func (a *aggregator) flush(ctx context.Context, trigger string) error {
-	res, err := a.client.Flush(ctx, connect.NewRequest(&sidecarv1.FlushRequest{Stream: a.stream, Options: a.opts}))
-	if err != nil {
+	if err := a.lockWindow(ctx); err != nil {
 		a.count(ctx, "flush", err)
 		return fmt.Errorf("aggregator sidecar at %s: flush: %w", a.cfg.Endpoint, err)
 	}
-	a.recovered()
+	res, err := a.client.Flush(ctx, connect.NewRequest(&sidecarv1.FlushRequest{Stream: a.stream, Options: a.opts}))
+	if err != nil {
+		a.unlockWindow()
+		a.count(ctx, "flush", err)
+		return fmt.Errorf("aggregator sidecar at %s: flush: %w", a.cfg.Endpoint, err)
+	}
 	got := res.Msg.GetStats().GetSamplesIn()
 	a.pendingMu.Lock()
 	sent := a.pending
 	a.pending = 0
 	a.pendingMu.Unlock()
+	a.unlockWindow()
+	a.recovered()
 	if sent > got {
 		a.lost.Add(ctx, int64(sent-got)) //nolint:gosec // counts fit in int64
 		a.log.Warn("the aggregator sidecar lost part of a window (it restarted?)",

@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/processor/processortest"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ebpf-otel/ebpf-otel/processor/aggregatorprocessor/internal/metadata"
 	sidecarv1 "github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1"
@@ -37,9 +40,17 @@ type fakeSidecar struct {
 	flushes  int
 	lastOpts *sidecarv1.AggregateOptions
 	streams  map[string]bool
+	delay    time.Duration // Aggregate answers this late, after merging
+	flushedN uint64        // input samples all flushes reported
 }
 
 func (f *fakeSidecar) Aggregate(_ context.Context, req *connect.Request[sidecarv1.AggregateRequest]) (*connect.Response[sidecarv1.AggregateResponse], error) {
+	defer func() {
+		f.mu.Lock()
+		d := f.delay
+		f.mu.Unlock()
+		time.Sleep(d) // the batch is merged; the answer is still on its way
+	}()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.aggs++
@@ -78,6 +89,7 @@ func (f *fakeSidecar) Flush(context.Context, *connect.Request[sidecarv1.FlushReq
 	if f.garbage && f.held != nil {
 		f.held = []byte{0xff, 0xff}
 	}
+	f.flushedN += n
 	res := &sidecarv1.FlushResponse{ProfilesData: f.held, Stats: &sidecarv1.AggregateStats{SamplesIn: n}}
 	f.held, f.heldN = nil, 0
 	return connect.NewResponse(res), nil
@@ -185,6 +197,70 @@ func TestLostWindowIsCounted(t *testing.T) {
 	f.mu.Unlock()
 	require.NoError(t, a.Shutdown(context.Background()))
 	require.Equal(t, 0, samples(sink))
+}
+
+// TestConcurrentFlushCountsNoFalseLoss runs many ConsumeProfiles calls
+// against flushes. The fake sidecar answers Aggregate only after it merged
+// the batch, so a flush can fall between the merge and the processor's
+// bookkeeping; nothing is lost, so nothing may be counted as lost.
+func TestConcurrentFlushCountsNoFalseLoss(t *testing.T) {
+	f, ep := startFake(t)
+	f.delay = 2 * time.Millisecond
+	reader := sdkmetric.NewManualReader()
+	set := processortest.NewNopSettings(metadata.Type)
+	set.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	cfg := createDefaultConfig()
+	cfg.Endpoint = ep
+	cfg.Timeout = 10 * time.Second
+	cfg.Window = time.Hour
+	a, err := newAggregator(cfg, set, new(consumertest.ProfilesSink))
+	require.NoError(t, err)
+	require.NoError(t, a.Start(context.Background(), componenttest.NewNopHost()))
+
+	const workers, batches = 8, 25
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range batches {
+				assert.NoError(t, a.ConsumeProfiles(context.Background(), batch(3)))
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				assert.NoError(t, a.flush(context.Background(), "test"))
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	<-flushed
+	require.NoError(t, a.Shutdown(context.Background()))
+
+	f.mu.Lock()
+	require.Equal(t, uint64(workers*batches*3), f.flushedN)
+	f.mu.Unlock()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == "otelcol_processor_aggregator_samples_lost" {
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					require.Zero(t, dp.Value, "samples counted as lost though the sidecar returned all of them")
+				}
+			}
+		}
+	}
 }
 
 func TestOnError(t *testing.T) {

@@ -5,6 +5,8 @@
 package e2e
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"bufio"
 	"bytes"
 	"fmt"
@@ -35,14 +37,14 @@ func repoRoot(t *testing.T) string {
 func collectorBinary(t *testing.T) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("end-to-end tests load eBPF programs: run as root (npm test)")
+		testenv.Skip(t, "end-to-end tests load eBPF programs: run as root (npm test)")
 	}
 	bin := filepath.Join(repoRoot(t), "build", "otelcol-ebpf", "otelcol-ebpf")
 	if _, err := os.Stat(bin); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("collector not built (%v): scripts/setup.sh builds it", err)
 		}
-		t.Skipf("collector not built (%v): run npm test, which builds it first", err)
+		testenv.Skip(t, "collector not built (%v): run npm test, which builds it first", err)
 	}
 	return bin
 }
@@ -166,7 +168,7 @@ func TestCollectorExportsProfiles(t *testing.T) {
 			}
 		}
 	})
-	for _, name := range []string{"ebpf.receiver.profile.samples", "ebpf.receiver.profile.samples.lost", "ebpf.receiver.programs.loaded"} {
+	for _, name := range []string{"ebpf.receiver.profile.samples", "ebpf.receiver.profile.samples.lost", "ebpf.receiver.probe_sets.loaded"} {
 		assert.True(t, metrics[name], "metric %s exported", name)
 	}
 }

@@ -140,6 +140,30 @@ describe('merge', () => {
     expect(stackFrames(m.dictionary!, p.samples[0]!.stackIndex)).toEqual([FUNCS[0], FUNCS[2]]);
   });
 
+  it('keeps profiles with different periods or period types apart', () => {
+    const spec = { pid: 1, type: 0, frames: [[0, 1, 0]] as Array<[number, number, number]>, thread: 0, link: 0, values: [5n], timestamps: [] };
+    const at = (period: bigint, periodUnit?: string) => {
+      const d = makeProfiles([spec]);
+      const p = d.resourceProfiles[0]!.scopeProfiles[0]!.profiles[0]!;
+      p.period = period;
+      if (periodUnit !== undefined) p.periodType!.unitStrindex = d.dictionary!.stringTable.push(periodUnit) - 1;
+      return d;
+    };
+    const profiles = (d: ReturnType<typeof mergeProfiles>) => d.resourceProfiles.flatMap((rp) => rp.scopeProfiles.flatMap((sp) => sp.profiles)).map((p) => ({
+      period: p.period,
+      unit: d.dictionary!.stringTable[p.periodType!.unitStrindex],
+      values: p.samples.map((s) => s.values[0]),
+    }));
+    const hz19 = 1_000_000_000n / 19n;
+    const hz99 = 1_000_000_000n / 99n;
+    expect(profiles(mergeProfiles([at(hz19), at(hz99), at(hz19)])).sort((a, b) => Number(a.period - b.period))).toEqual([
+      { period: hz99, unit: 'nanoseconds', values: [5n] },
+      { period: hz19, unit: 'nanoseconds', values: [10n] },
+    ]);
+    expect(profiles(mergeProfiles([at(hz19), at(hz19, 'microseconds')])).map((p) => p.unit).sort()).toEqual(['microseconds', 'nanoseconds']);
+    expect(profiles(mergeProfiles([at(hz99), at(hz99)]))).toEqual([{ period: hz99, unit: 'nanoseconds', values: [10n] }]);
+  });
+
   it('handles empty input and a missing dictionary', () => {
     const agg = new Aggregation();
     expect(agg.add(create(ProfilesDataSchema))).toBe(0);

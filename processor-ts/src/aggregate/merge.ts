@@ -35,7 +35,7 @@ export interface Series {
 interface ProfileAcc {
   readonly sampleType: readonly [number, number];
   readonly periodType: readonly [number, number] | undefined;
-  period: bigint;
+  readonly period: bigint;
   start: bigint;
   end: bigint;
   readonly attrs: readonly number[];
@@ -142,7 +142,8 @@ export class Aggregation {
     const st = [imp.string(p.sampleType?.typeStrindex ?? 0), imp.string(p.sampleType?.unitStrindex ?? 0)] as const;
     const pt = p.periodType ? ([imp.string(p.periodType.typeStrindex), imp.string(p.periodType.unitStrindex)] as const) : undefined;
     const attrs = imp.attributes(p.attributeIndices);
-    const pk = `${st[0]},${st[1]}|${pt ? `${pt[0]},${pt[1]}` : ''}|${attrs.join(',')}`;
+    // Period and period type are part of the identity: a 19 Hz and a 99 Hz CPU profile do not add up.
+    const pk = `${st[0]},${st[1]}|${pt ? `${pt[0]},${pt[1]}` : '-'}|${p.period}|${attrs.join(',')}`;
     const start = p.timeUnixNano;
     const end = p.timeUnixNano + p.durationNano;
     let pa = sa.profiles.get(pk);
@@ -152,7 +153,6 @@ export class Aggregation {
     } else {
       if (start !== 0n && (pa.start === 0n || start < pa.start)) pa.start = start;
       if (end > pa.end) pa.end = end;
-      if (pa.period === 0n) pa.period = p.period;
     }
     pa.dropped += p.droppedAttributesCount;
     const series = pa.series;

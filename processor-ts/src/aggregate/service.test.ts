@@ -14,9 +14,9 @@ import { concatProfiles, METRIC_AGG, WindowStore } from './window.js';
 const spec = (f: number, v: bigint, pid = 1): SampleSpec => ({ pid, type: 0, frames: [[f, 1, 0], [2, 1, 1]], thread: 0, link: 0, values: [v], timestamps: [] });
 const cpuTotal = (d: ReturnType<typeof decodeProfiles>): bigint => totals(d).get('samples/count') ?? 0n;
 
-function setup(now = { t: 1000 }): { client: ReturnType<typeof createClient<typeof AggregatorService>>; store: WindowStore; counters: Counters; now: { t: number } } {
+function setup(now = { t: 1000 }, maxStreams?: number): { client: ReturnType<typeof createClient<typeof AggregatorService>>; store: WindowStore; counters: Counters; now: { t: number } } {
   const counters = new Counters();
-  const store = new WindowStore({ now: () => now.t, counters });
+  const store = new WindowStore({ now: () => now.t, counters, ...(maxStreams ? { maxStreams } : {}) });
   const transport = createRouterTransport((r) => { r.service(AggregatorService, aggregatorService({ store, limiter: new Limiter(2, 4) })); });
   return { client: createClient(AggregatorService, transport), store, counters, now };
 }
@@ -76,6 +76,49 @@ describe('AggregatorService', () => {
     const out = decodeProfiles(r.profilesData);
     expect(cpuTotal(out)).toBe(12n);
     expect(out.resourceProfiles).toHaveLength(2);
+  });
+
+  it('frees a stream once a flush empties it; batch streams are not kept', async () => {
+    const { client, store, counters } = setup();
+    const options = create(AggregateOptionsSchema, { windowMs: 10_000n });
+    // Config reloads name streams from a counter: none of them may stay behind.
+    for (let i = 0; i < 300; i++) {
+      const stream = `aggregator#${i}`;
+      await client.aggregate({ profilesData: encodeProfiles(makeProfiles([spec(0, 1n)])), options, stream });
+      expect(store.streamCount).toBe(1);
+      const f = await client.flush({ stream, options });
+      expect(cpuTotal(decodeProfiles(f.profilesData))).toBe(1n);
+      expect(store.streamCount).toBe(0);
+    }
+    for (let i = 0; i < 300; i++) await client.aggregate({ profilesData: encodeProfiles(makeProfiles([spec(0, 1n)])), stream: `batch#${i}` });
+    expect(store.streamCount).toBe(0);
+    await client.flush({ stream: 'never-seen' });
+    expect(store.streamCount).toBe(0);
+    expect(counters.get(METRIC_AGG.streamsRefused)).toBe(0);
+  });
+
+  it('refuses new streams past the limit with ResourceExhausted, keeping what is held', async () => {
+    const { client, store, counters } = setup(undefined, 2);
+    const options = create(AggregateOptionsSchema, { windowMs: 10_000n });
+    const add = (stream: string, v: bigint) => client.aggregate({ profilesData: encodeProfiles(makeProfiles([spec(0, v)])), options, stream });
+    await add('a', 1n);
+    await add('b', 2n);
+    const err = await add('c', 4n).catch((e: unknown) => ConnectError.from(e));
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.ResourceExhausted);
+    expect((err as ConnectError).rawMessage).toMatch(/streams/);
+    expect(counters.get(METRIC_AGG.streamsRefused)).toBe(1);
+    expect(store.streamCount).toBe(2);
+    await add('a', 8n); // known streams go on
+    expect(cpuTotal(decodeProfiles((await client.flush({ stream: 'a' })).profilesData))).toBe(9n);
+    await add('c', 16n); // room again
+    expect(cpuTotal(decodeProfiles((await client.flush({ stream: 'b' })).profilesData))).toBe(2n);
+    expect(cpuTotal(decodeProfiles((await client.flush({ stream: 'c' })).profilesData))).toBe(16n);
+    expect(store.streamCount).toBe(0);
+    // A malformed first batch leaves no stream behind.
+    await client.aggregate({ profilesData: new Uint8Array([0xff, 0xff, 0xff]), options, stream: 'bad' }).catch(() => undefined);
+    expect(store.streamCount).toBe(0);
+    expect(() => new WindowStore({ maxStreams: 0 })).toThrow(/maxStreams/);
   });
 
   it('rejects malformed data and bad options with InvalidArgument', async () => {

@@ -16,6 +16,8 @@ export interface AggregatorSetupOptions {
   pprofDir?: string | undefined;
   /** Size cap of pprofDir (default 256 MiB). */
   pprofMaxBytes?: number | undefined;
+  /** Streams whose windows may hold data at once (default 256); new ones beyond are refused. */
+  maxStreams?: number | undefined;
   /** Windows kept per process/service and profile type for the page (default 10). */
   flamegraphWindows?: number | undefined;
 }
@@ -34,7 +36,11 @@ export const DEFAULT_PPROF_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Wires the aggregator: window state, pprof files, the flame graph store and page. */
 export function createAggregator(o: AggregatorSetupOptions = {}): AggregatorSetup {
-  const store = new WindowStore({ ...(o.counters ? { counters: o.counters } : {}), ...(o.log ? { log: o.log } : {}) });
+  const store = new WindowStore({
+    ...(o.counters ? { counters: o.counters } : {}),
+    ...(o.log ? { log: o.log } : {}),
+    ...(o.maxStreams !== undefined ? { maxStreams: o.maxStreams } : {}),
+  });
   const flames = new FlameStore(o.flamegraphWindows ?? 10);
   store.onWindow(flames.listener());
   let pprof: PprofWriter | undefined;

@@ -1,6 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { type ProfilesData, ProfilesDataSchema } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
 import type { Counters } from '../counters.js';
+import { TooManyStreamsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { compact } from './compact.js';
 import { Interner } from './dict.js';
@@ -49,7 +50,12 @@ export const METRIC_AGG = {
   earlyFlushes: 'ebpf_otel_sidecar_aggregate_early_flushes_total',
   series: 'ebpf_otel_sidecar_aggregate_series',
   listenerErrors: 'ebpf_otel_sidecar_aggregate_listener_errors_total',
+  streams: 'ebpf_otel_sidecar_aggregate_streams',
+  streamsRefused: 'ebpf_otel_sidecar_aggregate_streams_refused_total',
 } as const;
+
+/** Streams (windows holding data) kept at once, by default. */
+export const DEFAULT_MAX_STREAMS = 256;
 
 interface Stream {
   agg: Aggregation;
@@ -66,20 +72,31 @@ function optionsKey(o: AggregateOptions): string {
  * batch is merged and handed back at once; otherwise it is held until Flush, until the series
  * bound is passed (an early flush, counted) or, as a backstop when no Flush comes, until
  * twice the window has elapsed.
+ *
+ * A stream's state lives only while its window holds data: the flush (or close) that empties
+ * it frees it. At most `maxStreams` streams are held; a batch for a new stream beyond that is
+ * refused (TooManyStreamsError, counted) rather than anything held being dropped.
  */
 export class WindowStore {
   private readonly streams = new Map<string, Stream>();
+  private readonly maxStreams: number;
   private readonly listeners: WindowListener[] = [];
   private readonly now: () => number;
   private readonly counters: Counters | undefined;
   private readonly log: Logger | undefined;
 
-  constructor(opts: { now?: () => number; counters?: Counters; log?: Logger } = {}) {
+  constructor(opts: { now?: () => number; counters?: Counters; log?: Logger; maxStreams?: number } = {}) {
     this.now = opts.now ?? Date.now;
     this.counters = opts.counters;
     this.log = opts.log;
+    this.maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
+    if (!Number.isSafeInteger(this.maxStreams) || this.maxStreams < 1) throw new RangeError(`maxStreams ${this.maxStreams} is not a positive integer`);
     this.counters?.gauge(METRIC_AGG.series, 'Distinct series held in open aggregation windows.', () => this.series);
+    this.counters?.gauge(METRIC_AGG.streams, 'Streams whose aggregation window holds data.', () => this.streams.size);
   }
+
+  /** Streams currently held. */
+  get streamCount(): number { return this.streams.size; }
 
   /** Series held over all streams. */
   get series(): number {
@@ -96,13 +113,24 @@ export class WindowStore {
     if (s && s.optionsKey !== key) {
       // New options take over: what was held is closed under the old ones.
       this.close(name, s, 'options_changed', closed);
+      this.streams.delete(name);
       s = undefined;
     }
     if (!s) {
+      if (this.streams.size >= this.maxStreams) {
+        this.counters?.inc(METRIC_AGG.streamsRefused);
+        this.log?.warn('aggregate stream refused: too many streams hold data', { stream: name, max_streams: this.maxStreams });
+        throw new TooManyStreamsError(`${this.streams.size} aggregation streams hold data (the limit); flush one or retry later`);
+      }
       s = { agg: new Aggregation(options), optionsKey: key, openedAt: this.now() };
       this.streams.set(name, s);
     }
     return s;
+  }
+
+  /** Frees the stream's state once its window holds nothing (re-created by its next batch). */
+  private release(name: string, s: Stream): void {
+    if (s.agg.empty && this.streams.get(name) === s) this.streams.delete(name);
   }
 
   private close(name: string, s: Stream, reason: CloseReason, closed: ClosedWindow[]): void {
@@ -125,11 +153,17 @@ export class WindowStore {
   aggregate(name: string, data: ProfilesData, options: AggregateOptions): CallResult {
     const closed: ClosedWindow[] = [];
     const s = this.stream(name, options, closed);
-    const n = s.agg.add(data);
+    let n: number;
+    try {
+      n = s.agg.add(data);
+    } finally {
+      this.release(name, s);
+    }
     this.counters?.inc(METRIC_AGG.samplesIn, undefined, n);
     if (options.windowMs === 0) this.close(name, s, 'batch', closed);
     else if (s.agg.series > options.maxSeries) this.close(name, s, 'max_series', closed);
     else if (this.now() - s.openedAt >= 2 * options.windowMs) this.close(name, s, 'window_elapsed', closed);
+    this.release(name, s);
     return this.finish(closed, n, s);
   }
 
@@ -139,7 +173,7 @@ export class WindowStore {
     const s = this.streams.get(name);
     if (s) {
       this.close(name, s, 'flush', closed);
-      if (options && s.optionsKey !== optionsKey(options)) this.streams.delete(name);
+      this.release(name, s);
     }
     return this.finish(closed, closed.reduce((t, w) => t + w.samplesIn, 0), s);
   }

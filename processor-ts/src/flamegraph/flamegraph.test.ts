@@ -10,6 +10,7 @@ import { normalizeOptions } from '../aggregate/options.js';
 import { makeProfiles, type SampleSpec } from '../aggregate/testutil/gen.js';
 import { Counters } from '../counters.js';
 import { FlameStore } from './store.js';
+import { requireTool } from '../testutil/ci.js';
 
 // Function indices into FUNCS: 0 ebpf_otel_leaf, 1 ebpf_otel_middle, 2 main, 3 __libc_start_call_main, 4 compute, 5 parse.
 const spec = (frames: number[], v: bigint, pid = 42): SampleSpec => ({ pid, type: 0, frames: frames.map((f, i) => [f, 10 + i, i] as [number, number, number]), thread: 0, link: 0, values: [v], timestamps: [] });
@@ -71,7 +72,7 @@ describe('flame graph store and handler', () => {
   });
 });
 
-describe.skipIf(!existsSync('/usr/bin/chromium'))('flame graph page in headless Chromium', () => {
+describe.skipIf(!requireTool('chromium', existsSync('/usr/bin/chromium'), 'no /usr/bin/chromium'))('flame graph page in headless Chromium', () => {
   let srv: Awaited<ReturnType<typeof serve>>;
   beforeAll(async () => {
     const a = createAggregator();

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -9,8 +9,9 @@ import { ElfFile } from '../symbolize/elf/elf.js';
 import { GoPclntab } from '../symbolize/gopclntab/table.js';
 import { PerfMapCache } from '../symbolize/perfmap/cache.js';
 import { buildGoPrograms } from '../symbolize/testutil/goprog.js';
-import { DEFAULT_OPTIONS, KERNEL_MAPPING, SymbolizeEngine, isAnonymousMapping, loadFailure, underRoots } from './symbolize.js';
+import { DEFAULT_OPTIONS, KERNEL_MAPPING, SymbolizeEngine, isAnonymousMapping, loadFailure, resolveIn, underRoots } from './symbolize.js';
 import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from './testutil/batch.js';
+import { requireTool } from '../testutil/ci.js';
 
 const prog = buildProgram();
 const work = prog.syms.work!;
@@ -136,6 +137,50 @@ describe('SymbolizeEngine', () => {
     expect(Object.fromEntries(r.filesFailed)).toEqual({ outside_roots: 1 });
   });
 
+  it('resolves links inside /proc/PID/root and refuses those leading out of the roots', async () => {
+    const proc = mkdtempSync(join(tmpdir(), 'proc-'));
+    const root = join(proc, '777', 'root');
+    mkdirSync(join(root, 'opt', 'app'), { recursive: true });
+    mkdirSync(join(root, 'secret'));
+    copyFileSync(prog.exe, join(root, 'secret', 'prog'));
+    copyFileSync(prog.exe, join(root, 'opt', 'app', 'real.so'));
+    symlinkSync('/secret/prog', join(root, 'opt', 'app', 'abs.so'));
+    symlinkSync('../../../../../secret/prog', join(root, 'opt', 'app', 'up.so'));
+    symlinkSync('real.so', join(root, 'opt', 'app', 'ok.so'));
+    symlinkSync('/opt/app', join(root, 'opt', 'alias'));
+    const run = async (file: string) => {
+      const data = makeBatch({
+        mappings: [{ file, start: m.start, limit: m.limit, offset: m.offset, buildId: prog.buildId }],
+        locations: [{ mapping: 1, address: runtimeAddr(prog, work) }],
+        pid: '777',
+      });
+      const r = await new SymbolizeEngine({ procRoot: proc }).symbolize(data, { ...DEFAULT_OPTIONS, roots: ['/opt/app'] });
+      return { symbolized: r.locationsSymbolized, failed: Object.fromEntries(r.filesFailed) };
+    };
+    expect(await run('/opt/app/real.so')).toEqual({ symbolized: 1, failed: {} });
+    expect(await run('/opt/app/ok.so')).toEqual({ symbolized: 1, failed: {} });
+    expect(await run('/opt/app/abs.so')).toEqual({ symbolized: 0, failed: { outside_roots: 1 } });
+    expect(await run('/opt/app/up.so')).toEqual({ symbolized: 0, failed: { outside_roots: 1 } });
+    expect(await run('/opt/alias/real.so')).toEqual({ symbolized: 0, failed: { outside_roots: 1 } });
+    expect(await resolveIn(root, '/opt/alias/./ok.so')).toBe('/opt/app/real.so');
+    expect(await resolveIn(root, '/../opt/app/up.so')).toBe('/secret/prog');
+    symlinkSync('loop', join(root, 'loop'));
+    await expect(resolveIn(root, '/loop')).rejects.toMatchObject({ code: 'ELOOP' });
+  });
+
+  it('bounds the parsed-file cache once for all symbolizers', async () => {
+    const one = new SymbolizeEngine();
+    await one.symbolize(batchFor([work]), DEFAULT_OPTIONS);
+    const size = one.cachedBytes;
+    const engine = new SymbolizeEngine({ cacheBytes: Math.ceil(size * 1.5) });
+    for (let i = 0; i < 4; i++) {
+      const r = await engine.symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, debugDirs: [`/d${i}`] });
+      expect(r.locationsSymbolized).toBe(1);
+    }
+    expect(engine.cachedObjects).toBe(1);
+    expect(engine.cachedBytes).toBeLessThanOrEqual(Math.ceil(size * 1.5));
+  });
+
   it('resolves kernel frames from kallsyms, modules included', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ks-'));
     const path = join(dir, 'kallsyms');
@@ -175,7 +220,7 @@ describe('SymbolizeEngine', () => {
   });
 });
 
-describe.skipIf(!buildGoPrograms())('stripped Go binaries', () => {
+describe.skipIf(!requireTool('go', buildGoPrograms() !== undefined, 'no go on PATH'))('stripped Go binaries', () => {
   it('are symbolized from the pclntab, inlined frames included, and counted by source', async () => {
     const { stripped } = buildGoPrograms()!;
     const elf = new ElfFile(readFileSync(stripped));

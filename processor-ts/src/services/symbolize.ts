@@ -1,3 +1,4 @@
+import { promises as fsp } from 'node:fs';
 import { posix } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ProfilesData, ProfilesDictionary } from '../otlp/profiles.js';
@@ -6,7 +7,7 @@ import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE } from '../symbolize/debug/lo
 import type { ObjectContext } from '../symbolize/object.js';
 import { PerfMapCache } from '../symbolize/perfmap/cache.js';
 import type { PerfMap } from '../symbolize/perfmap/perfmap.js';
-import { Symbolizer } from '../symbolize/symbolizer.js';
+import { newObjectCache, type ObjectCache, Symbolizer } from '../symbolize/symbolizer.js';
 import { asFileOffset, type FileOffset, type Frame, type SymbolizeResult } from '../symbolize/types.js';
 import type { KallsymsSource } from './kallsyms.js';
 
@@ -57,7 +58,7 @@ function bump(m: Map<string, number>, k: string, n = 1): void {
 }
 
 export interface SymbolizeEngineOptions {
-  /** Byte budget of each symbolizer's parsed-file cache. */
+  /** Byte budget of the parsed-file cache, shared by all symbolizers (default 256 MiB). */
   cacheBytes?: number;
   /** Where /proc is (tests point it elsewhere). */
   procRoot?: string;
@@ -74,10 +75,13 @@ export function isAnonymousMapping(file: string): boolean {
 /**
  * Symbolizes OTLP profiles in place: every Location with a mapping and no lines gets its lines
  * (innermost first, as OTLP prescribes for Location.lines) and the functions they name.
- * Keeps one Symbolizer (and its caches) per distinct debug-directory / file-size setting.
+ * Keeps one Symbolizer per distinct debug-directory / file-size setting (at most 8); they share
+ * one parsed-file cache, so `cacheBytes` bounds them all together.
  */
 export class SymbolizeEngine {
-  private readonly symbolizers = new Map<string, Symbolizer>();
+  private readonly symbolizers = new Map<string, { s: Symbolizer; ns: string }>();
+  private nextNs = 0;
+  private readonly cache: ObjectCache;
   private readonly seen = new WeakSet<ObjectContext>();
   private readonly procRoot: string;
   readonly perfMaps: PerfMapCache;
@@ -85,30 +89,29 @@ export class SymbolizeEngine {
   constructor(private readonly opts: SymbolizeEngineOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.perfMaps = opts.perfMaps ?? new PerfMapCache({ procRoot: this.procRoot });
+    this.cache = newObjectCache(...(opts.cacheBytes ? [opts.cacheBytes] : []));
   }
 
   /** Objects currently cached, over all symbolizers. */
-  get cachedObjects(): number {
-    let n = 0;
-    for (const s of this.symbolizers.values()) n += s.cachedObjects;
-    return n;
-  }
+  get cachedObjects(): number { return this.cache.size; }
 
-  get cachedBytes(): number {
-    let n = 0;
-    for (const s of this.symbolizers.values()) n += s.cachedBytes;
-    return n;
-  }
+  /** Bytes cached, over all symbolizers (bounded by `cacheBytes`). */
+  get cachedBytes(): number { return this.cache.totalBytes(); }
 
   private symbolizerFor(o: ResolvedOptions): Symbolizer {
     const key = `${o.debugDirs.join('\0')}|${o.maxFileBytes}`;
-    let s = this.symbolizers.get(key);
-    if (!s) {
-      if (this.symbolizers.size >= 8) this.symbolizers.delete(this.symbolizers.keys().next().value!);
-      s = new Symbolizer({ debugDirs: o.debugDirs, maxFileSize: o.maxFileBytes, ...(this.opts.cacheBytes ? { cacheBytes: this.opts.cacheBytes } : {}) });
-      this.symbolizers.set(key, s);
+    let e = this.symbolizers.get(key);
+    if (!e) {
+      if (this.symbolizers.size >= 8) {
+        const [oldKey, old] = this.symbolizers.entries().next().value!;
+        this.symbolizers.delete(oldKey);
+        this.cache.deleteWhere((k) => k.startsWith(old.ns));
+      }
+      const ns = `${this.nextNs++}|`;
+      e = { s: new Symbolizer({ debugDirs: o.debugDirs, maxFileSize: o.maxFileBytes, cache: this.cache, cacheNamespace: ns }), ns };
+      this.symbolizers.set(key, e);
     }
-    return s;
+    return e.s;
   }
 
   /** Symbolizes `data` in place. Checks `signal` between object files. */
@@ -261,12 +264,23 @@ export class SymbolizeEngine {
       return 'outside_roots';
     }
     const symbolizer = this.symbolizerFor(o);
-    const candidates = [...[...pids].slice(0, MAX_PIDS_PER_MAPPING).map((p) => `${this.procRoot}/${p}/root${path}`), path];
+    const bases = [...[...pids].slice(0, MAX_PIDS_PER_MAPPING).map((p) => `${this.procRoot}/${p}/root`), ''];
     let reason = 'file_not_found';
-    for (const c of candidates) {
+    let escaped = false;
+    for (const base of bases) {
       let ctx: ObjectContext;
       try {
-        ctx = await symbolizer.load(c);
+        let real = path;
+        if (o.roots.length > 0) {
+          // The file opened is <base><path>: its links are resolved inside <base> (the
+          // process's root) and what they lead to must be under the roots as well.
+          real = await resolveIn(base, path);
+          if (!underRoots(real, o.roots)) {
+            escaped = true;
+            continue;
+          }
+        }
+        ctx = await symbolizer.load(`${base}${real}`);
       } catch (e) {
         reason = loadFailure(e);
         continue;
@@ -279,9 +293,37 @@ export class SymbolizeEngine {
       else this.seen.add(ctx);
       return { ctx, symbolizer };
     }
+    if (escaped) reason = 'outside_roots';
     bump(out.filesFailed, reason);
     return reason;
   }
+}
+
+const MAX_SYMLINKS = 40;
+
+/**
+ * Resolves the absolute `path` as seen by a process whose root directory is `base` ('' for
+ * ours): symbolic links are followed component by component, absolute link targets and '..'
+ * stay inside `base` (as under chroot). Returns the path inside `base`, free of links.
+ * Fails like open would (ENOENT, ENOTDIR, ELOOP).
+ */
+export async function resolveIn(base: string, path: string): Promise<string> {
+  const todo = path.split('/').filter((c) => c !== '').reverse();
+  let done: string[] = [];
+  let links = 0;
+  while (todo.length > 0) {
+    const c = todo.pop()!;
+    if (c === '.') continue;
+    if (c === '..') { done.pop(); continue; }
+    const cur = `/${[...done, c].join('/')}`;
+    const st = await fsp.lstat(`${base}${cur}`);
+    if (!st.isSymbolicLink()) { done.push(c); continue; }
+    if (++links > MAX_SYMLINKS) throw Object.assign(new Error(`${path}: too many levels of symbolic links`), { code: 'ELOOP' });
+    const target = await fsp.readlink(`${base}${cur}`);
+    if (target.startsWith('/')) done = [];
+    todo.push(...target.split('/').filter((t) => t !== '').reverse());
+  }
+  return `/${done.join('/')}`;
 }
 
 /** True when `path` is one of `roots` or below one (any path when `roots` is empty). */

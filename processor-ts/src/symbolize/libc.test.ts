@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Symbolizer } from './symbolizer.js';
 import { asVirtualAddress, type SymbolizeResult } from './types.js';
 import { compareFrames, LLVM_SYMBOLIZER, llvmFrames, type OracleFrame, sampleAddresses } from './testutil/oracle.js';
+import { requireTool } from '../testutil/ci.js';
 
 const LIBC = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6'].find((p) => existsSync(p));
 
@@ -27,14 +28,11 @@ function ensureLibcDbg(libc: string): string | undefined {
 const toFrames = (r: SymbolizeResult): OracleFrame[] =>
   r.kind === 'unknown' ? [{ fn: '??', file: '??', line: 0, column: 0 }] : r.frames.map((f) => ({ fn: f.systemName ?? '??', file: f.file ?? '??', line: f.line, column: f.column }));
 
-describe.skipIf(!LIBC)('libc through its separate debug file', () => {
+describe.skipIf(!requireTool('libc.so.6', LIBC !== undefined, 'not found in /lib or /usr/lib/x86_64-linux-gnu'))('libc through its separate debug file', () => {
   it('finds the debug file by build ID and agrees with llvm-symbolizer', async () => {
     const libc = realpathSync(LIBC!);
     const why = ensureLibcDbg(libc);
-    if (why) {
-      console.warn(`SKIPPED libc debug-file test: ${why}`);
-      return;
-    }
+    if (!requireTool('libc6-dbg', why === undefined, why)) return;
     const sym = new Symbolizer();
     const ctx = await sym.load(libc);
     expect(ctx.debugPath).toBe(debugFileFor(libc));
@@ -45,7 +43,7 @@ describe.skipIf(!LIBC)('libc through its separate debug file', () => {
     // File offsets map to the same answers as virtual addresses.
     const off = ctx.elf.vaddrToFileOffset(asVirtualAddress(addrs[100]!))!;
     expect(sym.symbolize(ctx, [off])[0]).toEqual(sym.symbolizeVaddrs(ctx, [asVirtualAddress(addrs[100]!)])[0]);
-    if (!LLVM_SYMBOLIZER) return;
+    if (!requireTool('llvm-symbolizer', LLVM_SYMBOLIZER !== undefined)) return;
     const cmp = compareFrames(addrs, ours, llvmFrames(libc, addrs, false));
     console.log(`oracle libc: ${cmp.agree}/${cmp.total} = ${cmp.pct.toFixed(2)}% agree`);
     if (cmp.pct < 99.5) console.error(cmp.disagreements.join('\n'));

@@ -32,6 +32,12 @@ export class ByteLru<K, V> {
     return t;
   }
 
+  /** Removes the entries whose key matches. */
+  deleteWhere(match: (key: K) => boolean): void {
+    for (const k of [...this.map.keys()]) if (match(k)) this.map.delete(k);
+  }
+
   get size(): number { return this.map.size; }
+  get capacity(): number { return this.budget; }
   has(key: K): boolean { return this.map.has(key); }
 }

@@ -4,6 +4,7 @@ import { Symbolizer } from './symbolizer.js';
 import { asVirtualAddress, type SymbolizeResult } from './types.js';
 import { compareFrames, compile, LLVM_SYMBOLIZER, llvmFrames, makeTempDir, type OracleFrame, sampleAddresses, which, writeFiles } from './testutil/oracle.js';
 import { cppProgram, cProgram, rustProgram } from './testutil/programs.js';
+import { requireTool } from '../testutil/ci.js';
 
 const TARGET = 2500;
 
@@ -49,7 +50,7 @@ it.runIf(process.env['CI'])('has llvm-symbolizer in CI (setup installs llvm)', (
   expect(LLVM_SYMBOLIZER).toBeTruthy();
 });
 
-describe.skipIf(!LLVM_SYMBOLIZER)('agreement with llvm-symbolizer --inlining', () => {
+describe.skipIf(!requireTool('llvm-symbolizer', LLVM_SYMBOLIZER !== undefined))('agreement with llvm-symbolizer --inlining', () => {
   it('builds the C test programs', () => {
     expect(binaries.filter((b) => b.name.startsWith('c-gcc')).length).toBe(3);
   });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { debugCandidates, findDebugFile, readRegularFile } from './debug/lookup.js';
@@ -48,6 +48,36 @@ describe('Symbolizer', () => {
     await tiny.load(fx.exe);
     await tiny.load(fx.lib);
     expect(tiny.cachedObjects).toBe(1);
+  });
+
+  it('does not read a cached file again: a hit is a stat only; a changed file is read', async () => {
+    const dir = makeTempDir('ebpf-otel-reads-');
+    const f = join(dir, 'obj');
+    copyFileSync(fx.exeNoDebug, f);
+    const s = new Symbolizer({ separateDebug: false });
+    const a = await s.load(f);
+    expect(s.fileReads).toBe(1);
+    expect(await s.load(f)).toBe(a);
+    expect(await s.load(f)).toBe(a);
+    expect(s.fileReads).toBe(1);
+    // Another file with the same build ID is read (its ID is unknown until then), then shared.
+    const copy = join(dir, 'obj-copy');
+    copyFileSync(f, copy);
+    expect(await s.load(copy)).toBe(a);
+    expect(await s.load(copy)).toBe(a);
+    expect(s.fileReads).toBe(2);
+    // Replaced in place (new mtime and size): read again.
+    copyFileSync(fx.lib, f);
+    utimesSync(f, new Date(), new Date(Date.now() + 5000));
+    expect(await s.load(f)).not.toBe(a);
+    expect(s.fileReads).toBe(3);
+    // Still refuses FIFOs and devices without opening them.
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    await expect(s.load(fifo)).rejects.toThrow(/not a regular file/);
+    await expect(s.load('/dev/zero')).rejects.toThrow(/not a regular file/);
+    await expect(new Symbolizer({ maxFileSize: 10 }).load(f)).rejects.toThrow(/exceeds/);
+    expect(s.fileReads).toBe(3);
   });
 
   it('falls back to .symtab when there is no DWARF and to .dynsym when stripped', async () => {

@@ -1,56 +1,85 @@
-import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE, findDebugFile, readRegularFile } from './debug/lookup.js';
+import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE, fileIdentityKey, findDebugFile, readRegularFile, statRegularFile } from './debug/lookup.js';
 import { initDemangler } from './demangle/demangle.js';
 import { ElfFile } from './elf/elf.js';
 import { ByteLru } from './lru.js';
 import { ObjectContext } from './object.js';
 import type { FileOffset, SymbolizeResult, VirtualAddress } from './types.js';
 
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** A parsed-object cache bounded by bytes; several symbolizers may share one (one global budget). */
+export type ObjectCache = ByteLru<string, ObjectContext>;
+
+export function newObjectCache(bytes: number = DEFAULT_CACHE_BYTES): ObjectCache {
+  return new ByteLru(bytes, (c) => c.byteSize);
+}
+
 export interface SymbolizerOptions {
   /** Roots searched for `.build-id/xx/rest.debug` and debuglink files. Default ['/usr/lib/debug']. */
   debugDirs?: readonly string[];
-  /** Byte budget for cached object contexts (LRU). Default 256 MiB. */
+  /** Byte budget for cached object contexts (LRU). Default 256 MiB. Ignored when `cache` is given. */
   cacheBytes?: number;
+  /** A cache shared with other symbolizers (its budget bounds them all). */
+  cache?: ObjectCache;
+  /** Prefix of this symbolizer's keys in a shared cache (contexts depend on the debug dirs). */
+  cacheNamespace?: string;
   /** Largest object or debug file that will be read. */
   maxFileSize?: number;
   /** Look for separate debug files (default true). */
   separateDebug?: boolean;
 }
 
-/** Loads objects (cached by build ID or dev+inode+mtime) and symbolizes file offsets in them. */
+/**
+ * Loads objects (cached by build ID, or by dev+inode+mtime+size when there is none) and
+ * symbolizes file offsets in them. A file already cached is only stat'ed, never read again.
+ */
 export class Symbolizer {
   private readonly debugDirs: readonly string[];
   private readonly maxFileSize: number;
   private readonly separateDebug: boolean;
-  private readonly contexts: ByteLru<string, ObjectContext>;
-  private readonly byPath = new Map<string, string>();
+  private readonly contexts: ObjectCache;
+  private readonly ns: string;
+  /** File identity (dev:ino:mtime:size) → cache key. */
+  private readonly byFile = new Map<string, string>();
+  private reads = 0;
 
   constructor(opts: SymbolizerOptions = {}) {
     this.debugDirs = opts.debugDirs ?? DEFAULT_DEBUG_DIRS;
     this.maxFileSize = opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
     this.separateDebug = opts.separateDebug ?? true;
-    this.contexts = new ByteLru(opts.cacheBytes ?? 256 * 1024 * 1024, (c) => c.byteSize);
+    this.contexts = opts.cache ?? newObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.ns = opts.cacheNamespace ?? '';
   }
 
   /** Opens `path` (and its separate debug file, if any). Throws ElfError for unusable files. */
   async load(path: string): Promise<ObjectContext> {
     await initDemangler();
+    // stat only (FIFOs and devices refused, size capped): a cached file is not read again.
+    const known = this.byFile.get(fileIdentityKey(await statRegularFile(path, this.maxFileSize)));
+    const hit = known !== undefined ? this.contexts.get(known) : undefined;
+    if (hit) return hit;
+    this.reads++;
     const file = await readRegularFile(path, this.maxFileSize);
-    const statKey = `${file.dev}:${file.ino}:${file.mtimeMs}`;
-    const known = this.byPath.get(statKey);
-    const cachedByStat = known ? this.contexts.get(known) : undefined;
-    if (cachedByStat) return cachedByStat;
+    const fileKey = fileIdentityKey(file);
     const elf = new ElfFile(file.buf);
     const id = elf.buildId();
-    const key = id ? `build-id:${id}` : `file:${statKey}`;
+    const key = `${this.ns}${id ? `build-id:${id}` : `file:${fileKey}`}`;
     const cached = this.contexts.get(key);
-    if (cached) { this.byPath.set(statKey, key); return cached; }
+    if (cached) { this.remember(fileKey, key); return cached; }
     let debug: { path: string; elf: ElfFile } | undefined;
     if (this.separateDebug && !elf.hasDwarf()) debug = await findDebugFile(path, elf, this.debugDirs, this.maxFileSize);
     const ctx = new ObjectContext({ path, key, elf, debugElf: debug?.elf, debugPath: debug?.path });
     this.contexts.set(key, ctx);
-    this.byPath.set(statKey, key);
-    if (this.byPath.size > 4 * (this.contexts.size + 16)) this.byPath.clear();
+    this.remember(fileKey, key);
     return ctx;
+  }
+
+  private remember(fileKey: string, key: string): void {
+    this.byFile.set(fileKey, key);
+    if (this.byFile.size > 4 * (this.contexts.size + 16)) {
+      this.byFile.clear();
+      this.byFile.set(fileKey, key);
+    }
   }
 
   /** One result per file offset (offsets in the object file, as the eBPF receiver reports them). */
@@ -67,6 +96,8 @@ export class Symbolizer {
     return out;
   }
 
+  /** Object files read (cache misses); a cache hit only stats the file. */
+  get fileReads(): number { return this.reads; }
   get cachedObjects(): number { return this.contexts.size; }
   get cachedBytes(): number { return this.contexts.totalBytes(); }
 }

@@ -1,6 +1,8 @@
 package procmaps
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -365,7 +367,7 @@ func TestReadBuildIDGoBinary(t *testing.T) {
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goTool); err != nil {
 		if goTool, err = exec.LookPath("go"); err != nil {
-			t.Skip("go tool not found")
+			testenv.Skip(t, "go tool not found")
 		}
 	}
 	dir := t.TempDir()
@@ -401,7 +403,7 @@ func TestReadBuildIDGoBinary(t *testing.T) {
 
 func TestReadBuildIDCBinary(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not installed")
+		testenv.Skip(t, "gcc not installed")
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "main.c")

@@ -1,6 +1,8 @@
 package procmaps
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -229,7 +231,7 @@ func sliceAddr(b []byte) uint64 { return uint64(reflect.ValueOf(b).Pointer()) }
 func TestCacheChildExit(t *testing.T) {
 	cmd := exec.Command("sleep", "30")
 	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start sleep: %v", err)
+		testenv.Skip(t, "cannot start sleep: %v", err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	pid := uint32(cmd.Process.Pid)

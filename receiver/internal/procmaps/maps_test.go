@@ -1,6 +1,8 @@
 package procmaps
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -218,7 +220,7 @@ func samePtr(a, b string) bool { return unsafe.StringData(a) == unsafe.StringDat
 func TestParseMapsSelf(t *testing.T) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
-		t.Skipf("no procfs: %v", err)
+		testenv.Skip(t, "no procfs: %v", err)
 	}
 	defer f.Close()
 	ms, err := ParseMaps(f)

@@ -4,6 +4,8 @@
 package profbuild
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -76,7 +78,7 @@ func TestReadKernelBuildIDErrors(t *testing.T) {
 
 func TestReadKernelBuildIDLive(t *testing.T) {
 	if _, err := os.ReadFile(DefaultKernelNotesPath); err != nil {
-		t.Skipf("%s not readable: %v", DefaultKernelNotesPath, err)
+		testenv.Skip(t, "%s not readable: %v", DefaultKernelNotesPath, err)
 	}
 	got, err := ReadKernelBuildID(DefaultKernelNotesPath)
 	require.NoError(t, err)

@@ -7,20 +7,37 @@ import { ElfError } from '../types.js';
 export const DEFAULT_DEBUG_DIRS: readonly string[] = ['/usr/lib/debug'];
 export const DEFAULT_MAX_FILE_SIZE = 4 * 1024 * 1024 * 1024 - 1;
 
+/** What identifies one version of a file: device, inode, modification time and size. */
+export interface FileIdentity { dev: number; ino: number; mtimeMs: number; size: number }
+
+/** `dev:ino:mtime:size`, a cache key for one version of a file. */
+export function fileIdentityKey(f: FileIdentity): string {
+  return `${f.dev}:${f.ino}:${f.mtimeMs}:${f.size}`;
+}
+
+function checkRegular(path: string, st: { isFile(): boolean; size: number }, maxSize: number): void {
+  if (!st.isFile()) throw new ElfError(`${path}: not a regular file`);
+  if (st.size > maxSize) throw new ElfError(`${path}: ${st.size} bytes exceeds the ${maxSize}-byte limit`);
+}
+
+/** stat of a regular file (FIFOs and devices refused, never opened), size-capped. */
+export async function statRegularFile(path: string, maxSize: number): Promise<FileIdentity> {
+  const st = await fsp.stat(path);
+  checkRegular(path, st, maxSize);
+  return { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size };
+}
+
 /**
  * Reads a regular file, never opening FIFOs or devices: checked with stat before opening
  * (non-blocking) and with fstat on the opened descriptor, size-capped.
  */
-export async function readRegularFile(path: string, maxSize: number): Promise<{ buf: Buffer; dev: number; ino: number; mtimeMs: number }> {
+export async function readRegularFile(path: string, maxSize: number): Promise<{ buf: Buffer } & FileIdentity> {
   // stat first so FIFOs and device nodes are never opened; fstat again after open (races).
-  const pre = await fsp.stat(path);
-  if (!pre.isFile()) throw new ElfError(`${path}: not a regular file`);
-  if (pre.size > maxSize) throw new ElfError(`${path}: ${pre.size} bytes exceeds the ${maxSize}-byte limit`);
+  await statRegularFile(path, maxSize);
   const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new ElfError(`${path}: not a regular file`);
-    if (st.size > maxSize) throw new ElfError(`${path}: ${st.size} bytes exceeds the ${maxSize}-byte limit`);
+    checkRegular(path, st, maxSize);
     const buf = Buffer.allocUnsafe(st.size);
     let off = 0;
     while (off < st.size) {
@@ -28,7 +45,7 @@ export async function readRegularFile(path: string, maxSize: number): Promise<{ 
       if (bytesRead === 0) break;
       off += bytesRead;
     }
-    return { buf: off === st.size ? buf : buf.subarray(0, off), dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs };
+    return { buf: off === st.size ? buf : buf.subarray(0, off), dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size };
   } finally {
     await fh.close();
   }

@@ -11,6 +11,7 @@ import { asVirtualAddress } from '../types.js';
 import { PclntabError } from './header.js';
 import { findModuleData, locatePclntab, mayHavePclntab } from './locate.js';
 import { GoPclntab } from './table.js';
+import { requireTool } from '../../testutil/ci.js';
 
 const TARGET = 3000;
 const progs = buildGoPrograms();
@@ -27,7 +28,7 @@ function samplePcs(t: GoPclntab, target: number): number[] {
 const load = (path: string) => new GoPclntab(new ElfFile(readFileSync(path)));
 const pct = (n: number, d: number) => (100 * n) / Math.max(1, d);
 
-describe.skipIf(!progs)('Go pclntab against go tool addr2line and llvm-symbolizer', () => {
+describe.skipIf(!requireTool('go', progs !== undefined, 'no go on PATH'))('Go pclntab against go tool addr2line and llvm-symbolizer', () => {
   const p = progs!;
   const variants = (): Array<[string, string, string]> => [
     ['dwarf', p.dwarf, p.dwarf], ['sw', p.sw, p.sw], ['stripped', p.stripped, p.stripped],
@@ -78,7 +79,7 @@ describe.skipIf(!progs)('Go pclntab against go tool addr2line and llvm-symbolize
     });
   }
 
-  it.skipIf(!LLVM_SYMBOLIZER)('dwarf: whole inlined chains agree with llvm-symbolizer --inlining (pclntab forced)', () => {
+  it.skipIf(!requireTool('llvm-symbolizer', LLVM_SYMBOLIZER !== undefined))('dwarf: whole inlined chains agree with llvm-symbolizer --inlining (pclntab forced)', () => {
     const t = load(p.dwarf);
     // Padding between functions has no position in the pclntab and no symbol or DWARF: left out.
     const all = samplePcs(t, TARGET);
@@ -153,7 +154,7 @@ describe('non-Go objects', () => {
     expect(ctx.gopclntab()).toBeNull();
   });
 
-  it.skipIf(!GO)('a Go binary with a wrecked pclntab header degrades to no pclntab, with the reason', () => {
+  it.skipIf(!requireTool('go', GO !== undefined, 'no go on PATH'))('a Go binary with a wrecked pclntab header degrades to no pclntab, with the reason', () => {
     const b = Buffer.from(readFileSync(progs!.stripped));
     const elf0 = new ElfFile(b);
     const sec = elf0.section('.gopclntab')!;

@@ -157,10 +157,10 @@ func (p *Profiler) Drain() ([]Record, error) {
 	if old == 1 {
 		counts, stacks = p.objs.Counts1, p.objs.Stacks1
 	}
-	var err error
-	if p.keys, p.vals, err = loader.DrainHash(counts, p.keys[:0], p.vals[:0]); err != nil {
-		return nil, err
-	}
+	// Entries read before a failure are already deleted from the map: keep
+	// them and report the error with the records rather than lose them.
+	var drainErr error
+	p.keys, p.vals, drainErr = loader.DrainHash(counts, p.keys[:0], p.vals[:0])
 	p.stacks.Reset()
 	records := make([]Record, 0, len(p.keys))
 	for i := range p.keys {
@@ -175,10 +175,7 @@ func (p *Profiler) Drain() ([]Record, error) {
 		})
 	}
 	// Empty the old generation so it starts with every slot free.
-	if err := p.stacks.Clear(stacks); err != nil {
-		return records, err
-	}
-	return records, nil
+	return records, errors.Join(drainErr, p.stacks.Clear(stacks))
 }
 
 // Stats sums the per-CPU counters.

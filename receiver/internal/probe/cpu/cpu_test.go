@@ -3,6 +3,8 @@
 package cpu
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +24,7 @@ func buildSpin(t *testing.T) string {
 
 func TestProfilerSamplesTarget(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs CAP_BPF and CAP_PERFMON (run as root)")
+		testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root)")
 	}
 	cmd := exec.Command(buildSpin(t))
 	if err := cmd.Start(); err != nil {

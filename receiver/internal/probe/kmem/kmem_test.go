@@ -3,6 +3,8 @@
 package kmem
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"bufio"
 	"os"
 	"os/exec"
@@ -30,7 +32,7 @@ func requirePrivileges(t *testing.T) {
 	if os.Getenv("CI") != "" {
 		t.Fatalf("kmem tests need CAP_BPF and CAP_PERFMON: %v", err)
 	}
-	t.Skipf("needs CAP_BPF and CAP_PERFMON (run as root): %v", err)
+	testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root): %v", err)
 }
 
 func TestPageAllocsAttributed(t *testing.T) {

@@ -6,4 +6,4 @@
 // profiles.
 package memory
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64 -type alloc_key -type alloc_val -type live_key -type live_val -type mem_stat -type alloc_fn memory ../../../../bpf/memory.bpf.c -- -I../../../../bpf
+//go:generate go tool bpf2go -cc clang-14 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64 -type alloc_key -type alloc_val -type live_key -type live_val -type mem_stat -type alloc_fn memory ../../../../bpf/memory.bpf.c -- -I../../../../bpf

@@ -3,6 +3,8 @@
 package memory
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"bufio"
 	"debug/elf"
 	"io"
@@ -35,7 +37,7 @@ func requirePrivileges(t *testing.T) {
 	if os.Getenv("CI") != "" {
 		t.Fatalf("allocation profiler tests need CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: %v", err)
 	}
-	t.Skipf("needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (run as root): %v", err)
+	testenv.Skip(t, "needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (run as root): %v", err)
 }
 
 // build compiles testdata sources with gcc into dir.

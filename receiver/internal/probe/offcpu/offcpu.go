@@ -157,10 +157,10 @@ func (t *Tracer) Drain() ([]Record, error) {
 	time.Sleep(drainGrace)
 	counts := t.coll.Maps[fmt.Sprintf("counts%d", old)]
 	stacks := t.coll.Maps["stacks"]
-	var err error
-	if t.keys, t.vals, err = loader.DrainHash(counts, t.keys[:0], t.vals[:0]); err != nil {
-		return nil, err
-	}
+	// Entries read before a failure are already deleted from the map: keep
+	// them and report the error with the records rather than lose them.
+	var drainErr error
+	t.keys, t.vals, drainErr = loader.DrainHash(counts, t.keys[:0], t.vals[:0])
 	t.stacks.Reset()
 	records := make([]Record, 0, len(t.keys))
 	for i := range t.keys {
@@ -174,6 +174,9 @@ func (t *Tracer) Drain() ([]Record, error) {
 			Expired:     k.UserStackId == StackExpired,
 			Nanoseconds: t.vals[i],
 		})
+	}
+	if drainErr != nil {
+		return records, drainErr
 	}
 	n, err := t.stacks.Count(stacks)
 	if err != nil {

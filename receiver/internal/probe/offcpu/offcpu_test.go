@@ -3,6 +3,8 @@
 package offcpu
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"debug/elf"
 	"os"
 	"os/exec"
@@ -26,7 +28,7 @@ func requirePrivileges(t *testing.T) {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("CI must run kernel tests: %v", err)
 		}
-		t.Skipf("needs privileges: %v", err)
+		testenv.Skip(t, "needs privileges: %v", err)
 	}
 }
 

@@ -23,13 +23,22 @@ type calls struct {
 	count, sum, zero uint64
 	slots            [numSlots]uint64
 	seen             bool
+	idle             int // intervals in a row without calls
 }
 
 type errCount struct {
 	start pcommon.Timestamp
 	count uint64
 	seen  bool
+	idle  int
 }
+
+// staleIntervals is how many intervals in a row a series may go without
+// data before it is forgotten, so the cumulative state (and what is
+// exported every interval) stays bounded by recent activity, not by every
+// process and syscall ever seen. A series that comes back starts anew with
+// a new start time, as cumulative temporality allows.
+const staleIntervals = 6
 
 type pidCount struct {
 	pid   uint32
@@ -173,17 +182,23 @@ func (a *aggregator) endInterval(now pcommon.Timestamp, resolve func(uint32) (st
 				d = gone(k.pid)
 				dead[k.pid] = d
 			}
-			if d {
+			if s.idle++; d || s.idle >= staleIntervals {
 				delete(a.calls, k)
 				continue
 			}
+		} else {
+			s.idle = 0
 		}
 		s.seen = false
 	}
 	for k, e := range a.errs {
-		if !e.seen && dead[k.pid] {
-			delete(a.errs, k)
-			continue
+		if !e.seen {
+			if e.idle++; dead[k.pid] || e.idle >= staleIntervals {
+				delete(a.errs, k)
+				continue
+			}
+		} else {
+			e.idle = 0
 		}
 		e.seen = false
 	}

@@ -3,6 +3,10 @@
 package syscalls
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +23,7 @@ import (
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs CAP_BPF and CAP_PERFMON (run as root)")
+		testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root)")
 	}
 }
 
@@ -215,17 +219,21 @@ func TestTopProcessesFold(t *testing.T) {
 
 func TestCgroupFilter(t *testing.T) {
 	needRoot(t)
-	var fs syscall.Statfs_t
-	if err := syscall.Statfs("/sys/fs/cgroup", &fs); err != nil || fs.Type != 0x63677270 {
-		t.Skip("cgroup v2 not mounted at /sys/fs/cgroup")
+	root, err := procmaps.Cgroup2Mount()
+	if err != nil {
+		testenv.Skip(t, "%v", err)
 	}
-	b, err := os.ReadFile("/proc/self/cgroup")
+	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := strings.TrimSpace(strings.TrimPrefix(string(b), "0::"))
+	path, err := procmaps.ParseCgroupFile(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var st syscall.Stat_t
-	if err := syscall.Stat(filepath.Join("/sys/fs/cgroup", path), &st); err != nil {
+	if err := syscall.Stat(filepath.Join(root, path), &st); err != nil {
 		t.Fatal(err)
 	}
 	tr, err := Start(Config{CgroupIDs: []uint64{st.Ino}})

@@ -45,6 +45,7 @@ type series struct {
 	durSum, durZero                      uint64
 	durSlots                             [numSlots]uint64
 	seen                                 bool
+	idle                                 int // intervals in a row without data
 }
 
 type ranked[K comparable] struct {
@@ -181,23 +182,35 @@ func (s *series) add(v *tcpTcpVal) {
 	s.seen = true
 }
 
+// staleIntervals is how many intervals in a row a series may go without
+// data before it is forgotten; one that comes back starts anew with a new
+// start time, as cumulative temporality allows.
+const staleIntervals = 6
+
 // endInterval forgets series of processes that were idle this interval and
-// no longer exist, and clears the seen marks.
+// no longer exist, and series idle for staleIntervals, and clears the seen
+// marks.
 func (a *aggregator) endInterval(now pcommon.Timestamp, alive func(pid uint32) bool) {
 	a.last = now
 	clear(a.deadCache)
 	for k, s := range a.series {
-		if !s.seen && k.pid != otherPID && k.pid != 0 {
-			d, ok := a.deadCache[k.pid]
-			if !ok {
+		if s.seen {
+			s.idle = 0
+			s.seen = false
+			continue
+		}
+		d := false
+		if k.pid != otherPID && k.pid != 0 {
+			var ok bool
+			if d, ok = a.deadCache[k.pid]; !ok {
 				d = !alive(k.pid)
 				a.deadCache[k.pid] = d
 			}
-			if d {
-				delete(a.series, k)
-				continue
-			}
 		}
-		s.seen = false
+		// Forget series of exited processes at once, and any series idle
+		// for staleIntervals: the state stays bounded by recent activity.
+		if s.idle++; d || s.idle >= staleIntervals {
+			delete(a.series, k)
+		}
 	}
 }

@@ -5,4 +5,4 @@
 // connection.
 package tcp
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type conn_key -type tcp_val -type tcp_event -type tcp_stat -type tcp_dir tcp ../../../../bpf/tcp.bpf.c -- -I../../../../bpf
+//go:generate go tool bpf2go -cc clang-14 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type conn_key -type tcp_val -type tcp_event -type tcp_stat -type tcp_dir tcp ../../../../bpf/tcp.bpf.c -- -I../../../../bpf

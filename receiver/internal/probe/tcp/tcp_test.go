@@ -3,6 +3,8 @@
 package tcp
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+
 	"fmt"
 	"io"
 	"net"
@@ -50,7 +52,7 @@ func lossy(t *testing.T, dev string, pct int32) {
 	t.Cleanup(func() { prog.Close() })
 	l, err := link.AttachTCX(link.TCXOptions{Interface: iface.Index, Program: prog, Attach: ebpf.AttachTCXEgress})
 	if err != nil {
-		t.Skipf("neither netem nor tcx available: %v", err)
+		testenv.Skip(t, "neither netem nor tcx available: %v", err)
 	}
 	t.Cleanup(func() { l.Close() })
 }
@@ -58,7 +60,7 @@ func lossy(t *testing.T, dev string, pct int32) {
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs CAP_BPF and CAP_PERFMON (run as root)")
+		testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root)")
 	}
 }
 
@@ -297,7 +299,7 @@ func listenIn(t *testing.T, ns, addr string) net.Listener {
 func TestLossyLink(t *testing.T) {
 	needRoot(t)
 	if _, err := exec.LookPath("tc"); err != nil {
-		t.Skip("tc (iproute2) not installed")
+		testenv.Skip(t, "tc (iproute2) not installed")
 	}
 	ns := fmt.Sprintf("ebpfotel%d", os.Getpid())
 	veth := fmt.Sprintf("eo%d", os.Getpid()%100000)

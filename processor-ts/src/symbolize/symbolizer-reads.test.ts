@@ -1,0 +1,29 @@
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import * as lookup from './debug/lookup.js';
+import { Symbolizer } from './symbolizer.js';
+import { buildFixtures } from './testutil/fixtures.js';
+import { makeTempDir } from './testutil/oracle.js';
+
+vi.mock('./debug/lookup.js', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('./debug/lookup.js')>();
+  return { ...orig, readRegularFile: vi.fn(orig.readRegularFile) };
+});
+
+const fx = buildFixtures();
+
+describe('Symbolizer file reads', () => {
+  it('reads an object file once; later loads of the same file only stat it', async () => {
+    const read = vi.mocked(lookup.readRegularFile);
+    const f = join(makeTempDir('ebpf-otel-spy-'), 'lib.so');
+    copyFileSync(fx.lib, f);
+    const s = new Symbolizer({ separateDebug: false });
+    read.mockClear();
+    const a = await s.load(f);
+    expect(read).toHaveBeenCalledTimes(1);
+    expect(await s.load(f)).toBe(a);
+    expect(await s.load(f)).toBe(a);
+    expect(read).toHaveBeenCalledTimes(1);
+  });
+});
