@@ -57,11 +57,11 @@ type linuxEngine struct {
 
 // health holds the receiver's own cumulative counters.
 type health struct {
-	consumeErrors  uint64
-	collectErrors  uint64
+	consumeErrors   uint64
+	collectErrors   uint64
 	probeSetsLoaded int64
-	syscallsFolded uint64
-	tcpFolded      uint64
+	syscallsFolded  uint64
+	tcpFolded       uint64
 }
 
 func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
