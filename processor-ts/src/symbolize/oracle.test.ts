@@ -46,10 +46,6 @@ beforeAll(() => {
   if (skipped.length) console.warn(`oracle: skipped builds:\n${skipped.join('\n')}`);
 });
 
-it.runIf(process.env['CI'])('has llvm-symbolizer in CI (setup installs llvm)', () => {
-  expect(LLVM_SYMBOLIZER).toBeTruthy();
-});
-
 describe.skipIf(!requireTool('llvm-symbolizer', LLVM_SYMBOLIZER !== undefined))('agreement with llvm-symbolizer --inlining', () => {
   it('builds the C test programs', () => {
     expect(binaries.filter((b) => b.name.startsWith('c-gcc')).length).toBe(3);
