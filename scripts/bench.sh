@@ -12,8 +12,12 @@ echo "== CPU profiler overhead (reference: the same workload without the collect
 go run ./bench/cpu -seconds "${BENCH_SECONDS:-60}" -rss-seconds "${BENCH_RSS_SECONDS:-300}" -rounds "${BENCH_ROUNDS:-1}"
 
 # References the other benchmarks compare against.
-dpkg-query -W -f='${Status}' bpftrace 2>/dev/null | grep -q "install ok installed" ||
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q bpftrace >/dev/null
+# bpftrace: the syscall benchmark's reference; libstdc++'s debug file: the
+# symbolizer benchmark's large C++ binary.
+for pkg in bpftrace libstdc++6-12-dbg; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >/dev/null
+done
 
 echo "== symbolizer against llvm-symbolizer; aggregator against go tool pprof"
 npm run --silent -w processor-ts bench
