@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -17,11 +18,17 @@ int main(int argc, char **argv)
 	if (pipe(a) || pipe(b))
 		return 1;
 	if (fork() == 0) {
+		/* Only the parent writes to a and reads b: the child must not keep
+		 * those ends open, or it never sees EOF and never exits. */
+		close(a[1]);
+		close(b[0]);
 		while (read(a[0], &c, 1) == 1)
 			if (write(b[1], &c, 1) != 1)
 				break;
 		_exit(0);
 	}
+	close(a[0]);
+	close(b[1]);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		if (write(a[1], &c, 1) != 1 || read(b[0], &c, 1) != 1)
@@ -33,6 +40,7 @@ int main(int argc, char **argv)
 		}
 	}
 	close(a[1]);
+	wait(NULL);
 	printf("%lu\n", trips);
 	return 0;
 }
