@@ -19,6 +19,10 @@
 #include "filter.bpf.h"
 #include "core_fixes.bpf.h"
 
+/* Frames of the tracing machinery above __schedule in a stack taken here:
+ * the program itself and bpf_trace_run4 (both tp_btf and raw_tp). */
+#define KERN_SKIP_FRAMES 2
+
 #define EFAULT 14
 #define EEXIST 17
 
@@ -102,7 +106,11 @@ static __always_inline void record_out(void *ctx, struct offcpu_start *s)
 	if (user_stacks)
 		s->user_stack_id = stack_id(ctx, BPF_F_USER_STACK, OFFCPU_STAT_USER_COLLISION);
 	if (kernel_stacks)
-		s->kern_stack_id = stack_id(ctx, 0, OFFCPU_STAT_KERN_COLLISION);
+		/* Skip this program's own frame and bpf_trace_run4 that called it:
+		 * the off-CPU stack should start where the task went to sleep
+		 * (__schedule). */
+		s->kern_stack_id = stack_id(ctx, KERN_SKIP_FRAMES & BPF_F_SKIP_FIELD_MASK,
+					    OFFCPU_STAT_KERN_COLLISION);
 }
 
 static __always_inline void record_in(struct task_struct *next, struct offcpu_start *s)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +88,9 @@ func blockedTime(t *testing.T, raw bool, sleeps, ms int) (time.Duration, *Tracer
 		if len(r.User) > 0 && sym(r.User[0]) == "block_here" {
 			total += time.Duration(r.Nanoseconds)
 			require.NotEmpty(t, r.Kernel, "kernel stack of a blocked syscall")
+			leaf := kernelSymbol(t, r.Kernel[0])
+			assert.NotContains(t, leaf, "bpf_", "the tracing machinery is skipped")
+			assert.Contains(t, leaf, "schedule", "the kernel stack starts where the task slept")
 			if len(r.User) > 1 {
 				assert.Equal(t, "main", sym(r.User[1]))
 			}
@@ -142,4 +146,25 @@ func TestOffCPUStackEpoch(t *testing.T) {
 	assert.Equal(t, expired > 0, st.StackExpired > 0)
 	require.NoError(t, tr.Close())
 	require.NoError(t, tr.Close())
+}
+
+// kernelSymbol names a kernel address from /proc/kallsyms (the nearest
+// text symbol at or below it).
+func kernelSymbol(t *testing.T, addr uint64) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/kallsyms")
+	require.NoError(t, err)
+	best, bestAddr := "", uint64(0)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || (f[1] != "t" && f[1] != "T") {
+			continue
+		}
+		a, err := strconv.ParseUint(f[0], 16, 64)
+		if err != nil || a > addr || a < bestAddr {
+			continue
+		}
+		best, bestAddr = f[2], a
+	}
+	return best
 }
