@@ -32,7 +32,13 @@ export class ObjectContext {
   readonly dwarf: DwarfContext | undefined;
   /** Why DWARF was ignored, if it was malformed. */
   readonly dwarfError: string | undefined;
-  private readonly results = new Map<number, SymbolizeResult>();
+  /**
+   * Per-address results in two generations: when `results` is full it becomes `older` and a new
+   * one starts (O(1); evicting the oldest Map key one by one is quadratic in V8, whose Map
+   * iteration walks over the deleted entries).
+   */
+  private results = new Map<number, SymbolizeResult>();
+  private older = new Map<number, SymbolizeResult>();
   /** The Go pclntab: undefined until first needed, null when the object has none. */
   private goTable: GoPclntab | null | undefined;
   /** Why the Go pclntab could not be used, if the object looked like Go. */
@@ -65,7 +71,7 @@ export class ObjectContext {
     let n = this.elf.buf.length + (this.debugElf?.buf.length ?? 0) + this.symtab.byteSize();
     for (const f of this.fallbacks) n += f.byteSize();
     if (this.goTable) n += this.goTable.byteSize();
-    return n + (this.dwarf?.retainedBytes ?? 0) + this.results.size * 200;
+    return n + (this.dwarf?.retainedBytes ?? 0) + (this.results.size + this.older.size) * 200;
   }
 
   /**
@@ -129,8 +135,10 @@ export class ObjectContext {
   }
 
   symbolizeVaddr(va: VirtualAddress): SymbolizeResult {
-    const hit = this.results.get(va);
+    let hit = this.results.get(va);
     if (hit) return hit;
+    hit = this.older.get(va);
+    if (hit) { this.remember(va, hit); return hit; }
     const { frames: raw, source } = this.resolve(va);
     let result: SymbolizeResult;
     if (raw.length === 1 && raw[0]!.name === undefined && raw[0]!.file === undefined) result = NO_INFO;
@@ -145,14 +153,19 @@ export class ObjectContext {
       }));
       result = { kind: 'frames', frames, source };
     }
-    if (this.results.size >= RESULT_CACHE_MAX) this.results.delete(this.results.keys().next().value!);
-    this.results.set(va, result);
+    this.remember(va, result);
     return result;
+  }
+
+  private remember(va: number, r: SymbolizeResult): void {
+    if (this.results.size >= RESULT_CACHE_MAX / 2) { this.older = this.results; this.results = new Map(); }
+    this.results.set(va, r);
   }
 
   /** Drops memoised per-address results (parsed tables stay). */
   clearResultCache(): void {
     this.results.clear();
+    this.older.clear();
   }
 
   symbolizeFileOffset(off: FileOffset): SymbolizeResult {

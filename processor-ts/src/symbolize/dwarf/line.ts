@@ -133,6 +133,8 @@ export class LineTable {
     const forms: number[] = [];
     for (let i = 0; i < fmtCount; i++) { types.push(r.uleb()); forms.push(r.uleb()); }
     const count = r.uleb();
+    // Every entry takes at least one byte unless it has no fields: a count the header cannot hold is corrupt.
+    if (count > r.end - r.pos && (fmtCount === 0 || count > 0xffff)) throw new DwarfError(`implausible ${dirs ? 'directory' : 'file name'} count ${count}`);
     for (let e = 0; e < count; e++) {
       let name = '';
       let dir = 0;

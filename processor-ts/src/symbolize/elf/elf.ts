@@ -9,6 +9,8 @@ const SHF_COMPRESSED = 0x800;
 const PT_LOAD = 1;
 const PT_NOTE = 4;
 const TWO32 = 4294967296;
+/** Largest decompressed section accepted (a debug section of a large binary is well below). */
+const MAX_INFLATED = 1024 * 1024 * 1024;
 
 export interface SectionHeader {
   readonly index: number;
@@ -147,7 +149,9 @@ export class ElfFile {
     let data = this.buf.subarray(sec.offset, sec.offset + sec.size);
     if (sec.flags & SHF_COMPRESSED) data = this.decompress(data, sec.name);
     else if (sec.name.startsWith('.zdebug_') && data.length >= 12 && data.toString('latin1', 0, 4) === 'ZLIB') {
-      data = this.inflate(data.subarray(12), sec.name);
+      const size = data.readUInt32BE(4) * TWO32 + data.readUInt32BE(8);
+      if (size > MAX_INFLATED) throw new ElfError(`${sec.name} declares ${size} bytes uncompressed, more than the ${MAX_INFLATED}-byte limit`);
+      data = this.inflate(data.subarray(12), sec.name, size);
     }
     this.dataCache.set(sec.index, data);
     return data;
@@ -158,12 +162,17 @@ export class ElfFile {
     if (data.length < hdr) throw new ElfError(`truncated compression header in ${name}`);
     const type = data.readUInt32LE(0);
     if (type !== 1) throw new ElfError(`unsupported compression type ${type} in ${name}`);
-    return this.inflate(data.subarray(hdr), name);
+    // ch_size bounds the output: a section never inflates past what it declares (zlib bombs).
+    const size = this.is64 ? data.readUInt32LE(12) * TWO32 + data.readUInt32LE(8) : data.readUInt32LE(4);
+    if (size > MAX_INFLATED) throw new ElfError(`${name} declares ${size} bytes uncompressed, more than the ${MAX_INFLATED}-byte limit`);
+    const out = this.inflate(data.subarray(hdr), name, size);
+    if (out.length !== size) throw new ElfError(`${name} inflates to ${out.length} bytes, not the ${size} it declares`);
+    return out;
   }
 
-  private inflate(data: Buffer, name: string): Buffer {
+  private inflate(data: Buffer, name: string, maxOutputLength = MAX_INFLATED): Buffer {
     try {
-      return inflateSync(data);
+      return inflateSync(data, { maxOutputLength: Math.max(1, maxOutputLength) });
     } catch (e) {
       throw new ElfError(`cannot decompress ${name}: ${(e as Error).message}`);
     }
@@ -182,8 +191,9 @@ export class ElfFile {
         const descsz = this.u32(p + 4);
         const type = this.u32(p + 8);
         const nameStart = p + 12;
-        const descStart = nameStart + ((namesz + 3) & ~3);
-        const next = descStart + ((descsz + 3) & ~3);
+        // Sizes are u32: align with arithmetic, not `& ~3` (which goes negative above 2^31).
+        const descStart = nameStart + Math.ceil(namesz / 4) * 4;
+        const next = descStart + Math.ceil(descsz / 4) * 4;
         if (descStart + descsz > end) break;
         const name = this.buf.toString('latin1', nameStart, nameStart + Math.max(0, namesz - 1));
         yield { name, type, desc: this.buf.subarray(descStart, descStart + descsz) };
