@@ -5,16 +5,16 @@ const TWO32 = 4294967296;
 /**
  * Little-endian cursor over a Buffer (shares memory, never copies).
  * 64-bit values are returned as JS numbers (exact below 2^53).
+ * Reads bytes directly (no DataView): readers are created per DIE/list, and a DataView per
+ * reader was a measurable share of cold symbolization.
  */
 export class Reader {
   readonly buf: Buffer;
-  readonly dv: DataView;
   pos: number;
   end: number;
 
   constructor(buf: Buffer, pos = 0, end = buf.length) {
     this.buf = buf;
-    this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = pos;
     this.end = end;
   }
@@ -29,13 +29,14 @@ export class Reader {
   }
   s8(): number {
     this.check(1);
-    return this.dv.getInt8(this.pos++);
+    return (this.buf[this.pos++]! << 24) >> 24;
   }
   u16(): number {
     this.check(2);
-    const v = this.dv.getUint16(this.pos, true);
-    this.pos += 2;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 2;
+    return b[p]! | (b[p + 1]! << 8);
   }
   u24(): number {
     this.check(3);
@@ -46,15 +47,18 @@ export class Reader {
   }
   u32(): number {
     this.check(4);
-    const v = this.dv.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
   }
   u64(): number {
     this.check(8);
-    const lo = this.dv.getUint32(this.pos, true);
-    const hi = this.dv.getUint32(this.pos + 4, true);
-    this.pos += 8;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 8;
+    const lo = (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
+    const hi = (b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16)) + b[p + 7]! * 0x1000000;
     return hi * TWO32 + lo;
   }
   /** Unsigned value of `size` bytes (1, 2, 4 or 8). */

@@ -11,6 +11,15 @@ const DW_AT_sibling = 0x01;
 const SKIP_CHILDREN_TAGS = new Set([0x01, 0x04, 0x13, 0x15, 0x17, 0x02]);
 
 /**
+ * Scratch columns reused by every unit (construction is synchronous and not re-entrant):
+ * allocating fresh growable typed arrays per unit cost more than the copies in finish().
+ */
+const S = {
+  dieOff: new F64Builder(1024), parent: new I32Builder(1024), cf: new I32Builder(1024), cl: new I32Builder(1024),
+  cc: new I32Builder(1024), ivLo: new F64Builder(1024), ivHi: new F64Builder(1024), ivOwner: new I32Builder(1024),
+};
+
+/**
  * Subprogram / inlined_subroutine DIEs of one unit, and an address map giving the deepest
  * such DIE for each address (same rules as LLVM's DWARFUnit::getSubroutineForAddress).
  */
@@ -29,8 +38,8 @@ export class UnitFunctions {
   constructor(u: Unit, sec: DwarfSections) {
     const abbrevs = abbrevsOf(u, sec);
     const r = new Reader(sec.info, u.dieStart, u.end);
-    const dieOff = new F64Builder(), parent = new I32Builder(), cf = new I32Builder(), cl = new I32Builder(), cc = new I32Builder();
-    const ivLo = new F64Builder(), ivHi = new F64Builder(), ivOwner = new I32Builder();
+    const dieOff = S.dieOff.reset(), parent = S.parent.reset(), cf = S.cf.reset(), cl = S.cl.reset(), cc = S.cc.reset();
+    const ivLo = S.ivLo.reset(), ivHi = S.ivHi.reset(), ivOwner = S.ivOwner.reset();
     // Stack of nearest enclosing record per nesting level.
     const stack: number[] = [];
     let current = -1;

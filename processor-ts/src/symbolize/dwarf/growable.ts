@@ -7,6 +7,8 @@ export class F64Builder {
     if (this.n === this.a.length) { const b = new Float64Array(this.n * 2); b.set(this.a); this.a = b; }
     this.a[this.n++] = v;
   }
+  /** Empties the builder, keeping its capacity (scratch builders are reused across units). */
+  reset(): this { this.n = 0; return this; }
   finish(): Float64Array { return this.a.slice(0, this.n); }
 }
 
@@ -18,6 +20,8 @@ export class U32Builder {
     if (this.n === this.a.length) { const b = new Uint32Array(this.n * 2); b.set(this.a); this.a = b; }
     this.a[this.n++] = v;
   }
+  /** Empties the builder, keeping its capacity (scratch builders are reused across units). */
+  reset(): this { this.n = 0; return this; }
   finish(): Uint32Array { return this.a.slice(0, this.n); }
 }
 
@@ -29,5 +33,7 @@ export class I32Builder {
     if (this.n === this.a.length) { const b = new Int32Array(this.n * 2); b.set(this.a); this.a = b; }
     this.a[this.n++] = v;
   }
+  /** Empties the builder, keeping its capacity (scratch builders are reused across units). */
+  reset(): this { this.n = 0; return this; }
   finish(): Int32Array { return this.a.slice(0, this.n); }
 }

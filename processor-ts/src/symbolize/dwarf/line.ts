@@ -7,6 +7,12 @@ import type { DwarfSections } from './sections.js';
 const DW_LNCT_path = 1;
 const DW_LNCT_directory_index = 2;
 
+/** Scratch row columns reused by every line table (construction is synchronous, not re-entrant). */
+const S = {
+  A: new F64Builder(4096), F: new U32Builder(4096), L: new U32Builder(4096), Col: new U32Builder(4096),
+  sLo: new F64Builder(64), sHi: new F64Builder(64), sF: new U32Builder(64), sL: new U32Builder(64),
+};
+
 interface FileEntry { readonly name: string; readonly dir: number }
 
 /** A decoded line-number program: rows grouped into address-sorted sequences. */
@@ -67,34 +73,34 @@ export class LineTable {
     }
     r.pos = programStart;
 
-    const A = new F64Builder(256), F = new U32Builder(256), L = new U32Builder(256), Col = new U32Builder(256);
-    const sLo = new F64Builder(16), sHi = new F64Builder(16), sF = new U32Builder(16), sL = new U32Builder(16);
+    const A = S.A.reset(), F = S.F.reset(), L = S.L.reset(), Col = S.Col.reset();
+    const sLo = S.sLo.reset(), sHi = S.sHi.reset(), sF = S.sF.reset(), sL = S.sL.reset();
+    // State machine registers are plain locals (no emit/reset closures: captured variables
+    // written in the hot loop would live in a heap context).
     let address = 0, file = 1, line = 1, column = 0, seqStart = -1;
-    const emit = () => {
-      if (seqStart < 0) seqStart = A.n;
-      A.push(address); F.push(file); L.push(line); Col.push(column);
-    };
-    const reset = () => { address = 0; file = 1; line = 1; column = 0; seqStart = -1; };
     const constAddPc = Math.floor((255 - opcodeBase) / lineRange) * minInst;
+    const buf8 = r.buf;
     while (r.pos < end) {
-      const op = r.u8();
+      const op = buf8[r.pos++]!;
+      let emitRow = false;
       if (op >= opcodeBase) {
         const adj = op - opcodeBase;
         address += Math.floor(adj / lineRange) * minInst;
         line += lineBase + (adj % lineRange);
-        emit();
+        emitRow = true;
       } else if (op === 0) {
         const len = r.uleb();
         const next = r.pos + len;
         if (len === 0) continue;
         const sub = r.u8();
         if (sub === 1) { // end_sequence
-          emit();
+          if (seqStart < 0) seqStart = A.n;
+          A.push(address); F.push(file); L.push(line); Col.push(column);
           const first = seqStart;
           const lo = A.a[first]!;
           if (lo < address) { sLo.push(lo); sHi.push(address); sF.push(first); sL.push(A.n); }
           else A.n = F.n = L.n = Col.n = first; // drop empty/invalid sequence
-          reset();
+          address = 0; file = 1; line = 1; column = 0; seqStart = -1;
         } else if (sub === 2) {
           address = r.uN(len - 1);
         } else if (sub === 3 && version < 5) {
@@ -104,7 +110,7 @@ export class LineTable {
         r.pos = next;
       } else {
         switch (op) {
-          case 1: emit(); break; // copy
+          case 1: emitRow = true; break; // copy
           case 2: address += r.uleb() * minInst; break;
           case 3: line += r.sleb(); break;
           case 4: file = r.uleb(); break;
@@ -114,6 +120,10 @@ export class LineTable {
           case 6: case 7: case 10: case 11: break;
           default: for (let i = 0; i < stdLens[op]!; i++) r.skipUleb();
         }
+      }
+      if (emitRow) {
+        if (seqStart < 0) seqStart = A.n;
+        A.push(address); F.push(file); L.push(line); Col.push(column);
       }
     }
     this.addr = A.finish(); this.file = F.finish(); this.line = L.finish(); this.column = Col.finish();

@@ -15,12 +15,6 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
-// drainGrace is how long a drain waits after flipping generations before it
-// reads the old one. perf_event programs run in interrupt context with
-// preemption off and finish within microseconds; a millisecond-scale wait
-// covers any program that read the old generation just before the flip.
-const drainGrace = 5 * time.Millisecond
-
 // Config is what the probe needs; the receiver's config maps onto it.
 type Config struct {
 	// Frequency is the sampling frequency per CPU in Hz.
@@ -58,7 +52,7 @@ type Profiler struct {
 	objs    cpuObjects
 	perfFDs []int
 	links   []link.Link
-	gen     uint32
+	gen     loader.Generation
 
 	// Reused between drains so steady-state draining does not allocate
 	// per entry.
@@ -145,13 +139,10 @@ func Start(cfg Config) (_ *Profiler, err error) {
 // Drain flips to the other generation of maps, then reads, counts and clears
 // the previous one. Samples that arrive meanwhile land in the new generation.
 func (p *Profiler) Drain() ([]Record, error) {
-	old := p.gen
-	p.gen ^= 1
-	if err := p.objs.Ctl.Put(uint32(0), p.gen); err != nil {
-		p.gen = old
-		return nil, fmt.Errorf("switching generation: %w", err)
+	old, err := p.gen.Switch(p.objs.Ctl)
+	if err != nil {
+		return nil, err
 	}
-	time.Sleep(drainGrace)
 
 	counts, stacks := p.objs.Counts0, p.objs.Stacks0
 	if old == 1 {

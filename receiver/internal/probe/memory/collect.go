@@ -5,7 +5,6 @@ package memory
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -13,12 +12,6 @@ import (
 
 // MaxStackDepth is the deepest user stack the kernel side records.
 const MaxStackDepth = 127
-
-// drainGrace is how long Collect waits after flipping generations before
-// it reads the old one: uprobe programs run for microseconds with
-// migration disabled, so any program that picked the old generation just
-// before the flip has finished by then.
-const drainGrace = 5 * time.Millisecond
 
 // batch is the number of map entries read per batch syscall.
 const batch = 4096
@@ -152,13 +145,10 @@ func q16(v uint64) int64 { return int64((v + 1<<15) >> 16) }
 // drainAllocs flips to the other generation of counts, then reads and
 // clears the previous one; samples arriving meanwhile land in the new one.
 func (p *Profiler) drainAllocs() error {
-	old := p.gen
-	p.gen ^= 1
-	if err := p.objs.Ctl.Put(uint32(0), p.gen); err != nil {
-		p.gen = old
-		return fmt.Errorf("switching generation: %w", err)
+	old, err := p.gen.Switch(p.objs.Ctl)
+	if err != nil {
+		return err
 	}
-	time.Sleep(drainGrace)
 	m := p.objs.Allocs0
 	if old == 1 {
 		m = p.objs.Allocs1

@@ -17,7 +17,7 @@ import (
 type Profiler struct {
 	cfg     Config
 	objs    memoryObjects
-	gen     uint32
+	gen     loader.Generation
 	probes  []probe
 	targets targets
 	all     []link.Link // AllProcesses mode

@@ -13,10 +13,6 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
-// drainGrace covers sched_switch programs still running on the generation
-// or epoch just replaced; they finish within microseconds.
-const drainGrace = 5 * time.Millisecond
-
 // StackExpired is the stack id of a block whose stacks were cleared while it
 // was blocked (see offcpu.bpf.c).
 const StackExpired = -2
@@ -60,7 +56,7 @@ type Stats struct {
 type Tracer struct {
 	coll     *ebpf.Collection
 	link     link.Link
-	gen      uint32
+	gen      loader.Generation
 	epoch    uint32
 	stackMax uint32
 	// RawTracepoint reports whether the fallback is in use.
@@ -147,14 +143,11 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 // Drain flips the counts generation, reads and clears the previous one, and
 // clears the stack map when it is more than three quarters full.
 func (t *Tracer) Drain() ([]Record, error) {
-	old := t.gen
-	t.gen ^= 1
 	ctl := t.coll.Maps["ctl"]
-	if err := ctl.Put(uint32(0), t.gen); err != nil {
-		t.gen = old
-		return nil, fmt.Errorf("switching generation: %w", err)
+	old, err := t.gen.Switch(ctl)
+	if err != nil {
+		return nil, err
 	}
-	time.Sleep(drainGrace)
 	counts := t.coll.Maps[fmt.Sprintf("counts%d", old)]
 	stacks := t.coll.Maps["stacks"]
 	// Entries read before a failure are already deleted from the map: keep
@@ -189,7 +182,7 @@ func (t *Tracer) Drain() ([]Record, error) {
 		if err := ctl.Put(uint32(1), t.epoch); err != nil {
 			return records, fmt.Errorf("bumping stack epoch: %w", err)
 		}
-		time.Sleep(drainGrace)
+		time.Sleep(loader.DrainGrace)
 		if err := t.stacks.Clear(stacks); err != nil {
 			return records, err
 		}

@@ -6,7 +6,6 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 
 	"fmt"
-	"time"
 )
 
 // drain flips to the other generation of maps, then reads and clears the
@@ -14,18 +13,14 @@ import (
 // finish meanwhile land in the new generation: nothing is lost or counted
 // twice.
 func (t *Tracer) drain() error {
-	old := t.gen
-	t.gen ^= 1
-	if err := t.objs.Ctl.Put(uint32(0), t.gen); err != nil {
-		t.gen = old
-		return fmt.Errorf("switching generation: %w", err)
+	old, err := t.gen.Switch(t.objs.Ctl)
+	if err != nil {
+		return err
 	}
-	time.Sleep(drainGrace)
 	counts, errs := t.objs.Counts0, t.objs.Errors0
 	if old == 1 {
 		counts, errs = t.objs.Counts1, t.objs.Errors1
 	}
-	var err error
 	if t.keys, t.vals, err = loader.DrainHash(counts, t.keys[:0], t.vals[:0]); err != nil {
 		return fmt.Errorf("draining syscall counts: %w", err)
 	}

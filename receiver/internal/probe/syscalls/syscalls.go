@@ -5,7 +5,6 @@ package syscalls
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -13,12 +12,6 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/syscallnames"
 )
-
-// drainGrace is how long Collect waits after flipping generations before it
-// reads the old one. Raw tracepoint programs run with migration disabled and
-// finish within microseconds; a program that read the old generation just
-// before the flip is done long before this.
-const drainGrace = 5 * time.Millisecond
 
 // DefaultMaxEntries sizes each generation's counts and errors maps when
 // Config.MaxEntries is zero.
@@ -55,7 +48,7 @@ type Stats struct {
 type Tracer struct {
 	objs  syscallsObjects
 	links []link.Link
-	gen   uint32
+	gen   loader.Generation
 	names syscallnames.Table
 	top   int
 	agg   aggregator

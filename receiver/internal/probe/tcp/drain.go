@@ -5,24 +5,19 @@ package tcp
 import (
 	"fmt"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
-	"time"
 )
 
 // drain flips to the other generation of counters, then reads and clears
 // the previous one into t.keys and t.vals.
 func (t *Tracer) drain() error {
-	old := t.gen
-	t.gen ^= 1
-	if err := t.objs.Ctl.Put(uint32(0), t.gen); err != nil {
-		t.gen = old
-		return fmt.Errorf("switching generation: %w", err)
+	old, err := t.gen.Switch(t.objs.Ctl)
+	if err != nil {
+		return err
 	}
-	time.Sleep(drainGrace)
 	m := t.objs.Counts0
 	if old == 1 {
 		m = t.objs.Counts1
 	}
-	var err error
 	if t.keys, t.vals, err = loader.DrainHash(m, t.keys[:0], t.vals[:0]); err != nil {
 		return fmt.Errorf("draining tcp counts: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -14,9 +13,6 @@ import (
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
-
-// drainGrace: see syscalls; tracing programs finish within microseconds.
-const drainGrace = 5 * time.Millisecond
 
 // Defaults for zero Config sizes.
 const (
@@ -72,7 +68,7 @@ type Tracer struct {
 	rec     ringbuf.Record
 	ev      event
 	reasons dropReasons
-	gen     uint32
+	gen     loader.Generation
 	agg     aggregator
 
 	keys   []tcpConnKey
