@@ -10,6 +10,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Symbolizer } from '../src/symbolize/symbolizer.js';
 import { asVirtualAddress, type VirtualAddress } from '../src/symbolize/types.js';
 import { compile, LLVM_SYMBOLIZER, makeTempDir, sampleAddresses, which, writeFiles } from '../src/symbolize/testutil/oracle.js';
@@ -117,8 +119,18 @@ function buildGo(dir: string): Array<[string, string, string]> {
 
 interface Row { name: string; addrs: number; cold: number; warm: number; llvm: number; rss: number; coldMs: number }
 
+/**
+ * A full GC, so a binary's cold figure does not pay for the previous binary's garbage (each
+ * llvm-symbolizer run is a fresh process). --expose-gc is switched on at runtime for this.
+ */
+const fullGc: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
 async function measure(name: string, path: string, addrs: number[]): Promise<Row> {
   const vas: VirtualAddress[] = addrs.map(asVirtualAddress);
+  fullGc();
   const mem = new RssSampler();
   mem.start();
   // Cold: a fresh symbolizer; object load (debug-file lookup included) and the first pass.

@@ -1,29 +1,37 @@
 import { Reader } from '../reader.js';
 import { DW_FORM_implicit_const } from './constants.js';
 import { DwarfError } from '../types.js';
+import { I32Builder } from './growable.js';
 
-export interface Abbrev {
-  readonly tag: number;
-  readonly hasChildren: boolean;
-  readonly attrs: readonly number[];
-  readonly forms: readonly number[];
-  /** Values of DW_FORM_implicit_const attributes (same index as attrs). */
-  readonly consts: readonly number[] | undefined;
-}
-
-/** Abbreviation table indexed by code (dense array; sparse codes go to a Map). */
+/**
+ * Abbreviation table packed into one Int32Array: at each abbreviation's header index h,
+ * data[h] = tag, data[h + 1] = has-children flag, data[h + 2] = attribute count n, then n
+ * (attribute, form) pairs. Flat storage because libc's debug file has ~1,600 tables and ~55,000
+ * abbreviations: one object plus two arrays each made parsing and GC a large share of cold time.
+ */
 export class AbbrevTable {
-  private readonly dense: Array<Abbrev | undefined> = [];
-  private readonly sparse = new Map<number, Abbrev>();
+  readonly data: Int32Array;
+  /** DW_FORM_implicit_const values, indexed like `data` at the pair's attribute slot (only if any). */
+  readonly consts: Float64Array | undefined;
+  /** Code → header index + 1 (0: no such code), for codes below DENSE_MAX. */
+  private readonly dense: Int32Array;
+  private readonly sparse: Map<number, number> | undefined;
 
-  get(code: number): Abbrev {
-    const a = code < this.dense.length ? this.dense[code] : this.sparse.get(code);
-    if (!a) throw new DwarfError(`unknown abbreviation code ${code}`);
-    return a;
+  private constructor(data: Int32Array, consts: Float64Array | undefined, dense: Int32Array, sparse: Map<number, number> | undefined) {
+    this.data = data;
+    this.consts = consts;
+    this.dense = dense;
+    this.sparse = sparse;
+  }
+
+  /** Header index of abbreviation `code` in `data`. */
+  find(code: number): number {
+    const h = code < this.dense.length ? this.dense[code]! - 1 : (this.sparse?.get(code) ?? -1);
+    if (h < 0) throw new DwarfError(`unknown abbreviation code ${code}`);
+    return h;
   }
 
   static parse(buf: Buffer, offset: number): AbbrevTable {
-    const t = new AbbrevTable();
     const len = buf.length;
     let p = offset;
     // Hot loop over small ULEB128s: read with a local cursor, fall back to Reader for long ones.
@@ -35,32 +43,46 @@ export class AbbrevTable {
       p = r.pos;
       return v;
     };
+    const data = SCRATCH_DATA.reset(), dense = SCRATCH_DENSE.reset();
+    let sparse: Map<number, number> | undefined;
+    let consts: Map<number, number> | undefined;
     for (;;) {
       const code = uleb();
       if (code === 0) break;
       const tag = uleb();
       if (p >= len) throw new DwarfError('truncated abbreviation table');
-      const hasChildren = buf[p++] !== 0;
-      const attrs: number[] = [];
-      const forms: number[] = [];
-      let consts: number[] | undefined;
+      const h = data.n;
+      data.push(tag > 0x7fffffff ? -1 : tag); data.push(buf[p++] !== 0 ? 1 : 0); data.push(0);
+      let n = 0;
       for (;;) {
         const at = uleb();
         const form = uleb();
         if (at === 0 && form === 0) break;
-        attrs.push(at);
-        forms.push(form);
+        const k = data.n;
+        // Values past int32 name no known attribute or form: -1 keeps them unknown (skipForm rejects the form).
+        data.push(at > 0x7fffffff ? -1 : at); data.push(form > 0x7fffffff ? -1 : form); n++;
         if (form === DW_FORM_implicit_const) {
-          consts ??= [];
+          consts ??= new Map();
           r.pos = p;
-          consts[attrs.length - 1] = r.sleb();
+          consts.set(k, r.sleb());
           p = r.pos;
         }
       }
-      const a: Abbrev = { tag, hasChildren, attrs, forms, consts };
-      if (code < 100000) t.dense[code] = a;
-      else t.sparse.set(code, a);
+      data.a[h + 2] = n;
+      if (code < DENSE_MAX) {
+        // A duplicated code keeps its last definition, as before.
+        while (dense.n <= code) dense.push(0);
+        dense.a[code] = h + 1;
+      } else (sparse ??= new Map()).set(code, h);
     }
-    return t;
+    const out = data.finish();
+    let c: Float64Array | undefined;
+    if (consts) { c = new Float64Array(out.length); for (const [k, v] of consts) c[k] = v; }
+    return new AbbrevTable(out, c, dense.finish(), sparse);
   }
 }
+
+const DENSE_MAX = 100000;
+/** Scratch for parsing (synchronous, not re-entrant). */
+const SCRATCH_DATA = new I32Builder(4096);
+const SCRATCH_DENSE = new I32Builder(1024);

@@ -149,7 +149,12 @@ export class DwarfContext {
   /** Linkage name if any, else the plain name. */
   subroutineName(off: number): string | undefined {
     if (this.subName.has(off)) return this.subName.get(off);
-    const s = this.findRecursively(off, true) ?? this.findRecursively(off, false);
+    // Fast paths (no work list): the DIE names itself, or refers nowhere else.
+    const n = this.names(off);
+    let s: string | undefined;
+    if (n && n.linkageName !== undefined) s = n.linkageName;
+    else if (n && n.abstractOrigin < 0 && n.specification < 0) s = n.name;
+    else s = this.findRecursively(off, true) ?? this.findRecursively(off, false);
     this.subName.set(off, s);
     return s;
   }

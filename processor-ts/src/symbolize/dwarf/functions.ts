@@ -1,8 +1,10 @@
 import { Reader } from '../reader.js';
+import { DwarfError } from '../types.js';
 import * as C from './constants.js';
 import { isConstantForm, readUnsigned, resolveAddress, skipForm } from './forms.js';
 import { F64Builder, I32Builder } from './growable.js';
 import { readRanges } from './ranges.js';
+import { fixedSizes } from './skipsize.js';
 import type { DwarfSections } from './sections.js';
 import { abbrevsOf, refTarget, type Unit } from './unit.js';
 
@@ -37,6 +39,10 @@ export class UnitFunctions {
 
   constructor(u: Unit, sec: DwarfSections) {
     const abbrevs = abbrevsOf(u, sec);
+    const d = abbrevs.data, consts = abbrevs.consts;
+    // Records are read attribute by attribute; so are type DIEs whose sibling lets us skip members.
+    const skip = fixedSizes(abbrevs, u, (tag, kids, has) =>
+      tag === C.DW_TAG_subprogram || tag === C.DW_TAG_inlined_subroutine || (kids && SKIP_CHILDREN_TAGS.has(tag) && has(DW_AT_sibling)));
     const r = new Reader(sec.info, u.dieStart, u.end);
     const dieOff = S.dieOff.reset(), parent = S.parent.reset(), cf = S.cf.reset(), cl = S.cl.reset(), cc = S.cc.reset();
     const ivLo = S.ivLo.reset(), ivHi = S.ivHi.reset(), ivOwner = S.ivOwner.reset();
@@ -44,7 +50,9 @@ export class UnitFunctions {
     const stack: number[] = [];
     let current = -1;
     let rec = -1;
-    const sink = (lo: number, hi: number) => { ivLo.push(lo); ivHi.push(hi); ivOwner.push(rec); };
+    // The range sink does not capture `rec`: a captured variable written per DIE lives in a heap
+    // context; owners are filled in after each list instead.
+    const sink = (lo: number, hi: number) => { ivLo.push(lo); ivHi.push(hi); };
     while (r.pos < u.end) {
       const off = r.pos;
       const code = r.uleb();
@@ -53,21 +61,21 @@ export class UnitFunctions {
         current = stack.pop()!;
         continue;
       }
-      const a = abbrevs.get(code);
-      const attrs = a.attrs, forms = a.forms;
-      const isSub = a.tag === C.DW_TAG_subprogram;
-      if (isSub || a.tag === C.DW_TAG_inlined_subroutine) {
+      const h = abbrevs.find(code);
+      const tag = d[h]!, hasChildren = d[h + 1] !== 0, e = h + 3 + 2 * d[h + 2]!;
+      const isSub = tag === C.DW_TAG_subprogram;
+      if (isSub || tag === C.DW_TAG_inlined_subroutine) {
         let lowForm = 0, low = 0, highForm = 0, high = 0, rangesForm = 0, ranges = -1;
         let callFile = 0, callLine = 0, callCol = 0;
-        for (let i = 0; i < attrs.length; i++) {
-          const form = forms[i]!;
-          switch (attrs[i]) {
+        for (let k = h + 3; k < e; k += 2) {
+          const form = d[k + 1]!;
+          switch (d[k]) {
             case C.DW_AT_low_pc: lowForm = form; low = readUnsigned(r, form, u); break;
-            case C.DW_AT_high_pc: highForm = form; high = readUnsigned(r, form, u, a.consts?.[i]); break;
+            case C.DW_AT_high_pc: highForm = form; high = readUnsigned(r, form, u, consts?.[k]); break;
             case C.DW_AT_ranges: rangesForm = form; ranges = readUnsigned(r, form, u); break;
-            case C.DW_AT_call_file: callFile = readUnsigned(r, form, u, a.consts?.[i]); break;
-            case C.DW_AT_call_line: callLine = readUnsigned(r, form, u, a.consts?.[i]); break;
-            case C.DW_AT_call_column: callCol = readUnsigned(r, form, u, a.consts?.[i]); break;
+            case C.DW_AT_call_file: callFile = readUnsigned(r, form, u, consts?.[k]); break;
+            case C.DW_AT_call_line: callLine = readUnsigned(r, form, u, consts?.[k]); break;
+            case C.DW_AT_call_column: callCol = readUnsigned(r, form, u, consts?.[k]); break;
             default: skipForm(r, form, u);
           }
         }
@@ -78,27 +86,36 @@ export class UnitFunctions {
         if (lowForm && highForm) {
           const lo = resolveAddress(lowForm, low, u, sec);
           const hi = isConstantForm(highForm) ? lo + high : resolveAddress(highForm, high, u, sec);
-          if (hi > lo) sink(lo, hi);
+          if (hi > lo) { ivLo.push(lo); ivHi.push(hi); ivOwner.push(rec); }
         } else if (rangesForm) {
           readRanges(u, sec, rangesForm, ranges, sink);
+          while (ivOwner.n < ivLo.n) ivOwner.push(rec);
         }
-        if (a.hasChildren) { stack.push(current); current = rec; }
+        if (hasChildren) { stack.push(current); current = rec; }
+      } else if (skip[h]! >= 0) {
+        r.pos += skip[h]!;
+        if (r.pos > r.end) throw new DwarfError('attribute past end of unit');
+        if (hasChildren) stack.push(current);
       } else {
         let sibling = -1;
-        for (let i = 0; i < attrs.length; i++) {
-          if (attrs[i] === DW_AT_sibling) sibling = refTarget(r, forms[i]!, u);
-          else skipForm(r, forms[i]!, u);
+        for (let k = h + 3; k < e; k += 2) {
+          if (d[k] === DW_AT_sibling) sibling = refTarget(r, d[k + 1]!, u);
+          else skipForm(r, d[k + 1]!, u);
         }
         // Type DIEs cannot hold code: jump over their members when the producer gave a sibling.
-        if (a.hasChildren && sibling > r.pos && sibling <= u.end && SKIP_CHILDREN_TAGS.has(a.tag)) r.pos = sibling;
-        else if (a.hasChildren) stack.push(current);
+        if (hasChildren && sibling > r.pos && sibling <= u.end && SKIP_CHILDREN_TAGS.has(tag)) r.pos = sibling;
+        else if (hasChildren) stack.push(current);
       }
     }
     this.dieOff = dieOff.finish();
-    this.parent = parent.finish();
-    this.callFile = cf.finish();
-    this.callLine = cl.finish();
-    this.callColumn = cc.finish();
+    // The four int columns share one buffer (fewer ArrayBuffers per unit for the GC to track).
+    const n = parent.n;
+    const ints = new Int32Array(4 * n);
+    ints.set(parent.a.subarray(0, n)); ints.set(cf.a.subarray(0, n), n); ints.set(cl.a.subarray(0, n), 2 * n); ints.set(cc.a.subarray(0, n), 3 * n);
+    this.parent = ints.subarray(0, n);
+    this.callFile = ints.subarray(n, 2 * n);
+    this.callLine = ints.subarray(2 * n, 3 * n);
+    this.callColumn = ints.subarray(3 * n);
     [this.segStart, this.segOwner] = paint(ivLo.finish(), ivHi.finish(), ivOwner.finish());
   }
 
@@ -139,5 +156,5 @@ function paint(lo: Float64Array, hi: Float64Array, owner: Int32Array): [Float64A
     if (q > 0 && segOwner[q - 1] === own[i]) continue;
     segStart[q] = bounds[i]!; segOwner[q] = own[i]!; q++;
   }
-  return [segStart.slice(0, q), segOwner.slice(0, q)];
+  return [segStart.subarray(0, q), segOwner.subarray(0, q)];
 }

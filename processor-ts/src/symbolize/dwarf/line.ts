@@ -1,19 +1,20 @@
 import { Reader } from '../reader.js';
 import { DwarfError } from '../types.js';
+import { DW_FORM_string } from './constants.js';
 import { type FormUnit, readString, readUnsigned, skipForm } from './forms.js';
-import { F64Builder, U32Builder } from './growable.js';
+import { decodeProgram, out } from './lineprogram.js';
 import type { DwarfSections } from './sections.js';
 
 const DW_LNCT_path = 1;
 const DW_LNCT_directory_index = 2;
 
-/** Scratch row columns reused by every line table (construction is synchronous, not re-entrant). */
-const S = {
-  A: new F64Builder(4096), F: new U32Builder(4096), L: new U32Builder(4096), Col: new U32Builder(4096),
-  sLo: new F64Builder(64), sHi: new F64Builder(64), sF: new U32Builder(64), sL: new U32Builder(64),
-};
 
-interface FileEntry { readonly name: string; readonly dir: number }
+/**
+ * A file entry whose name is decoded on first use: a cold run touches few of the ~20,000 file
+ * entries of libc's line tables, and decoding them all was string churn for the GC.
+ * `nameForm`/`namePos`: the form and .debug_line position of the path attribute (0/-1: none).
+ */
+interface FileEntry { name: string | undefined; readonly nameForm: number; readonly namePos: number; readonly dir: number }
 
 /** A decoded line-number program: rows grouped into address-sorted sequences. */
 export class LineTable {
@@ -31,6 +32,10 @@ export class LineTable {
   readonly seqFirst: Uint32Array;
   readonly seqLast: Uint32Array;
   private readonly pathCache: Array<string | undefined> = [];
+  private readonly sec: DwarfSections;
+  private readonly fu: FormUnit;
+  /** End of this table in .debug_line (bounds lazy name reads). */
+  private readonly end: number;
 
   constructor(sec: DwarfSections, offset: number, addrSize: number) {
     const buf = sec.line;
@@ -56,85 +61,36 @@ export class LineTable {
     if (lineRange === 0) throw new DwarfError('line_range is 0');
     const stdLens = new Uint8Array(Math.max(opcodeBase, 1));
     for (let i = 1; i < opcodeBase; i++) stdLens[i] = r.u8();
+    this.sec = sec;
+    this.fu = { offset: 0, version, addrSize, offsetSize, strOffsetsBase: 0, addrBase: 0, rnglistsBase: 0 };
+    this.end = end;
     this.dirs = [];
     this.files = [];
-    const fu: FormUnit = { offset: 0, version, addrSize, offsetSize, strOffsetsBase: 0, addrBase: 0, rnglistsBase: 0 };
+    const fu = this.fu;
     if (version >= 5) {
       this.readEntries5(r, fu, sec, true);
       this.readEntries5(r, fu, sec, false);
     } else {
       for (;;) { const d = r.cstr(); if (d === '') break; this.dirs.push(d); }
       for (;;) {
-        const name = r.cstr();
-        if (name === '') break;
+        const namePos = r.pos;
+        if (namePos < r.end && buf[namePos] === 0) { r.pos++; break; }
+        r.skipCstr();
         const dir = r.uleb(); r.skipUleb(); r.skipUleb();
-        this.files.push({ name, dir });
+        this.files.push({ name: undefined, nameForm: DW_FORM_string, namePos, dir });
       }
     }
     r.pos = programStart;
 
-    const A = S.A.reset(), F = S.F.reset(), L = S.L.reset(), Col = S.Col.reset();
-    const sLo = S.sLo.reset(), sHi = S.sHi.reset(), sF = S.sF.reset(), sL = S.sL.reset();
-    // State machine registers are plain locals (no emit/reset closures: captured variables
-    // written in the hot loop would live in a heap context).
-    let address = 0, file = 1, line = 1, column = 0, seqStart = -1;
-    const constAddPc = Math.floor((255 - opcodeBase) / lineRange) * minInst;
-    const buf8 = r.buf;
-    while (r.pos < end) {
-      const op = buf8[r.pos++]!;
-      let emitRow = false;
-      if (op >= opcodeBase) {
-        const adj = op - opcodeBase;
-        address += Math.floor(adj / lineRange) * minInst;
-        line += lineBase + (adj % lineRange);
-        emitRow = true;
-      } else if (op === 0) {
-        const len = r.uleb();
-        const next = r.pos + len;
-        if (len === 0) continue;
-        const sub = r.u8();
-        if (sub === 1) { // end_sequence
-          if (seqStart < 0) seqStart = A.n;
-          A.push(address); F.push(file); L.push(line); Col.push(column);
-          const first = seqStart;
-          const lo = A.a[first]!;
-          if (lo < address) { sLo.push(lo); sHi.push(address); sF.push(first); sL.push(A.n); }
-          else A.n = F.n = L.n = Col.n = first; // drop empty/invalid sequence
-          address = 0; file = 1; line = 1; column = 0; seqStart = -1;
-        } else if (sub === 2) {
-          address = r.uN(len - 1);
-        } else if (sub === 3 && version < 5) {
-          const name = r.cstr(); const dir = r.uleb();
-          this.files.push({ name, dir });
-        }
-        r.pos = next;
-      } else {
-        switch (op) {
-          case 1: emitRow = true; break; // copy
-          case 2: address += r.uleb() * minInst; break;
-          case 3: line += r.sleb(); break;
-          case 4: file = r.uleb(); break;
-          case 5: column = r.uleb(); break;
-          case 8: address += constAddPc; break;
-          case 9: address += r.u16(); break;
-          case 6: case 7: case 10: case 11: break;
-          default: for (let i = 0; i < stdLens[op]!; i++) r.skipUleb();
-        }
-      }
-      if (emitRow) {
-        if (seqStart < 0) seqStart = A.n;
-        A.push(address); F.push(file); L.push(line); Col.push(column);
-      }
-    }
-    this.addr = A.finish(); this.file = F.finish(); this.line = L.finish(); this.column = Col.finish();
-    // Sort sequences by low address.
-    const n = sLo.n;
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => sLo.a[a]! - sLo.a[b]! || sHi.a[a]! - sHi.a[b]!);
-    this.seqLo = new Float64Array(n); this.seqHi = new Float64Array(n);
-    this.seqFirst = new Uint32Array(n); this.seqLast = new Uint32Array(n);
-    order.forEach((o, i) => {
-      this.seqLo[i] = sLo.a[o]!; this.seqHi[i] = sHi.a[o]!; this.seqFirst[i] = sF.a[o]!; this.seqLast[i] = sL.a[o]!;
-    });
+    decodeProgram(r, end, { version, minInst, lineBase, lineRange, opcodeBase, stdLens }, (name, dir) => { this.files.push({ name, nameForm: 0, namePos: -1, dir }); });
+    const n = out.rows;
+    this.addr = out.addr.slice(0, n);
+    // file/line/column share one buffer: ~1,500 tables × several columns of fresh ArrayBuffers
+    // (each a malloc plus a GC-tracked extension) showed up in cold runs.
+    const cols = new Uint32Array(3 * n);
+    cols.set(out.file.subarray(0, n)); cols.set(out.line.subarray(0, n), n); cols.set(out.column.subarray(0, n), 2 * n);
+    this.file = cols.subarray(0, n); this.line = cols.subarray(n, 2 * n); this.column = cols.subarray(2 * n);
+    [this.seqLo, this.seqHi, this.seqFirst, this.seqLast] = sortSequences();
   }
 
   private readEntries5(r: Reader, fu: FormUnit, sec: DwarfSections, dirs: boolean): void {
@@ -147,15 +103,17 @@ export class LineTable {
     if (count > r.end - r.pos && (fmtCount === 0 || count > 0xffff)) throw new DwarfError(`implausible ${dirs ? 'directory' : 'file name'} count ${count}`);
     for (let e = 0; e < count; e++) {
       let name = '';
-      let dir = 0;
+      let dir = 0, nameForm = 0, namePos = -1;
       for (let i = 0; i < fmtCount; i++) {
         const t = types[i]!, f = forms[i]!;
-        if (t === DW_LNCT_path) name = readString(r, f, fu, sec) ?? '';
-        else if (t === DW_LNCT_directory_index) dir = readUnsigned(r, f, fu);
+        if (t === DW_LNCT_path) {
+          if (dirs) name = readString(r, f, fu, sec) ?? '';
+          else { nameForm = f; namePos = r.pos; skipForm(r, f, fu); }
+        } else if (t === DW_LNCT_directory_index) dir = readUnsigned(r, f, fu);
         else skipForm(r, f, fu);
       }
       if (dirs) this.dirs.push(name);
-      else this.files.push({ name, dir });
+      else this.files.push({ name: undefined, nameForm, namePos, dir });
     }
   }
 
@@ -184,8 +142,9 @@ export class LineTable {
     if (cached !== undefined) return cached;
     if (!this.hasFile(index)) return undefined;
     const e = this.files[this.version >= 5 ? index : index - 1]!;
+    const name = this.fileName(e);
     let result: string;
-    if (e.name.startsWith('/')) result = e.name;
+    if (name.startsWith('/')) result = name;
     else {
       let incl = '';
       if (this.version >= 5) { if (e.dir < this.dirs.length) incl = this.dirs[e.dir]!; }
@@ -193,11 +152,22 @@ export class LineTable {
       let p = '';
       // llvm-symbolizer 14 prepends comp_dir whenever the include dir is relative (also v5 dir 0).
       if (compDir && !incl.startsWith('/')) p = compDir;
-      p = appendPath(appendPath(p, incl), e.name);
+      p = appendPath(appendPath(p, incl), name);
       result = p;
     }
     this.pathCache[index] = result;
     return result;
+  }
+
+  private fileName(e: FileEntry): string {
+    if (e.name === undefined) {
+      let name = '';
+      if (e.namePos >= 0) {
+        try { name = readString(new Reader(this.sec.line, e.namePos, this.end), e.nameForm, this.fu, this.sec) ?? ''; } catch { name = ''; }
+      }
+      e.name = name;
+    }
+    return e.name;
   }
 
   byteSize(): number {
@@ -214,3 +184,26 @@ export function appendPath(path: string, comp: string): string {
   return path + '/' + comp;
 }
 
+
+/** Sequences of the last decodeProgram, stably sorted by (low, high) address. */
+function sortSequences(): [Float64Array, Float64Array, Uint32Array, Uint32Array] {
+  const { seqLo, seqHi, seqFirst, seqLast } = out;
+  const n = seqLo.n, lo = seqLo.a, hi = seqHi.a;
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  if (n > 64) order.sort((a, b) => lo[a]! - lo[b]! || hi[a]! - hi[b]! || a - b);
+  // Few sequences, mostly in address order: insertion sort (stable, no comparator closure).
+  else for (let i = 1; i < n; i++) {
+    const o = order[i]!;
+    let j = i - 1;
+    while (j >= 0 && (lo[order[j]!]! > lo[o]! || (lo[order[j]!]! === lo[o]! && hi[order[j]!]! > hi[o]!))) { order[j + 1] = order[j]!; j--; }
+    order[j + 1] = o;
+  }
+  const bounds = new Float64Array(2 * n), rows = new Uint32Array(2 * n);
+  const sLo = bounds.subarray(0, n), sHi = bounds.subarray(n), sFirst = rows.subarray(0, n), sLast = rows.subarray(n);
+  for (let i = 0; i < n; i++) {
+    const o = order[i]!;
+    sLo[i] = lo[o]!; sHi[i] = hi[o]!; sFirst[i] = seqFirst.a[o]!; sLast[i] = seqLast.a[o]!;
+  }
+  return [sLo, sHi, sFirst, sLast];
+}

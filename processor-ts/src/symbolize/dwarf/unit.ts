@@ -84,16 +84,18 @@ export function parseRootDie(u: Unit, sec: DwarfSections): void {
   const r = new Reader(sec.info, u.dieStart, u.end);
   const code = r.uleb();
   if (code === 0) { u.isCompile = false; return; }
-  const a = abbrevs.get(code);
-  if (a.tag !== C.DW_TAG_compile_unit && a.tag !== C.DW_TAG_partial_unit) { u.isCompile = false; return; }
+  const h = abbrevs.find(code);
+  const d = abbrevs.data;
+  const tag = d[h]!;
+  if (tag !== C.DW_TAG_compile_unit && tag !== C.DW_TAG_partial_unit) { u.isCompile = false; return; }
   let lowForm = 0, lowVal = 0, highForm = 0, highVal: number | undefined;
   let nameForm = 0, namePos = -1, dirForm = 0, dirPos = -1;
-  for (let i = 0; i < a.attrs.length; i++) {
-    const at = a.attrs[i]!;
-    const form = a.forms[i]!;
+  for (let k = h + 3, e = k + 2 * d[h + 2]!; k < e; k += 2) {
+    const at = d[k]!;
+    const form = d[k + 1]!;
     switch (at) {
       case C.DW_AT_low_pc: lowForm = form; lowVal = readUnsigned(r, form, u); break;
-      case C.DW_AT_high_pc: highForm = form; highVal = readUnsigned(r, form, u, a.consts?.[i]); break;
+      case C.DW_AT_high_pc: highForm = form; highVal = readUnsigned(r, form, u, abbrevs.consts?.[k]); break;
       case C.DW_AT_ranges: u.rangesForm = form; u.rangesOffset = readUnsigned(r, form, u); break;
       case C.DW_AT_stmt_list: u.stmtList = readUnsigned(r, form, u); break;
       case C.DW_AT_str_offsets_base: u.strOffsetsBase = readUnsigned(r, form, u); break;
@@ -128,10 +130,11 @@ export function parseDieNames(u: Unit, sec: DwarfSections, off: number): DieName
   const out: DieNames = { name: undefined, linkageName: undefined, abstractOrigin: -1, specification: -1 };
   const code = r.uleb();
   if (code === 0) return out;
-  const a = abbrevs.get(code);
-  for (let i = 0; i < a.attrs.length; i++) {
-    const at = a.attrs[i]!;
-    const form = a.forms[i]!;
+  const h = abbrevs.find(code);
+  const d = abbrevs.data;
+  for (let k = h + 3, e = k + 2 * d[h + 2]!; k < e; k += 2) {
+    const at = d[k]!;
+    const form = d[k + 1]!;
     switch (at) {
       case C.DW_AT_name: out.name = readString(r, form, u, sec); break;
       case C.DW_AT_linkage_name: case C.DW_AT_MIPS_linkage_name: {
