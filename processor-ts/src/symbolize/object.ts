@@ -1,5 +1,5 @@
-import { demangle } from './demangle/demangle.js';
-import { DwarfContext, type DwarfFrame } from './dwarf/context.js';
+import { demangle, isMangled } from './demangle/demangle.js';
+import { DwarfContext, type DwarfFrame, SCRATCH } from './dwarf/context.js';
 import type { ElfFile } from './elf/elf.js';
 import { SymbolIndex } from './elf/symbols.js';
 import { PclntabError } from './gopclntab/header.js';
@@ -97,14 +97,19 @@ export class ObjectContext {
 
   /** Frames for a link-time virtual address, innermost first, as llvm-symbolizer --inlining prints them. */
   framesAt(va: VirtualAddress): DwarfFrame[] {
-    return this.resolve(va).frames;
+    return this.resolve(va);
   }
 
-  /** Frames and the table that produced them: DWARF, else the Go pclntab, else the symbol tables. */
-  private resolve(va: VirtualAddress): { frames: DwarfFrame[]; source: FrameSource } {
+  /**
+   * Frames from DWARF, else the Go pclntab, else the symbol tables; the table that produced them
+   * is left in `lastSource` (no wrapper object per address).
+   */
+  private lastSource: FrameSource = 'symtab';
+
+  private resolve(va: VirtualAddress, skipDwarf = false): DwarfFrame[] {
     let frames: DwarfFrame[] = [];
     try {
-      frames = this.dwarf ? this.dwarf.findFrames(va) : [];
+      frames = this.dwarf && !skipDwarf ? this.dwarf.findFrames(va) : [];
     } catch { frames = []; }
     // DWARF first (Go's is exact); the pclntab covers stripped Go binaries.
     if (frames.length === 0) {
@@ -112,26 +117,27 @@ export class ObjectContext {
       if (go) {
         try {
           const gf = go.findFrames(va);
-          if (gf.length > 0) return { frames: gf, source: 'gopclntab' };
+          if (gf.length > 0) { this.lastSource = 'gopclntab'; return gf; }
         } catch (e) {
           if (!(e instanceof PclntabError || e instanceof RangeError)) throw e;
         }
       }
     }
-    const source: FrameSource = frames.length > 0 ? 'dwarf' : 'symtab';
+    this.lastSource = frames.length > 0 ? 'dwarf' : 'symtab';
     if (frames.length === 0) frames.push({ name: undefined, file: undefined, line: 0, column: 0 });
     const outer = frames[frames.length - 1]!;
-    const sym = this.symtab.lookup(va);
-    if (sym) {
-      outer.name = sym.name;
-      if (outer.file === undefined && sym.file) outer.file = sym.file;
+    const st = this.symtab;
+    const si = st.indexOf(va);
+    if (si >= 0) {
+      outer.name = st.name(si);
+      if (outer.file === undefined) { const f = st.fileOf(si); if (f) outer.file = f; }
     } else if (outer.name === undefined) {
       for (const f of this.fallbacks) {
         const s = f.lookup(va);
         if (s) { outer.name = s.name; if (outer.file === undefined && s.file) outer.file = s.file; break; }
       }
     }
-    return { frames, source };
+    return frames;
   }
 
   symbolizeVaddr(va: VirtualAddress): SymbolizeResult {
@@ -139,22 +145,64 @@ export class ObjectContext {
     if (hit) return hit;
     hit = this.older.get(va);
     if (hit) { this.remember(va, hit); return hit; }
-    const { frames: raw, source } = this.resolve(va);
-    let result: SymbolizeResult;
-    if (raw.length === 1 && raw[0]!.name === undefined && raw[0]!.file === undefined) result = NO_INFO;
-    else {
-      const frames: Frame[] = raw.map((f, i) => ({
-        function: f.name === undefined ? undefined : demangle(f.name),
-        systemName: f.name,
+    let n = 0;
+    if (this.dwarf) {
+      try { n = this.dwarf.fillFrames(va); } catch { n = 0; }
+    }
+    const result = n > 0 ? this.dwarfResult(va, n) : this.resultOf(this.resolve(va, true), this.lastSource);
+    this.remember(va, result);
+    return result;
+  }
+
+  /** The result for DWARF's `n` frames in SCRATCH (what resolve + resultOf would give, without the copies). */
+  private dwarfResult(va: VirtualAddress, n: number): SymbolizeResult {
+    const S = SCRATCH;
+    let outerName = S.name[n - 1], outerFile = S.file[n - 1];
+    const st = this.symtab;
+    const si = st.indexOf(va);
+    if (si >= 0) {
+      outerName = st.name(si);
+      if (outerFile === undefined) { const f = st.fileOf(si); if (f) outerFile = f; }
+    } else if (outerName === undefined) {
+      for (const f of this.fallbacks) {
+        const s = f.lookup(va);
+        if (s) { outerName = s.name; if (outerFile === undefined && s.file) outerFile = s.file; break; }
+      }
+    }
+    if (n === 1 && outerName === undefined && outerFile === undefined) return NO_INFO;
+    const frames: Frame[] = new Array<Frame>(n);
+    for (let i = 0; i < n; i++) {
+      const last = i === n - 1;
+      const name = last ? outerName : S.name[i];
+      frames[i] = {
+        function: name === undefined ? undefined : isMangled(name) ? demangle(name) : name,
+        systemName: name,
+        file: last ? outerFile : S.file[i],
+        line: S.line[i]!,
+        column: S.column[i]!,
+        inlined: !last,
+      };
+    }
+    return { kind: 'frames', frames, source: 'dwarf' };
+  }
+
+  private resultOf(raw: DwarfFrame[], source: FrameSource): SymbolizeResult {
+    const n = raw.length;
+    if (n === 1 && raw[0]!.name === undefined && raw[0]!.file === undefined) return NO_INFO;
+    const frames: Frame[] = new Array<Frame>(n);
+    for (let i = 0; i < n; i++) {
+      const f = raw[i]!;
+      const name = f.name;
+      frames[i] = {
+        function: name === undefined ? undefined : isMangled(name) ? demangle(name) : name,
+        systemName: name,
         file: f.file,
         line: f.line,
         column: f.column,
-        inlined: i < raw.length - 1,
-      }));
-      result = { kind: 'frames', frames, source };
+        inlined: i < n - 1,
+      };
     }
-    this.remember(va, result);
-    return result;
+    return { kind: 'frames', frames, source };
   }
 
   private remember(va: number, r: SymbolizeResult): void {

@@ -13,6 +13,14 @@ export interface DwarfFrame {
   column: number;
 }
 
+/** Frame columns written by DwarfContext.fillFrames (valid until the next call). */
+export const SCRATCH = {
+  name: [] as Array<string | undefined>,
+  file: [] as Array<string | undefined>,
+  line: [] as number[],
+  column: [] as number[],
+};
+
 /**
  * Per-object DWARF state, built once: unit headers and a CU address index. Line tables and
  * function trees are parsed lazily per unit on first use and cached (like addr2line).
@@ -79,37 +87,50 @@ export class DwarfContext {
 
   /** Frames for `addr`, innermost first, following llvm-symbolizer --inlining. Empty if not covered. */
   findFrames(addr: number): DwarfFrame[] {
+    const n = this.fillFrames(addr);
+    const out: DwarfFrame[] = new Array<DwarfFrame>(n);
+    for (let i = 0; i < n; i++) out[i] = { name: SCRATCH.name[i], file: SCRATCH.file[i], line: SCRATCH.line[i]!, column: SCRATCH.column[i]! };
+    return out;
+  }
+
+  /**
+   * Frames for `addr` written to the shared SCRATCH columns (no per-address allocation); returns
+   * how many. Same frames as findFrames.
+   */
+  fillFrames(addr: number): number {
     const u = this.unitFor(addr);
-    if (!u) return [];
+    if (!u) return 0;
     const lt = this.lineTable(u);
     const fn = this.functions(u);
     let rec = fn ? fn.find(addr) : -1;
-    if (rec < 0 || !fn) {
-      const f = this.lineFrame(lt, u, addr, undefined);
-      return f ? [f] : [];
-    }
-    const frames: DwarfFrame[] = [];
+    const S = SCRATCH;
+    if (rec < 0 || !fn) return this.lineFrame(lt, u, addr, undefined, 0) ? 1 : 0;
+    let n = 0;
     let callFile = 0, callLine = 0, callColumn = 0;
-    for (let i = 0; rec >= 0; i++) {
-      const name = this.subroutineName(fn.dieOff[rec]!);
-      if (i === 0) {
-        frames.push(this.lineFrame(lt, u, addr, name) ?? { name, file: undefined, line: 0, column: 0 });
+    for (; rec >= 0; n++) {
+      let name = fn.names[rec];
+      if (name === undefined) { name = this.subroutineName(fn.dieOff[rec]!) ?? null; fn.names[rec] = name; }
+      const nm = name === null ? undefined : name;
+      if (n === 0) {
+        if (!this.lineFrame(lt, u, addr, nm, 0)) { S.name[0] = nm; S.file[0] = undefined; S.line[0] = 0; S.column[0] = 0; }
       } else {
-        frames.push({ name, file: lt ? lt.filePath(callFile, u.compDir) : undefined, line: callLine, column: callColumn });
+        S.name[n] = nm; S.file[n] = lt ? lt.filePath(callFile, u.compDir) : undefined; S.line[n] = callLine; S.column[n] = callColumn;
       }
       callFile = fn.callFile[rec]!; callLine = fn.callLine[rec]!; callColumn = fn.callColumn[rec]!;
       rec = fn.parent[rec]!;
     }
-    return frames;
+    return n;
   }
 
-  private lineFrame(lt: LineTable | null, u: Unit, addr: number, name: string | undefined): DwarfFrame | undefined {
-    if (!lt) return undefined;
+  private lineFrame(lt: LineTable | null, u: Unit, addr: number, name: string | undefined, i: number): boolean {
+    if (!lt) return false;
     const row = lt.lookup(addr);
-    if (row < 0) return undefined;
+    if (row < 0) return false;
     const file = lt.filePath(lt.file[row]!, u.compDir);
-    if (file === undefined) return undefined;
-    return { name, file, line: lt.line[row]!, column: lt.column[row]! };
+    if (file === undefined) return false;
+    const S = SCRATCH;
+    S.name[i] = name; S.file[i] = file; S.line[i] = lt.line[row]!; S.column[i] = lt.column[row]!;
+    return true;
   }
 
   private unitAt(off: number): Unit | undefined {

@@ -36,6 +36,8 @@ export class UnitFunctions {
   /** Non-overlapping segments: segStart[i] .. segStart[i+1] belongs to record segOwner[i] (-1 = none). */
   readonly segStart: Float64Array;
   readonly segOwner: Int32Array;
+  /** Subroutine name per record, filled on first use (null: none). */
+  readonly names: Array<string | null | undefined>;
 
   constructor(u: Unit, sec: DwarfSections) {
     const abbrevs = abbrevsOf(u, sec);
@@ -110,6 +112,7 @@ export class UnitFunctions {
     this.dieOff = dieOff.finish();
     // The four int columns share one buffer (fewer ArrayBuffers per unit for the GC to track).
     const n = parent.n;
+    this.names = new Array<string | null | undefined>(n);
     const ints = new Int32Array(4 * n);
     ints.set(parent.a.subarray(0, n)); ints.set(cf.a.subarray(0, n), n); ints.set(cl.a.subarray(0, n), 2 * n); ints.set(cc.a.subarray(0, n), 3 * n);
     this.parent = ints.subarray(0, n);

@@ -33,7 +33,8 @@ export class SymbolIndex {
   private readonly fileNames: Int32Array;
   private readonly strtab: Buffer;
   private readonly files: string[] = [];
-  private readonly nameCache = new Map<number, string>();
+  /** Decoded names by symbol index (allocated on first use). */
+  private nameCache: Array<string | undefined> | undefined;
 
   constructor(elf: ElfFile, which: 'symtab' | 'dynsym' | 'auto' = 'auto') {
     const symtab = which !== 'dynsym' ? elf.sections.find((s) => s.type === SHT_SYMTAB) : undefined;
@@ -119,12 +120,19 @@ export class SymbolIndex {
   }
 
   name(i: number): string {
-    let s = this.nameCache.get(i);
+    const c = (this.nameCache ??= new Array<string | undefined>(this.count));
+    let s = c[i];
     if (s === undefined) {
       s = cstrAt(this.strtab, this.nameOffs[i]!) ?? '';
-      this.nameCache.set(i, s);
+      c[i] = s;
     }
     return s;
+  }
+
+  /** STT_FILE name preceding symbol `i` (undefined when none). */
+  fileOf(i: number): string | undefined {
+    const f = this.fileNames[i]!;
+    return f >= 0 ? this.files[f] : undefined;
   }
 
   lookup(addr: number): SymbolHit | undefined {

@@ -43,3 +43,50 @@ export function pcValue(buf: Buffer, off: number, entry: number, target: number,
     if (target < pc) return val;
   }
 }
+
+const MAX_DECODED_PAIRS = 8192;
+
+/** A decoded pc-value table: value `vals[i]` holds below `ends[i]` (pcs relative to the entry). */
+export interface PcTable { readonly ends: Float64Array; readonly vals: Int32Array }
+
+/**
+ * Every pair of the table at `off`, decoded once: pcValue(buf, off, entry, target, q) is
+ * vals[i] for the first i with target - entry < ends[i], PC_NOT_FOUND when there is none.
+ * Null for tables longer than MAX_DECODED_PAIRS (corrupt files: decode those per lookup instead).
+ */
+export function decodePcTable(buf: Buffer, off: number, quantum: number): PcTable | null {
+  const end = buf.length;
+  const ends: number[] = [];
+  const vals: number[] = [];
+  let p = off;
+  let val = -1;
+  let pc = 0;
+  let first = true;
+  for (;;) {
+    let uv = 0, mul = 1, b: number;
+    let bad = false;
+    do {
+      if (p >= end || mul > 2 ** 35) { bad = true; break; }
+      b = buf[p++]!;
+      uv += (b & 0x7f) * mul;
+      mul *= 128;
+    } while (b & 0x80);
+    if (bad || (uv === 0 && !first)) break;
+    first = false;
+    const half = Math.floor(uv / 2);
+    val = (val + (uv % 2 === 1 ? -half - 1 : half)) | 0;
+    let pcd = 0;
+    mul = 1;
+    do {
+      if (p >= end || mul > 2 ** 35) { bad = true; break; }
+      b = buf[p++]!;
+      pcd += (b & 0x7f) * mul;
+      mul *= 128;
+    } while (b & 0x80);
+    if (bad) break;
+    pc += pcd * quantum;
+    ends.push(pc); vals.push(val);
+    if (ends.length > MAX_DECODED_PAIRS) return null;
+  }
+  return { ends: Float64Array.from(ends), vals: Int32Array.from(vals) };
+}

@@ -3,7 +3,7 @@ import type { ElfFile } from '../elf/elf.js';
 import { cstrAt, upperBoundMinus1 } from '../reader.js';
 import { functabField, PclntabError, type PclntabHeader, word } from './header.js';
 import { findModuleData, locatePclntab, type ModuleData, type PclntabLocation } from './locate.js';
-import { PC_NOT_FOUND, pcValue } from './pcvalue.js';
+import { decodePcTable, PC_NOT_FOUND, type PcTable, pcValue } from './pcvalue.js';
 
 const PCDATA_INL_TREE_INDEX = 2;
 const FUNCDATA_INL_TREE = 3;
@@ -61,6 +61,9 @@ export class GoPclntab {
   private readonly funcs: Uint32Array;
   private readonly nameCache = new Map<number, string>();
   private readonly fileCache = new Map<number, string>();
+  /** Decoded pc-value tables by offset (pcs relative to the function entry), on first use. */
+  private readonly pcTables = new Map<number, PcTable | null>();
+  private pcTableBytes = 0;
 
   /** Locates the pclntab (and moduledata) in `elf`; `loc`/`md` may be given directly. */
   constructor(elf: ElfFile, loc: PclntabLocation = locatePclntab(elf), md: ModuleData | undefined = findModuleData(elf, loc)) {
@@ -101,7 +104,7 @@ export class GoPclntab {
 
   /** Approximate retained bytes (the pclntab itself is a view of the file buffer). */
   byteSize(): number {
-    return this.entries.byteLength + this.funcs.byteLength + this.nameCache.size * 64 + this.fileCache.size * 64;
+    return this.entries.byteLength + this.funcs.byteLength + this.nameCache.size * 64 + this.fileCache.size * 64 + this.pcTableBytes;
   }
 
   /** Index of the function containing `pc`, or -1. */
@@ -160,8 +163,18 @@ export class GoPclntab {
 
   private pcv(tableOff: number, entry: number, pc: number): number {
     if (tableOff === 0) return PC_NOT_FOUND;
-    const v = pcValue(this.data, this.header.pctabOff + tableOff, entry, pc, this.header.minLC);
-    return v;
+    let t = this.pcTables.get(tableOff);
+    if (t === undefined) {
+      t = decodePcTable(this.data, this.header.pctabOff + tableOff, this.header.minLC);
+      this.pcTables.set(tableOff, t);
+      this.pcTableBytes += (t ? t.ends.length * 12 : 0) + 64;
+    }
+    if (t === null) return pcValue(this.data, this.header.pctabOff + tableOff, entry, pc, this.header.minLC);
+    // First pair whose end (relative to the entry) lies above the pc: what pcValue returns.
+    const ends = t.ends, x = pc - entry;
+    let lo = 0, hi = ends.length;
+    while (lo < hi) { const m = (lo + hi) >>> 1; if (ends[m]! <= x) lo = m + 1; else hi = m; }
+    return lo < ends.length ? t.vals[lo]! : PC_NOT_FOUND;
   }
 
   /** Offset of the pc-value table for PCDATA index `k` (0 when none). */
