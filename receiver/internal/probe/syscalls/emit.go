@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
@@ -55,7 +57,7 @@ func (a *aggregator) emit(dst pmetric.MetricSlice, names syscallnames.Table, now
 		hp.SetStartTimestamp(s.start)
 		hp.SetTimestamp(now)
 		a.attrs(hp.Attributes(), k.pid, names.Name(k.nr))
-		setHistogram(hp, s.count, s.sum, s.zero, s.slots[:])
+		log2hist.Set(hp, s.count, s.sum, s.zero, s.slots[:])
 	}
 	n := 2 * len(a.calls)
 	if len(a.errs) == 0 {
@@ -89,29 +91,4 @@ func (a *aggregator) attrs(m pcommon.Map, pid uint32, syscall string) {
 		m.PutStr(attrExe, a.name(pid))
 	}
 	m.PutStr(attrSyscall, syscall)
-}
-
-// setHistogram fills an exponential histogram point at scale 0 from log2
-// slots: slot i counts values in (2^(i-1), 2^i], which is exactly bucket
-// index i-1 of scale 0 (buckets (2^k, 2^(k+1)]), so the offset is the first
-// non-empty slot minus one. Zero-length values go to the zero count.
-func setHistogram(dp pmetric.ExponentialHistogramDataPoint, count, sum, zero uint64, slots []uint64) {
-	dp.SetScale(0)
-	dp.SetCount(count)
-	dp.SetSum(float64(sum))
-	dp.SetZeroCount(zero)
-	lo, hi := -1, -1
-	for i, c := range slots {
-		if c != 0 {
-			if lo < 0 {
-				lo = i
-			}
-			hi = i
-		}
-	}
-	if lo < 0 {
-		return
-	}
-	dp.Positive().SetOffset(int32(lo) - 1)
-	dp.Positive().BucketCounts().FromRaw(slots[lo : hi+1])
 }

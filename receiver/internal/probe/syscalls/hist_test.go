@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
+
 	"math"
 	"math/bits"
 	"testing"
@@ -23,7 +25,7 @@ func TestHistogramMapping(t *testing.T) {
 		var slots [numSlots]uint64
 		slots[slotOf(v)] = 1
 		dp := pmetric.NewExponentialHistogramDataPoint()
-		setHistogram(dp, 1, v, 0, slots[:])
+		log2hist.Set(dp, 1, v, 0, slots[:])
 		k := float64(dp.Positive().Offset())
 		lo, hi := math.Exp2(k), math.Exp2(k+1)
 		if !(float64(v) > lo && float64(v) <= hi) || dp.Positive().BucketCounts().Len() != 1 {
@@ -31,7 +33,7 @@ func TestHistogramMapping(t *testing.T) {
 		}
 	}
 	dp := pmetric.NewExponentialHistogramDataPoint()
-	setHistogram(dp, 3, 0, 3, make([]uint64, numSlots))
+	log2hist.Set(dp, 3, 0, 3, make([]uint64, numSlots))
 	if dp.ZeroCount() != 3 || dp.Positive().BucketCounts().Len() != 0 {
 		t.Errorf("zeros: %d %d", dp.ZeroCount(), dp.Positive().BucketCounts().Len())
 	}

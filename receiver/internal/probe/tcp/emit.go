@@ -3,6 +3,8 @@
 package tcp
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
+
 	"net/netip"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -143,7 +145,7 @@ func (a *aggregator) emit(dst pmetric.MetricSlice, now pcommon.Timestamp) int {
 		dp.SetStartTimestamp(s.start)
 		dp.SetTimestamp(now)
 		k.attrs(dp.Attributes())
-		setHistogram(dp, s.closes, s.durSum, s.durZero, s.durSlots[:])
+		log2hist.Set(dp, s.closes, s.durSum, s.durZero, s.durSlots[:])
 		n++
 	}
 	return n
@@ -175,29 +177,4 @@ func emitDrops(dst pmetric.MetricSlice, drops []uint64, reasons dropReasons, sta
 		n++
 	}
 	return n
-}
-
-// setHistogram fills an exponential histogram point at scale 0 from log2
-// slots: slot i counts values in (2^(i-1), 2^i], exactly bucket index i-1 of
-// scale 0 (buckets (2^k, 2^(k+1)]), so the offset is the first non-empty
-// slot minus one. Zero-length values go to the zero count.
-func setHistogram(dp pmetric.ExponentialHistogramDataPoint, count, sum, zero uint64, slots []uint64) {
-	dp.SetScale(0)
-	dp.SetCount(count)
-	dp.SetSum(float64(sum))
-	dp.SetZeroCount(zero)
-	lo, hi := -1, -1
-	for i, c := range slots {
-		if c != 0 {
-			if lo < 0 {
-				lo = i
-			}
-			hi = i
-		}
-	}
-	if lo < 0 {
-		return
-	}
-	dp.Positive().SetOffset(int32(lo) - 1)
-	dp.Positive().BucketCounts().FromRaw(slots[lo : hi+1])
 }
