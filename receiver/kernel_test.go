@@ -3,8 +3,6 @@
 package ebpfreceiver
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"context"
 	"debug/elf"
 	"os"
@@ -21,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"

@@ -5,8 +5,6 @@
 package e2e
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"bufio"
 	"bytes"
 	"fmt"
@@ -24,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
 
 func repoRoot(t *testing.T) string {

@@ -1,8 +1,6 @@
 package procmaps
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -18,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
 
 var (

@@ -1,8 +1,6 @@
 package procmaps
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -15,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
 
 // fakeClock is a manually advanced clock for Cache.now.

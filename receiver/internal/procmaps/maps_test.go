@@ -1,8 +1,6 @@
 package procmaps
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"bytes"
 	"errors"
 	"fmt"
@@ -13,6 +11,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"unsafe"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
 
 func TestParseMapsTestdata(t *testing.T) {

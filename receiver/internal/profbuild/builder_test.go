@@ -4,8 +4,6 @@
 package profbuild
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
-
 	"fmt"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
+	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 

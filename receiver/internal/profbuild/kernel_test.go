@@ -4,8 +4,6 @@
 package profbuild
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -14,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
 
 func note(name string, typ uint32, desc []byte) []byte {

@@ -4,14 +4,14 @@
 package profbuild
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
-
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
 )
 
 func firstSample(p pprofile.Profiles) pprofile.Sample {

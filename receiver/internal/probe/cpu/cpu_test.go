@@ -3,13 +3,13 @@
 package cpu
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
 
 func buildSpin(t *testing.T) string {

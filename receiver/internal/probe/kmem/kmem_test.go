@@ -3,8 +3,6 @@
 package kmem
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"bufio"
 	"os"
 	"os/exec"
@@ -17,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 

@@ -3,8 +3,6 @@
 package memory
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"bufio"
 	"debug/elf"
 	"io"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )

@@ -3,8 +3,6 @@
 package offcpu
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"debug/elf"
 	"os"
 	"os/exec"
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 

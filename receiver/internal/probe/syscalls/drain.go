@@ -3,9 +3,9 @@
 package syscalls
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
-
 	"fmt"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
 // drain flips to the other generation of maps, then reads and clears the

@@ -1,11 +1,10 @@
 package syscalls
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/syscallnames"
 )
 

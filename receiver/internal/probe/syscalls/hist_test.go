@@ -1,13 +1,13 @@
 package syscalls
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
-
 	"math"
 	"math/bits"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
 )
 
 // slotOf is log2_slot of bits.bpf.h: ceil(log2(v)) for v >= 1.

@@ -3,10 +3,6 @@
 package syscalls
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
-
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +14,9 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 func needRoot(t *testing.T) {

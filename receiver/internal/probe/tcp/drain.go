@@ -4,6 +4,7 @@ package tcp
 
 import (
 	"fmt"
+
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 

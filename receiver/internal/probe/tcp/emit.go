@@ -3,12 +3,12 @@
 package tcp
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
-
 	"net/netip"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
 )
 
 // Metric names.

@@ -3,8 +3,6 @@
 package tcp
 
 import (
-	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +21,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
 
 // lossy attaches a tcx egress program to dev that drops pct% of packets at
