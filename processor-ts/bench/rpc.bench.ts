@@ -12,7 +12,7 @@ import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { SymbolizerService } from '../src/gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import { encodeProfiles } from '../src/otlp/profiles.js';
-import { makeBatch } from '../src/services/testutil/batch.js';
+import { makeBatch } from '../src/engine/testutil/batch.js';
 import { ElfFile } from '../src/symbolize/elf/elf.js';
 import { sampleAddresses } from '../src/symbolize/testutil/oracle.js';
 

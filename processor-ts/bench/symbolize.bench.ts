@@ -12,7 +12,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Symbolizer } from '../src/symbolize/symbolizer.js';
+import { ObjectSymbolizer } from '../src/symbolize/symbolizer.js';
 import { asVirtualAddress, type VirtualAddress } from '../src/symbolize/types.js';
 import { compile, LLVM_SYMBOLIZER, makeTempDir, sampleAddresses, which, writeFiles } from '../src/symbolize/testutil/oracle.js';
 import { cppProgram, cProgram, rustProgram } from '../src/symbolize/testutil/programs.js';
@@ -134,7 +134,7 @@ async function measure(name: string, path: string, addrs: number[]): Promise<Row
   const mem = new RssSampler();
   mem.start();
   // Cold: a fresh symbolizer; object load (debug-file lookup included) and the first pass.
-  const sym = new Symbolizer();
+  const sym = new ObjectSymbolizer();
   let t0 = process.hrtime.bigint();
   const ctx = await sym.load(path);
   sym.symbolizeVaddrs(ctx, vas);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { runCli } from './cli/app.js';
-import { runServe } from './server.js';
+import { runServe } from './cli/serve.js';
 
 const io = {
   input: process.stdin,

@@ -1,19 +1,19 @@
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import * as net from 'node:net';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SymbolizerService } from './gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import { Health } from './gen/sidecar/grpc/health/v1/health_pb.js';
 import { ProfilesDataSchema, ProfilesDictionarySchema } from './gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
-import { createLogger, nullLogger } from './log.js';
+import { nullLogger } from './log.js';
 import { encodeProfiles } from './otlp/profiles.js';
-import { DEFAULT_LISTEN, parseServeArgs, runServe, startServer, type RunningServer } from './server.js';
+import { Limiter } from './limiter.js';
+import { startServer, type RunningServer } from './server.js';
 
 const running: RunningServer[] = [];
 afterEach(async () => { await Promise.all(running.splice(0).map((s) => s.close())); });
@@ -80,12 +80,22 @@ describe('server', () => {
     expect(ConnectError.from(e).code).toBe(Code.ResourceExhausted);
   });
 
-  it('survives calls whose deadline expires first (nothing left open at shutdown)', async () => {
-    const s = await start({ listen: '127.0.0.1:0', maxConcurrent: 1, maxQueued: 4 });
+  it('answers DeadlineExceeded to a call whose deadline passes while queued, and still serves', async () => {
+    const limiter = new Limiter(1, 4);
+    let release!: () => void;
+    // The only slot is taken, so the call waits in the queue until its deadline passes.
+    const blocker = limiter.run(() => new Promise<void>((r) => { release = r; }));
+    const s = await start({ listen: '127.0.0.1:0', limiter });
     const client = createClient(SymbolizerService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${s.tcp!.port}` }));
-    const e = await client.symbolize({ profilesData: empty }, { timeoutMs: 1 }).catch((x: unknown) => x);
-    // Either the server or the client notices first; both report the deadline.
-    if (e instanceof Error) expect(ConnectError.from(e).code).toBe(Code.DeadlineExceeded);
+    const e = await client.symbolize({ profilesData: empty }, { timeoutMs: 100 }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(Error);
+    expect(ConnectError.from(e).code).toBe(Code.DeadlineExceeded);
+    release();
+    await blocker;
+    // The queued call may still have been handed the slot before its deadline fired server-side.
+    await vi.waitFor(() => expect(limiter.inFlight).toBe(0));
+    const res = await client.symbolize({ profilesData: empty });
+    expect(res.stats?.locationsTotal).toBe(0n);
   });
 
   it('refuses a path that is not a socket, and an address in use', async () => {
@@ -106,52 +116,5 @@ describe('server', () => {
     const closed = new Promise((r) => sock.once('close', r));
     await s.close();
     await closed;
-  });
-});
-
-describe('serve command', () => {
-  it('parses flags', () => {
-    expect(parseServeArgs([])).toMatchObject({ listen: DEFAULT_LISTEN, logLevel: 'info' });
-    expect(parseServeArgs(['--no-tcp', '--unix', '/s', '--read-max-bytes', '10', '--cache-bytes', '20', '--max-concurrent', '3', '--kallsyms', '/k', '--log-level', 'debug', '--listen', '[::1]:5'])).toMatchObject({
-      listen: '[::1]:5', unix: '/s', readMaxBytes: 10, cacheBytes: 20, maxConcurrent: 3, kallsymsPath: '/k', logLevel: 'debug',
-    });
-    expect(parseServeArgs(['--max-streams', '7'])).toMatchObject({ maxStreams: 7 });
-    expect(() => parseServeArgs(['--no-tcp'])).toThrow(/needs --unix/);
-    expect(() => parseServeArgs(['--read-max-bytes', '-1'])).toThrow(/positive integer/);
-    expect(() => parseServeArgs(['--log-level', 'loud'])).toThrow(/log-level/);
-    expect(() => parseServeArgs(['--bogus'])).toThrow(/unknown flag/);
-    expect(() => parseServeArgs(['--listen'])).toThrow(/HOST:PORT/);
-    expect(() => parseServeArgs(['--unix'])).toThrow(/path/);
-  });
-
-  it('rejects a bad --listen value when starting', async () => {
-    await expect(startServer({ listen: 'host:notaport', log: nullLogger })).rejects.toThrow(/host:port/);
-    await expect(startServer({ listen: '', log: nullLogger })).rejects.toThrow(/host:port/);
-  });
-
-  it('runs until SIGTERM, then exits 0; usage errors exit 2; start errors exit 1', async () => {
-    const signals = new EventEmitter();
-    const errors: string[] = [];
-    const dir = mkdtempSync(join(tmpdir(), 'serve-'));
-    const sock = join(dir, 's.sock');
-    const done = runServe(['--no-tcp', '--unix', sock, '--log-level', 'warn'], { error: (s) => errors.push(s) }, signals);
-    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(existsSync(sock)).toBe(true);
-    signals.emit('SIGTERM');
-    await expect(done).resolves.toBe(0);
-    expect(existsSync(sock)).toBe(false);
-
-    const int = new EventEmitter();
-    const d2 = runServe(['--listen', '127.0.0.1:0', '--log-level', 'error'], { error: () => {} }, int);
-    await new Promise((r) => setTimeout(r, 50));
-    int.emit('SIGINT');
-    await expect(d2).resolves.toBe(0);
-
-    expect(await runServe(['--bogus'], { error: (s) => errors.push(s) })).toBe(2);
-    expect(errors.join('')).toMatch(/usage: ebpf-otel-sidecar serve/);
-    const file = join(dir, 'file');
-    writeFileSync(file, '');
-    expect(await runServe(['--no-tcp', '--unix', file, '--log-level', 'error'], { error: () => {} })).toBe(1);
-    expect(createLogger).toBeTypeOf('function');
   });
 });

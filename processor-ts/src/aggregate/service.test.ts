@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, createRouterTransport } from '@connectrpc/connect';
 import { describe, expect, it } from 'vitest';
 import { Counters } from '../counters.js';
-import { Limiter } from '../errors.js';
+import { Limiter } from '../limiter.js';
 import { AggregateOptionsSchema, AggregatorService, Granularity } from '../gen/sidecar/ebpfotel/sidecar/v1/aggregator_pb.js';
 import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
 import { totals } from './flat.js';

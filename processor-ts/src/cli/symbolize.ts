@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { processAddrToFileOffset, readMaps } from '../symbolize/procmaps.js';
-import { Symbolizer } from '../symbolize/symbolizer.js';
+import { ObjectSymbolizer } from '../symbolize/symbolizer.js';
 import { asFileOffset, asVirtualAddress, type SymbolizeResult } from '../symbolize/types.js';
 import { formatLlvm } from './format.js';
 
@@ -31,7 +31,7 @@ export async function runSymbolize(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   if (!values.obj) { io.error(`${USAGE}\n`); return 2; }
-  const symbolizer = new Symbolizer(values['debug-dir'] ? { debugDirs: values['debug-dir'] } : {});
+  const symbolizer = new ObjectSymbolizer(values['debug-dir'] ? { debugDirs: values['debug-dir'] } : {});
   let ctx;
   try {
     ctx = await symbolizer.load(values.obj);

@@ -3,7 +3,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from './elf/elf.js';
 import { readFileSync } from 'node:fs';
-import { Symbolizer } from './symbolizer.js';
+import { ObjectSymbolizer } from './symbolizer.js';
 import { asVirtualAddress, type SymbolizeResult } from './types.js';
 import { compareFrames, LLVM_SYMBOLIZER, llvmFrames, type OracleFrame, sampleAddresses } from './testutil/oracle.js';
 import { requireTool } from '../testutil/ci.js';
@@ -33,7 +33,7 @@ describe.skipIf(!requireTool('libc.so.6', LIBC !== undefined, 'not found in /lib
     const libc = realpathSync(LIBC!);
     const why = ensureLibcDbg(libc);
     if (!requireTool('libc6-dbg', why === undefined, why)) return;
-    const sym = new Symbolizer();
+    const sym = new ObjectSymbolizer();
     const ctx = await sym.load(libc);
     expect(ctx.debugPath).toBe(debugFileFor(libc));
     expect(ctx.dwarf).toBeDefined();

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Symbolizer } from './symbolizer.js';
+import { ObjectSymbolizer } from './symbolizer.js';
 import { asVirtualAddress, type SymbolizeResult } from './types.js';
 import { compareFrames, compile, LLVM_SYMBOLIZER, llvmFrames, makeTempDir, type OracleFrame, sampleAddresses, which, writeFiles } from './testutil/oracle.js';
 import { cppProgram, cProgram, rustProgram } from './testutil/programs.js';
@@ -62,7 +62,7 @@ describe.skipIf(!requireTool('llvm-symbolizer', LLVM_SYMBOLIZER !== undefined))(
       }
       const addrs = sampleAddresses(bin.path, TARGET);
       expect(addrs.length).toBeGreaterThanOrEqual(2000);
-      const sym = new Symbolizer({ separateDebug: false });
+      const sym = new ObjectSymbolizer({ separateDebug: false });
       const ctx = await sym.load(bin.path);
       const results = sym.symbolizeVaddrs(ctx, addrs.map(asVirtualAddress));
       const raw = compareFrames(addrs, results.map((r) => toFrames(r, false)), llvmFrames(bin.path, addrs, false));

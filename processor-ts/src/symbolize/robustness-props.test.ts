@@ -59,7 +59,7 @@ function transpileSymbolizer(): string {
 const WORKER_SRC = `
 import { parentPort, workerData } from 'node:worker_threads';
 import { unlinkSync, writeFileSync } from 'node:fs';
-const { Symbolizer } = await import(workerData.mod + '/symbolizer.js');
+const { ObjectSymbolizer } = await import(workerData.mod + '/symbolizer.js');
 const { ElfError, DwarfError } = await import(workerData.mod + '/types.js');
 const { PclntabError } = await import(workerData.mod + '/gopclntab/header.js');
 const TYPED = [ElfError, DwarfError, PclntabError];
@@ -74,7 +74,7 @@ async function run({ buf, path, vaddrs, offsets }) {
   const ext0 = process.memoryUsage().arrayBuffers;
   let peakExt = 0;
   try {
-    const sym = new Symbolizer({ debugDirs: [], cacheBytes: 64 << 20 });
+    const sym = new ObjectSymbolizer({ debugDirs: [], cacheBytes: 64 << 20 });
     let ctx;
     try {
       ctx = await sym.load(path);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from './elf/elf.js';
 import { ObjectContext } from './object.js';
-import { Symbolizer } from './symbolizer.js';
+import { ObjectSymbolizer } from './symbolizer.js';
 import { buildFixtures } from './testutil/fixtures.js';
 import { asVirtualAddress, ElfError } from './types.js';
 
@@ -13,7 +13,7 @@ describe('corrupt input', () => {
   it('rejects a truncated ELF with a typed error from load()', async () => {
     const p = join(fx.dir, 'truncated');
     writeFileSync(p, readFileSync(fx.exe).subarray(0, 3000));
-    await expect(new Symbolizer().load(p)).rejects.toBeInstanceOf(ElfError);
+    await expect(new ObjectSymbolizer().load(p)).rejects.toBeInstanceOf(ElfError);
   });
 
   it('never crashes on corrupted DWARF bytes (fuzz)', () => {

@@ -2,7 +2,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import * as lookup from './debug/lookup.js';
-import { Symbolizer } from './symbolizer.js';
+import { ObjectSymbolizer } from './symbolizer.js';
 import { buildFixtures } from './testutil/fixtures.js';
 import { makeTempDir } from './testutil/oracle.js';
 
@@ -18,7 +18,7 @@ describe('Symbolizer file reads', () => {
     const read = vi.mocked(lookup.readRegularFile);
     const f = join(makeTempDir('ebpf-otel-spy-'), 'lib.so');
     copyFileSync(fx.lib, f);
-    const s = new Symbolizer({ separateDebug: false });
+    const s = new ObjectSymbolizer({ separateDebug: false });
     read.mockClear();
     const a = await s.load(f);
     expect(read).toHaveBeenCalledTimes(1);

@@ -6,7 +6,7 @@ import { debugCandidates, findDebugFile, readRegularFile } from './debug/lookup.
 import { ElfFile } from './elf/elf.js';
 import { SymbolIndex } from './elf/symbols.js';
 import { ByteLru } from './lru.js';
-import { Symbolizer } from './symbolizer.js';
+import { ObjectSymbolizer } from './symbolizer.js';
 import { buildFixtures } from './testutil/fixtures.js';
 import { makeTempDir } from './testutil/oracle.js';
 import { asFileOffset, asVirtualAddress, ElfError, type SymbolizeResult } from './types.js';
@@ -20,7 +20,7 @@ const frames = (r: SymbolizeResult | undefined) => (r?.kind === 'frames' ? r.fra
 
 describe('Symbolizer', () => {
   it('returns inlined frames innermost first with names, files and lines', async () => {
-    const s = new Symbolizer({ separateDebug: false });
+    const s = new ObjectSymbolizer({ separateDebug: false });
     const ctx = await s.load(fx.exe);
     const base = symAddr(fx.exe, 'work');
     const all = s.symbolizeVaddrs(ctx, Array.from({ length: 48 }, (_, i) => asVirtualAddress(base + i)));
@@ -34,7 +34,7 @@ describe('Symbolizer', () => {
   });
 
   it('caches contexts by build ID / inode and evicts by byte budget', async () => {
-    const s = new Symbolizer();
+    const s = new ObjectSymbolizer();
     const a = await s.load(fx.exe);
     expect(await s.load(fx.exe)).toBe(a);
     const copy = join(fx.dir, 'exe-copy');
@@ -44,7 +44,7 @@ describe('Symbolizer', () => {
     await s.load(fx.lib);
     expect(s.cachedObjects).toBe(2);
     expect(s.cachedBytes).toBeGreaterThan(0);
-    const tiny = new Symbolizer({ cacheBytes: 1 });
+    const tiny = new ObjectSymbolizer({ cacheBytes: 1 });
     await tiny.load(fx.exe);
     await tiny.load(fx.lib);
     expect(tiny.cachedObjects).toBe(1);
@@ -54,7 +54,7 @@ describe('Symbolizer', () => {
     const dir = makeTempDir('ebpf-otel-reads-');
     const f = join(dir, 'obj');
     copyFileSync(fx.exeNoDebug, f);
-    const s = new Symbolizer({ separateDebug: false });
+    const s = new ObjectSymbolizer({ separateDebug: false });
     const a = await s.load(f);
     expect(s.fileReads).toBe(1);
     expect(await s.load(f)).toBe(a);
@@ -76,12 +76,12 @@ describe('Symbolizer', () => {
     execFileSync('mkfifo', [fifo]);
     await expect(s.load(fifo)).rejects.toThrow(/not a regular file/);
     await expect(s.load('/dev/zero')).rejects.toThrow(/not a regular file/);
-    await expect(new Symbolizer({ maxFileSize: 10 }).load(f)).rejects.toThrow(/exceeds/);
+    await expect(new ObjectSymbolizer({ maxFileSize: 10 }).load(f)).rejects.toThrow(/exceeds/);
     expect(s.fileReads).toBe(3);
   });
 
   it('falls back to .symtab when there is no DWARF and to .dynsym when stripped', async () => {
-    const s = new Symbolizer({ separateDebug: false });
+    const s = new ObjectSymbolizer({ separateDebug: false });
     const nd = await s.load(fx.exeNoDebug);
     expect(nd.dwarf).toBeUndefined();
     const r = frames(s.symbolizeVaddrs(nd, [asVirtualAddress(symAddr(fx.exeNoDebug, 'work') + 2)])[0]);
@@ -102,14 +102,14 @@ describe('Symbolizer', () => {
     mkdirSync(join(root, '.build-id', id.slice(0, 2)), { recursive: true });
     const dbg = join(root, '.build-id', id.slice(0, 2), `${id.slice(2)}.debug`);
     execFileSync('objcopy', ['--only-keep-debug', fx.lib, dbg]);
-    const s = new Symbolizer({ debugDirs: [root] });
+    const s = new ObjectSymbolizer({ debugDirs: [root] });
     const ctx = await s.load(fx.libStripped);
     expect(ctx.debugPath).toBe(dbg);
     const addr = symAddr(fx.lib, 'lib_square_sum');
     const f = frames(s.symbolizeVaddrs(ctx, [asVirtualAddress(addr + 4)])[0]);
     expect(f[f.length - 1]?.file).toMatch(/lib\.c$/);
     // A debug file with a different build ID is ignored.
-    const other = new Symbolizer({ debugDirs: [makeTempDir('ebpf-otel-empty-')] });
+    const other = new ObjectSymbolizer({ debugDirs: [makeTempDir('ebpf-otel-empty-')] });
     expect((await other.load(fx.libStripped)).debugPath).toBeUndefined();
   });
 
@@ -141,7 +141,7 @@ describe('Symbolizer', () => {
     await expect(readRegularFile(fifo, 1 << 20)).rejects.toBeInstanceOf(ElfError);
     await expect(readRegularFile('/dev/null', 1 << 20)).rejects.toBeInstanceOf(ElfError);
     await expect(readRegularFile(fx.exe, 10)).rejects.toThrow(/exceeds/);
-    await expect(new Symbolizer().load(fifo)).rejects.toBeInstanceOf(ElfError);
+    await expect(new ObjectSymbolizer().load(fifo)).rejects.toBeInstanceOf(ElfError);
   });
 });
 

@@ -14,7 +14,7 @@ export function newObjectCache(bytes: number = DEFAULT_CACHE_BYTES): ObjectCache
   return new ByteLru(bytes, (c) => c.byteSize);
 }
 
-export interface SymbolizerOptions {
+export interface ObjectSymbolizerOptions {
   /** Roots searched for `.build-id/xx/rest.debug` and debuglink files. Default ['/usr/lib/debug']. */
   debugDirs?: readonly string[];
   /** Byte budget for cached object contexts (LRU). Default 256 MiB. Ignored when `cache` is given. */
@@ -33,7 +33,7 @@ export interface SymbolizerOptions {
  * Loads objects (cached by build ID, or by dev+inode+mtime+size when there is none) and
  * symbolizes file offsets in them. A file already cached is only stat'ed, never read again.
  */
-export class Symbolizer {
+export class ObjectSymbolizer {
   private readonly debugDirs: readonly string[];
   private readonly maxFileSize: number;
   private readonly separateDebug: boolean;
@@ -43,7 +43,7 @@ export class Symbolizer {
   private readonly byFile = new Map<string, string>();
   private reads = 0;
 
-  constructor(opts: SymbolizerOptions = {}) {
+  constructor(opts: ObjectSymbolizerOptions = {}) {
     this.debugDirs = opts.debugDirs ?? DEFAULT_DEBUG_DIRS;
     this.maxFileSize = opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
     this.separateDebug = opts.separateDebug ?? true;

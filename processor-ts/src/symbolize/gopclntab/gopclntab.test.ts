@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from '../elf/elf.js';
 import { ObjectContext } from '../object.js';
-import { Symbolizer } from '../symbolizer.js';
+import { ObjectSymbolizer } from '../symbolizer.js';
 import { buildFixtures } from '../testutil/fixtures.js';
 import { buildGoPrograms, GO, goAddr2line } from '../testutil/goprog.js';
 import { compareFrames, LLVM_SYMBOLIZER, llvmFrames, type OracleFrame } from '../testutil/oracle.js';
@@ -102,7 +102,7 @@ describe.skipIf(!requireTool('go', progs !== undefined, 'no go on PATH'))('Go pc
   });
 
   it('is used by the symbolizer only when DWARF is absent, and names hotLoop with its inlined calls', async () => {
-    const s = new Symbolizer({ separateDebug: false });
+    const s = new ObjectSymbolizer({ separateDebug: false });
     const pcIn = (t: GoPclntab) => {
       const f = [...t.functions()].find((x) => x.name === 'main.hotLoop')!;
       for (let a = f.entry; a < f.end; a++) if (t.findFrames(a).length >= 3) return a;

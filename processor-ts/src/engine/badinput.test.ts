@@ -9,15 +9,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createAggregator } from '../aggregate/setup.js';
 import { Counters, METRIC } from '../counters.js';
-import { Limiter } from '../errors.js';
+import { Limiter } from '../limiter.js';
 import { SymbolizerService } from '../gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import { nullLogger } from '../log.js';
 import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
 import { SERVICE_NAMES, routes } from '../routes.js';
 import { ElfFile } from '../symbolize/elf/elf.js';
 import { makeTempDir } from '../symbolize/testutil/oracle.js';
-import { HealthState } from './health.js';
-import { DEFAULT_OPTIONS, SymbolizeEngine } from './symbolize.js';
+import { HealthState } from '../services/health.js';
+import { DEFAULT_OPTIONS, ProfilesSymbolizer } from './profiles-symbolizer.js';
 import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping, type BatchSpec } from './testutil/batch.js';
 
 const prog = buildProgram();
@@ -81,7 +81,7 @@ function batchOf(mappings: Array<{ file: string; buildId?: string }>): ReturnTyp
 function service() {
   const counters = new Counters();
   const transport = createRouterTransport(routes({
-    engine: new SymbolizeEngine(), limiter: new Limiter(2, 2), counters, log: nullLogger, health: new HealthState(SERVICE_NAMES), aggregator: createAggregator(),
+    engine: new ProfilesSymbolizer(), limiter: new Limiter(2, 2), counters, log: nullLogger, health: new HealthState(SERVICE_NAMES), aggregator: createAggregator(),
   }));
   return { counters, client: createClient(SymbolizerService, transport) };
 }
@@ -152,13 +152,13 @@ describe('bad input through the SymbolizerService', () => {
   it('falls back to the symbol table when the DWARF is corrupt or its offsets are bad', async () => {
     for (const file of [files.badDwarf, files.badOffsets, files.badCompression]) {
       const data = batchOf([{ file, buildId: prog.buildId }]);
-      const r = await new SymbolizeEngine().symbolize(data, { ...DEFAULT_OPTIONS, roots: [dir] });
+      const r = await new ProfilesSymbolizer().symbolize(data, { ...DEFAULT_OPTIONS, roots: [dir] });
       expect({ file, names: lineNames(data), by: Object.fromEntries(r.resolvedBy) }).toEqual({ file, names: [['work']], by: { symtab: 1 } });
     }
   });
 
   it('a mismatched build ID is refused even when the file is otherwise fine, and a later good one still resolves', async () => {
-    const engine = new SymbolizeEngine();
+    const engine = new ProfilesSymbolizer();
     const bad = await engine.symbolize(batchOf([{ file: files.good, buildId: '00'.repeat(20) }]), DEFAULT_OPTIONS);
     expect(Object.fromEntries(bad.unresolved)).toEqual({ build_id_mismatch: 1 });
     expect(Object.fromEntries(bad.filesFailed)).toEqual({ build_id_mismatch: 1 });
@@ -171,7 +171,7 @@ describe('bad input through the SymbolizerService', () => {
       files.good, join(dir, 'copy'), join(dir, 'fifo'), join(dir, 'subdir'), outside, join(dir, 'link-out'),
       ...Object.values(files), join(dir, 'missing.so'), '[vdso]', 'relative.so', '',
     ];
-    const engine = new SymbolizeEngine({ cacheBytes: 4 << 20 });
+    const engine = new ProfilesSymbolizer({ cacheBytes: 4 << 20 });
     const lo = m.start - 64n, hi = m.limit + 64n;
     const arb = fc.record({
       mappings: fc.array(fc.record({ file: fc.constantFrom(...pool), claim: fc.constantFrom<'right' | 'wrong' | 'none'>('right', 'wrong', 'none') }), { minLength: 1, maxLength: 6 }),

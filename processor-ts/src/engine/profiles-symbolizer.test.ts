@@ -9,7 +9,8 @@ import { ElfFile } from '../symbolize/elf/elf.js';
 import { GoPclntab } from '../symbolize/gopclntab/table.js';
 import { PerfMapCache } from '../symbolize/perfmap/cache.js';
 import { buildGoPrograms } from '../symbolize/testutil/goprog.js';
-import { DEFAULT_OPTIONS, KERNEL_MAPPING, SymbolizeEngine, isAnonymousMapping, loadFailure, resolveIn, underRoots } from './symbolize.js';
+import { DEFAULT_OPTIONS, KERNEL_MAPPING, ProfilesSymbolizer, isAnonymousMapping } from './profiles-symbolizer.js';
+import { loadFailure, resolveIn, underRoots } from './paths.js';
 import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from './testutil/batch.js';
 import { requireTool } from '../testutil/ci.js';
 
@@ -46,9 +47,9 @@ function batchFor(addrs: bigint[], extra: Partial<Parameters<typeof makeBatch>[0
   });
 }
 
-describe('SymbolizeEngine', () => {
+describe('ProfilesSymbolizer', () => {
   it('resolves locations innermost first, with the inlined chain, as llvm-symbolizer does', async () => {
-    const engine = new SymbolizeEngine();
+    const engine = new ProfilesSymbolizer();
     const data = batchFor([deep, other]);
     const r = await engine.symbolize(data, DEFAULT_OPTIONS);
     expect(r.locationsTotal).toBe(2);
@@ -74,7 +75,7 @@ describe('SymbolizeEngine', () => {
   });
 
   it('keeps only the outermost frame without inline_frames, and mangled names without demangle', async () => {
-    const engine = new SymbolizeEngine();
+    const engine = new ProfilesSymbolizer();
     const data = batchFor([deep]);
     await engine.symbolize(data, { ...DEFAULT_OPTIONS, inlineFrames: false, demangle: false });
     expect(lineNames(data)).toEqual([['work']]);
@@ -84,14 +85,14 @@ describe('SymbolizeEngine', () => {
     const proc = mkdtempSync(join(tmpdir(), 'proc-'));
     mkdirSync(join(proc, '4242'));
     symlinkSync('/', join(proc, '4242', 'root'));
-    const engine = new SymbolizeEngine({ procRoot: proc });
+    const engine = new ProfilesSymbolizer({ procRoot: proc });
     const data = batchFor([work], { pid: '4242' });
     const r = await engine.symbolize(data, DEFAULT_OPTIONS);
     expect(r.locationsSymbolized).toBe(1);
   });
 
   it('counts why locations stay unresolved', async () => {
-    const engine = new SymbolizeEngine();
+    const engine = new ProfilesSymbolizer();
     const fifoDir = mkdtempSync(join(tmpdir(), 'fifo-'));
     const fifo = join(fifoDir, 'pipe');
     execFileSync('mkfifo', [fifo]);
@@ -132,7 +133,7 @@ describe('SymbolizeEngine', () => {
   });
 
   it('refuses files outside the configured roots', async () => {
-    const r = await new SymbolizeEngine().symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, roots: ['/usr', '/opt/'] });
+    const r = await new ProfilesSymbolizer().symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, roots: ['/usr', '/opt/'] });
     expect(Object.fromEntries(r.unresolved)).toEqual({ outside_roots: 1 });
     expect(Object.fromEntries(r.filesFailed)).toEqual({ outside_roots: 1 });
   });
@@ -154,7 +155,7 @@ describe('SymbolizeEngine', () => {
         locations: [{ mapping: 1, address: runtimeAddr(prog, work) }],
         pid: '777',
       });
-      const r = await new SymbolizeEngine({ procRoot: proc }).symbolize(data, { ...DEFAULT_OPTIONS, roots: ['/opt/app'] });
+      const r = await new ProfilesSymbolizer({ procRoot: proc }).symbolize(data, { ...DEFAULT_OPTIONS, roots: ['/opt/app'] });
       return { symbolized: r.locationsSymbolized, failed: Object.fromEntries(r.filesFailed) };
     };
     expect(await run('/opt/app/real.so')).toEqual({ symbolized: 1, failed: {} });
@@ -169,10 +170,10 @@ describe('SymbolizeEngine', () => {
   });
 
   it('bounds the parsed-file cache once for all symbolizers', async () => {
-    const one = new SymbolizeEngine();
+    const one = new ProfilesSymbolizer();
     await one.symbolize(batchFor([work]), DEFAULT_OPTIONS);
     const size = one.cachedBytes;
-    const engine = new SymbolizeEngine({ cacheBytes: Math.ceil(size * 1.5) });
+    const engine = new ProfilesSymbolizer({ cacheBytes: Math.ceil(size * 1.5) });
     for (let i = 0; i < 4; i++) {
       const r = await engine.symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, debugDirs: [`/d${i}`] });
       expect(r.locationsSymbolized).toBe(1);
@@ -185,7 +186,7 @@ describe('SymbolizeEngine', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ks-'));
     const path = join(dir, 'kallsyms');
     writeFileSync(path, 'ffffffff81000000 T schedule\nffffffffc0001000 t nft_do_chain\t[nf_tables]\n');
-    const engine = new SymbolizeEngine({ kallsyms: new KallsymsSource(path) });
+    const engine = new ProfilesSymbolizer({ kallsyms: new KallsymsSource(path) });
     const data = makeBatch({
       mappings: [{ file: KERNEL_MAPPING }],
       locations: [{ mapping: 1, address: 0xffffffff81000010n }, { mapping: 1, address: 0xffffffffc0001004n }, { mapping: 1, address: 0x10n }],
@@ -197,12 +198,12 @@ describe('SymbolizeEngine', () => {
     expect(Object.fromEntries(r.unresolved)).toEqual({ no_symbol: 1 });
     expect(Object.fromEntries(r.resolvedBy)).toEqual({ kallsyms: 2 });
 
-    const none = await new SymbolizeEngine().symbolize(makeBatch({ mappings: [{ file: KERNEL_MAPPING }], locations: [{ mapping: 1, address: 1n }] }), DEFAULT_OPTIONS);
+    const none = await new ProfilesSymbolizer().symbolize(makeBatch({ mappings: [{ file: KERNEL_MAPPING }], locations: [{ mapping: 1, address: 1n }] }), DEFAULT_OPTIONS);
     expect(Object.fromEntries(none.unresolved)).toEqual({ kallsyms_unavailable: 1 });
   });
 
   it('does nothing without a dictionary or work, and stops when the signal aborts', async () => {
-    const engine = new SymbolizeEngine();
+    const engine = new ProfilesSymbolizer();
     const empty = makeBatch({ mappings: [], locations: [] });
     expect((await engine.symbolize(empty, DEFAULT_OPTIONS)).locationsTotal).toBe(0);
     const noDict = makeBatch({ mappings: [], locations: [] });
@@ -214,7 +215,7 @@ describe('SymbolizeEngine', () => {
   });
 
   it('keeps a bounded number of symbolizers', async () => {
-    const engine = new SymbolizeEngine({ cacheBytes: 1 << 30 });
+    const engine = new ProfilesSymbolizer({ cacheBytes: 1 << 30 });
     for (let i = 0; i < 10; i++) await engine.symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, debugDirs: [`/d${i}`] });
     expect(engine.cachedObjects).toBeLessThanOrEqual(8);
   });
@@ -234,7 +235,7 @@ describe.skipIf(!requireTool('go', buildGoPrograms() !== undefined, 'no go on PA
       locations: [{ mapping: 1, address: BigInt(pc) }, { mapping: 1, address: BigInt(hot.entry) }],
       pid: process.pid,
     });
-    const r = await new SymbolizeEngine().symbolize(data, DEFAULT_OPTIONS);
+    const r = await new ProfilesSymbolizer().symbolize(data, DEFAULT_OPTIONS);
     expect(lineNames(data)).toEqual([['main.sq', 'main.mix', 'main.hotLoop'], ['main.hotLoop']]);
     expect(Object.fromEntries(r.resolvedBy)).toEqual({ gopclntab: 2 });
   });
@@ -277,7 +278,7 @@ describe('JIT perf maps', () => {
         ],
         pid: child.pid!,
       });
-      const engine = new SymbolizeEngine();
+      const engine = new ProfilesSymbolizer();
       const r = await engine.symbolize(data, DEFAULT_OPTIONS);
       const names = lineNames(data);
       for (let i = 0; i < hotAddrs.length; i++) expect(names[i]![0]).toContain('hotLoop');
@@ -302,7 +303,7 @@ describe('JIT perf maps', () => {
 
   it('counts anonymous code without a perf map, and ignores unmapped addresses then', async () => {
     const proc = mkdtempSync(join(tmpdir(), 'proc-'));
-    const engine = new SymbolizeEngine({ perfMaps: new PerfMapCache({ procRoot: proc }) });
+    const engine = new ProfilesSymbolizer({ perfMaps: new PerfMapCache({ procRoot: proc }) });
     const data = makeBatch({
       mappings: [{ file: '//anon' }],
       locations: [{ mapping: 1, address: 0x1000n }, { mapping: 0, address: 0x2000n }],

@@ -3,7 +3,7 @@ import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, createRouterTransport } from '@connectrpc/connect';
 import { describe, expect, it } from 'vitest';
 import { Counters, METRIC } from '../counters.js';
-import { Limiter } from '../errors.js';
+import { Limiter } from '../limiter.js';
 import { AggregatorService } from '../gen/sidecar/ebpfotel/sidecar/v1/aggregator_pb.js';
 import { SymbolizeOptionsSchema, SymbolizerService } from '../gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import { Health, HealthCheckResponse_ServingStatus as Status } from '../gen/sidecar/grpc/health/v1/health_pb.js';
@@ -11,14 +11,14 @@ import { nullLogger } from '../log.js';
 import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
 import { SERVICE_NAMES, routes } from '../routes.js';
 import { HealthState } from './health.js';
-import { SymbolizeEngine } from './symbolize.js';
-import { resolveOptions } from './symbolizer-service.js';
-import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from './testutil/batch.js';
+import { ProfilesSymbolizer } from '../engine/profiles-symbolizer.js';
+import { resolveOptions } from './symbolizer-rpc.js';
+import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from '../engine/testutil/batch.js';
 
 function setup(limiter = new Limiter(2, 2)) {
   const counters = new Counters();
   const health = new HealthState(SERVICE_NAMES);
-  const transport = createRouterTransport(routes({ engine: new SymbolizeEngine(), limiter, counters, log: nullLogger, health, aggregator: createAggregator() }));
+  const transport = createRouterTransport(routes({ engine: new ProfilesSymbolizer(), limiter, counters, log: nullLogger, health, aggregator: createAggregator() }));
   return {
     counters, health,
     sym: createClient(SymbolizerService, transport),
@@ -71,7 +71,7 @@ describe('SymbolizerService', () => {
         sawSignal = signal;
         signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
       }),
-    } as unknown as SymbolizeEngine;
+    } as unknown as ProfilesSymbolizer;
     const transport = createRouterTransport(routes({
       engine: slowEngine, limiter: new Limiter(1, 1), counters: new Counters(), log: nullLogger, health: new HealthState(SERVICE_NAMES),
       aggregator: createAggregator(),

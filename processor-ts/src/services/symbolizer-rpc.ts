@@ -1,6 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
-import { InvalidOptionError, type Limiter, toConnectError } from '../errors.js';
+import { InvalidOptionError, toConnectError } from '../errors.js';
+import type { Limiter } from '../limiter.js';
 import { METRIC, type Counters } from '../counters.js';
 import {
   SymbolizeResponseSchema,
@@ -10,10 +11,10 @@ import {
 } from '../gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import type { Logger } from '../log.js';
 import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
-import { DEFAULT_OPTIONS, type ResolvedOptions, type SymbolizeEngine, type SymbolizeOutcome } from './symbolize.js';
+import { DEFAULT_OPTIONS, type ResolvedOptions, type ProfilesSymbolizer, type SymbolizeOutcome } from '../engine/profiles-symbolizer.js';
 
-export interface SymbolizerServiceDeps {
-  engine: SymbolizeEngine;
+export interface SymbolizerRpcDeps {
+  engine: ProfilesSymbolizer;
   limiter: Limiter;
   counters: Counters;
   log: Logger;
@@ -48,7 +49,7 @@ export function countOutcome(c: Counters, r: SymbolizeOutcome): void {
 }
 
 /** The SymbolizerService: converts wire messages to and from the engine's domain. */
-export function symbolizerService(deps: SymbolizerServiceDeps): ServiceImpl<typeof SymbolizerService> {
+export function symbolizerRpc(deps: SymbolizerRpcDeps): ServiceImpl<typeof SymbolizerService> {
   return {
     async symbolize(req, ctx: HandlerContext) {
       const started = performance.now();

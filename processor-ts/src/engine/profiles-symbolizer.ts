@@ -1,4 +1,3 @@
-import { promises as fsp } from 'node:fs';
 import { posix } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { ProfilesData, ProfilesDictionary } from '../otlp/profiles.js';
@@ -7,9 +6,10 @@ import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE } from '../symbolize/debug/lo
 import type { ObjectContext } from '../symbolize/object.js';
 import { PerfMapCache } from '../symbolize/perfmap/cache.js';
 import type { PerfMap } from '../symbolize/perfmap/perfmap.js';
-import { newObjectCache, type ObjectCache, Symbolizer } from '../symbolize/symbolizer.js';
+import { newObjectCache, type ObjectCache, ObjectSymbolizer } from '../symbolize/symbolizer.js';
 import { asFileOffset, type FileOffset, type Frame, type SymbolizeResult } from '../symbolize/types.js';
 import type { KallsymsSource } from './kallsyms.js';
+import { loadFailure, resolveIn, underRoots } from './paths.js';
 
 export const KERNEL_MAPPING = '[kernel.kallsyms]';
 export const ATTR_PID = 'process.pid';
@@ -57,7 +57,7 @@ function bump(m: Map<string, number>, k: string, n = 1): void {
   m.set(k, (m.get(k) ?? 0) + n);
 }
 
-export interface SymbolizeEngineOptions {
+export interface ProfilesSymbolizerOptions {
   /** Byte budget of the parsed-file cache, shared by all symbolizers (default 256 MiB). */
   cacheBytes?: number;
   /** Where /proc is (tests point it elsewhere). */
@@ -75,18 +75,18 @@ export function isAnonymousMapping(file: string): boolean {
 /**
  * Symbolizes OTLP profiles in place: every Location with a mapping and no lines gets its lines
  * (innermost first, as OTLP prescribes for Location.lines) and the functions they name.
- * Keeps one Symbolizer per distinct debug-directory / file-size setting (at most 8); they share
+ * Keeps one ObjectSymbolizer per distinct debug-directory / file-size setting (at most 8); they share
  * one parsed-file cache, so `cacheBytes` bounds them all together.
  */
-export class SymbolizeEngine {
-  private readonly symbolizers = new Map<string, { s: Symbolizer; ns: string }>();
+export class ProfilesSymbolizer {
+  private readonly symbolizers = new Map<string, { s: ObjectSymbolizer; ns: string }>();
   private nextNs = 0;
   private readonly cache: ObjectCache;
   private readonly seen = new WeakSet<ObjectContext>();
   private readonly procRoot: string;
   readonly perfMaps: PerfMapCache;
 
-  constructor(private readonly opts: SymbolizeEngineOptions = {}) {
+  constructor(private readonly opts: ProfilesSymbolizerOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.perfMaps = opts.perfMaps ?? new PerfMapCache({ procRoot: this.procRoot });
     this.cache = newObjectCache(...(opts.cacheBytes ? [opts.cacheBytes] : []));
@@ -98,7 +98,7 @@ export class SymbolizeEngine {
   /** Bytes cached, over all symbolizers (bounded by `cacheBytes`). */
   get cachedBytes(): number { return this.cache.totalBytes(); }
 
-  private symbolizerFor(o: ResolvedOptions): Symbolizer {
+  private symbolizerFor(o: ResolvedOptions): ObjectSymbolizer {
     const key = `${o.debugDirs.join('\0')}|${o.maxFileBytes}`;
     let e = this.symbolizers.get(key);
     if (!e) {
@@ -108,7 +108,7 @@ export class SymbolizeEngine {
         this.cache.deleteWhere((k) => k.startsWith(old.ns));
       }
       const ns = `${this.nextNs++}|`;
-      e = { s: new Symbolizer({ debugDirs: o.debugDirs, maxFileSize: o.maxFileBytes, cache: this.cache, cacheNamespace: ns }), ns };
+      e = { s: new ObjectSymbolizer({ debugDirs: o.debugDirs, maxFileSize: o.maxFileBytes, cache: this.cache, cacheNamespace: ns }), ns };
       this.symbolizers.set(key, e);
     }
     return e.s;
@@ -255,7 +255,7 @@ export class SymbolizeEngine {
     buildId: unknown,
     o: ResolvedOptions,
     out: SymbolizeOutcome,
-  ): Promise<{ ctx: ObjectContext; symbolizer: Symbolizer } | string> {
+  ): Promise<{ ctx: ObjectContext; symbolizer: ObjectSymbolizer } | string> {
     if (file === '' || file.startsWith('[')) return 'no_file';
     if (!posix.isAbsolute(file)) return 'relative_path';
     const path = posix.normalize(file);
@@ -297,54 +297,6 @@ export class SymbolizeEngine {
     bump(out.filesFailed, reason);
     return reason;
   }
-}
-
-const MAX_SYMLINKS = 40;
-
-/**
- * Resolves the absolute `path` as seen by a process whose root directory is `base` ('' for
- * ours): symbolic links are followed component by component, absolute link targets and '..'
- * stay inside `base` (as under chroot). Returns the path inside `base`, free of links.
- * Fails like open would (ENOENT, ENOTDIR, ELOOP).
- */
-export async function resolveIn(base: string, path: string): Promise<string> {
-  const todo = path.split('/').filter((c) => c !== '').reverse();
-  let done: string[] = [];
-  let links = 0;
-  while (todo.length > 0) {
-    const c = todo.pop()!;
-    if (c === '.') continue;
-    if (c === '..') { done.pop(); continue; }
-    const cur = `/${[...done, c].join('/')}`;
-    const st = await fsp.lstat(`${base}${cur}`);
-    if (!st.isSymbolicLink()) { done.push(c); continue; }
-    if (++links > MAX_SYMLINKS) throw Object.assign(new Error(`${path}: too many levels of symbolic links`), { code: 'ELOOP' });
-    const target = await fsp.readlink(`${base}${cur}`);
-    if (target.startsWith('/')) done = [];
-    todo.push(...target.split('/').filter((t) => t !== '').reverse());
-  }
-  return `/${done.join('/')}`;
-}
-
-/** True when `path` is one of `roots` or below one (any path when `roots` is empty). */
-export function underRoots(path: string, roots: readonly string[]): boolean {
-  if (roots.length === 0) return true;
-  return roots.some((r) => {
-    const root = posix.normalize(r);
-    return root === '/' || path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
-  });
-}
-
-/** Why an object file could not be loaded, as a short counter label. */
-export function loadFailure(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return 'file_not_found';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission_denied';
-  if (code !== undefined) return 'file_unreadable';
-  const msg = e instanceof Error ? e.message : String(e);
-  if (msg.includes('not a regular file')) return 'not_regular_file';
-  if (msg.includes('exceeds the')) return 'file_too_large';
-  return 'bad_object';
 }
 
 interface MappingWork {

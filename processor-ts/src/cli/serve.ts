@@ -1,0 +1,84 @@
+import { DEFAULT_MAX_STREAMS } from '../aggregate/window.js';
+import { createLogger, isLogLevel } from '../log.js';
+import { DEFAULT_LISTEN, DEFAULT_READ_MAX_BYTES, type RunningServer, type ServerOptions, startServer } from '../server.js';
+
+export const SERVE_USAGE =
+  'usage: ebpf-otel-sidecar serve [--listen HOST:PORT | --no-tcp] [--unix PATH] [--read-max-bytes N]\n' +
+  '                               [--cache-bytes N] [--max-concurrent N] [--log-level debug|info|warn|error]\n' +
+  `  --listen          loopback TCP address (default ${DEFAULT_LISTEN}; port 0 picks a free port)\n` +
+  '  --no-tcp          do not listen on TCP (use with --unix)\n' +
+  '  --unix            also listen on this unix socket, mode 0600\n' +
+  `  --read-max-bytes  largest request accepted (default ${DEFAULT_READ_MAX_BYTES})\n` +
+  '  --cache-bytes     parsed-file cache budget (default 268435456)\n' +
+  '  --max-concurrent  requests symbolized at once (default 4; 64 more may wait)\n' +
+  '  --pprof-dir       write each flushed aggregation window as gzipped pprof files here\n' +
+  '  --pprof-max-bytes size cap of --pprof-dir (default 268435456); the oldest files go first\n' +
+  `  --max-streams     aggregation streams holding data at once (default ${DEFAULT_MAX_STREAMS}); new ones beyond are refused\n`;
+
+/** Parses `serve` flags into server options. Throws with a message naming the flag. */
+export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLevel: string } {
+  const o: ServerOptions & { logLevel: string } = { listen: DEFAULT_LISTEN, logLevel: 'info' };
+  const num = (flag: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag}: "${v ?? ''}" is not a positive integer`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = (): string | undefined => argv[++i];
+    switch (a) {
+      case '--listen': o.listen = v(); if (!o.listen) throw new Error('--listen: needs HOST:PORT'); break;
+      case '--no-tcp': o.listen = undefined; break;
+      case '--unix': o.unix = v(); if (!o.unix) throw new Error('--unix: needs a path'); break;
+      case '--read-max-bytes': o.readMaxBytes = num(a, v()); break;
+      case '--cache-bytes': o.cacheBytes = num(a, v()); break;
+      case '--max-concurrent': o.maxConcurrent = num(a, v()); break;
+      case '--kallsyms': o.kallsymsPath = v(); break;
+      case '--pprof-dir': o.pprofDir = v(); if (!o.pprofDir) throw new Error('--pprof-dir: needs a directory'); break;
+      case '--pprof-max-bytes': o.pprofMaxBytes = num(a, v()); break;
+      case '--max-streams': o.maxStreams = num(a, v()); break;
+      case '--log-level': {
+        const l = v() ?? '';
+        if (!isLogLevel(l)) throw new Error(`--log-level: "${l}" is not one of debug, info, warn, error`);
+        o.logLevel = l;
+        break;
+      }
+      default: throw new Error(`unknown flag "${a}"`);
+    }
+  }
+  if (o.listen === undefined && o.unix === undefined) throw new Error('--no-tcp needs --unix: the sidecar must listen somewhere');
+  return o;
+}
+
+/** `ebpf-otel-sidecar serve`: runs until SIGINT or SIGTERM, then shuts down gracefully. */
+export async function runServe(argv: readonly string[], io: { error: (s: string) => void }, signals: NodeJS.EventEmitter = process): Promise<number> {
+  let opts: ReturnType<typeof parseServeArgs>;
+  try {
+    opts = parseServeArgs(argv);
+  } catch (e) {
+    io.error(`serve: ${(e as Error).message}\n${SERVE_USAGE}`);
+    return 2;
+  }
+  const log = createLogger({ level: isLogLevel(opts.logLevel) ? opts.logLevel : 'info', fields: { component: 'ebpf-otel-sidecar' } });
+  let server: RunningServer;
+  try {
+    server = await startServer({ ...opts, log });
+  } catch (e) {
+    log.error('cannot start', { error: e });
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string): void => {
+      log.info('shutting down', { signal: sig });
+      signals.off('SIGINT', onInt);
+      signals.off('SIGTERM', onTerm);
+      resolve();
+    };
+    const onInt = (): void => stop('SIGINT');
+    const onTerm = (): void => stop('SIGTERM');
+    signals.on('SIGINT', onInt);
+    signals.on('SIGTERM', onTerm);
+  });
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,103 @@
+import { promises as fsp } from 'node:fs';
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { removeStaleSocket } from './address.js';
+import { type Protocol, sniff } from './sniff.js';
+
+/** A request handler both HTTP/1.1 and HTTP/2 servers accept (connect-node's adapter is one). */
+export type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
+
+/**
+ * One HTTP/1.1 server and one HTTP/2 (h2c) server behind any number of TCP and unix
+ * listeners: each connection is sniffed and handed to the server of its protocol. Tracks
+ * connections so that `close` can drain them. Not safe to reuse after `close`.
+ */
+export class HttpListeners {
+  private readonly h1: http.Server;
+  private readonly h2: http2.Http2Server;
+  private readonly listeners: net.Server[] = [];
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sockets = new Set<net.Socket>();
+  private readonly routed = new Map<net.Socket, Protocol>();
+  /** HTTP/1.1 sockets with a request in progress (the others are idle keep-alive connections). */
+  private readonly busy = new Set<net.Socket>();
+
+  constructor(handler: Handler) {
+    this.h1 = http.createServer(handler);
+    this.h2 = http2.createServer({}, handler);
+    this.h2.on('session', (s) => { this.sessions.add(s); s.once('close', () => this.sessions.delete(s)); });
+    this.h1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      this.busy.add(req.socket);
+      res.once('close', () => this.busy.delete(req.socket));
+    });
+  }
+
+  private newListener(): net.Server {
+    const l = net.createServer((sock) => {
+      this.sockets.add(sock);
+      sock.once('close', () => { this.sockets.delete(sock); this.routed.delete(sock); this.busy.delete(sock); });
+      sniff(sock, this.h1, this.h2, (p) => this.routed.set(sock, p));
+    });
+    this.listeners.push(l);
+    return l;
+  }
+
+  /** Listens on TCP; returns the bound address. */
+  async listenTcp(host: string, port: number): Promise<net.AddressInfo> {
+    const l = this.newListener();
+    await new Promise<void>((resolve, reject) => { l.once('error', reject); l.listen(port, host, () => { l.off('error', reject); resolve(); }); });
+    return l.address() as net.AddressInfo;
+  }
+
+  /** Listens on a unix socket created with mode 0600 (a stale socket file is replaced). */
+  async listenUnix(path: string): Promise<void> {
+    await removeStaleSocket(path);
+    const l = this.newListener();
+    // The socket must never exist with a wider mode, not even between listen and chmod.
+    const old = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => { l.once('error', reject); l.listen(path, () => { l.off('error', reject); resolve(); }); });
+    } finally {
+      process.umask(old);
+    }
+    await fsp.chmod(path, 0o600);
+  }
+
+  /** Stops accepting new connections. */
+  async stopListening(): Promise<void> {
+    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
+  }
+
+  /**
+   * Stops accepting, closes idle connections and waits for in-flight requests for up to
+   * `graceMs`; returns 'timeout' when some were still running (the caller aborts them, then
+   * calls `destroyAll`).
+   */
+  async drain(graceMs: number): Promise<'drained' | 'timeout'> {
+    const stopped = this.stopListening();
+    for (const s of this.sessions) s.close();
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+    const drained = new Promise<'drained'>((r) => {
+      const check = (): void => {
+        // Connections that never sent a request, or finished theirs, go now.
+        for (const s of this.sockets) {
+          const kind = this.routed.get(s);
+          if (kind === undefined || (kind === 'h1' && !this.busy.has(s))) s.destroy();
+        }
+        if (this.sockets.size === 0) r('drained');
+        else setTimeout(check, 20).unref();
+      };
+      check();
+    });
+    const result = await Promise.race([drained, timer]);
+    if (result === 'drained') await stopped;
+    return result;
+  }
+
+  /** Cuts every connection and waits for the listeners to close. */
+  async destroyAll(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await this.stopListening();
+  }
+}
