@@ -19,10 +19,6 @@
 #include "filter.bpf.h"
 #include "core_fixes.bpf.h"
 
-/* Frames of the tracing machinery above __schedule in a stack taken here:
- * the program itself and bpf_trace_run4 (both tp_btf and raw_tp). */
-#define KERN_SKIP_FRAMES 2
-
 #define EFAULT 14
 #define EEXIST 17
 
@@ -106,11 +102,13 @@ static __always_inline void record_out(void *ctx, struct offcpu_start *s)
 	if (user_stacks)
 		s->user_stack_id = stack_id(ctx, BPF_F_USER_STACK, OFFCPU_STAT_USER_COLLISION);
 	if (kernel_stacks)
-		/* Skip this program's own frame and bpf_trace_run4 that called it:
-		 * the off-CPU stack should start where the task went to sleep
-		 * (__schedule). */
-		s->kern_stack_id = stack_id(ctx, KERN_SKIP_FRAMES & BPF_F_SKIP_FIELD_MASK,
-					    OFFCPU_STAT_KERN_COLLISION);
+		/* The whole stack, tracing frames included: how many frames the
+		 * tracing machinery adds above __schedule depends on what else is
+		 * attached to sched_switch (one callback is called directly, more
+		 * go through __traceiter_sched_switch), so no fixed skip is right.
+		 * User space trims up to __schedule, found in kallsyms; that costs
+		 * nothing here and once per distinct stack there. */
+		s->kern_stack_id = stack_id(ctx, 0, OFFCPU_STAT_KERN_COLLISION);
 }
 
 static __always_inline void record_in(struct task_struct *next, struct offcpu_start *s)

@@ -90,6 +90,8 @@ func offCPUSource(t *offcpu.Tracer, b *profbuild.Builder) *profileSource {
 				"user_stack_collision":   s.UserCollisions,
 				"kernel_stack_collision": s.KernelCollisions,
 				"stack_error":            s.StackErrors,
+				// Kernel stacks kept with their tracing frames (see offcpu.Tracer.Scheduler).
+				"kernel_stack_unanchored": s.KernelUnanchored,
 			}, err
 		},
 		close: t.Close,

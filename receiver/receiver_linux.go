@@ -135,6 +135,9 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("starting the off-cpu profiler: %w", err)
 		}
+		if c.KernelStacks && t.Scheduler.End == 0 {
+			e.logger.Warn("off-CPU kernel stacks keep their tracing frames: __schedule is not readable in /proc/kallsyms (addresses hidden: grant CAP_SYSLOG or set kernel.kptr_restrict=0)")
+		}
 		e.sources = append(e.sources, offCPUSource(t, newBuilder(profbuild.ProfileType{
 			SampleType: "off_cpu", SampleUnit: "nanoseconds",
 			PeriodType: "off_cpu", PeriodUnit: "nanoseconds", Period: 1,

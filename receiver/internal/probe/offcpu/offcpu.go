@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/kallsyms"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
@@ -32,7 +33,18 @@ type Config struct {
 	ThreadEntries uint32
 	// ForceRawTracepoint skips tp_btf (tests use it to exercise the fallback).
 	ForceRawTracepoint bool
+	// KallsymsPath is where the scheduler's entry is looked up to trim the
+	// tracing frames off kernel stacks; empty means /proc/kallsyms.
+	KallsymsPath string
 }
+
+// schedulerEntry is the function that fires sched_switch: an off-CPU kernel
+// stack starts there.
+const schedulerEntry = "__schedule"
+
+// maxTracingFrames bounds the search for schedulerEntry from the leaf: the
+// program, bpf_trace_run*, __bpf_trace_* and __traceiter_* sit above it.
+const maxTracingFrames = 8
 
 // Record is the blocked time of one thread in one pair of stacks.
 type Record struct {
@@ -49,6 +61,10 @@ type Record struct {
 type Stats struct {
 	Blocks, Short, CountsFull, StartFull, StackExpired uint64
 	UserCollisions, KernelCollisions, StackErrors      uint64
+	// KernelUnanchored counts drained records whose kernel stack kept its
+	// tracing frames: schedulerEntry was not found in kallsyms or not among
+	// the stack's first frames. Counted in user space.
+	KernelUnanchored uint64
 }
 
 // Tracer owns the loaded program, maps and link. Close releases them. Drain
@@ -61,6 +77,10 @@ type Tracer struct {
 	stackMax uint32
 	// RawTracepoint reports whether the fallback is in use.
 	RawTracepoint bool
+	// Scheduler is where kernel stacks are trimmed to; zero when kallsyms
+	// could not tell (kernel stacks are then kept whole and counted).
+	Scheduler  kallsyms.Range
+	unanchored uint64
 
 	keys   []offcpuOffcpuKey
 	vals   []uint64
@@ -120,6 +140,9 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 		return nil, loader.Explain("loading off-cpu profiler ("+progName+")", err)
 	}
 	t := &Tracer{coll: coll, RawTracepoint: raw, stackMax: cfg.StackEntries}
+	if cfg.KernelStacks {
+		t.Scheduler = schedulerRange(cfg.KallsymsPath)
+	}
 	defer func() {
 		if err != nil {
 			t.Close()
@@ -163,7 +186,7 @@ func (t *Tracer) Drain() ([]Record, error) {
 			TID:         k.Tid,
 			ThreadName:  loader.CommString(k.Comm[:]),
 			User:        t.stacks.Read(stacks, k.UserStackId),
-			Kernel:      t.stacks.Read(stacks, k.KernStackId),
+			Kernel:      t.trimKernel(t.stacks.Read(stacks, k.KernStackId)),
 			Expired:     k.UserStackId == StackExpired,
 			Nanoseconds: t.vals[i],
 		})
@@ -190,9 +213,44 @@ func (t *Tracer) Drain() ([]Record, error) {
 	return records, nil
 }
 
+// schedulerRange finds schedulerEntry in kallsyms; a zero range when it
+// cannot (addresses hidden, file unreadable).
+func schedulerRange(path string) kallsyms.Range {
+	if path == "" {
+		path = kallsyms.DefaultPath
+	}
+	syms, err := kallsyms.Find(path, schedulerEntry)
+	if err != nil {
+		return kallsyms.Range{}
+	}
+	r := syms[schedulerEntry]
+	if r.End <= r.Start {
+		return kallsyms.Range{}
+	}
+	return r
+}
+
+// trimKernel drops the tracing frames a sched_switch stack starts with, so
+// that it starts in the scheduler whatever else is attached to the
+// tracepoint. Stacks are walked whole in the kernel (see offcpu.bpf.c) and
+// trimmed here once per distinct stack: a few comparisons per drained record.
+// A stack without the scheduler near its leaf is kept whole and counted.
+func (t *Tracer) trimKernel(k []uint64) []uint64 {
+	if len(k) == 0 {
+		return k
+	}
+	for i := 0; i < len(k) && i < maxTracingFrames; i++ {
+		if t.Scheduler.Contains(k[i]) {
+			return k[i:]
+		}
+	}
+	t.unanchored++
+	return k
+}
+
 // Stats sums the per-CPU counters.
 func (t *Tracer) Stats() (Stats, error) {
-	var s Stats
+	s := Stats{KernelUnanchored: t.unanchored}
 	dst := []*uint64{
 		offcpuOffcpuStatOFFCPU_STAT_BLOCKS:         &s.Blocks,
 		offcpuOffcpuStatOFFCPU_STAT_SHORT:          &s.Short,
