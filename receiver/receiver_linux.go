@@ -9,22 +9,20 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/cpu"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/memory"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/offcpu"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
 )
@@ -35,16 +33,14 @@ func newReceiver(cfg *Config, set receiver.Settings) (*ebpfReceiver, error) {
 	return &ebpfReceiver{cfg: cfg, set: set}, nil
 }
 
-// linuxEngine runs the probes and the collection loop.
+// linuxEngine runs the probe sets and the collection loop.
 type linuxEngine struct {
 	r      *ebpfReceiver
 	logger *zap.Logger
 	cfg    *Config
 
-	cache        *procmaps.Cache
-	sources      []*profileSource
-	metricProbes *metricProbes
-	nameRE       *regexp.Regexp
+	cache *procmaps.Cache
+	sets  []runningSet
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -55,13 +51,18 @@ type linuxEngine struct {
 	health    health
 }
 
+// runningSet is a started probe set and what the engine counts for it.
+type runningSet struct {
+	name string
+	set  probe.Set
+	// exported sums the values handed to the pipeline, per profile type.
+	exported map[string]uint64
+}
+
 // health holds the receiver's own cumulative counters.
 type health struct {
-	consumeErrors   uint64
-	collectErrors   uint64
-	probeSetsLoaded int64
-	syscallsFolded  uint64
-	tcpFolded       uint64
+	consumeErrors uint64
+	collectErrors uint64
 }
 
 func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
@@ -81,11 +82,11 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	}
 	cfg := r.cfg
 	e := &linuxEngine{r: r, logger: r.set.Logger, cfg: cfg}
+	env := probe.Env{Logger: r.set.Logger, ProcRoot: cfg.ProcRoot, Targets: probe.Targets{PIDs: cfg.Targets.PIDs}}
 	if cfg.Targets.ProcessName != "" {
-		e.nameRE = regexp.MustCompile(cfg.Targets.ProcessName) // Validate compiled it already
+		env.Targets.Name = regexp.MustCompile(cfg.Targets.ProcessName) // Validate compiled it already
 	}
-	cgroupIDs, err := resolveCgroups(cfg.CgroupRoot, cfg.Targets.CgroupPaths)
-	if err != nil {
+	if env.Targets.CgroupIDs, err = resolveCgroups(cfg.CgroupRoot, cfg.Targets.CgroupPaths); err != nil {
 		return nil, err
 	}
 	e.cache = procmaps.NewCache(procmaps.CacheConfig{
@@ -93,84 +94,26 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		MaxProcesses: cfg.ProcessCache.MaxProcesses,
 		ExitGrace:    cfg.ProcessCache.ExitGrace,
 	})
-	defer func() {
-		if err != nil {
-			e.closeProbes()
-		}
-	}()
+	env.Processes = e.cache
 	kernel := kernelInfo()
-	newBuilder := func(t profbuild.ProfileType) *profbuild.Builder {
+	env.NewBuilder = func(t profbuild.ProfileType) *profbuild.Builder {
 		return profbuild.NewBuilder(t, e.cache, kernel, metadata.ScopeName, r.set.BuildInfo.Version)
 	}
-	if c := cfg.Profiles.CPU; c.Enabled {
-		p, err := cpu.Start(cpu.Config{
-			Frequency:    c.Frequency,
-			KernelStacks: c.KernelStacks,
-			UserStacks:   c.UserStacks,
-			IncludeIdle:  c.IncludeIdle,
-			PIDs:         cfg.Targets.PIDs,
-			CgroupIDs:    cgroupIDs,
-			StackEntries: c.StackMapEntries,
-			CountEntries: c.CountMapEntries,
-		})
+	defer func() {
 		if err != nil {
-			return nil, fmt.Errorf("starting the cpu profiler: %w", err)
+			e.closeSets()
 		}
-		e.sources = append(e.sources, cpuSource(p, newBuilder(profbuild.ProfileType{
-			SampleType: "samples", SampleUnit: "count",
-			PeriodType: "cpu", PeriodUnit: "nanoseconds", Period: int64(time.Second) / int64(c.Frequency),
-		})))
-	}
-	if c := cfg.Profiles.OffCPU; c.Enabled {
-		t, err := offcpu.Start(offcpu.Config{
-			MinBlock:      c.MinBlock,
-			KernelStacks:  c.KernelStacks,
-			UserStacks:    c.UserStacks,
-			PIDs:          cfg.Targets.PIDs,
-			CgroupIDs:     cgroupIDs,
-			StackEntries:  c.StackMapEntries,
-			CountEntries:  c.CountMapEntries,
-			ThreadEntries: c.ThreadMapEntries,
-		})
+	}()
+	for _, ps := range probeSets {
+		if !ps.enabled(cfg) {
+			continue
+		}
+		s, err := ps.start(env, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("starting the off-cpu profiler: %w", err)
+			return nil, fmt.Errorf("starting %s: %w", ps.what, err)
 		}
-		if c.KernelStacks && t.Scheduler.End == 0 {
-			e.logger.Warn("off-CPU kernel stacks keep their tracing frames: __schedule is not readable in /proc/kallsyms (addresses hidden: grant CAP_SYSLOG or set kernel.kptr_restrict=0)")
-		}
-		e.sources = append(e.sources, offCPUSource(t, newBuilder(profbuild.ProfileType{
-			SampleType: "off_cpu", SampleUnit: "nanoseconds",
-			PeriodType: "off_cpu", PeriodUnit: "nanoseconds", Period: 1,
-		})))
+		e.sets = append(e.sets, runningSet{name: ps.name, set: s, exported: map[string]uint64{}})
 	}
-	if c := cfg.Profiles.Memory; c.Enabled {
-		mc := memory.Config{
-			SampleMean:        c.SampleMean,
-			PIDs:              cfg.Targets.PIDs,
-			Executables:       c.Executables,
-			AllMappingLibrary: c.AllMappingLibrary,
-			Library:           c.Library,
-			SkipInUse:         !c.InUse,
-			StackEntries:      c.StackMapEntries,
-			AllocEntries:      c.AllocMapEntries,
-			LiveEntries:       c.LiveMapEntries,
-			MaxTargets:        c.MaxTargets,
-			ProcRoot:          cfg.ProcRoot,
-		}
-		if c.SymbolPrefix != "" {
-			mc.Symbols = memory.PrefixedSymbols(c.SymbolPrefix)
-		}
-		p, err := memory.Start(mc)
-		if err != nil {
-			return nil, fmt.Errorf("starting the allocation profiler: %w", err)
-		}
-		e.sources = append(e.sources, memorySource(p, c.SampleMean, newBuilder))
-	}
-	e.metricProbes, err = startMetricProbes(cfg, cgroupIDs)
-	if err != nil {
-		return nil, err
-	}
-	e.health.probeSetsLoaded = int64(len(e.sources) + e.metricProbes.count())
 
 	e.started = time.Now()
 	e.lastDrain = e.started
@@ -179,7 +122,7 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	e.wg.Add(1)
 	go e.loop(loopCtx)
 	r.set.Logger.Info("ebpf receiver started",
-		zap.Int("probe_sets", len(e.sources)),
+		zap.Int("probe_sets", len(e.sets)),
 		zap.Duration("collection_interval", cfg.CollectionInterval))
 	return e, nil
 }
@@ -198,19 +141,69 @@ func (e *linuxEngine) loop(ctx context.Context) {
 	}
 }
 
-// collect drains every probe once and hands the batch to the pipelines.
+// collect drains every probe set once and hands the batch to the pipelines:
+// each set's profiles as soon as it is drained, then one batch of metrics
+// (the sets' and the receiver's health) and one of logs.
 func (e *linuxEngine) collect(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
-	profilesNext, _, _ := e.r.consumers()
-	for _, src := range e.sources {
-		if err := e.collectProfiles(ctx, src, now, profilesNext); err != nil {
+	profilesNext, metricsNext, logsNext := e.r.consumers()
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(metadata.ScopeName)
+	sm.Scope().SetVersion(e.r.set.BuildInfo.Version)
+	ld := plog.NewLogs()
+	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	iv := probe.Interval{
+		From: e.lastDrain, To: now,
+		Start:   pcommon.NewTimestampFromTime(e.started),
+		Now:     pcommon.NewTimestampFromTime(now),
+		Metrics: sm.Metrics(),
+		Resolve: func(pid uint32) (string, bool) {
+			info, ok := e.cache.Process(pid)
+			return info.ExecutableName, ok && info.ExecutableName != ""
+		},
+	}
+	if logsNext != nil {
+		iv.Logs = sl.LogRecords()
+	}
+	for i := range e.sets {
+		rs := &e.sets[i]
+		iv.Profiles = iv.Profiles[:0]
+		if err := rs.set.Collect(&iv); err != nil {
 			e.health.collectErrors++
-			e.logger.Warn("collecting "+src.kind+" profiles", zap.Error(err))
+			e.logger.Warn("collecting "+rs.name, zap.Error(err))
+		}
+		for _, p := range iv.Profiles {
+			e.logger.Info(p.Type+" profile collected", zap.Uint64("value", p.Value),
+				zap.Int("processes", p.Data.ResourceProfiles().Len()),
+				zap.Int("stacks", p.Data.Dictionary().StackTable().Len()-1))
+			if profilesNext == nil {
+				continue
+			}
+			if err := profilesNext.ConsumeProfiles(ctx, p.Data); err != nil {
+				e.health.consumeErrors++
+				e.logger.Warn("exporting the "+p.Type+" profile", zap.Error(err))
+				continue
+			}
+			rs.exported[p.Type] += p.Value
 		}
 	}
-	e.collectMetrics(ctx, now)
+	e.appendHealth(sm.Metrics(), now)
+	if metricsNext != nil {
+		if err := metricsNext.ConsumeMetrics(ctx, md); err != nil {
+			e.health.consumeErrors++
+			e.logger.Warn("exporting metrics", zap.Error(err))
+		}
+	}
+	if logsNext != nil && iv.Logs.Len() > 0 {
+		if err := logsNext.ConsumeLogs(ctx, ld); err != nil {
+			e.health.consumeErrors++
+			e.logger.Warn("exporting connection logs", zap.Error(err))
+		}
+	}
 	e.cache.Sweep(now)
 	e.lastDrain = now
 }
@@ -220,18 +213,15 @@ func (e *linuxEngine) shutdown(ctx context.Context) error {
 	e.wg.Wait()
 	// The last partial interval still counts: emit it before unloading.
 	e.collect(ctx)
-	return e.closeProbes()
+	return e.closeSets()
 }
 
-func (e *linuxEngine) closeProbes() error {
+func (e *linuxEngine) closeSets() error {
 	var errs []error
-	for _, src := range e.sources {
-		errs = append(errs, src.close())
+	for _, rs := range e.sets {
+		errs = append(errs, rs.set.Close())
 	}
-	e.sources = nil
-	if e.metricProbes != nil {
-		errs = append(errs, e.metricProbes.close())
-	}
+	e.sets = nil
 	return errors.Join(errs...)
 }
 
@@ -296,30 +286,39 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 			dp.Attributes().PutStr(kv[i], kv[i+1])
 		}
 	}
-	h := &e.health
-	if len(e.sources) > 0 {
+	healths := make([]probe.Health, len(e.sets))
+	var profileSets, metricSets int
+	for i, rs := range e.sets {
+		healths[i] = rs.set.Health()
+		if len(healths[i].ProfileTypes) > 0 {
+			profileSets++
+		} else {
+			metricSets++
+		}
+	}
+	if profileSets > 0 {
 		counted := sum("ebpf.receiver.profile.samples", "Samples (cpu) or blocks (off_cpu) counted in the kernel.", "{sample}")
 		lost := sum("ebpf.receiver.profile.samples.lost", "Samples lost or degraded, by reason.", "{sample}")
 		filt := sum("ebpf.receiver.profile.samples.filtered", "Samples outside the target filters, or off-CPU blocks shorter than min_block.", "{sample}")
 		em := sum("ebpf.receiver.profile.value.exported", "Sum of sample values handed to the pipeline, in the profile type's unit (samples for cpu, nanoseconds for off_cpu, count or bytes for memory).", "1")
-		for _, src := range e.sources {
-			point(counted, src.counted, "profile.type", src.kind)
-			for _, reason := range sortedKeys(src.lost) {
-				point(lost, src.lost[reason], "profile.type", src.kind, "reason", reason)
+		for i, rs := range e.sets {
+			h := &healths[i]
+			if len(h.ProfileTypes) == 0 {
+				continue
 			}
-			point(filt, src.filtered+src.nameFiltered, "profile.type", src.kind)
-			for i, typ := range src.types {
-				var v uint64
-				if src.exported != nil {
-					v = src.exported[i]
-				}
-				point(em, v, "profile.type", typ)
+			point(counted, h.Counted, "profile.type", rs.name)
+			for _, l := range h.Lost {
+				point(lost, l.Value, "profile.type", rs.name, "reason", l.Reason)
+			}
+			point(filt, h.Filtered, "profile.type", rs.name)
+			for _, typ := range h.ProfileTypes {
+				point(em, rs.exported[typ], "profile.type", typ)
 			}
 		}
 	}
 	errs := sum("ebpf.receiver.errors", "Failed collections and exports.", "{error}")
-	point(errs, h.collectErrors, "stage", "collect")
-	point(errs, h.consumeErrors, "stage", "export")
+	point(errs, e.health.collectErrors, "stage", "collect")
+	point(errs, e.health.consumeErrors, "stage", "export")
 	cs := e.cache.Stats()
 	pc := sum("ebpf.receiver.process_cache.refreshes", "Reads of /proc/PID/maps.", "{read}")
 	point(pc, cs.Refreshes)
@@ -329,15 +328,20 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 	g.SetUnit("{probe_set}")
 	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
 	dp.SetTimestamp(ts)
-	dp.SetIntValue(h.probeSetsLoaded)
-	e.appendProbeHealth(sum, point)
-}
-
-func sortedKeys(m map[string]uint64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	dp.SetIntValue(int64(len(e.sets)))
+	if metricSets == 0 {
+		return
 	}
-	sort.Strings(keys)
-	return keys
+	folded := sum("ebpf.receiver.series.folded", "Kernel entries folded into an \"other\" series by the cardinality limits.", "{series}")
+	lost := sum("ebpf.receiver.updates.lost", "Counter updates the kernel could not record, by probe and reason.", "{update}")
+	for i, rs := range e.sets {
+		h := &healths[i]
+		if len(h.ProfileTypes) > 0 {
+			continue
+		}
+		point(folded, h.Folded, "probe", rs.name)
+		for _, l := range h.Lost {
+			point(lost, l.Value, "probe", rs.name, "reason", l.Reason)
+		}
+	}
 }

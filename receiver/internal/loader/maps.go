@@ -103,19 +103,22 @@ func (r *StackReader) collectIDs(m *ebpf.Map) error {
 	return nil
 }
 
-// SumPerCPU reads slots [0, n) of a per-CPU u64 array, summed over CPUs.
-func SumPerCPU(m *ebpf.Map, n int) ([]uint64, error) {
-	out := make([]uint64, n)
+// SumPerCPU sets *dst[i] to slot i of a per-CPU u64 array summed over
+// CPUs: every probe set's stats map is read this way, dst listing the
+// fields in the order of the set's stat enum.
+func SumPerCPU(m *ebpf.Map, dst []*uint64) error {
 	var perCPU []uint64
-	for slot := 0; slot < n; slot++ {
+	for slot, d := range dst {
 		if err := m.Lookup(uint32(slot), &perCPU); err != nil {
-			return nil, fmt.Errorf("reading stats slot %d: %w", slot, err)
+			return fmt.Errorf("reading stats slot %d: %w", slot, err)
 		}
+		var sum uint64
 		for _, v := range perCPU {
-			out[slot] += v
+			sum += v
 		}
+		*d = sum
 	}
-	return out, nil
+	return nil
 }
 
 // CommString turns a kernel comm array into a string.

@@ -181,14 +181,8 @@ func (p *Profiler) Stats() (Stats, error) {
 		cpuCpuStatCPU_STAT_USER_STACK_ERR: &s.UserStackErrors,
 		cpuCpuStatCPU_STAT_KERN_STACK_ERR: &s.KernelStackErrors,
 	}
-	v, err := loader.SumPerCPU(p.objs.Stats, len(dst))
-	if err != nil {
-		return s, err
-	}
-	for i, d := range dst {
-		*d = v[i]
-	}
-	return s, nil
+	err := loader.SumPerCPU(p.objs.Stats, dst)
+	return s, err
 }
 
 // ProgramID returns the kernel id of the loaded program, for tests and

@@ -86,7 +86,7 @@ func (a *aggregator) add(pids []uint32, vals []counts, top int, start pcommon.Ti
 			a.gone = append(a.gone, pid)
 		}
 	}
-	if top >= 0 && len(a.deltas) > top {
+	if top > 0 && len(a.deltas) > top {
 		slices.SortFunc(a.deltas, func(x, y pidDelta) int {
 			if c := cmp.Compare(y.d.bytes(), x.d.bytes()); c != 0 {
 				return c

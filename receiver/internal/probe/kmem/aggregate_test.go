@@ -79,7 +79,7 @@ func TestAggregatorFoldsAndStaysMonotonic(t *testing.T) {
 	}
 
 	// A reused pid with smaller counts starts over.
-	a.add([]uint32{1}, []counts{{1, 4096, 0}}, -1, 100, nil)
+	a.add([]uint32{1}, []counts{{1, 4096, 0}}, 0, 100, nil)
 	ms = pmetric.NewMetricSlice()
 	a.emit(ms, 400)
 	if dp, _ := point(ms, MetricPageAllocBytes, 1); dp.IntValue() != 40960+4096 {

@@ -1,19 +1,18 @@
 package kmem
 
-// Defaults for the zero fields of Config.
-const (
-	DefaultTopProcesses = 20
-	DefaultEntries      = 16384
-)
+// DefaultMapEntries sizes the counts map when Config.MapEntries is zero
+// (the receiver's default too).
+const DefaultMapEntries = 16384
 
 // Config is what the probe needs; the receiver's config maps onto it.
 type Config struct {
 	// TopProcesses is how many processes, by kernel memory allocated in
 	// the interval, get their own series; the rest are folded into one
-	// series named "other". Default 20; negative keeps every process.
+	// series named "other". 0 keeps every process, as in every probe set.
 	TopProcesses int
-	// Entries sizes the per-process counts map. Default 16384.
-	Entries uint32
+	// MapEntries sizes the per-process counts map; 0 means
+	// DefaultMapEntries.
+	MapEntries uint32
 	// ProcRoot is where procfs is mounted, to tell exited processes.
 	// Default "/proc".
 	ProcRoot string

@@ -34,11 +34,11 @@ type Probe struct {
 // Start loads the programs and attaches them to the kmem:mm_page_alloc and
 // kmem:kmalloc tracepoints.
 func Start(cfg Config) (_ *Probe, err error) {
-	if cfg.TopProcesses == 0 {
-		cfg.TopProcesses = DefaultTopProcesses
+	if cfg.TopProcesses < 0 {
+		return nil, fmt.Errorf("top processes must not be negative, got %d", cfg.TopProcesses)
 	}
-	if cfg.Entries == 0 {
-		cfg.Entries = DefaultEntries
+	if cfg.MapEntries == 0 {
+		cfg.MapEntries = DefaultMapEntries
 	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
@@ -51,7 +51,7 @@ func Start(cfg Config) (_ *Probe, err error) {
 	if err := spec.Variables["page_shift"].Set(shift); err != nil {
 		return nil, fmt.Errorf("setting page_shift: %w", err)
 	}
-	spec.Maps["counts"].MaxEntries = cfg.Entries
+	spec.Maps["counts"].MaxEntries = cfg.MapEntries
 
 	p := &Probe{cfg: cfg}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
@@ -120,14 +120,5 @@ func (p *Probe) kernelStats(s *Stats) error {
 		kmemKmemStatKMEM_STAT_KMALLOC_EVENTS: &s.KmallocEvents,
 		kmemKmemStatKMEM_STAT_FULL:           &s.MapFull,
 	}
-	var perCPU []uint64
-	for slot, d := range dst {
-		if err := p.objs.Stats.Lookup(uint32(slot), &perCPU); err != nil {
-			return fmt.Errorf("reading stats slot %d: %w", slot, err)
-		}
-		for _, v := range perCPU {
-			*d += v
-		}
-	}
-	return nil
+	return loader.SumPerCPU(p.objs.Stats, dst)
 }

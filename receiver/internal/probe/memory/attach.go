@@ -15,18 +15,18 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
-// probe is one allocator function: the program on its entry and, for
+// uprobe is one allocator function: the program on its entry and, for
 // functions returning memory, the shared return program.
-type probe struct {
+type uprobe struct {
 	symbol     string
 	enter, ret *ebpf.Program
 	fn         memoryAllocFn // the session program's cookie
 }
 
-func (p *Profiler) probeList() []probe {
+func (p *Profiler) probeList() []uprobe {
 	s, o := p.cfg.Symbols, &p.objs
 	ret := o.AllocReturn
-	list := []probe{
+	list := []uprobe{
 		{s.Malloc, o.MallocEnter, ret, memoryAllocFnFN_MALLOC},
 		{s.Calloc, o.CallocEnter, ret, memoryAllocFnFN_CALLOC},
 		{s.Realloc, o.ReallocEnter, ret, memoryAllocFnFN_REALLOC},
@@ -39,7 +39,7 @@ func (p *Profiler) probeList() []probe {
 		{s.Mmap, o.MmapEnter, ret, memoryAllocFnFN_MMAP},
 	}
 	if !p.cfg.SkipInUse {
-		list = append(list, probe{s.Free, o.FreeEnter, nil, 0}, probe{s.Munmap, o.MunmapEnter, nil, 0})
+		list = append(list, uprobe{s.Free, o.FreeEnter, nil, 0}, uprobe{s.Munmap, o.MunmapEnter, nil, 0})
 	}
 	out := list[:0]
 	for _, pr := range list {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
 // MaxStackDepth is the deepest user stack the kernel side records.
@@ -232,16 +234,7 @@ func (p *Profiler) kernelStats(s *Stats) error {
 		memoryMemStatMEM_STAT_FREED:           &s.Freed,
 		memoryMemStatMEM_STAT_FAILED:          &s.Failed,
 	}
-	var perCPU []uint64
-	for slot, d := range dst {
-		if err := p.objs.Stats.Lookup(uint32(slot), &perCPU); err != nil {
-			return fmt.Errorf("reading stats slot %d: %w", slot, err)
-		}
-		for _, v := range perCPU {
-			*d += v
-		}
-	}
-	return nil
+	return loader.SumPerCPU(p.objs.Stats, dst)
 }
 
 func int8sToBytes(s []int8) []byte {

@@ -18,7 +18,7 @@ type Profiler struct {
 	cfg     Config
 	objs    memoryObjects
 	gen     loader.Generation
-	probes  []probe
+	probes  []uprobe
 	targets targets
 	all     []link.Link // AllProcesses mode
 	stacks  stackCache

@@ -261,14 +261,8 @@ func (t *Tracer) Stats() (Stats, error) {
 		offcpuOffcpuStatOFFCPU_STAT_KERN_COLLISION: &s.KernelCollisions,
 		offcpuOffcpuStatOFFCPU_STAT_STACK_ERR:      &s.StackErrors,
 	}
-	v, err := loader.SumPerCPU(t.coll.Maps["stats"], len(dst))
-	if err != nil {
-		return s, err
-	}
-	for i, d := range dst {
-		*d = v[i]
-	}
-	return s, nil
+	err := loader.SumPerCPU(t.coll.Maps["stats"], dst)
+	return s, err
 }
 
 // Close detaches and releases everything; safe to call more than once.

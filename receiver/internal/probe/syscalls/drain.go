@@ -46,14 +46,5 @@ func (t *Tracer) kernelStats(st *Stats) error {
 		syscallsSysStatSYS_STAT_ERRORS_FULL: &st.ErrorsFull,
 		syscallsSysStatSYS_STAT_NO_STORAGE:  &st.NoStorage,
 	}
-	var perCPU []uint64
-	for slot, d := range dst {
-		if err := t.objs.Stats.Lookup(uint32(slot), &perCPU); err != nil {
-			return fmt.Errorf("reading stats slot %d: %w", slot, err)
-		}
-		for _, v := range perCPU {
-			*d += v
-		}
-	}
-	return nil
+	return loader.SumPerCPU(t.objs.Stats, dst)
 }

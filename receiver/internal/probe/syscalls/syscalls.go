@@ -13,9 +13,9 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/syscallnames"
 )
 
-// DefaultMaxEntries sizes each generation's counts and errors maps when
-// Config.MaxEntries is zero.
-const DefaultMaxEntries = 10240
+// DefaultMapEntries sizes each generation's counts and errors maps when
+// Config.MapEntries is zero (the receiver's default too).
+const DefaultMapEntries = 10240
 
 // Config is what the probe needs; the receiver's config maps onto it.
 type Config struct {
@@ -25,10 +25,10 @@ type Config struct {
 	// TopProcesses keeps the N processes with the most calls in each interval
 	// as their own series and folds the rest into process "other"; 0 keeps all.
 	TopProcesses int
-	// MaxEntries sizes each generation of the in-kernel counts and errors
+	// MapEntries sizes each generation of the in-kernel counts and errors
 	// maps (distinct process × syscall and process × syscall × errno per
-	// interval); 0 means DefaultMaxEntries.
-	MaxEntries uint32
+	// interval); 0 means DefaultMapEntries.
+	MapEntries uint32
 }
 
 // Stats says what Collect folded and what the kernel side lost.
@@ -67,15 +67,15 @@ func Start(cfg Config) (_ *Tracer, err error) {
 	if cfg.TopProcesses < 0 {
 		return nil, fmt.Errorf("top processes must not be negative, got %d", cfg.TopProcesses)
 	}
-	if cfg.MaxEntries == 0 {
-		cfg.MaxEntries = DefaultMaxEntries
+	if cfg.MapEntries == 0 {
+		cfg.MapEntries = DefaultMapEntries
 	}
 	spec, err := loadSyscalls()
 	if err != nil {
 		return nil, fmt.Errorf("loading syscalls spec: %w", err)
 	}
 	for _, name := range []string{"counts0", "counts1", "errors0", "errors1"} {
-		spec.Maps[name].MaxEntries = cfg.MaxEntries
+		spec.Maps[name].MaxEntries = cfg.MapEntries
 	}
 	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
 	if err := targets.Configure(spec); err != nil {

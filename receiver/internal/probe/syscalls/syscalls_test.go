@@ -95,7 +95,7 @@ func TestExactCounts(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	pid := uint32(cmd.Process.Pid)
-	tr, err := Start(Config{PIDs: []uint32{pid}, MaxEntries: 256})
+	tr, err := Start(Config{PIDs: []uint32{pid}, MapEntries: 256})
 	if err != nil {
 		t.Fatal(err)
 	}

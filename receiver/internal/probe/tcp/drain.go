@@ -52,13 +52,5 @@ func (t *Tracer) kernelStats(st *Stats) error {
 		tcpTcpStatTCP_STAT_EVENTS_LOST: &st.EventsLost,
 		tcpTcpStatTCP_STAT_NO_STORAGE:  &st.NoStorage,
 	}
-	for slot, d := range dst {
-		if err := t.objs.Stats.Lookup(uint32(slot), &t.perCPU); err != nil {
-			return fmt.Errorf("reading stats slot %d: %w", slot, err)
-		}
-		for _, v := range t.perCPU {
-			*d += v
-		}
-	}
-	return nil
+	return loader.SumPerCPU(t.objs.Stats, dst)
 }

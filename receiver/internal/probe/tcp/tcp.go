@@ -16,7 +16,7 @@ import (
 
 // Defaults for zero Config sizes.
 const (
-	DefaultMaxEntries  = 8192
+	DefaultMapEntries  = 10240 // the receiver's default too
 	DefaultEventBuffer = 256 << 10
 )
 
@@ -39,9 +39,9 @@ type Config struct {
 	// EventBuffer is the ring buffer's size in bytes (a power of two
 	// multiple of the page size); 0 means DefaultEventBuffer.
 	EventBuffer uint32
-	// MaxEntries sizes each generation of the counts map; 0 means
-	// DefaultMaxEntries.
-	MaxEntries uint32
+	// MapEntries sizes each generation of the counts map; 0 means
+	// DefaultMapEntries.
+	MapEntries uint32
 }
 
 // Stats says what Collect folded and what the kernel side lost.
@@ -86,8 +86,8 @@ func Start(cfg Config) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("top processes and top peers must not be negative, got %d and %d",
 			cfg.TopProcesses, cfg.TopPeers)
 	}
-	if cfg.MaxEntries == 0 {
-		cfg.MaxEntries = DefaultMaxEntries
+	if cfg.MapEntries == 0 {
+		cfg.MapEntries = DefaultMapEntries
 	}
 	if cfg.EventBuffer == 0 {
 		cfg.EventBuffer = DefaultEventBuffer
@@ -114,7 +114,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 		}
 	}
 	for _, name := range []string{"counts0", "counts1"} {
-		spec.Maps[name].MaxEntries = cfg.MaxEntries
+		spec.Maps[name].MaxEntries = cfg.MapEntries
 	}
 	spec.Maps["events"].MaxEntries = page
 	if cfg.Events {

@@ -1,0 +1,113 @@
+// Package probe is the contract between the receiver's engine and its probe
+// sets. A probe set is one package under probe/ that loads its programs when
+// it is built (its constructor takes an Env and its own Config), adds what
+// it observed to an Interval on every Collect, reports its own Health, and
+// releases everything on Close. The engine only loops over the enabled sets:
+// adding a set is its package, its config section and one line in the
+// receiver's list (receiver/sets_linux.go).
+package probe // import "github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
+
+import (
+	"regexp"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+	"go.uber.org/zap"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
+)
+
+// Set is one running probe set. Collect, Health and Close are called by one
+// goroutine at a time (the engine serialises them); Close is safe to call
+// more than once.
+type Set interface {
+	// Collect drains what the kernel side gathered since the last call and
+	// appends it to iv. An error still leaves in iv what was read before it
+	// (entries already removed from kernel maps are never dropped).
+	Collect(iv *Interval) error
+	// Health returns the set's cumulative counters as of the last Collect.
+	Health() Health
+	// Close detaches and unloads the programs and frees the maps.
+	Close() error
+}
+
+// Env is what the receiver shares with every probe set: the target filters
+// and the services that outlive one set.
+type Env struct {
+	Targets Targets
+	// Logger is the receiver's logger, for what a set notices at start.
+	Logger *zap.Logger
+	// ProcRoot is where procfs is mounted ("/proc" unless in a container).
+	ProcRoot string
+	// Processes is the shared process table: identity, mappings, build IDs.
+	Processes *procmaps.Cache
+	// NewBuilder makes a profile builder for one profile type, bound to the
+	// process table, the kernel mapping and the receiver's scope.
+	NewBuilder func(profbuild.ProfileType) *profbuild.Builder
+}
+
+// Targets are the receiver's target filters, resolved. Empty fields keep
+// everything.
+type Targets struct {
+	// PIDs and CgroupIDs are applied in the kernel (filter.bpf.h).
+	PIDs      []uint32
+	CgroupIDs []uint64
+	// Name is targets.process_name, matched in user space against the
+	// executable's short name; nil keeps every process.
+	Name *regexp.Regexp
+}
+
+// Interval is one collection: the window it covers and where sets append
+// their data.
+type Interval struct {
+	// From and To bound the profiles of this interval (the last collection
+	// and now).
+	From, To time.Time
+	// Start is when the receiver started (the start of cumulative series
+	// that existed from the beginning); Now is To as a timestamp.
+	Start, Now pcommon.Timestamp
+	// Metrics receives metric sets' series.
+	Metrics pmetric.MetricSlice
+	// Logs receives log records; it is the zero slice when no logs
+	// pipeline is connected, and sets then discard their events.
+	Logs plog.LogRecordSlice
+	// Profiles receives profile sets' batches, one per profile type.
+	Profiles []Profile
+	// Resolve names a process (ok false when it is unknown or gone).
+	Resolve func(pid uint32) (name string, ok bool)
+}
+
+// Profile is one batch of one profile type.
+type Profile struct {
+	// Type names the profile ("cpu", "off_cpu", "alloc_space", ...).
+	Type string
+	Data pprofile.Profiles
+	// Value is the sum of the batch's sample values.
+	Value uint64
+}
+
+// Health is a set's cumulative view of itself, reported as the receiver's
+// own metrics.
+type Health struct {
+	// ProfileTypes lists what a profile set emits; empty for metric sets.
+	ProfileTypes []string
+	// Counted and Filtered are a profile set's samples counted in the
+	// kernel and those left out by the target filters (or thresholds).
+	Counted, Filtered uint64
+	// Lost are events the kernel side could not record, by reason, in a
+	// stable order.
+	Lost []Count
+	// Folded counts kernel entries folded into "other" series by the
+	// cardinality limits (metric sets).
+	Folded uint64
+}
+
+// Count is one labelled counter.
+type Count struct {
+	Reason string
+	Value  uint64
+}

@@ -1,0 +1,28 @@
+//go:build linux
+
+package tcp
+
+import (
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
+)
+
+// NewSet starts the tracer. TCP state changes, retransmits and drops run
+// in softirq context, where the current task is not the connection's
+// owner, so the target filters do not apply (docs/configuration.md).
+func NewSet(_ probe.Env, cfg Config) (probe.Set, error) {
+	t, err := Start(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return probe.NewMetricSet(
+		func(iv *probe.Interval) (Stats, error) { return t.Collect(iv.Metrics, iv.Logs, iv.Start, iv.Now) },
+		func(s Stats) int { return s.FoldedSeries },
+		func(s Stats) []probe.Count {
+			return []probe.Count{
+				{Reason: "counts_map_full", Value: s.CountsFull},
+				{Reason: "events_lost", Value: s.EventsLost},
+				{Reason: "no_socket_storage", Value: s.NoStorage},
+			}
+		},
+		t.Close), nil
+}
