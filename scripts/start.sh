@@ -6,7 +6,7 @@
 # through the still-running sidecar; then the sidecar stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
+. scripts/env.sh
 "$ROOT/scripts/setup.sh"
 export EBPF_OTEL_OUT="${EBPF_OTEL_OUT:-$ROOT/out}"
 export EBPF_OTEL_RUN="${EBPF_OTEL_RUN:-$ROOT/build/run}"

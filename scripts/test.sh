@@ -4,10 +4,8 @@
 # sidecar and kernel. Installs what it needs first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
+. scripts/env.sh
 "$ROOT/scripts/setup.sh"
-export GOBIN="$ROOT/.tools/bin" PATH="$ROOT/.tools/bin:$PATH"
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 mkdir -p test-artifacts
 
 step() { printf '\n\033[1;32m== %s\033[0m\n' "$*"; }
