@@ -60,8 +60,9 @@ func startChild(t *testing.T, bin string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// profile runs the receiver against one pid for d and returns what it emitted.
-func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink, *consumertest.MetricsSink) {
+// profile runs the receiver against one pid for d and returns what it emitted
+// and the CPU time the process used while the receiver ran.
+func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink, *consumertest.MetricsSink, time.Duration) {
 	t.Helper()
 	cfg := createDefaultConfig()
 	cfg.CollectionInterval = 500 * time.Millisecond
@@ -76,10 +77,14 @@ func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+	before, err := testenv.ProcessCPU(pid)
+	require.NoError(t, err)
 	time.Sleep(d)
+	after, err := testenv.ProcessCPU(pid)
+	require.NoError(t, err)
 	require.NoError(t, p.Shutdown(context.Background()))
 	require.NoError(t, m.Shutdown(context.Background()))
-	return profiles, metrics
+	return profiles, metrics, after - before
 }
 
 // frame is one resolved location of the test program's samples.
@@ -152,11 +157,25 @@ func symbolAt(t *testing.T, f *elf.File, syms []elf.Symbol, off uint64) string {
 	return ""
 }
 
+// requireSamplesFor checks a sample count against the CPU time the process
+// really had (want = its CPU seconds × frequency), not against wall time: on
+// a loaded machine a spinning thread gets a share of a CPU and a cpu-clock
+// profiler samples only that share. The CPU time is read after Start and
+// before Shutdown; the margin is for the ticks of /proc's clock (10 ms).
+func requireSamplesFor(t *testing.T, total int64, want float64, what string) {
+	t.Helper()
+	t.Logf("%s: %d samples for %.0f expected from the process's CPU time", what, total, want)
+	require.Greater(t, want, 20.0, "the process had CPU time to sample")
+	require.GreaterOrEqual(t, float64(total), 0.8*want-3, what)
+	require.LessOrEqual(t, float64(total), 1.2*want+5, "%s: no sample counted twice", what)
+}
+
 func TestProfilesKnownFunctions(t *testing.T) {
 	requirePrivileges(t)
 	bin := buildSpin(t)
 	child := startChild(t, bin)
-	sink, metrics := profile(t, child.Process.Pid, 3*time.Second)
+	sink, metrics, cpu := profile(t, child.Process.Pid, 3*time.Second)
+	want := cpu.Seconds() * 99
 
 	samples := samplesOf(t, sink.AllProfiles(), child.Process.Pid)
 	require.NotEmpty(t, samples, "no samples of the spinning program")
@@ -196,7 +215,7 @@ func TestProfilesKnownFunctions(t *testing.T) {
 		}
 	}
 	t.Logf("samples %d, leaf in binary %d, leaves %v, callers %v", total, inBinary, leaves, callers)
-	require.Greater(t, total, int64(150), "3 s at 99 Hz on a spinning thread")
+	requireSamplesFor(t, total, want, "3 s at 99 Hz of a spinning thread")
 	assert.Greater(t, float64(inBinary)/float64(total), 0.9, "leaf addresses fall in the binary's mapping")
 	assert.Greater(t, float64(leaves["spin_leaf"])/float64(inBinary), 0.9, "leaves land on spin_leaf")
 	assert.Greater(t, float64(callers["spin_middle"])/float64(inBinary), 0.9, "spin_leaf is called from spin_middle")
@@ -218,7 +237,8 @@ func TestProfilesKnownFunctions(t *testing.T) {
 func TestProfilesKernelFrames(t *testing.T) {
 	requirePrivileges(t)
 	child := startChild(t, buildSpin(t), "syscalls")
-	sink, _ := profile(t, child.Process.Pid, 2*time.Second)
+	sink, _, cpu := profile(t, child.Process.Pid, 2*time.Second)
+	want := cpu.Seconds() * 99
 	samples := samplesOf(t, sink.AllProfiles(), child.Process.Pid)
 	var withKernel, total int64
 	for _, s := range samples {
@@ -237,7 +257,7 @@ func TestProfilesKernelFrames(t *testing.T) {
 		}
 	}
 	t.Logf("samples %d, with kernel frames %d", total, withKernel)
-	require.Greater(t, total, int64(50))
+	requireSamplesFor(t, total, want, "2 s at 99 Hz of a syscall-heavy thread")
 	assert.Greater(t, withKernel, total/10, "a syscall-heavy program shows kernel frames")
 }
 

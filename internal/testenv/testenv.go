@@ -4,9 +4,13 @@
 package testenv
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the tests run in CI.
@@ -20,4 +24,39 @@ func Skip(t testing.TB, format string, args ...any) {
 		t.Fatalf("CI must run this test: %s", msg)
 	}
 	t.Skip(msg)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
+// Linux architecture we build for.
+const clockTicks = 100
+
+// ProcessCPU is the CPU time (user + system) a process has used so far, from
+// /proc/PID/stat. Tests that count profile samples compare them with it
+// instead of wall time: on a loaded machine a spinning thread gets only a
+// share of a CPU, and a cpu-clock profiler rightly samples only that share.
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces and parentheses: fields
+	// are counted from the last ')'.
+	end := bytes.LastIndexByte(b, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[end+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	var ticks uint64
+	for _, s := range f[11:13] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }

@@ -1,6 +1,10 @@
 package testenv
 
-import "testing"
+import (
+	"os"
+	"testing"
+	"time"
+)
 
 func TestInCI(t *testing.T) {
 	t.Setenv("CI", "")
@@ -23,5 +27,26 @@ func TestSkipOutsideCI(t *testing.T) {
 	})
 	if !ran {
 		t.Fatal("subtest did not run")
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	before, err := ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	after, err := ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("CPU time did not grow while spinning: %s then %s", before, after)
+	}
+	if _, err := ProcessCPU(-1); err == nil {
+		t.Fatal("no error for a missing process")
 	}
 }

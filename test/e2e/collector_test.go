@@ -105,7 +105,11 @@ func TestCollectorExportsProfiles(t *testing.T) {
 	cmd := exec.Command(collector, "--config", cfgPath, "--feature-gates=service.profilesSupport")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
+	cpuBefore, err := testenv.ProcessCPU(spin.Process.Pid)
+	require.NoError(t, err)
 	time.Sleep(10 * time.Second)
+	cpuAfter, err := testenv.ProcessCPU(spin.Process.Pid)
+	require.NoError(t, err)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -151,7 +155,14 @@ func TestCollectorExportsProfiles(t *testing.T) {
 	})
 	t.Logf("%d batches, %d samples", batches, total)
 	assert.GreaterOrEqual(t, batches, 4, "about one batch per 2 s interval over 10 s")
-	assert.Greater(t, total, int64(700), "10 s at 99 Hz of a spinning thread")
+	// Against the CPU time the spinning thread had, not wall time: on a
+	// loaded machine it gets a share of a CPU, and only that is sampled.
+	// The window includes the collector's start, before sampling begins.
+	want := (cpuAfter - cpuBefore).Seconds() * 99
+	t.Logf("%d samples for %.0f expected from the spinning thread's CPU time", total, want)
+	assert.Greater(t, want, 100.0, "the spinning thread had CPU time")
+	assert.GreaterOrEqual(t, float64(total), 0.6*want, "10 s at 99 Hz of a spinning thread")
+	assert.LessOrEqual(t, float64(total), 1.2*want+5, "no sample counted twice")
 
 	metrics := map[string]bool{}
 	readJSONL(t, filepath.Join(dir, "metrics.jsonl"), func(line []byte) {

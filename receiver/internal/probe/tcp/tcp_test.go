@@ -303,13 +303,17 @@ func TestLossyLink(t *testing.T) {
 	}
 	ns := fmt.Sprintf("ebpfotel%d", os.Getpid())
 	veth := fmt.Sprintf("eo%d", os.Getpid()%100000)
+	// A subnet of this test process's own: two runs at once (two checkouts
+	// on one machine) must not route into each other's namespace.
+	subnet := fmt.Sprintf("10.231.%d", os.Getpid()%250+1)
+	local, peer := subnet+".1", subnet+".2"
 	run(t, "ip", "netns", "add", ns)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	run(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p", "netns", ns)
 	t.Cleanup(func() { exec.Command("ip", "link", "del", veth).Run() })
-	run(t, "ip", "addr", "add", "10.231.7.1/24", "dev", veth)
+	run(t, "ip", "addr", "add", local+"/24", "dev", veth)
 	run(t, "ip", "link", "set", veth, "up")
-	run(t, "ip", "-n", ns, "addr", "add", "10.231.7.2/24", "dev", veth+"p")
+	run(t, "ip", "-n", ns, "addr", "add", peer+"/24", "dev", veth+"p")
 	run(t, "ip", "-n", ns, "link", "set", veth+"p", "up")
 	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	// netem when the kernel has it; otherwise (CONFIG_NET_SCH_NETEM unset,
@@ -325,7 +329,7 @@ func TestLossyLink(t *testing.T) {
 	}
 	defer tr.Close()
 	begin := ts(time.Now())
-	ln := listenIn(t, ns, "10.231.7.2:0")
+	ln := listenIn(t, ns, peer+":0")
 	defer ln.Close()
 	port := int64(ln.Addr().(*net.TCPAddr).Port)
 	pid := int64(os.Getpid())
@@ -341,7 +345,7 @@ func TestLossyLink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mine := []any{attrPID, pid, attrServerPort, port, attrServerAddr, "10.231.7.2"}
+	mine := []any{attrPID, pid, attrServerPort, port, attrServerAddr, peer}
 	for round := 0; round < 10; round++ {
 		wg := serve(t, ln, 3, func(int) int { return size }, func(int) int { return 10 })
 		for i := 0; i < 3; i++ {
