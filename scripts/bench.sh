@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark; each compares against its reference side by side in one run.
 # BENCH_SECONDS (default 60) and BENCH_RSS_SECONDS (default 300) size the CPU
-# profiler's phases.
+# profiler's phases; BENCH_PIPELINE_SECONDS (default 300) each phase of the
+# whole-pipeline benchmark (idle and busy, ours and perf record: 4 phases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -9,6 +10,9 @@ cd "$(dirname "$0")/.."
 
 echo "== CPU profiler overhead (reference: the same workload without the collector)"
 go run ./bench/cpu -seconds "${BENCH_SECONDS:-60}" -rss-seconds "${BENCH_RSS_SECONDS:-300}" -rounds "${BENCH_ROUNDS:-1}"
+
+echo "== the whole default pipeline as npm start runs it (reference: perf record -F 19 -a -g)"
+go run ./bench/pipeline -seconds "${BENCH_PIPELINE_SECONDS:-300}"
 
 # References the other benchmarks compare against.
 # bpftrace: the syscall benchmark's reference; libstdc++'s debug file: the

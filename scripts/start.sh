@@ -20,7 +20,10 @@ CONFIG="${EBPF_OTEL_CONFIG:-$ROOT/config/default.yaml}"
 # the collector's last flush still finds the sidecar up.
 rm -f "$SOCK"
 LISTEN="${EBPF_OTEL_SIDECAR_LISTEN:-127.0.0.1:4319}"
-setsid node "$ROOT/processor-ts/dist/main.js" serve --listen "$LISTEN" --unix "$SOCK" \
+# Extra node flags for the sidecar (the pipeline benchmark passes --cpu-prof,
+# which node refuses in NODE_OPTIONS).
+read -r -a NODE_FLAGS <<<"${EBPF_OTEL_SIDECAR_NODE_FLAGS:-}"
+setsid node "${NODE_FLAGS[@]}" "$ROOT/processor-ts/dist/main.js" serve --listen "$LISTEN" --unix "$SOCK" \
 	--pprof-dir "$EBPF_OTEL_OUT/pprof" >"$EBPF_OTEL_RUN/sidecar.log" 2>&1 &
 SIDECAR=$!
 stop_sidecar() {

@@ -1,0 +1,100 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+func share(d, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return 100 * d.Seconds() / (wall.Seconds() * float64(runtime.NumCPU()))
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func report(rs []*result) {
+	fmt.Println()
+	fmt.Printf("%-5s %-11s %9s %9s %9s %8s %9s %8s %11s %11s %10s %6s %s\n", "state", "tool", "collector", "sidecar", "BPF",
+		"share", "steady", "goal", "RSS coll", "RSS side", "exported", "busy", "load")
+	for _, r := range rs {
+		total := r.coll + r.side + r.bpf
+		steady := r.collSteady + r.sideSteady + r.bpfSteady
+		goal := "≤ 0.3 %"
+		if r.state == "busy" {
+			goal = "≤ 1 %"
+		}
+		rssSide := "—"
+		if r.tool == "ebpf-otel" {
+			rssSide = fmt.Sprintf("%.0f/%.0f", mib(r.rssSide), mib(r.hwmSide))
+		} else {
+			goal = ""
+		}
+		rssColl := fmt.Sprintf("%.0f/%.0f", mib(r.rssColl), mib(r.hwmColl))
+		if r.rssColl == 0 {
+			rssColl = fmt.Sprintf("—/%.0f", mib(r.hwmColl))
+		}
+		fmt.Printf("%-5s %-11s %8.2fs %8.2fs %8.2fs %7.3f%% %8.3f%% %8s %11s %11s %9.1fM %5.0f%% %s\n", r.state, r.tool,
+			r.coll.Seconds(), r.side.Seconds(), r.bpf.Seconds(), share(total, r.wall), share(steady, r.wall-r.warm), goal,
+			rssColl, rssSide, float64(r.bytes)/1e6, 100*r.machineBusy, r.load)
+	}
+	fmt.Println("share: (collector + sidecar + BPF CPU time) / (wall × CPUs); steady: after the warm-up; RSS now/peak MiB;")
+	fmt.Println("busy: the whole machine's busy share in the phase (other work included); perf's kernel sampling is not counted.")
+	for i := 0; i+1 < len(rs); i++ {
+		o, p := rs[i], rs[i+1]
+		if o.tool == "ebpf-otel" && p.tool == "perf record" && o.state == p.state && p.coll > 0 {
+			fmt.Printf("%s: ebpf-otel CPU / perf record CPU = %.1f× (collector alone %.1f×); bytes %.2f×\n", o.state,
+				(o.coll+o.side+o.bpf).Seconds()/p.coll.Seconds(), o.coll.Seconds()/p.coll.Seconds(), float64(o.bytes)/float64(max(p.bytes, 1)))
+		}
+	}
+	for _, r := range rs {
+		if r.tool != "ebpf-otel" {
+			continue
+		}
+		fmt.Printf("\n%s: sidecar threads (CPU s):", r.state)
+		for _, k := range sortedKeys(r.sideThreads) {
+			if k != "total" {
+				fmt.Printf(" %s %.2f", k, r.sideThreads[k].Seconds())
+			}
+		}
+		fmt.Println()
+		if r.splitErr != nil {
+			fmt.Printf("%s: sidecar main thread split unavailable: %v\n", r.state, r.splitErr)
+		} else if r.split != nil {
+			var sum time.Duration
+			for _, v := range r.split {
+				sum += v
+			}
+			parts := []string{}
+			for _, k := range sortedKeys(r.split) {
+				parts = append(parts, fmt.Sprintf("%s %.1f%%", k, 100*r.split[k].Seconds()/max(sum.Seconds(), 1e-9)))
+			}
+			fmt.Printf("%s: sidecar main thread (node --cpu-prof, 10 ms samples): %s\n", r.state, strings.Join(parts, ", "))
+		}
+		fmt.Printf("%s: BPF per program:", r.state)
+		for _, k := range sortedKeys(r.bpfProgs) {
+			s := r.bpfProgs[k]
+			if s.runs == 0 {
+				continue
+			}
+			fmt.Printf(" %s %.3fs/%d runs (%.0f ns)", k, s.runtime.Seconds(), s.runs, float64(s.runtime.Nanoseconds())/float64(s.runs))
+		}
+		fmt.Println()
+	}
+	fmt.Println("goals: busy ≤ 1 % (steady ≤ 0.5 %), idle ≤ 0.3 %, sidecar steady RSS ≤ 150 MiB, collector ≤ 100 MiB")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
