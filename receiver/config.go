@@ -221,9 +221,9 @@ func createDefaultConfig() *Config {
 			},
 		},
 		Metrics: MetricsConfig{
-			Syscalls:     SyscallsConfig{Enabled: false, TopProcesses: 50, MapEntries: 10240},
-			TCP:          TCPConfig{Enabled: false, TopProcesses: 50, MapEntries: 10240},
-			KernelMemory: KernelMemoryConfig{Enabled: false, TopProcesses: 20, MapEntries: 16384},
+			Syscalls:     SyscallsConfig{Enabled: false, TopProcesses: 10, MapEntries: 10240},
+			TCP:          TCPConfig{Enabled: false, TopProcesses: 10, MapEntries: 10240},
+			KernelMemory: KernelMemoryConfig{Enabled: false, TopProcesses: 10, MapEntries: 16384},
 		},
 		ProcessCache: ProcessCacheConfig{MaxProcesses: 4096, ExitGrace: 30 * time.Second},
 		ProcRoot:     "/proc",

@@ -17,13 +17,24 @@ type seriesKey struct{ pid, nr uint32 }
 
 type errKey struct{ pid, nr, err uint32 }
 
-// calls is one cumulative series of calls and their latency histogram.
+// calls is one cumulative series of calls of a process (or "other").
 type calls struct {
+	start pcommon.Timestamp
+	count uint64
+	seen  bool
+	idle  int // intervals in a row without calls
+}
+
+// hist is the cumulative latency histogram of one syscall over the whole
+// machine. Latency is kept per syscall only: a histogram costs a data point
+// of up to 64 buckets, and per process it multiplied the export by the
+// number of processes (see docs/configuration.md, "Cardinality budget").
+type hist struct {
 	start            pcommon.Timestamp
 	count, sum, zero uint64
 	slots            [numSlots]uint64
 	seen             bool
-	idle             int // intervals in a row without calls
+	idle             int
 }
 
 type errCount struct {
@@ -50,6 +61,7 @@ type pidCount struct {
 // because a folded interval's delta moves to "other", never counted twice.
 type aggregator struct {
 	calls map[seriesKey]*calls
+	hists map[uint32]*hist // by syscall number
 	errs  map[errKey]*errCount
 	names map[uint32]string
 	last  pcommon.Timestamp
@@ -58,10 +70,14 @@ type aggregator struct {
 	perPID map[uint32]uint64
 	rank   []pidCount
 	keep   map[uint32]bool
+	// folding: a top N is set, so per-process series exist only for the
+	// processes kept this interval.
+	folding bool
 }
 
 func (a *aggregator) init() {
 	a.calls = map[seriesKey]*calls{}
+	a.hists = map[uint32]*hist{}
 	a.errs = map[errKey]*errCount{}
 	a.names = map[uint32]string{}
 	a.perPID = map[uint32]uint64{}
@@ -73,6 +89,7 @@ func (a *aggregator) init() {
 func (a *aggregator) topPIDs(keys []syscallsSysKey, vals []syscallsSysVal, top int) int {
 	clear(a.perPID)
 	clear(a.keep)
+	a.folding = top > 0
 	for i, k := range keys {
 		a.perPID[k.Pid] += vals[i].Count
 	}
@@ -122,12 +139,19 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 		}
 		v := &vals[i]
 		s.count += v.Count
-		s.sum += v.SumNs
-		s.zero += v.Zero
-		for j, c := range v.Slots {
-			s.slots[j] += c
-		}
 		s.seen = true
+		h := a.hists[k.Nr]
+		if h == nil {
+			h = &hist{start: start}
+			a.hists[k.Nr] = h
+		}
+		h.count += v.Count
+		h.sum += v.SumNs
+		h.zero += v.Zero
+		for j, c := range v.Slots {
+			h.slots[j] += c
+		}
+		h.seen = true
 	}
 	for i, k := range errKeys {
 		// A process without counts this interval (its calls landed in the
@@ -141,7 +165,29 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 		e.count += errVals[i]
 		e.seen = true
 	}
+	a.dropFolded()
 	return folded
+}
+
+// dropFolded ends, when a top N is set, the series of every process that is
+// not among this interval's top N: its calls count in "other" now, and
+// exporting its old series unchanged until it went stale multiplied the
+// export by the churn of the top N. Per-process series stay bounded by the
+// current top N (docs/configuration.md, "Cardinality budget").
+func (a *aggregator) dropFolded() {
+	if !a.folding {
+		return
+	}
+	for k := range a.calls {
+		if k.pid != otherPID && !a.keep[k.pid] {
+			delete(a.calls, k)
+		}
+	}
+	for k := range a.errs {
+		if k.pid != otherPID && !a.keep[k.pid] {
+			delete(a.errs, k)
+		}
+	}
 }
 
 // resolveNames caches the names of the processes seen this interval.
@@ -168,7 +214,10 @@ func (a *aggregator) name(pid uint32) string {
 func (a *aggregator) endInterval(now pcommon.Timestamp, resolve func(uint32) (string, bool)) {
 	a.last = now
 	gone := func(pid uint32) bool {
-		if pid == otherPID || resolve == nil {
+		if pid == otherPID {
+			return false
+		}
+		if resolve == nil {
 			return false
 		}
 		_, ok := resolve(pid)
@@ -190,6 +239,17 @@ func (a *aggregator) endInterval(now pcommon.Timestamp, resolve func(uint32) (st
 			s.idle = 0
 		}
 		s.seen = false
+	}
+	for nr, h := range a.hists {
+		if !h.seen {
+			if h.idle++; h.idle >= staleIntervals {
+				delete(a.hists, nr)
+				continue
+			}
+		} else {
+			h.idle = 0
+		}
+		h.seen = false
 	}
 	for k, e := range a.errs {
 		if !e.seen {

@@ -25,60 +25,69 @@ const (
 
 // emit appends the three cumulative metrics; it returns the series count.
 func (a *aggregator) emit(dst pmetric.MetricSlice, names syscallnames.Table, now pcommon.Timestamp) int {
-	if len(a.calls) == 0 {
-		return 0
+	if len(a.calls) > 0 {
+		a.emitCalls(dst, names, now)
 	}
+	if len(a.hists) > 0 {
+		a.emitDurations(dst, names, now)
+	}
+	if len(a.errs) > 0 {
+		a.emitErrors(dst, names, now)
+	}
+	return len(a.calls) + len(a.hists) + len(a.errs)
+}
+
+// newCounter appends a cumulative monotonic sum of n points.
+func newCounter(dst pmetric.MetricSlice, name, description string, n int) pmetric.NumberDataPointSlice {
 	m := dst.AppendEmpty()
-	m.SetName(MetricCalls)
-	m.SetDescription("System calls made, per process and syscall.")
+	m.SetName(name)
+	m.SetDescription(description)
 	m.SetUnit("{call}")
 	sum := m.SetEmptySum()
 	sum.SetIsMonotonic(true)
 	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	sum.DataPoints().EnsureCapacity(len(a.calls))
+	sum.DataPoints().EnsureCapacity(n)
+	return sum.DataPoints()
+}
 
-	h := dst.AppendEmpty()
-	h.SetName(MetricDuration)
-	h.SetDescription("Time from syscall entry to exit.")
-	h.SetUnit("ns")
-	eh := h.SetEmptyExponentialHistogram()
-	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	eh.DataPoints().EnsureCapacity(len(a.calls))
-
+func (a *aggregator) emitCalls(dst pmetric.MetricSlice, names syscallnames.Table, now pcommon.Timestamp) {
+	points := newCounter(dst, MetricCalls, "System calls made, per process and syscall.", len(a.calls))
 	for k, s := range a.calls {
-		dp := sum.DataPoints().AppendEmpty()
+		dp := points.AppendEmpty()
 		dp.SetStartTimestamp(s.start)
 		dp.SetTimestamp(now)
 		dp.SetIntValue(int64(s.count))
 		a.attrs(dp.Attributes(), k.pid, names.Name(k.nr))
+	}
+}
 
+func (a *aggregator) emitDurations(dst pmetric.MetricSlice, names syscallnames.Table, now pcommon.Timestamp) {
+	h := dst.AppendEmpty()
+	h.SetName(MetricDuration)
+	h.SetDescription("Time from syscall entry to exit, per syscall, over the whole machine.")
+	h.SetUnit("ns")
+	eh := h.SetEmptyExponentialHistogram()
+	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	eh.DataPoints().EnsureCapacity(len(a.hists))
+	for nr, s := range a.hists {
 		hp := eh.DataPoints().AppendEmpty()
 		hp.SetStartTimestamp(s.start)
 		hp.SetTimestamp(now)
-		a.attrs(hp.Attributes(), k.pid, names.Name(k.nr))
+		hp.Attributes().PutStr(attrSyscall, names.Name(nr))
 		log2hist.Set(hp, s.count, s.sum, s.zero, s.slots[:])
 	}
-	n := 2 * len(a.calls)
-	if len(a.errs) == 0 {
-		return n
-	}
-	e := dst.AppendEmpty()
-	e.SetName(MetricErrors)
-	e.SetDescription("System calls that failed, per process, syscall and errno.")
-	e.SetUnit("{call}")
-	es := e.SetEmptySum()
-	es.SetIsMonotonic(true)
-	es.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	es.DataPoints().EnsureCapacity(len(a.errs))
+}
+
+func (a *aggregator) emitErrors(dst pmetric.MetricSlice, names syscallnames.Table, now pcommon.Timestamp) {
+	points := newCounter(dst, MetricErrors, "System calls that failed, per process, syscall and errno.", len(a.errs))
 	for k, c := range a.errs {
-		dp := es.DataPoints().AppendEmpty()
+		dp := points.AppendEmpty()
 		dp.SetStartTimestamp(c.start)
 		dp.SetTimestamp(now)
 		dp.SetIntValue(int64(c.count))
 		a.attrs(dp.Attributes(), k.pid, names.Name(k.nr))
 		dp.Attributes().PutStr(attrError, syscallnames.Errno(k.err))
 	}
-	return n + len(a.errs)
 }
 
 func (a *aggregator) attrs(m pcommon.Map, pid uint32, syscall string) {

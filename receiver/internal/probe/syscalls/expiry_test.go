@@ -44,3 +44,35 @@ func TestIdleSeriesExpire(t *testing.T) {
 }
 
 func pcommonTS(n int) pcommon.Timestamp { return pcommon.Timestamp(n) }
+
+// TestFoldedSeriesEnd: a process that falls out of the top N ends its own
+// series at once (its calls count in "other" from then on), while the
+// machine-wide latency histogram of the syscall keeps every call.
+func TestFoldedSeriesEnd(t *testing.T) {
+	var a aggregator
+	a.init()
+	alive := func(uint32) (string, bool) { return "p", true }
+	busy1 := []syscallsSysKey{{Pid: 1, Nr: 0}, {Pid: 2, Nr: 0}}
+	a.topPIDs(busy1, []syscallsSysVal{{Count: 9, Zero: 9}, {Count: 1, Zero: 1}}, 1)
+	a.add(busy1, []syscallsSysVal{{Count: 9, Zero: 9}, {Count: 1, Zero: 1}}, nil, nil, 100)
+	a.endInterval(200, alive)
+	assert.Contains(t, a.calls, seriesKey{1, 0})
+	assert.Contains(t, a.calls, seriesKey{otherPID, 0})
+
+	// Now pid 2 is the busiest: pid 1 is folded and its series ends.
+	a.topPIDs(busy1, []syscallsSysVal{{Count: 1, Zero: 1}, {Count: 9, Zero: 9}}, 1)
+	a.add(busy1, []syscallsSysVal{{Count: 1, Zero: 1}, {Count: 9, Zero: 9}}, nil, nil, 200)
+	assert.NotContains(t, a.calls, seriesKey{1, 0}, "not exported in the interval it was folded")
+	a.endInterval(300, alive)
+	assert.Equal(t, uint64(9), a.calls[seriesKey{2, 0}].count)
+	assert.Equal(t, uint64(2), a.calls[seriesKey{otherPID, 0}].count)
+	assert.Len(t, a.hists, 1)
+	assert.Equal(t, uint64(20), a.hists[0].count, "every call in the machine-wide histogram")
+
+	// An idle histogram expires like any series.
+	for i := 0; i < staleIntervals; i++ {
+		a.topPIDs(nil, nil, 1)
+		a.endInterval(pcommonTS(400+i), alive)
+	}
+	assert.Empty(t, a.hists)
+}

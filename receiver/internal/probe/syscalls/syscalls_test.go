@@ -128,7 +128,10 @@ func TestExactCounts(t *testing.T) {
 	check(MetricCalls, n, attrSyscall, "getcpu")
 	check(MetricCalls, n, attrSyscall, "openat")
 	check(MetricErrors, n, attrSyscall, "openat", attrError, "ENOENT")
-	check(MetricDuration, n, attrSyscall, "getcpu")
+	// Latency is per syscall over the whole machine (here: the one pid).
+	if got := find(points(ms, MetricDuration), attrSyscall, "getcpu"); len(got) != 1 || got[0].value != n || len(got[0].attrs) != 1 {
+		t.Errorf("getcpu duration: got %+v, want one machine-wide point of %d", got, n)
+	}
 	if errs := find(points(ms, MetricErrors), attrSyscall, "getcpu"); len(errs) != 0 {
 		t.Errorf("getcpu errors: %+v", errs)
 	}
@@ -158,8 +161,8 @@ func TestExactCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ms3.Len() != 0 {
-		t.Errorf("series of an exited process still emitted: %d metrics", ms3.Len())
+	if got := len(points(ms3, MetricCalls)) + len(points(ms3, MetricErrors)); got != 0 {
+		t.Errorf("series of an exited process still emitted: %d points", got)
 	}
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
@@ -213,6 +216,27 @@ func TestTopProcessesFold(t *testing.T) {
 	}
 	if st.CountsFull != 0 || st.NoStorage != 0 {
 		t.Errorf("losses: %+v", st)
+	}
+
+	// A second interval with new processes: the first interval's top N end
+	// their series instead of being exported beside the new top N.
+	for i := 0; i < 50; i++ {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms = pmetric.NewMetricSlice()
+	if _, err := tr.Collect(ms, begin, ts(time.Now()), resolve); err != nil {
+		t.Fatal(err)
+	}
+	pids = map[any]bool{}
+	for _, p := range append(points(ms, MetricCalls), points(ms, MetricErrors)...) {
+		if p.attrs[attrExe] != otherName {
+			pids[p.attrs[attrPID]] = true
+		}
+	}
+	if len(pids) > top {
+		t.Errorf("second interval: %d processes emitted, top is %d", len(pids), top)
 	}
 }
 
