@@ -21,6 +21,9 @@ export const METRIC = {
   inFlight: 'ebpf_otel_sidecar_requests_in_flight',
   cachedObjects: 'ebpf_otel_sidecar_cached_objects',
   cachedBytes: 'ebpf_otel_sidecar_cached_bytes',
+  lookupMisses: 'ebpf_otel_sidecar_lookup_misses_total',
+  lookupFound: 'ebpf_otel_sidecar_lookup_found_total',
+  framesSkipped: 'ebpf_otel_sidecar_frames_skipped_total',
 } as const;
 
 const HELP: Record<string, string> = {
@@ -32,6 +35,9 @@ const HELP: Record<string, string> = {
   [METRIC.framesResolved]: 'Lines (frames, inlined ones included) written into locations.',
   [METRIC.cacheHits]: 'Object files served from the parsed-file cache.',
   [METRIC.filesFailed]: 'Object files that could not be used, by reason.',
+  [METRIC.lookupMisses]: 'Object-file lookup steps that missed, per mapping, by step and reason.',
+  [METRIC.lookupFound]: 'Object files found, per mapping, by the lookup step that found them.',
+  [METRIC.framesSkipped]: 'Locations left to their producer because profile.frame.type names another runtime, by type.',
 };
 
 function labelKey(labels: Labels | undefined): string {

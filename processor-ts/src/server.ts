@@ -7,6 +7,7 @@ import { createAggregator } from './aggregate/setup.js';
 import { Counters, METRIC } from './counters.js';
 import { KallsymsSource } from './engine/kallsyms.js';
 import { ProfilesSymbolizer } from './engine/profiles-symbolizer.js';
+import { BuildIdIndex } from './engine/locate/index.js';
 import { Limiter } from './limiter.js';
 import { createLogger, type Logger } from './log.js';
 import { routes, SERVICE_NAMES } from './routes.js';
@@ -39,6 +40,8 @@ export interface ServerOptions {
   pprofMaxBytes?: number | undefined;
   /** Aggregation streams holding data at once (default 256). */
   maxStreams?: number | undefined;
+  /** Directories of the build-ID index (objects found by build ID when producers give no usable path). */
+  buildIdDirs?: readonly string[] | undefined;
 }
 
 export interface RunningServer {
@@ -70,7 +73,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger();
   const counters = new Counters();
   const kallsyms = new KallsymsSource(opts.kallsymsPath ?? '/proc/kallsyms');
-  const engine = new ProfilesSymbolizer({ cacheBytes: opts.cacheBytes, procRoot: opts.procRoot, kallsyms });
+  const buildIdIndex = opts.buildIdDirs?.length ? new BuildIdIndex({ dirs: opts.buildIdDirs }) : undefined;
+  const engine = new ProfilesSymbolizer({ cacheBytes: opts.cacheBytes, procRoot: opts.procRoot, kallsyms, buildIdIndex });
   const limiter = opts.limiter ?? new Limiter(opts.maxConcurrent ?? 4, opts.maxQueued ?? 64);
   const health = new HealthState(SERVICE_NAMES);
   const shutdown = new AbortController();

@@ -32,7 +32,12 @@ func testProgram(t *testing.T) (string, *os.Process) {
 	bin := filepath.Join(t.TempDir(), "prog")
 	out, err := exec.Command("gcc", "-g", "-O0", "-fno-omit-frame-pointer", "-o", bin, filepath.Join("testdata", "prog", "prog.c")).CombinedOutput()
 	require.NoErrorf(t, err, "gcc: %s", out)
-	cmd := exec.Command(bin)
+	return bin, startReady(t, exec.Command(bin))
+}
+
+// startReady starts cmd, a test program, and waits for its "ready" line.
+func startReady(t *testing.T, cmd *exec.Cmd) *os.Process {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -40,7 +45,7 @@ func testProgram(t *testing.T) (string, *os.Process) {
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	require.NoError(t, err)
 	require.Equal(t, "ready\n", line)
-	return bin, cmd.Process
+	return cmd.Process
 }
 
 type procMapping struct {

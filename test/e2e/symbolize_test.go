@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -47,13 +48,13 @@ service:
 `
 
 // startSidecar runs the real TypeScript sidecar on a unix socket.
-func startSidecar(t *testing.T, sock string) *exec.Cmd {
+func startSidecar(t *testing.T, sock string, args ...string) *exec.Cmd {
 	t.Helper()
 	main := filepath.Join(repoRoot(t), "processor-ts", "dist", "main.js")
 	if _, err := os.Stat(main); err != nil {
 		t.Fatalf("sidecar not built (%v): scripts/setup.sh builds it", err)
 	}
-	cmd := exec.Command("node", main, "serve", "--no-tcp", "--unix", sock)
+	cmd := exec.Command("node", append([]string{main, "serve", "--no-tcp", "--unix", sock}, args...)...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
@@ -76,15 +77,71 @@ func startSidecar(t *testing.T, sock string) *exec.Cmd {
 // test program's functions, with files and lines from its DWARF.
 func TestCollectorSymbolizesThroughSidecar(t *testing.T) {
 	collector := collectorBinary(t)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "sidecar.sock")
-	startSidecar(t, sock)
 	spin := exec.Command(buildSpin(t))
 	require.NoError(t, spin.Start())
 	t.Cleanup(func() { _ = spin.Process.Kill(); _ = spin.Wait() })
+	assertSpinNamed(t, profileSymbolized(t, collector, spin.Process.Pid))
+}
 
+// TestCollectorSymbolizesProgramInItsOwnMountNamespace profiles a program
+// whose file exists only in its own mount namespace (a private tmpfs): the
+// sidecar reaches it through /proc/PID/root, which needs the process.pid that
+// pdata's marshaler moves into the string table.
+func TestCollectorSymbolizesProgramInItsOwnMountNamespace(t *testing.T) {
+	collector := collectorBinary(t)
+	bin := buildSpin(t)
+	hidden := filepath.Join(t.TempDir(), "hidden")
+	require.NoError(t, os.Mkdir(hidden, 0o755))
+	spin := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs tmpfs "$1" && cp "$2" "$1/spin" && exec "$1/spin"`, "sh", hidden, bin)
+	require.NoError(t, spin.Start())
+	t.Cleanup(func() { _ = spin.Process.Kill(); _ = spin.Wait() })
+	waitForMapping(t, spin.Process.Pid, filepath.Join(hidden, "spin"))
+	_, err := os.Stat(filepath.Join(hidden, "spin"))
+	require.True(t, os.IsNotExist(err), "the program's file must be invisible outside its mount namespace")
+	assertSpinNamed(t, profileSymbolized(t, collector, spin.Process.Pid))
+}
+
+// TestCollectorNamesJITFrames profiles node --perf-basic-prof running a hot
+// JavaScript function: its JIT code is named from /tmp/perf-PID.map (found
+// through the pid on the resource).
+func TestCollectorNamesJITFrames(t *testing.T) {
+	collector := collectorBinary(t)
+	script := `function hotLoop(n) { let s = 0; for (let i = 0; i < n; i++) s += Math.sqrt(i) * i % 7; return s; }
+let r = 0; for (;;) r += hotLoop(1e5);`
+	node := exec.Command("node", "--perf-basic-prof", "-e", script)
+	require.NoError(t, node.Start())
+	t.Cleanup(func() { _ = node.Process.Kill(); _ = node.Wait() })
+	got := profileSymbolized(t, collector, node.Process.Pid)
+	var hot, total int64
+	for name, v := range got.leaves {
+		total += v
+		if strings.Contains(name, "hotLoop") {
+			hot += v
+		}
+	}
+	t.Logf("leaf functions %v", got.leaves)
+	require.Positive(t, total, "no symbolized frames\n%s", got.logs)
+	assert.Greater(t, float64(hot)/float64(total), 0.5, "the hot JavaScript function is named from the perf map")
+}
+
+// symbolized is what came out of the pipeline: samples per leaf function name
+// and the source files of the named frames.
+type symbolized struct {
+	leaves map[string]int64
+	files  map[string]bool
+	logs   string
+}
+
+// profileSymbolized profiles pid for 6 s with the built collector, the
+// symbolizer processor and the real sidecar, and reads the exported profiles.
+func profileSymbolized(t *testing.T, collector string, pid int) symbolized {
+	t.Helper()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sidecar.sock")
+	startSidecar(t, sock)
 	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, symbolizeConfig, spin.Process.Pid, sock, dir), 0o600))
+	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, symbolizeConfig, pid, sock, dir), 0o600))
 	var logs bytes.Buffer
 	cmd := exec.Command(collector, "--config", cfgPath, "--feature-gates=service.profilesSupport")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -93,8 +150,7 @@ func TestCollectorSymbolizesThroughSidecar(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	require.NoError(t, cmd.Wait(), "%s", logs.String())
 
-	leaves := map[string]int64{}
-	files := map[string]bool{}
+	out := symbolized{leaves: map[string]int64{}, files: map[string]bool{}, logs: logs.String()}
 	readJSONL(t, filepath.Join(dir, "profiles.jsonl"), func(line []byte) {
 		p, err := (&pprofile.JSONUnmarshaler{}).UnmarshalProfiles(line)
 		require.NoError(t, err)
@@ -110,26 +166,43 @@ func TestCollectorSymbolizesThroughSidecar(t *testing.T) {
 				}
 				// Lines are innermost first: the leaf's own function.
 				fn := d.FunctionTable().At(int(loc.Lines().At(0).FunctionIndex()))
-				files[strs.At(int(fn.FilenameStrindex()))] = true
-				leaves[strs.At(int(fn.NameStrindex()))] += s.Values().At(0)
+				out.files[strs.At(int(fn.FilenameStrindex()))] = true
+				out.leaves[strs.At(int(fn.NameStrindex()))] += s.Values().At(0)
 				break
 			}
 		})
 	})
-	t.Logf("leaf functions %v", leaves)
-	require.NotEmpty(t, leaves, "no symbolized frames\n%s", logs.String())
+	return out
+}
+
+func assertSpinNamed(t *testing.T, got symbolized) {
+	t.Helper()
+	t.Logf("leaf functions %v", got.leaves)
+	require.NotEmpty(t, got.leaves, "no symbolized frames\n%s", got.logs)
 	var total int64
-	for _, v := range leaves {
+	for _, v := range got.leaves {
 		total += v
 	}
-	assert.Greater(t, float64(leaves["spin_leaf"])/float64(total), 0.9, "the spinning function is named")
+	assert.Greater(t, float64(got.leaves["spin_leaf"])/float64(total), 0.9, "the spinning function is named")
 	found := false
-	for f := range files {
+	for f := range got.files {
 		if filepath.Base(f) == "spin.c" {
 			found = true
 		}
 	}
-	assert.True(t, found, "source file from DWARF, got %v", files)
+	assert.True(t, found, "source file from DWARF, got %v", got.files)
+}
+
+// waitForMapping waits until the process has mapped path (it has exec'd).
+func waitForMapping(t *testing.T, pid int, path string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil && strings.Contains(string(maps), path) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("process %d never mapped %s", pid, path)
 }
 
 func forEachSample(p pprofile.Profiles, fn func(pprofile.Sample)) {

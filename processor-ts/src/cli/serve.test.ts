@@ -14,6 +14,9 @@ describe('serve command', () => {
       listen: '[::1]:5', unix: '/s', readMaxBytes: 10, cacheBytes: 20, maxConcurrent: 3, kallsymsPath: '/k', logLevel: 'debug',
     });
     expect(parseServeArgs(['--max-streams', '7'])).toMatchObject({ maxStreams: 7 });
+    expect(parseServeArgs(['--build-id-dirs', '/usr/lib,/usr/bin', '--build-id-dirs', '/opt'])).toMatchObject({ buildIdDirs: ['/usr/lib', '/usr/bin', '/opt'] });
+    expect(() => parseServeArgs(['--build-id-dirs', 'usr/lib'])).toThrow(/--build-id-dirs: "usr\/lib" is not an absolute directory/);
+    expect(() => parseServeArgs(['--build-id-dirs', ','])).toThrow(/--build-id-dirs: needs DIR/);
     expect(() => parseServeArgs(['--no-tcp'])).toThrow(/needs --unix/);
     expect(() => parseServeArgs(['--read-max-bytes', '-1'])).toThrow(/positive integer/);
     expect(() => parseServeArgs(['--log-level', 'loud'])).toThrow(/log-level/);

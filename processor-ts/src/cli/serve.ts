@@ -13,7 +13,8 @@ export const SERVE_USAGE =
   '  --max-concurrent  requests symbolized at once (default 4; 64 more may wait)\n' +
   '  --pprof-dir       write each flushed aggregation window as gzipped pprof files here\n' +
   '  --pprof-max-bytes size cap of --pprof-dir (default 268435456); the oldest files go first\n' +
-  `  --max-streams     aggregation streams holding data at once (default ${DEFAULT_MAX_STREAMS}); new ones beyond are refused\n`;
+  `  --max-streams     aggregation streams holding data at once (default ${DEFAULT_MAX_STREAMS}); new ones beyond are refused\n` +
+  '  --build-id-dirs   comma-separated absolute directories indexed by build ID, lazily (e.g. /usr/lib,/usr/bin)\n';
 
 /** Parses `serve` flags into server options. Throws with a message naming the flag. */
 export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLevel: string } {
@@ -37,6 +38,13 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLe
       case '--pprof-dir': o.pprofDir = v(); if (!o.pprofDir) throw new Error('--pprof-dir: needs a directory'); break;
       case '--pprof-max-bytes': o.pprofMaxBytes = num(a, v()); break;
       case '--max-streams': o.maxStreams = num(a, v()); break;
+      case '--build-id-dirs': {
+        const dirs = (v() ?? '').split(',').filter((d) => d !== '');
+        if (dirs.length === 0) throw new Error('--build-id-dirs: needs DIR[,DIR...]');
+        for (const d of dirs) if (!d.startsWith('/')) throw new Error(`--build-id-dirs: "${d}" is not an absolute directory`);
+        o.buildIdDirs = [...(o.buildIdDirs ?? []), ...dirs];
+        break;
+      }
       case '--log-level': {
         const l = v() ?? '';
         if (!isLogLevel(l)) throw new Error(`--log-level: "${l}" is not one of debug, info, warn, error`);

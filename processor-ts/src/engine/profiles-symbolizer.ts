@@ -1,20 +1,26 @@
-import { posix } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { asPid, dictAttribute, listAttribute, nonEmptyString } from '../otlp/attrs.js';
 import type { ProfilesData, ProfilesDictionary } from '../otlp/profiles.js';
-import { DictionaryWriter, dictAttribute, ensureDictionary, newLine, scalarValue } from '../otlp/profiles.js';
+import { DictionaryWriter, ensureDictionary, newLine } from '../otlp/profiles.js';
 import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE } from '../symbolize/debug/lookup.js';
+import type { BuildIds } from './locate/identity.js';
+import type { BuildIdIndex } from './locate/index.js';
+import { newLookupCounts, ObjectLocator, type LookupCounts } from './locate/locator.js';
 import type { ObjectContext } from '../symbolize/object.js';
 import { PerfMapCache } from '../symbolize/perfmap/cache.js';
 import type { PerfMap } from '../symbolize/perfmap/perfmap.js';
 import { newObjectCache, type ObjectCache, ObjectSymbolizer } from '../symbolize/symbolizer.js';
 import { asFileOffset, type FileOffset, type Frame, type SymbolizeResult } from '../symbolize/types.js';
 import type { KallsymsSource } from './kallsyms.js';
-import { loadFailure, resolveIn, underRoots } from './paths.js';
 
 export const KERNEL_MAPPING = '[kernel.kallsyms]';
 export const ATTR_PID = 'process.pid';
 export const ATTR_BUILD_ID = 'process.executable.build_id.gnu';
-/** Process ids tried per mapping for /proc/PID/root before the plain path. */
+export const ATTR_BUILD_ID_GO = 'process.executable.build_id.go';
+export const ATTR_BUILD_ID_HTLHASH = 'process.executable.build_id.htlhash';
+/** Semantic conventions' frame kind; only `native` frames (or frames without it) are ours. */
+export const ATTR_FRAME_TYPE = 'profile.frame.type';
+/** Process ids tried per JIT location for perf maps. */
 const MAX_PIDS_PER_MAPPING = 4;
 
 /** Options of one request, defaults applied. */
@@ -47,10 +53,17 @@ export interface SymbolizeOutcome {
   cacheHits: number;
   /** Symbolized locations by the source that named them: dwarf, gopclntab, symtab, kallsyms, perfmap. */
   resolvedBy: Map<string, number>;
+  /** Object lookups per mapping: misses by `step/reason`, finds by step. */
+  lookup: LookupCounts;
+  /** Locations left alone because another runtime's frame type marks them (by type). */
+  skippedFrameTypes: Map<string, number>;
 }
 
 function newOutcome(): SymbolizeOutcome {
-  return { locationsTotal: 0, locationsSymbolized: 0, framesResolved: 0, unresolved: new Map(), filesFailed: new Map(), cacheHits: 0, resolvedBy: new Map() };
+  return {
+    locationsTotal: 0, locationsSymbolized: 0, framesResolved: 0, unresolved: new Map(), filesFailed: new Map(), cacheHits: 0,
+    resolvedBy: new Map(), lookup: newLookupCounts(), skippedFrameTypes: new Map(),
+  };
 }
 
 function bump(m: Map<string, number>, k: string, n = 1): void {
@@ -65,6 +78,8 @@ export interface ProfilesSymbolizerOptions {
   kallsyms?: KallsymsSource | undefined;
   /** JIT perf maps (/proc/PID/root/tmp/perf-PID.map); default: a cache under `procRoot`. */
   perfMaps?: PerfMapCache;
+  /** The build-ID index of the sidecar's configured directories (--build-id-dirs), if any. */
+  buildIdIndex?: BuildIdIndex | undefined;
 }
 
 /** Mapping file names of anonymous memory, where JIT compilers put code. */
@@ -84,10 +99,12 @@ export class ProfilesSymbolizer {
   private readonly cache: ObjectCache;
   private readonly seen = new WeakSet<ObjectContext>();
   private readonly procRoot: string;
+  private readonly locator: ObjectLocator;
   readonly perfMaps: PerfMapCache;
 
   constructor(private readonly opts: ProfilesSymbolizerOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
+    this.locator = new ObjectLocator({ procRoot: this.procRoot, index: opts.buildIdIndex });
     this.perfMaps = opts.perfMaps ?? new PerfMapCache({ procRoot: this.procRoot });
     this.cache = newObjectCache(...(opts.cacheBytes ? [opts.cacheBytes] : []));
   }
@@ -119,10 +136,11 @@ export class ProfilesSymbolizer {
     const out = newOutcome();
     const dict = data.dictionary;
     if (!dict) return out;
-    const { work, unmapped } = collectWork(data, dict);
+    const { work, unmapped } = collectWork(data, dict, out);
     if (work.size === 0 && unmapped.length === 0) return out;
     ensureDictionary(data);
     const writer = new DictionaryWriter(dict);
+    const maps = this.locator.newMapsCache();
     for (const [mappingIndex, w] of work) {
       signal?.throwIfAborted();
       out.locationsTotal += w.locations.length;
@@ -140,7 +158,7 @@ export class ProfilesSymbolizer {
         await this.symbolizeJit(dict, w.locations.map((li) => ({ li, pids: w.pids })), writer, out, true);
         continue;
       }
-      const obj = await this.open(file, w.pids, dictAttribute(dict, mapping.attributeIndices, ATTR_BUILD_ID), o, out);
+      const obj = await this.open(file, mapping.fileOffset, w.pids, buildIdsOf(dict, mapping.attributeIndices), o, out, maps);
       if (typeof obj === 'string') {
         bump(out.unresolved, obj, w.locations.length);
         continue;
@@ -246,57 +264,38 @@ export class ProfilesSymbolizer {
   }
 
   /**
-   * Opens the mapping's file: /proc/PID/root/<path> for each process using it, then <path>.
-   * Returns the loaded object or the reason (also counted in filesFailed) why none was usable.
+   * Finds and opens the mapping's file (ObjectLocator: path, the processes' own mappings, debug
+   * directories, the build-ID index). Returns the loaded object or the reason (also counted in
+   * filesFailed) why none was usable.
    */
   private async open(
     file: string,
+    fileOffset: bigint,
     pids: ReadonlySet<number>,
-    buildId: unknown,
+    ids: BuildIds,
     o: ResolvedOptions,
     out: SymbolizeOutcome,
+    maps: ReturnType<ObjectLocator['newMapsCache']>,
   ): Promise<{ ctx: ObjectContext; symbolizer: ObjectSymbolizer } | string> {
-    if (file === '' || file.startsWith('[')) return 'no_file';
-    if (!posix.isAbsolute(file)) return 'relative_path';
-    const path = posix.normalize(file);
-    if (!underRoots(path, o.roots)) {
-      bump(out.filesFailed, 'outside_roots');
-      return 'outside_roots';
-    }
     const symbolizer = this.symbolizerFor(o);
-    const bases = [...[...pids].slice(0, MAX_PIDS_PER_MAPPING).map((p) => `${this.procRoot}/${p}/root`), ''];
-    let reason = 'file_not_found';
-    let escaped = false;
-    for (const base of bases) {
-      let ctx: ObjectContext;
-      try {
-        let real = path;
-        if (o.roots.length > 0) {
-          // The file opened is <base><path>: its links are resolved inside <base> (the
-          // process's root) and what they lead to must be under the roots as well.
-          real = await resolveIn(base, path);
-          if (!underRoots(real, o.roots)) {
-            escaped = true;
-            continue;
-          }
-        }
-        ctx = await symbolizer.load(`${base}${real}`);
-      } catch (e) {
-        reason = loadFailure(e);
-        continue;
-      }
-      if (typeof buildId === 'string' && buildId !== '' && ctx.buildId !== undefined && ctx.buildId !== buildId.toLowerCase()) {
-        reason = 'build_id_mismatch';
-        continue;
-      }
-      if (this.seen.has(ctx)) out.cacheHits++;
-      else this.seen.add(ctx);
-      return { ctx, symbolizer };
+    const r = await this.locator.locate({ file, fileOffset, ids, pids: [...pids] }, { roots: o.roots, debugDirs: o.debugDirs, symbolizer }, out.lookup, maps);
+    if ('reason' in r) {
+      if (r.reason !== 'no_file' && r.reason !== 'relative_path') bump(out.filesFailed, r.reason);
+      return r.reason;
     }
-    if (escaped) reason = 'outside_roots';
-    bump(out.filesFailed, reason);
-    return reason;
+    if (this.seen.has(r.ctx)) out.cacheHits++;
+    else this.seen.add(r.ctx);
+    return { ctx: r.ctx, symbolizer };
   }
+}
+
+/** The build IDs a producer attached to a mapping (gnu, go, htlhash). */
+function buildIdsOf(dict: ProfilesDictionary, indices: readonly number[]): BuildIds {
+  return {
+    gnu: nonEmptyString(dictAttribute(dict, indices, ATTR_BUILD_ID)),
+    go: nonEmptyString(dictAttribute(dict, indices, ATTR_BUILD_ID_GO)),
+    htlhash: nonEmptyString(dictAttribute(dict, indices, ATTR_BUILD_ID_HTLHASH)),
+  };
 }
 
 interface MappingWork {
@@ -305,20 +304,27 @@ interface MappingWork {
 }
 
 /**
- * Groups the locations that need symbols by mapping, with the processes (resource
- * `process.pid`) whose samples reach them; locations without a mapping but with a process
- * are returned apart (they may be JIT code named by a perf map).
+ * Groups the locations that need symbols by mapping, with the processes whose samples reach them
+ * (`process.pid` on the resource, or on the sample as older producers put it); locations without
+ * a mapping but with a process are returned apart (they may be JIT code named by a perf map).
+ * Locations that already carry lines, and frames another runtime's `profile.frame.type` claims
+ * (kernel, v8js, cpython, jvm, ...: named by their producer), are left alone.
  */
-function collectWork(data: ProfilesData, dict: ProfilesDictionary): { work: Map<number, MappingWork>; unmapped: Array<{ li: number; pids: Set<number> }> } {
+function collectWork(
+  data: ProfilesData,
+  dict: ProfilesDictionary,
+  out: SymbolizeOutcome,
+): { work: Map<number, MappingWork>; unmapped: Array<{ li: number; pids: Set<number> }> } {
   const work = new Map<number, MappingWork>();
   const unmapped: Array<{ li: number; pids: Set<number> }> = [];
   const locPids = new Map<number, Set<number>>();
   for (const rp of data.resourceProfiles) {
-    const pid = pidOf(rp.resource?.attributes ?? []);
-    if (pid === undefined) continue;
+    const resourcePid = asPid(listAttribute(rp.resource?.attributes ?? [], dict.stringTable, ATTR_PID));
     for (const sp of rp.scopeProfiles) {
       for (const p of sp.profiles) {
         for (const s of p.samples) {
+          const pid = resourcePid ?? asPid(dictAttribute(dict, s.attributeIndices, ATTR_PID));
+          if (pid === undefined) continue;
           for (const li of dict.stackTable[s.stackIndex]?.locationIndices ?? []) {
             let set = locPids.get(li);
             if (!set) locPids.set(li, (set = new Set()));
@@ -330,6 +336,11 @@ function collectWork(data: ProfilesData, dict: ProfilesDictionary): { work: Map<
   }
   dict.locationTable.forEach((loc, li) => {
     if (li === 0 || loc.lines.length > 0) return;
+    const kind = nonEmptyString(dictAttribute(dict, loc.attributeIndices, ATTR_FRAME_TYPE));
+    if (kind !== undefined && kind !== 'native') {
+      bump(out.skippedFrameTypes, kind);
+      return;
+    }
     if (loc.mappingIndex <= 0) {
       const pids = locPids.get(li);
       if (pids && loc.address !== 0n) unmapped.push({ li, pids });
@@ -341,14 +352,4 @@ function collectWork(data: ProfilesData, dict: ProfilesDictionary): { work: Map<
     for (const pid of locPids.get(li) ?? []) w.pids.add(pid);
   });
   return { work, unmapped };
-}
-
-function pidOf(attrs: ReadonlyArray<{ key: string; value?: Parameters<typeof scalarValue>[0] }>): number | undefined {
-  for (const kv of attrs) {
-    if (kv.key !== ATTR_PID) continue;
-    const v = scalarValue(kv.value);
-    const n = typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? Number.parseInt(v, 10) : typeof v === 'number' ? v : NaN;
-    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-  }
-  return undefined;
 }

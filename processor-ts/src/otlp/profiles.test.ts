@@ -12,13 +12,12 @@ import {
   DictionaryWriter,
   MalformedProfilesError,
   decodeProfiles,
-  dictAttribute,
   encodeProfiles,
   ensureDictionary,
   newLine,
-  scalarValue,
 } from './profiles.js';
 import { main, roundTrip } from './roundtrip.js';
+import { dictAttribute, resolveScalar } from './attrs.js';
 
 describe('OTLP profiles', () => {
   it('decodes what it encodes, unknown fields included', () => {
@@ -56,10 +55,10 @@ describe('OTLP profiles', () => {
     expect(dictAttribute(d, [1, 2], 'k')).toBe('v');
     expect(dictAttribute(d, [1], 'k')).toBeUndefined();
     expect(dictAttribute(d, [9], 'k')).toBeUndefined();
-    expect(scalarValue(create(AnyValueSchema, { value: { case: 'intValue', value: 5n } }))).toBe(5n);
-    expect(scalarValue(create(AnyValueSchema, { value: { case: 'doubleValue', value: 0.5 } }))).toBe(0.5);
-    expect(scalarValue(create(AnyValueSchema, { value: { case: 'bytesValue', value: new Uint8Array() } }))).toBeUndefined();
-    expect(scalarValue(undefined)).toBeUndefined();
+    expect(resolveScalar(create(AnyValueSchema, { value: { case: 'intValue', value: 5n } }), [])).toBe(5n);
+    expect(resolveScalar(create(AnyValueSchema, { value: { case: 'doubleValue', value: 0.5 } }), [])).toBe(0.5);
+    expect(resolveScalar(create(AnyValueSchema, { value: { case: 'bytesValue', value: new Uint8Array() } }), [])).toBeUndefined();
+    expect(resolveScalar(undefined, [])).toBeUndefined();
     expect(create(KeyValueSchema).key).toBe('');
   });
 

@@ -1,12 +1,10 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import type { AnyValue } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
 import {
   FunctionSchema,
   LineSchema,
   ProfilesDataSchema,
   ProfilesDictionarySchema,
   type Function as OtlpFunction,
-  type KeyValueAndUnit,
   type Line,
   type ProfilesData,
   type ProfilesDictionary,
@@ -40,29 +38,6 @@ export function ensureDictionary(data: ProfilesData): ProfilesDictionary {
   if (d.stringTable.length === 0) d.stringTable.push('');
   if (d.functionTable.length === 0) d.functionTable.push(create(FunctionSchema));
   return d;
-}
-
-/** Scalar view of an AnyValue (strings, integers as bigint, doubles, booleans); undefined for others. */
-export function scalarValue(v: AnyValue | undefined): string | bigint | number | boolean | undefined {
-  const val = v?.value;
-  switch (val?.case) {
-    case 'stringValue':
-    case 'intValue':
-    case 'doubleValue':
-    case 'boolValue':
-      return val.value;
-    default:
-      return undefined;
-  }
-}
-
-/** Looks up the dictionary attribute named `key` among `indices`. */
-export function dictAttribute(d: ProfilesDictionary, indices: readonly number[], key: string): string | bigint | number | boolean | undefined {
-  for (const i of indices) {
-    const kv: KeyValueAndUnit | undefined = d.attributeTable[i];
-    if (kv && d.stringTable[kv.keyStrindex] === key) return scalarValue(kv.value);
-  }
-  return undefined;
 }
 
 /**

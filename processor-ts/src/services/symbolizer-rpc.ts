@@ -46,6 +46,12 @@ export function countOutcome(c: Counters, r: SymbolizeOutcome): void {
   for (const [reason, n] of r.unresolved) c.inc(METRIC.locationsUnresolved, { reason }, n);
   for (const [source, n] of r.resolvedBy) c.inc(METRIC.locationsResolved, { source }, n);
   for (const [reason, n] of r.filesFailed) c.inc(METRIC.filesFailed, { reason }, n);
+  for (const [key, n] of r.lookup.misses) {
+    const [step = '', reason = ''] = key.split('/');
+    c.inc(METRIC.lookupMisses, { step, reason }, n);
+  }
+  for (const [step, n] of r.lookup.found) c.inc(METRIC.lookupFound, { step }, n);
+  for (const [type, n] of r.skippedFrameTypes) c.inc(METRIC.framesSkipped, { type }, n);
 }
 
 /** The SymbolizerService: converts wire messages to and from the engine's domain. */

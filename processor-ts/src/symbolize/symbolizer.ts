@@ -74,6 +74,11 @@ export class ObjectSymbolizer {
     return ctx;
   }
 
+  /** The context cached for this GNU build ID (hex), without touching the file system. */
+  cachedByBuildId(id: string): ObjectContext | undefined {
+    return this.contexts.get(`${this.ns}build-id:${id.toLowerCase()}`);
+  }
+
   private remember(fileKey: string, key: string): void {
     this.byFile.set(fileKey, key);
     if (this.byFile.size > 4 * (this.contexts.size + 16)) {

@@ -8,6 +8,7 @@ export const SHT_NOTE = 7;
 const SHF_COMPRESSED = 0x800;
 const PT_LOAD = 1;
 const PT_NOTE = 4;
+const PF_X = 1;
 const TWO32 = 4294967296;
 /** Largest decompressed section accepted (a debug section of a large binary is well below). */
 const MAX_INFLATED = 1024 * 1024 * 1024;
@@ -183,32 +184,22 @@ export class ElfFile {
   }
 
   /** Iterates notes in SHT_NOTE sections (or PT_NOTE segments when there are no sections). */
-  *notes(): Generator<{ name: string; type: number; desc: Buffer }> {
+  *notes(): Generator<ElfNote> {
     const ranges: Array<[number, number]> = [];
     for (const s of this.sections) if (s.type === SHT_NOTE) ranges.push([s.offset, s.size]);
     if (ranges.length === 0) for (const p of this.programHeaders) if (p.type === PT_NOTE) ranges.push([p.offset, p.filesz]);
-    for (const [off, size] of ranges) {
-      let p = off;
-      const end = Math.min(off + size, this.buf.length);
-      while (p + 12 <= end) {
-        const namesz = this.u32(p);
-        const descsz = this.u32(p + 4);
-        const type = this.u32(p + 8);
-        const nameStart = p + 12;
-        // Sizes are u32: align with arithmetic, not `& ~3` (which goes negative above 2^31).
-        const descStart = nameStart + Math.ceil(namesz / 4) * 4;
-        const next = descStart + Math.ceil(descsz / 4) * 4;
-        if (descStart + descsz > end) break;
-        const name = this.buf.toString('latin1', nameStart, nameStart + Math.max(0, namesz - 1));
-        yield { name, type, desc: this.buf.subarray(descStart, descStart + descsz) };
-        p = next;
-      }
-    }
+    for (const [off, size] of ranges) yield* parseNotes(this.buf, off, Math.min(off + size, this.buf.length));
   }
 
   /** GNU build ID as lowercase hex, if present. */
   buildId(): string | undefined {
     for (const n of this.notes()) if (n.name === 'GNU' && n.type === 3 && n.desc.length > 0) return n.desc.toString('hex');
+    return undefined;
+  }
+
+  /** Go build ID (the "Go" note, type 4), if present. */
+  goBuildId(): string | undefined {
+    for (const n of this.notes()) if (n.name === 'Go' && n.type === 4 && n.desc.length > 0) return n.desc.toString('latin1');
     return undefined;
   }
 
@@ -230,6 +221,31 @@ export class ElfFile {
         return (p.vaddr + (off - p.offset)) as VirtualAddress;
       }
     }
+    return this.contentsStripped() ? this.strippedOffsetToVaddr(off) : undefined;
+  }
+
+  /**
+   * True for separate debug files (objcopy --only-keep-debug, dh_strip): program headers are
+   * kept but executable PT_LOADs have no file contents, so their offsets no longer say where
+   * code was (a few header bytes, notes, may remain in the first segment).
+   */
+  contentsStripped(): boolean {
+    const code = this.programHeaders.filter((p) => p.type === PT_LOAD && (p.flags & PF_X) !== 0);
+    return code.length > 0 && code.every((p) => p.filesz === 0);
+  }
+
+  /**
+   * File offset → address for a debug file found by build ID when its executable is not
+   * reachable: GNU ld and gold lay executable segments out at `vaddr - offset` equal to the
+   * first segment's page-aligned address (checked on Debian's libc and gcc's PIE and non-PIE
+   * output), so the offset is taken relative to it. Only offsets inside an executable segment
+   * of that layout are answered.
+   */
+  private strippedOffsetToVaddr(off: FileOffset): VirtualAddress | undefined {
+    const loads = this.programHeaders.filter((p) => p.type === PT_LOAD);
+    const base = Math.floor(Math.min(...loads.map((p) => p.vaddr)) / 4096) * 4096;
+    const va = base + off;
+    for (const p of loads) if ((p.flags & PF_X) !== 0 && va >= p.vaddr && va < p.vaddr + p.memsz) return va as VirtualAddress;
     return undefined;
   }
 
@@ -244,5 +260,27 @@ export class ElfFile {
   hasDwarf(): boolean {
     const s = this.byName.get('.debug_info') ?? this.byName.get('.zdebug_info');
     return !!s && s.type !== SHT_NOBITS && s.size > 0;
+  }
+}
+
+/** One ELF note: its name (without the NUL), type and descriptor bytes. */
+export interface ElfNote { name: string; type: number; desc: Buffer }
+
+/** Iterates the notes in `buf[off, end)` (little-endian, 4-byte aligned as on Linux). */
+export function* parseNotes(buf: Buffer, off: number, end: number): Generator<ElfNote> {
+  let p = off;
+  while (p + 12 <= end) {
+    const namesz = buf.readUInt32LE(p);
+    const descsz = buf.readUInt32LE(p + 4);
+    const type = buf.readUInt32LE(p + 8);
+    const nameStart = p + 12;
+    // Sizes are u32: align with arithmetic, not `& ~3` (which goes negative above 2^31).
+    const descStart = nameStart + Math.ceil(namesz / 4) * 4;
+    const next = descStart + Math.ceil(descsz / 4) * 4;
+    if (descStart + descsz > end) break;
+    // The name is NUL-terminated and may be NUL-padded (Go writes "Go\\0\\0" with namesz 4).
+    const name = buf.toString('latin1', nameStart, nameStart + namesz).replace(/\0+$/, '');
+    yield { name, type, desc: buf.subarray(descStart, descStart + descsz) };
+    p = next;
   }
 }
