@@ -36,7 +36,11 @@ describe('serve command', () => {
     const dir = mkdtempSync(join(tmpdir(), 'serve-'));
     const sock = join(dir, 's.sock');
     const done = runServe(['--no-tcp', '--unix', sock, '--log-level', 'warn'], { error: (s) => errors.push(s) }, signals);
-    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
+    // Signals are handled once the server is up (slow on a loaded machine): wait for the handler.
+    const handling = async (e: EventEmitter, sig: string): Promise<void> => {
+      for (let i = 0; i < 3000 && e.listenerCount(sig) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await handling(signals, 'SIGTERM');
     expect(existsSync(sock)).toBe(true);
     signals.emit('SIGTERM');
     await expect(done).resolves.toBe(0);
@@ -44,7 +48,7 @@ describe('serve command', () => {
 
     const int = new EventEmitter();
     const d2 = runServe(['--listen', '127.0.0.1:0', '--log-level', 'error'], { error: () => {} }, int);
-    await new Promise((r) => setTimeout(r, 50));
+    await handling(int, 'SIGINT');
     int.emit('SIGINT');
     await expect(d2).resolves.toBe(0);
 
