@@ -1,0 +1,188 @@
+package unwind
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Table is one file's unwind rows, sorted by PC, with repeated rules
+// dropped. It is immutable once built and safe for concurrent reads.
+type Table struct {
+	Rows []Row
+	// FDEs is the number of functions described.
+	FDEs int
+	// Source names the section the rows came from, e.g. ".eh_frame" or
+	// ".debug_frame of /usr/lib/debug/.build-id/ab/cdef.debug".
+	Source string
+}
+
+// Bytes is the kernel memory the rows take.
+func (t *Table) Bytes() int { return len(t.Rows) * RowSize }
+
+// Lookup returns the row in force at pc (an ELF virtual address); ok is
+// false when pc lies before the first row.
+func (t *Table) Lookup(pc uint64) (Row, bool) {
+	if pc > 0xffffffff {
+		return Row{}, false
+	}
+	i := sort.Search(len(t.Rows), func(i int) bool { return uint64(t.Rows[i].PC) > pc })
+	if i == 0 {
+		return Row{}, false
+	}
+	return t.Rows[i-1], true
+}
+
+// ErrNoCFI is returned for a file with neither .eh_frame nor .debug_frame
+// (here or in its separate debug file): the unwinder uses frame pointers.
+var ErrNoCFI = errors.New("no call frame information")
+
+// maxSection bounds the CFI section read from one file.
+const maxSection = 256 << 20
+
+// BuildFile reads path's CFI into a table. debugDirs are searched for the
+// separate debug file by GNU build ID (<dir>/.build-id/xx/rest.debug) when
+// the file has no .eh_frame and no .debug_frame.
+func BuildFile(path string, debugDirs []string) (*Table, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	t, err := BuildELF(f)
+	if !errors.Is(err, ErrNoCFI) {
+		return t, err
+	}
+	id := gnuBuildID(f)
+	if len(id) < 2 {
+		return nil, err
+	}
+	for _, dir := range debugDirs {
+		dbg := filepath.Join(dir, ".build-id", id[:2], id[2:]+".debug")
+		df, derr := elf.Open(dbg)
+		if derr != nil {
+			continue
+		}
+		t, derr := BuildELF(df)
+		df.Close()
+		if derr == nil {
+			t.Source += " of " + dbg
+		}
+		return t, derr
+	}
+	return nil, err
+}
+
+// BuildELF reads f's .debug_frame and .eh_frame into one table. Most
+// files have only .eh_frame; code built with -fno-asynchronous-unwind-tables
+// has its CFI in .debug_frame while the C runtime's start files still bring
+// a small .eh_frame, so both are read. Where both describe an address the
+// .eh_frame row wins (it is what the exception unwinder trusts).
+func BuildELF(f *elf.File) (*Table, error) {
+	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
+		return nil, fmt.Errorf("machine %v: %w", f.Machine, ErrUnsupported)
+	}
+	var secs []section
+	var names []string
+	for _, name := range []string{".debug_frame", ".eh_frame"} {
+		s := f.Section(name)
+		if s == nil || s.Type == elf.SHT_NOBITS || s.Size == 0 {
+			continue
+		}
+		if s.Size > maxSection {
+			return nil, fmt.Errorf("%s of %d bytes: %w", name, s.Size, ErrUnsupported)
+		}
+		data, err := io.ReadAll(io.LimitReader(s.Open(), maxSection))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		secs = append(secs, section{data: data, addr: s.Addr, eh: name == ".eh_frame"})
+		names = append(names, name)
+	}
+	if len(secs) == 0 {
+		return nil, ErrNoCFI
+	}
+	t, err := build(secs)
+	if err != nil {
+		return nil, err
+	}
+	t.Source = strings.Join(names, " and ")
+	return t, nil
+}
+
+// Build evaluates a CFI section (.eh_frame when eh, else .debug_frame)
+// loaded at addr into a table.
+func Build(data []byte, addr uint64, eh bool) (*Table, error) {
+	return build([]section{{data: data, addr: addr, eh: eh}})
+}
+
+func build(secs []section) (*Table, error) {
+	p := &parser{}
+	for _, sec := range secs {
+		if err := p.parseSection(sec); err != nil {
+			if sec.eh {
+				return nil, fmt.Errorf(".eh_frame: %w", err)
+			}
+			return nil, fmt.Errorf(".debug_frame: %w", err)
+		}
+	}
+	// Sort by PC; at one PC an FDE's start wins over the previous FDE's
+	// end marker.
+	idx := make([]int32, len(p.rows))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ra, rb := p.rows[idx[a]], p.rows[idx[b]]
+		if ra.PC != rb.PC {
+			return ra.PC < rb.PC
+		}
+		return p.gaps[idx[a]] && !p.gaps[idx[b]]
+	})
+	rows := make([]Row, 0, len(idx))
+	for _, i := range idx {
+		row := p.rows[i]
+		if n := len(rows); n > 0 && rows[n-1].PC == row.PC {
+			rows[n-1] = row
+			if n > 1 && rows[n-2].sameRules(row) {
+				rows = rows[:n-1]
+			}
+			continue
+		}
+		if n := len(rows); n > 0 && rows[n-1].sameRules(row) {
+			continue
+		}
+		if len(rows) == 0 && row.CFA == CFANone {
+			continue
+		}
+		rows = append(rows, row)
+	}
+	return &Table{Rows: rows[:len(rows):len(rows)], FDEs: p.fdes}, nil
+}
+
+// gnuBuildID returns f's NT_GNU_BUILD_ID as lowercase hex, or "".
+func gnuBuildID(f *elf.File) string {
+	s := f.Section(".note.gnu.build-id")
+	if s == nil {
+		return ""
+	}
+	data, err := s.Data()
+	if err != nil || len(data) < 16 {
+		return ""
+	}
+	nameSize := f.ByteOrder.Uint32(data[0:])
+	descSize := f.ByteOrder.Uint32(data[4:])
+	if f.ByteOrder.Uint32(data[8:]) != 3 || nameSize != 4 {
+		return ""
+	}
+	start := uint64(12 + 4)
+	end := start + uint64(descSize)
+	if end > uint64(len(data)) {
+		return ""
+	}
+	return fmt.Sprintf("%x", data[start:end])
+}
