@@ -15,6 +15,7 @@
 #include "cpu.h"
 #include "maps.bpf.h"
 #include "filter.bpf.h"
+#include "unwind.bpf.h"
 
 #define EFAULT 14
 #define EEXIST 17
@@ -22,6 +23,9 @@
 const volatile bool include_idle = false;
 const volatile bool kernel_stacks = true;
 const volatile bool user_stacks = true;
+/* Walk user stacks with the CFI unwinder (unwind.bpf.h) instead of the
+ * kernel's frame-pointer walker. */
+const volatile bool cfi_unwind = false;
 
 /* Sizes are set by the loader from the receiver config before load. */
 struct {
@@ -30,6 +34,15 @@ struct {
 	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
 	__uint(max_entries, 1);
 } stacks0 SEC(".maps"), stacks1 SEC(".maps");
+
+/* User stacks walked by the CFI unwinder, keyed by their hash. A stack
+ * map (bpf_get_stackid) cannot take frames we walked ourselves. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct unwind_stack);
+	__uint(max_entries, 1);
+} ustacks0 SEC(".maps"), ustacks1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -72,7 +85,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	__u32 pid = id >> 32, tid = (__u32)id;
 	struct cpu_key key = {};
 	__u32 zero = 0, *gen;
-	void *stackmap, *counts;
+	void *stackmap, *counts, *ustacks;
 	__u64 one = 1, *cnt;
 
 	if (!include_idle && tid == 0)
@@ -86,9 +99,11 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	if (gen && *gen) {
 		stackmap = &stacks1;
 		counts = &counts1;
+		ustacks = &ustacks1;
 	} else {
 		stackmap = &stacks0;
 		counts = &counts0;
+		ustacks = &ustacks0;
 	}
 
 	key.pid = pid;
@@ -100,7 +115,9 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	if (user_stacks && pid != 0) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
-		if (BPF_CORE_READ(task, mm))
+		if (cfi_unwind)
+			key.user_hash = unwind_store(ustacks, pid);
+		else if (BPF_CORE_READ(task, mm))
 			key.user_stack_id = stack_id(ctx, stackmap, BPF_F_USER_STACK,
 						     CPU_STAT_USER_COLLISION,
 						     CPU_STAT_USER_STACK_ERR);

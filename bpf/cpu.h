@@ -14,6 +14,9 @@ struct cpu_key {
 	__s32 user_stack_id;
 	__s32 kern_stack_id;
 	char comm[TASK_COMM_LEN]; /* the thread's name */
+	/* With the CFI unwinder: the user stack's key in ustacks0/1 (0: none);
+	 * user_stack_id is then -1. */
+	__u64 user_hash;
 };
 
 /* Slots of the per-CPU stats array; the receiver reports them as its own

@@ -19,6 +19,37 @@ type Table struct {
 	// Source names the section the rows came from, e.g. ".eh_frame" or
 	// ".debug_frame of /usr/lib/debug/.build-id/ab/cdef.debug".
 	Source string
+	// Segments are the file's loadable segments, to turn a mapping of the
+	// file into the bias between addresses and ELF virtual addresses.
+	Segments []Segment
+}
+
+// Segment is one PT_LOAD program header.
+type Segment struct {
+	Off, Vaddr, Filesz uint64
+	Exec               bool
+}
+
+// Bias returns what to subtract from an address in a mapping of the file
+// at start (file offset off) to get an ELF virtual address.
+func (t *Table) Bias(start, off uint64) (uint64, bool) {
+	for _, s := range t.Segments {
+		const page = 4096
+		if off >= s.Off&^(page-1) && off < s.Off+s.Filesz {
+			return start - off + s.Off - s.Vaddr, true
+		}
+	}
+	return 0, false
+}
+
+func segments(f *elf.File) []Segment {
+	var segs []Segment
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD {
+			segs = append(segs, Segment{Off: p.Off, Vaddr: p.Vaddr, Filesz: p.Filesz, Exec: p.Flags&elf.PF_X != 0})
+		}
+	}
+	return segs
 }
 
 // Bytes is the kernel memory the rows take.
@@ -54,6 +85,9 @@ func BuildFile(path string, debugDirs []string) (*Table, error) {
 	}
 	defer f.Close()
 	t, err := BuildELF(f)
+	if err == nil {
+		t.Segments = segments(f)
+	}
 	if !errors.Is(err, ErrNoCFI) {
 		return t, err
 	}
@@ -71,6 +105,7 @@ func BuildFile(path string, debugDirs []string) (*Table, error) {
 		df.Close()
 		if derr == nil {
 			t.Source += " of " + dbg
+			t.Segments = segments(f)
 		}
 		return t, derr
 	}

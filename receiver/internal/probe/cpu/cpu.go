@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
 // Config is what the probe needs; the receiver's config maps onto it.
@@ -28,6 +29,9 @@ type Config struct {
 	CgroupIDs []uint64
 	// StackEntries and CountEntries size each generation's stack and count maps.
 	StackEntries, CountEntries uint32
+	// Unwinder, when set, walks user stacks with CFI tables instead of the
+	// kernel's frame-pointer walker.
+	Unwinder *unwind.Unwinder
 }
 
 // Record is one counted stack of one thread.
@@ -56,9 +60,10 @@ type Profiler struct {
 
 	// Reused between drains so steady-state draining does not allocate
 	// per entry.
-	keys   []cpuCpuKey
-	vals   []uint64
-	stacks loader.StackReader
+	keys    []cpuCpuKey
+	vals    []uint64
+	stacks  loader.StackReader
+	ustacks unwind.StackReader
 	closed bool
 }
 
@@ -76,6 +81,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 		"include_idle":  cfg.IncludeIdle,
 		"kernel_stacks": cfg.KernelStacks,
 		"user_stacks":   cfg.UserStacks,
+		"cfi_unwind":    cfg.Unwinder != nil,
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -88,13 +94,22 @@ func Start(cfg Config) (_ *Profiler, err error) {
 	for _, name := range []string{"counts0", "counts1"} {
 		spec.Maps[name].MaxEntries = cfg.CountEntries
 	}
+	opts := &ebpf.CollectionOptions{}
+	if cfg.Unwinder != nil {
+		for _, name := range []string{"ustacks0", "ustacks1"} {
+			spec.Maps[name].MaxEntries = cfg.StackEntries
+		}
+		if opts.MapReplacements, err = cfg.Unwinder.Replacements(spec); err != nil {
+			return nil, err
+		}
+	}
 	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
 	if err := targets.Configure(spec); err != nil {
 		return nil, err
 	}
 
 	p := &Profiler{}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&p.objs, opts); err != nil {
 		return nil, loader.Explain("loading cpu profiler", err)
 	}
 	defer func() {
@@ -144,29 +159,34 @@ func (p *Profiler) Drain() ([]Record, error) {
 		return nil, err
 	}
 
-	counts, stacks := p.objs.Counts0, p.objs.Stacks0
+	counts, stacks, ustacks := p.objs.Counts0, p.objs.Stacks0, p.objs.Ustacks0
 	if old == 1 {
-		counts, stacks = p.objs.Counts1, p.objs.Stacks1
+		counts, stacks, ustacks = p.objs.Counts1, p.objs.Stacks1, p.objs.Ustacks1
 	}
 	// Entries read before a failure are already deleted from the map: keep
 	// them and report the error with the records rather than lose them.
 	var drainErr error
 	p.keys, p.vals, drainErr = loader.DrainHash(counts, p.keys[:0], p.vals[:0])
 	p.stacks.Reset()
+	p.ustacks.Reset()
 	records := make([]Record, 0, len(p.keys))
 	for i := range p.keys {
 		k := &p.keys[i]
+		user := p.stacks.Read(stacks, k.UserStackId)
+		if k.UserHash != 0 {
+			user = p.ustacks.Read(ustacks, k.UserHash)
+		}
 		records = append(records, Record{
 			PID:        k.Pid,
 			TID:        k.Tid,
 			ThreadName: loader.CommString(k.Comm[:]),
-			User:       p.stacks.Read(stacks, k.UserStackId),
+			User:       user,
 			Kernel:     p.stacks.Read(stacks, k.KernStackId),
 			Count:      p.vals[i],
 		})
 	}
 	// Empty the old generation so it starts with every slot free.
-	return records, errors.Join(drainErr, p.stacks.Clear(stacks))
+	return records, errors.Join(drainErr, p.stacks.Clear(stacks), p.ustacks.Clear(ustacks))
 }
 
 // Stats sums the per-CPU counters.

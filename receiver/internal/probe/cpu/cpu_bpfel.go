@@ -20,6 +20,7 @@ type cpuCpuKey struct {
 	UserStackId int32
 	KernStackId int32
 	Comm        [16]int8
+	UserHash    uint64
 }
 
 type cpuCpuStat uint32
@@ -35,25 +36,66 @@ const (
 	cpuCpuStatCPU_STAT_MAX            cpuCpuStat = 7
 )
 
+type cpuUnwindProc struct {
+	_        structs.HostLayout
+	Count    uint32
+	Pad      uint32
+	Mappings [256]struct {
+		_       structs.HostLayout
+		Start   uint64
+		End     uint64
+		Bias    uint64
+		TableId uint32
+		Rows    uint32
+	}
+}
+
+type cpuUnwindScratch struct {
+	_       structs.HostLayout
+	Stack   cpuUnwindStack
+	Ip      uint64
+	Sp      uint64
+	Bp      uint64
+	Hash    uint64
+	Pid     uint32
+	Stop    uint32
+	ExactIp uint32
+	Pad     uint32
+}
+
+type cpuUnwindStack struct {
+	_   structs.HostLayout
+	Len uint64
+	Ips [128]uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	cpuMapCounts0       = "counts0"
-	cpuMapCounts1       = "counts1"
-	cpuMapCtl           = "ctl"
-	cpuMapStacks0       = "stacks0"
-	cpuMapStacks1       = "stacks1"
-	cpuMapStats         = "stats"
-	cpuMapTargetCgroups = "target_cgroups"
-	cpuMapTargetPids    = "target_pids"
-	cpuProgCpuSample    = "cpu_sample"
-	cpuVarFilterCgroup  = "filter_cgroup"
-	cpuVarFilterPid     = "filter_pid"
-	cpuVarIncludeIdle   = "include_idle"
-	cpuVarKernelStacks  = "kernel_stacks"
-	cpuVarUnusedCpuStat = "unused_cpu_stat"
-	cpuVarUserStacks    = "user_stacks"
+	cpuMapCounts0        = "counts0"
+	cpuMapCounts1        = "counts1"
+	cpuMapCtl            = "ctl"
+	cpuMapStacks0        = "stacks0"
+	cpuMapStacks1        = "stacks1"
+	cpuMapStats          = "stats"
+	cpuMapTargetCgroups  = "target_cgroups"
+	cpuMapTargetPids     = "target_pids"
+	cpuMapUnwindProcs    = "unwind_procs"
+	cpuMapUnwindRequests = "unwind_requests"
+	cpuMapUnwindScratch  = "unwind_scratch"
+	cpuMapUnwindStats    = "unwind_stats"
+	cpuMapUnwindTables   = "unwind_tables"
+	cpuMapUstacks0       = "ustacks0"
+	cpuMapUstacks1       = "ustacks1"
+	cpuProgCpuSample     = "cpu_sample"
+	cpuVarCfiUnwind      = "cfi_unwind"
+	cpuVarFilterCgroup   = "filter_cgroup"
+	cpuVarFilterPid      = "filter_pid"
+	cpuVarIncludeIdle    = "include_idle"
+	cpuVarKernelStacks   = "kernel_stacks"
+	cpuVarUnusedCpuStat  = "unused_cpu_stat"
+	cpuVarUserStacks     = "user_stacks"
 )
 
 // loadCpu returns the embedded CollectionSpec for cpu.
@@ -105,20 +147,28 @@ type cpuProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuMapSpecs struct {
-	Counts0       *ebpf.MapSpec `ebpf:"counts0"`
-	Counts1       *ebpf.MapSpec `ebpf:"counts1"`
-	Ctl           *ebpf.MapSpec `ebpf:"ctl"`
-	Stacks0       *ebpf.MapSpec `ebpf:"stacks0"`
-	Stacks1       *ebpf.MapSpec `ebpf:"stacks1"`
-	Stats         *ebpf.MapSpec `ebpf:"stats"`
-	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
+	Counts0        *ebpf.MapSpec `ebpf:"counts0"`
+	Counts1        *ebpf.MapSpec `ebpf:"counts1"`
+	Ctl            *ebpf.MapSpec `ebpf:"ctl"`
+	Stacks0        *ebpf.MapSpec `ebpf:"stacks0"`
+	Stacks1        *ebpf.MapSpec `ebpf:"stacks1"`
+	Stats          *ebpf.MapSpec `ebpf:"stats"`
+	TargetCgroups  *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindRequests *ebpf.MapSpec `ebpf:"unwind_requests"`
+	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindStats    *ebpf.MapSpec `ebpf:"unwind_stats"`
+	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
+	Ustacks0       *ebpf.MapSpec `ebpf:"ustacks0"`
+	Ustacks1       *ebpf.MapSpec `ebpf:"ustacks1"`
 }
 
 // cpuVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuVariableSpecs struct {
+	CfiUnwind     *ebpf.VariableSpec `ebpf:"cfi_unwind"`
 	FilterCgroup  *ebpf.VariableSpec `ebpf:"filter_cgroup"`
 	FilterPid     *ebpf.VariableSpec `ebpf:"filter_pid"`
 	IncludeIdle   *ebpf.VariableSpec `ebpf:"include_idle"`
@@ -147,14 +197,21 @@ func (o *cpuObjects) Close() error {
 //
 // It can be passed to loadCpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuMaps struct {
-	Counts0       *ebpf.Map `ebpf:"counts0"`
-	Counts1       *ebpf.Map `ebpf:"counts1"`
-	Ctl           *ebpf.Map `ebpf:"ctl"`
-	Stacks0       *ebpf.Map `ebpf:"stacks0"`
-	Stacks1       *ebpf.Map `ebpf:"stacks1"`
-	Stats         *ebpf.Map `ebpf:"stats"`
-	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.Map `ebpf:"target_pids"`
+	Counts0        *ebpf.Map `ebpf:"counts0"`
+	Counts1        *ebpf.Map `ebpf:"counts1"`
+	Ctl            *ebpf.Map `ebpf:"ctl"`
+	Stacks0        *ebpf.Map `ebpf:"stacks0"`
+	Stacks1        *ebpf.Map `ebpf:"stacks1"`
+	Stats          *ebpf.Map `ebpf:"stats"`
+	TargetCgroups  *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.Map `ebpf:"target_pids"`
+	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindRequests *ebpf.Map `ebpf:"unwind_requests"`
+	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindStats    *ebpf.Map `ebpf:"unwind_stats"`
+	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
+	Ustacks0       *ebpf.Map `ebpf:"ustacks0"`
+	Ustacks1       *ebpf.Map `ebpf:"ustacks1"`
 }
 
 func (m *cpuMaps) Close() error {
@@ -167,6 +224,13 @@ func (m *cpuMaps) Close() error {
 		m.Stats,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.UnwindProcs,
+		m.UnwindRequests,
+		m.UnwindScratch,
+		m.UnwindStats,
+		m.UnwindTables,
+		m.Ustacks0,
+		m.Ustacks1,
 	)
 }
 
@@ -174,6 +238,7 @@ func (m *cpuMaps) Close() error {
 //
 // It can be passed to loadCpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuVariables struct {
+	CfiUnwind     *ebpf.Variable `ebpf:"cfi_unwind"`
 	FilterCgroup  *ebpf.Variable `ebpf:"filter_cgroup"`
 	FilterPid     *ebpf.Variable `ebpf:"filter_pid"`
 	IncludeIdle   *ebpf.Variable `ebpf:"include_idle"`

@@ -7,10 +7,12 @@ package unwindtest
 import (
 	"embed"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 //go:embed src
@@ -65,7 +67,7 @@ func Build(dir string) ([]Program, error) {
 		{Program{Name: "clang-c", Path: out("chain-clang"), Chain: cChain},
 			[]string{"clang", flags, "-o", out("chain-clang"), filepath.Join(src, "chain.c")}},
 		{Program{Name: "gcc-c++-exceptions", Path: out("chain-cxx"),
-			Chain: []string{"spin", "thrower", "inner", "middle", "Outer::run", "main"}},
+			Chain: []string{"_Z4spinm", "_Z7throwerm", "_Z5innerm", "_Z6middlem", "_ZN5Outer3runEm", "main"}},
 			[]string{"g++", flags, "-o", out("chain-cxx"), filepath.Join(src, "chain.cpp")}},
 		{Program{}, []string{"gcc", flags, "-fPIC", "-shared", "-o", lib, filepath.Join(src, "libchain.c")}},
 		{Program{Name: "gcc-shared-library", Path: out("uselib"), Env: []string{"LD_LIBRARY_PATH=" + dir},
@@ -86,4 +88,53 @@ func Build(dir string) ([]Program, error) {
 		progs = append(progs, s.prog)
 	}
 	return progs, nil
+}
+
+// Running is a started test program, waiting to be released.
+type Running struct {
+	Cmd   *exec.Cmd
+	stdin io.WriteCloser
+}
+
+// Release lets the program start spinning.
+func (r *Running) Release() error { return r.stdin.Close() }
+
+// Stop kills the program if it still runs and waits for it.
+func (r *Running) Stop() {
+	r.stdin.Close()
+	r.Cmd.Process.Kill()
+	r.Cmd.Wait()
+}
+
+// Start runs p for seconds once released, and waits until every file of p
+// is mapped; the program blocks on its stdin until Release, so the caller
+// can register it first.
+func Start(p Program, seconds float64) (*Running, error) {
+	cmd := exec.Command(p.Path, fmt.Sprint(seconds))
+	cmd.Env = append(os.Environ(), p.Env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := &Running{Cmd: cmd, stdin: stdin}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", cmd.Process.Pid))
+		if err != nil {
+			break
+		}
+		all := strings.Contains(string(maps), "libc.so")
+		for _, f := range p.Files {
+			all = all && strings.Contains(string(maps), f)
+		}
+		if all {
+			return r, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.Stop()
+	return nil, fmt.Errorf("%s: its files were not mapped within 5s", p.Name)
 }

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* User-stack unwinding from CFI tables, shared by every probe set that
+ * records user stacks.
+ *
+ * The receiver turns each file's .eh_frame into a sorted table of rows
+ * (unwind_tables: table id -> array of struct unwind_row) and each process's
+ * executable mappings into unwind_procs (pid -> sorted mappings, each with
+ * its file's table id and load bias). Per frame the walk finds the mapping
+ * of the pc, binary-searches the row in force there, computes the CFA from
+ * rsp or rbp, reads the return address (CFA - 8) and the saved rbp from the
+ * user stack, and continues in the caller. Files without CFI, anonymous
+ * code and addresses before any row fall back to the frame pointer, so
+ * mixed stacks work. Every way a walk ends is counted in unwind_stats.
+ *
+ * unwind_tables, unwind_procs, unwind_requests and unwind_stats are shared
+ * by all probe sets (the loader replaces each object's copies with one set
+ * owned by the receiver); the scratch state is each object's own, because
+ * programs of different sets can interrupt one another on a CPU.
+ *
+ * The walk runs in bpf_loop (kernel 5.17+): one callback per frame keeps
+ * the verifier's work independent of the depth. */
+#ifndef __EBPF_OTEL_UNWIND_BPF_H
+#define __EBPF_OTEL_UNWIND_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "unwind.h"
+#include "maps.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+	/* Tables differ in length: BPF_F_INNER_MAP lets one outer map hold
+	 * arrays of any size (kernel 5.10+). */
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(map_flags, BPF_F_INNER_MAP);
+		__uint(key_size, sizeof(__u32));
+		__uint(value_size, sizeof(struct unwind_row));
+		__uint(max_entries, 1);
+	});
+} unwind_tables SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct unwind_proc);
+	__uint(max_entries, 1);
+} unwind_procs SEC(".maps");
+
+/* Processes whose mappings the receiver should (re)read: not registered
+ * yet, or a pc outside every known mapping. Value: when asked (ns). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1024);
+} unwind_requests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, UNWIND_STAT_MAX);
+} unwind_stats SEC(".maps");
+
+struct unwind_scratch {
+	struct unwind_stack stack;
+	__u64 ip, sp, bp;
+	__u64 hash;
+	__u32 pid;
+	__u32 stop;
+	/* ip is the interrupted instruction (leaf, or after a signal frame),
+	 * not a return address: look it up as is rather than ip - 1. */
+	__u32 exact_ip;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct unwind_scratch);
+	__uint(max_entries, 1);
+} unwind_scratch SEC(".maps");
+
+struct unwind_loop_ctx {
+	struct unwind_scratch *s;
+	struct unwind_proc *proc;
+};
+
+/* Offsets in the signal frame at __restore_rt: rsp points at the
+ * ucontext; uc_mcontext (struct sigcontext) starts 40 bytes in. */
+#define UNWIND_SIG_RBP (40 + 10 * 8)
+#define UNWIND_SIG_RSP (40 + 15 * 8)
+#define UNWIND_SIG_RIP (40 + 16 * 8)
+
+static __always_inline void unwind_request(__u32 pid)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(&unwind_requests, &pid, &now, BPF_NOEXIST);
+}
+
+static __always_inline long unwind_stop(struct unwind_scratch *s, __u32 reason)
+{
+	s->stop = reason;
+	return 1;
+}
+
+/* unwind_fp steps one frame with the frame pointer. */
+static __always_inline long unwind_fp(struct unwind_scratch *s)
+{
+	__u64 frame[2];
+
+	if (!s->bp)
+		return unwind_stop(s, UNWIND_STAT_FP_END);
+	if (bpf_probe_read_user(frame, sizeof(frame), (void *)s->bp))
+		return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+	if (frame[0] && frame[0] <= s->bp)
+		return unwind_stop(s, UNWIND_STAT_FP_END); /* not a chain */
+	s->sp = s->bp + 16;
+	s->bp = frame[0];
+	s->ip = frame[1];
+	s->exact_ip = 0;
+	return s->ip ? 0 : unwind_stop(s, UNWIND_STAT_FP_END);
+}
+
+static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_proc *proc, __u64 ip)
+{
+	__u32 lo = 0, n = proc->count, half, mid;
+
+	if (n > UNWIND_MAX_MAPPINGS)
+		return NULL;
+	for (int i = 0; i < 9 && n > 1; i++) {
+		half = n / 2;
+		mid = (lo + half) & (UNWIND_MAX_MAPPINGS - 1);
+		if (proc->mappings[mid].start <= ip) {
+			lo = mid;
+			n -= half;
+		} else {
+			n = half;
+		}
+	}
+	if (!n)
+		return NULL;
+	lo &= UNWIND_MAX_MAPPINGS - 1;
+	if (ip < proc->mappings[lo].start || ip >= proc->mappings[lo].end)
+		return NULL;
+	return &proc->mappings[lo];
+}
+
+static __always_inline struct unwind_row *unwind_find_row(void *rows, __u32 count, __u64 pc)
+{
+	__u32 lo = 0, n = count, half, mid;
+	struct unwind_row *r;
+
+	for (int i = 0; i < UNWIND_SEARCH_STEPS && n > 1; i++) {
+		half = n / 2;
+		mid = lo + half;
+		r = bpf_map_lookup_elem(rows, &mid);
+		if (!r)
+			return NULL;
+		if (r->pc <= pc) {
+			lo = mid;
+			n -= half;
+		} else {
+			n = half;
+		}
+	}
+	r = bpf_map_lookup_elem(rows, &lo);
+	if (!r || r->pc > pc)
+		return NULL;
+	return r;
+}
+
+static long unwind_step(__u32 i, void *data)
+{
+	struct unwind_loop_ctx *c = data;
+	struct unwind_scratch *s = c->s;
+	struct unwind_mapping *m;
+	struct unwind_row *row;
+	__u64 pc, cfa, ra, len;
+	void *rows;
+
+	len = s->stack.len;
+	if (len >= UNWIND_MAX_FRAMES)
+		return unwind_stop(s, UNWIND_STAT_DEPTH);
+	s->stack.ips[len & (UNWIND_MAX_FRAMES - 1)] = s->ip;
+	s->stack.len = len + 1;
+	s->hash = (s->hash ^ s->ip) * 0x100000001b3ULL;
+
+	if (!c->proc)
+		return unwind_fp(s);
+	m = unwind_find_mapping(c->proc, s->ip);
+	if (!m) {
+		unwind_request(s->pid);
+		return unwind_stop(s, UNWIND_STAT_NO_MAPPING);
+	}
+	if (!m->table_id)
+		return unwind_fp(s);
+	rows = bpf_map_lookup_elem(&unwind_tables, &m->table_id);
+	if (!rows) {
+		stat_inc(&unwind_stats, UNWIND_STAT_NO_TABLE);
+		unwind_request(s->pid);
+		return unwind_fp(s);
+	}
+	/* A return address may be one past the end of its function (a call
+	 * to a noreturn function): look up the call instruction instead. */
+	pc = s->ip - m->bias - (s->exact_ip ? 0 : 1);
+	row = unwind_find_row(rows, m->rows, pc);
+	if (!row || row->cfa == UNWIND_CFA_NONE)
+		return unwind_fp(s);
+
+	switch (row->cfa) {
+	case UNWIND_CFA_RSP:
+		cfa = s->sp + row->cfa_off;
+		break;
+	case UNWIND_CFA_RBP:
+		cfa = s->bp + row->cfa_off;
+		break;
+	case UNWIND_CFA_PLT:
+		cfa = s->sp + row->cfa_off + ((s->ip & 15) >= (__u64)row->rbp_off ? 8 : 0);
+		break;
+	case UNWIND_CFA_END:
+		return unwind_stop(s, UNWIND_STAT_COMPLETE);
+	case UNWIND_CFA_SIGNAL: {
+		__u64 sp = s->sp;
+
+		if (bpf_probe_read_user(&s->bp, 8, (void *)(sp + UNWIND_SIG_RBP)) ||
+		    bpf_probe_read_user(&s->sp, 8, (void *)(sp + UNWIND_SIG_RSP)) ||
+		    bpf_probe_read_user(&s->ip, 8, (void *)(sp + UNWIND_SIG_RIP)))
+			return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+		s->exact_ip = 1;
+		return 0;
+	}
+	default:
+		return unwind_stop(s, UNWIND_STAT_BAD_RULE);
+	}
+	if (cfa <= s->sp && row->cfa != UNWIND_CFA_RBP)
+		return unwind_stop(s, UNWIND_STAT_BAD_RULE);
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
+		return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+	if (row->rbp == UNWIND_RBP_AT_CFA) {
+		if (bpf_probe_read_user(&s->bp, sizeof(s->bp), (void *)(cfa + row->rbp_off)))
+			return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+	} else if (row->rbp == UNWIND_RBP_UNDEFINED) {
+		s->bp = 0;
+	}
+	s->sp = cfa;
+	s->ip = ra;
+	s->exact_ip = 0;
+	return ra ? 0 : unwind_stop(s, UNWIND_STAT_COMPLETE);
+}
+
+/* unwind_user walks the current task's user stack. It returns the stack
+ * (valid until the next walk on this CPU) and its hash (never 0), or NULL
+ * when the task has no user registers. */
+static __always_inline struct unwind_stack *unwind_user(__u32 pid, __u64 *hash)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct unwind_loop_ctx c = {};
+	struct unwind_scratch *s;
+	__u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!s)
+		return NULL;
+	if (!task->mm || !regs ||
+	    bpf_probe_read_kernel(&s->ip, 8, &regs->ip) ||
+	    bpf_probe_read_kernel(&s->sp, 8, &regs->sp) ||
+	    bpf_probe_read_kernel(&s->bp, 8, &regs->bp) || !s->ip) {
+		stat_inc(&unwind_stats, UNWIND_STAT_NO_REGS);
+		return NULL;
+	}
+	s->stack.len = 0;
+	s->hash = 0xcbf29ce484222325ULL;
+	s->pid = pid;
+	s->stop = UNWIND_STAT_DEPTH;
+	s->exact_ip = 1;
+	c.s = s;
+	c.proc = bpf_map_lookup_elem(&unwind_procs, &pid);
+	if (!c.proc) {
+		stat_inc(&unwind_stats, UNWIND_STAT_NO_PROC);
+		unwind_request(pid);
+	}
+	stat_inc(&unwind_stats, UNWIND_STAT_WALKS);
+	bpf_loop(UNWIND_MAX_FRAMES + 1, unwind_step, &c, 0);
+	stat_inc(&unwind_stats, s->stop);
+	*hash = s->hash ? s->hash : 1;
+	return &s->stack;
+}
+
+/* unwind_store walks the current user stack and stores it in stacks (a
+ * hash of u64 -> struct unwind_stack) unless an identical stack is there.
+ * It returns the stack's key, or 0 when there is none to record. */
+static __always_inline __u64 unwind_store(void *stacks, __u32 pid)
+{
+	struct unwind_stack *st;
+	__u64 hash = 0;
+
+	st = unwind_user(pid, &hash);
+	if (!st)
+		return 0;
+	if (bpf_map_lookup_elem(stacks, &hash))
+		return hash;
+	if (bpf_map_update_elem(stacks, &hash, st, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(stacks, &hash)) {
+		stat_inc(&unwind_stats, UNWIND_STAT_STORE_FULL);
+		return 0;
+	}
+	return hash;
+}
+
+#endif /* __EBPF_OTEL_UNWIND_BPF_H */

@@ -1,0 +1,476 @@
+//go:build linux
+
+package unwind
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
+)
+
+// Sizes fixed by bpf/unwind.h.
+const (
+	MaxFrames   = 128
+	maxMappings = 256
+	maxRowsBPF  = 1 << 24
+	mappingSize = 32
+	procSize    = 8 + maxMappings*mappingSize
+	// StackSize is the bytes of one struct unwind_stack.
+	StackSize = 8 + MaxFrames*8
+)
+
+// Stop reasons, the slots of unwind_stats (enum unwind_stat).
+const (
+	statWalks = iota
+	statComplete
+	statFPEnd
+	statNoProc
+	statNoMapping
+	statNoTable
+	statBadRule
+	statReadFault
+	statDepth
+	statNoRegs
+	statStoreFull
+	statMax
+)
+
+// Config sizes the unwinder.
+type Config struct {
+	// TableBytes bounds the rows held in the kernel (and the cache).
+	TableBytes int64
+	// MaxTables and MaxProcesses size the tables and process maps.
+	MaxTables, MaxProcesses uint32
+	// DebugDirs are searched for separate debug files by build ID.
+	DebugDirs []string
+	// Poll is how often requests from the kernel side are served.
+	Poll time.Duration
+	// ProcRoot is /proc (tests may point elsewhere).
+	ProcRoot string
+}
+
+// Stats are the unwinder's cumulative counters.
+type Stats struct {
+	// Walks is stacks walked; the rest say how walks ended or what they
+	// lacked (NoTable counts frames that fell back to the frame pointer
+	// because their table was not loaded).
+	Walks, Complete, FPEnd, NoProc, NoMapping, NoTable   uint64
+	BadRule, ReadFault, Depth, NoRegs, StoreFull         uint64
+	Cache                                                CacheStats
+	Processes                                            int
+	ProcErrors, Refreshes, LoadErrors, MappingsTruncated uint64
+}
+
+// Unwinder owns the kernel maps the CFI unwinder reads (tables, processes,
+// requests, stop counters) and keeps them filled: a goroutine serves the
+// kernel's requests for processes it has not seen, reading /proc/PID/maps
+// and building each mapped file's table once. Every probe set that walks
+// user stacks loads with its Replacements. Close releases everything.
+type Unwinder struct {
+	cfg   Config
+	cache *Cache
+
+	mu        sync.Mutex // held by the poll goroutine while it changes state
+	tables    *ebpf.Map
+	procs     *ebpf.Map
+	requests  *ebpf.Map
+	stats     *ebpf.Map
+	ids       map[FileKey]uint32
+	rows      map[FileKey]uint32
+	free      []uint32
+	nextID    uint32
+	pids      map[uint32]time.Time // registered: last refresh
+	counters  Stats
+	procBuf   []byte
+	entries   []mappingEntry
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type mappingEntry struct {
+	start, end, bias uint64
+	id, rows         uint32
+}
+
+// New returns an unwinder; it does no I/O until the first Replacements.
+func New(cfg Config) *Unwinder {
+	if cfg.Poll <= 0 {
+		cfg.Poll = 20 * time.Millisecond
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	u := &Unwinder{
+		cfg:     cfg,
+		cache:   NewCache(cfg.TableBytes, cfg.DebugDirs),
+		ids:     map[FileKey]uint32{},
+		rows:    map[FileKey]uint32{},
+		pids:    map[uint32]time.Time{},
+		procBuf: make([]byte, procSize),
+		nextID:  1,
+	}
+	u.cache.OnEvict = u.evicted
+	return u
+}
+
+// mapNames are the maps unwind.bpf.h declares and the Unwinder shares.
+var mapNames = []string{"unwind_tables", "unwind_procs", "unwind_requests", "unwind_stats"}
+
+// Replacements sizes spec's unwinder maps and returns the shared maps to
+// load it with (ebpf.CollectionOptions.MapReplacements). The first call
+// creates the maps from spec and starts serving requests.
+func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, error) {
+	for _, name := range mapNames {
+		if spec.Maps[name] == nil {
+			return nil, fmt.Errorf("program has no %s map: it does not include unwind.bpf.h", name)
+		}
+	}
+	spec.Maps["unwind_tables"].MaxEntries = u.cfg.MaxTables
+	spec.Maps["unwind_procs"].MaxEntries = u.cfg.MaxProcesses
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.tables == nil {
+		maps := make([]*ebpf.Map, len(mapNames))
+		for i, name := range mapNames {
+			m, err := ebpf.NewMap(spec.Maps[name])
+			if err != nil {
+				for _, c := range maps[:i] {
+					c.Close()
+				}
+				return nil, loader.Explain("creating "+name, err)
+			}
+			maps[i] = m
+		}
+		u.tables, u.procs, u.requests, u.stats = maps[0], maps[1], maps[2], maps[3]
+		u.stop, u.done = make(chan struct{}), make(chan struct{})
+		go u.run()
+	}
+	return map[string]*ebpf.Map{
+		"unwind_tables": u.tables, "unwind_procs": u.procs,
+		"unwind_requests": u.requests, "unwind_stats": u.stats,
+	}, nil
+}
+
+func (u *Unwinder) run() {
+	defer close(u.done)
+	tick := time.NewTicker(u.cfg.Poll)
+	defer tick.Stop()
+	var pids []uint32
+	lastSweep := time.Now()
+	for {
+		select {
+		case <-u.stop:
+			return
+		case now := <-tick.C:
+			pids = u.takeRequests(pids[:0])
+			u.mu.Lock()
+			for _, pid := range pids {
+				// A process asks again when a pc falls outside its
+				// known mappings; re-reading more often than every
+				// 500 ms would only burn CPU on a JIT.
+				if last, ok := u.pids[pid]; ok && now.Sub(last) < 500*time.Millisecond {
+					continue
+				}
+				if err := u.refreshLocked(pid, now); err != nil {
+					u.counters.ProcErrors++
+				}
+			}
+			if now.Sub(lastSweep) >= time.Second {
+				u.sweepLocked()
+				lastSweep = now
+			}
+			u.mu.Unlock()
+		}
+	}
+}
+
+func (u *Unwinder) takeRequests(pids []uint32) []uint32 {
+	var pid uint32
+	var ts uint64
+	it := u.requests.Iterate()
+	for it.Next(&pid, &ts) {
+		pids = append(pids, pid)
+	}
+	for _, p := range pids {
+		_ = u.requests.Delete(p)
+	}
+	return pids
+}
+
+// Register reads pid's mappings now and loads the tables of its files.
+func (u *Unwinder) Register(pid uint32) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.procs == nil {
+		return errors.New("unwinder not started: no program loaded with its maps")
+	}
+	return u.refreshLocked(pid, time.Now())
+}
+
+func (u *Unwinder) refreshLocked(pid uint32, now time.Time) error {
+	u.counters.Refreshes++
+	dir := u.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(pid), 10)
+	f, err := os.Open(dir + "/maps")
+	if err != nil {
+		return fmt.Errorf("reading mappings of %d: %w", pid, err)
+	}
+	maps, err := procmaps.ParseMaps(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("reading mappings of %d: %w", pid, err)
+	}
+	u.entries = u.entries[:0]
+	for i := range maps {
+		m := &maps[i]
+		if !m.Executable() {
+			continue
+		}
+		e := mappingEntry{start: m.Start, end: m.Limit}
+		if m.Kind == procmaps.KindFile && m.Inode != 0 {
+			key := FileKey{Dev: uint64(m.Major)<<32 | uint64(m.Minor), Inode: m.Inode}
+			path := fmt.Sprintf("%s/map_files/%x-%x", dir, m.Start, m.Limit)
+			e.id, e.rows, e.bias = u.tableLocked(key, path, m.Start, m.Offset)
+		}
+		u.entries = append(u.entries, e)
+	}
+	if len(u.entries) > maxMappings {
+		// Keep the lowest: executables and the first libraries. The
+		// rest are counted and their pcs end walks as unmapped.
+		u.counters.MappingsTruncated++
+		u.entries = u.entries[:maxMappings]
+	}
+	slices.SortFunc(u.entries, func(a, b mappingEntry) int {
+		switch {
+		case a.start < b.start:
+			return -1
+		case a.start > b.start:
+			return 1
+		}
+		return 0
+	})
+	b := u.procBuf
+	clear(b)
+	binary.LittleEndian.PutUint32(b, uint32(len(u.entries)))
+	for i, e := range u.entries {
+		o := b[8+i*mappingSize:]
+		binary.LittleEndian.PutUint64(o, e.start)
+		binary.LittleEndian.PutUint64(o[8:], e.end)
+		binary.LittleEndian.PutUint64(o[16:], e.bias)
+		binary.LittleEndian.PutUint32(o[24:], e.id)
+		binary.LittleEndian.PutUint32(o[28:], e.rows)
+	}
+	if err := u.procs.Put(pid, b); err != nil {
+		return fmt.Errorf("registering process %d: %w", pid, err)
+	}
+	u.pids[pid] = now
+	return nil
+}
+
+// tableLocked returns the kernel table id (0: none, frame pointers) for
+// the file mapped at start from file offset off, loading it if needed.
+func (u *Unwinder) tableLocked(key FileKey, path string, start, off uint64) (id, rows uint32, bias uint64) {
+	t, err := u.cache.Get(key, path)
+	if err != nil || t == nil {
+		return 0, 0, 0
+	}
+	bias, ok := t.Bias(start, off)
+	if !ok {
+		return 0, 0, 0
+	}
+	if id, ok := u.ids[key]; ok {
+		return id, u.rows[key], bias
+	}
+	if len(t.Rows) == 0 || len(t.Rows) > maxRowsBPF {
+		return 0, 0, 0
+	}
+	id = u.allocID()
+	if err := u.load(id, t.Rows); err != nil {
+		u.counters.LoadErrors++
+		u.free = append(u.free, id)
+		return 0, 0, 0
+	}
+	u.ids[key], u.rows[key] = id, uint32(len(t.Rows))
+	// The kernel holds the rows now; the cache keeps only their size
+	// for its budget.
+	t.Rows = nil
+	return id, u.rows[key], bias
+}
+
+func (u *Unwinder) allocID() uint32 {
+	if n := len(u.free); n > 0 {
+		id := u.free[n-1]
+		u.free = u.free[:n-1]
+		return id
+	}
+	id := u.nextID
+	u.nextID++
+	return id
+}
+
+func (u *Unwinder) load(id uint32, rows []Row) error {
+	inner, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name:       "unwind_rows",
+		Type:       ebpf.Array,
+		KeySize:    4,
+		ValueSize:  RowSize,
+		MaxEntries: uint32(len(rows)),
+		Flags:      unix.BPF_F_INNER_MAP,
+	})
+	if err != nil {
+		return fmt.Errorf("creating a table of %d rows: %w", len(rows), err)
+	}
+	defer inner.Close()
+	keys := make([]uint32, len(rows))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	if _, err := inner.BatchUpdate(keys, rows, nil); err != nil {
+		return fmt.Errorf("writing a table of %d rows: %w", len(rows), err)
+	}
+	if err := u.tables.Put(id, inner); err != nil {
+		return fmt.Errorf("adding table %d: %w", id, err)
+	}
+	return nil
+}
+
+// evicted drops an evicted table from the kernel; called by the cache with
+// u.mu held (every cache.Get happens under it).
+func (u *Unwinder) evicted(key FileKey, _ *Table) {
+	id, ok := u.ids[key]
+	if !ok {
+		return
+	}
+	_ = u.tables.Delete(id)
+	delete(u.ids, key)
+	delete(u.rows, key)
+	u.free = append(u.free, id)
+}
+
+// sweepLocked forgets processes that have exited.
+func (u *Unwinder) sweepLocked() {
+	for pid := range u.pids {
+		if _, err := os.Stat(u.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(pid), 10)); errors.Is(err, os.ErrNotExist) {
+			_ = u.procs.Delete(pid)
+			delete(u.pids, pid)
+		}
+	}
+}
+
+// Stats returns the counters, the kernel's summed over CPUs.
+func (u *Unwinder) Stats() (Stats, error) {
+	u.mu.Lock()
+	s := u.counters
+	s.Processes = len(u.pids)
+	m := u.stats
+	u.mu.Unlock()
+	s.Cache = u.cache.Stats()
+	if m == nil {
+		return s, nil
+	}
+	v, err := loader.SumPerCPU(m, statMax)
+	if err != nil {
+		return s, err
+	}
+	dst := []*uint64{&s.Walks, &s.Complete, &s.FPEnd, &s.NoProc, &s.NoMapping, &s.NoTable,
+		&s.BadRule, &s.ReadFault, &s.Depth, &s.NoRegs, &s.StoreFull}
+	for i, d := range dst {
+		*d = v[i]
+	}
+	return s, nil
+}
+
+// Close stops serving requests and releases the maps; safe to call more
+// than once and before any program was loaded.
+func (u *Unwinder) Close() error {
+	var errs []error
+	u.closeOnce.Do(func() {
+		if u.stop != nil {
+			close(u.stop)
+			<-u.done
+		}
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		for _, m := range []*ebpf.Map{u.tables, u.procs, u.requests, u.stats} {
+			if m != nil {
+				errs = append(errs, m.Close())
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// StackReader reads CFI-walked stacks (struct unwind_stack keyed by hash)
+// out of a probe set's stack map, once per key per drain.
+type StackReader struct {
+	buf   [StackSize]byte
+	cache map[uint64][]uint64
+	keys  []uint64
+}
+
+// Reset forgets the stacks read so far; call it at the start of a drain.
+func (r *StackReader) Reset() {
+	if r.cache == nil {
+		r.cache = make(map[uint64][]uint64)
+	}
+	clear(r.cache)
+}
+
+// Read returns the stack stored under hash, leaf first; nil for hash 0 or
+// a missing entry.
+func (r *StackReader) Read(m *ebpf.Map, hash uint64) []uint64 {
+	if hash == 0 {
+		return nil
+	}
+	if s, ok := r.cache[hash]; ok {
+		return s
+	}
+	var s []uint64
+	if err := m.Lookup(hash, r.buf[:]); err == nil {
+		n := binary.LittleEndian.Uint64(r.buf[:])
+		n = min(n, MaxFrames)
+		s = make([]uint64, n)
+		for i := range s {
+			s[i] = binary.LittleEndian.Uint64(r.buf[8+8*i:])
+		}
+	}
+	r.cache[hash] = s
+	return s
+}
+
+// Clear deletes every stack of m (a generation no program writes now).
+func (r *StackReader) Clear(m *ebpf.Map) error {
+	r.keys = r.keys[:0]
+	var errs []error
+	var prev any // nil: the first key
+	for {
+		var k uint64
+		err := m.NextKey(prev, &k)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listing %s: %w", m.String(), err))
+			break
+		}
+		r.keys = append(r.keys, k)
+		prev = k
+	}
+	if len(r.keys) > 0 {
+		if _, err := m.BatchDelete(r.keys, nil); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("clearing %s: %w", m.String(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
