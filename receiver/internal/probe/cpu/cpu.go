@@ -64,7 +64,7 @@ type Profiler struct {
 	vals    []uint64
 	stacks  loader.StackReader
 	ustacks unwind.StackReader
-	closed bool
+	closed  bool
 }
 
 // Start loads the program with cfg's settings and attaches it to a software
