@@ -18,6 +18,7 @@
 #include "maps.bpf.h"
 #include "filter.bpf.h"
 #include "core_fixes.bpf.h"
+#include "unwind.bpf.h"
 
 #define EFAULT 14
 #define EEXIST 17
@@ -25,6 +26,8 @@
 const volatile bool kernel_stacks = true;
 const volatile bool user_stacks = true;
 const volatile __u64 min_block_ns = 1000;
+/* Walk user stacks with the CFI unwinder (unwind.bpf.h). */
+const volatile bool cfi_unwind = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -32,6 +35,15 @@ struct {
 	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
 	__uint(max_entries, 1);
 } stacks SEC(".maps");
+
+/* User stacks walked by the CFI unwinder, keyed by hash; cleared with
+ * stacks (same epoch). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct unwind_stack);
+	__uint(max_entries, 1);
+} ustacks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -99,7 +111,10 @@ static __always_inline void record_out(void *ctx, struct offcpu_start *s)
 	s->epoch = ctl_get(1);
 	s->user_stack_id = -1;
 	s->kern_stack_id = -1;
-	if (user_stacks)
+	s->user_hash = 0;
+	if (user_stacks && cfi_unwind)
+		s->user_hash = unwind_store(&ustacks, bpf_get_current_pid_tgid() >> 32);
+	else if (user_stacks)
 		s->user_stack_id = stack_id(ctx, BPF_F_USER_STACK, OFFCPU_STAT_USER_COLLISION);
 	if (kernel_stacks)
 		/* The whole stack, tracing frames included: how many frames the
@@ -129,9 +144,11 @@ static __always_inline void record_in(struct task_struct *next, struct offcpu_st
 	key.tid = BPF_CORE_READ(next, pid);
 	key.user_stack_id = s->user_stack_id;
 	key.kern_stack_id = s->kern_stack_id;
+	key.user_hash = s->user_hash;
 	if (s->epoch != ctl_get(1)) {
 		key.user_stack_id = STACK_EXPIRED;
 		key.kern_stack_id = STACK_EXPIRED;
+		key.user_hash = 0;
 		stat_inc(&stats, OFFCPU_STAT_STACK_EXPIRED);
 	}
 	BPF_CORE_READ_STR_INTO(&key.comm, next, comm);

@@ -15,6 +15,8 @@ struct offcpu_key {
 	__s32 user_stack_id;
 	__s32 kern_stack_id;
 	char comm[TASK_COMM_LEN];
+	/* With the CFI unwinder: the user stack's key in ustacks (0: none). */
+	__u64 user_hash;
 };
 
 /* What a task carries while it is off the CPU. */
@@ -24,6 +26,7 @@ struct offcpu_start {
 	__s32 kern_stack_id;
 	__u32 epoch;
 	__u32 pad;
+	__u64 user_hash;
 };
 
 enum offcpu_stat {

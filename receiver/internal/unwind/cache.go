@@ -73,18 +73,36 @@ func NewCache(budget int64, debugDirs []string) *Cache {
 // ErrNoCFI (use frame pointers), ErrTooLarge, or why the file's CFI could
 // not be read.
 func (c *Cache) Get(key FileKey, path string) (*Table, error) {
-	c.mu.Lock()
-	if el, ok := c.entries[key]; ok {
-		c.lru.MoveToFront(el)
-		c.stats.Hits++
-		e := el.Value.(*cacheEntry)
-		c.mu.Unlock()
-		return e.table, e.err
+	if t, err, ok := c.Lookup(key); ok {
+		return t, err
 	}
-	c.mu.Unlock()
-
 	// Build outside the lock: a large file must not stall other lookups.
 	t, err := c.build(path)
+	return c.Add(key, t, err)
+}
+
+// Lookup returns key's table or remembered failure; ok is false when the
+// file has not been built yet.
+func (c *Cache) Lookup(key FileKey) (_ *Table, _ error, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return nil, nil, false
+	}
+	c.lru.MoveToFront(el)
+	c.stats.Hits++
+	e := el.Value.(*cacheEntry)
+	return e.table, e.err, true
+}
+
+// Build builds path's table with the cache's settings, without adding it.
+func (c *Cache) Build(path string) (*Table, error) { return c.build(path) }
+
+// Add stores a built table (or the error building it) under key, evicting
+// the least recently used tables to stay within the budget, and returns
+// what is stored (a table over the whole budget becomes ErrTooLarge).
+func (c *Cache) Add(key FileKey, t *Table, err error) (*Table, error) {
 	e := &cacheEntry{key: key, table: t, err: err, bytes: failedEntryBytes}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -70,6 +71,12 @@ type Stats struct {
 	Cache                                                CacheStats
 	Processes                                            int
 	ProcErrors, Refreshes, LoadErrors, MappingsTruncated uint64
+	// Exited counts requests for processes that were gone when served.
+	Exited uint64
+	// Pending is the files waiting for their tables to be built.
+	Pending int
+	// LastError is the last failure to register a process, for logs.
+	LastError string
 }
 
 // Unwinder owns the kernel maps the CFI unwinder reads (tables, processes,
@@ -81,22 +88,34 @@ type Unwinder struct {
 	cfg   Config
 	cache *Cache
 
-	mu        sync.Mutex // held by the poll goroutine while it changes state
-	tables    *ebpf.Map
-	procs     *ebpf.Map
-	requests  *ebpf.Map
-	stats     *ebpf.Map
-	ids       map[FileKey]uint32
-	rows      map[FileKey]uint32
-	free      []uint32
-	nextID    uint32
-	pids      map[uint32]time.Time // registered: last refresh
-	counters  Stats
-	procBuf   []byte
-	entries   []mappingEntry
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	mu          sync.Mutex // held by the poll goroutine while it changes state
+	tables      *ebpf.Map
+	procs       *ebpf.Map
+	requests    *ebpf.Map
+	stats       *ebpf.Map
+	ids         map[FileKey]uint32
+	rows        map[FileKey]uint32
+	free        []uint32
+	nextID      uint32
+	pids        map[uint32]time.Time // registered: last refresh
+	pending     map[FileKey]*pendingBuild
+	wake        chan struct{}
+	counters    Stats
+	procBuf     []byte
+	entries     []mappingEntry
+	stop        chan struct{}
+	done        chan struct{}
+	builderDone chan struct{} // one value per builder
+	closeOnce   sync.Once
+}
+
+// pendingBuild is a file whose table is being built or waits to be, and
+// the processes to re-register when it is ready (each with the path the
+// file has in that process, /proc/PID/map_files/...).
+type pendingBuild struct {
+	size     int64
+	building bool
+	pids     map[uint32]string
 }
 
 type mappingEntry struct {
@@ -118,6 +137,8 @@ func New(cfg Config) *Unwinder {
 		ids:     map[FileKey]uint32{},
 		rows:    map[FileKey]uint32{},
 		pids:    map[uint32]time.Time{},
+		pending: map[FileKey]*pendingBuild{},
+		wake:    make(chan struct{}, 1),
 		procBuf: make([]byte, procSize),
 		nextID:  1,
 	}
@@ -154,8 +175,13 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 			maps[i] = m
 		}
 		u.tables, u.procs, u.requests, u.stats = maps[0], maps[1], maps[2], maps[3]
-		u.stop, u.done = make(chan struct{}), make(chan struct{})
+		u.stop, u.done, u.builderDone = make(chan struct{}), make(chan struct{}), make(chan struct{}, 2)
 		go u.run()
+		// Two builders: one for any file, one only for small ones, so
+		// a process of small files never waits behind a browser's
+		// 100 MB executable.
+		go u.builder(math.MaxInt64)
+		go u.builder(smallFile)
 	}
 	return map[string]*ebpf.Map{
 		"unwind_tables": u.tables, "unwind_procs": u.procs,
@@ -183,8 +209,12 @@ func (u *Unwinder) run() {
 				if last, ok := u.pids[pid]; ok && now.Sub(last) < 500*time.Millisecond {
 					continue
 				}
-				if err := u.refreshLocked(pid, now); err != nil {
+				switch err := u.refreshLocked(pid, now); {
+				case errors.Is(err, os.ErrNotExist):
+					u.counters.Exited++ // gone before we got to it
+				case err != nil:
 					u.counters.ProcErrors++
+					u.counters.LastError = err.Error()
 				}
 			}
 			if now.Sub(lastSweep) >= time.Second {
@@ -209,14 +239,34 @@ func (u *Unwinder) takeRequests(pids []uint32) []uint32 {
 	return pids
 }
 
-// Register reads pid's mappings now and loads the tables of its files.
+// Register reads pid's mappings now and returns once the tables of all
+// its files are built and loaded (the kernel's requests are served
+// asynchronously instead).
 func (u *Unwinder) Register(pid uint32) error {
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	if u.procs == nil {
+		u.mu.Unlock()
 		return errors.New("unwinder not started: no program loaded with its maps")
 	}
-	return u.refreshLocked(pid, time.Now())
+	err := u.refreshLocked(pid, time.Now())
+	u.mu.Unlock()
+	for err == nil && u.waiting(pid) {
+		if !u.buildNext(math.MaxInt64) {
+			time.Sleep(5 * time.Millisecond) // the builder has it
+		}
+	}
+	return err
+}
+
+func (u *Unwinder) waiting(pid uint32) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, pb := range u.pending {
+		if _, ok := pb.pids[pid]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (u *Unwinder) refreshLocked(pid uint32, now time.Time) error {
@@ -241,7 +291,7 @@ func (u *Unwinder) refreshLocked(pid uint32, now time.Time) error {
 		if m.Kind == procmaps.KindFile && m.Inode != 0 {
 			key := FileKey{Dev: uint64(m.Major)<<32 | uint64(m.Minor), Inode: m.Inode}
 			path := fmt.Sprintf("%s/map_files/%x-%x", dir, m.Start, m.Limit)
-			e.id, e.rows, e.bias = u.tableLocked(key, path, m.Start, m.Offset)
+			e.id, e.rows, e.bias = u.tableLocked(pid, key, path, m.Start, m.Offset)
 		}
 		u.entries = append(u.entries, e)
 	}
@@ -279,9 +329,16 @@ func (u *Unwinder) refreshLocked(pid uint32, now time.Time) error {
 }
 
 // tableLocked returns the kernel table id (0: none, frame pointers) for
-// the file mapped at start from file offset off, loading it if needed.
-func (u *Unwinder) tableLocked(key FileKey, path string, start, off uint64) (id, rows uint32, bias uint64) {
-	t, err := u.cache.Get(key, path)
+// the file mapped at start from file offset off, loading it if it is built.
+// A file not built yet is queued for the builder and pid re-registered when
+// it is ready; meanwhile its frames fall back to the frame pointer, so one
+// large file (a browser, node) never holds up the registration of others.
+func (u *Unwinder) tableLocked(pid uint32, key FileKey, path string, start, off uint64) (id, rows uint32, bias uint64) {
+	t, err, built := u.cache.Lookup(key)
+	if !built {
+		u.queueLocked(pid, key, path)
+		return 0, 0, 0
+	}
 	if err != nil || t == nil {
 		return 0, 0, 0
 	}
@@ -298,6 +355,7 @@ func (u *Unwinder) tableLocked(key FileKey, path string, start, off uint64) (id,
 	id = u.allocID()
 	if err := u.load(id, t.Rows); err != nil {
 		u.counters.LoadErrors++
+		u.counters.LastError = err.Error()
 		u.free = append(u.free, id)
 		return 0, 0, 0
 	}
@@ -306,6 +364,99 @@ func (u *Unwinder) tableLocked(key FileKey, path string, start, off uint64) (id,
 	// for its budget.
 	t.Rows = nil
 	return id, u.rows[key], bias
+}
+
+func (u *Unwinder) queueLocked(pid uint32, key FileKey, path string) {
+	pb, ok := u.pending[key]
+	if !ok {
+		pb = &pendingBuild{pids: map[uint32]string{}}
+		if fi, err := os.Stat(path); err == nil {
+			pb.size = fi.Size()
+		}
+		u.pending[key] = pb
+		select {
+		case u.wake <- struct{}{}:
+		default:
+		}
+	}
+	pb.pids[pid] = path
+}
+
+// smallFile is the largest file the second builder takes.
+const smallFile = 8 << 20
+
+// builder builds queued tables of files up to maxSize bytes, smallest
+// first: small files are quick, and most processes wait only on small ones.
+func (u *Unwinder) builder(maxSize int64) {
+	defer func() { u.builderDone <- struct{}{} }()
+	tick := time.NewTicker(u.cfg.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-u.stop:
+			return
+		case <-u.wake:
+		case <-tick.C:
+		}
+		for u.buildNext(maxSize) {
+			select {
+			case <-u.stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// buildNext builds one pending file of at most maxSize bytes; it reports
+// whether there was one.
+func (u *Unwinder) buildNext(maxSize int64) bool {
+	u.mu.Lock()
+	var key FileKey
+	var pb *pendingBuild
+	for k, p := range u.pending {
+		if !p.building && p.size <= maxSize && (pb == nil || p.size < pb.size) {
+			key, pb = k, p
+		}
+	}
+	if pb == nil {
+		u.mu.Unlock()
+		return false
+	}
+	pb.building = true
+	paths := make([]string, 0, len(pb.pids))
+	for _, p := range pb.pids {
+		paths = append(paths, p)
+	}
+	u.mu.Unlock()
+
+	// Any waiting process's view of the file will do; one that exited
+	// meanwhile has taken its path with it.
+	var t *Table
+	err := os.ErrNotExist
+	for _, p := range paths {
+		if t, err = u.cache.Build(p); !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.pending, key)
+	if !errors.Is(err, os.ErrNotExist) {
+		u.cache.Add(key, t, err)
+	}
+	now := time.Now()
+	for pid := range pb.pids {
+		switch err := u.refreshLocked(pid, now); {
+		case errors.Is(err, os.ErrNotExist):
+			u.counters.Exited++
+		case err != nil:
+			u.counters.ProcErrors++
+			u.counters.LastError = err.Error()
+		}
+	}
+	return true
 }
 
 func (u *Unwinder) allocID() uint32 {
@@ -373,6 +524,7 @@ func (u *Unwinder) Stats() (Stats, error) {
 	u.mu.Lock()
 	s := u.counters
 	s.Processes = len(u.pids)
+	s.Pending = len(u.pending)
 	m := u.stats
 	u.mu.Unlock()
 	s.Cache = u.cache.Stats()
@@ -399,6 +551,8 @@ func (u *Unwinder) Close() error {
 		if u.stop != nil {
 			close(u.stop)
 			<-u.done
+			<-u.builderDone
+			<-u.builderDone
 		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
@@ -449,28 +603,38 @@ func (r *StackReader) Read(m *ebpf.Map, hash uint64) []uint64 {
 	return s
 }
 
+// Count returns how many stacks m holds.
+func (r *StackReader) Count(m *ebpf.Map) (int, error) {
+	err := r.collectKeys(m)
+	return len(r.keys), err
+}
+
 // Clear deletes every stack of m (a generation no program writes now).
 func (r *StackReader) Clear(m *ebpf.Map) error {
+	err := r.collectKeys(m)
+	if len(r.keys) > 0 {
+		if _, derr := m.BatchDelete(r.keys, nil); derr != nil && !errors.Is(derr, ebpf.ErrKeyNotExist) {
+			err = errors.Join(err, fmt.Errorf("clearing %s: %w", m.String(), derr))
+		}
+	}
+	return err
+}
+
+// collectKeys lists m's keys first: deleting while walking restarts the
+// kernel's iteration.
+func (r *StackReader) collectKeys(m *ebpf.Map) error {
 	r.keys = r.keys[:0]
-	var errs []error
 	var prev any // nil: the first key
 	for {
 		var k uint64
 		err := m.NextKey(prev, &k)
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break
+			return nil
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("listing %s: %w", m.String(), err))
-			break
+			return fmt.Errorf("listing %s: %w", m.String(), err)
 		}
 		r.keys = append(r.keys, k)
 		prev = k
 	}
-	if len(r.keys) > 0 {
-		if _, err := m.BatchDelete(r.keys, nil); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			errs = append(errs, fmt.Errorf("clearing %s: %w", m.String(), err))
-		}
-	}
-	return errors.Join(errs...)
 }

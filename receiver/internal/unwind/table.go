@@ -112,6 +112,11 @@ func BuildFile(path string, debugDirs []string) (*Table, error) {
 	return nil, err
 }
 
+// ErrGo is returned for Go executables: Go keeps frame pointers on
+// x86-64 (since Go 1.7), so the frame-pointer walk is exact there and
+// their large .debug_frame need not be read.
+var ErrGo = fmt.Errorf("go binary: %w", ErrNoCFI)
+
 // BuildELF reads f's .debug_frame and .eh_frame into one table. Most
 // files have only .eh_frame; code built with -fno-asynchronous-unwind-tables
 // has its CFI in .debug_frame while the C runtime's start files still bring
@@ -120,6 +125,9 @@ func BuildFile(path string, debugDirs []string) (*Table, error) {
 func BuildELF(f *elf.File) (*Table, error) {
 	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
 		return nil, fmt.Errorf("machine %v: %w", f.Machine, ErrUnsupported)
+	}
+	if f.Section(".gopclntab") != nil || f.Section(".go.buildinfo") != nil {
+		return nil, ErrGo
 	}
 	var secs []section
 	var names []string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/kallsyms"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
 // StackExpired is the stack id of a block whose stacks were cleared while it
@@ -36,6 +37,9 @@ type Config struct {
 	// KallsymsPath is where the scheduler's entry is looked up to trim the
 	// tracing frames off kernel stacks; empty means /proc/kallsyms.
 	KallsymsPath string
+	// Unwinder, when set, walks user stacks with CFI tables instead of the
+	// kernel's frame-pointer walker.
+	Unwinder *unwind.Unwinder
 }
 
 // schedulerEntry is the function that fires sched_switch: an off-CPU kernel
@@ -82,9 +86,10 @@ type Tracer struct {
 	Scheduler  kallsyms.Range
 	unanchored uint64
 
-	keys   []offcpuOffcpuKey
-	vals   []uint64
-	stacks loader.StackReader
+	keys    []offcpuOffcpuKey
+	vals    []uint64
+	stacks  loader.StackReader
+	ustacks unwind.StackReader
 	closed bool
 }
 
@@ -112,6 +117,7 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 		"kernel_stacks": cfg.KernelStacks,
 		"user_stacks":   cfg.UserStacks,
 		"min_block_ns":  uint64(cfg.MinBlock.Nanoseconds()),
+		"cfi_unwind":    cfg.Unwinder != nil,
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -135,7 +141,14 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 	} else {
 		delete(spec.Programs, "sched_switch_raw")
 	}
-	coll, err := ebpf.NewCollection(spec)
+	opts := ebpf.CollectionOptions{}
+	if cfg.Unwinder != nil {
+		spec.Maps["ustacks"].MaxEntries = cfg.StackEntries
+		if opts.MapReplacements, err = cfg.Unwinder.Replacements(spec); err != nil {
+			return nil, err
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
 	if err != nil {
 		return nil, loader.Explain("loading off-cpu profiler ("+progName+")", err)
 	}
@@ -172,20 +185,25 @@ func (t *Tracer) Drain() ([]Record, error) {
 		return nil, err
 	}
 	counts := t.coll.Maps[fmt.Sprintf("counts%d", old)]
-	stacks := t.coll.Maps["stacks"]
+	stacks, ustacks := t.coll.Maps["stacks"], t.coll.Maps["ustacks"]
 	// Entries read before a failure are already deleted from the map: keep
 	// them and report the error with the records rather than lose them.
 	var drainErr error
 	t.keys, t.vals, drainErr = loader.DrainHash(counts, t.keys[:0], t.vals[:0])
 	t.stacks.Reset()
+	t.ustacks.Reset()
 	records := make([]Record, 0, len(t.keys))
 	for i := range t.keys {
 		k := &t.keys[i]
+		user := t.stacks.Read(stacks, k.UserStackId)
+		if k.UserHash != 0 {
+			user = t.ustacks.Read(ustacks, k.UserHash)
+		}
 		records = append(records, Record{
 			PID:         k.Pid,
 			TID:         k.Tid,
 			ThreadName:  loader.CommString(k.Comm[:]),
-			User:        t.stacks.Read(stacks, k.UserStackId),
+			User:        user,
 			Kernel:      t.trimKernel(t.stacks.Read(stacks, k.KernStackId)),
 			Expired:     k.UserStackId == StackExpired,
 			Nanoseconds: t.vals[i],
@@ -198,7 +216,11 @@ func (t *Tracer) Drain() ([]Record, error) {
 	if err != nil {
 		return records, err
 	}
-	if uint32(n) > t.stackMax/4*3 {
+	un, err := t.ustacks.Count(ustacks)
+	if err != nil {
+		return records, err
+	}
+	if uint32(max(n, un)) > t.stackMax/4*3 {
 		// Bump the epoch first so blocks recorded before the clear are
 		// counted as expired rather than under a reused stack id.
 		t.epoch++
@@ -206,7 +228,7 @@ func (t *Tracer) Drain() ([]Record, error) {
 			return records, fmt.Errorf("bumping stack epoch: %w", err)
 		}
 		time.Sleep(loader.DrainGrace)
-		if err := t.stacks.Clear(stacks); err != nil {
+		if err := errors.Join(t.stacks.Clear(stacks), t.ustacks.Clear(ustacks)); err != nil {
 			return records, err
 		}
 	}

@@ -20,6 +20,7 @@ type offcpuOffcpuKey struct {
 	UserStackId int32
 	KernStackId int32
 	Comm        [16]int8
+	UserHash    uint64
 }
 
 type offcpuOffcpuStart struct {
@@ -29,6 +30,7 @@ type offcpuOffcpuStart struct {
 	KernStackId int32
 	Epoch       uint32
 	Pad         uint32
+	UserHash    uint64
 }
 
 type offcpuOffcpuStat uint32
@@ -45,6 +47,39 @@ const (
 	offcpuOffcpuStatOFFCPU_STAT_MAX            offcpuOffcpuStat = 8
 )
 
+type offcpuUnwindProc struct {
+	_        structs.HostLayout
+	Count    uint32
+	Pad      uint32
+	Mappings [256]struct {
+		_       structs.HostLayout
+		Start   uint64
+		End     uint64
+		Bias    uint64
+		TableId uint32
+		Rows    uint32
+	}
+}
+
+type offcpuUnwindScratch struct {
+	_       structs.HostLayout
+	Stack   offcpuUnwindStack
+	Ip      uint64
+	Sp      uint64
+	Bp      uint64
+	Hash    uint64
+	Pid     uint32
+	Stop    uint32
+	ExactIp uint32
+	Pad     uint32
+}
+
+type offcpuUnwindStack struct {
+	_   structs.HostLayout
+	Len uint64
+	Ips [128]uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -58,8 +93,15 @@ const (
 	offcpuMapStats            = "stats"
 	offcpuMapTargetCgroups    = "target_cgroups"
 	offcpuMapTargetPids       = "target_pids"
+	offcpuMapUnwindProcs      = "unwind_procs"
+	offcpuMapUnwindRequests   = "unwind_requests"
+	offcpuMapUnwindScratch    = "unwind_scratch"
+	offcpuMapUnwindStats      = "unwind_stats"
+	offcpuMapUnwindTables     = "unwind_tables"
+	offcpuMapUstacks          = "ustacks"
 	offcpuProgSchedSwitch     = "sched_switch"
 	offcpuProgSchedSwitchRaw  = "sched_switch_raw"
+	offcpuVarCfiUnwind        = "cfi_unwind"
 	offcpuVarFilterCgroup     = "filter_cgroup"
 	offcpuVarFilterPid        = "filter_pid"
 	offcpuVarKernelStacks     = "kernel_stacks"
@@ -118,21 +160,28 @@ type offcpuProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type offcpuMapSpecs struct {
-	Counts0       *ebpf.MapSpec `ebpf:"counts0"`
-	Counts1       *ebpf.MapSpec `ebpf:"counts1"`
-	Ctl           *ebpf.MapSpec `ebpf:"ctl"`
-	Stacks        *ebpf.MapSpec `ebpf:"stacks"`
-	StartHash     *ebpf.MapSpec `ebpf:"start_hash"`
-	StartStorage  *ebpf.MapSpec `ebpf:"start_storage"`
-	Stats         *ebpf.MapSpec `ebpf:"stats"`
-	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
+	Counts0        *ebpf.MapSpec `ebpf:"counts0"`
+	Counts1        *ebpf.MapSpec `ebpf:"counts1"`
+	Ctl            *ebpf.MapSpec `ebpf:"ctl"`
+	Stacks         *ebpf.MapSpec `ebpf:"stacks"`
+	StartHash      *ebpf.MapSpec `ebpf:"start_hash"`
+	StartStorage   *ebpf.MapSpec `ebpf:"start_storage"`
+	Stats          *ebpf.MapSpec `ebpf:"stats"`
+	TargetCgroups  *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindRequests *ebpf.MapSpec `ebpf:"unwind_requests"`
+	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindStats    *ebpf.MapSpec `ebpf:"unwind_stats"`
+	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
+	Ustacks        *ebpf.MapSpec `ebpf:"ustacks"`
 }
 
 // offcpuVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type offcpuVariableSpecs struct {
+	CfiUnwind        *ebpf.VariableSpec `ebpf:"cfi_unwind"`
 	FilterCgroup     *ebpf.VariableSpec `ebpf:"filter_cgroup"`
 	FilterPid        *ebpf.VariableSpec `ebpf:"filter_pid"`
 	KernelStacks     *ebpf.VariableSpec `ebpf:"kernel_stacks"`
@@ -161,15 +210,21 @@ func (o *offcpuObjects) Close() error {
 //
 // It can be passed to loadOffcpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type offcpuMaps struct {
-	Counts0       *ebpf.Map `ebpf:"counts0"`
-	Counts1       *ebpf.Map `ebpf:"counts1"`
-	Ctl           *ebpf.Map `ebpf:"ctl"`
-	Stacks        *ebpf.Map `ebpf:"stacks"`
-	StartHash     *ebpf.Map `ebpf:"start_hash"`
-	StartStorage  *ebpf.Map `ebpf:"start_storage"`
-	Stats         *ebpf.Map `ebpf:"stats"`
-	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.Map `ebpf:"target_pids"`
+	Counts0        *ebpf.Map `ebpf:"counts0"`
+	Counts1        *ebpf.Map `ebpf:"counts1"`
+	Ctl            *ebpf.Map `ebpf:"ctl"`
+	Stacks         *ebpf.Map `ebpf:"stacks"`
+	StartHash      *ebpf.Map `ebpf:"start_hash"`
+	StartStorage   *ebpf.Map `ebpf:"start_storage"`
+	Stats          *ebpf.Map `ebpf:"stats"`
+	TargetCgroups  *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.Map `ebpf:"target_pids"`
+	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindRequests *ebpf.Map `ebpf:"unwind_requests"`
+	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindStats    *ebpf.Map `ebpf:"unwind_stats"`
+	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
+	Ustacks        *ebpf.Map `ebpf:"ustacks"`
 }
 
 func (m *offcpuMaps) Close() error {
@@ -183,6 +238,12 @@ func (m *offcpuMaps) Close() error {
 		m.Stats,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.UnwindProcs,
+		m.UnwindRequests,
+		m.UnwindScratch,
+		m.UnwindStats,
+		m.UnwindTables,
+		m.Ustacks,
 	)
 }
 
@@ -190,6 +251,7 @@ func (m *offcpuMaps) Close() error {
 //
 // It can be passed to loadOffcpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type offcpuVariables struct {
+	CfiUnwind        *ebpf.Variable `ebpf:"cfi_unwind"`
 	FilterCgroup     *ebpf.Variable `ebpf:"filter_cgroup"`
 	FilterPid        *ebpf.Variable `ebpf:"filter_pid"`
 	KernelStacks     *ebpf.Variable `ebpf:"kernel_stacks"`

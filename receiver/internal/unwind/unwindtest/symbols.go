@@ -5,6 +5,8 @@ import (
 	"debug/elf"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,7 +17,12 @@ import (
 // the test programs (which keep their symbols).
 type Symbolizer struct {
 	maps  []procMapping
-	files map[string][]elf.Symbol
+	files map[string]*symFile
+}
+
+type symFile struct {
+	syms  []elf.Symbol
+	progs []elf.ProgHeader
 }
 
 type procMapping struct {
@@ -30,7 +37,7 @@ func NewSymbolizer(pid int) (*Symbolizer, error) {
 		return nil, err
 	}
 	defer f.Close()
-	s := &Symbolizer{files: map[string][]elf.Symbol{}}
+	s := &Symbolizer{files: map[string]*symFile{}}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -53,20 +60,16 @@ func (s *Symbolizer) Name(addr uint64) (fn, path string) {
 		if addr < m.start || addr >= m.end {
 			continue
 		}
-		syms, ok := s.files[m.path]
+		sf, ok := s.files[m.path]
 		if !ok {
-			syms = loadSymbols(m.path)
-			s.files[m.path] = syms
+			sf = loadSymbols(m.path)
+			s.files[m.path] = sf
 		}
-		f, err := elf.Open(m.path)
-		if err != nil {
-			return "", m.path
-		}
-		defer f.Close()
+		syms := sf.syms
 		off := addr - m.start + m.off
 		var vaddr uint64
 		found := false
-		for _, p := range f.Progs {
+		for _, p := range sf.progs {
 			if p.Type == elf.PT_LOAD && off >= p.Off && off < p.Off+p.Filesz {
 				vaddr, found = off-p.Off+p.Vaddr, true
 				break
@@ -84,22 +87,30 @@ func (s *Symbolizer) Name(addr uint64) (fn, path string) {
 	return "", ""
 }
 
-func loadSymbols(path string) []elf.Symbol {
+func loadSymbols(path string) *symFile {
+	sf := &symFile{}
 	f, err := elf.Open(path)
 	if err != nil {
-		return nil
+		return sf
 	}
 	defer f.Close()
+	for _, p := range f.Progs {
+		sf.progs = append(sf.progs, p.ProgHeader)
+	}
 	syms, _ := f.Symbols()
+	if len(syms) == 0 {
+		// Stripped (libc): local functions such as
+		// __libc_start_call_main are in the debug file.
+		syms = debugSymbols(f)
+	}
 	dyn, _ := f.DynamicSymbols()
-	var out []elf.Symbol
 	for _, s := range append(syms, dyn...) {
 		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Value != 0 {
-			out = append(out, s)
+			sf.syms = append(sf.syms, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Value < out[j].Value })
-	return out
+	sort.Slice(sf.syms, func(i, j int) bool { return sf.syms[i].Value < sf.syms[j].Value })
+	return sf
 }
 
 // Complete reports whether a leaf-first stack of names carries chain (leaf
@@ -124,4 +135,69 @@ func Complete(names, chain []string) bool {
 		return true
 	}
 	return false
+}
+
+// Sample is one recorded user stack (leaf first) and its value.
+type Sample struct {
+	PID   uint32
+	User  []uint64
+	Value uint64
+}
+
+// Reaches sums the values of pid's samples and of those whose user stack
+// has a frame in function fn.
+func Reaches(pid int, samples []Sample, fn string) (complete, total uint64, incomplete []string, err error) {
+	return completeness(pid, samples, func(names []string) bool { return slices.Contains(names, fn) })
+}
+
+// Completeness sums the values of pid's samples and of those whose user
+// stack carries chain down to main; it returns a few incomplete stacks by
+// name for the test log. Call it while the process still runs.
+func Completeness(pid int, samples []Sample, chain []string) (complete, total uint64, incomplete []string, err error) {
+	return completeness(pid, samples, func(names []string) bool { return Complete(names, chain) })
+}
+
+func completeness(pid int, samples []Sample, ok func([]string) bool) (complete, total uint64, incomplete []string, err error) {
+	sym, err := NewSymbolizer(pid)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	for _, s := range samples {
+		if s.PID != uint32(pid) {
+			continue
+		}
+		total += s.Value
+		names := make([]string, len(s.User))
+		for j, a := range s.User {
+			names[j], _ = sym.Name(a)
+			if names[j] == "" {
+				names[j] = fmt.Sprintf("%#x", a)
+			}
+		}
+		if ok(names) {
+			complete += s.Value
+		} else if len(incomplete) < 5 {
+			incomplete = append(incomplete, strings.Join(names, " < "))
+		}
+	}
+	return complete, total, incomplete, nil
+}
+
+func debugSymbols(f *elf.File) []elf.Symbol {
+	s := f.Section(".note.gnu.build-id")
+	if s == nil {
+		return nil
+	}
+	data, err := s.Data()
+	if err != nil || len(data) < 16+2 {
+		return nil
+	}
+	id := fmt.Sprintf("%x", data[16:])
+	df, err := elf.Open(filepath.Join("/usr/lib/debug/.build-id", id[:2], id[2:]+".debug"))
+	if err != nil {
+		return nil
+	}
+	defer df.Close()
+	syms, _ := df.Symbols()
+	return syms
 }

@@ -106,11 +106,12 @@ func (r *Running) Stop() {
 	r.Cmd.Wait()
 }
 
-// Start runs p for seconds once released, and waits until every file of p
+// Start runs p for seconds once released (args "block": sleeping in the
+// leaf instead of spinning), and waits until every file of p
 // is mapped; the program blocks on its stdin until Release, so the caller
 // can register it first.
-func Start(p Program, seconds float64) (*Running, error) {
-	cmd := exec.Command(p.Path, fmt.Sprint(seconds))
+func Start(p Program, seconds float64, args ...string) (*Running, error) {
+	cmd := exec.Command(p.Path, append([]string{fmt.Sprint(seconds)}, args...)...)
 	cmd.Env = append(os.Environ(), p.Env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

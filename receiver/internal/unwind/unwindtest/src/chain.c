@@ -1,7 +1,7 @@
 /* A call chain six deep, built without frame pointers: main -> level1 ->
  * ... -> level5 -> spin. Each level keeps a different amount of stack so the
  * unwinder has to follow a different CFA rule in each. Runs for argv[1]
- * seconds (default 5). */
+ * seconds (default 5); with argv[2] "block" the leaf sleeps instead. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -10,10 +10,17 @@
 #define NOINLINE __attribute__((noinline))
 
 volatile uint64_t sink;
+/* argv[2] "block": the leaf sleeps instead of spinning (off-CPU tests). */
+int block;
 
 NOINLINE uint64_t spin(uint64_t n)
 {
 	uint64_t x = n;
+
+	if (block) {
+		usleep(1000);
+		return n;
+	}
 
 	for (uint64_t i = 0; i < 20000000; i++)
 		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -57,6 +64,7 @@ NOINLINE uint64_t level1(uint64_t n)
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 5;
+	block = argc > 2 && argv[2][0] == 'b';
 	struct timespec start, now;
 
 	/* Wait for the test to close stdin: it registers the process first

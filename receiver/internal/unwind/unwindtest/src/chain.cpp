@@ -12,10 +12,15 @@
 #define NOINLINE __attribute__((noinline))
 
 volatile uint64_t sink;
+static bool block; // argv[2] "block": sleep in the leaf (off-CPU tests)
 
 NOINLINE uint64_t spin(uint64_t n)
 {
 	uint64_t x = n;
+	if (block) {
+		usleep(1000);
+		return n;
+	}
 	for (uint64_t i = 0; i < 20000000; i++)
 		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
 	sink = x;
@@ -53,6 +58,7 @@ struct Outer {
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? std::atof(argv[1]) : 5;
+	block = argc > 2 && argv[2][0] == 'b';
 	// Wait for the test to close stdin (see chain.c).
 	char c;
 	while (read(0, &c, 1) > 0)
