@@ -90,7 +90,7 @@ type Tracer struct {
 	vals    []uint64
 	stacks  loader.StackReader
 	ustacks unwind.StackReader
-	closed bool
+	closed  bool
 }
 
 // Start loads the sched_switch program (tp_btf, or the raw tracepoint when
