@@ -29,6 +29,14 @@ type Config struct {
 	Profiles ProfilesConfig `mapstructure:"profiles"`
 	// Metrics configures the metric probe sets.
 	Metrics MetricsConfig `mapstructure:"metrics"`
+	// Unwinder chooses how user stacks are walked: "cfi" (the default)
+	// unwinds with tables built from each file's .eh_frame/.debug_frame,
+	// so binaries built without frame pointers (most distribution
+	// packages) get complete stacks; "fp" uses the kernel's frame-pointer
+	// walker only.
+	Unwinder string `mapstructure:"unwinder"`
+	// UnwindTables bounds the CFI unwinder's memory.
+	UnwindTables UnwindTablesConfig `mapstructure:"unwind_tables"`
 	// ProcessCache bounds what is remembered about processes.
 	ProcessCache ProcessCacheConfig `mapstructure:"process_cache"`
 	// ProcRoot is where procfs is mounted; "/proc" unless the collector runs
@@ -179,6 +187,26 @@ type TCPConfig struct {
 	MapEntries uint32 `mapstructure:"map_entries"`
 }
 
+// UnwindTablesConfig bounds the CFI unwinder (unwinder: cfi).
+type UnwindTablesConfig struct {
+	// MaxBytes bounds the unwind rows held in kernel memory for all files
+	// together (12 bytes a row; libc takes about 340 KB); least recently
+	// used files are evicted beyond it, and counted.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// MaxProcesses is the number of processes whose mappings the kernel
+	// side knows (up to 8 KiB each, allocated as used).
+	MaxProcesses uint32 `mapstructure:"max_processes"`
+	// DebugDirs are searched for separate debug files by build ID
+	// (<dir>/.build-id/xx/rest.debug) when a file has no CFI of its own.
+	DebugDirs []string `mapstructure:"debug_dirs"`
+}
+
+// Unwinder modes.
+const (
+	UnwinderCFI = "cfi"
+	UnwinderFP  = "fp"
+)
+
 // ProcessCacheConfig bounds the process cache.
 type ProcessCacheConfig struct {
 	// MaxProcesses is the number of processes whose mappings are cached.
@@ -224,6 +252,12 @@ func createDefaultConfig() *Config {
 			Syscalls:     SyscallsConfig{Enabled: false, TopProcesses: 10, MapEntries: 10240},
 			TCP:          TCPConfig{Enabled: false, TopProcesses: 10, MapEntries: 10240},
 			KernelMemory: KernelMemoryConfig{Enabled: false, TopProcesses: 10, MapEntries: 16384},
+		},
+		Unwinder: UnwinderCFI,
+		UnwindTables: UnwindTablesConfig{
+			MaxBytes:     128 << 20,
+			MaxProcesses: 8192,
+			DebugDirs:    []string{"/usr/lib/debug"},
 		},
 		ProcessCache: ProcessCacheConfig{MaxProcesses: 4096, ExitGrace: 30 * time.Second},
 		ProcRoot:     "/proc",
@@ -310,6 +344,18 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("metrics.tcp.top_peers must not be negative, got %d; 0 leaves server.address out", tc.TopPeers))
 		}
 		errs = append(errs, validateEntries("metrics.tcp.map_entries", tc.MapEntries))
+	}
+	switch c.Unwinder {
+	case UnwinderCFI:
+		if c.UnwindTables.MaxBytes < 1<<20 {
+			errs = append(errs, fmt.Errorf("unwind_tables.max_bytes must be at least 1048576 (1 MiB), got %d; the default is 134217728 (128 MiB)", c.UnwindTables.MaxBytes))
+		}
+		if c.UnwindTables.MaxProcesses < minMapEntries || c.UnwindTables.MaxProcesses > maxMapEntries {
+			errs = append(errs, fmt.Errorf("unwind_tables.max_processes must be between %d and %d, got %d; the default is 8192", minMapEntries, maxMapEntries, c.UnwindTables.MaxProcesses))
+		}
+	case UnwinderFP:
+	default:
+		errs = append(errs, fmt.Errorf("unwinder must be \"cfi\" or \"fp\", got %q; cfi unwinds binaries built without frame pointers", c.Unwinder))
 	}
 	if c.ProcessCache.MaxProcesses <= 0 {
 		errs = append(errs, fmt.Errorf("process_cache.max_processes must be positive, got %d; the default is 4096", c.ProcessCache.MaxProcesses))

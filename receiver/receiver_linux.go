@@ -25,6 +25,7 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
 var errShutdown = errors.New("ebpf receiver was shut down")
@@ -39,8 +40,9 @@ type linuxEngine struct {
 	logger *zap.Logger
 	cfg    *Config
 
-	cache *procmaps.Cache
-	sets  []runningSet
+	cache    *procmaps.Cache
+	unwinder *unwind.Unwinder // nil with unwinder: fp
+	sets     []runningSet
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -95,6 +97,16 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		ExitGrace:    cfg.ProcessCache.ExitGrace,
 	})
 	env.Processes = e.cache
+	if cfg.Unwinder == UnwinderCFI && cfg.userStacks() {
+		e.unwinder = unwind.New(unwind.Config{
+			TableBytes:   cfg.UnwindTables.MaxBytes,
+			MaxTables:    maxUnwindTables,
+			MaxProcesses: cfg.UnwindTables.MaxProcesses,
+			DebugDirs:    cfg.UnwindTables.DebugDirs,
+			ProcRoot:     cfg.ProcRoot,
+		})
+		env.Unwinder = e.unwinder
+	}
 	kernel := kernelInfo()
 	env.NewBuilder = func(t profbuild.ProfileType) *profbuild.Builder {
 		return profbuild.NewBuilder(t, e.cache, kernel, metadata.ScopeName, r.set.BuildInfo.Version)
@@ -113,6 +125,15 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 			return nil, fmt.Errorf("starting %s: %w", ps.what, err)
 		}
 		e.sets = append(e.sets, runningSet{name: ps.name, set: s, exported: map[string]uint64{}})
+	}
+	if e.unwinder != nil {
+		// Processes named up front get their tables before their first
+		// sample; others are registered when their first sample asks.
+		for _, pid := range cfg.Targets.PIDs {
+			if err := e.unwinder.Register(pid); err != nil {
+				e.logger.Warn("reading mappings for the CFI unwinder", zap.Uint32("pid", pid), zap.Error(err))
+			}
+		}
 	}
 
 	e.started = time.Now()
@@ -222,6 +243,11 @@ func (e *linuxEngine) closeSets() error {
 		errs = append(errs, rs.set.Close())
 	}
 	e.sets = nil
+	// After the programs that read its maps.
+	if e.unwinder != nil {
+		errs = append(errs, e.unwinder.Close())
+		e.unwinder = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -329,6 +355,7 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
 	dp.SetTimestamp(ts)
 	dp.SetIntValue(int64(len(e.sets)))
+	e.appendUnwindHealth(sum, point)
 	if metricSets == 0 {
 		return
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
 // Set is one running probe set. Collect, Health and Close are called by one
@@ -48,6 +49,9 @@ type Env struct {
 	// NewBuilder makes a profile builder for one profile type, bound to the
 	// process table, the kernel mapping and the receiver's scope.
 	NewBuilder func(profbuild.ProfileType) *profbuild.Builder
+	// Unwinder walks user stacks from CFI tables (unwinder: cfi); nil
+	// leaves them to the kernel's frame-pointer walker.
+	Unwinder *unwind.Unwinder
 }
 
 // Targets are the receiver's target filters, resolved. Empty fields keep

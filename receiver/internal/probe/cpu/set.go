@@ -20,6 +20,9 @@ func ProfileType(frequency int) profbuild.ProfileType {
 // NewSet starts the profiler with env's targets.
 func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 	cfg.PIDs, cfg.CgroupIDs = env.Targets.PIDs, env.Targets.CgroupIDs
+	if cfg.UserStacks {
+		cfg.Unwinder = env.Unwinder
+	}
 	p, err := Start(cfg)
 	if err != nil {
 		return nil, err

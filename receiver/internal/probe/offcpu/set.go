@@ -16,6 +16,9 @@ var ProfileType = profbuild.ProfileType{
 // NewSet starts the tracer with env's targets.
 func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 	cfg.PIDs, cfg.CgroupIDs = env.Targets.PIDs, env.Targets.CgroupIDs
+	if cfg.UserStacks {
+		cfg.Unwinder = env.Unwinder
+	}
 	t, err := Start(cfg)
 	if err != nil {
 		return nil, err
