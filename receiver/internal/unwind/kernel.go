@@ -31,22 +31,6 @@ const (
 	StackSize = 8 + MaxFrames*8
 )
 
-// Stop reasons, the slots of unwind_stats (enum unwind_stat).
-const (
-	statWalks = iota
-	statComplete
-	statFPEnd
-	statNoProc
-	statNoMapping
-	statNoTable
-	statBadRule
-	statReadFault
-	statDepth
-	statNoRegs
-	statStoreFull
-	statMax
-)
-
 // Config sizes the unwinder.
 type Config struct {
 	// TableBytes bounds the rows held in the kernel (and the cache).
@@ -531,16 +515,10 @@ func (u *Unwinder) Stats() (Stats, error) {
 	if m == nil {
 		return s, nil
 	}
-	v, err := loader.SumPerCPU(m, statMax)
-	if err != nil {
-		return s, err
-	}
+	// In the order of enum unwind_stat.
 	dst := []*uint64{&s.Walks, &s.Complete, &s.FPEnd, &s.NoProc, &s.NoMapping, &s.NoTable,
 		&s.BadRule, &s.ReadFault, &s.Depth, &s.NoRegs, &s.StoreFull}
-	for i, d := range dst {
-		*d = v[i]
-	}
-	return s, nil
+	return s, loader.SumPerCPU(m, dst)
 }
 
 // Close stops serving requests and releases the maps; safe to call more
