@@ -16,8 +16,9 @@ go run ./bench/pipeline -seconds "${BENCH_PIPELINE_SECONDS:-300}"
 
 # References the other benchmarks compare against.
 # bpftrace: the syscall benchmark's reference; libstdc++'s debug file: the
-# symbolizer benchmark's large C++ binary.
-for pkg in bpftrace libstdc++6-12-dbg; do
+# symbolizer benchmark's large C++ binary; Debian's python3: a stock program
+# for the unwinder benchmark (against perf, from linux-perf).
+for pkg in bpftrace libstdc++6-12-dbg python3; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >/dev/null
 done

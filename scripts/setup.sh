@@ -13,7 +13,7 @@ COLLECTOR_RELEASE=v0.165.0
 NODE_RELEASE=24.22.3
 # clang-14 compiles the eBPF programs: the committed objects are its output,
 # byte for byte (scripts/check-generated.sh), so the version is pinned.
-APT_PACKAGES=(clang-14 clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium)
+APT_PACKAGES=(clang-14 clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium xz-utils)
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 

@@ -1,0 +1,10 @@
+#!/bin/sh
+# The CFI unwinder against perf record --call-graph dwarf on stock Debian
+# programs (xz -9, a CPython loop): share of samples reaching
+# __libc_start_call_main (ours with cfi and with fp, perf's), BPF run time
+# per sample with cfi and fp, and table build time and bytes per MB of
+# .eh_frame. Needs root and perf (linux-perf). The driver lives under
+# receiver/ because it imports the receiver's internal packages.
+set -eu
+cd "$(dirname "$0")/../.."
+exec go run ./receiver/internal/unwind/benchcmd -seconds "${BENCH_UNWIND_SECONDS:-10}" "$@"
