@@ -44,6 +44,7 @@
 #include "memory.h"
 #include "maps.bpf.h"
 #include "bits.bpf.h"
+#include "unwind.bpf.h"
 
 #define EEXIST 17
 #define MAP_ANONYMOUS 0x20
@@ -55,6 +56,8 @@ const volatile bool sample_every = false;
 const volatile bool track_live = true;
 /* Below this size a plain allocation is served without a nested mmap. */
 const volatile __u64 skip_return_max = 64 * 1024;
+/* Walk user stacks with the CFI unwinder (unwind.bpf.h). */
+const volatile bool cfi_unwind = false;
 
 struct thread_state {
 	__s64 remaining;   /* bytes until the next sample */
@@ -83,6 +86,16 @@ struct {
 	__uint(value_size, MEM_MAX_STACK_DEPTH * sizeof(__u64));
 	__uint(max_entries, 1);
 } stacks SEC(".maps");
+
+/* User stacks walked by the CFI unwinder, keyed by hash. Like stacks, never
+ * cleared: a key names one stack for the profiler's life (live blocks keep
+ * theirs); when full, further new stacks are counted and dropped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct unwind_stack);
+	__uint(max_entries, 1);
+} ustacks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -294,10 +307,15 @@ static __always_inline void record(struct pt_regs *ctx, struct thread_state *st,
 
 	key.pid = id >> 32;
 	key.tid = (__u32)id;
-	sid = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-	if (sid < 0)
-		stat_inc(&stats, sid == -EEXIST ? MEM_STAT_STACK_COLLISION : MEM_STAT_STACK_ERR);
-	key.stack_id = sid < 0 ? -1 : sid;
+	key.stack_id = -1;
+	if (cfi_unwind) {
+		key.user_hash = unwind_store(&ustacks, key.pid);
+	} else {
+		sid = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		if (sid < 0)
+			stat_inc(&stats, sid == -EEXIST ? MEM_STAT_STACK_COLLISION : MEM_STAT_STACK_ERR);
+		key.stack_id = sid < 0 ? -1 : sid;
+	}
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
 
 	gen = bpf_map_lookup_elem(&ctl, &z);
@@ -324,6 +342,7 @@ static __always_inline void record(struct pt_regs *ctx, struct thread_state *st,
 			.weight_q16 = st->weight_q16,
 			.tid = key.tid,
 			.stack_id = key.stack_id,
+			.user_hash = key.user_hash,
 		};
 
 		__builtin_memcpy(lv.comm, key.comm, sizeof(lv.comm));

@@ -13,6 +13,9 @@ struct alloc_key {
 	__u32 tid;
 	__s32 stack_id; /* -1 when the stack could not be read */
 	char comm[MEM_COMM_LEN];
+	/* With the CFI unwinder: the user stack's key in ustacks (0: none);
+	 * stack_id is then -1. */
+	__u64 user_hash;
 };
 
 struct alloc_val {
@@ -35,6 +38,7 @@ struct live_val {
 	__u32 tid;
 	__s32 stack_id;
 	char comm[MEM_COMM_LEN];
+	__u64 user_hash;
 };
 
 /* Which function an entry probe saw; the return probe acts on it. */

@@ -13,7 +13,8 @@ const maxUnwindTables = 16384
 // userStacks reports whether any enabled profiler records user stacks.
 func (c *Config) userStacks() bool {
 	return (c.Profiles.CPU.Enabled && c.Profiles.CPU.UserStacks) ||
-		(c.Profiles.OffCPU.Enabled && c.Profiles.OffCPU.UserStacks)
+		(c.Profiles.OffCPU.Enabled && c.Profiles.OffCPU.UserStacks) ||
+		c.Profiles.Memory.Enabled
 }
 
 // appendUnwindHealth reports how the CFI unwinder's walks ended and what

@@ -21,6 +21,7 @@ const batch = 4096
 type recKey struct {
 	pid, tid uint32
 	stack    int32
+	hash     uint64 // the CFI unwinder's stack key; 0 with stack ids
 	comm     [16]int8
 }
 
@@ -77,6 +78,14 @@ func (c *stackCache) get(m *ebpf.Map, id int32) []uint64 {
 	return s
 }
 
+// userStack returns k's user stack from the stack map its kind names.
+func (p *Profiler) userStack(k recKey) []uint64 {
+	if k.hash != 0 {
+		return p.ustacks.Read(p.objs.Ustacks, k.hash)
+	}
+	return p.stacks.get(p.objs.Stacks, k.stack)
+}
+
 // Collect re-scans targets, drains the allocation counts since the last
 // Collect and reads the live sampled blocks.
 func (p *Profiler) Collect() (Snapshot, error) {
@@ -104,7 +113,7 @@ func (p *Profiler) Collect() (Snapshot, error) {
 	}
 	for i := range sc.keys {
 		k, v := &sc.keys[i], &sc.vals[i]
-		a := sc.get(recKey{k.Pid, k.Tid, k.StackId, k.Comm})
+		a := sc.get(recKey{k.Pid, k.Tid, k.StackId, k.UserHash, k.Comm})
 		a.allocQ += v.CountQ16
 		a.allocSpace += v.Space
 		a.samples += v.Samples
@@ -119,7 +128,7 @@ func (p *Profiler) Collect() (Snapshot, error) {
 			PID:          k.pid,
 			TID:          k.tid,
 			ThreadName:   unix.ByteSliceToString(int8sToBytes(k.comm[:])),
-			User:         p.stacks.get(p.objs.Stacks, k.stack),
+			User:         p.userStack(k),
 			AllocObjects: q16(a.allocQ),
 			AllocSpace:   int64(a.allocSpace),
 			InuseObjects: q16(a.inuseQ),
@@ -200,7 +209,7 @@ func (p *Profiler) readLive(st *Stats) error {
 			sc.dead = append(sc.dead, *k)
 			continue
 		}
-		a := sc.get(recKey{k.Pid, v.Tid, v.StackId, v.Comm})
+		a := sc.get(recKey{k.Pid, v.Tid, v.StackId, v.UserHash, v.Comm})
 		a.inuseQ += v.WeightQ16
 		a.inuseSpace += (v.Size * v.WeightQ16) >> 16
 		st.Live++

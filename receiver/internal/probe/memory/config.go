@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
 // Defaults for the zero fields of Config.
@@ -66,6 +68,9 @@ type Config struct {
 	MaxTargets int
 	// ProcRoot is where procfs is mounted. Default "/proc".
 	ProcRoot string
+	// Unwinder, when set, walks user stacks with CFI tables instead of the
+	// kernel's frame-pointer walker.
+	Unwinder *unwind.Unwinder
 }
 
 func (c *Config) setDefaults() error {

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
 // Profiler owns the loaded programs, maps and uprobe links. Close releases
@@ -22,6 +23,9 @@ type Profiler struct {
 	targets targets
 	all     []link.Link // AllProcesses mode
 	stacks  stackCache
+	// ustacks caches the CFI unwinder's stacks; like stack ids, a key
+	// names one stack for the profiler's life (ustacks is never cleared).
+	ustacks unwind.StackReader
 	syms    map[fileID]map[string]uint64
 	scratch collectScratch
 	session bool // alloc_session is attached instead of enter and return probes
@@ -43,6 +47,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 		"sample_every":    cfg.SampleMean == 1,
 		"track_live":      !cfg.SkipInUse,
 		"skip_return_max": uint64(skipReturnMax),
+		"cfi_unwind":      cfg.Unwinder != nil,
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -53,13 +58,20 @@ func Start(cfg Config) (_ *Profiler, err error) {
 	spec.Maps["allocs0"].MaxEntries = cfg.AllocEntries
 	spec.Maps["allocs1"].MaxEntries = cfg.AllocEntries
 	spec.Maps["live"].MaxEntries = cfg.LiveEntries
+	opts := &ebpf.CollectionOptions{}
+	if cfg.Unwinder != nil {
+		spec.Maps["ustacks"].MaxEntries = cfg.StackEntries
+		if opts.MapReplacements, err = cfg.Unwinder.Replacements(spec); err != nil {
+			return nil, err
+		}
+	}
 
 	p := &Profiler{cfg: cfg, syms: map[fileID]map[string]uint64{}, session: !cfg.NoSession}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&p.objs, opts); err != nil {
 		// Kernels before 6.13 have no uprobe sessions: load a stand-in
 		// for the session program and use return probes.
 		spec.Programs["alloc_session"] = spec.Programs["malloc_enter"].Copy()
-		if err2 := spec.LoadAndAssign(&p.objs, nil); err2 != nil {
+		if err2 := spec.LoadAndAssign(&p.objs, opts); err2 != nil {
 			return nil, loader.Explain("loading memory profiler", err)
 		}
 		p.session = false
@@ -72,6 +84,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 	p.probes = p.probeList()
 	p.targets.init()
 	p.stacks.init()
+	p.ustacks.Reset()
 	if cfg.AllProcesses {
 		links, err := p.attach(cfg.Library, 0)
 		if err != nil {

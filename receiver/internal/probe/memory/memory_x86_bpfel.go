@@ -27,11 +27,13 @@ const (
 )
 
 type memoryAllocKey struct {
-	_       structs.HostLayout
-	Pid     uint32
-	Tid     uint32
-	StackId int32
-	Comm    [16]int8
+	_        structs.HostLayout
+	Pid      uint32
+	Tid      uint32
+	StackId  int32
+	Comm     [16]int8
+	_        [4]byte
+	UserHash uint64
 }
 
 type memoryAllocVal struct {
@@ -56,6 +58,7 @@ type memoryLiveVal struct {
 	Tid       uint32
 	StackId   int32
 	Comm      [16]int8
+	UserHash  uint64
 }
 
 type memoryMemStat uint32
@@ -89,6 +92,39 @@ type memoryThreadState struct {
 	_         [1]byte
 }
 
+type memoryUnwindProc struct {
+	_        structs.HostLayout
+	Count    uint32
+	Pad      uint32
+	Mappings [256]struct {
+		_       structs.HostLayout
+		Start   uint64
+		End     uint64
+		Bias    uint64
+		TableId uint32
+		Rows    uint32
+	}
+}
+
+type memoryUnwindScratch struct {
+	_       structs.HostLayout
+	Stack   memoryUnwindStack
+	Ip      uint64
+	Sp      uint64
+	Bp      uint64
+	Hash    uint64
+	Pid     uint32
+	Stop    uint32
+	ExactIp uint32
+	Pad     uint32
+}
+
+type memoryUnwindStack struct {
+	_   structs.HostLayout
+	Len uint64
+	Ips [128]uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -100,6 +136,12 @@ const (
 	memoryMapStacks              = "stacks"
 	memoryMapStats               = "stats"
 	memoryMapThreads             = "threads"
+	memoryMapUnwindProcs         = "unwind_procs"
+	memoryMapUnwindRequests      = "unwind_requests"
+	memoryMapUnwindScratch       = "unwind_scratch"
+	memoryMapUnwindStats         = "unwind_stats"
+	memoryMapUnwindTables        = "unwind_tables"
+	memoryMapUstacks             = "ustacks"
 	memoryProgAllocReturn        = "alloc_return"
 	memoryProgAllocSession       = "alloc_session"
 	memoryProgCallocEnter        = "calloc_enter"
@@ -112,6 +154,7 @@ const (
 	memoryProgReallocEnter       = "realloc_enter"
 	memoryProgReallocarrayEnter  = "reallocarray_enter"
 	memoryProgVallocEnter        = "valloc_enter"
+	memoryVarCfiUnwind           = "cfi_unwind"
 	memoryVarSampleEvery         = "sample_every"
 	memoryVarSampleMean          = "sample_mean"
 	memoryVarSkipReturnMax       = "skip_return_max"
@@ -181,19 +224,26 @@ type memoryProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryMapSpecs struct {
-	Allocs0 *ebpf.MapSpec `ebpf:"allocs0"`
-	Allocs1 *ebpf.MapSpec `ebpf:"allocs1"`
-	Ctl     *ebpf.MapSpec `ebpf:"ctl"`
-	Live    *ebpf.MapSpec `ebpf:"live"`
-	Stacks  *ebpf.MapSpec `ebpf:"stacks"`
-	Stats   *ebpf.MapSpec `ebpf:"stats"`
-	Threads *ebpf.MapSpec `ebpf:"threads"`
+	Allocs0        *ebpf.MapSpec `ebpf:"allocs0"`
+	Allocs1        *ebpf.MapSpec `ebpf:"allocs1"`
+	Ctl            *ebpf.MapSpec `ebpf:"ctl"`
+	Live           *ebpf.MapSpec `ebpf:"live"`
+	Stacks         *ebpf.MapSpec `ebpf:"stacks"`
+	Stats          *ebpf.MapSpec `ebpf:"stats"`
+	Threads        *ebpf.MapSpec `ebpf:"threads"`
+	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindRequests *ebpf.MapSpec `ebpf:"unwind_requests"`
+	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindStats    *ebpf.MapSpec `ebpf:"unwind_stats"`
+	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
+	Ustacks        *ebpf.MapSpec `ebpf:"ustacks"`
 }
 
 // memoryVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryVariableSpecs struct {
+	CfiUnwind       *ebpf.VariableSpec `ebpf:"cfi_unwind"`
 	SampleEvery     *ebpf.VariableSpec `ebpf:"sample_every"`
 	SampleMean      *ebpf.VariableSpec `ebpf:"sample_mean"`
 	SkipReturnMax   *ebpf.VariableSpec `ebpf:"skip_return_max"`
@@ -223,13 +273,19 @@ func (o *memoryObjects) Close() error {
 //
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryMaps struct {
-	Allocs0 *ebpf.Map `ebpf:"allocs0"`
-	Allocs1 *ebpf.Map `ebpf:"allocs1"`
-	Ctl     *ebpf.Map `ebpf:"ctl"`
-	Live    *ebpf.Map `ebpf:"live"`
-	Stacks  *ebpf.Map `ebpf:"stacks"`
-	Stats   *ebpf.Map `ebpf:"stats"`
-	Threads *ebpf.Map `ebpf:"threads"`
+	Allocs0        *ebpf.Map `ebpf:"allocs0"`
+	Allocs1        *ebpf.Map `ebpf:"allocs1"`
+	Ctl            *ebpf.Map `ebpf:"ctl"`
+	Live           *ebpf.Map `ebpf:"live"`
+	Stacks         *ebpf.Map `ebpf:"stacks"`
+	Stats          *ebpf.Map `ebpf:"stats"`
+	Threads        *ebpf.Map `ebpf:"threads"`
+	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindRequests *ebpf.Map `ebpf:"unwind_requests"`
+	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindStats    *ebpf.Map `ebpf:"unwind_stats"`
+	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
+	Ustacks        *ebpf.Map `ebpf:"ustacks"`
 }
 
 func (m *memoryMaps) Close() error {
@@ -241,6 +297,12 @@ func (m *memoryMaps) Close() error {
 		m.Stacks,
 		m.Stats,
 		m.Threads,
+		m.UnwindProcs,
+		m.UnwindRequests,
+		m.UnwindScratch,
+		m.UnwindStats,
+		m.UnwindTables,
+		m.Ustacks,
 	)
 }
 
@@ -248,6 +310,7 @@ func (m *memoryMaps) Close() error {
 //
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryVariables struct {
+	CfiUnwind       *ebpf.Variable `ebpf:"cfi_unwind"`
 	SampleEvery     *ebpf.Variable `ebpf:"sample_every"`
 	SampleMean      *ebpf.Variable `ebpf:"sample_mean"`
 	SkipReturnMax   *ebpf.Variable `ebpf:"skip_return_max"`

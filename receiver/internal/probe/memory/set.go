@@ -20,6 +20,7 @@ type set struct {
 // configuration docs).
 func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 	cfg.PIDs = env.Targets.PIDs
+	cfg.Unwinder = env.Unwinder
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = env.ProcRoot
 	}

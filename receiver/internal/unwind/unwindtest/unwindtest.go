@@ -107,7 +107,7 @@ func (r *Running) Stop() {
 }
 
 // Start runs p for seconds once released (args "block": sleeping in the
-// leaf instead of spinning), and waits until every file of p
+// leaf instead of spinning; "alloc": allocating), and waits until every file of p
 // is mapped; the program blocks on its stdin until Release, so the caller
 // can register it first.
 func Start(p Program, seconds float64, args ...string) (*Running, error) {

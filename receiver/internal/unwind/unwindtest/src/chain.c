@@ -1,7 +1,8 @@
 /* A call chain six deep, built without frame pointers: main -> level1 ->
  * ... -> level5 -> spin. Each level keeps a different amount of stack so the
  * unwinder has to follow a different CFA rule in each. Runs for argv[1]
- * seconds (default 5); with argv[2] "block" the leaf sleeps instead. */
+ * seconds (default 5); argv[2] "block" or "alloc" changes what the leaf
+ * does. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -10,15 +11,25 @@
 #define NOINLINE __attribute__((noinline))
 
 volatile uint64_t sink;
-/* argv[2] "block": the leaf sleeps instead of spinning (off-CPU tests). */
-int block;
+/* argv[2] "block": the leaf sleeps instead of spinning (off-CPU tests);
+ * "alloc": it allocates and frees (allocation profiler tests). */
+char mode;
 
 NOINLINE uint64_t spin(uint64_t n)
 {
 	uint64_t x = n;
 
-	if (block) {
+	if (mode == 'b') {
 		usleep(1000);
+		return n;
+	}
+	if (mode == 'a') {
+		for (int i = 0; i < 1000; i++) {
+			void *p = malloc(4096 + i % 64);
+
+			sink += (uintptr_t)p;
+			free(p);
+		}
 		return n;
 	}
 
@@ -64,7 +75,7 @@ NOINLINE uint64_t level1(uint64_t n)
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 5;
-	block = argc > 2 && argv[2][0] == 'b';
+	mode = argc > 2 ? argv[2][0] : 0;
 	struct timespec start, now;
 
 	/* Wait for the test to close stdin: it registers the process first

@@ -12,13 +12,22 @@
 #define NOINLINE __attribute__((noinline))
 
 volatile uint64_t sink;
-static bool block; // argv[2] "block": sleep in the leaf (off-CPU tests)
+// argv[2] "block": sleep in the leaf (off-CPU tests); "alloc": allocate.
+static char mode;
 
 NOINLINE uint64_t spin(uint64_t n)
 {
 	uint64_t x = n;
-	if (block) {
+	if (mode == 'b') {
 		usleep(1000);
+		return n;
+	}
+	if (mode == 'a') {
+		for (int i = 0; i < 1000; i++) {
+			void *p = std::malloc(4096 + i % 64);
+			sink += reinterpret_cast<uintptr_t>(p);
+			std::free(p);
+		}
 		return n;
 	}
 	for (uint64_t i = 0; i < 20000000; i++)
@@ -58,7 +67,7 @@ struct Outer {
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? std::atof(argv[1]) : 5;
-	block = argc > 2 && argv[2][0] == 'b';
+	mode = argc > 2 ? argv[2][0] : 0;
 	// Wait for the test to close stdin (see chain.c).
 	char c;
 	while (read(0, &c, 1) > 0)

@@ -1,20 +1,30 @@
 /* A shared library built without frame pointers: the chain crosses into
  * it and back (lib_outer -> callback in the program -> lib_inner). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
 
 volatile uint64_t lib_sink;
-/* Set by the program: sleep in the leaf instead of spinning. */
-int lib_block;
+/* Set by the program: 'b' sleep in the leaf, 'a' allocate, else spin. */
+char lib_mode;
 
 NOINLINE uint64_t lib_inner(uint64_t n)
 {
 	uint64_t x = n;
 
-	if (lib_block) {
+	if (lib_mode == 'b') {
 		usleep(1000);
+		return n;
+	}
+	if (lib_mode == 'a') {
+		for (int i = 0; i < 1000; i++) {
+			void *p = malloc(4096 + i % 64);
+
+			lib_sink += (uintptr_t)p;
+			free(p);
+		}
 		return n;
 	}
 

@@ -9,7 +9,7 @@
 
 uint64_t lib_outer(uint64_t (*cb)(uint64_t), uint64_t n);
 uint64_t lib_inner(uint64_t n);
-extern int lib_block;
+extern char lib_mode;
 
 volatile uint64_t sink;
 
@@ -36,7 +36,7 @@ NOINLINE uint64_t app_level1(uint64_t n)
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 5;
-	lib_block = argc > 2 && argv[2][0] == 'b';
+	lib_mode = argc > 2 ? argv[2][0] : 0;
 	struct timespec start, now;
 
 	/* Wait for the test to close stdin: it registers the process first
