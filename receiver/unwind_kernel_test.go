@@ -76,7 +76,7 @@ func TestReceiverCFIProfilesWithoutFramePointers(t *testing.T) {
 	for _, r := range runs {
 		require.NoError(t, r.Release())
 	}
-	time.Sleep(5 * time.Second)
+	time.Sleep(8 * time.Second)
 	require.NoError(t, rcv.Shutdown(context.Background()))
 
 	samples := userSamples(t, sink.AllProfiles())
@@ -86,7 +86,9 @@ func TestReceiverCFIProfilesWithoutFramePointers(t *testing.T) {
 		for _, b := range bad {
 			t.Logf("%s: incomplete stack %s", prog.Name, b)
 		}
-		require.GreaterOrEqual(t, total, uint64(50), "%s: samples", prog.Name)
+		// A loaded machine (CI under -race) leaves each program little
+		// CPU; 20 samples still make one incomplete stack fail the test.
+		require.GreaterOrEqual(t, total, uint64(20), "%s: samples", prog.Name)
 		share := float64(complete) / float64(total)
 		t.Logf("%s: %d of %d samples reach main (%.1f%%)", prog.Name, complete, total, 100*share)
 		require.GreaterOrEqual(t, share, 0.99, "%s: share of samples reaching main", prog.Name)

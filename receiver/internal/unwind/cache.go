@@ -47,7 +47,7 @@ type cacheEntry struct {
 type Cache struct {
 	mu      sync.Mutex
 	budget  int64
-	build   func(path string) (*Table, error)
+	build   func(path string, stop <-chan struct{}) (*Table, error)
 	entries map[FileKey]*list.Element
 	lru     list.List
 	stats   CacheStats
@@ -63,8 +63,10 @@ const failedEntryBytes = 64
 // searched for separate debug files by build ID.
 func NewCache(budget int64, debugDirs []string) *Cache {
 	return &Cache{
-		budget:  budget,
-		build:   func(path string) (*Table, error) { return BuildFile(path, debugDirs) },
+		budget: budget,
+		build: func(path string, stop <-chan struct{}) (*Table, error) {
+			return buildFile(path, debugDirs, stop)
+		},
 		entries: map[FileKey]*list.Element{},
 	}
 }
@@ -77,7 +79,7 @@ func (c *Cache) Get(key FileKey, path string) (*Table, error) {
 		return t, err
 	}
 	// Build outside the lock: a large file must not stall other lookups.
-	t, err := c.build(path)
+	t, err := c.build(path, nil)
 	return c.Add(key, t, err)
 }
 
@@ -96,8 +98,11 @@ func (c *Cache) Lookup(key FileKey) (_ *Table, _ error, ok bool) {
 	return e.table, e.err, true
 }
 
-// Build builds path's table with the cache's settings, without adding it.
-func (c *Cache) Build(path string) (*Table, error) { return c.build(path) }
+// Build builds path's table with the cache's settings, without adding it;
+// it gives up with ErrCanceled once stop is closed.
+func (c *Cache) Build(path string, stop <-chan struct{}) (*Table, error) {
+	return c.build(path, stop)
+}
 
 // Add stores a built table (or the error building it) under key, evicting
 // the least recently used tables to stay within the budget, and returns

@@ -95,13 +95,21 @@ type parser struct {
 	rows []Row
 	gaps []bool // parallel to rows: a row that only ends an FDE
 	fdes int
+	stop <-chan struct{} // closed: abandon the build
 }
 
 // parseSection appends the unsorted rows of every FDE in sec.
 func (p *parser) parseSection(sec section) error {
 	p.sec, p.cies = sec, map[int]*cie{}
 	r := &reader{b: sec.data}
-	for r.off < len(r.b) {
+	for n := 0; r.off < len(r.b); n++ {
+		if n%1024 == 0 && p.stop != nil {
+			select {
+			case <-p.stop:
+				return ErrCanceled
+			default:
+			}
+		}
 		start := r.off
 		length := uint64(r.u32())
 		idSize := 4

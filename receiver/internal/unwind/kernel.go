@@ -419,9 +419,12 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 	var t *Table
 	err := os.ErrNotExist
 	for _, p := range paths {
-		if t, err = u.cache.Build(p); !errors.Is(err, os.ErrNotExist) {
+		if t, err = u.cache.Build(p, u.stop); !errors.Is(err, os.ErrNotExist) {
 			break
 		}
+	}
+	if errors.Is(err, ErrCanceled) {
+		return false
 	}
 
 	u.mu.Lock()

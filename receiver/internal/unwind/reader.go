@@ -104,7 +104,7 @@ func (r *reader) uleb() uint64 {
 		if r.err != nil {
 			return 0
 		}
-		if shift >= 64 && b&0x7f != 0 {
+		if (shift == 63 && b&0x7e != 0) || (shift > 63 && b&0x7f != 0) {
 			r.fail("LEB128 overflow")
 			return 0
 		}

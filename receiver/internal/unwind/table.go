@@ -79,12 +79,22 @@ const maxSection = 256 << 20
 // separate debug file by GNU build ID (<dir>/.build-id/xx/rest.debug) when
 // the file has no .eh_frame and no .debug_frame.
 func BuildFile(path string, debugDirs []string) (*Table, error) {
+	return buildFile(path, debugDirs, nil)
+}
+
+// ErrCanceled is returned when a build is abandoned because the unwinder
+// is closing.
+var ErrCanceled = errors.New("table build canceled")
+
+// buildFile is BuildFile, abandoned with ErrCanceled once stop is closed
+// (a large file takes seconds; closing must not wait for it).
+func buildFile(path string, debugDirs []string, stop <-chan struct{}) (*Table, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer f.Close()
-	t, err := BuildELF(f)
+	t, err := buildELF(f, stop)
 	if err == nil {
 		t.Segments = segments(f)
 	}
@@ -101,7 +111,7 @@ func BuildFile(path string, debugDirs []string) (*Table, error) {
 		if derr != nil {
 			continue
 		}
-		t, derr := BuildELF(df)
+		t, derr := buildELF(df, stop)
 		df.Close()
 		if derr == nil {
 			t.Source += " of " + dbg
@@ -122,7 +132,9 @@ var ErrGo = fmt.Errorf("go binary: %w", ErrNoCFI)
 // has its CFI in .debug_frame while the C runtime's start files still bring
 // a small .eh_frame, so both are read. Where both describe an address the
 // .eh_frame row wins (it is what the exception unwinder trusts).
-func BuildELF(f *elf.File) (*Table, error) {
+func BuildELF(f *elf.File) (*Table, error) { return buildELF(f, nil) }
+
+func buildELF(f *elf.File, stop <-chan struct{}) (*Table, error) {
 	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
 		return nil, fmt.Errorf("machine %v: %w", f.Machine, ErrUnsupported)
 	}
@@ -149,7 +161,7 @@ func BuildELF(f *elf.File) (*Table, error) {
 	if len(secs) == 0 {
 		return nil, ErrNoCFI
 	}
-	t, err := build(secs)
+	t, err := build(secs, stop)
 	if err != nil {
 		return nil, err
 	}
@@ -160,11 +172,11 @@ func BuildELF(f *elf.File) (*Table, error) {
 // Build evaluates a CFI section (.eh_frame when eh, else .debug_frame)
 // loaded at addr into a table.
 func Build(data []byte, addr uint64, eh bool) (*Table, error) {
-	return build([]section{{data: data, addr: addr, eh: eh}})
+	return build([]section{{data: data, addr: addr, eh: eh}}, nil)
 }
 
-func build(secs []section) (*Table, error) {
-	p := &parser{}
+func build(secs []section, stop <-chan struct{}) (*Table, error) {
+	p := &parser{stop: stop}
 	for _, sec := range secs {
 		if err := p.parseSection(sec); err != nil {
 			if sec.eh {
