@@ -17,11 +17,12 @@ step "generated code regenerates identically (bpf2go, protobuf)"
 scripts/check-generated.sh
 scripts/check-proto.sh
 
-step "gofmt, go vet, tsc"
+step "gofmt, go vet, tsc, eslint"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
 if [ -n "$unformatted" ]; then echo "gofmt needed on: $unformatted" >&2; exit 1; fi
 go vet ./...
 npm run --silent -w processor-ts typecheck
+npm run --silent -w processor-ts lint
 
 step "go test (race, coverage; kernel tests load real eBPF programs)"
 # -p 1: tests that load programs and count the kernel's objects must not

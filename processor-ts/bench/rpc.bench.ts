@@ -28,8 +28,8 @@ async function startSidecar(): Promise<Sidecar> {
   const child = spawn(process.execPath, [MAIN, 'serve', '--listen', '127.0.0.1:0', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const port = await new Promise<number>((resolve, reject) => {
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (s: string) => {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s: string) => {
       err += s;
       const m = /"msg":"sidecar listening".*?"tcp":"[^"]*:(\d+)"/.exec(err);
       if (m) resolve(Number(m[1]));

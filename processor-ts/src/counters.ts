@@ -18,6 +18,7 @@ export const METRIC = {
   framesResolved: 'ebpf_otel_sidecar_frames_resolved_total',
   cacheHits: 'ebpf_otel_sidecar_cache_hits_total',
   filesFailed: 'ebpf_otel_sidecar_files_failed_total',
+  dwarfErrors: 'ebpf_otel_sidecar_dwarf_errors_total',
   inFlight: 'ebpf_otel_sidecar_requests_in_flight',
   cachedObjects: 'ebpf_otel_sidecar_cached_objects',
   cachedBytes: 'ebpf_otel_sidecar_cached_bytes',
@@ -38,6 +39,7 @@ const HELP: Record<string, string> = {
   [METRIC.lookupMisses]: 'Object-file lookup steps that missed, per mapping, by step and reason.',
   [METRIC.lookupFound]: 'Object files found, per mapping, by the lookup step that found them.',
   [METRIC.framesSkipped]: 'Locations left to their producer because profile.frame.type names another runtime, by type.',
+  [METRIC.dwarfErrors]: 'DWARF parts that failed to parse (the frames they hold are missing), by part.',
 };
 
 function labelKey(labels: Labels | undefined): string {

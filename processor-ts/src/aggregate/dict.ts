@@ -6,7 +6,6 @@ import {
   KeyValueAndUnitSchema,
   type Line,
   LineSchema,
-  type Link,
   LinkSchema,
   LocationSchema,
   MappingSchema,

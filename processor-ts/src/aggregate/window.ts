@@ -168,7 +168,7 @@ export class WindowStore {
   }
 
   /** Closes the stream's window and returns it. */
-  flush(name: string, options: AggregateOptions | undefined): CallResult {
+  flush(name: string, _options: AggregateOptions | undefined): CallResult {
     const closed: ClosedWindow[] = [];
     const s = this.streams.get(name);
     if (s) {

@@ -48,6 +48,27 @@ function batchFor(addrs: bigint[], extra: Partial<Parameters<typeof makeBatch>[0
 }
 
 describe('ProfilesSymbolizer', () => {
+  it('counts DWARF parts that fail to parse, once each, and still names the function', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dwarf-bad-'));
+    const bad = join(dir, 'exe');
+    const buf = readFileSync(prog.exe);
+    const line = new ElfFile(buf).section('.debug_line')!;
+    buf.writeUInt16LE(9, line.offset + 4); // no such line table version
+    writeFileSync(bad, buf);
+    const engine = new ProfilesSymbolizer();
+    const batch = () => makeBatch({
+      mappings: [{ file: bad, start: m.start, limit: m.limit, offset: m.offset, buildId: prog.buildId }],
+      locations: [{ mapping: 1, address: runtimeAddr(prog, other) }],
+    });
+    const data = batch();
+    const r = await engine.symbolize(data, DEFAULT_OPTIONS);
+    expect(r.locationsSymbolized).toBe(1);
+    expect(lineNames(data)[0]!.at(-1)).toBe('other');
+    expect(r.dwarfErrors.get('line_table')).toBe(1);
+    const again = await engine.symbolize(batch(), DEFAULT_OPTIONS);
+    expect(again.dwarfErrors.size).toBe(0); // the cached context does not report it twice
+  });
+
   it('resolves locations innermost first, with the inlined chain, as llvm-symbolizer does', async () => {
     const engine = new ProfilesSymbolizer();
     const data = batchFor([deep, other]);
@@ -252,7 +273,7 @@ async function nodeWithPerfMap() {
   // V8 also writes an isolate-*.log into the working directory: keep it out of the tree.
   const cwd = mkdtempSync(join(tmpdir(), 'perfmap-node-'));
   const child = spawn(process.execPath, ['--perf-basic-prof', '-e', script], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
-  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
   expect(chunk.toString()).toMatch(/^ready/);
   const mapPath = `/tmp/perf-${child.pid}.map`;
   return { child, cwd, mapPath, text: readFileSync(mapPath, 'utf8') };
@@ -263,11 +284,11 @@ describe('JIT perf maps', () => {
     const { child, cwd, mapPath, text } = await nodeWithPerfMap();
     try {
       const entries = text.split('\n').map((l) => /^([0-9a-f]+) ([0-9a-f]+) (.+)$/.exec(l)).filter((m) => m !== null);
-      const hot = entries.filter((m) => m![3]!.includes('hotLoop'));
-      const builtin = entries.find((m) => m![3]!.startsWith('Builtin:'))!;
+      const hot = entries.filter((m) => m[3]!.includes('hotLoop'));
+      const builtin = entries.find((m) => m[3]!.startsWith('Builtin:'))!;
       expect(hot.length).toBeGreaterThan(0);
       const inside = (m: RegExpExecArray, frac: number) => BigInt(`0x${m[1]}`) + BigInt(Math.floor(Number(`0x${m[2]}`) * frac));
-      const hotAddrs = hot.flatMap((m) => [inside(m!, 0), inside(m!, 0.5)]);
+      const hotAddrs = hot.flatMap((m) => [inside(m, 0), inside(m, 0.5)]);
       const data = makeBatch({
         mappings: [{ file: '[anon:v8]', start: 0n, limit: 0n }, { file: '' }],
         locations: [

@@ -57,12 +57,14 @@ export interface SymbolizeOutcome {
   lookup: LookupCounts;
   /** Locations left alone because another runtime's frame type marks them (by type). */
   skippedFrameTypes: Map<string, number>;
+  /** DWARF parts that failed to parse (their frames are missing), by part. */
+  dwarfErrors: Map<string, number>;
 }
 
 function newOutcome(): SymbolizeOutcome {
   return {
     locationsTotal: 0, locationsSymbolized: 0, framesResolved: 0, unresolved: new Map(), filesFailed: new Map(), cacheHits: 0,
-    resolvedBy: new Map(), lookup: newLookupCounts(), skippedFrameTypes: new Map(),
+    resolvedBy: new Map(), lookup: newLookupCounts(), skippedFrameTypes: new Map(), dwarfErrors: new Map(),
   };
 }
 
@@ -176,6 +178,7 @@ export class ProfilesSymbolizer {
       }
       const results = obj.symbolizer.symbolize(obj.ctx, offsets);
       results.forEach((r, i) => this.apply(dict, located[i]!, r, o, writer, out));
+      for (const [part, n] of obj.ctx.dwarf?.errors.takeUnreported() ?? []) bump(out.dwarfErrors, part, n);
       await yieldToLoop();
     }
     if (unmapped.length > 0) {

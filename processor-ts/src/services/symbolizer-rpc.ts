@@ -52,6 +52,7 @@ export function countOutcome(c: Counters, r: SymbolizeOutcome): void {
   }
   for (const [step, n] of r.lookup.found) c.inc(METRIC.lookupFound, { step }, n);
   for (const [type, n] of r.skippedFrameTypes) c.inc(METRIC.framesSkipped, { type }, n);
+  for (const [part, n] of r.dwarfErrors) c.inc(METRIC.dwarfErrors, { part }, n);
 }
 
 /** The SymbolizerService: converts wire messages to and from the engine's domain. */

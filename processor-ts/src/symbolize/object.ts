@@ -110,7 +110,7 @@ export class ObjectContext {
     let frames: DwarfFrame[] = [];
     try {
       frames = this.dwarf && !skipDwarf ? this.dwarf.findFrames(va) : [];
-    } catch { frames = []; }
+    } catch (e) { this.dwarf?.errors.record('frames', e); frames = []; }
     // DWARF first (Go's is exact); the pclntab covers stripped Go binaries.
     if (frames.length === 0) {
       const go = this.gopclntab();
@@ -147,7 +147,7 @@ export class ObjectContext {
     if (hit) { this.remember(va, hit); return hit; }
     let n = 0;
     if (this.dwarf) {
-      try { n = this.dwarf.fillFrames(va); } catch { n = 0; }
+      try { n = this.dwarf.fillFrames(va); } catch (e) { this.dwarf.errors.record('frames', e); n = 0; }
     }
     const result = n > 0 ? this.dwarfResult(va, n) : this.resultOf(this.resolve(va, true), this.lastSource);
     this.remember(va, result);

@@ -4,7 +4,7 @@ import { ObjectSymbolizer } from './symbolizer.js';
 import { asVirtualAddress, type SymbolizeResult } from './types.js';
 import { compareFrames, compile, LLVM_SYMBOLIZER, llvmFrames, makeTempDir, type OracleFrame, sampleAddresses, which, writeFiles } from './testutil/oracle.js';
 import { cppProgram, cProgram, rustProgram } from './testutil/programs.js';
-import { requireTool } from '../testutil/ci.js';
+import { inCI, requireTool } from '../testutil/ci.js';
 
 const TARGET = 2500;
 
@@ -56,7 +56,7 @@ describe.skipIf(!requireTool('llvm-symbolizer', LLVM_SYMBOLIZER !== undefined))(
       const bin = binaries.find((b) => b.name === name);
       if (!bin) {
         // In CI every toolchain is installed by setup: a missing build is a failure, not a skip.
-        if (name.startsWith('c-gcc') || process.env['CI']) throw new Error(`${name} was not built: ${skipped.join('; ')}`);
+        if (name.startsWith('c-gcc') || inCI()) throw new Error(`${name} was not built: ${skipped.join('; ')}`);
         console.warn(`oracle: ${name} not built, skipping`);
         return;
       }

@@ -1,4 +1,5 @@
 import { Reader } from '../reader.js';
+import type { DwarfErrors } from './errors.js';
 import { F64Builder, I32Builder } from './growable.js';
 import { readRanges } from './ranges.js';
 import type { DwarfSections } from './sections.js';
@@ -10,7 +11,7 @@ export class CuIndex {
   readonly hi: Float64Array;
   readonly unit: Int32Array;
 
-  constructor(units: readonly Unit[], sec: DwarfSections, ensureRoot: (u: Unit) => void) {
+  constructor(units: readonly Unit[], sec: DwarfSections, ensureRoot: (u: Unit) => void, errors: DwarfErrors) {
     const eLo = new F64Builder(), eHi = new F64Builder(), eU = new I32Builder();
     const covered = new Uint8Array(units.length);
     const byOffset = new Map<number, number>();
@@ -23,7 +24,7 @@ export class CuIndex {
         covered[idx] = 1;
         eLo.push(lo); eHi.push(hi); eU.push(idx);
       });
-    } catch { /* fall back to unit DIE ranges below */ }
+    } catch (e) { errors.record('aranges', e); /* fall back to unit DIE ranges below */ }
     // 2. Units not described by .debug_aranges: ranges of the unit DIE.
     for (const u of units) {
       if (covered[u.index] || !u.isCompile) continue;
@@ -32,7 +33,7 @@ export class CuIndex {
       const sink = (lo: number, hi: number) => { if (hi > lo) { eLo.push(lo); eHi.push(hi); eU.push(u.index); } };
       if (u.highPc !== undefined) sink(u.lowPc, u.highPc);
       else if (u.rangesOffset !== undefined) {
-        try { readRanges(u, sec, u.rangesForm, u.rangesOffset, sink); } catch { /* ignore bad list */ }
+        try { readRanges(u, sec, u.rangesForm, u.rangesOffset, sink); } catch (e) { errors.record('ranges', e); }
       }
     }
     [this.lo, this.hi, this.unit] = sweep(eLo.finish(), eHi.finish(), eU.finish());

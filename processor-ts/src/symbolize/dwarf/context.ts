@@ -1,5 +1,6 @@
 import type { ElfFile } from '../elf/elf.js';
 import { CuIndex } from './aranges.js';
+import { DwarfErrors } from './errors.js';
 import { UnitFunctions } from './functions.js';
 import { LineTable } from './line.js';
 import { DwarfSections } from './sections.js';
@@ -35,6 +36,8 @@ export class DwarfContext {
   private readonly dieNames = new Map<number, DieNames | null>();
   private readonly subName = new Map<number, string | undefined>();
   private lazyBytes = 0;
+  /** Parse failures, counted by part (the context degrades instead of failing). */
+  readonly errors = new DwarfErrors();
 
   constructor(elf: ElfFile) {
     this.sec = new DwarfSections(elf);
@@ -42,13 +45,13 @@ export class DwarfContext {
     this.rootParsed = new Uint8Array(this.units.length);
     this.lines = new Array(this.units.length);
     this.funcs = new Array(this.units.length);
-    this.cuIndex = new CuIndex(this.units, this.sec, (u) => this.root(u));
+    this.cuIndex = new CuIndex(this.units, this.sec, (u) => this.root(u), this.errors);
   }
 
   private root(u: Unit): Unit {
     if (!this.rootParsed[u.index]) {
       this.rootParsed[u.index] = 1;
-      try { parseRootDie(u, this.sec); } catch { u.isCompile = false; }
+      try { parseRootDie(u, this.sec); } catch (e) { this.errors.record('unit_die', e); u.isCompile = false; }
     }
     return u;
   }
@@ -64,7 +67,7 @@ export class DwarfContext {
     if (t === undefined) {
       t = null;
       if (u.stmtList !== undefined) {
-        try { t = new LineTable(this.sec, u.stmtList, u.addrSize); this.lazyBytes += t.byteSize(); } catch { t = null; }
+        try { t = new LineTable(this.sec, u.stmtList, u.addrSize, this.errors); this.lazyBytes += t.byteSize(); } catch (e) { this.errors.record('line_table', e); t = null; }
       }
       this.lines[u.index] = t;
     }
@@ -74,7 +77,7 @@ export class DwarfContext {
   functions(u: Unit): UnitFunctions | null {
     let f = this.funcs[u.index];
     if (f === undefined) {
-      try { f = new UnitFunctions(u, this.sec); this.lazyBytes += f.byteSize(); } catch { f = null; }
+      try { f = new UnitFunctions(u, this.sec); this.lazyBytes += f.byteSize(); } catch (e) { this.errors.record('functions', e); f = null; }
       this.funcs[u.index] = f;
     }
     return f;
@@ -146,7 +149,7 @@ export class DwarfContext {
     if (n === undefined) {
       const u = this.unitAt(off);
       n = null;
-      if (u) { try { n = parseDieNames(u, this.sec, off); } catch { n = null; } }
+      if (u) { try { n = parseDieNames(u, this.sec, off); } catch (e) { this.errors.record('die_names', e); n = null; } }
       this.dieNames.set(off, n);
     }
     return n;

@@ -1,5 +1,6 @@
 import { Reader } from '../reader.js';
 import { DwarfError } from '../types.js';
+import type { DwarfErrors } from './errors.js';
 import { DW_FORM_string } from './constants.js';
 import { type FormUnit, readString, readUnsigned, skipForm } from './forms.js';
 import { decodeProgram, out } from './lineprogram.js';
@@ -37,7 +38,7 @@ export class LineTable {
   /** End of this table in .debug_line (bounds lazy name reads). */
   private readonly end: number;
 
-  constructor(sec: DwarfSections, offset: number, addrSize: number) {
+  constructor(sec: DwarfSections, offset: number, addrSize: number, private readonly errors?: DwarfErrors) {
     const buf = sec.line;
     if (offset >= buf.length) throw new DwarfError('line table offset out of range');
     const r = new Reader(buf, offset);
@@ -163,7 +164,7 @@ export class LineTable {
     if (e.name === undefined) {
       let name = '';
       if (e.namePos >= 0) {
-        try { name = readString(new Reader(this.sec.line, e.namePos, this.end), e.nameForm, this.fu, this.sec) ?? ''; } catch { name = ''; }
+        try { name = readString(new Reader(this.sec.line, e.namePos, this.end), e.nameForm, this.fu, this.sec) ?? ''; } catch (e) { this.errors?.record('file_name', e); name = ''; }
       }
       e.name = name;
     }

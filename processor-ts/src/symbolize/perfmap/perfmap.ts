@@ -78,7 +78,7 @@ export class PerfMap {
       while (d < end && isSpace(text[d])) d++;
       let e = end;
       while (e > d && isSpace(text[e - 1])) e--;
-      const start = hexAt(text, text[line] === 0x30 && (text[line + 1] | 0x20) === 0x78 ? line + 2 : line, a);
+      const start = hexAt(text, text[line] === 0x30 && ((text[line + 1] ?? 0) | 0x20) === 0x78 ? line + 2 : line, a);
       const size = hexAt(text, b, c);
       if (!(start >= 0) || !(size > 0) || d >= e) { malformed++; continue; }
       st[n] = start; en[n] = start + size; na[n] = d; ne[n] = e;
@@ -124,7 +124,7 @@ export class PerfMap {
   private name(i: number): string {
     let n = this.names.get(i);
     if (n === undefined) {
-      n = this.text.toString('utf8', this.nameAt[i]!, this.nameEnd[i]!);
+      n = this.text.toString('utf8', this.nameAt[i], this.nameEnd[i]);
       this.names.set(i, n);
     }
     return n;

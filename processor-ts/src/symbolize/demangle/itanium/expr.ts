@@ -73,7 +73,7 @@ function unresolvedName(p: Parser, global: boolean): Node {
     soFar = unresolvedType(p);
     if (p.look() === 'I') soFar = new N.NameWithTemplateArgs(soFar, p.templateArgs());
   }
-  return new N.NestedName(soFar!, baseUnresolvedName(p));
+  return new N.NestedName(soFar, baseUnresolvedName(p));
 }
 
 function conversionExpr(p: Parser): Node {

@@ -383,7 +383,7 @@ export class ForwardTemplateReference extends Node {
   override hasRHS(o: Output): boolean { return this.guard(false, (r) => r.hasRHS(o)); }
   override hasArray(o: Output): boolean { return this.guard(false, (r) => r.hasArray(o)); }
   override hasFunction(o: Output): boolean { return this.guard(false, (r) => r.hasFunction(o)); }
-  override syntax(o: Output): Node { return this.guard(this as Node, (r) => r.syntax(o)); }
+  override syntax(o: Output): Node { return this.guard(this, (r) => r.syntax(o)); }
   printLeft(o: Output): void { this.guard(undefined, (r) => r.printLeft(o)); }
   override printRight(o: Output): void { this.guard(undefined, (r) => r.printRight(o)); }
 }

@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { requireTool as requireCiTool } from '../../../testutil/ci.js';
 
 /** Resolves a tool on PATH (or in the extra locations); undefined when absent. */
 export function findTool(names: string[], extra: string[] = []): string | undefined {
@@ -19,10 +20,7 @@ export const RUSTC = findTool(['rustc'], [join(homedir(), '.cargo/bin/rustc')]);
 
 /** In CI a missing tool is a failure; locally the test is skipped with a message. */
 export function requireTool(tool: string | undefined, what: string): boolean {
-  if (tool) return true;
-  if (process.env['CI']) throw new Error(`${what} is required in CI but not installed`);
-  console.warn(`demangle oracle: ${what} not installed, skipping`);
-  return false;
+  return requireCiTool(what, tool !== undefined);
 }
 
 /** All names through one llvm-cxxfilt process, one per line. */
