@@ -137,10 +137,15 @@ func ours(w workload, dir string, cfi bool) (result, error) {
 	}
 	defer p.Close()
 	if u != nil {
-		// As the receiver does for targets.pids.
+		// As the receiver does for targets.pids. Register returns once
+		// the tables are loaded; samples taken before (frame pointers)
+		// are dropped: the figure is the steady state.
 		if err := u.Register(pid); err != nil {
 			return result{}, err
 		}
+	}
+	if _, err := p.Drain(); err != nil {
+		return result{}, err
 	}
 	time.Sleep(time.Duration(*seconds * float64(time.Second)))
 	recs, err := p.Drain()
