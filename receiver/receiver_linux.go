@@ -355,7 +355,7 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
 	dp.SetTimestamp(ts)
 	dp.SetIntValue(int64(len(e.sets)))
-	e.appendUnwindHealth(sum, point)
+	e.appendUnwindHealth(ms, ts, sum, point)
 	if metricSets == 0 {
 		return
 	}

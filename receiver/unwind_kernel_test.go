@@ -69,15 +69,20 @@ func TestReceiverCFIProfilesWithoutFramePointers(t *testing.T) {
 		cfg.Targets.PIDs = append(cfg.Targets.PIDs, uint32(r.Cmd.Process.Pid))
 	}
 	require.NoError(t, cfg.Validate())
-	sink := new(consumertest.ProfilesSink)
-	rcv, err := createProfiles(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	sink, msink := new(consumertest.ProfilesSink), new(consumertest.MetricsSink)
+	set := receivertest.NewNopSettings(metadata.Type)
+	rcv, err := createProfiles(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	mrcv, err := createMetrics(context.Background(), set, cfg, msink)
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, mrcv.Start(context.Background(), componenttest.NewNopHost()))
 	for _, r := range runs {
 		require.NoError(t, r.Release())
 	}
 	time.Sleep(8 * time.Second)
 	require.NoError(t, rcv.Shutdown(context.Background()))
+	require.NoError(t, mrcv.Shutdown(context.Background()))
 
 	samples := userSamples(t, sink.AllProfiles())
 	for i, prog := range progs {
@@ -93,4 +98,30 @@ func TestReceiverCFIProfilesWithoutFramePointers(t *testing.T) {
 		t.Logf("%s: %d of %d samples reach main (%.1f%%)", prog.Name, complete, total, 100*share)
 		require.GreaterOrEqual(t, share, 0.99, "%s: share of samples reaching main", prog.Name)
 	}
+
+	// The walks and the tables are in the receiver's health metrics.
+	all := msink.AllMetrics()
+	require.NotEmpty(t, all)
+	ms := all[len(all)-1].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	found := map[string]int64{}
+	for i := 0; i < ms.Len(); i++ {
+		m := ms.At(i)
+		switch m.Name() {
+		case "ebpf.receiver.unwind.walks":
+			for j := 0; j < m.Sum().DataPoints().Len(); j++ {
+				dp := m.Sum().DataPoints().At(j)
+				if r, _ := dp.Attributes().Get("result"); r.Str() == "complete" {
+					found["complete"] = dp.IntValue()
+				}
+			}
+		case "ebpf.receiver.unwind.tables.size":
+			found["bytes"] = m.Gauge().DataPoints().At(0).IntValue()
+		case "ebpf.receiver.unwind.processes":
+			found["processes"] = m.Gauge().DataPoints().At(0).IntValue()
+		}
+	}
+	t.Logf("unwinder health: %v", found)
+	require.Positive(t, found["complete"], "complete walks counted")
+	require.Positive(t, found["bytes"], "table bytes reported")
+	require.GreaterOrEqual(t, found["processes"], int64(len(progs)), "registered processes reported")
 }

@@ -3,6 +3,7 @@
 package ebpfreceiver
 
 import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
@@ -19,7 +20,8 @@ func (c *Config) userStacks() bool {
 
 // appendUnwindHealth reports how the CFI unwinder's walks ended and what
 // its tables cost.
-func (e *linuxEngine) appendUnwindHealth(sum func(name, desc, unit string) pmetric.NumberDataPointSlice,
+func (e *linuxEngine) appendUnwindHealth(ms pmetric.MetricSlice, ts pcommon.Timestamp,
+	sum func(name, desc, unit string) pmetric.NumberDataPointSlice,
 	point func(dps pmetric.NumberDataPointSlice, v uint64, kv ...string)) {
 	if e.unwinder == nil {
 		return
@@ -49,4 +51,15 @@ func (e *linuxEngine) appendUnwindHealth(sum func(name, desc, unit string) pmetr
 	point(tb, s.Cache.Evictions, "event", "evicted")
 	point(tb, s.Cache.Errors+s.Cache.TooLarge, "event", "failed")
 	point(tb, s.Cache.NoCFI, "event", "no_cfi")
+	gauge := func(name, desc, unit string, v int64) {
+		m := ms.AppendEmpty()
+		m.SetName(name)
+		m.SetDescription(desc)
+		m.SetUnit(unit)
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(v)
+	}
+	gauge("ebpf.receiver.unwind.tables.size", "Bytes of unwind rows held for all files (bounded by unwind_tables.max_bytes).", "By", s.Cache.Bytes)
+	gauge("ebpf.receiver.unwind.processes", "Processes whose mappings the CFI unwinder knows.", "{process}", int64(s.Processes))
 }
