@@ -399,8 +399,14 @@ func runInteropPipeline(t *testing.T, collector string, pd pprofile.Profiles) na
 		}
 		time.Sleep(200 * time.Millisecond) // the receiver is not listening yet
 	}
-	require.NoError(t, err, "OTLP export\n%s", logs.String())
+	if err != nil {
+		// The collector writes its log until it exits: read it only after.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("OTLP export: %v\n%s", err, logs.String())
+	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	require.NoError(t, cmd.Wait(), "%s", logs.String())
+	waitErr := cmd.Wait()
+	require.NoError(t, waitErr, "%s", logs.String())
 	return countNamed(t, filepath.Join(dir, "profiles.jsonl"))
 }
