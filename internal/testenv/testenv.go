@@ -1,6 +1,6 @@
 // Package testenv holds the one rule every test that depends on the machine
 // follows: it may skip for a missing tool, privilege or kernel feature when
-// run by hand, but in CI (CI set) a skip would hide a failure, so it fails.
+// run by hand, but in CI (see InCI) a skip would hide a failure, so it fails.
 package testenv
 
 import (
@@ -13,8 +13,12 @@ import (
 	"time"
 )
 
-// InCI reports whether the tests run in CI.
-func InCI() bool { return os.Getenv("CI") != "" }
+// InCI reports whether the tests run in CI: the CI variable is set to
+// anything but "", "0" or "false" (any case), as processor-ts's inCI.
+func InCI() bool {
+	v := os.Getenv("CI")
+	return v != "" && v != "0" && !strings.EqualFold(v, "false")
+}
 
 // Skip skips the test with the reason, or fails it in CI.
 func Skip(t testing.TB, format string, args ...any) {

@@ -7,13 +7,14 @@ import (
 )
 
 func TestInCI(t *testing.T) {
-	t.Setenv("CI", "")
-	if InCI() {
-		t.Fatal("CI unset reported as CI")
-	}
-	t.Setenv("CI", "true")
-	if !InCI() {
-		t.Fatal("CI=true not reported as CI")
+	for v, want := range map[string]bool{
+		"": false, "0": false, "false": false, "False": false, "FALSE": false,
+		"true": true, "1": true, "yes": true, "woodpecker": true,
+	} {
+		t.Setenv("CI", v)
+		if got := InCI(); got != want {
+			t.Errorf("CI=%q: InCI() = %v, want %v", v, got, want)
+		}
 	}
 }
 
