@@ -3,19 +3,14 @@
 package kmem
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 func (a *aggregator) init(procRoot string) {
-	a.initWith(func(pid uint32) bool {
-		_, err := os.Stat(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10)))
-		return err == nil
-	})
+	a.initWith(func(pid uint32) bool { return procmaps.Alive(procRoot, pid) })
 }
 
 // Collect reads the kernel's counts and appends the cumulative metrics

@@ -3,6 +3,8 @@
 package syscalls
 
 import (
+	"errors"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
@@ -15,16 +17,13 @@ import (
 func (t *Tracer) Collect(dst pmetric.MetricSlice, start, now pcommon.Timestamp,
 	resolve func(pid uint32) (name string, ok bool)) (Stats, error) {
 	var st Stats
-	if err := t.drain(); err != nil {
-		return st, err
-	}
+	// A failed drain still aggregates what it read: those entries are
+	// already gone from the kernel.
+	drainErr := t.drain()
 	st.FoldedProcesses = t.agg.topPIDs(t.keys, t.vals, t.top)
 	st.FoldedSeries = t.agg.add(t.keys, t.vals, t.errKeys, t.errVals, start)
 	t.agg.resolveNames(resolve)
 	st.Series = t.agg.emit(dst, t.names, now)
 	t.agg.endInterval(now, resolve)
-	if err := t.kernelStats(&st); err != nil {
-		return st, err
-	}
-	return st, nil
+	return st, errors.Join(drainErr, t.kernelStats(&st))
 }

@@ -3,6 +3,7 @@
 package syscalls
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
@@ -11,18 +12,22 @@ import (
 // drain flips to the other generation of maps, then reads and clears the
 // previous one into t.keys/t.vals and t.errKeys/t.errVals. Calls that
 // finish meanwhile land in the new generation: nothing is lost or counted
-// twice.
+// twice. Entries read before an error are kept (they are already gone
+// from the kernel map) and the error is returned with them.
 func (t *Tracer) drain() error {
+	t.keys, t.vals = t.keys[:0], t.vals[:0]
+	t.errKeys, t.errVals = t.errKeys[:0], t.errVals[:0]
 	old, err := t.gen.Switch(t.objs.Ctl)
 	if err != nil {
 		return err
 	}
-	counts, errs := t.objs.Counts0, t.objs.Errors0
+	counts, errMap := t.objs.Counts0, t.objs.Errors0
 	if old == 1 {
-		counts, errs = t.objs.Counts1, t.objs.Errors1
+		counts, errMap = t.objs.Counts1, t.objs.Errors1
 	}
-	if t.keys, t.vals, err = loader.DrainHash(counts, t.keys[:0], t.vals[:0]); err != nil {
-		return fmt.Errorf("draining syscall counts: %w", err)
+	var errs []error
+	if t.keys, t.vals, err = loader.DrainHash(counts, t.keys, t.vals); err != nil {
+		errs = append(errs, fmt.Errorf("draining syscall counts: %w", err))
 	}
 	// The kernel keeps no call count (one atomic add less per syscall):
 	// every call lands in the zero bucket or one log2 slot.
@@ -33,10 +38,10 @@ func (t *Tracer) drain() error {
 			v.Count += n
 		}
 	}
-	if t.errKeys, t.errVals, err = loader.DrainHash(errs, t.errKeys[:0], t.errVals[:0]); err != nil {
-		return fmt.Errorf("draining syscall errors: %w", err)
+	if t.errKeys, t.errVals, err = loader.DrainHash(errMap, t.errKeys, t.errVals); err != nil {
+		errs = append(errs, fmt.Errorf("draining syscall errors: %w", err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // kernelStats sums the per-CPU counters into st.

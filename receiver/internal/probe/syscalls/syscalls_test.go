@@ -82,9 +82,10 @@ outer:
 	return out
 }
 
-func TestExactCounts(t *testing.T) {
-	needRoot(t)
-	const n = 137
+// traceCalls runs testdata/calls.c making n calls of each kind under a
+// tracer filtered to its pid, and returns once it has exited.
+func traceCalls(t *testing.T, n int) (*Tracer, uint32, pcommon.Timestamp) {
+	t.Helper()
 	cmd := exec.Command(buildCalls(t), strconv.Itoa(n))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -93,18 +94,25 @@ func TestExactCounts(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	pid := uint32(cmd.Process.Pid)
 	tr, err := Start(Config{PIDs: []uint32{pid}, MapEntries: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.Close()
+	t.Cleanup(func() { tr.Close() })
 	begin := ts(time.Now())
 	stdin.Write([]byte("go"))
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
+	return tr, pid, begin
+}
+
+func TestExactCounts(t *testing.T) {
+	needRoot(t)
+	const n = 137
+	tr, pid, begin := traceCalls(t, n)
 	resolve := func(p uint32) (string, bool) { return "calls", p == pid }
 	ms := pmetric.NewMetricSlice()
 	st, err := tr.Collect(ms, begin, ts(time.Now()), resolve)
@@ -283,5 +291,27 @@ func TestCgroupFilter(t *testing.T) {
 func TestStartRejectsBadConfig(t *testing.T) {
 	if _, err := Start(Config{TopProcesses: -1}); err == nil {
 		t.Fatal("negative top accepted")
+	}
+}
+
+// TestDrainErrorKeepsDrainedCounts makes the second of the two drains fail
+// (the errors maps' descriptors are closed under the tracer) after the
+// first has removed the counts from the kernel: those counts must still be
+// emitted, with the error.
+func TestDrainErrorKeepsDrainedCounts(t *testing.T) {
+	needRoot(t)
+	const n = 41
+	tr, pid, begin := traceCalls(t, n)
+	// The programs keep their own references: only our reads fail.
+	tr.objs.Errors0.Close()
+	tr.objs.Errors1.Close()
+	ms := pmetric.NewMetricSlice()
+	_, err := tr.Collect(ms, begin, ts(time.Now()), nil)
+	if err == nil || !strings.Contains(err.Error(), "draining syscall errors") {
+		t.Fatalf("Collect error = %v, want the errors drain's", err)
+	}
+	got := find(points(ms, MetricCalls), attrPID, int64(pid), attrSyscall, "getcpu")
+	if len(got) != 1 || got[0].value != n {
+		t.Errorf("getcpu calls after a failed errors drain: got %+v, want one point of %d", got, n)
 	}
 }

@@ -11,7 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"golang.org/x/sys/unix"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // Collect drains the interval's counters and appends the cumulative TCP
@@ -20,23 +21,21 @@ import (
 // start is the start time of series that existed from the beginning;
 // series that appear later start at the previous Collect's now.
 func (t *Tracer) Collect(dst pmetric.MetricSlice, logs plog.LogRecordSlice, start, now pcommon.Timestamp) (Stats, error) {
+	// Every step runs whatever failed before it: what a failed drain read
+	// is already gone from the kernel, and the other readings are
+	// independent of it.
+	drainErr := t.drain()
 	var st Stats
-	if err := t.drain(); err != nil {
-		return st, err
-	}
 	st.FoldedSeries, st.FoldedProcesses, st.FoldedPeers = t.agg.add(t.keys, t.vals, start)
 	st.Series = t.agg.emit(dst, now)
-	t.agg.endInterval(now, alive)
-	if err := t.readDrops(); err != nil {
-		return st, err
+	t.agg.endInterval(now, t.alive)
+	dropsErr := t.readDrops()
+	if dropsErr == nil {
+		st.Series += emitDrops(dst, t.drops, t.reasons, start, now)
 	}
-	st.Series += emitDrops(dst, t.drops, t.reasons, start, now)
-	n, err := t.readEvents(logs, now)
+	n, eventsErr := t.readEvents(logs, now)
 	st.Events = n
-	if err != nil {
-		return st, err
-	}
-	return st, t.kernelStats(&st)
+	return st, errors.Join(drainErr, dropsErr, eventsErr, t.kernelStats(&st))
 }
 
 // readEvents drains the ring buffer without blocking, reusing one record.
@@ -64,7 +63,5 @@ func (t *Tracer) readEvents(logs plog.LogRecordSlice, now pcommon.Timestamp) (in
 	}
 }
 
-// alive reports whether a process still exists.
-func alive(pid uint32) bool {
-	return unix.Kill(int(pid), 0) != unix.ESRCH
-}
+// alive reports whether a process still exists in ProcRoot.
+func (t *Tracer) alive(pid uint32) bool { return procmaps.Alive(t.procRoot, pid) }

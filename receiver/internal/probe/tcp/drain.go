@@ -9,8 +9,10 @@ import (
 )
 
 // drain flips to the other generation of counters, then reads and clears
-// the previous one into t.keys and t.vals.
+// the previous one into t.keys and t.vals. Entries read before an error
+// are kept (they are already gone from the kernel map).
 func (t *Tracer) drain() error {
+	t.keys, t.vals = t.keys[:0], t.vals[:0]
 	old, err := t.gen.Switch(t.objs.Ctl)
 	if err != nil {
 		return err
@@ -19,7 +21,7 @@ func (t *Tracer) drain() error {
 	if old == 1 {
 		m = t.objs.Counts1
 	}
-	if t.keys, t.vals, err = loader.DrainHash(m, t.keys[:0], t.vals[:0]); err != nil {
+	if t.keys, t.vals, err = loader.DrainHash(m, t.keys, t.vals); err != nil {
 		return fmt.Errorf("draining tcp counts: %w", err)
 	}
 	return nil

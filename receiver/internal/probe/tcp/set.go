@@ -9,7 +9,10 @@ import (
 // NewSet starts the tracer. TCP state changes, retransmits and drops run
 // in softirq context, where the current task is not the connection's
 // owner, so the target filters do not apply (docs/configuration.md).
-func NewSet(_ probe.Env, cfg Config) (probe.Set, error) {
+func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = env.ProcRoot
+	}
 	t, err := Start(cfg)
 	if err != nil {
 		return nil, err

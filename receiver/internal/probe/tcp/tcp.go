@@ -42,6 +42,9 @@ type Config struct {
 	// MapEntries sizes each generation of the counts map; 0 means
 	// DefaultMapEntries.
 	MapEntries uint32
+	// ProcRoot is where procfs is mounted, to tell exited processes.
+	// Default "/proc".
+	ProcRoot string
 }
 
 // Stats says what Collect folded and what the kernel side lost.
@@ -71,11 +74,12 @@ type Tracer struct {
 	gen     loader.Generation
 	agg     aggregator
 
-	keys   []tcpConnKey
-	vals   []tcpTcpVal
-	drops  []uint64
-	perCPU []uint64
-	closed bool
+	keys     []tcpConnKey
+	vals     []tcpTcpVal
+	drops    []uint64
+	perCPU   []uint64
+	procRoot string
+	closed   bool
 }
 
 // Start loads the programs with cfg's settings and attaches them to the
@@ -88,6 +92,9 @@ func Start(cfg Config) (_ *Tracer, err error) {
 	}
 	if cfg.MapEntries == 0 {
 		cfg.MapEntries = DefaultMapEntries
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
 	}
 	if cfg.EventBuffer == 0 {
 		cfg.EventBuffer = DefaultEventBuffer
@@ -121,7 +128,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 		spec.Maps["events"].MaxEntries = cfg.EventBuffer
 	}
 
-	t := &Tracer{reasons: reasons}
+	t := &Tracer{reasons: reasons, procRoot: cfg.ProcRoot}
 	t.agg.init(cfg.TopProcesses, cfg.TopPeers)
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, loader.Explain("loading tcp tracer", err)

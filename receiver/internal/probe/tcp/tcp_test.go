@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -460,5 +461,84 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		if _, err := Start(c); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+// connect makes one loopback connection of ours and waits until both ends
+// are closed.
+func connect(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	wg := serve(t, ln, 1, func(int) int { return 10 }, func(int) int { return 20 })
+	dial(t, ln.Addr().String(), 10, 20)
+	wg.Wait()
+	time.Sleep(300 * time.Millisecond) // let both ends reach CLOSE
+}
+
+// TestLivenessFromProcRoot: series of a process that is idle and gone from
+// proc_root are forgotten, even if a process of that number exists in the
+// collector's own pid namespace (a container with the host's procfs
+// mounted elsewhere). An empty proc root stands for one where this test's
+// process does not exist.
+func TestLivenessFromProcRoot(t *testing.T) {
+	needRoot(t)
+	pid := int64(os.Getpid())
+	for _, tc := range []struct {
+		procRoot string
+		kept     bool
+	}{{"/proc", true}, {t.TempDir(), false}} {
+		tr, err := Start(Config{ProcRoot: tc.procRoot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		begin := ts(time.Now())
+		connect(t)
+		// Seen, then idle (and forgotten if gone), then emitted or not.
+		for i := 0; i < 2; i++ {
+			if _, err := tr.Collect(pmetric.NewMetricSlice(), plog.LogRecordSlice{}, begin, ts(time.Now())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ms := pmetric.NewMetricSlice()
+		if _, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		tr.Close()
+		if got := total(ms, MetricOpened, attrPID, pid) > 0; got != tc.kept {
+			t.Errorf("proc_root %s: our series kept = %v, want %v", tc.procRoot, got, tc.kept)
+		}
+	}
+}
+
+// TestFailedReadKeepsTheRest: a failed read (here the drop counters, whose
+// descriptor is closed under the tracer) does not cost the interval's
+// counts, connection logs or kernel stats: they are delivered with the
+// error.
+func TestFailedReadKeepsTheRest(t *testing.T) {
+	needRoot(t)
+	tr, err := Start(Config{Events: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	begin := ts(time.Now())
+	connect(t)
+	tr.objs.Drops.Close() // the programs keep their own reference
+	ms := pmetric.NewMetricSlice()
+	logs := plog.NewLogRecordSlice()
+	st, err := tr.Collect(ms, logs, begin, ts(time.Now()))
+	if err == nil || !strings.Contains(err.Error(), "reading drops") {
+		t.Fatalf("Collect error = %v, want the drops read's", err)
+	}
+	pid := int64(os.Getpid())
+	if got := total(ms, MetricOpened, attrPID, pid); got != 2 {
+		t.Errorf("connections opened: %d, want 2 (both ends)", got)
+	}
+	if st.Events < 2 || logs.Len() < 2 {
+		t.Errorf("connection logs after a failed drops read: %d (%d records), want both ends", st.Events, logs.Len())
 	}
 }
