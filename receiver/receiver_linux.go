@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
 
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/kallsyms"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
@@ -107,7 +108,7 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		})
 		env.Unwinder = e.unwinder
 	}
-	kernel := kernelInfo()
+	kernel := kernelInfo(kallsyms.DefaultPath, profbuild.DefaultKernelNotesPath)
 	env.NewBuilder = func(t profbuild.ProfileType) *profbuild.Builder {
 		return profbuild.NewBuilder(t, e.cache, kernel, metadata.ScopeName, r.set.BuildInfo.Version)
 	}
@@ -279,11 +280,22 @@ func resolveCgroups(root string, paths []string) ([]uint64, error) {
 	return ids, nil
 }
 
+// kernelHalf is where the kernel's half of the address space starts on
+// 64-bit Linux (48-bit virtual addresses): the kernel mapping's start when
+// kallsyms hides addresses.
+const kernelHalf = 0xffff800000000000
+
 // kernelInfo describes the kernel mapping: its build ID from the kernel's
-// own notes, and its text range from kallsyms where readable.
-func kernelInfo() profbuild.KernelInfo {
-	k := profbuild.KernelInfo{Start: 0xffff800000000000, Limit: ^uint64(0)}
-	if id, err := profbuild.ReadKernelBuildID("/sys/kernel/notes"); err == nil {
+// own notes, and its start from kallsyms (_stext) where readable. The
+// mapping holds every kernel frame, modules' and BPF programs' included,
+// which x86-64 places above the kernel image, so it ends at the top of the
+// address space rather than at _etext.
+func kernelInfo(kallsymsPath, notesPath string) profbuild.KernelInfo {
+	k := profbuild.KernelInfo{Start: kernelHalf, Limit: ^uint64(0)}
+	if syms, err := kallsyms.Find(kallsymsPath, "_stext"); err == nil && syms["_stext"].Start != 0 {
+		k.Start = syms["_stext"].Start
+	}
+	if id, err := profbuild.ReadKernelBuildID(notesPath); err == nil {
 		k.BuildID = id
 	}
 	return k
