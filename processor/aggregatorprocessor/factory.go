@@ -16,13 +16,12 @@ import (
 
 // NewFactory returns the factory of the aggregator processor.
 func NewFactory() processor.Factory {
+	s := &streams{}
 	return xprocessor.NewFactory(
 		metadata.Type,
 		func() component.Config { return createDefaultConfig() },
-		xprocessor.WithProfiles(createProfiles, metadata.ProfilesStability),
+		xprocessor.WithProfiles(func(_ context.Context, set processor.Settings, cfg component.Config, next xconsumer.Profiles) (xprocessor.Profiles, error) {
+			return newAggregator(cfg.(*Config), set, s.name(set.ID), next)
+		}, metadata.ProfilesStability),
 	)
-}
-
-func createProfiles(_ context.Context, set processor.Settings, cfg component.Config, next xconsumer.Profiles) (xprocessor.Profiles, error) {
-	return newAggregator(cfg.(*Config), set, next)
 }

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"connectrpc.com/connect"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/xconsumer"
@@ -22,23 +21,27 @@ import (
 
 	"github.com/ebpf-otel/ebpf-otel/processor/aggregatorprocessor/internal/metadata"
 	sidecarv1 "github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1"
-	"github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1/sidecarv1connect"
 	"github.com/ebpf-otel/ebpf-otel/processor/internal/sidecar"
 )
 
-// instances numbers processors per component ID, so that two pipelines using
-// the same aggregator ID keep separate windows in the sidecar while a
-// restarted collector finds (and flushes) what its predecessor left there.
-var (
-	instancesMu sync.Mutex
-	instances   = map[component.ID]int{}
-)
+// streams numbers the processors one factory creates per component ID, so
+// that two pipelines using the same aggregator ID keep separate windows in
+// the sidecar while a restarted collector (a new factory, numbering from 0
+// again) finds and flushes what its predecessor left there. Safe for
+// concurrent use.
+type streams struct {
+	mu sync.Mutex
+	n  map[component.ID]int
+}
 
-func streamName(id component.ID) string {
-	instancesMu.Lock()
-	defer instancesMu.Unlock()
-	n := instances[id]
-	instances[id] = n + 1
+func (s *streams) name(id component.ID) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		s.n = map[component.ID]int{}
+	}
+	n := s.n[id]
+	s.n[id] = n + 1
 	return fmt.Sprintf("%s#%d", id, n)
 }
 
@@ -50,8 +53,7 @@ type aggregator struct {
 	log    *zap.Logger
 	outage *sidecar.Outage
 
-	httpClient interface{ CloseIdleConnections() }
-	client     sidecarv1connect.AggregatorServiceClient
+	client *sidecar.Client
 
 	// pending counts input samples the sidecar holds for this stream, to
 	// notice a window lost to a sidecar restart.
@@ -74,32 +76,22 @@ type aggregator struct {
 	lost     metric.Int64Counter
 }
 
-func newAggregator(cfg *Config, set processor.Settings, next xconsumer.Profiles) (*aggregator, error) {
-	ep, err := sidecar.ParseEndpoint(cfg.Endpoint)
+func newAggregator(cfg *Config, set processor.Settings, stream string, next xconsumer.Profiles) (*aggregator, error) {
+	client, err := sidecar.NewClient(cfg.Endpoint, cfg.Protocol)
 	if err != nil {
 		return nil, err
 	}
-	var copts []connect.ClientOption
-	switch cfg.Protocol {
-	case sidecar.ProtocolGRPC:
-		copts = append(copts, connect.WithGRPC())
-	case sidecar.ProtocolGRPCWeb:
-		copts = append(copts, connect.WithGRPCWeb())
-	}
-	copts = append(copts, connect.WithReadMaxBytes(sidecar.MaxMessageBytes))
-	hc := sidecar.NewHTTPClient(ep)
 	a := &aggregator{
-		cfg:        cfg,
-		opts:       cfg.options(),
-		stream:     streamName(set.ID),
-		next:       next,
-		log:        set.Logger,
-		outage:     sidecar.NewOutage(nil),
-		httpClient: hc,
-		client:     sidecarv1connect.NewAggregatorServiceClient(hc, ep.BaseURL, copts...),
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
-		window:     make(chan struct{}, 1),
+		cfg:    cfg,
+		opts:   cfg.options(),
+		stream: stream,
+		next:   next,
+		log:    set.Logger,
+		outage: sidecar.NewOutage(nil),
+		client: client,
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		window: make(chan struct{}, 1),
 	}
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	if a.failures, err = meter.Int64Counter("otelcol_processor_aggregator_sidecar_failures",
@@ -165,7 +157,7 @@ func (a *aggregator) Shutdown(ctx context.Context) error {
 			}
 			err = a.flush(ctx, "shutdown")
 		}
-		a.httpClient.CloseIdleConnections()
+		a.client.Close()
 	})
 	return err
 }
@@ -181,8 +173,7 @@ func (a *aggregator) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) 
 	}
 	callCtx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	var m pprofile.ProtoMarshaler
-	payload, err := m.MarshalProfiles(pd)
+	payload, err := sidecar.Marshal(pd)
 	if err != nil {
 		return a.failed(ctx, "aggregate", pd, err)
 	}
@@ -191,10 +182,10 @@ func (a *aggregator) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) 
 		return a.failed(ctx, "aggregate", pd, err)
 	}
 	a.recovered()
-	if len(res.Msg.GetProfilesData()) == 0 {
+	if len(res.GetProfilesData()) == 0 {
 		return nil
 	}
-	out, err := unmarshal(res.Msg.GetProfilesData())
+	out, err := sidecar.Unmarshal(res.GetProfilesData())
 	if err != nil {
 		return a.failed(ctx, "aggregate", pd, err)
 	}
@@ -218,22 +209,22 @@ func (a *aggregator) unlockWindow() { <-a.window }
 
 // aggregate sends the batch and, in the same step (see window), notes what
 // the sidecar now holds for this stream.
-func (a *aggregator) aggregate(ctx context.Context, payload []byte) (*connect.Response[sidecarv1.AggregateResponse], error) {
+func (a *aggregator) aggregate(ctx context.Context, payload []byte) (*sidecarv1.AggregateResponse, error) {
 	if a.cfg.Window > 0 {
 		if err := a.lockWindow(ctx); err != nil {
 			return nil, err
 		}
 		defer a.unlockWindow()
 	}
-	res, err := a.client.Aggregate(ctx, connect.NewRequest(&sidecarv1.AggregateRequest{ProfilesData: payload, Options: a.opts, Stream: a.stream}))
+	res, err := a.client.Aggregate(ctx, &sidecarv1.AggregateRequest{ProfilesData: payload, Options: a.opts, Stream: a.stream})
 	if err != nil {
 		return nil, err
 	}
 	a.pendingMu.Lock()
-	if len(res.Msg.GetProfilesData()) > 0 {
+	if len(res.GetProfilesData()) > 0 {
 		a.pending = 0 // everything held, this batch included, came back
 	} else {
-		a.pending += res.Msg.GetStats().GetSamplesIn()
+		a.pending += res.GetStats().GetSamplesIn()
 	}
 	a.pendingMu.Unlock()
 	return res, nil
@@ -245,13 +236,13 @@ func (a *aggregator) flush(ctx context.Context, trigger string) error {
 		a.count(ctx, "flush", err)
 		return fmt.Errorf("aggregator sidecar at %s: flush: %w", a.cfg.Endpoint, err)
 	}
-	res, err := a.client.Flush(ctx, connect.NewRequest(&sidecarv1.FlushRequest{Stream: a.stream, Options: a.opts}))
+	res, err := a.client.Flush(ctx, &sidecarv1.FlushRequest{Stream: a.stream, Options: a.opts})
 	if err != nil {
 		a.unlockWindow()
 		a.count(ctx, "flush", err)
 		return fmt.Errorf("aggregator sidecar at %s: flush: %w", a.cfg.Endpoint, err)
 	}
-	got := res.Msg.GetStats().GetSamplesIn()
+	got := res.GetStats().GetSamplesIn()
 	a.pendingMu.Lock()
 	sent := a.pending
 	a.pending = 0
@@ -263,25 +254,16 @@ func (a *aggregator) flush(ctx context.Context, trigger string) error {
 		a.log.Warn("the aggregator sidecar lost part of a window (it restarted?)",
 			zap.Uint64("samples_sent", sent), zap.Uint64("samples_flushed", got), zap.String("stream", a.stream))
 	}
-	if len(res.Msg.GetProfilesData()) == 0 {
+	if len(res.GetProfilesData()) == 0 {
 		return nil
 	}
-	out, err := unmarshal(res.Msg.GetProfilesData())
+	out, err := sidecar.Unmarshal(res.GetProfilesData())
 	if err != nil {
 		a.count(ctx, "flush", err)
 		return err
 	}
 	a.flushed.Add(ctx, 1, metric.WithAttributes(attribute.String("trigger", trigger)))
 	return a.next.ConsumeProfiles(ctx, out)
-}
-
-func unmarshal(b []byte) (pprofile.Profiles, error) {
-	var u pprofile.ProtoUnmarshaler
-	out, err := u.UnmarshalProfiles(b)
-	if err != nil {
-		return out, fmt.Errorf("%w: %w", sidecar.ErrBadAnswer, err)
-	}
-	return out, nil
 }
 
 func (a *aggregator) recovered() {

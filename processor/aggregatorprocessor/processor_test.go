@@ -6,8 +6,6 @@ package aggregatorprocessor
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -19,12 +17,14 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/collector/processor/xprocessor"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ebpf-otel/ebpf-otel/processor/aggregatorprocessor/internal/metadata"
 	sidecarv1 "github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1"
 	"github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1/sidecarv1connect"
+	"github.com/ebpf-otel/ebpf-otel/processor/internal/sidecartest"
 )
 
 // fakeSidecar answers like the sidecar, without merging: with a window it
@@ -98,15 +98,8 @@ func (f *fakeSidecar) Flush(context.Context, *connect.Request[sidecarv1.FlushReq
 func startFake(t *testing.T) (*fakeSidecar, string) {
 	t.Helper()
 	f := &fakeSidecar{}
-	mux := http.NewServeMux()
-	mux.Handle(sidecarv1connect.NewAggregatorServiceHandler(f))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return f, "http://" + srv.Listener.Addr().String()
+	srv := sidecartest.ServeFake(t, "tcp", sidecartest.NewRoute(sidecarv1connect.NewAggregatorServiceHandler(f)))
+	return f, srv.Endpoint()
 }
 
 func batch(n int) pprofile.Profiles {
@@ -145,7 +138,7 @@ func newTestProcessor(t *testing.T, endpoint string, mutate func(*Config)) (*agg
 	}
 	require.NoError(t, cfg.Validate())
 	sink := new(consumertest.ProfilesSink)
-	a, err := newAggregator(cfg, processortest.NewNopSettings(metadata.Type), sink)
+	a, err := newAggregator(cfg, processortest.NewNopSettings(metadata.Type), "aggregator#0", sink)
 	require.NoError(t, err)
 	return a, sink
 }
@@ -213,7 +206,7 @@ func TestConcurrentFlushCountsNoFalseLoss(t *testing.T) {
 	cfg.Endpoint = ep
 	cfg.Timeout = 10 * time.Second
 	cfg.Window = time.Hour
-	a, err := newAggregator(cfg, set, new(consumertest.ProfilesSink))
+	a, err := newAggregator(cfg, set, "aggregator#0", new(consumertest.ProfilesSink))
 	require.NoError(t, err)
 	require.NoError(t, a.Start(context.Background(), componenttest.NewNopHost()))
 
@@ -323,18 +316,40 @@ func TestFactory(t *testing.T) {
 	require.Equal(t, metadata.Type, f.Type())
 	cfg := f.CreateDefaultConfig().(*Config)
 	require.NoError(t, componenttest.CheckConfigStruct(cfg))
-	p, err := createProfiles(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	p, err := f.(xprocessor.Factory).CreateProfiles(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, p.Shutdown(context.Background()))
 	cfg.Endpoint = "bogus"
-	_, err = createProfiles(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	_, err = f.(xprocessor.Factory).CreateProfiles(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	require.Error(t, err)
 	cfg = createDefaultConfig()
 	cfg.Protocol = "grpc"
-	_, err = createProfiles(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	_, err = f.(xprocessor.Factory).CreateProfiles(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	require.NoError(t, err)
 	cfg.Protocol = "grpc_web"
-	_, err = createProfiles(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	_, err = f.(xprocessor.Factory).CreateProfiles(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	require.NoError(t, err)
+}
+
+// TestStreamsPerFactory: processors of one ID made by one factory (one per
+// pipeline) aggregate into separate streams, numbered from 0 again by a new
+// factory (a restarted collector), with no state shared between factories.
+func TestStreamsPerFactory(t *testing.T) {
+	fake, ep := startFake(t)
+	cfg := createDefaultConfig()
+	cfg.Endpoint = ep
+	set := processortest.NewNopSettings(metadata.Type)
+	for range 2 { // two collector runs
+		f := NewFactory().(xprocessor.Factory)
+		for range 2 { // two pipelines
+			p, err := f.CreateProfiles(context.Background(), set, cfg, consumertest.NewNop())
+			require.NoError(t, err)
+			require.NoError(t, p.ConsumeProfiles(context.Background(), batch(1)))
+			require.NoError(t, p.Shutdown(context.Background()))
+		}
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	assert.Equal(t, map[string]bool{set.ID.String() + "#0": true, set.ID.String() + "#1": true}, fake.streams)
 }

@@ -6,9 +6,6 @@ package symbolizerprocessor
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,6 +27,7 @@ import (
 
 	sidecarv1 "github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1"
 	"github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1/sidecarv1connect"
+	"github.com/ebpf-otel/ebpf-otel/processor/internal/sidecartest"
 	"github.com/ebpf-otel/ebpf-otel/processor/symbolizerprocessor/internal/metadata"
 )
 
@@ -68,37 +66,14 @@ func (f *fakeSidecar) Symbolize(_ context.Context, req *connect.Request[sidecarv
 // fakeServer serves a fakeSidecar on a unix socket and can be stopped and
 // started again on the same path.
 type fakeServer struct {
-	t    *testing.T
-	sock string
-	srv  *http.Server
+	*sidecartest.FakeServer
 	fake *fakeSidecar
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
-	f := &fakeServer{t: t, sock: filepath.Join(t.TempDir(), "sidecar.sock"), fake: &fakeSidecar{opts: make(chan *sidecarv1.SymbolizeOptions, 16)}}
-	f.start()
-	t.Cleanup(f.stop)
-	return f
-}
-
-func (f *fakeServer) start() {
-	l, err := net.Listen("unix", f.sock)
-	require.NoError(f.t, err)
-	mux := http.NewServeMux()
-	mux.Handle(sidecarv1connect.NewSymbolizerServiceHandler(f.fake))
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	f.srv = &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: time.Second}
-	srv := f.srv
-	go func() { _ = srv.Serve(l) }()
-}
-
-func (f *fakeServer) stop() {
-	if f.srv != nil {
-		_ = f.srv.Close()
-		f.srv = nil
-		_ = os.Remove(f.sock)
-	}
+	fake := &fakeSidecar{opts: make(chan *sidecarv1.SymbolizeOptions, 16)}
+	srv := sidecartest.ServeFake(t, "unix", sidecartest.NewRoute(sidecarv1connect.NewSymbolizerServiceHandler(fake)))
+	return &fakeServer{FakeServer: srv, fake: fake}
 }
 
 // unsymbolized is a small batch with one location to resolve.
@@ -193,7 +168,7 @@ func cfgFor(endpoint string) *Config {
 
 func TestSymbolizesAndForwardsOptions(t *testing.T) {
 	srv := newFakeServer(t)
-	cfg := cfgFor("unix://" + srv.sock)
+	cfg := cfgFor(srv.Endpoint())
 	cfg.DebugDirs = []string{"/opt/debug"}
 	cfg.Roots = []string{"/usr"}
 	cfg.MaxFileBytes = 99
@@ -221,11 +196,11 @@ func TestEmptyBatchSkipsTheSidecar(t *testing.T) {
 
 func TestOutagePassThroughThenResume(t *testing.T) {
 	srv := newFakeServer(t)
-	h := newHarness(t, cfgFor("unix://"+srv.sock))
+	h := newHarness(t, cfgFor(srv.Endpoint()))
 	ctx := context.Background()
 
 	require.NoError(t, h.proc.ConsumeProfiles(ctx, unsymbolized()))
-	srv.stop()
+	srv.Stop()
 	for range 3 {
 		in := unsymbolized()
 		want := unsymbolized()
@@ -238,7 +213,7 @@ func TestOutagePassThroughThenResume(t *testing.T) {
 	assert.Contains(t, warns[0].Message, "symbolizer sidecar unavailable")
 	assert.Equal(t, int64(3), h.counter(t, "otelcol_processor_symbolizer_sidecar_failures", map[string]string{"on_error": "pass_through"}))
 
-	srv.start()
+	srv.Start()
 	require.NoError(t, h.proc.ConsumeProfiles(ctx, unsymbolized()))
 	all := h.sink.AllProfiles()
 	require.Len(t, all, 5)
@@ -251,7 +226,7 @@ func TestOutagePassThroughThenResume(t *testing.T) {
 	require.Len(t, infos, 1)
 
 	// A second outage is reported again.
-	srv.stop()
+	srv.Stop()
 	require.NoError(t, h.proc.ConsumeProfiles(ctx, unsymbolized()))
 	assert.Len(t, h.logs.FilterLevelExact(zapcore.WarnLevel).All(), 2)
 }
@@ -278,17 +253,8 @@ func TestOnErrorDropAndError(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "slow.sock"))
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	mux.Handle(sidecarv1connect.NewSymbolizerServiceHandler(slow{}))
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
-	cfg := cfgFor("unix://" + l.Addr().String())
+	srv := sidecartest.ServeFake(t, "unix", sidecartest.NewRoute(sidecarv1connect.NewSymbolizerServiceHandler(slow{})))
+	cfg := cfgFor(srv.Endpoint())
 	cfg.Timeout = 100 * time.Millisecond
 	h := newHarness(t, cfg)
 	start := time.Now()

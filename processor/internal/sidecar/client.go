@@ -29,15 +29,17 @@ const (
 // MaxMessageBytes bounds the answers read from the sidecar.
 const MaxMessageBytes = 256 << 20
 
-// Client calls the sidecar. It is safe for concurrent use; Close releases its
-// idle connections.
+// Client calls the sidecar's services: the one client of both processors.
+// It is safe for concurrent use; Close releases its idle connections.
 type Client struct {
 	http   *http.Client
 	sym    sidecarv1connect.SymbolizerServiceClient
+	agg    sidecarv1connect.AggregatorServiceClient
 	health *grpchealth.Client
 }
 
-// NewClient builds a client; it does no I/O.
+// NewClient builds a client for endpoint (see ParseEndpoint) speaking
+// protocol ("" is connect); it does no I/O.
 func NewClient(endpoint string, protocol Protocol) (*Client, error) {
 	ep, err := ParseEndpoint(endpoint)
 	if err != nil {
@@ -58,6 +60,7 @@ func NewClient(endpoint string, protocol Protocol) (*Client, error) {
 	return &Client{
 		http:   hc,
 		sym:    sidecarv1connect.NewSymbolizerServiceClient(hc, ep.BaseURL, opts...),
+		agg:    sidecarv1connect.NewAggregatorServiceClient(hc, ep.BaseURL, opts...),
 		health: grpchealth.NewClient(hc, ep.BaseURL, opts...),
 	}, nil
 }
@@ -88,33 +91,78 @@ func (c *Client) Symbolize(ctx context.Context, pd pprofile.Profiles, opts *side
 		src = pprofile.NewProfiles()
 		pd.CopyTo(src)
 	}
-	var m pprofile.ProtoMarshaler
-	payload, err := m.MarshalProfiles(src)
+	payload, err := Marshal(src)
 	if err != nil {
-		return pd, nil, fmt.Errorf("marshalling profiles: %w", err)
+		return pd, nil, err
 	}
 	res, err := c.sym.Symbolize(ctx, connect.NewRequest(&sidecarv1.SymbolizeRequest{ProfilesData: payload, Options: opts}))
 	if err != nil {
 		return pd, nil, err
 	}
-	var u pprofile.ProtoUnmarshaler
-	out, err := u.UnmarshalProfiles(res.Msg.GetProfilesData())
+	out, err := Unmarshal(res.Msg.GetProfilesData())
 	if err != nil {
-		return pd, nil, fmt.Errorf("%w: %w", ErrBadAnswer, err)
+		return pd, nil, err
 	}
 	return out, res.Msg.GetStats(), nil
 }
 
-// ErrBadAnswer means the sidecar answered with bytes pdata cannot read.
-var ErrBadAnswer = errors.New("sidecar answered with unreadable profiles")
+// Aggregate adds a batch (already marshalled) to a stream's window in the
+// sidecar; the answer carries the batches of windows that closed, if any.
+func (c *Client) Aggregate(ctx context.Context, req *sidecarv1.AggregateRequest) (*sidecarv1.AggregateResponse, error) {
+	res, err := c.agg.Aggregate(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+// Flush closes a stream's window in the sidecar and returns it.
+func (c *Client) Flush(ctx context.Context, req *sidecarv1.FlushRequest) (*sidecarv1.FlushResponse, error) {
+	res, err := c.agg.Flush(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+// Marshal encodes a batch for the sidecar (OTLP ProfilesData bytes).
+// pprofile.ProtoMarshaler rewrites a writable batch while marshalling.
+func Marshal(pd pprofile.Profiles) ([]byte, error) {
+	var m pprofile.ProtoMarshaler
+	b, err := m.MarshalProfiles(pd)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMarshal, err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes the sidecar's answer.
+func Unmarshal(b []byte) (pprofile.Profiles, error) {
+	var u pprofile.ProtoUnmarshaler
+	pd, err := u.UnmarshalProfiles(b)
+	if err != nil {
+		return pd, fmt.Errorf("%w: %w", ErrBadAnswer, err)
+	}
+	return pd, nil
+}
+
+var (
+	// ErrBadAnswer means the sidecar answered with bytes pdata cannot read.
+	ErrBadAnswer = errors.New("sidecar answered with unreadable profiles")
+	// ErrMarshal means the batch could not be encoded for the sidecar.
+	ErrMarshal = errors.New("marshalling profiles")
+)
 
 // Reason names a failure for logs and metric attributes: the RPC code
-// ("unavailable", "deadline_exceeded", ...), or "bad_answer", "marshal".
+// ("unavailable", "deadline_exceeded", ...), "bad_answer", "marshal", or
+// "unknown" for anything else (never a guess).
 func Reason(err error) string {
 	var ce *connect.Error
 	switch {
 	case errors.Is(err, ErrBadAnswer):
 		return "bad_answer"
+	case errors.Is(err, ErrMarshal):
+		return "marshal"
 	case errors.As(err, &ce):
 		return ce.Code().String()
 	case errors.Is(err, context.DeadlineExceeded):
@@ -122,5 +170,5 @@ func Reason(err error) string {
 	case errors.Is(err, context.Canceled):
 		return connect.CodeCanceled.String()
 	}
-	return "marshal"
+	return "unknown"
 }

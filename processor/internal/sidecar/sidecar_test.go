@@ -6,8 +6,7 @@ package sidecar
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	sidecarv1 "github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1"
 	"github.com/ebpf-otel/ebpf-otel/processor/internal/gen/ebpfotel/sidecar/v1/sidecarv1connect"
+	"github.com/ebpf-otel/ebpf-otel/processor/internal/sidecartest"
 )
 
 func TestParseEndpoint(t *testing.T) {
@@ -62,7 +62,9 @@ func TestReason(t *testing.T) {
 	assert.Equal(t, "deadline_exceeded", Reason(context.DeadlineExceeded))
 	assert.Equal(t, "canceled", Reason(context.Canceled))
 	assert.Equal(t, "bad_answer", Reason(ErrBadAnswer))
-	assert.Equal(t, "marshal", Reason(errors.New("other")))
+	assert.Equal(t, "bad_answer", Reason(fmt.Errorf("flush: %w", ErrBadAnswer)))
+	assert.Equal(t, "marshal", Reason(fmt.Errorf("%w: %w", ErrMarshal, errors.New("x"))))
+	assert.Equal(t, "unknown", Reason(errors.New("other")), "an unrecognised error is not labelled marshal")
 }
 
 func TestOutage(t *testing.T) {
@@ -104,17 +106,9 @@ func (echo) Symbolize(_ context.Context, req *connect.Request[sidecarv1.Symboliz
 	return connect.NewResponse(&sidecarv1.SymbolizeResponse{ProfilesData: out, Stats: &sidecarv1.SymbolizeStats{LocationsTotal: 1}}), nil
 }
 
-// serve runs an h2c connect-go server on l until the test ends.
-func serve(t *testing.T, l net.Listener, h sidecarv1connect.SymbolizerServiceHandler) {
-	mux := http.NewServeMux()
-	mux.Handle(sidecarv1connect.NewSymbolizerServiceHandler(h))
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(sidecarv1connect.SymbolizerServiceName)))
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+// serve runs a fake sidecar answering Symbolize with h.
+func serve(t *testing.T, network string, h sidecarv1connect.SymbolizerServiceHandler) *sidecartest.FakeServer {
+	return sidecartest.ServeFake(t, network, sidecartest.NewRoute(sidecarv1connect.NewSymbolizerServiceHandler(h)))
 }
 
 func batch() pprofile.Profiles {
@@ -127,22 +121,17 @@ func batch() pprofile.Profiles {
 }
 
 func TestClientOverUnixAndTCP(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	ul, err := net.Listen("unix", sock)
-	require.NoError(t, err)
-	serve(t, ul, echo{})
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	serve(t, tl, echo{})
+	unix := serve(t, "unix", echo{})
+	tcp := serve(t, "tcp", echo{})
 
 	for _, tc := range []struct {
 		endpoint string
 		protocol Protocol
 	}{
-		{"unix://" + sock, ProtocolConnect},
-		{"unix://" + sock, ProtocolGRPC},
-		{"http://" + tl.Addr().String(), ProtocolGRPCWeb},
-		{"http://" + tl.Addr().String(), ""},
+		{unix.Endpoint(), ProtocolConnect},
+		{unix.Endpoint(), ProtocolGRPC},
+		{tcp.Endpoint(), ProtocolGRPCWeb},
+		{tcp.Endpoint(), ""},
 	} {
 		t.Run(tc.endpoint+"/"+string(tc.protocol), func(t *testing.T) {
 			c, err := NewClient(tc.endpoint, tc.protocol)
@@ -165,10 +154,7 @@ func TestClientOverUnixAndTCP(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestClientReadOnlyBatch(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	serve(t, l, echo{})
-	c, err := NewClient("http://"+l.Addr().String(), ProtocolConnect)
+	c, err := NewClient(serve(t, "tcp", echo{}).Endpoint(), ProtocolConnect)
 	require.NoError(t, err)
 	defer c.Close()
 	in := batch()
@@ -192,10 +178,7 @@ func TestClientErrors(t *testing.T) {
 	require.Error(t, c.Healthy(context.Background()))
 
 	// A server answering garbage bytes.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	serve(t, l, garbage{})
-	g, err := NewClient("http://"+l.Addr().String(), ProtocolGRPC)
+	g, err := NewClient(serve(t, "tcp", garbage{}).Endpoint(), ProtocolGRPC)
 	require.NoError(t, err)
 	defer g.Close()
 	_, _, err = g.Symbolize(context.Background(), batch(), nil, false)
@@ -209,18 +192,9 @@ func (garbage) Symbolize(context.Context, *connect.Request[sidecarv1.SymbolizeRe
 }
 
 func TestHealthyNotServing(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	checker := grpchealth.NewStaticChecker(sidecarv1connect.SymbolizerServiceName)
-	checker.SetStatus(sidecarv1connect.SymbolizerServiceName, grpchealth.StatusNotServing)
-	mux.Handle(grpchealth.NewHandler(checker))
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	c, err := NewClient("http://"+l.Addr().String(), ProtocolConnect)
+	srv := serve(t, "tcp", echo{})
+	srv.Health.SetStatus(sidecarv1connect.SymbolizerServiceName, grpchealth.StatusNotServing)
+	c, err := NewClient(srv.Endpoint(), ProtocolConnect)
 	require.NoError(t, err)
 	defer c.Close()
 	require.ErrorContains(t, c.Healthy(context.Background()), "sidecar is")
