@@ -114,7 +114,7 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	}
 	defer func() {
 		if err != nil {
-			e.closeSets()
+			_ = e.closeSets()
 		}
 	}()
 	for _, ps := range probeSets {
@@ -319,7 +319,7 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 		dp := dps.AppendEmpty()
 		dp.SetStartTimestamp(start)
 		dp.SetTimestamp(ts)
-		dp.SetIntValue(int64(v))
+		dp.SetIntValue(int64(v)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
 		for i := 0; i+1 < len(kv); i += 2 {
 			dp.Attributes().PutStr(kv[i], kv[i+1])
 		}

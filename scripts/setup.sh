@@ -98,6 +98,15 @@ go_tools() {
 	fi
 	# bpf2go is a Go tool of the module (go.mod `tool` directive).
 	go mod download
+	# golangci-lint is a Go tool of its own module file, so its many
+	# dependencies stay out of go.mod; built once per pinned version.
+	local lint_version
+	lint_version=$(sed -n 's|^\tgithub.com/golangci/golangci-lint/v2 \(v[^ ]*\).*|\1|p' tools/lint/go.mod)
+	have=$("$GOBIN/golangci-lint" version 2>&1 || true)
+	if [[ "$have" != *"version ${lint_version#v} "* ]]; then
+		log "building golangci-lint $lint_version (first time: a few minutes)"
+		go build -modfile=tools/lint/go.mod -o "$GOBIN/golangci-lint" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+	fi
 }
 
 npm_deps() {

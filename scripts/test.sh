@@ -17,10 +17,11 @@ step "generated code regenerates identically (bpf2go, protobuf)"
 scripts/check-generated.sh
 scripts/check-proto.sh
 
-step "gofmt, go vet, tsc, eslint"
+step "gofmt, go vet, golangci-lint, tsc, eslint"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
 if [ -n "$unformatted" ]; then echo "gofmt needed on: $unformatted" >&2; exit 1; fi
 go vet ./...
+golangci-lint run ./...
 npm run --silent -w processor-ts typecheck
 npm run --silent -w processor-ts lint
 

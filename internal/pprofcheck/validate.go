@@ -342,7 +342,7 @@ func packInt32(s pcommon.Int32Slice) string {
 	}
 	b := make([]byte, 0, 4*s.Len())
 	for _, x := range s.All() {
-		b = binary.LittleEndian.AppendUint32(b, uint32(x))
+		b = binary.LittleEndian.AppendUint32(b, uint32(x)) //nolint:gosec // G115: the bits are packed into a key, not used as numbers
 	}
 	return string(b)
 }
@@ -353,9 +353,9 @@ func packLines(lines pprofile.LineSlice) string {
 	}
 	b := make([]byte, 0, 20*lines.Len())
 	for _, l := range lines.All() {
-		b = binary.LittleEndian.AppendUint32(b, uint32(l.FunctionIndex()))
-		b = binary.LittleEndian.AppendUint64(b, uint64(l.Line()))
-		b = binary.LittleEndian.AppendUint64(b, uint64(l.Column()))
+		b = binary.LittleEndian.AppendUint32(b, uint32(l.FunctionIndex())) //nolint:gosec // G115: the bits are packed into a key, not used as numbers
+		b = binary.LittleEndian.AppendUint64(b, uint64(l.Line()))          //nolint:gosec // G115: the bits are packed into a key, not used as numbers
+		b = binary.LittleEndian.AppendUint64(b, uint64(l.Column()))        //nolint:gosec // G115: the bits are packed into a key, not used as numbers
 	}
 	return string(b)
 }

@@ -120,7 +120,7 @@ func (a *aggregator) Start(context.Context, component.Host) error {
 	if a.cfg.Window <= 0 || !a.started.CompareAndSwap(false, true) {
 		return nil
 	}
-	go a.loop()
+	go a.loop() //nolint:gosec // G118: the flush timer outlives Start's context; Shutdown stops it
 	return nil
 }
 

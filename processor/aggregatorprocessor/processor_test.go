@@ -63,7 +63,7 @@ func (f *fakeSidecar) Aggregate(_ context.Context, req *connect.Request[sidecarv
 		return nil, f.fail
 	}
 	pd, _ := (&pprofile.ProtoUnmarshaler{}).UnmarshalProfiles(req.Msg.GetProfilesData())
-	n := uint64(pd.SampleCount()) //nolint:gosec // test
+	n := uint64(pd.SampleCount())
 	stats := &sidecarv1.AggregateStats{SamplesIn: n}
 	if f.garbage {
 		return connect.NewResponse(&sidecarv1.AggregateResponse{ProfilesData: []byte{0xff, 0xff}, Stats: stats}), nil

@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pprofile"
-	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/collector/processor/xprocessor"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -49,9 +48,9 @@ func (f *fakeSidecar) Symbolize(_ context.Context, req *connect.Request[sidecarv
 	d := pd.Dictionary()
 	d.StringTable().Append("fn")
 	fn := d.FunctionTable().AppendEmpty()
-	fn.SetNameStrindex(int32(d.StringTable().Len() - 1)) //nolint:gosec // small
+	fn.SetNameStrindex(int32(d.StringTable().Len() - 1))
 	for i := 1; i < d.LocationTable().Len(); i++ {
-		d.LocationTable().At(i).Lines().AppendEmpty().SetFunctionIndex(int32(d.FunctionTable().Len() - 1)) //nolint:gosec // small
+		d.LocationTable().At(i).Lines().AppendEmpty().SetFunctionIndex(int32(d.FunctionTable().Len() - 1))
 	}
 	var m pprofile.ProtoMarshaler
 	out, err := m.MarshalProfiles(pd)
@@ -282,7 +281,6 @@ func TestFactory(t *testing.T) {
 	// Other signals are not supported.
 	_, err = f.CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), f.CreateDefaultConfig(), consumertest.NewNop())
 	require.Error(t, err)
-	var _ processor.Factory = f
 }
 
 func TestShutdownWithoutStart(t *testing.T) {

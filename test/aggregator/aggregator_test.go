@@ -101,13 +101,13 @@ func batch(n, seed int) pprofile.Profiles {
 	dict.LinkTable().AppendEmpty()
 	for i, name := range funcs {
 		dict.StringTable().Append(name)
-		dict.FunctionTable().AppendEmpty().SetNameStrindex(int32(6 + i)) //nolint:gosec // small
+		dict.FunctionTable().AppendEmpty().SetNameStrindex(int32(6 + i))
 		dict.LocationTable().AppendEmpty().Lines().AppendEmpty().SetFunctionIndex(int32(1 + i))
 	}
 	for k := range 4 {
 		s := dict.StackTable().AppendEmpty().LocationIndices()
 		for d := len(funcs) - 1 - k; d >= 0; d-- {
-			s.Append(int32(1 + d)) //nolint:gosec // small
+			s.Append(int32(1 + d))
 		}
 	}
 	for tid := range 2 {
@@ -126,8 +126,8 @@ func batch(n, seed int) pprofile.Profiles {
 	p.SetTime(pcommonTime(seed))
 	for i := range n {
 		s := p.Samples().AppendEmpty()
-		s.SetStackIndex(int32(1 + (i+seed)%4))      //nolint:gosec // small
-		s.AttributeIndices().Append(int32(1 + i%2)) //nolint:gosec // small
+		s.SetStackIndex(int32(1 + (i+seed)%4))
+		s.AttributeIndices().Append(int32(1 + i%2))
 		s.Values().Append(1)
 	}
 	return pd

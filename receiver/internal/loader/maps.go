@@ -129,7 +129,7 @@ func CommString(c []int8) string {
 	}
 	b := make([]byte, n)
 	for i := 0; i < n; i++ {
-		b[i] = byte(c[i])
+		b[i] = byte(c[i]) //nolint:gosec // G115: a C char reinterpreted as a byte, not converted
 	}
 	return string(b)
 }

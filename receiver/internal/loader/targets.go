@@ -25,8 +25,8 @@ func (t Targets) Configure(spec *ebpf.CollectionSpec) error {
 		}
 	}
 	grow := func(name string, n int) {
-		if m, ok := spec.Maps[name]; ok && uint32(n) > m.MaxEntries {
-			m.MaxEntries = uint32(n)
+		if m, ok := spec.Maps[name]; ok && uint32(n) > m.MaxEntries { //nolint:gosec // G115: Validate bounds targets far below 2^32
+			m.MaxEntries = uint32(n) //nolint:gosec // G115: as above
 		}
 	}
 	grow("target_pids", len(t.PIDs))

@@ -50,7 +50,7 @@ func (p *Profiles) Add(i int, s profbuild.Sample) {
 		}
 	}
 	p.builders[i].Add(s)
-	p.kept[i] += uint64(s.Value)
+	p.kept[i] += uint64(s.Value) //nolint:gosec // G115: sample values and folded counts are never negative
 }
 
 // Flush builds every non-empty profile into iv and starts the next interval.

@@ -82,11 +82,11 @@ func openRegular(path string) (*os.File, error) {
 		return nil, err
 	}
 	if fi, err = f.Stat(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
 	}
 	return f, nil
@@ -234,7 +234,7 @@ func (h *elfHeader) forEach(r io.ReaderAt, off uint64, entsize, num, minSize int
 	buf := make([]byte, perChunk*entsize)
 	for i := 0; i < num; i += perChunk {
 		cnt := min(perChunk, num-i)
-		pos := off + uint64(i)*uint64(entsize)
+		pos := off + uint64(i)*uint64(entsize) //nolint:gosec // G115: ELF note sizes are bounded by the read budget
 		if pos > maxOffset {
 			return fmt.Errorf("%w: header table offset %#x out of range", ErrCorruptELF, off)
 		}
@@ -303,7 +303,7 @@ func (nr *noteReader) read(off, size, align uint64) {
 		nr.err = fmt.Errorf("%w: note offset %#x out of range", ErrCorruptELF, off)
 		return
 	}
-	n := int(min(size, uint64(nr.budget)))
+	n := int(min(size, uint64(nr.budget))) //nolint:gosec // G115: ELF note sizes are bounded by the read budget
 	nr.budget -= n
 	buf := make([]byte, n)
 	got, err := nr.r.ReadAt(buf, int64(off))
@@ -328,7 +328,7 @@ func (nr *noteReader) parse(b []byte, align int) {
 		namesz := uint64(nr.bo.Uint32(b[0:]))
 		descsz := uint64(nr.bo.Uint32(b[4:]))
 		typ := nr.bo.Uint32(b[8:])
-		descOff := alignUp(noteHeaderBytes+namesz, uint64(align))
+		descOff := alignUp(noteHeaderBytes+namesz, uint64(align)) //nolint:gosec // G115: ELF note sizes are bounded by the read budget
 		end := descOff + descsz
 		if end > uint64(len(b)) {
 			// Either corrupt or cut off by the read budget; notes after
@@ -348,7 +348,7 @@ func (nr *noteReader) parse(b []byte, align int) {
 				nr.id.Go = string(desc)
 			}
 		}
-		next := alignUp(end, uint64(align))
+		next := alignUp(end, uint64(align)) //nolint:gosec // G115: ELF note sizes are bounded by the read budget
 		if next >= uint64(len(b)) {
 			return
 		}

@@ -339,7 +339,7 @@ func (c *Cache) readProcess(pid uint32) ([]Mapping, ProcessInfo, error) {
 		return nil, info, err
 	}
 	maps, err := ParseMaps(f)
-	f.Close()
+	_ = f.Close()
 	if err != nil {
 		return nil, info, fmt.Errorf("pid %d: %w", pid, err)
 	}

@@ -133,7 +133,7 @@ func (b *Builder) Len() int { return len(b.samples) }
 func (b *Builder) Add(s Sample) {
 	if _, ok := b.processes[s.PID]; !ok {
 		info, ok := b.resolver.Process(s.PID)
-		b.processes[s.PID] = int32(len(b.procs))
+		b.processes[s.PID] = int32(len(b.procs)) //nolint:gosec // G115: table sizes are bounded by the kernel maps, far below 2^31
 		b.procs = append(b.procs, processEntry{pid: s.PID, info: info, ok: ok})
 	}
 
@@ -207,7 +207,7 @@ func (b *Builder) Build(start, end time.Time) pprofile.Profiles {
 	}
 	var duration uint64
 	if end.After(start) {
-		duration = uint64(end.Sub(start))
+		duration = uint64(end.Sub(start)) //nolint:gosec // G115: Validate rejects negative durations
 	}
 
 	rps := pd.ResourceProfiles()

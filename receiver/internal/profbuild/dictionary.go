@@ -114,7 +114,7 @@ func (d *dictionary) str(s string) int32 {
 	if i, ok := d.stringIdx[s]; ok {
 		return i
 	}
-	i := int32(len(d.strings))
+	i := int32(len(d.strings)) //nolint:gosec // G115: table sizes are bounded by the kernel maps, far below 2^31
 	d.strings = append(d.strings, s)
 	d.stringIdx[s] = i
 	return i
@@ -124,7 +124,7 @@ func (d *dictionary) attr(a attrEntry) int32 {
 	if i, ok := d.attrIdx[a]; ok {
 		return i
 	}
-	i := int32(len(d.attrs))
+	i := int32(len(d.attrs)) //nolint:gosec // G115: table sizes are bounded by the kernel maps, far below 2^31
 	d.attrs = append(d.attrs, a)
 	d.attrIdx[a] = i
 	return i
@@ -142,7 +142,7 @@ func (d *dictionary) mapping(m mappingEntry) int32 {
 	if i, ok := d.mappingIdx[m]; ok {
 		return i
 	}
-	i := int32(len(d.mappings))
+	i := int32(len(d.mappings)) //nolint:gosec // G115: table sizes are bounded by the kernel maps, far below 2^31
 	d.mappings = append(d.mappings, m)
 	d.mappingIdx[m] = i
 	return i
@@ -152,7 +152,7 @@ func (d *dictionary) location(l locationEntry) int32 {
 	if i, ok := d.locationIdx[l]; ok {
 		return i
 	}
-	i := int32(len(d.locations))
+	i := int32(len(d.locations)) //nolint:gosec // G115: table sizes are bounded by the kernel maps, far below 2^31
 	d.locations = append(d.locations, l)
 	d.locationIdx[l] = i
 	return i
@@ -163,7 +163,7 @@ func (d *dictionary) stack(locs []int32) int32 {
 	if len(locs) == 0 {
 		return 0
 	}
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(&locs[0])), len(locs)*4)
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&locs[0])), len(locs)*4) //nolint:gosec // G103: the locations are hashed as bytes; the slice does not outlive locs
 	h := maphash.Bytes(d.seed, raw)
 	if i, ok := d.stackIdx[h]; ok {
 		if slices.Equal(d.stackAt(i), locs) {
@@ -186,9 +186,9 @@ func (d *dictionary) stack(locs []int32) int32 {
 }
 
 func (d *dictionary) appendStack(locs []int32) int32 {
-	i := int32(len(d.stackOff) - 1)
+	i := int32(len(d.stackOff) - 1) //nolint:gosec // G115: table sizes are bounded by the kernel maps, far below 2^31
 	d.stackLocs = append(d.stackLocs, locs...)
-	d.stackOff = append(d.stackOff, int32(len(d.stackLocs)))
+	d.stackOff = append(d.stackOff, int32(len(d.stackLocs))) //nolint:gosec // G115: table sizes are bounded by the kernel maps, far below 2^31
 	return i
 }
 

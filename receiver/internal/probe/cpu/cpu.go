@@ -114,7 +114,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 	}
 	defer func() {
 		if err != nil {
-			p.Close()
+			_ = p.Close()
 		}
 	}()
 	if err := targets.Fill(p.objs.TargetPids, p.objs.TargetCgroups); err != nil {

@@ -47,7 +47,7 @@ func (a *aggregator) emit(dst pmetric.MetricSlice, now pcommon.Timestamp) int {
 			dp := dps.AppendEmpty()
 			dp.SetStartTimestamp(s.start)
 			dp.SetTimestamp(now)
-			dp.SetIntValue(int64(d.val(&s.c)))
+			dp.SetIntValue(int64(d.val(&s.c))) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
 			a.attrs(dp.Attributes(), pid)
 		}
 	}

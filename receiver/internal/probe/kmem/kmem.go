@@ -47,7 +47,7 @@ func Start(cfg Config) (_ *Probe, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading kmem spec: %w", err)
 	}
-	shift := uint32(bits.TrailingZeros(uint(os.Getpagesize())))
+	shift := uint32(bits.TrailingZeros(uint(os.Getpagesize()))) //nolint:gosec // G115: page sizes, pids, fds and probe counts fit in 32 bits
 	if err := spec.Variables["page_shift"].Set(shift); err != nil {
 		return nil, fmt.Errorf("setting page_shift: %w", err)
 	}
@@ -59,7 +59,7 @@ func Start(cfg Config) (_ *Probe, err error) {
 	}
 	defer func() {
 		if err != nil {
-			p.Close()
+			_ = p.Close()
 		}
 	}()
 	for _, tp := range []struct {

@@ -65,7 +65,7 @@ func (p *Profiler) attach(path string, pid uint32) (_ []link.Link, err error) {
 	var links []link.Link
 	defer func() {
 		if err != nil {
-			closeLinks(links)
+			_ = closeLinks(links)
 		}
 	}()
 	seen := make(map[uint64]bool, len(p.probes))
@@ -165,7 +165,7 @@ func (p *Profiler) symbolOffsets(path string) (map[string]uint64, error) {
 // offset off and returns how far to move its probe.
 func probeSkip(pr *elf.Prog, off uint64) uint64 {
 	var code [maxSkipRead]byte
-	n, _ := pr.ReadAt(code[:], int64(off-pr.Off))
+	n, _ := pr.ReadAt(code[:], int64(off-pr.Off)) //nolint:gosec // G115: an ELF segment offset is below 2^63
 	return skipPrologue(code[:n])
 }
 

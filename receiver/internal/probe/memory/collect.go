@@ -130,9 +130,9 @@ func (p *Profiler) Collect() (Snapshot, error) {
 			ThreadName:   unix.ByteSliceToString(int8sToBytes(k.comm[:])),
 			User:         p.userStack(k),
 			AllocObjects: q16(a.allocQ),
-			AllocSpace:   int64(a.allocSpace),
+			AllocSpace:   int64(a.allocSpace), //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
 			InuseObjects: q16(a.inuseQ),
-			InuseSpace:   int64(a.inuseSpace),
+			InuseSpace:   int64(a.inuseSpace), //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
 			Samples:      a.samples,
 			SampledBytes: a.bytes,
 		})
@@ -249,7 +249,7 @@ func (p *Profiler) kernelStats(s *Stats) error {
 func int8sToBytes(s []int8) []byte {
 	b := make([]byte, len(s))
 	for i, c := range s {
-		b[i] = byte(c)
+		b[i] = byte(c) //nolint:gosec // G115: a C char reinterpreted as a byte, not converted
 	}
 	return b
 }

@@ -78,7 +78,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 	}
 	defer func() {
 		if err != nil {
-			p.Close()
+			_ = p.Close()
 		}
 	}()
 	p.probes = p.probeList()

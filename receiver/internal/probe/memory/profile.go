@@ -108,7 +108,7 @@ const (
 // ProfileType returns the profile type of v at sampling mean: sample type
 // and unit as in Go's heap profiles, period "space" in bytes.
 func ProfileType(v Value, mean uint64) profbuild.ProfileType {
-	t := profbuild.ProfileType{PeriodType: "space", PeriodUnit: "bytes", Period: int64(mean)}
+	t := profbuild.ProfileType{PeriodType: "space", PeriodUnit: "bytes", Period: int64(mean)} //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
 	switch v {
 	case AllocObjects:
 		t.SampleType, t.SampleUnit = "alloc_objects", "count"

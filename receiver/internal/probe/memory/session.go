@@ -36,15 +36,15 @@ func attachSession(path string, prog *ebpf.Program, offs, cookies []uint64, pid 
 		return nil, err
 	}
 	attr := linkCreateUprobeMulti{
-		progFD:     uint32(prog.FD()),
+		progFD:     uint32(prog.FD()), //nolint:gosec // G115: page sizes, pids, fds and probe counts fit in 32 bits
 		attachType: bpfTraceUprobeSession,
-		path:       uint64(uintptr(unsafe.Pointer(cpath))),
-		offsets:    uint64(uintptr(unsafe.Pointer(&offs[0]))),
-		cookies:    uint64(uintptr(unsafe.Pointer(&cookies[0]))),
-		cnt:        uint32(len(offs)),
+		path:       uint64(uintptr(unsafe.Pointer(cpath))),       //nolint:gosec // G103: bpf(2) takes user pointers; KeepAlive below holds them
+		offsets:    uint64(uintptr(unsafe.Pointer(&offs[0]))),    //nolint:gosec // G103: bpf(2) takes user pointers; KeepAlive below holds them
+		cookies:    uint64(uintptr(unsafe.Pointer(&cookies[0]))), //nolint:gosec // G103: bpf(2) takes user pointers; KeepAlive below holds them
+		cnt:        uint32(len(offs)),                            //nolint:gosec // G115: a handful of allocator functions
 		pid:        pid,
 	}
-	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_LINK_CREATE, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_LINK_CREATE, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr)) //nolint:gosec // G103: bpf(2) takes user pointers; KeepAlive below holds them
 	runtime.KeepAlive(cpath)
 	runtime.KeepAlive(offs)
 	runtime.KeepAlive(cookies)
@@ -53,7 +53,7 @@ func attachSession(path string, prog *ebpf.Program, offs, cookies []uint64, pid 
 	}
 	l, err := link.NewFromFD(int(fd))
 	if err != nil {
-		unix.Close(int(fd))
+		_ = unix.Close(int(fd))
 		return nil, fmt.Errorf("wrapping uprobe session link: %w", err)
 	}
 	return l, nil

@@ -45,7 +45,7 @@ type targets struct {
 func (t *targets) init() {
 	t.m = map[uint32]*target{}
 	t.failed = map[uint32]uint64{}
-	t.self = uint32(os.Getpid())
+	t.self = uint32(os.Getpid()) //nolint:gosec // G115: page sizes, pids, fds and probe counts fit in 32 bits
 }
 
 func (t *targets) links() int {
@@ -76,7 +76,7 @@ func (p *Profiler) rescan() {
 		if ok && start == tg.start && lib == tg.lib {
 			continue
 		}
-		closeLinks(tg.links)
+		_ = closeLinks(tg.links)
 		delete(t.m, pid)
 		t.detached++
 	}
@@ -169,7 +169,7 @@ func (p *Profiler) inspect(pid uint32) (start uint64, lib libID, path string, ok
 		return 0, lib, "", false
 	}
 	maps, err := procmaps.ParseMaps(f)
-	f.Close()
+	_ = f.Close()
 	if err != nil {
 		return 0, lib, "", false
 	}

@@ -116,7 +116,7 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 	consts := map[string]any{
 		"kernel_stacks": cfg.KernelStacks,
 		"user_stacks":   cfg.UserStacks,
-		"min_block_ns":  uint64(cfg.MinBlock.Nanoseconds()),
+		"min_block_ns":  uint64(cfg.MinBlock.Nanoseconds()), //nolint:gosec // G115: Validate rejects negative durations
 		"cfi_unwind":    cfg.Unwinder != nil,
 	}
 	for name, v := range consts {
@@ -158,7 +158,7 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 	}
 	defer func() {
 		if err != nil {
-			t.Close()
+			_ = t.Close()
 		}
 	}()
 	if err := targets.Fill(coll.Maps["target_pids"], coll.Maps["target_cgroups"]); err != nil {
@@ -220,7 +220,7 @@ func (t *Tracer) Drain() ([]Record, error) {
 	if err != nil {
 		return records, err
 	}
-	if uint32(max(n, un)) > t.stackMax/4*3 {
+	if uint32(max(n, un)) > t.stackMax/4*3 { //nolint:gosec // G115: a stack map holds at most 2^20 entries (Validate)
 		// Bump the epoch first so blocks recorded before the clear are
 		// counted as expired rather than under a reused stack id.
 		t.epoch++

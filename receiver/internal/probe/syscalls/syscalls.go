@@ -89,7 +89,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 	}
 	defer func() {
 		if err != nil {
-			t.Close()
+			_ = t.Close()
 		}
 	}()
 	if err := targets.Fill(t.objs.TargetPids, t.objs.TargetCgroups); err != nil {

@@ -139,7 +139,7 @@ func (a *aggregator) add(keys []tcpConnKey, vals []tcpTcpVal, start pcommon.Time
 		k := &keys[i]
 		sk := seriesKey{pid: k.Pid, port: k.Port, family: k.Family, dir: k.Dir}
 		for j, c := range k.Comm {
-			sk.comm[j] = byte(c)
+			sk.comm[j] = byte(c) //nolint:gosec // G115: a C char reinterpreted as a byte, not converted
 		}
 		f := false
 		if !a.keepProc[k.Pid] {
@@ -161,7 +161,7 @@ func (a *aggregator) add(keys []tcpConnKey, vals []tcpTcpVal, start pcommon.Time
 			s = &series{start: start}
 			a.series[sk] = s
 		}
-		s.add(&vals[i])
+		s.add(&vals[i]) //nolint:gosec // G602: keys and vals come from one drain, of one length
 	}
 	return folded, foldedProcs, foldedPeers
 }

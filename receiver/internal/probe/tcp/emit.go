@@ -123,7 +123,7 @@ func (a *aggregator) emit(dst pmetric.MetricSlice, now pcommon.Timestamp) int {
 			dp := sum.DataPoints().AppendEmpty()
 			dp.SetStartTimestamp(s.start)
 			dp.SetTimestamp(now)
-			dp.SetIntValue(int64(v))
+			dp.SetIntValue(int64(v)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
 			k.attrs(dp.Attributes())
 			n++
 		}
@@ -172,7 +172,7 @@ func emitDrops(dst pmetric.MetricSlice, drops []uint64, reasons dropReasons, sta
 		dp := sum.DataPoints().AppendEmpty()
 		dp.SetStartTimestamp(start)
 		dp.SetTimestamp(now)
-		dp.SetIntValue(int64(v))
+		dp.SetIntValue(int64(v)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
 		dp.Attributes().PutStr(attrReason, reasons.name(uint32(reason)))
 		n++
 	}

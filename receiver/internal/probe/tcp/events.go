@@ -73,7 +73,7 @@ func (e *event) appendLog(logs plog.LogRecordSlice, now pcommon.Timestamp) {
 	if int(e.dir) < len(directions) {
 		m.PutStr(attrDirection, directions[e.dir])
 	}
-	m.PutInt("tcp.connection.duration_ns", int64(e.duration))
-	m.PutInt("tcp.bytes.sent", int64(e.bytesSent))
-	m.PutInt("tcp.bytes.received", int64(e.bytesReceived))
+	m.PutInt("tcp.connection.duration_ns", int64(e.duration)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
+	m.PutInt("tcp.bytes.sent", int64(e.bytesSent))            //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
+	m.PutInt("tcp.bytes.received", int64(e.bytesReceived))    //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
 }

@@ -36,7 +36,7 @@ func newDropReasons(e *btf.Enum) dropReasons {
 	for _, v := range e.Values {
 		switch {
 		case v.Name == "SKB_NOT_DROPPED_YET" || v.Name == "SKB_CONSUMED":
-			r.notDroppedMax = max(r.notDroppedMax, uint32(v.Value))
+			r.notDroppedMax = max(r.notDroppedMax, uint32(v.Value)) //nolint:gosec // G115: drop reasons are small enum values
 		case v.Value < dropSlots-1 && strings.HasPrefix(v.Name, "SKB_DROP_REASON_"):
 			r.names[v.Value] = strings.TrimPrefix(v.Name, "SKB_DROP_REASON_")
 		}

@@ -99,7 +99,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 	if cfg.EventBuffer == 0 {
 		cfg.EventBuffer = DefaultEventBuffer
 	}
-	page := uint32(os.Getpagesize())
+	page := uint32(os.Getpagesize()) //nolint:gosec // G115: page sizes, pids, fds and probe counts fit in 32 bits
 	if cfg.EventBuffer%page != 0 || cfg.EventBuffer&(cfg.EventBuffer-1) != 0 {
 		return nil, fmt.Errorf("event buffer must be a power of two multiple of %d bytes, got %d", page, cfg.EventBuffer)
 	}
@@ -135,7 +135,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 	}
 	defer func() {
 		if err != nil {
-			t.Close()
+			_ = t.Close()
 		}
 	}()
 	for _, p := range []struct {
