@@ -62,5 +62,5 @@ func ProcessCPU(pid int) (time.Duration, error) {
 		}
 		ticks += v
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	return time.Duration(ticks) * time.Second / clockTicks, nil //nolint:gosec // G115: CPU ticks of a test process, far below 2^33
 }
