@@ -14,11 +14,9 @@
 #include <bpf/bpf_tracing.h>
 #include "cpu.h"
 #include "maps.bpf.h"
+#include "gen.bpf.h"
 #include "filter.bpf.h"
 #include "unwind.bpf.h"
-
-#define EFAULT 14
-#define EEXIST 17
 
 const volatile bool include_idle = false;
 const volatile bool kernel_stacks = true;
@@ -51,14 +49,6 @@ struct {
 	__uint(max_entries, 1);
 } counts0 SEC(".maps"), counts1 SEC(".maps");
 
-/* ctl[0] is the generation the program writes to (0 or 1). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, 1);
-} ctl SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -84,9 +74,9 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	struct cpu_key key = {};
-	__u32 zero = 0, *gen;
 	void *stackmap, *counts, *ustacks;
-	__u64 one = 1, *cnt;
+	__u64 zero = 0, *cnt;
+	__u32 gen;
 
 	if (!include_idle && tid == 0)
 		return 0;
@@ -95,16 +85,10 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 
-	gen = bpf_map_lookup_elem(&ctl, &zero);
-	if (gen && *gen) {
-		stackmap = &stacks1;
-		counts = &counts1;
-		ustacks = &ustacks1;
-	} else {
-		stackmap = &stacks0;
-		counts = &counts0;
-		ustacks = &ustacks0;
-	}
+	gen = generation();
+	stackmap = GEN_MAP(gen, stacks);
+	counts = GEN_MAP(gen, counts);
+	ustacks = GEN_MAP(gen, ustacks);
 
 	key.pid = pid;
 	key.tid = tid;
@@ -126,18 +110,10 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 		key.kern_stack_id = stack_id(ctx, stackmap, 0, CPU_STAT_KERN_COLLISION,
 					     CPU_STAT_KERN_STACK_ERR);
 
-	cnt = bpf_map_lookup_elem(counts, &key);
-	if (cnt) {
-		__sync_fetch_and_add(cnt, 1);
-	} else if (bpf_map_update_elem(counts, &key, &one, BPF_NOEXIST)) {
-		/* Lost the race to another CPU inserting the same key: add to it. */
-		cnt = bpf_map_lookup_elem(counts, &key);
-		if (!cnt) {
-			stat_inc(&stats, CPU_STAT_COUNTS_FULL);
-			return 0;
-		}
-		__sync_fetch_and_add(cnt, 1);
-	}
+	cnt = lookup_or_init(counts, &key, &zero, &stats, CPU_STAT_COUNTS_FULL);
+	if (!cnt)
+		return 0;
+	__sync_fetch_and_add(cnt, 1);
 	stat_inc(&stats, CPU_STAT_SAMPLES);
 	return 0;
 }

@@ -37,16 +37,9 @@ struct {
 static __always_inline struct kmem_val *counts_of_current(void)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct kmem_val *v, zero = {};
+	struct kmem_val zero = {};
 
-	v = bpf_map_lookup_elem(&counts, &pid);
-	if (v)
-		return v;
-	bpf_map_update_elem(&counts, &pid, &zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&counts, &pid);
-	if (!v)
-		stat_inc(&stats, KMEM_STAT_FULL);
-	return v;
+	return lookup_or_init(&counts, &pid, &zero, &stats, KMEM_STAT_FULL);
 }
 
 SEC("tracepoint/kmem/mm_page_alloc")

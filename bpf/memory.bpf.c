@@ -43,10 +43,10 @@
 #include <bpf/bpf_tracing.h>
 #include "memory.h"
 #include "maps.bpf.h"
+#include "gen.bpf.h"
 #include "bits.bpf.h"
 #include "unwind.bpf.h"
 
-#define EEXIST 17
 #define MAP_ANONYMOUS 0x20
 #define ONE_Q16 (1ULL << 16)
 #define ONE_Q32 (1ULL << 32)
@@ -110,14 +110,6 @@ struct {
 	__type(value, struct live_val);
 	__uint(max_entries, 1);
 } live SEC(".maps");
-
-/* ctl[0] is the generation of allocs the programs write to (0 or 1). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, 1);
-} ctl SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -301,7 +293,6 @@ static __always_inline void record(struct pt_regs *ctx, struct thread_state *st,
 	__u64 id = bpf_get_current_pid_tgid();
 	struct alloc_key key = {};
 	struct alloc_val *v, zero = {};
-	__u32 z = 0, *gen;
 	void *allocs;
 	long sid;
 
@@ -318,17 +309,10 @@ static __always_inline void record(struct pt_regs *ctx, struct thread_state *st,
 	}
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
 
-	gen = bpf_map_lookup_elem(&ctl, &z);
-	allocs = gen && *gen ? (void *)&allocs1 : (void *)&allocs0;
-	v = bpf_map_lookup_elem(allocs, &key);
-	if (!v) {
-		bpf_map_update_elem(allocs, &key, &zero, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(allocs, &key);
-		if (!v) {
-			stat_inc(&stats, MEM_STAT_ALLOCS_FULL);
-			return;
-		}
-	}
+	allocs = GEN_MAP(generation(), allocs);
+	v = lookup_or_init(allocs, &key, &zero, &stats, MEM_STAT_ALLOCS_FULL);
+	if (!v)
+		return;
 	__sync_fetch_and_add(&v->samples, 1);
 	__sync_fetch_and_add(&v->bytes, st->size);
 	__sync_fetch_and_add(&v->count_q16, st->weight_q16);

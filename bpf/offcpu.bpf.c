@@ -16,12 +16,14 @@
 #include <bpf/bpf_tracing.h>
 #include "offcpu.h"
 #include "maps.bpf.h"
+/* ctl[CTL_GENERATION]: counts generation; ctl[CTL_EPOCH]: stack epoch. */
+#define CTL_SLOTS 2
+#define CTL_EPOCH 1
+#include "gen.bpf.h"
 #include "filter.bpf.h"
 #include "core_fixes.bpf.h"
 #include "unwind.bpf.h"
 
-#define EFAULT 14
-#define EEXIST 17
 
 const volatile bool kernel_stacks = true;
 const volatile bool user_stacks = true;
@@ -52,14 +54,6 @@ struct {
 	__uint(max_entries, 1);
 } counts0 SEC(".maps"), counts1 SEC(".maps");
 
-/* ctl[0]: counts generation; ctl[1]: stack epoch. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, 2);
-} ctl SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -82,13 +76,6 @@ struct {
 	__uint(max_entries, 1);
 } start_hash SEC(".maps");
 
-static __always_inline __u32 ctl_get(__u32 slot)
-{
-	__u32 *v = bpf_map_lookup_elem(&ctl, &slot);
-
-	return v ? *v : 0;
-}
-
 static __always_inline __s32 stack_id(void *ctx, __u64 flags, __u32 collision_stat)
 {
 	long id = bpf_get_stackid(ctx, &stacks, flags);
@@ -108,7 +95,7 @@ static __always_inline bool wanted(__u32 tgid)
 static __always_inline void record_out(void *ctx, struct offcpu_start *s)
 {
 	s->ts = bpf_ktime_get_ns();
-	s->epoch = ctl_get(1);
+	s->epoch = ctl_get(CTL_EPOCH);
 	s->user_stack_id = -1;
 	s->kern_stack_id = -1;
 	s->user_hash = 0;
@@ -129,7 +116,7 @@ static __always_inline void record_out(void *ctx, struct offcpu_start *s)
 static __always_inline void record_in(struct task_struct *next, struct offcpu_start *s)
 {
 	struct offcpu_key key = {};
-	__u64 delta, *total;
+	__u64 delta, zero = 0, *total;
 	void *counts;
 
 	if (!s->ts)
@@ -145,7 +132,7 @@ static __always_inline void record_in(struct task_struct *next, struct offcpu_st
 	key.user_stack_id = s->user_stack_id;
 	key.kern_stack_id = s->kern_stack_id;
 	key.user_hash = s->user_hash;
-	if (s->epoch != ctl_get(1)) {
+	if (s->epoch != ctl_get(CTL_EPOCH)) {
 		key.user_stack_id = STACK_EXPIRED;
 		key.kern_stack_id = STACK_EXPIRED;
 		key.user_hash = 0;
@@ -153,18 +140,10 @@ static __always_inline void record_in(struct task_struct *next, struct offcpu_st
 	}
 	BPF_CORE_READ_STR_INTO(&key.comm, next, comm);
 
-	counts = ctl_get(0) ? (void *)&counts1 : (void *)&counts0;
-	total = bpf_map_lookup_elem(counts, &key);
-	if (!total) {
-		__u64 zero = 0;
-
-		bpf_map_update_elem(counts, &key, &zero, BPF_NOEXIST);
-		total = bpf_map_lookup_elem(counts, &key);
-		if (!total) {
-			stat_inc(&stats, OFFCPU_STAT_COUNTS_FULL);
-			return;
-		}
-	}
+	counts = GEN_MAP(generation(), counts);
+	total = lookup_or_init(counts, &key, &zero, &stats, OFFCPU_STAT_COUNTS_FULL);
+	if (!total)
+		return;
 	__sync_fetch_and_add(total, delta);
 	stat_inc(&stats, OFFCPU_STAT_BLOCKS);
 }

@@ -22,6 +22,7 @@
 #include <bpf/bpf_tracing.h>
 #include "syscalls.h"
 #include "maps.bpf.h"
+#include "gen.bpf.h"
 #include "filter.bpf.h"
 
 #define MAX_ERRNO 4095
@@ -54,14 +55,6 @@ struct {
 	__uint(max_entries, 1);
 } errors0 SEC(".maps"), errors1 SEC(".maps");
 
-/* ctl[0] is the generation the programs write to (0 or 1). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, 1);
-} ctl SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -93,21 +86,11 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 static __always_inline void count_error(void *errors, struct sys_key *key, long ret)
 {
 	struct sys_err_key ek = { .pid = key->pid, .nr = key->nr, .err = -ret };
-	__u64 one = 1, *cnt;
+	__u64 zero = 0, *cnt;
 
-	cnt = bpf_map_lookup_elem(errors, &ek);
-	if (cnt) {
-		__sync_fetch_and_add(cnt, 1);
-		return;
-	}
-	if (!bpf_map_update_elem(errors, &ek, &one, BPF_NOEXIST))
-		return;
-	/* Lost the race to another CPU inserting the same key: add to it. */
-	cnt = bpf_map_lookup_elem(errors, &ek);
+	cnt = lookup_or_init(errors, &ek, &zero, &stats, SYS_STAT_ERRORS_FULL);
 	if (cnt)
 		__sync_fetch_and_add(cnt, 1);
-	else
-		stat_inc(&stats, SYS_STAT_ERRORS_FULL);
 }
 
 SEC("raw_tp/sys_exit")
@@ -117,8 +100,8 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct sys_key key;
 	struct sys_val *v;
 	struct start *s;
-	__u32 zero = 0, *gen;
 	void *counts, *errors;
+	__u32 gen;
 	__u64 delta;
 
 	s = bpf_task_storage_get(&start, bpf_get_current_task_btf(), 0, 0);
@@ -130,24 +113,12 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	key.pid = bpf_get_current_pid_tgid() >> 32;
 	key.nr = s->nr;
 
-	gen = bpf_map_lookup_elem(&ctl, &zero);
-	if (gen && *gen) {
-		counts = &counts1;
-		errors = &errors1;
-	} else {
-		counts = &counts0;
-		errors = &errors0;
-	}
-
-	v = bpf_map_lookup_elem(counts, &key);
-	if (!v) {
-		bpf_map_update_elem(counts, &key, &zero_val, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(counts, &key);
-		if (!v) {
-			stat_inc(&stats, SYS_STAT_COUNTS_FULL);
-			return 0;
-		}
-	}
+	gen = generation();
+	counts = GEN_MAP(gen, counts);
+	errors = GEN_MAP(gen, errors);
+	v = lookup_or_init(counts, &key, &zero_val, &stats, SYS_STAT_COUNTS_FULL);
+	if (!v)
+		return 0;
 	/* No count: user space sums zero and the slots (one atomic less). */
 	__sync_fetch_and_add(&v->sum_ns, delta);
 	if (delta == 0)

@@ -18,6 +18,7 @@
 #include <bpf/bpf_endian.h>
 #include "tcp.h"
 #include "maps.bpf.h"
+#include "gen.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -69,14 +70,6 @@ struct {
 	__type(value, struct tcp_val);
 	__uint(max_entries, 1);
 } counts0 SEC(".maps"), counts1 SEC(".maps");
-
-/* ctl[0] is the generation the programs write to (0 or 1). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, 1);
-} ctl SEC(".maps");
 
 /* Cumulative drops by reason. */
 struct {
@@ -148,18 +141,7 @@ static __always_inline void fill_key(struct conn_key *k, const struct sock *sk,
 
 static __always_inline struct tcp_val *counts_get(struct conn_key *k)
 {
-	__u32 zero = 0, *gen = bpf_map_lookup_elem(&ctl, &zero);
-	void *counts = gen && *gen ? (void *)&counts1 : (void *)&counts0;
-	struct tcp_val *v;
-
-	v = bpf_map_lookup_elem(counts, k);
-	if (v)
-		return v;
-	bpf_map_update_elem(counts, k, &zero_val, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(counts, k);
-	if (!v)
-		stat_inc(&stats, TCP_STAT_COUNTS_FULL);
-	return v;
+	return lookup_or_init(GEN_MAP(generation(), counts), k, &zero_val, &stats, TCP_STAT_COUNTS_FULL);
 }
 
 static __always_inline struct conn *conn_of(const struct sock *sk, __u64 flags)
