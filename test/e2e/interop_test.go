@@ -202,12 +202,11 @@ func htlhash(t *testing.T, path string) string {
 // dictBuilder fills a ProfilesDictionary with its zero rows and deduplicated
 // strings, attributes, locations and stacks.
 type dictBuilder struct {
-	d       pprofile.ProfilesDictionary
-	strs    map[string]int32
-	attrs   map[string]int32
-	locs    map[[3]uint64]int32
-	stacks  map[string]int32
-	scratch []byte
+	d      pprofile.ProfilesDictionary
+	strs   map[string]int32
+	attrs  map[string]int32
+	locs   map[[3]uint64]int32
+	stacks map[string]int32
 }
 
 func newDictBuilder(d pprofile.ProfilesDictionary) *dictBuilder {

@@ -152,7 +152,7 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 			m, err := ebpf.NewMap(spec.Maps[name])
 			if err != nil {
 				for _, c := range maps[:i] {
-					c.Close()
+					_ = c.Close()
 				}
 				return nil, loader.Explain("creating "+name, err)
 			}
@@ -296,7 +296,7 @@ func (u *Unwinder) refreshLocked(pid uint32, now time.Time) error {
 	})
 	b := u.procBuf
 	clear(b)
-	binary.LittleEndian.PutUint32(b, uint32(len(u.entries)))
+	binary.LittleEndian.PutUint32(b, uint32(len(u.entries))) //nolint:gosec // G115: entries are bounded by the table budget, far below 2^32
 	for i, e := range u.entries {
 		o := b[8+i*mappingSize:]
 		binary.LittleEndian.PutUint64(o, e.start)
@@ -343,7 +343,7 @@ func (u *Unwinder) tableLocked(pid uint32, key FileKey, path string, start, off 
 		u.free = append(u.free, id)
 		return 0, 0, 0
 	}
-	u.ids[key], u.rows[key] = id, uint32(len(t.Rows))
+	u.ids[key], u.rows[key] = id, uint32(len(t.Rows)) //nolint:gosec // G115: rows are bounded by the table budget
 	// The kernel holds the rows now; the cache keeps only their size
 	// for its budget.
 	t.Rows = nil
@@ -431,7 +431,7 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 	defer u.mu.Unlock()
 	delete(u.pending, key)
 	if !errors.Is(err, os.ErrNotExist) {
-		u.cache.Add(key, t, err)
+		_, _ = u.cache.Add(key, t, err)
 	}
 	now := time.Now()
 	for pid := range pb.pids {
@@ -463,13 +463,13 @@ func (u *Unwinder) load(id uint32, rows []Row) error {
 		Type:       ebpf.Array,
 		KeySize:    4,
 		ValueSize:  RowSize,
-		MaxEntries: uint32(len(rows)),
+		MaxEntries: uint32(len(rows)), //nolint:gosec // G115: rows are bounded by the table budget
 		Flags:      unix.BPF_F_INNER_MAP,
 	})
 	if err != nil {
 		return fmt.Errorf("creating a table of %d rows: %w", len(rows), err)
 	}
-	defer inner.Close()
+	defer func() { _ = inner.Close() }() // the outer map holds its own reference
 	keys := make([]uint32, len(rows))
 	for i := range keys {
 		keys[i] = uint32(i)
