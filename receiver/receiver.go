@@ -29,6 +29,8 @@ type ebpfReceiver struct {
 
 	// engine is the platform part; nil until Start succeeds.
 	engine engine
+	// host receives the receiver's status events; set by Start.
+	host component.Host
 }
 
 // engine is what runs the probes; receiver_linux.go has the real one.
@@ -63,6 +65,7 @@ func (r *ebpfReceiver) consumers() (xconsumer.Profiles, consumer.Metrics, consum
 // Start loads and attaches the probes and starts the collection loop.
 func (r *ebpfReceiver) Start(ctx context.Context, host component.Host) error {
 	r.startOnce.Do(func() {
+		r.host = host
 		e, err := startEngine(ctx, r)
 		if err != nil {
 			r.startErr = err

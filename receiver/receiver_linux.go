@@ -52,6 +52,7 @@ type linuxEngine struct {
 	started   time.Time
 	lastDrain time.Time
 	health    health
+	status    collectStatus
 }
 
 // runningSet is a started probe set and what the engine counts for it.
@@ -84,7 +85,7 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
 	cfg := r.cfg
-	e := &linuxEngine{r: r, logger: r.set.Logger, cfg: cfg}
+	e := &linuxEngine{r: r, logger: r.set.Logger, cfg: cfg, status: collectStatus{host: r.host}}
 	env := probe.Env{Logger: r.set.Logger, ProcRoot: cfg.ProcRoot, Targets: probe.Targets{PIDs: cfg.Targets.PIDs}}
 	if cfg.Targets.ProcessName != "" {
 		env.Targets.Name = regexp.MustCompile(cfg.Targets.ProcessName) // Validate compiled it already
@@ -191,12 +192,14 @@ func (e *linuxEngine) collect(ctx context.Context) {
 	if logsNext != nil {
 		iv.Logs = sl.LogRecords()
 	}
+	var collectErrs []error
 	for i := range e.sets {
 		rs := &e.sets[i]
 		iv.Profiles = iv.Profiles[:0]
 		if err := rs.set.Collect(&iv); err != nil {
 			e.health.collectErrors++
 			e.logger.Warn("collecting "+rs.name, zap.Error(err))
+			collectErrs = append(collectErrs, fmt.Errorf("collecting %s: %w", rs.name, err))
 		}
 		for _, p := range iv.Profiles {
 			e.logger.Info(p.Type+" profile collected", zap.Uint64("value", p.Value),
@@ -213,6 +216,7 @@ func (e *linuxEngine) collect(ctx context.Context) {
 			rs.exported[p.Type] += p.Value
 		}
 	}
+	e.status.report(errors.Join(collectErrs...))
 	e.appendHealth(sm.Metrics(), now)
 	if metricsNext != nil {
 		if err := metricsNext.ConsumeMetrics(ctx, md); err != nil {
