@@ -59,7 +59,7 @@ func startChild(t *testing.T, bin string, args ...string) *exec.Cmd {
 
 // profile runs the receiver against one pid for d and returns what it emitted
 // and the CPU time the process used while the receiver ran.
-func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink, *consumertest.MetricsSink, time.Duration) {
+func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink, *consumertest.MetricsSink, cpuWindow) {
 	t.Helper()
 	cfg := createDefaultConfig()
 	cfg.CollectionInterval = 500 * time.Millisecond
@@ -72,17 +72,29 @@ func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink
 	require.NoError(t, err)
 	m, err := createMetrics(context.Background(), set, cfg, metrics)
 	require.NoError(t, err)
+	cpu := func() time.Duration {
+		v, err := testenv.ProcessCPU(pid)
+		require.NoError(t, err)
+		return v
+	}
+	var w cpuWindow
+	outerStart := cpu()
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
-	before, err := testenv.ProcessCPU(pid)
-	require.NoError(t, err)
+	innerStart := cpu()
 	time.Sleep(d)
-	after, err := testenv.ProcessCPU(pid)
-	require.NoError(t, err)
+	w.inner = cpu() - innerStart
 	require.NoError(t, p.Shutdown(context.Background()))
 	require.NoError(t, m.Shutdown(context.Background()))
-	return profiles, metrics, after - before
+	w.outer = cpu() - outerStart
+	return profiles, metrics, w
 }
+
+// cpuWindow is the CPU time a process used while it was profiled: inner
+// from the end of Start to the start of Shutdown (surely sampled), outer
+// from before Start to after Shutdown (possibly sampled). On a loaded
+// machine Start alone can take seconds, so the two differ.
+type cpuWindow struct{ inner, outer time.Duration }
 
 // frame is one resolved location of the test program's samples.
 type frame struct {
@@ -154,17 +166,17 @@ func symbolAt(t *testing.T, f *elf.File, syms []elf.Symbol, off uint64) string {
 	return ""
 }
 
-// requireSamplesFor checks a sample count against the CPU time the process
-// really had (want = its CPU seconds × frequency), not against wall time: on
-// a loaded machine a spinning thread gets a share of a CPU and a cpu-clock
-// profiler samples only that share. The CPU time is read after Start and
-// before Shutdown; the margin is for the ticks of /proc's clock (10 ms).
-func requireSamplesFor(t *testing.T, total int64, want float64, what string) {
+// requireSamplesFor checks a sample count at hz against the CPU time the
+// process really had, not against wall time: on a loaded machine a spinning
+// thread gets a share of a CPU and a cpu-clock profiler samples only that
+// share. The margins are for /proc's 10 ms clock ticks.
+func requireSamplesFor(t *testing.T, total int64, w cpuWindow, hz float64, what string) {
 	t.Helper()
-	t.Logf("%s: %d samples for %.0f expected from the process's CPU time", what, total, want)
-	require.Greater(t, want, 20.0, "the process had CPU time to sample")
-	require.GreaterOrEqual(t, float64(total), 0.8*want-3, what)
-	require.LessOrEqual(t, float64(total), 1.2*want+5, "%s: no sample counted twice", what)
+	lo, hi := w.inner.Seconds()*hz, w.outer.Seconds()*hz
+	t.Logf("%s: %d samples for %.0f–%.0f expected from the process's CPU time", what, total, lo, hi)
+	require.Greater(t, lo, 10.0, "the process had CPU time to sample")
+	require.GreaterOrEqual(t, float64(total), 0.8*lo-3, what)
+	require.LessOrEqual(t, float64(total), 1.2*hi+5, "%s: no sample counted twice", what)
 }
 
 func TestProfilesKnownFunctions(t *testing.T) {
@@ -172,7 +184,6 @@ func TestProfilesKnownFunctions(t *testing.T) {
 	bin := buildSpin(t)
 	child := startChild(t, bin)
 	sink, metrics, cpu := profile(t, child.Process.Pid, 3*time.Second)
-	want := cpu.Seconds() * 99
 
 	samples := samplesOf(t, sink.AllProfiles(), child.Process.Pid)
 	require.NotEmpty(t, samples, "no samples of the spinning program")
@@ -212,7 +223,7 @@ func TestProfilesKnownFunctions(t *testing.T) {
 		}
 	}
 	t.Logf("samples %d, leaf in binary %d, leaves %v, callers %v", total, inBinary, leaves, callers)
-	requireSamplesFor(t, total, want, "3 s at 99 Hz of a spinning thread")
+	requireSamplesFor(t, total, cpu, 99, "3 s at 99 Hz of a spinning thread")
 	assert.Greater(t, float64(inBinary)/float64(total), 0.9, "leaf addresses fall in the binary's mapping")
 	assert.Greater(t, float64(leaves["spin_leaf"])/float64(inBinary), 0.9, "leaves land on spin_leaf")
 	assert.Greater(t, float64(callers["spin_middle"])/float64(inBinary), 0.9, "spin_leaf is called from spin_middle")
@@ -235,7 +246,6 @@ func TestProfilesKernelFrames(t *testing.T) {
 	requirePrivileges(t)
 	child := startChild(t, buildSpin(t), "syscalls")
 	sink, _, cpu := profile(t, child.Process.Pid, 2*time.Second)
-	want := cpu.Seconds() * 99
 	samples := samplesOf(t, sink.AllProfiles(), child.Process.Pid)
 	var withKernel, total int64
 	for _, s := range samples {
@@ -254,7 +264,7 @@ func TestProfilesKernelFrames(t *testing.T) {
 		}
 	}
 	t.Logf("samples %d, with kernel frames %d", total, withKernel)
-	requireSamplesFor(t, total, want, "2 s at 99 Hz of a syscall-heavy thread")
+	requireSamplesFor(t, total, cpu, 99, "2 s at 99 Hz of a syscall-heavy thread")
 	assert.Greater(t, withKernel, total/10, "a syscall-heavy program shows kernel frames")
 }
 

@@ -118,6 +118,8 @@ func TestCollectorExportsProfiles(t *testing.T) {
 		t.Fatalf("collector did not stop within 20s of SIGINT\n%s", logs.String())
 	}
 	require.Contains(t, logs.String(), "Shutdown complete.")
+	cpuEnd, err := testenv.ProcessCPU(spin.Process.Pid)
+	require.NoError(t, err)
 
 	var total int64
 	batches := 0
@@ -156,10 +158,11 @@ func TestCollectorExportsProfiles(t *testing.T) {
 	// loaded machine it gets a share of a CPU, and only that is sampled.
 	// The window includes the collector's start, before sampling begins.
 	want := (cpuAfter - cpuBefore).Seconds() * 99
-	t.Logf("%d samples for %.0f expected from the spinning thread's CPU time", total, want)
-	assert.Greater(t, want, 100.0, "the spinning thread had CPU time")
+	most := (cpuEnd - cpuBefore).Seconds() * 99 // its final drain comes after SIGINT
+	t.Logf("%d samples for %.0f–%.0f expected from the spinning thread's CPU time", total, want, most)
+	assert.Greater(t, want, 20.0, "the spinning thread had CPU time")
 	assert.GreaterOrEqual(t, float64(total), 0.6*want, "10 s at 99 Hz of a spinning thread")
-	assert.LessOrEqual(t, float64(total), 1.2*want+5, "no sample counted twice")
+	assert.LessOrEqual(t, float64(total), 1.2*most+5, "no sample counted twice")
 
 	metrics := map[string]bool{}
 	readJSONL(t, filepath.Join(dir, "metrics.jsonl"), func(line []byte) {
