@@ -93,7 +93,6 @@ type parser struct {
 	sec  section
 	cies map[int]*cie
 	rows []Row
-	gaps []bool // parallel to rows: a row that only ends an FDE
 	fdes int
 	stop <-chan struct{} // closed: abandon the build
 }
@@ -344,8 +343,8 @@ func (p *parser) gap(pc uint64) error {
 	if len(p.rows) >= maxRows {
 		return fmt.Errorf("more than %d rows: %w", maxRows, ErrUnsupported)
 	}
+	// Only these rows have no CFA rule: row() always sets one.
 	p.rows = append(p.rows, Row{PC: uint32(pc), CFA: CFANone})
-	p.gaps = append(p.gaps, true)
 	return nil
 }
 
@@ -361,7 +360,6 @@ func (p *parser) emit(c *cie, st *frameState, loc uint64, first int) error {
 		return fmt.Errorf("more than %d rows: %w", maxRows, ErrUnsupported)
 	}
 	p.rows = append(p.rows, row)
-	p.gaps = append(p.gaps, false)
 	return nil
 }
 

@@ -103,3 +103,15 @@ func FuzzBuild(f *testing.F) {
 		checkSorted(t, tab)
 	})
 }
+
+// BenchmarkBuild builds libc's table from its .eh_frame (the file read
+// once, outside the loop).
+func BenchmarkBuild(b *testing.B) {
+	data, addr := ehFrame(b, "/usr/lib/x86_64-linux-gnu/libc.so.6")
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Build(data, addr, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,11 +1,13 @@
 package unwind
 
 import (
+	"cmp"
 	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -187,20 +189,20 @@ func build(secs []section, stop <-chan struct{}) (*Table, error) {
 	}
 	// Sort by PC; at one PC an FDE's start wins over the previous FDE's
 	// end marker.
-	idx := make([]int32, len(p.rows))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		ra, rb := p.rows[idx[a]], p.rows[idx[b]]
-		if ra.PC != rb.PC {
-			return ra.PC < rb.PC
+	slices.SortStableFunc(p.rows, func(a, b Row) int {
+		switch {
+		case a.PC != b.PC:
+			return cmp.Compare(a.PC, b.PC)
+		case a.CFA == CFANone && b.CFA != CFANone:
+			return -1 // an FDE's end marker sorts before another's start
+		case a.CFA != CFANone && b.CFA == CFANone:
+			return 1
 		}
-		return p.gaps[idx[a]] && !p.gaps[idx[b]]
+		return 0
 	})
-	rows := make([]Row, 0, len(idx))
-	for _, i := range idx {
-		row := p.rows[i]
+	// Compact in place: the sorted rows are not needed afterwards.
+	rows := p.rows[:0]
+	for _, row := range p.rows {
 		if n := len(rows); n > 0 && rows[n-1].PC == row.PC {
 			rows[n-1] = row
 			if n > 1 && rows[n-2].sameRules(row) {
@@ -216,7 +218,8 @@ func build(secs []section, stop <-chan struct{}) (*Table, error) {
 		}
 		rows = append(rows, row)
 	}
-	return &Table{Rows: rows[:len(rows):len(rows)], FDEs: p.fdes}, nil
+	// Copy out so the parser's (larger) backing array is freed.
+	return &Table{Rows: slices.Clone(rows), FDEs: p.fdes}, nil
 }
 
 // gnuBuildID returns f's NT_GNU_BUILD_ID as lowercase hex, or "".
