@@ -12,7 +12,8 @@
  * code and addresses before any row fall back to the frame pointer, so
  * mixed stacks work. Every way a walk ends is counted in unwind_stats.
  *
- * unwind_tables, unwind_procs, unwind_requests and unwind_stats are shared
+ * unwind_tables, unwind_procs, unwind_requests, unwind_table_requests and
+ * unwind_stats are shared
  * by all probe sets (the loader replaces each object's copies with one set
  * owned by the receiver); the scratch state is each object's own, because
  * programs of different sets can interrupt one another on a CPU.
@@ -60,6 +61,16 @@ struct {
 	__type(value, __u64);
 	__uint(max_entries, 1024);
 } unwind_requests SEC(".maps");
+
+/* Tables a walk needed that are not loaded (never built yet, or evicted):
+ * the receiver builds a file's table only once a stack goes through it.
+ * Value: when asked (ns). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1024);
+} unwind_table_requests SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -204,8 +215,10 @@ static long unwind_step(__u32 i, void *data)
 		return unwind_fp(s);
 	rows = bpf_map_lookup_elem(&unwind_tables, &m->table_id);
 	if (!rows) {
+		__u64 now = bpf_ktime_get_ns();
+
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_TABLE);
-		unwind_request(s->pid);
+		bpf_map_update_elem(&unwind_table_requests, &m->table_id, &now, BPF_NOEXIST);
 		return unwind_fp(s);
 	}
 	/* A return address may be one past the end of its function (a call

@@ -59,6 +59,8 @@ type Stats struct {
 	Exited uint64
 	// Pending is the files waiting for their tables to be built.
 	Pending int
+	// TableRequests counts tables built because a walk needed them.
+	TableRequests uint64
 	// LastError is the last failure to register a process, for logs.
 	LastError string
 }
@@ -72,14 +74,20 @@ type Unwinder struct {
 	cfg   Config
 	cache *Cache
 
-	mu          sync.Mutex // held by the poll goroutine while it changes state
-	tables      *ebpf.Map
-	procs       *ebpf.Map
-	requests    *ebpf.Map
-	stats       *ebpf.Map
-	ids         map[FileKey]uint32
+	mu       sync.Mutex // held by the poll goroutine while it changes state
+	tables   *ebpf.Map
+	procs    *ebpf.Map
+	requests *ebpf.Map
+	stats    *ebpf.Map
+	// tableRequests holds the table ids walks needed and did not find.
+	tableRequests *ebpf.Map
+	// ids names every file seen, for good: a process's entries keep a
+	// file's id across its table's eviction and rebuild, so an id is
+	// never reused for another file.
+	ids  map[FileKey]uint32
+	refs map[uint32]*fileRef
+	// rows is set for the files whose table is loaded in the kernel.
 	rows        map[FileKey]uint32
-	free        []uint32
 	nextID      uint32
 	pids        map[uint32]time.Time // registered: last refresh
 	pending     map[FileKey]*pendingBuild
@@ -91,6 +99,13 @@ type Unwinder struct {
 	done        chan struct{}
 	builderDone chan struct{} // one value per builder
 	closeOnce   sync.Once
+}
+
+// fileRef is what a table id names: the file, and where each process
+// that maps it sees it (/proc/PID/map_files/...), to build it from.
+type fileRef struct {
+	key   FileKey
+	paths map[uint32]string
 }
 
 // pendingBuild is a file whose table is being built or waits to be, and
@@ -119,6 +134,7 @@ func New(cfg Config) *Unwinder {
 		cfg:     cfg,
 		cache:   NewCache(cfg.TableBytes, cfg.DebugDirs),
 		ids:     map[FileKey]uint32{},
+		refs:    map[uint32]*fileRef{},
 		rows:    map[FileKey]uint32{},
 		pids:    map[uint32]time.Time{},
 		pending: map[FileKey]*pendingBuild{},
@@ -131,7 +147,7 @@ func New(cfg Config) *Unwinder {
 }
 
 // mapNames are the maps unwind.bpf.h declares and the Unwinder shares.
-var mapNames = []string{"unwind_tables", "unwind_procs", "unwind_requests", "unwind_stats"}
+var mapNames = []string{"unwind_tables", "unwind_procs", "unwind_requests", "unwind_stats", "unwind_table_requests"}
 
 // Replacements sizes spec's unwinder maps and returns the shared maps to
 // load it with (ebpf.CollectionOptions.MapReplacements). The first call
@@ -158,7 +174,7 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 			}
 			maps[i] = m
 		}
-		u.tables, u.procs, u.requests, u.stats = maps[0], maps[1], maps[2], maps[3]
+		u.tables, u.procs, u.requests, u.stats, u.tableRequests = maps[0], maps[1], maps[2], maps[3], maps[4]
 		u.stop, u.done, u.builderDone = make(chan struct{}), make(chan struct{}), make(chan struct{}, 2)
 		go u.run()
 		// Two builders: one for any file, one only for small ones, so
@@ -170,6 +186,7 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 	return map[string]*ebpf.Map{
 		"unwind_tables": u.tables, "unwind_procs": u.procs,
 		"unwind_requests": u.requests, "unwind_stats": u.stats,
+		"unwind_table_requests": u.tableRequests,
 	}, nil
 }
 
@@ -177,15 +194,19 @@ func (u *Unwinder) run() {
 	defer close(u.done)
 	tick := time.NewTicker(u.cfg.Poll)
 	defer tick.Stop()
-	var pids []uint32
+	var pids, tids []uint32
 	lastSweep := time.Now()
 	for {
 		select {
 		case <-u.stop:
 			return
 		case now := <-tick.C:
-			pids = u.takeRequests(pids[:0])
+			pids = u.takeRequests(u.requests, pids[:0])
+			tids = u.takeRequests(u.tableRequests, tids[:0])
 			u.mu.Lock()
+			for _, id := range tids {
+				u.wantLocked(id)
+			}
 			for _, pid := range pids {
 				// A process asks again when a pc falls outside its
 				// known mappings; re-reading more often than every
@@ -193,7 +214,7 @@ func (u *Unwinder) run() {
 				if last, ok := u.pids[pid]; ok && now.Sub(last) < 500*time.Millisecond {
 					continue
 				}
-				switch err := u.refreshLocked(pid, now); {
+				switch err := u.refreshLocked(pid, now, false); {
 				case errors.Is(err, os.ErrNotExist):
 					u.counters.Exited++ // gone before we got to it
 				case err != nil:
@@ -210,17 +231,34 @@ func (u *Unwinder) run() {
 	}
 }
 
-func (u *Unwinder) takeRequests(pids []uint32) []uint32 {
-	var pid uint32
+// takeRequests reads and deletes the keys (pids or table ids) of a
+// request map.
+func (u *Unwinder) takeRequests(m *ebpf.Map, keys []uint32) []uint32 {
+	var k uint32
 	var ts uint64
-	it := u.requests.Iterate()
-	for it.Next(&pid, &ts) {
-		pids = append(pids, pid)
+	it := m.Iterate()
+	for it.Next(&k, &ts) {
+		keys = append(keys, k)
 	}
-	for _, p := range pids {
-		_ = u.requests.Delete(p)
+	for _, k := range keys {
+		_ = m.Delete(k)
 	}
-	return pids
+	return keys
+}
+
+// wantLocked queues the build of table id, which a walk needed.
+func (u *Unwinder) wantLocked(id uint32) {
+	ref, ok := u.refs[id]
+	if !ok {
+		return
+	}
+	if _, loaded := u.rows[ref.key]; loaded {
+		return // loaded since (the walk raced the load)
+	}
+	u.counters.TableRequests++
+	for pid, path := range ref.paths {
+		u.queueLocked(pid, ref.key, path)
+	}
 }
 
 // Register reads pid's mappings now and returns once the tables of all
@@ -232,7 +270,7 @@ func (u *Unwinder) Register(pid uint32) error {
 		u.mu.Unlock()
 		return errors.New("unwinder not started: no program loaded with its maps")
 	}
-	err := u.refreshLocked(pid, time.Now())
+	err := u.refreshLocked(pid, time.Now(), true)
 	u.mu.Unlock()
 	for err == nil && u.waiting(pid) {
 		if !u.buildNext(math.MaxInt64) {
@@ -253,7 +291,12 @@ func (u *Unwinder) waiting(pid uint32) bool {
 	return false
 }
 
-func (u *Unwinder) refreshLocked(pid uint32, now time.Time) error {
+// refreshLocked (re)registers pid's mappings. With eager, the tables of
+// all its files are queued for building now; otherwise a file's table is
+// built when a walk first needs it (the kernel asks by table id), which
+// keeps the receiver from building tables for the dozens of libraries a
+// process maps but its stacks never cross.
+func (u *Unwinder) refreshLocked(pid uint32, now time.Time, eager bool) error {
 	u.counters.Refreshes++
 	dir := u.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(pid), 10)
 	f, err := os.Open(dir + "/maps")
@@ -275,7 +318,7 @@ func (u *Unwinder) refreshLocked(pid uint32, now time.Time) error {
 		if m.Kind == procmaps.KindFile && m.Inode != 0 {
 			key := FileKey{Dev: uint64(m.Major)<<32 | uint64(m.Minor), Inode: m.Inode}
 			path := fmt.Sprintf("%s/map_files/%x-%x", dir, m.Start, m.Limit)
-			e.id, e.rows, e.bias = u.tableLocked(pid, key, path, m.Start, m.Offset)
+			e.id, e.rows, e.bias = u.tableLocked(pid, key, path, m.Start, m.Offset, eager)
 		}
 		u.entries = append(u.entries, e)
 	}
@@ -312,38 +355,46 @@ func (u *Unwinder) refreshLocked(pid uint32, now time.Time) error {
 	return nil
 }
 
-// tableLocked returns the kernel table id (0: none, frame pointers) for
-// the file mapped at start from file offset off, loading it if it is built.
-// A file not built yet is queued for the builder and pid re-registered when
-// it is ready; meanwhile its frames fall back to the frame pointer, so one
-// large file (a browser, node) never holds up the registration of others.
-func (u *Unwinder) tableLocked(pid uint32, key FileKey, path string, start, off uint64) (id, rows uint32, bias uint64) {
+// tableLocked returns the table id of the file mapped at start from file
+// offset off, its rows and its bias; rows 0 means the table is not loaded:
+// a walk through the file then uses the frame pointer and asks for the
+// table by id (eager queues the build now). Id 0: the file has no usable
+// CFI, frame pointers only, never asked for.
+func (u *Unwinder) tableLocked(pid uint32, key FileKey, path string, start, off uint64, eager bool) (id, rows uint32, bias uint64) {
+	id, ok := u.ids[key]
+	if !ok {
+		id = u.nextID
+		u.nextID++
+		u.ids[key] = id
+		u.refs[id] = &fileRef{key: key, paths: map[uint32]string{}}
+	}
+	u.refs[id].paths[pid] = path
 	t, err, built := u.cache.Lookup(key)
 	if !built {
-		u.queueLocked(pid, key, path)
-		return 0, 0, 0
+		if eager {
+			u.queueLocked(pid, key, path)
+		}
+		return id, 0, 0
 	}
 	if err != nil || t == nil {
 		return 0, 0, 0
 	}
-	bias, ok := t.Bias(start, off)
+	bias, ok = t.Bias(start, off)
 	if !ok {
 		return 0, 0, 0
 	}
-	if id, ok := u.ids[key]; ok {
-		return id, u.rows[key], bias
+	if n, loaded := u.rows[key]; loaded {
+		return id, n, bias
 	}
 	if len(t.Rows) == 0 || len(t.Rows) > maxRowsBPF {
 		return 0, 0, 0
 	}
-	id = u.allocID()
 	if err := u.load(id, t.Rows); err != nil {
 		u.counters.LoadErrors++
 		u.counters.LastError = err.Error()
-		u.free = append(u.free, id)
 		return 0, 0, 0
 	}
-	u.ids[key], u.rows[key] = id, uint32(len(t.Rows)) //nolint:gosec // G115: rows are bounded by the table budget
+	u.rows[key] = uint32(len(t.Rows)) //nolint:gosec // G115: rows are bounded by the table budget
 	// The kernel holds the rows now; the cache keeps only their size
 	// for its budget.
 	t.Rows = nil
@@ -435,7 +486,7 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 	}
 	now := time.Now()
 	for pid := range pb.pids {
-		switch err := u.refreshLocked(pid, now); {
+		switch err := u.refreshLocked(pid, now, false); {
 		case errors.Is(err, os.ErrNotExist):
 			u.counters.Exited++
 		case err != nil:
@@ -444,17 +495,6 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 		}
 	}
 	return true
-}
-
-func (u *Unwinder) allocID() uint32 {
-	if n := len(u.free); n > 0 {
-		id := u.free[n-1]
-		u.free = u.free[:n-1]
-		return id
-	}
-	id := u.nextID
-	u.nextID++
-	return id
 }
 
 func (u *Unwinder) load(id uint32, rows []Row) error {
@@ -486,14 +526,13 @@ func (u *Unwinder) load(id uint32, rows []Row) error {
 // evicted drops an evicted table from the kernel; called by the cache with
 // u.mu held (every cache.Get happens under it).
 func (u *Unwinder) evicted(key FileKey, _ *Table) {
-	id, ok := u.ids[key]
-	if !ok {
+	if _, loaded := u.rows[key]; !loaded {
 		return
 	}
-	_ = u.tables.Delete(id)
-	delete(u.ids, key)
+	// Processes keep the id: their next walk through the file misses
+	// the table and asks for it again.
+	_ = u.tables.Delete(u.ids[key])
 	delete(u.rows, key)
-	u.free = append(u.free, id)
 }
 
 // sweepLocked forgets processes that have exited.
@@ -502,6 +541,13 @@ func (u *Unwinder) sweepLocked() {
 		if _, err := os.Stat(u.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(pid), 10)); errors.Is(err, os.ErrNotExist) {
 			_ = u.procs.Delete(pid)
 			delete(u.pids, pid)
+		}
+	}
+	for _, ref := range u.refs {
+		for pid := range ref.paths {
+			if _, ok := u.pids[pid]; !ok {
+				delete(ref.paths, pid)
+			}
 		}
 	}
 }
@@ -537,7 +583,7 @@ func (u *Unwinder) Close() error {
 		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		for _, m := range []*ebpf.Map{u.tables, u.procs, u.requests, u.stats} {
+		for _, m := range []*ebpf.Map{u.tables, u.procs, u.requests, u.stats, u.tableRequests} {
 			if m != nil {
 				errs = append(errs, m.Close())
 			}

@@ -73,29 +73,30 @@ type cpuUnwindStack struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	cpuMapCounts0        = "counts0"
-	cpuMapCounts1        = "counts1"
-	cpuMapCtl            = "ctl"
-	cpuMapStacks0        = "stacks0"
-	cpuMapStacks1        = "stacks1"
-	cpuMapStats          = "stats"
-	cpuMapTargetCgroups  = "target_cgroups"
-	cpuMapTargetPids     = "target_pids"
-	cpuMapUnwindProcs    = "unwind_procs"
-	cpuMapUnwindRequests = "unwind_requests"
-	cpuMapUnwindScratch  = "unwind_scratch"
-	cpuMapUnwindStats    = "unwind_stats"
-	cpuMapUnwindTables   = "unwind_tables"
-	cpuMapUstacks0       = "ustacks0"
-	cpuMapUstacks1       = "ustacks1"
-	cpuProgCpuSample     = "cpu_sample"
-	cpuVarCfiUnwind      = "cfi_unwind"
-	cpuVarFilterCgroup   = "filter_cgroup"
-	cpuVarFilterPid      = "filter_pid"
-	cpuVarIncludeIdle    = "include_idle"
-	cpuVarKernelStacks   = "kernel_stacks"
-	cpuVarUnusedCpuStat  = "unused_cpu_stat"
-	cpuVarUserStacks     = "user_stacks"
+	cpuMapCounts0             = "counts0"
+	cpuMapCounts1             = "counts1"
+	cpuMapCtl                 = "ctl"
+	cpuMapStacks0             = "stacks0"
+	cpuMapStacks1             = "stacks1"
+	cpuMapStats               = "stats"
+	cpuMapTargetCgroups       = "target_cgroups"
+	cpuMapTargetPids          = "target_pids"
+	cpuMapUnwindProcs         = "unwind_procs"
+	cpuMapUnwindRequests      = "unwind_requests"
+	cpuMapUnwindScratch       = "unwind_scratch"
+	cpuMapUnwindStats         = "unwind_stats"
+	cpuMapUnwindTableRequests = "unwind_table_requests"
+	cpuMapUnwindTables        = "unwind_tables"
+	cpuMapUstacks0            = "ustacks0"
+	cpuMapUstacks1            = "ustacks1"
+	cpuProgCpuSample          = "cpu_sample"
+	cpuVarCfiUnwind           = "cfi_unwind"
+	cpuVarFilterCgroup        = "filter_cgroup"
+	cpuVarFilterPid           = "filter_pid"
+	cpuVarIncludeIdle         = "include_idle"
+	cpuVarKernelStacks        = "kernel_stacks"
+	cpuVarUnusedCpuStat       = "unused_cpu_stat"
+	cpuVarUserStacks          = "user_stacks"
 )
 
 // loadCpu returns the embedded CollectionSpec for cpu.
@@ -147,21 +148,22 @@ type cpuProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuMapSpecs struct {
-	Counts0        *ebpf.MapSpec `ebpf:"counts0"`
-	Counts1        *ebpf.MapSpec `ebpf:"counts1"`
-	Ctl            *ebpf.MapSpec `ebpf:"ctl"`
-	Stacks0        *ebpf.MapSpec `ebpf:"stacks0"`
-	Stacks1        *ebpf.MapSpec `ebpf:"stacks1"`
-	Stats          *ebpf.MapSpec `ebpf:"stats"`
-	TargetCgroups  *ebpf.MapSpec `ebpf:"target_cgroups"`
-	TargetPids     *ebpf.MapSpec `ebpf:"target_pids"`
-	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
-	UnwindRequests *ebpf.MapSpec `ebpf:"unwind_requests"`
-	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
-	UnwindStats    *ebpf.MapSpec `ebpf:"unwind_stats"`
-	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
-	Ustacks0       *ebpf.MapSpec `ebpf:"ustacks0"`
-	Ustacks1       *ebpf.MapSpec `ebpf:"ustacks1"`
+	Counts0             *ebpf.MapSpec `ebpf:"counts0"`
+	Counts1             *ebpf.MapSpec `ebpf:"counts1"`
+	Ctl                 *ebpf.MapSpec `ebpf:"ctl"`
+	Stacks0             *ebpf.MapSpec `ebpf:"stacks0"`
+	Stacks1             *ebpf.MapSpec `ebpf:"stacks1"`
+	Stats               *ebpf.MapSpec `ebpf:"stats"`
+	TargetCgroups       *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids          *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindProcs         *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindRequests      *ebpf.MapSpec `ebpf:"unwind_requests"`
+	UnwindScratch       *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindStats         *ebpf.MapSpec `ebpf:"unwind_stats"`
+	UnwindTableRequests *ebpf.MapSpec `ebpf:"unwind_table_requests"`
+	UnwindTables        *ebpf.MapSpec `ebpf:"unwind_tables"`
+	Ustacks0            *ebpf.MapSpec `ebpf:"ustacks0"`
+	Ustacks1            *ebpf.MapSpec `ebpf:"ustacks1"`
 }
 
 // cpuVariableSpecs contains global variables before they are loaded into the kernel.
@@ -197,21 +199,22 @@ func (o *cpuObjects) Close() error {
 //
 // It can be passed to loadCpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuMaps struct {
-	Counts0        *ebpf.Map `ebpf:"counts0"`
-	Counts1        *ebpf.Map `ebpf:"counts1"`
-	Ctl            *ebpf.Map `ebpf:"ctl"`
-	Stacks0        *ebpf.Map `ebpf:"stacks0"`
-	Stacks1        *ebpf.Map `ebpf:"stacks1"`
-	Stats          *ebpf.Map `ebpf:"stats"`
-	TargetCgroups  *ebpf.Map `ebpf:"target_cgroups"`
-	TargetPids     *ebpf.Map `ebpf:"target_pids"`
-	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
-	UnwindRequests *ebpf.Map `ebpf:"unwind_requests"`
-	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
-	UnwindStats    *ebpf.Map `ebpf:"unwind_stats"`
-	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
-	Ustacks0       *ebpf.Map `ebpf:"ustacks0"`
-	Ustacks1       *ebpf.Map `ebpf:"ustacks1"`
+	Counts0             *ebpf.Map `ebpf:"counts0"`
+	Counts1             *ebpf.Map `ebpf:"counts1"`
+	Ctl                 *ebpf.Map `ebpf:"ctl"`
+	Stacks0             *ebpf.Map `ebpf:"stacks0"`
+	Stacks1             *ebpf.Map `ebpf:"stacks1"`
+	Stats               *ebpf.Map `ebpf:"stats"`
+	TargetCgroups       *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids          *ebpf.Map `ebpf:"target_pids"`
+	UnwindProcs         *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindRequests      *ebpf.Map `ebpf:"unwind_requests"`
+	UnwindScratch       *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindStats         *ebpf.Map `ebpf:"unwind_stats"`
+	UnwindTableRequests *ebpf.Map `ebpf:"unwind_table_requests"`
+	UnwindTables        *ebpf.Map `ebpf:"unwind_tables"`
+	Ustacks0            *ebpf.Map `ebpf:"ustacks0"`
+	Ustacks1            *ebpf.Map `ebpf:"ustacks1"`
 }
 
 func (m *cpuMaps) Close() error {
@@ -228,6 +231,7 @@ func (m *cpuMaps) Close() error {
 		m.UnwindRequests,
 		m.UnwindScratch,
 		m.UnwindStats,
+		m.UnwindTableRequests,
 		m.UnwindTables,
 		m.Ustacks0,
 		m.Ustacks1,

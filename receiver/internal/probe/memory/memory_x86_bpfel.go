@@ -140,6 +140,7 @@ const (
 	memoryMapUnwindRequests      = "unwind_requests"
 	memoryMapUnwindScratch       = "unwind_scratch"
 	memoryMapUnwindStats         = "unwind_stats"
+	memoryMapUnwindTableRequests = "unwind_table_requests"
 	memoryMapUnwindTables        = "unwind_tables"
 	memoryMapUstacks             = "ustacks"
 	memoryProgAllocReturn        = "alloc_return"
@@ -224,19 +225,20 @@ type memoryProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryMapSpecs struct {
-	Allocs0        *ebpf.MapSpec `ebpf:"allocs0"`
-	Allocs1        *ebpf.MapSpec `ebpf:"allocs1"`
-	Ctl            *ebpf.MapSpec `ebpf:"ctl"`
-	Live           *ebpf.MapSpec `ebpf:"live"`
-	Stacks         *ebpf.MapSpec `ebpf:"stacks"`
-	Stats          *ebpf.MapSpec `ebpf:"stats"`
-	Threads        *ebpf.MapSpec `ebpf:"threads"`
-	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
-	UnwindRequests *ebpf.MapSpec `ebpf:"unwind_requests"`
-	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
-	UnwindStats    *ebpf.MapSpec `ebpf:"unwind_stats"`
-	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
-	Ustacks        *ebpf.MapSpec `ebpf:"ustacks"`
+	Allocs0             *ebpf.MapSpec `ebpf:"allocs0"`
+	Allocs1             *ebpf.MapSpec `ebpf:"allocs1"`
+	Ctl                 *ebpf.MapSpec `ebpf:"ctl"`
+	Live                *ebpf.MapSpec `ebpf:"live"`
+	Stacks              *ebpf.MapSpec `ebpf:"stacks"`
+	Stats               *ebpf.MapSpec `ebpf:"stats"`
+	Threads             *ebpf.MapSpec `ebpf:"threads"`
+	UnwindProcs         *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindRequests      *ebpf.MapSpec `ebpf:"unwind_requests"`
+	UnwindScratch       *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindStats         *ebpf.MapSpec `ebpf:"unwind_stats"`
+	UnwindTableRequests *ebpf.MapSpec `ebpf:"unwind_table_requests"`
+	UnwindTables        *ebpf.MapSpec `ebpf:"unwind_tables"`
+	Ustacks             *ebpf.MapSpec `ebpf:"ustacks"`
 }
 
 // memoryVariableSpecs contains global variables before they are loaded into the kernel.
@@ -273,19 +275,20 @@ func (o *memoryObjects) Close() error {
 //
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryMaps struct {
-	Allocs0        *ebpf.Map `ebpf:"allocs0"`
-	Allocs1        *ebpf.Map `ebpf:"allocs1"`
-	Ctl            *ebpf.Map `ebpf:"ctl"`
-	Live           *ebpf.Map `ebpf:"live"`
-	Stacks         *ebpf.Map `ebpf:"stacks"`
-	Stats          *ebpf.Map `ebpf:"stats"`
-	Threads        *ebpf.Map `ebpf:"threads"`
-	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
-	UnwindRequests *ebpf.Map `ebpf:"unwind_requests"`
-	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
-	UnwindStats    *ebpf.Map `ebpf:"unwind_stats"`
-	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
-	Ustacks        *ebpf.Map `ebpf:"ustacks"`
+	Allocs0             *ebpf.Map `ebpf:"allocs0"`
+	Allocs1             *ebpf.Map `ebpf:"allocs1"`
+	Ctl                 *ebpf.Map `ebpf:"ctl"`
+	Live                *ebpf.Map `ebpf:"live"`
+	Stacks              *ebpf.Map `ebpf:"stacks"`
+	Stats               *ebpf.Map `ebpf:"stats"`
+	Threads             *ebpf.Map `ebpf:"threads"`
+	UnwindProcs         *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindRequests      *ebpf.Map `ebpf:"unwind_requests"`
+	UnwindScratch       *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindStats         *ebpf.Map `ebpf:"unwind_stats"`
+	UnwindTableRequests *ebpf.Map `ebpf:"unwind_table_requests"`
+	UnwindTables        *ebpf.Map `ebpf:"unwind_tables"`
+	Ustacks             *ebpf.Map `ebpf:"ustacks"`
 }
 
 func (m *memoryMaps) Close() error {
@@ -301,6 +304,7 @@ func (m *memoryMaps) Close() error {
 		m.UnwindRequests,
 		m.UnwindScratch,
 		m.UnwindStats,
+		m.UnwindTableRequests,
 		m.UnwindTables,
 		m.Ustacks,
 	)

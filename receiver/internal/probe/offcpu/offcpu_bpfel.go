@@ -84,30 +84,31 @@ type offcpuUnwindStack struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	offcpuMapCounts0          = "counts0"
-	offcpuMapCounts1          = "counts1"
-	offcpuMapCtl              = "ctl"
-	offcpuMapStacks           = "stacks"
-	offcpuMapStartHash        = "start_hash"
-	offcpuMapStartStorage     = "start_storage"
-	offcpuMapStats            = "stats"
-	offcpuMapTargetCgroups    = "target_cgroups"
-	offcpuMapTargetPids       = "target_pids"
-	offcpuMapUnwindProcs      = "unwind_procs"
-	offcpuMapUnwindRequests   = "unwind_requests"
-	offcpuMapUnwindScratch    = "unwind_scratch"
-	offcpuMapUnwindStats      = "unwind_stats"
-	offcpuMapUnwindTables     = "unwind_tables"
-	offcpuMapUstacks          = "ustacks"
-	offcpuProgSchedSwitch     = "sched_switch"
-	offcpuProgSchedSwitchRaw  = "sched_switch_raw"
-	offcpuVarCfiUnwind        = "cfi_unwind"
-	offcpuVarFilterCgroup     = "filter_cgroup"
-	offcpuVarFilterPid        = "filter_pid"
-	offcpuVarKernelStacks     = "kernel_stacks"
-	offcpuVarMinBlockNs       = "min_block_ns"
-	offcpuVarUnusedOffcpuStat = "unused_offcpu_stat"
-	offcpuVarUserStacks       = "user_stacks"
+	offcpuMapCounts0             = "counts0"
+	offcpuMapCounts1             = "counts1"
+	offcpuMapCtl                 = "ctl"
+	offcpuMapStacks              = "stacks"
+	offcpuMapStartHash           = "start_hash"
+	offcpuMapStartStorage        = "start_storage"
+	offcpuMapStats               = "stats"
+	offcpuMapTargetCgroups       = "target_cgroups"
+	offcpuMapTargetPids          = "target_pids"
+	offcpuMapUnwindProcs         = "unwind_procs"
+	offcpuMapUnwindRequests      = "unwind_requests"
+	offcpuMapUnwindScratch       = "unwind_scratch"
+	offcpuMapUnwindStats         = "unwind_stats"
+	offcpuMapUnwindTableRequests = "unwind_table_requests"
+	offcpuMapUnwindTables        = "unwind_tables"
+	offcpuMapUstacks             = "ustacks"
+	offcpuProgSchedSwitch        = "sched_switch"
+	offcpuProgSchedSwitchRaw     = "sched_switch_raw"
+	offcpuVarCfiUnwind           = "cfi_unwind"
+	offcpuVarFilterCgroup        = "filter_cgroup"
+	offcpuVarFilterPid           = "filter_pid"
+	offcpuVarKernelStacks        = "kernel_stacks"
+	offcpuVarMinBlockNs          = "min_block_ns"
+	offcpuVarUnusedOffcpuStat    = "unused_offcpu_stat"
+	offcpuVarUserStacks          = "user_stacks"
 )
 
 // loadOffcpu returns the embedded CollectionSpec for offcpu.
@@ -160,21 +161,22 @@ type offcpuProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type offcpuMapSpecs struct {
-	Counts0        *ebpf.MapSpec `ebpf:"counts0"`
-	Counts1        *ebpf.MapSpec `ebpf:"counts1"`
-	Ctl            *ebpf.MapSpec `ebpf:"ctl"`
-	Stacks         *ebpf.MapSpec `ebpf:"stacks"`
-	StartHash      *ebpf.MapSpec `ebpf:"start_hash"`
-	StartStorage   *ebpf.MapSpec `ebpf:"start_storage"`
-	Stats          *ebpf.MapSpec `ebpf:"stats"`
-	TargetCgroups  *ebpf.MapSpec `ebpf:"target_cgroups"`
-	TargetPids     *ebpf.MapSpec `ebpf:"target_pids"`
-	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
-	UnwindRequests *ebpf.MapSpec `ebpf:"unwind_requests"`
-	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
-	UnwindStats    *ebpf.MapSpec `ebpf:"unwind_stats"`
-	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
-	Ustacks        *ebpf.MapSpec `ebpf:"ustacks"`
+	Counts0             *ebpf.MapSpec `ebpf:"counts0"`
+	Counts1             *ebpf.MapSpec `ebpf:"counts1"`
+	Ctl                 *ebpf.MapSpec `ebpf:"ctl"`
+	Stacks              *ebpf.MapSpec `ebpf:"stacks"`
+	StartHash           *ebpf.MapSpec `ebpf:"start_hash"`
+	StartStorage        *ebpf.MapSpec `ebpf:"start_storage"`
+	Stats               *ebpf.MapSpec `ebpf:"stats"`
+	TargetCgroups       *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids          *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindProcs         *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindRequests      *ebpf.MapSpec `ebpf:"unwind_requests"`
+	UnwindScratch       *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindStats         *ebpf.MapSpec `ebpf:"unwind_stats"`
+	UnwindTableRequests *ebpf.MapSpec `ebpf:"unwind_table_requests"`
+	UnwindTables        *ebpf.MapSpec `ebpf:"unwind_tables"`
+	Ustacks             *ebpf.MapSpec `ebpf:"ustacks"`
 }
 
 // offcpuVariableSpecs contains global variables before they are loaded into the kernel.
@@ -210,21 +212,22 @@ func (o *offcpuObjects) Close() error {
 //
 // It can be passed to loadOffcpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type offcpuMaps struct {
-	Counts0        *ebpf.Map `ebpf:"counts0"`
-	Counts1        *ebpf.Map `ebpf:"counts1"`
-	Ctl            *ebpf.Map `ebpf:"ctl"`
-	Stacks         *ebpf.Map `ebpf:"stacks"`
-	StartHash      *ebpf.Map `ebpf:"start_hash"`
-	StartStorage   *ebpf.Map `ebpf:"start_storage"`
-	Stats          *ebpf.Map `ebpf:"stats"`
-	TargetCgroups  *ebpf.Map `ebpf:"target_cgroups"`
-	TargetPids     *ebpf.Map `ebpf:"target_pids"`
-	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
-	UnwindRequests *ebpf.Map `ebpf:"unwind_requests"`
-	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
-	UnwindStats    *ebpf.Map `ebpf:"unwind_stats"`
-	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
-	Ustacks        *ebpf.Map `ebpf:"ustacks"`
+	Counts0             *ebpf.Map `ebpf:"counts0"`
+	Counts1             *ebpf.Map `ebpf:"counts1"`
+	Ctl                 *ebpf.Map `ebpf:"ctl"`
+	Stacks              *ebpf.Map `ebpf:"stacks"`
+	StartHash           *ebpf.Map `ebpf:"start_hash"`
+	StartStorage        *ebpf.Map `ebpf:"start_storage"`
+	Stats               *ebpf.Map `ebpf:"stats"`
+	TargetCgroups       *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids          *ebpf.Map `ebpf:"target_pids"`
+	UnwindProcs         *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindRequests      *ebpf.Map `ebpf:"unwind_requests"`
+	UnwindScratch       *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindStats         *ebpf.Map `ebpf:"unwind_stats"`
+	UnwindTableRequests *ebpf.Map `ebpf:"unwind_table_requests"`
+	UnwindTables        *ebpf.Map `ebpf:"unwind_tables"`
+	Ustacks             *ebpf.Map `ebpf:"ustacks"`
 }
 
 func (m *offcpuMaps) Close() error {
@@ -242,6 +245,7 @@ func (m *offcpuMaps) Close() error {
 		m.UnwindRequests,
 		m.UnwindScratch,
 		m.UnwindStats,
+		m.UnwindTableRequests,
 		m.UnwindTables,
 		m.Ustacks,
 	)
