@@ -504,17 +504,27 @@ func (u *Unwinder) load(id uint32, rows []Row) error {
 		KeySize:    4,
 		ValueSize:  RowSize,
 		MaxEntries: uint32(len(rows)), //nolint:gosec // G115: rows are bounded by the table budget
-		Flags:      unix.BPF_F_INNER_MAP,
+		Flags:      unix.BPF_F_INNER_MAP | unix.BPF_F_MMAPABLE,
 	})
 	if err != nil {
 		return fmt.Errorf("creating a table of %d rows: %w", len(rows), err)
 	}
 	defer func() { _ = inner.Close() }() // the outer map holds its own reference
-	keys := make([]uint32, len(rows))
-	for i := range keys {
-		keys[i] = uint32(i)
+	mem, err := inner.Memory()
+	if err != nil {
+		return fmt.Errorf("mapping a table of %d rows: %w", len(rows), err)
 	}
-	if _, err := inner.BatchUpdate(keys, rows, nil); err != nil {
+	// The kernel stores array elements 8-byte aligned: a 12-byte row
+	// takes kernelRowSize.
+	buf := make([]byte, len(rows)*kernelRowSize)
+	for i, r := range rows {
+		o := buf[i*kernelRowSize:]
+		binary.LittleEndian.PutUint32(o, r.PC)
+		binary.LittleEndian.PutUint32(o[4:], uint32(r.CFAOffset))
+		binary.LittleEndian.PutUint16(o[8:], uint16(r.RBPOffset))
+		o[10], o[11] = byte(r.CFA), byte(r.RBP)
+	}
+	if _, err := mem.WriteAt(buf, 0); err != nil {
 		return fmt.Errorf("writing a table of %d rows: %w", len(rows), err)
 	}
 	if err := u.tables.Put(id, inner); err != nil {

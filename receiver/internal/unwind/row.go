@@ -53,8 +53,12 @@ type Row struct {
 	RBP       RBPType
 }
 
-// RowSize is the bytes one Row takes in the kernel's table.
+// RowSize is the size of struct unwind_row.
 const RowSize = 12
+
+// kernelRowSize is what a row takes in the kernel: array elements are
+// 8-byte aligned.
+const kernelRowSize = 16
 
 // sameRules reports whether two rows unwind identically (rows that only
 // repeat their predecessor's rules are dropped).

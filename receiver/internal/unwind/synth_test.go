@@ -98,7 +98,7 @@ func TestEveryInstruction(t *testing.T) {
 	if _, ok := tab.Lookup(1 << 40); ok {
 		t.Error("an address beyond 32 bits has no row")
 	}
-	if tab.FDEs != 1 || tab.Bytes() != len(want)*RowSize {
+	if tab.FDEs != 1 || tab.Bytes() != len(want)*kernelRowSize {
 		t.Errorf("fdes %d bytes %d", tab.FDEs, tab.Bytes())
 	}
 }

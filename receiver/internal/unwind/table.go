@@ -54,8 +54,9 @@ func segments(f *elf.File) []Segment {
 	return segs
 }
 
-// Bytes is the kernel memory the rows take.
-func (t *Table) Bytes() int { return len(t.Rows) * RowSize }
+// Bytes is the kernel memory the rows take (16 bytes a row: array
+// elements are 8-byte aligned).
+func (t *Table) Bytes() int { return len(t.Rows) * kernelRowSize }
 
 // Lookup returns the row in force at pc (an ELF virtual address); ok is
 // false when pc lies before the first row.
