@@ -520,8 +520,8 @@ func (u *Unwinder) load(id uint32, rows []Row) error {
 	for i, r := range rows {
 		o := buf[i*kernelRowSize:]
 		binary.LittleEndian.PutUint32(o, r.PC)
-		binary.LittleEndian.PutUint32(o[4:], uint32(r.CFAOffset))
-		binary.LittleEndian.PutUint16(o[8:], uint16(r.RBPOffset))
+		binary.LittleEndian.PutUint32(o[4:], uint32(r.CFAOffset)) //nolint:gosec // G115: two's complement bits, as the kernel reads them
+		binary.LittleEndian.PutUint16(o[8:], uint16(r.RBPOffset)) //nolint:gosec // G115: two's complement bits, as the kernel reads them
 		o[10], o[11] = byte(r.CFA), byte(r.RBP)
 	}
 	if _, err := mem.WriteAt(buf, 0); err != nil {
