@@ -24,6 +24,8 @@ type Config struct {
 	// batch is emitted.
 	CollectionInterval time.Duration `mapstructure:"collection_interval"`
 	// Targets restricts what is observed; empty means the whole machine.
+	// Not every probe set can apply every filter: tcp and kernel_memory
+	// apply none (docs/configuration.md has the table).
 	Targets TargetsConfig `mapstructure:"targets"`
 	// Profiles configures the profilers.
 	Profiles ProfilesConfig `mapstructure:"profiles"`
