@@ -1,0 +1,86 @@
+package procevents
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+)
+
+// Type says what happened to a process.
+type Type uint8
+
+const (
+	// Exec is a new program image in PID (exec replaced the old one).
+	Exec Type = 1
+	// Fork is a new process (not a thread), child of PPID; it runs its
+	// parent's image until it execs.
+	Fork Type = 2
+	// Exit is the end of the process: its last thread exited.
+	Exit Type = 3
+)
+
+func (t Type) String() string {
+	switch t {
+	case Exec:
+		return "exec"
+	case Fork:
+		return "fork"
+	case Exit:
+		return "exit"
+	}
+	return "unknown"
+}
+
+// eventSize is sizeof(struct process_event) (see bpf/proc.h).
+const eventSize = 312
+
+var errShortEvent = errors.New("process event shorter than struct process_event")
+
+// Event is one decoded process event. (PID, StartTime, ExecID) names one
+// program image: StartTime tells a reused pid apart, ExecID an exec in the
+// same pid.
+type Event struct {
+	Type Type
+	PID  uint32
+	// PPID is the parent's pid (the forking process for Fork).
+	PPID uint32
+	// StartTime is the process start in nanoseconds since boot (the
+	// kernel's start_boottime, as /proc/PID/stat reports in clock ticks).
+	StartTime uint64
+	// ExecID counts the execs in the process's ancestry (self_exec_id).
+	ExecID uint64
+	// Timestamp is when the event happened, nanoseconds since boot.
+	Timestamp uint64
+	// ExitCode is the wait status of an Exit.
+	ExitCode uint32
+	// Comm is the process's name (after exec: the new program's). Filename
+	// is the path exec was given (Exec only). Both alias the reader's buffer
+	// and are valid only during the handler call: copy what you keep.
+	Comm, Filename []byte
+}
+
+// decode fills e from a raw record without allocating; the layout is fixed
+// by proc.h and the byte order is the host's, as the kernel wrote it.
+func (e *Event) decode(b []byte) error {
+	if len(b) < eventSize {
+		return errShortEvent
+	}
+	ne := binary.NativeEndian
+	e.StartTime = ne.Uint64(b[0:])
+	e.ExecID = ne.Uint64(b[8:])
+	e.Timestamp = ne.Uint64(b[16:])
+	e.Type = Type(ne.Uint32(b[24:]))
+	e.PID = ne.Uint32(b[28:])
+	e.PPID = ne.Uint32(b[32:])
+	e.ExitCode = ne.Uint32(b[36:])
+	e.Comm = cstr(b[40:56])
+	e.Filename = cstr(b[56:eventSize])
+	return nil
+}
+
+func cstr(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
+	}
+	return b
+}

@@ -1,0 +1,177 @@
+//go:build linux
+
+package procevents
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+)
+
+// DefaultRingBufferSize holds about 800 events: at 1,000 execs a second
+// (three events each) the reader has a quarter of a second of slack.
+const DefaultRingBufferSize = 256 * 1024
+
+// ErrClosed is returned by Run once the Tracker was closed.
+var ErrClosed = errors.New("process event tracker closed")
+
+// Config is what the tracker needs.
+type Config struct {
+	// RingBufferSize is the ring buffer's size in bytes: a power of two
+	// and a multiple of the page size. Zero means DefaultRingBufferSize.
+	RingBufferSize uint32
+	// PIDs and CgroupIDs restrict the events to these targets when
+	// non-empty (see bpf/filter.bpf.h).
+	PIDs      []uint32
+	CgroupIDs []uint64
+}
+
+// Stats are the kernel side's cumulative counters.
+type Stats struct {
+	Execs, Forks, Exits uint64
+	// Lost counts events dropped because the ring buffer was full.
+	Lost uint64
+	// Filtered counts events of processes outside the targets.
+	Filtered uint64
+}
+
+// Tracker owns the loaded programs, their links and the ring buffer
+// reader. Run delivers events; Close (from any goroutine) ends Run and
+// releases everything.
+type Tracker struct {
+	objs   procObjects
+	links  []link.Link
+	reader *ringbuf.Reader
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start loads the exec, fork and exit programs and attaches them. Events
+// are buffered in the kernel until Run reads them.
+func Start(cfg Config) (_ *Tracker, err error) {
+	size := cfg.RingBufferSize
+	if size == 0 {
+		size = DefaultRingBufferSize
+	}
+	if page := uint32(os.Getpagesize()); size < page || size&(size-1) != 0 {
+		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least the page size (%d)", size, page)
+	}
+	spec, err := loadProc()
+	if err != nil {
+		return nil, fmt.Errorf("loading process event spec: %w", err)
+	}
+	spec.Maps["events"].MaxEntries = size
+	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
+	if err := targets.Configure(spec); err != nil {
+		return nil, err
+	}
+	t := &Tracker{}
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		return nil, loader.Explain("loading process event programs", err)
+	}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	if err := targets.Fill(t.objs.TargetPids, t.objs.TargetCgroups); err != nil {
+		return nil, err
+	}
+	// Exit first, then fork, then exec: a process that starts while we
+	// attach is at worst seen without its start (and read on its first
+	// sample), never started and then missing its end.
+	for _, p := range []struct {
+		name string
+		prog *ebpf.Program
+	}{
+		{"sched_process_exit", t.objs.SchedProcessExit},
+		{"sched_process_fork", t.objs.SchedProcessFork},
+		{"sched_process_exec", t.objs.SchedProcessExec},
+	} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return nil, loader.Explain("attaching "+p.name, err)
+		}
+		t.links = append(t.links, l)
+	}
+	if t.reader, err = ringbuf.NewReader(t.objs.Events); err != nil {
+		return nil, fmt.Errorf("opening the process event ring buffer: %w", err)
+	}
+	return t, nil
+}
+
+// Run reads events and calls handle for each, in the order the kernel
+// committed them, until Close is called (then it returns ErrClosed). The
+// Event and its byte slices are reused: handle must not keep them. Run
+// must not be called more than once at a time.
+func (t *Tracker) Run(handle func(*Event)) error {
+	var rec ringbuf.Record
+	var ev Event
+	for {
+		if err := t.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) {
+				return ErrClosed
+			}
+			return fmt.Errorf("reading process events: %w", err)
+		}
+		if err := ev.decode(rec.RawSample); err != nil {
+			// The kernel writes fixed-size records: a short one means
+			// the object and this decoder disagree. Stop loudly.
+			return err
+		}
+		handle(&ev)
+	}
+}
+
+// Pending reports how many bytes of events wait in the ring buffer.
+func (t *Tracker) Pending() int { return t.reader.AvailableBytes() }
+
+// Stats sums the per-CPU counters.
+func (t *Tracker) Stats() (Stats, error) {
+	v, err := loader.SumPerCPU(t.objs.Stats, int(procProcStatPROC_STAT_MAX))
+	if err != nil {
+		return Stats{}, err
+	}
+	return Stats{
+		Execs:    v[procProcStatPROC_STAT_EXEC],
+		Forks:    v[procProcStatPROC_STAT_FORK],
+		Exits:    v[procProcStatPROC_STAT_EXIT],
+		Lost:     v[procProcStatPROC_STAT_LOST],
+		Filtered: v[procProcStatPROC_STAT_FILTERED],
+	}, nil
+}
+
+// Programs returns the loaded programs by name (benchmarks read their
+// run time statistics).
+func (t *Tracker) Programs() map[string]*ebpf.Program {
+	return map[string]*ebpf.Program{
+		"sched_process_exec": t.objs.SchedProcessExec,
+		"sched_process_fork": t.objs.SchedProcessFork,
+		"sched_process_exit": t.objs.SchedProcessExit,
+	}
+}
+
+// Close detaches the programs, ends Run and releases everything. It is
+// safe to call more than once and from any goroutine.
+func (t *Tracker) Close() error {
+	t.closeOnce.Do(func() {
+		var errs []error
+		for _, l := range t.links {
+			errs = append(errs, l.Close())
+		}
+		if t.reader != nil {
+			errs = append(errs, t.reader.Close())
+		}
+		errs = append(errs, t.objs.Close())
+		t.closeErr = errors.Join(errs...)
+	})
+	return t.closeErr
+}

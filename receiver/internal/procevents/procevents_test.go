@@ -1,0 +1,243 @@
+//go:build linux
+
+package procevents
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+)
+
+// collector runs a tracker and keeps copies of the events of chosen pids.
+type collector struct {
+	mu     sync.Mutex
+	events []Event
+	names  map[uint32]bool
+	done   chan error
+}
+
+func startCollector(t *testing.T, cfg Config) (*Tracker, *collector) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root)")
+	}
+	tr, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{names: map[uint32]bool{}, done: make(chan error, 1)}
+	go func() {
+		c.done <- tr.Run(func(e *Event) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			cp := *e
+			cp.Comm = append([]byte(nil), e.Comm...)
+			cp.Filename = append([]byte(nil), e.Filename...)
+			c.events = append(c.events, cp)
+		})
+	}()
+	t.Cleanup(func() {
+		if err := tr.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := <-c.done; !errors.Is(err, ErrClosed) {
+			t.Errorf("Run after Close: %v, want ErrClosed", err)
+		}
+	})
+	return tr, c
+}
+
+// of returns the events of pid seen so far.
+func (c *collector) of(pid uint32) []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Event
+	for _, e := range c.events {
+		if e.PID == pid {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for process events")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startTicks reads field 22 of /proc/PID/stat: the start in clock ticks.
+func startTicks(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	v, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestForkExecExit(t *testing.T) {
+	_, c := startCollector(t, Config{})
+	cmd := exec.Command("/bin/sleep", "0.3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := uint32(cmd.Process.Pid)
+	ticks := startTicks(t, cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(c.of(pid)) >= 3 })
+	evs := c.of(pid)
+	if len(evs) != 3 || evs[0].Type != Fork || evs[1].Type != Exec || evs[2].Type != Exit {
+		t.Fatalf("events of pid %d: %+v, want fork, exec, exit", pid, evs)
+	}
+	fork, ex, exit := evs[0], evs[1], evs[2]
+	if fork.PPID != uint32(os.Getpid()) {
+		t.Errorf("fork parent %d, want %d", fork.PPID, os.Getpid())
+	}
+	for _, e := range evs {
+		if e.StartTime != fork.StartTime {
+			t.Errorf("%v start time %d differs from the fork's %d", e.Type, e.StartTime, fork.StartTime)
+		}
+	}
+	// /proc/PID/stat shows the same start in clock ticks (USER_HZ = 100).
+	if got := fork.StartTime / 1e7; got != ticks {
+		t.Errorf("start time %d ns = %d ticks, /proc says %d", fork.StartTime, got, ticks)
+	}
+	if ex.ExecID != fork.ExecID+1 || exit.ExecID != ex.ExecID {
+		t.Errorf("exec ids fork %d exec %d exit %d: want n, n+1, n+1", fork.ExecID, ex.ExecID, exit.ExecID)
+	}
+	if string(ex.Comm) != "sleep" || string(ex.Filename) != "/bin/sleep" {
+		t.Errorf("exec comm %q filename %q", ex.Comm, ex.Filename)
+	}
+	if !(fork.Timestamp <= ex.Timestamp && ex.Timestamp <= exit.Timestamp) {
+		t.Errorf("timestamps out of order: %d %d %d", fork.Timestamp, ex.Timestamp, exit.Timestamp)
+	}
+	if exit.ExitCode != 0 {
+		t.Errorf("exit code %d, want 0", exit.ExitCode)
+	}
+}
+
+func TestThreadsAreNotProcesses(t *testing.T) {
+	tr, c := startCollector(t, Config{})
+	// New threads of this process: goroutines locked to OS threads make
+	// the runtime create threads while they block.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			time.Sleep(50 * time.Millisecond)
+		}()
+	}
+	wg.Wait()
+	cmd := exec.Command("/bin/sh", "-c", "exit 3")
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("sh exit: %v", err)
+	}
+	pid := uint32(cmd.Process.Pid)
+	waitFor(t, func() bool { return len(c.of(pid)) >= 3 })
+	if evs := c.of(pid); evs[len(evs)-1].Type != Exit || evs[len(evs)-1].ExitCode>>8 != 3 {
+		t.Errorf("last event %+v, want exit with status 3", evs[len(evs)-1])
+	}
+	// Locked threads end with their goroutine: those exits are threads too.
+	if evs := c.of(uint32(os.Getpid())); len(evs) != 0 {
+		t.Errorf("threads of this process reported as process events: %+v", evs)
+	}
+	st, err := tr.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Execs == 0 || st.Forks == 0 || st.Exits == 0 {
+		t.Errorf("stats %+v: want execs, forks and exits counted", st)
+	}
+}
+
+func TestFilteredByPID(t *testing.T) {
+	tr, c := startCollector(t, Config{PIDs: []uint32{1 << 30}})
+	if err := exec.Command("/bin/true").Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		st, err := tr.Stats()
+		return err == nil && st.Filtered >= 3
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.events) != 0 {
+		t.Errorf("%d events delivered outside the pid filter", len(c.events))
+	}
+}
+
+func TestOverflowCounted(t *testing.T) {
+	page := uint32(os.Getpagesize())
+	tr, err := func() (*Tracker, error) {
+		if os.Geteuid() != 0 {
+			testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root)")
+		}
+		return Start(Config{RingBufferSize: page})
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	// Nobody reads: a page holds 12 events, 20 processes make 60.
+	for range 20 {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := tr.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Lost == 0 {
+		t.Fatalf("stats %+v: a full ring buffer lost nothing", st)
+	}
+	if tr.Pending() == 0 {
+		t.Error("nothing pending in a full ring buffer")
+	}
+}
+
+func TestBadRingBufferSize(t *testing.T) {
+	for _, size := range []uint32{100, 3 * 4096} {
+		if _, err := Start(Config{RingBufferSize: size}); err == nil || !strings.Contains(err.Error(), "power of two") {
+			t.Errorf("size %d: %v", size, err)
+		}
+	}
+}
+
+func TestDecodeShort(t *testing.T) {
+	var e Event
+	if err := e.decode(make([]byte, eventSize-1)); !errors.Is(err, errShortEvent) {
+		t.Fatalf("short record: %v", err)
+	}
+	for ty, want := range map[Type]string{Exec: "exec", Fork: "fork", Exit: "exit", 9: "unknown"} {
+		if ty.String() != want {
+			t.Errorf("%d: %q", ty, ty.String())
+		}
+	}
+}
