@@ -77,6 +77,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	void *stackmap, *counts, *ustacks;
 	__u64 zero = 0, *cnt;
 	__u32 gen;
+	struct task_struct *task;
 
 	if (!include_idle && tid == 0)
 		return 0;
@@ -90,15 +91,18 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	counts = GEN_MAP(gen, counts);
 	ustacks = GEN_MAP(gen, ustacks);
 
+	task = (struct task_struct *)bpf_get_current_task();
 	key.pid = pid;
 	key.tid = tid;
+	if (pid != 0) {
+		key.start_time = BPF_CORE_READ(task, group_leader, start_boottime);
+		key.exec_id = BPF_CORE_READ(task, self_exec_id);
+	}
 	key.user_stack_id = -1;
 	key.kern_stack_id = -1;
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
 	/* Kernel threads have no user stack; asking would only count errors. */
 	if (user_stacks && pid != 0) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
 		if (cfi_unwind)
 			key.user_hash = unwind_store(ustacks, pid);
 		else if (BPF_CORE_READ(task, mm))

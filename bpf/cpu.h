@@ -9,6 +9,10 @@
 #define MAX_STACK_DEPTH 127
 
 struct cpu_key {
+	/* The program image: a process start (start_boottime, ns) tells a
+	 * reused pid apart, self_exec_id an exec in the same pid. */
+	__u64 start_time;
+	__u64 exec_id;
 	__u32 pid;  /* thread group id: the process */
 	__u32 tid;  /* thread id */
 	__s32 user_stack_id;

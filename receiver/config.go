@@ -16,6 +16,9 @@ const (
 	minMapEntries = 64
 	maxMapEntries = 1 << 20
 	minInterval   = 100 * time.Millisecond
+	// The ring buffer holds whole pages; 64 MiB is far beyond any need.
+	minRingBuffer = 4096
+	maxRingBuffer = 64 << 20
 )
 
 // Config is the receiver's configuration.
@@ -209,13 +212,29 @@ const (
 	UnwinderFP  = "fp"
 )
 
-// ProcessCacheConfig bounds the process cache.
+// ProcessCacheConfig configures the process table every probe set shares.
+// An exited process is kept until its last samples were drained and
+// exported, however long that takes, not for a fixed time.
 type ProcessCacheConfig struct {
-	// MaxProcesses is the number of processes whose mappings are cached.
+	// MaxProcesses bounds the program images kept; the least recently
+	// used are evicted beyond it (counted).
 	MaxProcesses int `mapstructure:"max_processes"`
-	// ExitGrace is how long an exited process's mappings are kept so its
-	// last samples still resolve.
-	ExitGrace time.Duration `mapstructure:"exit_grace"`
+	// CommandLine adds process.command_line to profiles' resources. Off by
+	// default: command lines may carry secrets.
+	CommandLine bool `mapstructure:"command_line"`
+	// Events configures the exec/fork/exit tracepoints.
+	Events ProcessEventsConfig `mapstructure:"events"`
+}
+
+// ProcessEventsConfig configures process events: with them a process is
+// read when it execs, before it can exit, so short-lived processes are
+// attributed; without them only on its first sample.
+type ProcessEventsConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// RingBufferSize is the events ring buffer's size in bytes, a power of
+	// two of at least the page size. Events that do not fit are lost
+	// (counted) and those processes read on their first sample.
+	RingBufferSize uint32 `mapstructure:"ring_buffer_size"`
 }
 
 func createDefaultConfig() *Config {
@@ -261,8 +280,11 @@ func createDefaultConfig() *Config {
 			MaxProcesses: 8192,
 			DebugDirs:    []string{"/usr/lib/debug"},
 		},
-		ProcessCache: ProcessCacheConfig{MaxProcesses: 4096, ExitGrace: 30 * time.Second},
-		ProcRoot:     "/proc",
+		ProcessCache: ProcessCacheConfig{
+			MaxProcesses: 4096,
+			Events:       ProcessEventsConfig{Enabled: true, RingBufferSize: 256 * 1024},
+		},
+		ProcRoot: "/proc",
 	}
 }
 
@@ -362,8 +384,10 @@ func (c *Config) Validate() error {
 	if c.ProcessCache.MaxProcesses <= 0 {
 		errs = append(errs, fmt.Errorf("process_cache.max_processes must be positive, got %d; the default is 4096", c.ProcessCache.MaxProcesses))
 	}
-	if c.ProcessCache.ExitGrace < 0 {
-		errs = append(errs, fmt.Errorf("process_cache.exit_grace must not be negative, got %s; the default is 30s", c.ProcessCache.ExitGrace))
+	if ev := c.ProcessCache.Events; ev.Enabled {
+		if n := ev.RingBufferSize; n < minRingBuffer || n > maxRingBuffer || n&(n-1) != 0 {
+			errs = append(errs, fmt.Errorf("process_cache.events.ring_buffer_size must be a power of two between %d and %d, got %d; the default is 262144", minRingBuffer, maxRingBuffer, n))
+		}
 	}
 	if c.ProcRoot == "" {
 		errs = append(errs, errors.New("proc_root is empty; set it to where procfs is mounted, usually \"/proc\""))

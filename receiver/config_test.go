@@ -40,7 +40,8 @@ func TestLoadConfig(t *testing.T) {
 	want.Profiles.CPU.IncludeIdle = true
 	want.Profiles.CPU.StackMapEntries = 4096
 	want.Profiles.CPU.CountMapEntries = 8192
-	want.ProcessCache = ProcessCacheConfig{MaxProcesses: 100, ExitGrace: time.Minute}
+	want.ProcessCache = ProcessCacheConfig{MaxProcesses: 100, CommandLine: true,
+		Events: ProcessEventsConfig{Enabled: true, RingBufferSize: 65536}}
 	assert.Equal(t, want, c)
 
 	off := loadConfig(t, "offcpu")
@@ -60,7 +61,7 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 		"bad_entries": "profiles.cpu.stack_map_entries must be between 64 and 1048576, got 1; larger maps lock more kernel memory (a stack map entry is about 1 KiB)\n" +
 			"profiles.cpu.count_map_entries must be between 64 and 1048576, got 99999999; larger maps lock more kernel memory (a stack map entry is about 1 KiB)",
 		"bad_cache": "process_cache.max_processes must be positive, got 0; the default is 4096\n" +
-			"process_cache.exit_grace must not be negative, got -1s; the default is 30s",
+			"process_cache.events.ring_buffer_size must be a power of two between 4096 and 67108864, got 5000; the default is 262144",
 		"nothing": "nothing is enabled; enable at least one probe set, e.g. profiles.cpu.enabled: true or metrics.syscalls.enabled: true",
 		"bad_memory": "profiles.memory.sample_mean must be between 1 and 4294967296 bytes, got 0; 524288 (512 KiB) is cheap, 1 records every allocation\n" +
 			"profiles.memory has no targets; set targets.pids, profiles.memory.executables, or profiles.memory.all_mapping_library: true\n" +

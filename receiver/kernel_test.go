@@ -150,8 +150,7 @@ func samplesOf(t *testing.T, batches []pprofile.Profiles, pid int) []sampleView 
 
 // symbolAt maps a file offset to a virtual address through the program
 // headers, then to the ELF symbol that covers it.
-func symbolAt(t *testing.T, f *elf.File, syms []elf.Symbol, off uint64) string {
-	t.Helper()
+func symbolAt(f *elf.File, syms []elf.Symbol, off uint64) string {
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_LOAD || off < p.Off || off >= p.Off+p.Filesz {
 			continue
@@ -217,9 +216,9 @@ func TestProfilesKnownFunctions(t *testing.T) {
 		inBinary += s.value
 		m := leaf.mapping
 		require.True(t, leaf.addr >= m.MemoryStart() && leaf.addr < m.MemoryLimit(), "leaf outside its mapping")
-		leaves[symbolAt(t, f, syms, leaf.addr-m.MemoryStart()+m.FileOffset())] += s.value
+		leaves[symbolAt(f, syms, leaf.addr-m.MemoryStart()+m.FileOffset())] += s.value
 		if len(user) > 1 && user[1].file == bin {
-			callers[symbolAt(t, f, syms, user[1].addr-user[1].mapping.MemoryStart()+user[1].mapping.FileOffset())] += s.value
+			callers[symbolAt(f, syms, user[1].addr-user[1].mapping.MemoryStart()+user[1].mapping.FileOffset())] += s.value
 		}
 	}
 	t.Logf("samples %d, leaf in binary %d, leaves %v, callers %v", total, inBinary, leaves, callers)

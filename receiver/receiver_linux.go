@@ -41,9 +41,10 @@ type linuxEngine struct {
 	logger *zap.Logger
 	cfg    *Config
 
-	cache    *procmaps.Cache
-	unwinder *unwind.Unwinder // nil with unwinder: fp
-	sets     []runningSet
+	cache      *procmaps.Cache
+	procEvents *processEvents
+	unwinder   *unwind.Unwinder // nil with unwinder: fp
+	sets       []runningSet
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -96,7 +97,7 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	e.cache = procmaps.NewCache(procmaps.CacheConfig{
 		ProcRoot:     cfg.ProcRoot,
 		MaxProcesses: cfg.ProcessCache.MaxProcesses,
-		ExitGrace:    cfg.ProcessCache.ExitGrace,
+		CommandLine:  cfg.ProcessCache.CommandLine,
 	})
 	env.Processes = e.cache
 	if cfg.Unwinder == UnwinderCFI && cfg.userStacks() {
@@ -118,6 +119,13 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 			_ = e.closeSets()
 		}
 	}()
+	// Before the probes: a process that starts from now on is read at its
+	// exec, whatever sample of it comes later.
+	if ev := cfg.ProcessCache.Events; ev.Enabled {
+		if e.procEvents, err = startProcessEvents(ev, env.Targets.PIDs, env.Targets.CgroupIDs, e.cache, e.logger); err != nil {
+			return nil, err
+		}
+	}
 	for _, ps := range probeSets {
 		if !ps.enabled(cfg) {
 			continue
@@ -185,7 +193,7 @@ func (e *linuxEngine) collect(ctx context.Context) {
 		Now:     pcommon.NewTimestampFromTime(now),
 		Metrics: sm.Metrics(),
 		Resolve: func(pid uint32) (string, bool) {
-			info, ok := e.cache.Process(pid)
+			info, ok := e.cache.Process(procmaps.Key{PID: pid})
 			return info.ExecutableName, ok && info.ExecutableName != ""
 		},
 	}
@@ -230,7 +238,7 @@ func (e *linuxEngine) collect(ctx context.Context) {
 			e.logger.Warn("exporting connection logs", zap.Error(err))
 		}
 	}
-	e.cache.Sweep(now)
+	e.cache.Sweep()
 	e.lastDrain = now
 }
 
@@ -252,6 +260,10 @@ func (e *linuxEngine) closeSets() error {
 	if e.unwinder != nil {
 		errs = append(errs, e.unwinder.Close())
 		e.unwinder = nil
+	}
+	if e.procEvents != nil {
+		errs = append(errs, e.procEvents.close())
+		e.procEvents = nil
 	}
 	return errors.Join(errs...)
 }
@@ -342,6 +354,7 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 		counted := sum("ebpf.receiver.profile.samples", "Samples (cpu) or blocks (off_cpu) counted in the kernel.", "{sample}")
 		lost := sum("ebpf.receiver.profile.samples.lost", "Samples lost or degraded, by reason.", "{sample}")
 		filt := sum("ebpf.receiver.profile.samples.filtered", "Samples outside the target filters, or off-CPU blocks shorter than min_block.", "{sample}")
+		unattr := sum("ebpf.receiver.profile.samples.unattributed", "Samples (values) of processes that had exited before anything about them could be read; exported with process.pid only.", "{sample}")
 		em := sum("ebpf.receiver.profile.value.exported", "Sum of sample values handed to the pipeline, in the profile type's unit (samples for cpu, nanoseconds for off_cpu, count or bytes for memory).", "1")
 		for i, rs := range e.sets {
 			h := &healths[i]
@@ -353,6 +366,7 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 				point(lost, l.Value, "profile.type", rs.name, "reason", l.Reason)
 			}
 			point(filt, h.Filtered, "profile.type", rs.name)
+			point(unattr, h.Unattributed, "profile.type", rs.name)
 			for _, typ := range h.ProfileTypes {
 				point(em, rs.exported[typ], "profile.type", typ)
 			}
@@ -361,9 +375,7 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 	errs := sum("ebpf.receiver.errors", "Failed collections and exports.", "{error}")
 	point(errs, e.health.collectErrors, "stage", "collect")
 	point(errs, e.health.consumeErrors, "stage", "export")
-	cs := e.cache.Stats()
-	pc := sum("ebpf.receiver.process_cache.refreshes", "Reads of /proc/PID/maps.", "{read}")
-	point(pc, cs.Refreshes)
+	e.appendProcessHealth(sum, point)
 	g := ms.AppendEmpty()
 	g.SetName("ebpf.receiver.probe_sets.loaded")
 	g.SetDescription("Probe sets loaded in the kernel.")

@@ -102,6 +102,9 @@ type Health struct {
 	// Counted and Filtered are a profile set's samples counted in the
 	// kernel and those left out by the target filters (or thresholds).
 	Counted, Filtered uint64
+	// Unattributed sums a profile set's sample values whose process
+	// could not be read (it had exited, with no event about it).
+	Unattributed uint64
 	// Lost are events the kernel side could not record, by reason, in a
 	// stable order.
 	Lost []Count

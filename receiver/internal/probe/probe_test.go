@@ -18,7 +18,7 @@ import (
 // testEnv is an Env over the real process table of this machine.
 func testEnv(t *testing.T, name string) Env {
 	t.Helper()
-	cache := procmaps.NewCache(procmaps.CacheConfig{ProcRoot: "/proc", MaxProcesses: 16, ExitGrace: time.Second})
+	cache := procmaps.NewCache(procmaps.CacheConfig{ProcRoot: "/proc", MaxProcesses: 16})
 	env := Env{ProcRoot: "/proc", Processes: cache}
 	if name != "" {
 		env.Targets.Name = regexp.MustCompile(name)
@@ -85,6 +85,9 @@ func TestProfilesNameFilter(t *testing.T) {
 	}
 	assert.Equal(t, uint64(1), keep.NameFiltered, "the unknown pid")
 	assert.Equal(t, uint64(2), drop.NameFiltered, "counted once per sample of the first type")
+	// The pid that does not exist is exported (without a name) and counted.
+	assert.Equal(t, uint64(1), keep.Unattributed)
+	assert.Equal(t, uint64(1), drop.Unattributed)
 	iv := &Interval{}
 	drop.Flush(iv)
 	assert.Empty(t, iv.Profiles)

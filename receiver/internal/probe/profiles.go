@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
 )
 
@@ -15,6 +16,10 @@ type Profiles struct {
 	// NameFiltered counts samples of the first type left out by
 	// targets.process_name (cumulative).
 	NameFiltered uint64
+	// Unattributed sums the values of the first type's samples whose
+	// process could not be read (first seen after it exited, with no
+	// exec event): they are exported with their pid only (cumulative).
+	Unattributed uint64
 }
 
 // Kind is one profile a set emits: the name it is reported under
@@ -40,8 +45,13 @@ func (p *Profiles) Types() []string { return p.types }
 // Add adds s to the profile of type i unless the process fails the name
 // filter.
 func (p *Profiles) Add(i int, s profbuild.Sample) {
+	info, ok := p.env.Processes.Process(procmaps.Key{PID: s.PID, StartTime: s.StartTime, ExecID: s.ExecID})
+	if !ok && s.PID != 0 && i == 0 {
+		// Exited before anything could be read: exported with its pid
+		// only, and counted.
+		p.Unattributed += uint64(s.Value)
+	}
 	if re := p.env.Targets.Name; re != nil {
-		info, ok := p.env.Processes.Process(s.PID)
 		if !ok || !re.MatchString(info.ExecutableName) {
 			if i == 0 {
 				p.NameFiltered++

@@ -43,6 +43,7 @@ func (s *stackSet[R, P, S]) Health() Health {
 	h := s.health(s.last)
 	h.ProfileTypes = s.out.Types()
 	h.Filtered += s.out.NameFiltered
+	h.Unattributed = s.out.Unattributed
 	return h
 }
 

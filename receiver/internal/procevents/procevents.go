@@ -136,17 +136,15 @@ func (t *Tracker) Pending() int { return t.reader.AvailableBytes() }
 
 // Stats sums the per-CPU counters.
 func (t *Tracker) Stats() (Stats, error) {
-	v, err := loader.SumPerCPU(t.objs.Stats, int(procProcStatPROC_STAT_MAX))
-	if err != nil {
-		return Stats{}, err
-	}
-	return Stats{
-		Execs:    v[procProcStatPROC_STAT_EXEC],
-		Forks:    v[procProcStatPROC_STAT_FORK],
-		Exits:    v[procProcStatPROC_STAT_EXIT],
-		Lost:     v[procProcStatPROC_STAT_LOST],
-		Filtered: v[procProcStatPROC_STAT_FILTERED],
-	}, nil
+	var s Stats
+	err := loader.SumPerCPU(t.objs.Stats, []*uint64{
+		procProcStatPROC_STAT_EXEC:     &s.Execs,
+		procProcStatPROC_STAT_FORK:     &s.Forks,
+		procProcStatPROC_STAT_EXIT:     &s.Exits,
+		procProcStatPROC_STAT_LOST:     &s.Lost,
+		procProcStatPROC_STAT_FILTERED: &s.Filtered,
+	})
+	return s, err
 }
 
 // Programs returns the loaded programs by name (benchmarks read their

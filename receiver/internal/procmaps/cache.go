@@ -1,18 +1,11 @@
 package procmaps
 
 import (
-	"bytes"
 	"container/list"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,24 +16,23 @@ import (
 type CacheConfig struct {
 	// ProcRoot is where procfs is mounted. Default "/proc".
 	ProcRoot string
-	// MaxProcesses bounds the number of processes cached; the least
-	// recently used are evicted beyond it. Default 4096.
+	// MaxProcesses bounds the number of program images kept; the least
+	// recently used are evicted beyond it (and counted). Default 4096.
 	MaxProcesses int
-	// ExitGrace is how long the mappings of an exited process are kept so
-	// that samples still in flight resolve. Default 30s.
-	ExitGrace time.Duration
 	// MaxBuildIDs bounds the build ID cache, keyed by file. Default 16384.
 	MaxBuildIDs int
 	// MinRefresh is the minimum interval between two reads of one
 	// process's maps, so that addresses that never resolve cannot cause a
 	// storm of reads. Default 1s.
 	MinRefresh time.Duration
+	// CommandLine reads /proc/PID/cmdline into ProcessInfo.CommandLine.
+	// Off by default: command lines may hold secrets.
+	CommandLine bool
 }
 
 const (
 	defaultProcRoot     = "/proc"
 	defaultMaxProcesses = 4096
-	defaultExitGrace    = 30 * time.Second
 	defaultMaxBuildIDs  = 16384
 	defaultMinRefresh   = time.Second
 
@@ -48,9 +40,29 @@ const (
 	// other than the file's content (e.g. the file was replaced or
 	// unreadable) is remembered before being tried again.
 	transientRetry = time.Minute
-	// maxSmallFile bounds reads of /proc/PID/comm and /proc/PID/cgroup.
+	// maxSmallFile bounds reads of /proc/PID/comm, cgroup, stat and cmdline.
 	maxSmallFile = 64 * 1024
 )
+
+// Key names one program image: a process (pid and start time, so a reused
+// pid is another process) between two execs (ExecID). A zero StartTime
+// means "unknown": such keys name the newest image known for the pid.
+type Key struct {
+	PID uint32
+	// StartTime is the process start in nanoseconds since boot, as the
+	// kernel's start_boottime (/proc/PID/stat shows it in clock ticks).
+	StartTime uint64
+	// ExecID is the kernel's self_exec_id: it grows with every exec.
+	ExecID uint64
+}
+
+// newer reports whether k names a later image than o of the same pid.
+func (k Key) newer(o Key) bool {
+	if k.StartTime != o.StartTime {
+		return k.StartTime > o.StartTime
+	}
+	return k.ExecID > o.ExecID
+}
 
 // CacheStats are cumulative counters and current sizes of a Cache.
 type CacheStats struct {
@@ -61,45 +73,67 @@ type CacheStats struct {
 	// BuildIDErrors counts build ID reads that failed for a reason other
 	// than the file not being ELF or having no build ID.
 	BuildIDErrors uint64
-	// Evictions counts processes dropped to stay within MaxProcesses.
+	// Evictions counts images dropped to stay within MaxProcesses.
 	Evictions uint64
-	// Expired counts exited processes dropped after ExitGrace.
+	// Expired counts ended images dropped once their samples were drained.
 	Expired uint64
+	// Unattributed counts processes first seen in a sample after they had
+	// already exited (or their pid was reused), with no event about them:
+	// nothing could be read.
+	Unattributed uint64
 	// Processes and BuildIDs are the current number of cached entries.
 	Processes int
 	BuildIDs  int
 }
 
-// Cache caches the mappings and identity of processes and the build IDs of
-// mapped files. It is safe for concurrent use. File I/O happens without the
-// cache's lock held, so a slow procfs read for one process does not stall
-// lookups for others.
+// Cache is the process table: the mappings and identity of every program
+// image the receiver has met, and the build IDs of mapped files. Images are
+// learned from process events (Exec, Fork) or on their first sample, and
+// kept after they end (Exit, or gone from /proc) until a full collection
+// has drained every sample they could have left (see Sweep).
+//
+// It is safe for concurrent use. File I/O happens without the cache's lock
+// held, so a slow procfs read for one process does not stall others.
 type Cache struct {
 	cfg CacheConfig
-	// now is the clock; tests replace it to control refresh and expiry.
+	// now is the clock; tests replace it to control refreshes.
 	now func() time.Time
 
 	mu    sync.Mutex
-	procs map[uint32]*procEntry
-	lru   list.List // of *procEntry, most recently used first
+	procs map[Key]*procEntry
+	// latest is the newest image of each pid.
+	latest map[uint32]*procEntry
+	lru    list.List // of *procEntry, most recently used first
+	// epoch counts Sweeps; an image that ended in epoch n is dropped by the
+	// first Sweep of epoch n+1 or later.
+	epoch uint64
 
 	bids buildIDCache
 
-	refreshes, misses, buildIDErrors, evictions, expired atomic.Uint64
+	refreshes, misses, buildIDErrors, evictions, expired, unattributed atomic.Uint64
 }
 
-// procEntry is the cached state of one process. Fields are guarded by
+// procEntry is the cached state of one program image. Fields are guarded by
 // Cache.mu.
 type procEntry struct {
-	pid      uint32
+	key      Key
 	elem     *list.Element
-	mappings []Mapping // sorted by Start
+	mappings []Mapping // sorted by Start; never changed in place
 	info     ProcessInfo
-	// loaded is set once a read of the process succeeded.
+	// loaded is set once a read of the process succeeded (or an exec event
+	// named it).
 	loaded      bool
 	lastRefresh time.Time
-	// exitedAt is when the process was first seen gone; zero while alive.
-	exitedAt time.Time
+	// ended is set when the image can take no new samples: its process
+	// exited or exec'd another program. endEpoch is when it was learned.
+	ended    bool
+	endEpoch uint64
+	// exe is the executable /proc showed at the first read: a later read
+	// showing another one is of the next image.
+	exe string
+	// fromEvent is set for images created by a process event; an image
+	// first met in a sample that cannot be read is unattributed.
+	fromEvent bool
 	// loading is non-nil while a read is in flight and closed when done,
 	// so concurrent callers wait for it instead of reading again.
 	loading chan struct{}
@@ -113,9 +147,6 @@ func NewCache(cfg CacheConfig) *Cache {
 	if cfg.MaxProcesses <= 0 {
 		cfg.MaxProcesses = defaultMaxProcesses
 	}
-	if cfg.ExitGrace <= 0 {
-		cfg.ExitGrace = defaultExitGrace
-	}
 	if cfg.MaxBuildIDs <= 0 {
 		cfg.MaxBuildIDs = defaultMaxBuildIDs
 	}
@@ -123,19 +154,20 @@ func NewCache(cfg CacheConfig) *Cache {
 		cfg.MinRefresh = defaultMinRefresh
 	}
 	c := &Cache{
-		cfg:   cfg,
-		now:   time.Now,
-		procs: make(map[uint32]*procEntry),
+		cfg:    cfg,
+		now:    time.Now,
+		procs:  make(map[Key]*procEntry),
+		latest: make(map[uint32]*procEntry),
 	}
 	c.bids.init(cfg.MaxBuildIDs)
 	return c
 }
 
-// Lookup returns the mapping of process pid that contains addr. On a miss
-// it re-reads the process's maps, at most once per MinRefresh, and tries
+// Lookup returns the mapping of image k that contains addr. On a miss it
+// re-reads the process's maps, at most once per MinRefresh, and tries
 // again. File mappings come with their BuildID filled when it could be read.
-func (c *Cache) Lookup(pid uint32, addr uint64) (Mapping, bool) {
-	e := c.acquire(pid)
+func (c *Cache) Lookup(k Key, addr uint64) (Mapping, bool) {
+	e := c.acquire(k)
 	m, ok := c.find(e, addr)
 	if !ok && c.refreshIfDue(e) {
 		m, ok = c.find(e, addr)
@@ -145,28 +177,93 @@ func (c *Cache) Lookup(pid uint32, addr uint64) (Mapping, bool) {
 		return Mapping{}, false
 	}
 	if m.Kind == KindFile {
-		m.BuildID = c.buildID(pid, &m)
+		m.BuildID = c.buildID(e.key.PID, &m)
 	}
 	return m, true
 }
 
-// Process returns the identity of process pid, reading it on first use. It
+// Process returns the identity of image k, reading it on first use. It
 // reports false if the process could never be read.
-func (c *Cache) Process(pid uint32) (ProcessInfo, bool) {
-	e := c.acquire(pid)
+func (c *Cache) Process(k Key) (ProcessInfo, bool) {
+	e := c.acquire(k)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return e.info, e.loaded
 }
 
-// Sweep forgets processes that exited more than ExitGrace before now and
-// evicts the least recently used ones beyond MaxProcesses. Call it
-// periodically; it stats /proc/PID for every live cached process.
-func (c *Cache) Sweep(now time.Time) {
+// Exec records a new program image k (comm and filename as the exec event
+// carried them, ppid its parent) and reads it at once, before it can
+// exit: maps, executable, container and the build IDs of its files. The
+// pid's previous image ends. What the read cannot fetch (the process may
+// already be gone) is taken from the event.
+func (c *Cache) Exec(k Key, ppid uint32, comm, filename string) {
+	c.mu.Lock()
+	e := c.procs[k]
+	for e != nil && e.loading != nil {
+		// A sample-triggered first read is in flight: let it finish,
+		// then read again, since it may have seen the old image.
+		ch := e.loading
+		c.mu.Unlock()
+		<-ch
+		c.mu.Lock()
+		e = c.procs[k]
+	}
+	if e == nil {
+		e = c.insertLocked(k)
+	}
+	e.fromEvent = true
+	e.exe = ""
+	e.info = ProcessInfo{PID: k.PID, PPID: ppid, ExecutableName: comm, StartTime: k.StartTime}
+	if len(filename) > 0 && filename[0] == '/' {
+		e.info.ExecutablePath = filename
+	}
+	e.loaded = true
+	e.loading = make(chan struct{})
+	c.mu.Unlock()
+	c.load(e)
+	c.warmBuildIDs(e)
+}
+
+// Fork records process child, a copy of its parent's current image: until
+// it execs, it runs the same code at the same addresses. A parent not met
+// before is read now (it is alive: it is forking).
+func (c *Cache) Fork(child Key, ppid uint32) {
+	parent := c.acquire(Key{PID: ppid})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.procs[child] != nil {
+		return
+	}
+	e := c.insertLocked(child)
+	e.fromEvent = true
+	e.mappings = parent.mappings
+	e.info = parent.info
+	e.info.PID, e.info.PPID, e.info.StartTime = child.PID, ppid, child.StartTime
+	e.loaded = parent.loaded
+}
+
+// Exit records the end of image k. What is known stays until the samples
+// it may have left are drained (see Sweep).
+func (c *Cache) Exit(k Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.procs[k]; e != nil {
+		c.endLocked(e)
+	}
+}
+
+// Sweep is called once per collection, after every probe was drained and
+// the batches handed on. It drops the images that ended before the
+// previous Sweep: every sample they left was counted before that, so the
+// drains since have taken them all, whatever the probes' generations. It
+// also marks live images whose /proc entry is gone (their exit event was
+// lost or process events are off) and evicts the least recently used
+// images beyond MaxProcesses.
+func (c *Cache) Sweep() {
 	c.mu.Lock()
 	var alive []*procEntry
 	for _, e := range c.procs {
-		if e.exitedAt.IsZero() {
+		if !e.ended {
 			alive = append(alive, e)
 		}
 	}
@@ -174,7 +271,7 @@ func (c *Cache) Sweep(now time.Time) {
 
 	var gone []*procEntry
 	for _, e := range alive {
-		if _, err := os.Stat(c.procDir(e.pid)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(c.procDir(e.key.PID)); errors.Is(err, fs.ErrNotExist) {
 			gone = append(gone, e)
 		}
 	}
@@ -182,17 +279,16 @@ func (c *Cache) Sweep(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range gone {
-		if e.exitedAt.IsZero() {
-			e.exitedAt = now
-		}
+		c.endLocked(e)
 	}
-	for pid, e := range c.procs {
-		if !e.exitedAt.IsZero() && now.Sub(e.exitedAt) >= c.cfg.ExitGrace {
-			c.removeLocked(pid, e)
+	for _, e := range c.procs {
+		if e.ended && e.endEpoch < c.epoch && e.loading == nil {
+			c.removeLocked(e)
 			c.expired.Add(1)
 		}
 	}
 	c.enforceLimitLocked(c.cfg.MaxProcesses)
+	c.epoch++
 }
 
 // Stats returns the cache's counters.
@@ -206,21 +302,24 @@ func (c *Cache) Stats() CacheStats {
 		BuildIDErrors: c.buildIDErrors.Load(),
 		Evictions:     c.evictions.Load(),
 		Expired:       c.expired.Load(),
+		Unattributed:  c.unattributed.Load(),
 		Processes:     procs,
 		BuildIDs:      c.bids.len(),
 	}
 }
 
-// acquire returns the entry for pid, creating and loading it on first use
-// and waiting for any read in flight.
-func (c *Cache) acquire(pid uint32) *procEntry {
+// acquire returns the entry for k, creating and loading it on first use
+// (the first-sample path) and waiting for any read in flight. A key
+// without a start time takes the pid's newest image.
+func (c *Cache) acquire(k Key) *procEntry {
 	c.mu.Lock()
-	e := c.procs[pid]
+	e := c.procs[k]
+	if e == nil && k.StartTime == 0 {
+		e = c.latest[k.PID]
+	}
 	if e == nil {
-		c.enforceLimitLocked(c.cfg.MaxProcesses - 1)
-		e = &procEntry{pid: pid, loading: make(chan struct{})}
-		e.elem = c.lru.PushFront(e)
-		c.procs[pid] = e
+		e = c.insertLocked(k)
+		e.loading = make(chan struct{})
 		c.mu.Unlock()
 		c.load(e)
 		return e
@@ -234,8 +333,31 @@ func (c *Cache) acquire(pid uint32) *procEntry {
 	return e
 }
 
+// insertLocked adds a new entry for k, making it the pid's latest image
+// (and ending the previous one) unless a newer image is already known.
+func (c *Cache) insertLocked(k Key) *procEntry {
+	c.enforceLimitLocked(c.cfg.MaxProcesses - 1)
+	e := &procEntry{key: k, info: ProcessInfo{PID: k.PID, StartTime: k.StartTime}}
+	e.elem = c.lru.PushFront(e)
+	c.procs[k] = e
+	if old := c.latest[k.PID]; old == nil || !old.key.newer(k) {
+		if old != nil {
+			c.endLocked(old)
+		}
+		c.latest[k.PID] = e
+	}
+	return e
+}
+
+func (c *Cache) endLocked(e *procEntry) {
+	if !e.ended {
+		e.ended = true
+		e.endEpoch = c.epoch
+	}
+}
+
 // refreshIfDue re-reads the maps of e unless that happened less than
-// MinRefresh ago. It reports whether the mappings may have changed.
+// MinRefresh ago or e ended. It reports whether the mappings may have changed.
 func (c *Cache) refreshIfDue(e *procEntry) bool {
 	c.mu.Lock()
 	if ch := e.loading; ch != nil {
@@ -243,7 +365,9 @@ func (c *Cache) refreshIfDue(e *procEntry) bool {
 		<-ch
 		return true
 	}
-	if c.now().Sub(e.lastRefresh) < c.cfg.MinRefresh {
+	// An ended image is gone or replaced by another: /proc would show
+	// the next image's mappings, never this one's.
+	if e.ended || c.now().Sub(e.lastRefresh) < c.cfg.MinRefresh {
 		c.mu.Unlock()
 		return false
 	}
@@ -256,7 +380,7 @@ func (c *Cache) refreshIfDue(e *procEntry) bool {
 // load reads the process behind e and installs the result. e.loading must
 // have been set by the caller; load closes it.
 func (c *Cache) load(e *procEntry) {
-	maps, info, err := c.readProcess(e.pid)
+	maps, info, err := c.readProcess(e.key)
 	c.refreshes.Add(1)
 	now := c.now()
 
@@ -264,8 +388,10 @@ func (c *Cache) load(e *procEntry) {
 	defer c.mu.Unlock()
 	e.lastRefresh = now
 	switch {
+	case err == nil && e.exe != "" && info.ExecutablePath != "" && info.ExecutablePath != e.exe:
+		// The process exec'd another program since: what was read is
+		// the next image's (its exec event is on its way), not ours.
 	case err == nil:
-		e.exitedAt = time.Time{}
 		// A zombie's maps are empty; keep what we had so samples taken
 		// just before exit still resolve.
 		if len(maps) > 0 || !e.loaded {
@@ -273,13 +399,31 @@ func (c *Cache) load(e *procEntry) {
 		}
 		e.info = mergeInfo(e.info, info)
 		e.loaded = true
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH):
-		if e.exitedAt.IsZero() {
-			e.exitedAt = now
+		if e.exe == "" {
+			e.exe = info.ExecutablePath
 		}
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) || errors.Is(err, errOtherProcess):
+		if !e.loaded && !e.fromEvent {
+			c.unattributed.Add(1)
+		}
+		c.endLocked(e)
 	}
 	close(e.loading)
 	e.loading = nil
+}
+
+// warmBuildIDs reads the build IDs of e's executable file mappings now,
+// while the files are reachable through the process; they are cached by
+// device and inode for the lookups that come after the process is gone.
+func (c *Cache) warmBuildIDs(e *procEntry) {
+	c.mu.Lock()
+	ms := e.mappings
+	c.mu.Unlock()
+	for i := range ms {
+		if ms[i].Kind == KindFile && ms[i].Executable() {
+			c.buildID(e.key.PID, &ms[i])
+		}
+	}
 }
 
 // mergeInfo keeps previously known fields that a later read could not
@@ -295,6 +439,15 @@ func mergeInfo(old, cur ProcessInfo) ProcessInfo {
 		cur.CgroupPath = old.CgroupPath
 		cur.ContainerID = old.ContainerID
 	}
+	if cur.PPID == 0 {
+		cur.PPID = old.PPID
+	}
+	if cur.StartTime == 0 {
+		cur.StartTime = old.StartTime
+	}
+	if cur.CommandLine == "" {
+		cur.CommandLine = old.CommandLine
+	}
 	return cur
 }
 
@@ -309,155 +462,20 @@ func (c *Cache) find(e *procEntry, addr uint64) (Mapping, bool) {
 	return Mapping{}, false
 }
 
-func (c *Cache) removeLocked(pid uint32, e *procEntry) {
-	delete(c.procs, pid)
+func (c *Cache) removeLocked(e *procEntry) {
+	delete(c.procs, e.key)
+	if c.latest[e.key.PID] == e {
+		delete(c.latest, e.key.PID)
+	}
 	c.lru.Remove(e.elem)
 }
 
-// enforceLimitLocked evicts least recently used processes until at most
+// enforceLimitLocked evicts least recently used images until at most
 // limit remain.
 func (c *Cache) enforceLimitLocked(limit int) {
 	for len(c.procs) > max(limit, 0) {
 		e := c.lru.Back().Value.(*procEntry)
-		c.removeLocked(e.pid, e)
+		c.removeLocked(e)
 		c.evictions.Add(1)
 	}
-}
-
-func (c *Cache) procDir(pid uint32) string {
-	return c.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(pid), 10)
-}
-
-// readProcess reads the maps and identity of pid. Only a failure to read
-// the maps is an error; identity fields that cannot be read (kernel threads
-// have no exe) are left empty.
-func (c *Cache) readProcess(pid uint32) ([]Mapping, ProcessInfo, error) {
-	dir := c.procDir(pid)
-	info := ProcessInfo{PID: pid}
-	f, err := os.Open(dir + "/maps")
-	if err != nil {
-		return nil, info, err
-	}
-	maps, err := ParseMaps(f)
-	_ = f.Close()
-	if err != nil {
-		return nil, info, fmt.Errorf("pid %d: %w", pid, err)
-	}
-	if !slices.IsSortedFunc(maps, cmpStart) {
-		slices.SortFunc(maps, cmpStart)
-	}
-
-	if b, err := readSmall(dir + "/comm"); err == nil {
-		info.ExecutableName = string(bytes.TrimSuffix(b, []byte("\n")))
-	}
-	if exe, err := os.Readlink(dir + "/exe"); err == nil {
-		info.ExecutablePath = strings.TrimSuffix(exe, deletedSuffix)
-	}
-	if b, err := readSmall(dir + "/cgroup"); err == nil {
-		if paths, err := parseCgroupPaths(bytes.NewReader(b)); err == nil {
-			info.CgroupPath = paths[0]
-			for _, p := range paths {
-				if id := ContainerIDFromCgroup(p); id != "" {
-					info.ContainerID = id
-					break
-				}
-			}
-		}
-	}
-	return maps, info, nil
-}
-
-func cmpStart(a, b Mapping) int {
-	switch {
-	case a.Start < b.Start:
-		return -1
-	case a.Start > b.Start:
-		return 1
-	}
-	return 0
-}
-
-func readSmall(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, maxSmallFile))
-}
-
-// buildID returns the build ID of the file behind m, from cache or by
-// reading it. Failures yield an empty BuildID and are cached too, so a
-// file without notes is opened once, not once per sample.
-func (c *Cache) buildID(pid uint32, m *Mapping) BuildID {
-	if m.Inode == 0 {
-		// Nothing identifies the file, so nothing could be cached.
-		return BuildID{}
-	}
-	key := fileKey{major: m.Major, minor: m.Minor, inode: m.Inode}
-	now := c.now()
-	if id, ok := c.bids.get(key, now); ok {
-		return id
-	}
-	id, err := c.readMappingBuildID(pid, m)
-	var retryAt time.Time
-	if err != nil && !errors.Is(err, ErrNoBuildID) && !errors.Is(err, ErrNotELF) {
-		c.buildIDErrors.Add(1)
-		// Content problems are permanent for this inode; anything else
-		// (permissions, a replaced file) may be gone later.
-		if !errors.Is(err, ErrCorruptELF) {
-			retryAt = now.Add(transientRetry)
-		}
-	}
-	c.bids.put(key, id, retryAt)
-	return id
-}
-
-// errInodeMismatch means the file found at a mapping's path is not the one
-// mapped, typically because a package upgrade replaced it.
-var errInodeMismatch = errors.New("file at path is not the mapped file")
-
-// readMappingBuildID reads the build ID of m's file. /proc/PID/map_files
-// reaches exactly the mapped file, deleted or not, but needs
-// CAP_SYS_ADMIN; /proc/PID/root/<path> works without it, through the
-// process's mount namespace, as long as the path still names that file.
-func (c *Cache) readMappingBuildID(pid uint32, m *Mapping) (BuildID, error) {
-	dir := c.procDir(pid)
-	mapFile := dir + "/map_files/" + strconv.FormatUint(m.Start, 16) + "-" + strconv.FormatUint(m.Limit, 16)
-	id, err := readBuildIDOfInode(mapFile, m.Inode)
-	if err == nil || isContentError(err) || m.Deleted {
-		return id, err
-	}
-	// The kernel prints canonical absolute paths; anything else must not
-	// be joined onto the root, where ".." could walk out of it.
-	if !filepath.IsAbs(m.Path) || filepath.Clean(m.Path) != m.Path {
-		return BuildID{}, fmt.Errorf("path %q is not canonical: %w", m.Path, err)
-	}
-	id, err2 := readBuildIDOfInode(dir+"/root"+m.Path, m.Inode)
-	if err2 != nil {
-		return BuildID{}, fmt.Errorf("%w (map_files: %v)", err2, err)
-	}
-	return id, nil
-}
-
-func isContentError(err error) bool {
-	return errors.Is(err, ErrNotELF) || errors.Is(err, ErrNoBuildID) || errors.Is(err, ErrCorruptELF)
-}
-
-// readBuildIDOfInode is ReadBuildIDFile that also checks that the file
-// opened has the expected inode number.
-func readBuildIDOfInode(path string, inode uint64) (BuildID, error) {
-	f, err := openRegular(path)
-	if err != nil {
-		return BuildID{}, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return BuildID{}, err
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Ino) != inode {
-		return BuildID{}, fmt.Errorf("%s: inode %d, mapping has %d: %w", path, st.Ino, inode, errInodeMismatch)
-	}
-	return ReadBuildID(f)
 }

@@ -83,28 +83,28 @@ func TestCacheFakeProcess(t *testing.T) {
 	)
 	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
 
-	m, ok := c.Lookup(pid, 0x1800)
+	m, ok := c.Lookup(Key{PID: pid}, 0x1800)
 	if !ok || m.Path != "/lib/libfoo.so" || m.BuildID.GNU != testGNUHex {
 		t.Errorf("root fallback: %+v, %v", m, ok)
 	}
-	m, ok = c.Lookup(pid, 0x3000)
+	m, ok = c.Lookup(Key{PID: pid}, 0x3000)
 	if !ok || m.BuildID.GNU != "aa" {
 		t.Errorf("map_files: %+v, %v", m, ok)
 	}
-	m, ok = c.Lookup(pid, 0x5fff)
+	m, ok = c.Lookup(Key{PID: pid}, 0x5fff)
 	if !ok || m.Kind != KindSpecial || m.BuildID != (BuildID{}) {
 		t.Errorf("heap: %+v, %v", m, ok)
 	}
-	if m, ok = c.Lookup(pid, 0x6000); !ok || m.Kind != KindAnonymous {
+	if m, ok = c.Lookup(Key{PID: pid}, 0x6000); !ok || m.Kind != KindAnonymous {
 		t.Errorf("anonymous: %+v, %v", m, ok)
 	}
 	for _, addr := range []uint64{0, 0x2000, 0x4fff, 0x7000, ^uint64(0)} {
-		if m, ok := c.Lookup(pid, addr); ok {
+		if m, ok := c.Lookup(Key{PID: pid}, addr); ok {
 			t.Errorf("Lookup(%#x) = %+v, want miss", addr, m)
 		}
 	}
 
-	info, ok := c.Process(pid)
+	info, ok := c.Process(Key{PID: pid})
 	want := ProcessInfo{PID: pid, ExecutableName: "fake", ExecutablePath: "/usr/bin/fake", CgroupPath: "/", ContainerID: cid}
 	if !ok || info != want {
 		t.Errorf("Process = %+v, %v; want %+v", info, ok, want)
@@ -134,7 +134,7 @@ func TestCacheBuildIDFailures(t *testing.T) {
 
 	lookup := func(addr uint64) Mapping {
 		t.Helper()
-		m, ok := c.Lookup(pid, addr)
+		m, ok := c.Lookup(Key{PID: pid}, addr)
 		if !ok {
 			t.Fatalf("Lookup(%#x) missed", addr)
 		}
@@ -185,7 +185,7 @@ func TestCacheBuildIDLimit(t *testing.T) {
 	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root, MaxBuildIDs: 2})
 	for round := range 2 {
 		for i := range 5 {
-			m, ok := c.Lookup(pid, uint64(i+1)<<12)
+			m, ok := c.Lookup(Key{PID: pid}, uint64(i+1)<<12)
 			if want := fmt.Sprintf("%02x", i); !ok || m.BuildID.GNU != want {
 				t.Errorf("round %d lib %d: %+v, %v; want %s", round, i, m.BuildID, ok, want)
 			}
@@ -209,17 +209,17 @@ func TestCacheMaxProcesses(t *testing.T) {
 		fp.process(pid, "1000-2000 r-xp 00000000 00:00 0")
 	}
 	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root, MaxProcesses: 2})
-	c.Lookup(1, 0x1000)
-	c.Lookup(2, 0x1000)
-	c.Lookup(1, 0x1000) // 2 is now least recently used
-	c.Lookup(3, 0x1000)
+	c.Lookup(Key{PID: 1}, 0x1000)
+	c.Lookup(Key{PID: 2}, 0x1000)
+	c.Lookup(Key{PID: 1}, 0x1000) // 2 is now least recently used
+	c.Lookup(Key{PID: 3}, 0x1000)
 	st := c.Stats()
 	if st.Processes != 2 || st.Evictions != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 	c.mu.Lock()
-	_, has1 := c.procs[1]
-	_, has2 := c.procs[2]
+	_, has1 := c.procs[Key{PID: 1}]
+	_, has2 := c.procs[Key{PID: 2}]
 	c.mu.Unlock()
 	if !has1 || has2 {
 		t.Errorf("evicted the wrong process: have 1 %v, have 2 %v", has1, has2)
@@ -229,7 +229,7 @@ func TestCacheMaxProcesses(t *testing.T) {
 	c.mu.Lock()
 	c.cfg.MaxProcesses = 1
 	c.mu.Unlock()
-	c.Sweep(c.now())
+	c.Sweep()
 	if st := c.Stats(); st.Processes != 1 || st.Evictions != 2 {
 		t.Errorf("after Sweep: %+v", st)
 	}
@@ -238,60 +238,70 @@ func TestCacheMaxProcesses(t *testing.T) {
 func TestCacheMissingAndMalformed(t *testing.T) {
 	fp := newFakeProc(t)
 	fp.write(5, "maps", []byte("this is not a maps file\n"))
-	c, clk := newTestCache(CacheConfig{ProcRoot: fp.root, ExitGrace: 10 * time.Second})
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
 
-	if _, ok := c.Process(5); ok {
+	if _, ok := c.Process(Key{PID: 5}); ok {
 		t.Error("Process with malformed maps reported found")
 	}
-	if _, ok := c.Lookup(5, 0); ok {
+	if _, ok := c.Lookup(Key{PID: 5}, 0); ok {
 		t.Error("Lookup with malformed maps found something")
 	}
 	// Malformed is not gone: Sweep keeps it while the directory exists.
-	c.Sweep(clk.Now().Add(time.Hour))
+	c.Sweep()
 	if st := c.Stats(); st.Processes != 1 {
 		t.Errorf("malformed process dropped: %+v", st)
 	}
 
-	// Never-existing processes are remembered as exited so repeated
-	// lookups do not hammer procfs, then dropped after the grace period.
+	// Never-existing processes are remembered as exited (and counted
+	// unattributed once) so repeated lookups do not hammer procfs, then
+	// dropped by the second Sweep, when their samples are surely drained.
 	for range 5 {
-		if _, ok := c.Lookup(999, 0x1000); ok {
+		if _, ok := c.Lookup(Key{PID: 999}, 0x1000); ok {
 			t.Fatal("missing process resolved")
 		}
 	}
-	if st := c.Stats(); st.Refreshes != 2 || st.Processes != 2 {
+	if st := c.Stats(); st.Refreshes != 2 || st.Processes != 2 || st.Unattributed != 1 {
 		t.Errorf("stats %+v", st)
 	}
-	c.Sweep(clk.Now().Add(10 * time.Second))
+	c.Sweep()
+	if st := c.Stats(); st.Processes != 2 {
+		t.Errorf("dropped by the first Sweep: %+v", st)
+	}
+	c.Sweep()
 	if st := c.Stats(); st.Processes != 1 || st.Expired != 1 {
-		t.Errorf("after Sweep: %+v", st)
+		t.Errorf("after the second Sweep: %+v", st)
 	}
 }
 
-func TestCacheProcessReappears(t *testing.T) {
+func TestCacheGoneIsFinal(t *testing.T) {
 	fp := newFakeProc(t)
 	const pid = 42
 	fp.process(pid, "1000-2000 r-xp 00000000 00:00 0")
-	c, clk := newTestCache(CacheConfig{ProcRoot: fp.root, ExitGrace: 10 * time.Second})
-	if _, ok := c.Lookup(pid, 0x1000); !ok {
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	if _, ok := c.Lookup(Key{PID: pid}, 0x1000); !ok {
 		t.Fatal("not found")
 	}
 	hidden := fp.dir(pid) + ".hidden"
 	if err := os.Rename(fp.dir(pid), hidden); err != nil {
 		t.Fatal(err)
 	}
-	c.Sweep(clk.Now())
+	c.Sweep() // marks it ended
 	if err := os.Rename(hidden, fp.dir(pid)); err != nil {
 		t.Fatal(err)
 	}
-	// A successful refresh clears the exit mark.
-	clk.Advance(time.Second)
-	c.Lookup(pid, 0x5000)
-	c.Sweep(clk.Now().Add(time.Hour))
-	if _, ok := c.Lookup(pid, 0x1000); !ok {
-		t.Error("live process expired")
+	// Still resolves until the next Sweep, from what was read.
+	if _, ok := c.Lookup(Key{PID: pid}, 0x1000); !ok {
+		t.Error("ended process forgotten before its samples were drained")
 	}
-	if st := c.Stats(); st.Expired != 0 {
+	c.Sweep()
+	if st := c.Stats(); st.Expired != 1 || st.Processes != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	// A later sample of the pid reads it again.
+	if _, ok := c.Lookup(Key{PID: pid}, 0x1000); !ok {
+		t.Error("process not read again")
+	}
+	if st := c.Stats(); st.Refreshes != 2 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -313,18 +323,18 @@ func TestCacheConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				pid := uint32((g+i)%8 + 1)
-				if m, ok := c.Lookup(pid, 0x1000+uint64(i)); !ok || m.BuildID.GNU != testGNUHex {
+				if m, ok := c.Lookup(Key{PID: pid}, 0x1000+uint64(i)); !ok || m.BuildID.GNU != testGNUHex {
 					t.Errorf("pid %d: %+v, %v", pid, m, ok)
 					return
 				}
-				c.Lookup(pid, 0x9000) // miss, may refresh
-				if _, ok := c.Process(pid); !ok {
+				c.Lookup(Key{PID: pid}, 0x9000) // miss, may refresh
+				if _, ok := c.Process(Key{PID: pid}); !ok {
 					t.Errorf("Process(%d) not found", pid)
 					return
 				}
 				if i%50 == 0 {
 					clk.Advance(time.Second)
-					c.Sweep(clk.Now())
+					c.Sweep()
 					c.Stats()
 				}
 			}
@@ -345,14 +355,14 @@ func TestCacheWaitsForLoad(t *testing.T) {
 	c, clk := newTestCache(CacheConfig{ProcRoot: fp.root})
 
 	// Hold a load open by hand.
-	e := &procEntry{pid: 3, loading: make(chan struct{})}
+	e := &procEntry{key: Key{PID: 3}, loading: make(chan struct{})}
 	c.mu.Lock()
 	e.elem = c.lru.PushFront(e)
-	c.procs[3] = e
+	c.procs[Key{PID: 3}] = e
 	c.mu.Unlock()
 
 	done := make(chan bool)
-	go func() { _, ok := c.Lookup(3, 0x1000); done <- ok }()
+	go func() { _, ok := c.Lookup(Key{PID: 3}, 0x1000); done <- ok }()
 	select {
 	case <-done:
 		t.Fatal("Lookup did not wait for the load in flight")

@@ -46,11 +46,11 @@ func newTestCache(cfg CacheConfig) (*Cache, *fakeClock) {
 
 func TestNewCacheDefaults(t *testing.T) {
 	c := NewCache(CacheConfig{})
-	want := CacheConfig{ProcRoot: "/proc", MaxProcesses: 4096, ExitGrace: 30 * time.Second, MaxBuildIDs: 16384, MinRefresh: time.Second}
+	want := CacheConfig{ProcRoot: "/proc", MaxProcesses: 4096, MaxBuildIDs: 16384, MinRefresh: time.Second}
 	if c.cfg != want {
 		t.Errorf("defaults %+v, want %+v", c.cfg, want)
 	}
-	custom := CacheConfig{ProcRoot: "/x", MaxProcesses: 1, ExitGrace: time.Minute, MaxBuildIDs: 2, MinRefresh: time.Hour}
+	custom := CacheConfig{ProcRoot: "/x", MaxProcesses: 1, MaxBuildIDs: 2, MinRefresh: time.Hour, CommandLine: true}
 	if c := NewCache(custom); c.cfg != custom {
 		t.Errorf("custom %+v, want %+v", c.cfg, custom)
 	}
@@ -70,7 +70,7 @@ func TestCacheSelf(t *testing.T) {
 		t.Fatalf("build ID of test binary: %v", err)
 	}
 
-	m, ok := c.Lookup(pid, funcAddr(TestCacheSelf))
+	m, ok := c.Lookup(Key{PID: pid}, funcAddr(TestCacheSelf))
 	if !ok {
 		t.Fatal("own code not found")
 	}
@@ -81,7 +81,7 @@ func TestCacheSelf(t *testing.T) {
 		t.Errorf("BuildID %+v, want %+v", m.BuildID, wantID)
 	}
 
-	info, ok := c.Process(pid)
+	info, ok := c.Process(Key{PID: pid})
 	if !ok {
 		t.Fatal("Process(self) not found")
 	}
@@ -101,6 +101,8 @@ func TestCacheSelf(t *testing.T) {
 		ExecutablePath: exe,
 		CgroupPath:     wantCgroup,
 		ContainerID:    info.ContainerID, // depends on where the test runs
+		PPID:           uint32(os.Getppid()),
+		StartTime:      selfStartTicks(t) * 1e7,
 	}
 	if info != want {
 		t.Errorf("Process = %+v, want %+v", info, want)
@@ -124,7 +126,7 @@ func TestCacheSelf(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		got, ok := c.Lookup(pid, lib.Start+1)
+		got, ok := c.Lookup(Key{PID: pid}, lib.Start+1)
 		if !ok || got.BuildID != want {
 			t.Errorf("%s: got %+v (found %v), want %+v", lib.Path, got.BuildID, ok, want)
 		}
@@ -139,7 +141,7 @@ func TestCacheSelf(t *testing.T) {
 func TestCacheRefreshOnMiss(t *testing.T) {
 	c, clk := newTestCache(CacheConfig{MinRefresh: time.Second})
 	pid := uint32(os.Getpid())
-	if _, ok := c.Lookup(pid, funcAddr(TestCacheRefreshOnMiss)); !ok {
+	if _, ok := c.Lookup(Key{PID: pid}, funcAddr(TestCacheRefreshOnMiss)); !ok {
 		t.Fatal("own code not found")
 	}
 
@@ -154,14 +156,14 @@ func TestCacheRefreshOnMiss(t *testing.T) {
 	mem := mmapFile(t, path)
 	addr := sliceAddr(mem)
 
-	if _, ok := c.Lookup(pid, addr); ok {
+	if _, ok := c.Lookup(Key{PID: pid}, addr); ok {
 		t.Fatal("new mapping found without a refresh")
 	}
 	if st := c.Stats(); st.Refreshes != 1 || st.Misses != 1 {
 		t.Fatalf("rate limit not applied: %+v", st)
 	}
 	clk.Advance(time.Second)
-	m, ok := c.Lookup(pid, addr)
+	m, ok := c.Lookup(Key{PID: pid}, addr)
 	if !ok {
 		t.Fatal("new mapping not found after refresh")
 	}
@@ -174,7 +176,7 @@ func TestCacheRefreshOnMiss(t *testing.T) {
 
 	// An address that is never mapped refreshes at most once per interval.
 	for range 10 {
-		if _, ok := c.Lookup(pid, 1); ok {
+		if _, ok := c.Lookup(Key{PID: pid}, 1); ok {
 			t.Fatal("address 1 resolved")
 		}
 	}
@@ -194,7 +196,7 @@ func TestCacheDeletedFile(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	m, ok := c.Lookup(uint32(os.Getpid()), sliceAddr(mem)+10)
+	m, ok := c.Lookup(Key{PID: uint32(os.Getpid())}, sliceAddr(mem)+10)
 	if !ok {
 		t.Fatal("deleted mapping not found")
 	}
@@ -236,7 +238,7 @@ func TestCacheChildExit(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	pid := uint32(cmd.Process.Pid)
 
-	c, clk := newTestCache(CacheConfig{ExitGrace: 30 * time.Second})
+	c, clk := newTestCache(CacheConfig{})
 	ms := waitForExec(t, pid, "sleep")
 	var text Mapping
 	for _, m := range ms {
@@ -248,10 +250,10 @@ func TestCacheChildExit(t *testing.T) {
 	if text.Path == "" {
 		t.Fatalf("no executable file mapping in %+v", ms)
 	}
-	if _, ok := c.Lookup(pid, text.Start); !ok {
+	if _, ok := c.Lookup(Key{PID: pid}, text.Start); !ok {
 		t.Fatal("child mapping not found")
 	}
-	info, ok := c.Process(pid)
+	info, ok := c.Process(Key{PID: pid})
 	if !ok || info.ExecutableName != "sleep" || info.PID != pid || info.ExecutablePath == "" {
 		t.Fatalf("Process = %+v, %v", info, ok)
 	}
@@ -262,45 +264,53 @@ func TestCacheChildExit(t *testing.T) {
 	}
 	waitForState(t, pid, 'Z')
 	clk.Advance(time.Second)
-	if _, ok := c.Lookup(pid, 1); ok {
+	if _, ok := c.Lookup(Key{PID: pid}, 1); ok {
 		t.Fatal("address 1 resolved")
 	}
 	if st := c.Stats(); st.Refreshes != 2 {
 		t.Fatalf("zombie lookup did not refresh: %+v", st)
 	}
-	if m, ok := c.Lookup(pid, text.Start); !ok || m.Path != text.Path {
+	if m, ok := c.Lookup(Key{PID: pid}, text.Start); !ok || m.Path != text.Path {
 		t.Fatal("zombie's mappings were dropped")
 	}
 
 	cmd.Wait()
-	exitTime := clk.Now()
-	c.Sweep(exitTime)
-	// Late samples still resolve during the grace period, even across a
+	c.Sweep() // learns the exit
+	// Late samples still resolve until the next Sweep, even across a
 	// failing refresh.
 	clk.Advance(time.Second)
-	if _, ok := c.Lookup(pid, 1); ok {
+	if _, ok := c.Lookup(Key{PID: pid}, 1); ok {
 		t.Fatal("address 1 resolved")
 	}
-	if m, ok := c.Lookup(pid, text.Start); !ok || m.Path != text.Path {
+	if m, ok := c.Lookup(Key{PID: pid}, text.Start); !ok || m.Path != text.Path {
 		t.Fatal("exited process's mappings not kept")
 	}
-	if got, ok := c.Process(pid); !ok || got != info {
+	if got, ok := c.Process(Key{PID: pid}); !ok || got != info {
 		t.Errorf("Process after exit = %+v, %v; want %+v", got, ok, info)
 	}
-	c.Sweep(exitTime.Add(29 * time.Second))
 	if st := c.Stats(); st.Processes != 1 || st.Expired != 0 {
-		t.Fatalf("dropped before grace: %+v", st)
+		t.Fatalf("dropped before its samples were drained: %+v", st)
 	}
-	c.Sweep(exitTime.Add(30 * time.Second))
-	if st := c.Stats(); st.Processes != 0 || st.Expired != 1 || st.Evictions != 0 {
-		t.Fatalf("not dropped after grace: %+v", st)
+	c.Sweep()
+	if st := c.Stats(); st.Processes != 0 || st.Expired != 1 || st.Evictions != 0 || st.Unattributed != 0 {
+		t.Fatalf("not dropped by the next Sweep: %+v", st)
 	}
-	if _, ok := c.Lookup(pid, text.Start); ok {
-		t.Error("lookup after expiry resolved")
+}
+
+// selfStartTicks reads field 22 of /proc/self/stat (the start in clock
+// ticks) independently of the code under test.
+func selfStartTicks(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := c.Process(pid); ok {
-		t.Error("Process after expiry found")
+	s := string(b)
+	v, err := strconv.ParseUint(strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[19], 10, 64)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return v
 }
 
 // waitForExec waits until pid runs comm and returns its mappings; right
@@ -322,7 +332,12 @@ func waitForExec(t *testing.T, pid uint32, comm string) []Mapping {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ms
+		// comm changes before the new program is mapped.
+		for _, m := range ms {
+			if m.Kind == KindFile && m.Executable() {
+				return ms
+			}
+		}
 	}
 	t.Fatalf("pid %d never became %s", pid, comm)
 	return nil

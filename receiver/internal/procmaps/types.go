@@ -60,4 +60,11 @@ type ProcessInfo struct {
 	ContainerID string
 	// CgroupPath is the unified (v2) cgroup path of the process.
 	CgroupPath string
+	// PPID is the parent's pid (at fork, or when read).
+	PPID uint32
+	// StartTime is the process start in nanoseconds since boot.
+	StartTime uint64
+	// CommandLine is the argv joined by spaces; read only when
+	// CacheConfig.CommandLine is set.
+	CommandLine string
 }

@@ -23,6 +23,8 @@ const (
 	AttrProcessPID            = "process.pid"
 	AttrProcessExecutableName = "process.executable.name"
 	AttrProcessExecutablePath = "process.executable.path"
+	AttrProcessParentPID      = "process.parent_pid"
+	AttrProcessCommandLine    = "process.command_line"
 	AttrContainerID           = "container.id"
 	AttrThreadID              = "thread.id"
 	AttrThreadName            = "thread.name"
@@ -30,10 +32,11 @@ const (
 	AttrBuildIDGo             = "process.executable.build_id.go"
 )
 
-// Resolver gives process identity and the mapping an address falls in.
+// Resolver gives process identity and the mapping an address falls in, for
+// one program image (see procmaps.Key).
 type Resolver interface {
-	Process(pid uint32) (procmaps.ProcessInfo, bool)
-	Lookup(pid uint32, addr uint64) (procmaps.Mapping, bool)
+	Process(k procmaps.Key) (procmaps.ProcessInfo, bool)
+	Lookup(k procmaps.Key, addr uint64) (procmaps.Mapping, bool)
 }
 
 // ProfileType names what the sample values and the period measure,
@@ -46,8 +49,11 @@ type ProfileType struct {
 
 // Sample is one raw stack sample as captured by the kernel side.
 type Sample struct {
-	PID, TID   uint32
-	ThreadName string
+	PID, TID uint32
+	// StartTime and ExecID name the program image the sample was taken
+	// in (see procmaps.Key); zero StartTime means the pid's newest image.
+	StartTime, ExecID uint64
+	ThreadName        string
 	// Kernel is the kernel stack, leaf first; it may be empty.
 	Kernel []uint64
 	// User is the user stack, leaf first; it may be empty.
@@ -58,9 +64,10 @@ type Sample struct {
 // sampleKey identifies samples that are summed together. The stack is already
 // interned, so comparing one index replaces comparing two address lists.
 type sampleKey struct {
-	pid, tid uint32
-	thread   string
-	stack    int32
+	proc   procmaps.Key
+	tid    uint32
+	thread string
+	stack  int32
 }
 
 type sampleEntry struct {
@@ -71,12 +78,12 @@ type sampleEntry struct {
 // addrKey caches address resolution per process within a batch: hot
 // addresses recur in most samples and Lookup is the expensive step.
 type addrKey struct {
-	pid  uint32
+	proc procmaps.Key
 	addr uint64
 }
 
 type processEntry struct {
-	pid  uint32
+	key  procmaps.Key
 	info procmaps.ProcessInfo
 	ok   bool
 	// first and next delimit the process's samples in Builder.order.
@@ -98,7 +105,7 @@ type Builder struct {
 	addrCache map[addrKey]int32
 	// processes indexes procs by pid; procs gives Build a small list to sort
 	// instead of every sample.
-	processes map[uint32]int32
+	processes map[procmaps.Key]int32
 	procs     []processEntry
 	order     []int32
 	// kernelMapping is the kernel mapping's index, or -1 until a kernel frame
@@ -119,7 +126,7 @@ func NewBuilder(t ProfileType, r Resolver, k KernelInfo, scopeName, scopeVersion
 		dict:          newDictionary(),
 		sampleIdx:     make(map[sampleKey]int),
 		addrCache:     make(map[addrKey]int32),
-		processes:     make(map[uint32]int32),
+		processes:     make(map[procmaps.Key]int32),
 		kernelMapping: -1,
 	}
 }
@@ -131,10 +138,11 @@ func (b *Builder) Len() int { return len(b.samples) }
 // identical stacks are summed into one. Addresses are resolved now rather
 // than at Build because the process may be gone by then.
 func (b *Builder) Add(s Sample) {
-	if _, ok := b.processes[s.PID]; !ok {
-		info, ok := b.resolver.Process(s.PID)
-		b.processes[s.PID] = int32(len(b.procs)) //nolint:gosec // G115: table sizes are bounded by the kernel maps, far below 2^31
-		b.procs = append(b.procs, processEntry{pid: s.PID, info: info, ok: ok})
+	pk := procmaps.Key{PID: s.PID, StartTime: s.StartTime, ExecID: s.ExecID}
+	if _, ok := b.processes[pk]; !ok {
+		info, ok := b.resolver.Process(pk)
+		b.processes[pk] = int32(len(b.procs)) //nolint:gosec // G115: table sizes are bounded by the kernel maps, far below 2^31
+		b.procs = append(b.procs, processEntry{key: pk, info: info, ok: ok})
 	}
 
 	locs := b.locBuf[:0]
@@ -146,12 +154,12 @@ func (b *Builder) Add(s Sample) {
 	}
 	for _, addr := range s.User {
 		if addr != 0 {
-			locs = append(locs, b.userLocation(s.PID, addr))
+			locs = append(locs, b.userLocation(pk, addr))
 		}
 	}
 	b.locBuf = locs
 
-	key := sampleKey{pid: s.PID, tid: s.TID, thread: s.ThreadName, stack: b.dict.stack(locs)}
+	key := sampleKey{proc: pk, tid: s.TID, thread: s.ThreadName, stack: b.dict.stack(locs)}
 	if i, ok := b.sampleIdx[key]; ok {
 		b.samples[i].value += s.Value
 		return
@@ -171,13 +179,13 @@ func (b *Builder) kernelMappingIndex() int32 {
 	return b.kernelMapping
 }
 
-func (b *Builder) userLocation(pid uint32, addr uint64) int32 {
-	ak := addrKey{pid: pid, addr: addr}
+func (b *Builder) userLocation(pk procmaps.Key, addr uint64) int32 {
+	ak := addrKey{proc: pk, addr: addr}
 	if i, ok := b.addrCache[ak]; ok {
 		return i
 	}
 	var mi int32 // unknown addresses keep the zero mapping
-	if m, ok := b.resolver.Lookup(pid, addr); ok {
+	if m, ok := b.resolver.Lookup(pk, addr); ok {
 		me := mappingEntry{start: m.Start, limit: m.Limit, offset: m.Offset, file: b.dict.str(m.Path)}
 		if m.BuildID.GNU != "" {
 			me.gnuBuildID = b.dict.strAttr(AttrBuildIDGNU, m.BuildID.GNU)
@@ -253,18 +261,20 @@ func (b *Builder) Build(start, end time.Time) pprofile.Profiles {
 	return pd
 }
 
-// groupByProcess sorts procs by pid and fills order with sample indices
+// groupByProcess sorts procs by pid (then image) and fills order with sample indices
 // grouped by process, in arrival order within a process, so that equal input
 // gives equal output. This is a counting sort: linear in the samples, where
 // sorting the samples themselves would not be.
 func (b *Builder) groupByProcess() {
-	slices.SortFunc(b.procs, func(x, y processEntry) int { return cmp.Compare(x.pid, y.pid) })
+	slices.SortFunc(b.procs, func(x, y processEntry) int {
+		return cmp.Or(cmp.Compare(x.key.PID, y.key.PID), cmp.Compare(x.key.StartTime, y.key.StartTime), cmp.Compare(x.key.ExecID, y.key.ExecID))
+	})
 	for i := range b.procs {
-		b.processes[b.procs[i].pid] = int32(i)
+		b.processes[b.procs[i].key] = int32(i)
 		b.procs[i].next = 0 // used as a counter first
 	}
 	for i := range b.samples {
-		b.procs[b.processes[b.samples[i].pid]].next++
+		b.procs[b.processes[b.samples[i].proc]].next++
 	}
 	off := 0
 	for i := range b.procs {
@@ -275,7 +285,7 @@ func (b *Builder) groupByProcess() {
 	}
 	b.order = slices.Grow(b.order[:0], len(b.samples))[:len(b.samples)]
 	for i := range b.samples {
-		p := &b.procs[b.processes[b.samples[i].pid]]
+		p := &b.procs[b.processes[b.samples[i].proc]]
 		b.order[p.next] = int32(i)
 		p.next++
 	}
@@ -287,7 +297,7 @@ func (b *Builder) groupByProcess() {
 // keeps a marshal/unmarshal round trip identical to the original.
 func (b *Builder) writeResource(res pcommon.Resource, p *processEntry) {
 	attrs := res.Attributes()
-	attrs.PutInt(b.resourceKey(AttrProcessPID), int64(p.pid))
+	attrs.PutInt(b.resourceKey(AttrProcessPID), int64(p.key.PID))
 	if !p.ok {
 		return
 	}
@@ -301,6 +311,10 @@ func (b *Builder) writeResource(res pcommon.Resource, p *processEntry) {
 	put(AttrProcessExecutableName, p.info.ExecutableName)
 	put(AttrProcessExecutablePath, p.info.ExecutablePath)
 	put(AttrContainerID, p.info.ContainerID)
+	put(AttrProcessCommandLine, p.info.CommandLine)
+	if p.info.PPID != 0 {
+		attrs.PutInt(b.resourceKey(AttrProcessParentPID), int64(p.info.PPID))
+	}
 }
 
 func (b *Builder) resourceKey(key string) string {

@@ -26,14 +26,14 @@ type fakeResolver struct {
 	lookups  int
 }
 
-func (f *fakeResolver) Process(pid uint32) (procmaps.ProcessInfo, bool) {
-	p, ok := f.procs[pid]
+func (f *fakeResolver) Process(k procmaps.Key) (procmaps.ProcessInfo, bool) {
+	p, ok := f.procs[k.PID]
 	return p, ok
 }
 
-func (f *fakeResolver) Lookup(pid uint32, addr uint64) (procmaps.Mapping, bool) {
+func (f *fakeResolver) Lookup(k procmaps.Key, addr uint64) (procmaps.Mapping, bool) {
 	f.lookups++
-	for _, m := range f.mappings[pid] {
+	for _, m := range f.mappings[k.PID] {
 		if addr >= m.Start && addr < m.Limit {
 			return m, true
 		}
@@ -364,4 +364,62 @@ func BenchmarkBuild(b *testing.B) {
 		}
 		_ = bld.Build(start, end)
 	}
+}
+
+// imageResolver tells program images apart by their full key.
+type imageResolver map[procmaps.Key]procmaps.ProcessInfo
+
+func (r imageResolver) Process(k procmaps.Key) (procmaps.ProcessInfo, bool) {
+	p, ok := r[k]
+	return p, ok
+}
+
+func (r imageResolver) Lookup(k procmaps.Key, addr uint64) (procmaps.Mapping, bool) {
+	if p, ok := r[k]; ok {
+		return procmaps.Mapping{Start: 0x1000, Limit: 0x2000, Path: p.ExecutablePath}, addr >= 0x1000 && addr < 0x2000
+	}
+	return procmaps.Mapping{}, false
+}
+
+func TestBuildKeepsImagesApart(t *testing.T) {
+	first := procmaps.Key{PID: 7, StartTime: 100, ExecID: 1}
+	second := procmaps.Key{PID: 7, StartTime: 100, ExecID: 2} // exec in the same pid
+	reused := procmaps.Key{PID: 7, StartTime: 900, ExecID: 1} // another process, same pid
+	r := imageResolver{
+		first:  {PID: 7, ExecutableName: "sh", ExecutablePath: "/bin/sh", PPID: 1},
+		second: {PID: 7, ExecutableName: "xz", ExecutablePath: "/usr/bin/xz", PPID: 1, CommandLine: "xz -9"},
+		reused: {PID: 7, ExecutableName: "cat", ExecutablePath: "/bin/cat", PPID: 3},
+	}
+	b := NewBuilder(cpuType, r, kern, "s", "v")
+	for _, k := range []procmaps.Key{reused, second, first, second} {
+		b.Add(Sample{PID: k.PID, TID: k.PID, StartTime: k.StartTime, ExecID: k.ExecID, User: []uint64{0x1100}, Value: 1})
+	}
+	pd := b.Build(time.Unix(0, 0), time.Unix(1, 0))
+	rps := pd.ResourceProfiles()
+	if rps.Len() != 3 {
+		t.Fatalf("%d resources, want one per image", rps.Len())
+	}
+	want := []struct {
+		exe, cmd string
+		ppid     int64
+		samples  int64
+	}{{"sh", "", 1, 1}, {"xz", "xz -9", 1, 2}, {"cat", "", 3, 1}}
+	for i, w := range want {
+		attrs := rps.At(i).Resource().Attributes()
+		exe, _ := attrs.Get(AttrProcessExecutableName)
+		ppid, _ := attrs.Get(AttrProcessParentPID)
+		cmd, hasCmd := attrs.Get(AttrProcessCommandLine)
+		if exe.Str() != w.exe || ppid.Int() != w.ppid || (w.cmd == "") == hasCmd || (hasCmd && cmd.Str() != w.cmd) {
+			t.Errorf("resource %d: %v", i, attrs.AsRaw())
+		}
+		prof := rps.At(i).ScopeProfiles().At(0).Profiles().At(0)
+		var n int64
+		for j := 0; j < prof.Samples().Len(); j++ {
+			n += prof.Samples().At(j).Values().At(0)
+		}
+		if n != w.samples {
+			t.Errorf("resource %d (%s): %d samples, want %d", i, w.exe, n, w.samples)
+		}
+	}
+	require.NoError(t, pprofcheck.Validate(pd))
 }

@@ -36,8 +36,11 @@ type Config struct {
 
 // Record is one counted stack of one thread.
 type Record struct {
-	PID, TID   uint32
-	ThreadName string
+	PID, TID uint32
+	// StartTime (process start, ns since boot) and ExecID (the kernel's
+	// self_exec_id) name the program image; zero for kernel threads.
+	StartTime, ExecID uint64
+	ThreadName        string
 	// User and Kernel are leaf first; nil when not recorded or not readable.
 	User, Kernel []uint64
 	Count        uint64
@@ -178,6 +181,8 @@ func (p *Profiler) Drain() ([]Record, error) {
 		}
 		records = append(records, Record{
 			PID:        k.Pid,
+			StartTime:  k.StartTime,
+			ExecID:     k.ExecId,
 			TID:        k.Tid,
 			ThreadName: loader.CommString(k.Comm[:]),
 			User:       user,

@@ -3,9 +3,13 @@
 package cpu
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +35,15 @@ func TestProfilerSamplesTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	startTicks, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p, err := Start(Config{Frequency: 99, KernelStacks: true, UserStacks: true,
 		PIDs: []uint32{uint32(cmd.Process.Pid)}, StackEntries: 1024, CountEntries: 1024})
 	if err != nil {
@@ -48,6 +61,11 @@ func TestProfilerSamplesTarget(t *testing.T) {
 			t.Fatalf("sample of pid %d outside the filter", r.PID)
 		}
 		total += r.Count
+		// The image key: the start time /proc reports (in clock ticks of
+		// 10 ms) and an exec id, the same in every record of the process.
+		if r.StartTime/1e7 != startTicks || r.ExecID == 0 || r.ExecID != recs[0].ExecID {
+			t.Errorf("record start %d exec id %d; /proc start tick %d, first exec id %d", r.StartTime, r.ExecID, startTicks, recs[0].ExecID)
+		}
 		if len(r.User) == 0 {
 			t.Errorf("record without user stack: %+v", r)
 		}

@@ -54,6 +54,7 @@ func (s *set) Health() probe.Health {
 		ProfileTypes: s.out.Types(),
 		Counted:      st.Sampled,
 		Filtered:     s.out.NameFiltered,
+		Unattributed: s.out.Unattributed,
 		Lost: []probe.Count{
 			{Reason: "allocs_map_full", Value: st.AllocsFull},
 			{Reason: "attach_failure", Value: st.AttachFailures},

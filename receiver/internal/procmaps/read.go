@@ -1,0 +1,222 @@
+package procmaps
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func (c *Cache) procDir(pid uint32) string {
+	return c.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(pid), 10)
+}
+
+// errOtherProcess means the pid now belongs to another process than the
+// image asked for: the one asked for has exited and the pid was reused.
+var errOtherProcess = errors.New("pid belongs to another process")
+
+// nsPerTick converts start_boottime to the clock ticks of /proc/PID/stat
+// (USER_HZ is 100 on every Linux architecture).
+const nsPerTick = 1e9 / 100
+
+// readProcess reads the maps and identity of the process of k. When k
+// has a start time, /proc/PID/stat must agree with it, or the pid was
+// reused and errOtherProcess is returned. Only those two and a failure to
+// read the maps are errors; identity fields that cannot be read (kernel
+// threads have no exe) are left empty.
+func (c *Cache) readProcess(k Key) ([]Mapping, ProcessInfo, error) {
+	pid := k.PID
+	dir := c.procDir(pid)
+	info := ProcessInfo{PID: pid}
+	if b, err := readSmall(dir + "/stat"); err == nil {
+		st, err := parseStat(b)
+		if err != nil {
+			return nil, info, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		if k.StartTime != 0 && st.startTicks != k.StartTime/nsPerTick {
+			return nil, info, fmt.Errorf("pid %d started at tick %d, not %d: %w", pid, st.startTicks, k.StartTime/nsPerTick, errOtherProcess)
+		}
+		info.PPID = st.ppid
+		info.StartTime = k.StartTime
+		if info.StartTime == 0 {
+			info.StartTime = st.startTicks * nsPerTick
+		}
+	} else if k.StartTime != 0 {
+		return nil, info, err
+	}
+	f, err := os.Open(dir + "/maps")
+	if err != nil {
+		return nil, info, err
+	}
+	maps, err := ParseMaps(f)
+	_ = f.Close()
+	if err != nil {
+		return nil, info, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	if !slices.IsSortedFunc(maps, cmpStart) {
+		slices.SortFunc(maps, cmpStart)
+	}
+
+	if b, err := readSmall(dir + "/comm"); err == nil {
+		info.ExecutableName = string(bytes.TrimSuffix(b, []byte("\n")))
+	}
+	if exe, err := os.Readlink(dir + "/exe"); err == nil {
+		info.ExecutablePath = strings.TrimSuffix(exe, deletedSuffix)
+	}
+	if b, err := readSmall(dir + "/cgroup"); err == nil {
+		if paths, err := parseCgroupPaths(bytes.NewReader(b)); err == nil {
+			info.CgroupPath = paths[0]
+			for _, p := range paths {
+				if id := ContainerIDFromCgroup(p); id != "" {
+					info.ContainerID = id
+					break
+				}
+			}
+		}
+	}
+	if c.cfg.CommandLine {
+		if b, err := readSmall(dir + "/cmdline"); err == nil {
+			info.CommandLine = commandLine(b)
+		}
+	}
+	return maps, info, nil
+}
+
+// procStat holds the fields of /proc/PID/stat the table uses.
+type procStat struct {
+	ppid       uint32
+	startTicks uint64
+}
+
+// parseStat reads ppid (field 4) and starttime (field 22) of
+// /proc/PID/stat. The comm (field 2) is parenthesised and may hold spaces
+// and parentheses, so fields are counted from its last ')'.
+func parseStat(b []byte) (procStat, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 > len(b) {
+		return procStat{}, errors.New("stat: no command field")
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	// fields[0] is field 3 (state).
+	if len(fields) < 20 {
+		return procStat{}, fmt.Errorf("stat: %d fields after the command, want at least 20", len(fields))
+	}
+	ppid, err := strconv.ParseUint(fields[1], 10, 32)
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat: ppid: %w", err)
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("stat: starttime: %w", err)
+	}
+	return procStat{ppid: uint32(ppid), startTicks: start}, nil
+}
+
+// commandLine turns the NUL-separated argv of /proc/PID/cmdline into one
+// space-separated string.
+func commandLine(b []byte) string {
+	b = bytes.TrimRight(b, "\x00")
+	return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+}
+
+func cmpStart(a, b Mapping) int {
+	switch {
+	case a.Start < b.Start:
+		return -1
+	case a.Start > b.Start:
+		return 1
+	}
+	return 0
+}
+
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxSmallFile))
+}
+
+// buildID returns the build ID of the file behind m, from cache or by
+// reading it. Failures yield an empty BuildID and are cached too, so a
+// file without notes is opened once, not once per sample.
+func (c *Cache) buildID(pid uint32, m *Mapping) BuildID {
+	if m.Inode == 0 {
+		// Nothing identifies the file, so nothing could be cached.
+		return BuildID{}
+	}
+	key := fileKey{major: m.Major, minor: m.Minor, inode: m.Inode}
+	now := c.now()
+	if id, ok := c.bids.get(key, now); ok {
+		return id
+	}
+	id, err := c.readMappingBuildID(pid, m)
+	var retryAt time.Time
+	if err != nil && !errors.Is(err, ErrNoBuildID) && !errors.Is(err, ErrNotELF) {
+		c.buildIDErrors.Add(1)
+		// Content problems are permanent for this inode; anything else
+		// (permissions, a replaced file) may be gone later.
+		if !errors.Is(err, ErrCorruptELF) {
+			retryAt = now.Add(transientRetry)
+		}
+	}
+	c.bids.put(key, id, retryAt)
+	return id
+}
+
+// errInodeMismatch means the file found at a mapping's path is not the one
+// mapped, typically because a package upgrade replaced it.
+var errInodeMismatch = errors.New("file at path is not the mapped file")
+
+// readMappingBuildID reads the build ID of m's file. /proc/PID/map_files
+// reaches exactly the mapped file, deleted or not, but needs
+// CAP_SYS_ADMIN; /proc/PID/root/<path> works without it, through the
+// process's mount namespace, as long as the path still names that file.
+func (c *Cache) readMappingBuildID(pid uint32, m *Mapping) (BuildID, error) {
+	dir := c.procDir(pid)
+	mapFile := dir + "/map_files/" + strconv.FormatUint(m.Start, 16) + "-" + strconv.FormatUint(m.Limit, 16)
+	id, err := readBuildIDOfInode(mapFile, m.Inode)
+	if err == nil || isContentError(err) || m.Deleted {
+		return id, err
+	}
+	// The kernel prints canonical absolute paths; anything else must not
+	// be joined onto the root, where ".." could walk out of it.
+	if !filepath.IsAbs(m.Path) || filepath.Clean(m.Path) != m.Path {
+		return BuildID{}, fmt.Errorf("path %q is not canonical: %w", m.Path, err)
+	}
+	id, err2 := readBuildIDOfInode(dir+"/root"+m.Path, m.Inode)
+	if err2 != nil {
+		return BuildID{}, fmt.Errorf("%w (map_files: %v)", err2, err)
+	}
+	return id, nil
+}
+
+func isContentError(err error) bool {
+	return errors.Is(err, ErrNotELF) || errors.Is(err, ErrNoBuildID) || errors.Is(err, ErrCorruptELF)
+}
+
+// readBuildIDOfInode is ReadBuildIDFile that also checks that the file
+// opened has the expected inode number.
+func readBuildIDOfInode(path string, inode uint64) (BuildID, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return BuildID{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return BuildID{}, err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Ino) != inode {
+		return BuildID{}, fmt.Errorf("%s: inode %d, mapping has %d: %w", path, st.Ino, inode, errInodeMismatch)
+	}
+	return ReadBuildID(f)
+}

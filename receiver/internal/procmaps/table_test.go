@@ -1,0 +1,240 @@
+package procmaps
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stat writes a /proc/PID/stat with the given parent and start tick; the
+// comm holds a space and a parenthesis, as real ones may.
+func (f *fakeProc) stat(pid, ppid uint32, ticks uint64) {
+	f.t.Helper()
+	rest := make([]string, 17) // fields 5..21
+	for i := range rest {
+		rest[i] = "0"
+	}
+	f.write(pid, "stat", fmt.Appendf(nil, "%d (a) b) S %d %s %d 0 0\n", pid, ppid, strings.Join(rest, " "), ticks))
+}
+
+// image writes a process whose only mapping is one executable page of a
+// file named path at addr, started at tick start.
+func (f *fakeProc) image(pid uint32, start uint64, addr uint64, path string) {
+	f.t.Helper()
+	os.RemoveAll(f.dir(pid))
+	f.process(pid, mapsLine(addr, addr+0x1000, 7, path))
+	f.stat(pid, 1, start)
+}
+
+func key(pid uint32, startTick, exec uint64) Key {
+	return Key{PID: pid, StartTime: startTick * nsPerTick, ExecID: exec}
+}
+
+func mappedPath(c *Cache, k Key, addr uint64) string {
+	m, ok := c.Lookup(k, addr)
+	if !ok {
+		return ""
+	}
+	return m.Path
+}
+
+func TestTableExecReadsAtOnce(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(10, 500, 0x1000, "/bin/a")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root, CommandLine: true})
+	fp.write(10, "cmdline", []byte("a\x00--flag\x00x y\x00"))
+	k := key(10, 500, 3)
+	c.Exec(k, 1, "a", "/bin/a")
+	// Gone right after: everything was read at exec.
+	os.RemoveAll(fp.dir(10))
+	if got := mappedPath(c, k, 0x1000); got != "/bin/a" {
+		t.Errorf("mapping after exit %q", got)
+	}
+	info, ok := c.Process(k)
+	if !ok || info.ExecutableName != "fake" || info.PPID != 1 || info.CommandLine != "a --flag x y" ||
+		info.StartTime != 500*nsPerTick || info.ContainerID != cid {
+		t.Errorf("Process = %+v, %v", info, ok)
+	}
+	if st := c.Stats(); st.Refreshes != 1 || st.Unattributed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestTableExecOfGoneProcess(t *testing.T) {
+	c, _ := newTestCache(CacheConfig{ProcRoot: t.TempDir()})
+	k := key(11, 9, 1)
+	c.Exec(k, 4, "short", "/usr/bin/short")
+	info, ok := c.Process(k)
+	if !ok || info.ExecutableName != "short" || info.ExecutablePath != "/usr/bin/short" || info.PPID != 4 {
+		t.Errorf("Process = %+v, %v: want the event's fields", info, ok)
+	}
+	// A relative filename is not a path we can report.
+	k2 := key(12, 9, 1)
+	c.Exec(k2, 4, "rel", "bin/rel")
+	if info, _ := c.Process(k2); info.ExecutablePath != "" {
+		t.Errorf("relative exec path kept: %+v", info)
+	}
+	if st := c.Stats(); st.Unattributed != 0 {
+		t.Errorf("processes named by events counted unattributed: %+v", st)
+	}
+}
+
+func TestTableExecInSamePID(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(20, 100, 0x1000, "/bin/before")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	before, after := key(20, 100, 1), key(20, 100, 2)
+	c.Exec(before, 1, "before", "/bin/before")
+	fp.image(20, 100, 0x1000, "/bin/after")
+	c.Exec(after, 1, "after", "/bin/after")
+	if got := mappedPath(c, before, 0x1000); got != "/bin/before" {
+		t.Errorf("old image resolves to %q", got)
+	}
+	if got := mappedPath(c, after, 0x1000); got != "/bin/after" {
+		t.Errorf("new image resolves to %q", got)
+	}
+	// A key without a start time means the newest image.
+	if got := mappedPath(c, Key{PID: 20}, 0x1000); got != "/bin/after" {
+		t.Errorf("unkeyed lookup resolves to %q", got)
+	}
+	// The old image ended with the exec: kept for one more Sweep.
+	c.Sweep()
+	c.Sweep()
+	if st := c.Stats(); st.Processes != 1 || st.Expired != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestTablePIDReuse(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(30, 100, 0x1000, "/bin/first")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	first, second := key(30, 100, 1), key(30, 200, 1)
+	c.Exec(first, 1, "first", "/bin/first")
+	c.Exit(first)
+	fp.image(30, 200, 0x1000, "/bin/second")
+	c.Exec(second, 1, "second", "/bin/second")
+	if got := mappedPath(c, first, 0x1000); got != "/bin/first" {
+		t.Errorf("first process resolves to %q", got)
+	}
+	if got := mappedPath(c, second, 0x1000); got != "/bin/second" {
+		t.Errorf("second process resolves to %q", got)
+	}
+	// A third process of the pid that nobody told us about, seen only in
+	// a sample after the pid moved on: unattributed, not given the
+	// second's mappings.
+	third := key(30, 150, 1)
+	if _, ok := c.Process(third); ok {
+		t.Error("a process whose pid was reused was read as the new one")
+	}
+	if got := mappedPath(c, second, 0x1000); got != "/bin/second" {
+		t.Errorf("older sample key displaced the newest image: %q", got)
+	}
+	if st := c.Stats(); st.Unattributed != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestTableFork(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(40, 100, 0x1000, "/bin/parent")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	child := key(41, 101, 5)
+	// The parent was never met: it is read at the fork.
+	c.Fork(child, 40)
+	c.Fork(child, 40) // repeated events change nothing
+	if got := mappedPath(c, child, 0x1000); got != "/bin/parent" {
+		t.Errorf("child resolves to %q", got)
+	}
+	info, ok := c.Process(child)
+	if !ok || info.PID != 41 || info.PPID != 40 || info.ExecutableName != "fake" || info.StartTime != 101*nsPerTick {
+		t.Errorf("child Process = %+v, %v", info, ok)
+	}
+	c.Exit(child)
+	c.Exit(key(99, 1, 1)) // unknown: ignored
+	c.Sweep()
+	if st := c.Stats(); st.Processes != 2 {
+		t.Errorf("exited child dropped before its samples were drained: %+v", st)
+	}
+	c.Sweep()
+	if st := c.Stats(); st.Processes != 1 || st.Expired != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestTableSampleBeforeExecRead(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(50, 100, 0x1000, "/bin/x")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	k := key(50, 100, 2)
+	// First sample path, then the (late) exec event for the same image.
+	if got := mappedPath(c, k, 0x1000); got != "/bin/x" {
+		t.Fatalf("first sample resolves to %q", got)
+	}
+	c.Exec(k, 1, "x", "/bin/x")
+	if st := c.Stats(); st.Processes != 1 || st.Refreshes != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	good := "7 (a (b) c) S 3 7 7 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242 0 0\n"
+	st, err := parseStat([]byte(good))
+	if err != nil || st.ppid != 3 || st.startTicks != 4242 {
+		t.Errorf("parseStat = %+v, %v", st, err)
+	}
+	for _, bad := range []string{"", "7 (x", "7 (x) S 1 2", "7 (x) S p 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 0", "7 (x) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 t 0"} {
+		if _, err := parseStat([]byte(bad)); err == nil {
+			t.Errorf("parseStat(%q) succeeded", bad)
+		}
+	}
+	// A malformed stat is an error, not a process that looks gone.
+	fp := newFakeProc(t)
+	fp.process(60, "1000-2000 r-xp 00000000 00:00 0")
+	fp.write(60, "stat", []byte("garbage"))
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	if _, _, err := c.readProcess(Key{PID: 60}); err == nil || errors.Is(err, errOtherProcess) {
+		t.Errorf("readProcess with a malformed stat: %v", err)
+	}
+	if got := commandLine([]byte("a\x00\x00b\x00")); got != "a  b" {
+		t.Errorf("commandLine = %q", got)
+	}
+}
+
+func TestTableRefreshIgnoresNextImage(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(70, 100, 0x1000, "/bin/first")
+	c, clk := newTestCache(CacheConfig{ProcRoot: fp.root})
+	k := key(70, 100, 1)
+	c.Exec(k, 1, "first", "/bin/first")
+	// The process execs another program; its event is not read yet. A
+	// miss in the old image must not pull in the new image's mappings.
+	os.RemoveAll(fp.dir(70))
+	fp.process(70, mapsLine(0x1000, 0x3000, 8, "/bin/second"))
+	os.Remove(fp.dir(70) + "/exe")
+	if err := os.Symlink("/bin/second", fp.dir(70)+"/exe"); err != nil {
+		t.Fatal(err)
+	}
+	fp.stat(70, 1, 100)
+	clk.Advance(time.Hour)
+	if got := mappedPath(c, k, 0x2000); got != "" {
+		t.Errorf("old image resolved through the next one's mappings: %q", got)
+	}
+	if got := mappedPath(c, k, 0x1000); got != "/bin/a" && got != "/bin/first" {
+		t.Errorf("old image's own mapping lost: %q", got)
+	}
+	if info, _ := c.Process(k); info.ExecutablePath != "/usr/bin/fake" {
+		t.Errorf("identity overwritten by the next image's: %+v", info)
+	}
+	// Once ended, an image is not read again at all.
+	c.Exit(k)
+	before := c.Stats().Refreshes
+	clk.Advance(time.Hour)
+	mappedPath(c, k, 0x5000)
+	if st := c.Stats(); st.Refreshes != before {
+		t.Errorf("ended image re-read: %+v", st)
+	}
+}
