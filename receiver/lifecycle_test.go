@@ -88,6 +88,11 @@ func startStop(t *testing.T, cfg *Config) {
 	r, err := createProfiles(context.Background(), set, cfg, consumertest.NewNop())
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	// Processes come and go while it runs: the process event reader and
+	// the exec-time reads are busy when Shutdown comes.
+	for range 3 {
+		require.NoError(t, exec.Command("/bin/true").Run())
+	}
 	require.NoError(t, r.Shutdown(context.Background()))
 }
 
@@ -130,8 +135,10 @@ func TestStartStopCyclesLeakNothing(t *testing.T) {
 	cfg := createDefaultConfig()
 	cfg.Profiles.CPU.StackMapEntries = 1024
 	cfg.Profiles.CPU.CountMapEntries = 1024
+	require.True(t, cfg.ProcessCache.Events.Enabled, "process events are part of every cycle")
 	startStop(t, cfg) // warm up caches and lazily created runtime state
 	runtime.GC()
+	goroutines := runtime.NumGoroutine()
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	before := countKernelObjects(t)
@@ -143,6 +150,7 @@ func TestStartStopCyclesLeakNothing(t *testing.T) {
 	runtime.ReadMemStats(&m1)
 	after := countKernelObjects(t)
 	assert.Equal(t, before, after, "no file descriptors or kernel objects leak over 20 cycles")
+	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "no goroutine outlives its receiver")
 	growth := int64(m1.HeapAlloc) - int64(m0.HeapAlloc)
 	t.Logf("heap growth over 20 cycles: %d bytes", growth)
 	assert.Less(t, growth, int64(4<<20), "heap grows by less than 4 MiB over 20 cycles")
