@@ -6,7 +6,12 @@
  * then falls back to reading the process on its first sample.
  *
  * BTF-typed tracepoints (tp_btf) give the task pointers directly; CO-RE
- * needs kernel BTF anyway, so there is no raw-tracepoint fallback. */
+ * needs kernel BTF anyway, so there is no raw-tracepoint fallback.
+ *
+ * Only an exec wakes the reader: it must read the new process before it
+ * exits. Waking it costs about as much again as the rest of the program,
+ * so fork and exit events wait for the next exec or the reader's periodic
+ * poll (BPF_RB_NO_WAKEUP); the ring keeps them in order either way. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -14,6 +19,9 @@
 #include "proc.h"
 #include "maps.bpf.h"
 #include "filter.bpf.h"
+
+/* vm_pgoff counts pages: the loader sets the page size's shift. */
+const volatile __u32 page_shift = 12;
 
 /* Size set by the loader from the receiver config before load. */
 struct {
@@ -54,26 +62,57 @@ static __always_inline struct process_event *reserve(struct task_struct *task, _
 	e->timestamp = bpf_ktime_get_boot_ns();
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->exit_code = 0;
+	e->text_start = e->text_end = e->text_offset = e->text_inode = 0;
+	e->text_dev = e->pad = 0;
 	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	e->filename[0] = 0;
 	return e;
 }
 
+/* text_vma receives the mapping bpf_find_vma found. */
+struct text_vma {
+	__u64 start, end, pgoff;
+};
+
+static long text_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct text_vma *t = data;
+
+	t->start = vma->vm_start;
+	t->end = vma->vm_end;
+	t->pgoff = vma->vm_pgoff;
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+int BPF_PROG(process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct process_event *e = reserve(p, PROCESS_EVENT_EXEC);
+	struct text_vma text = {};
+	struct mm_struct *mm;
+	struct inode *ino;
 
 	if (!e)
 		return 0;
 	bpf_probe_read_kernel_str(&e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	/* The new image is mapped by now (ld.so and libraries come later, from
+	 * user space): the mapping holding start_code is the executable's. */
+	mm = BPF_CORE_READ(p, mm);
+	if (bpf_find_vma(p, BPF_CORE_READ(mm, start_code), text_vma_cb, &text, 0) == 0) {
+		ino = BPF_CORE_READ(mm, exe_file, f_inode);
+		e->text_start = text.start;
+		e->text_end = text.end;
+		e->text_offset = text.pgoff << page_shift;
+		e->text_inode = BPF_CORE_READ(ino, i_ino);
+		e->text_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	}
 	bpf_ringbuf_submit(e, 0);
 	stat_inc(&stats, PROC_STAT_EXEC);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_fork")
-int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
+int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct process_event *e;
 
@@ -86,13 +125,13 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	/* The child is not linked into the tree yet on every path; its parent
 	 * is the forking process. */
 	e->ppid = BPF_CORE_READ(parent, tgid);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	stat_inc(&stats, PROC_STAT_FORK);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(sched_process_exit, struct task_struct *p)
+int BPF_PROG(process_exit, struct task_struct *p)
 {
 	struct process_event *e;
 
@@ -107,7 +146,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	e->exit_code = BPF_CORE_READ(p, signal, group_exit_code);
 	if (!e->exit_code)
 		e->exit_code = BPF_CORE_READ(p, exit_code);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	stat_inc(&stats, PROC_STAT_EXIT);
 	return 0;
 }

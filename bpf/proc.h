@@ -24,6 +24,13 @@ struct process_event {
 	__u32 pid;        /* thread group id */
 	__u32 ppid;       /* parent's thread group id */
 	__u32 exit_code;  /* exit: the group's exit code */
+	/* exec: the executable's text mapping as the kernel laid it out, so
+	 * it is known even if the process exits before user space reads it. */
+	__u64 text_start, text_end;
+	__u64 text_offset; /* file offset of text_start */
+	__u64 text_inode;
+	__u32 text_dev;    /* kernel dev_t: major << 20 | minor */
+	__u32 pad;
 	char comm[TASK_COMM_LEN];
 	char filename[PROC_FILENAME_LEN]; /* exec: the path passed to exec */
 };

@@ -5,6 +5,7 @@ package ebpfreceiver
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
@@ -15,14 +16,35 @@ import (
 
 // processEvents feeds the process table from the exec, fork and exit
 // tracepoints, so a process is read while it runs however short its life.
+// The reader hands events to a few workers, by pid, so one slow exec-time
+// read does not hold up the others while the events of one pid stay in
+// order.
 type processEvents struct {
 	tracker *procevents.Tracker
 	table   *procmaps.Cache
+	work    []chan tableEvent
 	done    chan error
+	workers sync.WaitGroup
 }
 
-// startProcessEvents loads the programs and starts the goroutine that
-// applies their events to table. Close stops it.
+// tableEvent is an event copied out of the reader's reused buffer.
+type tableEvent struct {
+	typ  procevents.Type
+	key  procmaps.Key
+	exec procmaps.ExecInfo
+	ppid uint32
+}
+
+const (
+	eventWorkers = 4
+	// workerQueue bounds the events waiting per worker; beyond it the
+	// reader waits and the kernel's ring buffer takes the slack (and
+	// counts what does not fit).
+	workerQueue = 256
+)
+
+// startProcessEvents loads the programs and starts the goroutines that
+// apply their events to table. close stops them.
 func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint64, table *procmaps.Cache, logger *zap.Logger) (*processEvents, error) {
 	t, err := procevents.Start(procevents.Config{
 		RingBufferSize: cfg.RingBufferSize,
@@ -33,8 +55,23 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 		return nil, fmt.Errorf("starting process events: %w", err)
 	}
 	p := &processEvents{tracker: t, table: table, done: make(chan error, 1)}
+	for range eventWorkers {
+		ch := make(chan tableEvent, workerQueue)
+		p.work = append(p.work, ch)
+		p.workers.Add(1)
+		go func() {
+			defer p.workers.Done()
+			for ev := range ch {
+				p.apply(ev)
+			}
+		}()
+	}
 	go func() {
-		err := t.Run(p.apply)
+		err := t.Run(p.dispatch)
+		for _, ch := range p.work {
+			close(ch)
+		}
+		p.workers.Wait()
 		if !errors.Is(err, procevents.ErrClosed) {
 			// Samples still resolve through the first-sample path.
 			logger.Error("process events stopped; processes are read on their first sample from now on", zap.Error(err))
@@ -44,24 +81,33 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 	return p, nil
 }
 
-// apply turns one event into a table change. Exec reads the process now,
-// on this goroutine: events of one pid stay in order.
-func (p *processEvents) apply(ev *procevents.Event) {
-	k := procmaps.Key{PID: ev.PID, StartTime: ev.StartTime, ExecID: ev.ExecID}
-	switch ev.Type {
+// dispatch copies one event out of the reader's buffer to its pid's worker.
+func (p *processEvents) dispatch(ev *procevents.Event) {
+	te := tableEvent{typ: ev.Type, key: procmaps.Key{PID: ev.PID, StartTime: ev.StartTime, ExecID: ev.ExecID}, ppid: ev.PPID}
+	if ev.Type == procevents.Exec {
+		tx := ev.Text
+		te.exec = procmaps.ExecInfo{PPID: ev.PPID, Comm: string(ev.Comm), Filename: string(ev.Filename),
+			Text: procmaps.Mapping{Start: tx.Start, Limit: tx.End, Offset: tx.Offset, Inode: tx.Inode, Major: tx.Major, Minor: tx.Minor}}
+	}
+	p.work[ev.PID%eventWorkers] <- te
+}
+
+// apply turns one event into a table change; Exec reads the process now.
+func (p *processEvents) apply(ev tableEvent) {
+	switch ev.typ {
 	case procevents.Exec:
-		p.table.Exec(k, ev.PPID, string(ev.Comm), string(ev.Filename))
+		p.table.Exec(ev.key, ev.exec)
 	case procevents.Fork:
-		p.table.Fork(k, ev.PPID)
+		p.table.Fork(ev.key, ev.ppid)
 	case procevents.Exit:
-		p.table.Exit(k)
+		p.table.Exit(ev.key)
 	}
 }
 
 // stats returns the kernel side's counters.
 func (p *processEvents) stats() (procevents.Stats, error) { return p.tracker.Stats() }
 
-// close detaches the programs and waits for the goroutine to end.
+// close detaches the programs and waits for the goroutines to end.
 func (p *processEvents) close() error {
 	err := p.tracker.Close()
 	<-p.done

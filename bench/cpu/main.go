@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,18 +20,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/cilium/ebpf"
+	"github.com/ebpf-otel/ebpf-otel/bench/internal/collector"
 )
 
 var (
-	seconds    = flag.Float64("seconds", 60, "length of each measured phase")
-	rounds     = flag.Int("rounds", 1, "how many times each phase runs (alternating)")
-	rssSeconds = flag.Float64("rss-seconds", 300, "length of the resident-memory run (0 to skip)")
-	offSeconds = flag.Float64("offcpu-seconds", 20, "length of each off-CPU phase (0 to skip)")
-	collector  = flag.String("collector", "build/otelcol-ebpf/otelcol-ebpf", "the otelcol-ebpf binary")
+	seconds      = flag.Float64("seconds", 60, "length of each measured phase")
+	rounds       = flag.Int("rounds", 1, "how many times each phase runs (alternating)")
+	rssSeconds   = flag.Float64("rss-seconds", 300, "length of the resident-memory run (0 to skip)")
+	offSeconds   = flag.Float64("offcpu-seconds", 20, "length of each off-CPU phase (0 to skip)")
+	collectorBin = flag.String("collector", "build/otelcol-ebpf/otelcol-ebpf", "the otelcol-ebpf binary")
 )
 
 const configTemplate = `
@@ -192,34 +190,12 @@ func startCollector(freq int, dir string) (*exec.Cmd, error) {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, configTemplate, freq > 0, max(freq, 1), freq == 0, out), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(*collector, "--config", cfg, "--feature-gates=service.profilesSupport")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w (run npm run bench, which builds it)", *collector, err)
-	}
-	return cmd, nil
+	return collector.Start(*collectorBin, cfg)
 }
 
-func stop(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	_ = cmd.Wait()
-}
+func stop(cmd *exec.Cmd) { collector.Stop(cmd) }
 
-// cpuTime is a process's user plus system time from /proc/PID/stat.
-func cpuTime(cmd *exec.Cmd) time.Duration {
-	if cmd == nil {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
+func cpuTime(cmd *exec.Cmd) time.Duration { return collector.CPUTime(cmd) }
 
 // bpfRuntime sums the kernel's run-time stats of every loaded cpu_sample program.
 func bpfRuntime() time.Duration {
@@ -229,27 +205,7 @@ func bpfRuntime() time.Duration {
 
 // bpfStats sums run time and run count of the loaded programs called name.
 func bpfStats(name string) (time.Duration, uint64) {
-	var total time.Duration
-	var runs uint64
-	var id ebpf.ProgramID
-	for {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) || err != nil {
-			return total, runs
-		}
-		id = next
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			continue
-		}
-		if info, err := p.Info(); err == nil && info.Name == name {
-			if st, err := p.Stats(); err == nil {
-				total += st.Runtime
-				runs += st.RunCount
-			}
-		}
-		p.Close()
-	}
+	return collector.BPFStats(func(n string) bool { return n == name })
 }
 
 func residentAfter(burn, dir string, secs float64) (int64, error) {

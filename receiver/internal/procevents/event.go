@@ -32,7 +32,7 @@ func (t Type) String() string {
 }
 
 // eventSize is sizeof(struct process_event) (see bpf/proc.h).
-const eventSize = 312
+const eventSize = 352
 
 var errShortEvent = errors.New("process event shorter than struct process_event")
 
@@ -53,6 +53,11 @@ type Event struct {
 	Timestamp uint64
 	// ExitCode is the wait status of an Exit.
 	ExitCode uint32
+	// Text is the executable's text mapping of an Exec as the kernel laid
+	// it out ([Start, End) at file offset Offset, file Dev/Inode), so that
+	// it is known even when the process exits before it can be read. Zero
+	// when the kernel could not tell.
+	Text Text
 	// Comm is the process's name (after exec: the new program's). Filename
 	// is the path exec was given (Exec only). Both alias the reader's buffer
 	// and are valid only during the handler call: copy what you keep.
@@ -61,6 +66,13 @@ type Event struct {
 
 // decode fills e from a raw record without allocating; the layout is fixed
 // by proc.h and the byte order is the host's, as the kernel wrote it.
+// Text is the executable's text mapping at exec.
+type Text struct {
+	Start, End, Offset, Inode uint64
+	// Major and Minor identify the file's device as /proc/PID/maps does.
+	Major, Minor uint32
+}
+
 func (e *Event) decode(b []byte) error {
 	if len(b) < eventSize {
 		return errShortEvent
@@ -73,8 +85,14 @@ func (e *Event) decode(b []byte) error {
 	e.PID = ne.Uint32(b[28:])
 	e.PPID = ne.Uint32(b[32:])
 	e.ExitCode = ne.Uint32(b[36:])
-	e.Comm = cstr(b[40:56])
-	e.Filename = cstr(b[56:eventSize])
+	dev := ne.Uint32(b[72:])
+	e.Text = Text{
+		Start: ne.Uint64(b[40:]), End: ne.Uint64(b[48:]), Offset: ne.Uint64(b[56:]), Inode: ne.Uint64(b[64:]),
+		// The kernel's dev_t: MAJOR is the top 12 bits, MINOR the low 20.
+		Major: dev >> 20, Minor: dev & (1<<20 - 1),
+	}
+	e.Comm = cstr(b[80:96])
+	e.Filename = cstr(b[96:eventSize])
 	return nil
 }
 

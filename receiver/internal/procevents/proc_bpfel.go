@@ -25,16 +25,22 @@ const (
 )
 
 type procProcessEvent struct {
-	_         structs.HostLayout
-	StartTime uint64
-	ExecId    uint64
-	Timestamp uint64
-	Type      uint32
-	Pid       uint32
-	Ppid      uint32
-	ExitCode  uint32
-	Comm      [16]int8
-	Filename  [256]int8
+	_          structs.HostLayout
+	StartTime  uint64
+	ExecId     uint64
+	Timestamp  uint64
+	Type       uint32
+	Pid        uint32
+	Ppid       uint32
+	ExitCode   uint32
+	TextStart  uint64
+	TextEnd    uint64
+	TextOffset uint64
+	TextInode  uint64
+	TextDev    uint32
+	Pad        uint32
+	Comm       [16]int8
+	Filename   [256]int8
 }
 
 type procProcessEventType uint32
@@ -53,11 +59,12 @@ const (
 	procMapStats                  = "stats"
 	procMapTargetCgroups          = "target_cgroups"
 	procMapTargetPids             = "target_pids"
-	procProgSchedProcessExec      = "sched_process_exec"
-	procProgSchedProcessExit      = "sched_process_exit"
-	procProgSchedProcessFork      = "sched_process_fork"
+	procProgProcessExec           = "process_exec"
+	procProgProcessExit           = "process_exit"
+	procProgProcessFork           = "process_fork"
 	procVarFilterCgroup           = "filter_cgroup"
 	procVarFilterPid              = "filter_pid"
+	procVarPageShift              = "page_shift"
 	procVarUnusedProcStat         = "unused_proc_stat"
 	procVarUnusedProcessEvent     = "unused_process_event"
 	procVarUnusedProcessEventType = "unused_process_event_type"
@@ -105,9 +112,9 @@ type procSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type procProgramSpecs struct {
-	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
-	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
-	SchedProcessFork *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
+	ProcessExec *ebpf.ProgramSpec `ebpf:"process_exec"`
+	ProcessExit *ebpf.ProgramSpec `ebpf:"process_exit"`
+	ProcessFork *ebpf.ProgramSpec `ebpf:"process_fork"`
 }
 
 // procMapSpecs contains maps before they are loaded into the kernel.
@@ -126,6 +133,7 @@ type procMapSpecs struct {
 type procVariableSpecs struct {
 	FilterCgroup           *ebpf.VariableSpec `ebpf:"filter_cgroup"`
 	FilterPid              *ebpf.VariableSpec `ebpf:"filter_pid"`
+	PageShift              *ebpf.VariableSpec `ebpf:"page_shift"`
 	UnusedProcStat         *ebpf.VariableSpec `ebpf:"unused_proc_stat"`
 	UnusedProcessEvent     *ebpf.VariableSpec `ebpf:"unused_process_event"`
 	UnusedProcessEventType *ebpf.VariableSpec `ebpf:"unused_process_event_type"`
@@ -172,6 +180,7 @@ func (m *procMaps) Close() error {
 type procVariables struct {
 	FilterCgroup           *ebpf.Variable `ebpf:"filter_cgroup"`
 	FilterPid              *ebpf.Variable `ebpf:"filter_pid"`
+	PageShift              *ebpf.Variable `ebpf:"page_shift"`
 	UnusedProcStat         *ebpf.Variable `ebpf:"unused_proc_stat"`
 	UnusedProcessEvent     *ebpf.Variable `ebpf:"unused_process_event"`
 	UnusedProcessEventType *ebpf.Variable `ebpf:"unused_process_event_type"`
@@ -181,16 +190,16 @@ type procVariables struct {
 //
 // It can be passed to loadProcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type procPrograms struct {
-	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
-	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
-	SchedProcessFork *ebpf.Program `ebpf:"sched_process_fork"`
+	ProcessExec *ebpf.Program `ebpf:"process_exec"`
+	ProcessExit *ebpf.Program `ebpf:"process_exit"`
+	ProcessFork *ebpf.Program `ebpf:"process_fork"`
 }
 
 func (p *procPrograms) Close() error {
 	return _ProcClose(
-		p.SchedProcessExec,
-		p.SchedProcessExit,
-		p.SchedProcessFork,
+		p.ProcessExec,
+		p.ProcessExit,
+		p.ProcessFork,
 	)
 }
 

@@ -5,8 +5,10 @@ package procevents
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -18,6 +20,10 @@ import (
 // DefaultRingBufferSize holds about 800 events: at 1,000 execs a second
 // (three events each) the reader has a quarter of a second of slack.
 const DefaultRingBufferSize = 256 * 1024
+
+// pollInterval bounds how long a fork or exit event waits in the ring
+// buffer when no exec wakes the reader.
+const pollInterval = 100 * time.Millisecond
 
 // ErrClosed is returned by Run once the Tracker was closed.
 var ErrClosed = errors.New("process event tracker closed")
@@ -69,6 +75,9 @@ func Start(cfg Config) (_ *Tracker, err error) {
 		return nil, fmt.Errorf("loading process event spec: %w", err)
 	}
 	spec.Maps["events"].MaxEntries = size
+	if err := spec.Variables["page_shift"].Set(uint32(bits.TrailingZeros(uint(os.Getpagesize())))); err != nil {
+		return nil, fmt.Errorf("setting page_shift: %w", err)
+	}
 	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
 	if err := targets.Configure(spec); err != nil {
 		return nil, err
@@ -92,9 +101,9 @@ func Start(cfg Config) (_ *Tracker, err error) {
 		name string
 		prog *ebpf.Program
 	}{
-		{"sched_process_exit", t.objs.SchedProcessExit},
-		{"sched_process_fork", t.objs.SchedProcessFork},
-		{"sched_process_exec", t.objs.SchedProcessExec},
+		{"sched_process_exit", t.objs.ProcessExit},
+		{"sched_process_fork", t.objs.ProcessFork},
+		{"sched_process_exec", t.objs.ProcessExec},
 	} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
@@ -115,8 +124,14 @@ func Start(cfg Config) (_ *Tracker, err error) {
 func (t *Tracker) Run(handle func(*Event)) error {
 	var rec ringbuf.Record
 	var ev Event
+	t.reader.SetDeadline(time.Now().Add(pollInterval))
 	for {
 		if err := t.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// Fork and exit events do not wake us (see proc.bpf.c).
+				t.reader.SetDeadline(time.Now().Add(pollInterval))
+				continue
+			}
 			if errors.Is(err, ringbuf.ErrClosed) {
 				return ErrClosed
 			}
@@ -147,15 +162,9 @@ func (t *Tracker) Stats() (Stats, error) {
 	return s, err
 }
 
-// Programs returns the loaded programs by name (benchmarks read their
-// run time statistics).
-func (t *Tracker) Programs() map[string]*ebpf.Program {
-	return map[string]*ebpf.Program{
-		"sched_process_exec": t.objs.SchedProcessExec,
-		"sched_process_fork": t.objs.SchedProcessFork,
-		"sched_process_exit": t.objs.SchedProcessExit,
-	}
-}
+// ProgramNames are the names the kernel shows for the programs (bpftool,
+// run-time statistics): one per hook.
+var ProgramNames = []string{"process_exec", "process_fork", "process_exit"}
 
 // Close detaches the programs, ends Run and releases everything. It is
 // safe to call more than once and from any goroutine.

@@ -4,14 +4,18 @@ package procevents
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
@@ -95,6 +99,31 @@ func startTicks(t *testing.T, pid int) uint64 {
 	return v
 }
 
+// textMapping waits for pid to map bin and returns its executable mapping
+// as /proc/PID/maps prints it.
+func textMapping(t *testing.T, pid int, bin string) Text {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 6 || f[5] != bin || f[1][2] != 'x' {
+				continue
+			}
+			var tx Text
+			if _, err := fmt.Sscanf(f[0]+" "+f[2]+" "+f[3]+" "+f[4], "%x-%x %x %x:%x %d", &tx.Start, &tx.End, &tx.Offset, &tx.Major, &tx.Minor, &tx.Inode); err != nil {
+				t.Fatal(err)
+			}
+			return tx
+		}
+	}
+	t.Fatalf("pid %d never mapped %s", pid, bin)
+	return Text{}
+}
+
 func TestForkExecExit(t *testing.T) {
 	_, c := startCollector(t, Config{})
 	cmd := exec.Command("/bin/sleep", "0.3")
@@ -103,6 +132,7 @@ func TestForkExecExit(t *testing.T) {
 	}
 	pid := uint32(cmd.Process.Pid)
 	ticks := startTicks(t, cmd.Process.Pid)
+	text := textMapping(t, cmd.Process.Pid, "/usr/bin/sleep")
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +159,10 @@ func TestForkExecExit(t *testing.T) {
 	}
 	if string(ex.Comm) != "sleep" || string(ex.Filename) != "/bin/sleep" {
 		t.Errorf("exec comm %q filename %q", ex.Comm, ex.Filename)
+	}
+	// The text mapping is the one /proc/PID/maps showed (read while it ran).
+	if ex.Text != text {
+		t.Errorf("exec text mapping %+v, /proc shows %+v", ex.Text, text)
 	}
 	if !(fork.Timestamp <= ex.Timestamp && ex.Timestamp <= exit.Timestamp) {
 		t.Errorf("timestamps out of order: %d %d %d", fork.Timestamp, ex.Timestamp, exit.Timestamp)
@@ -239,5 +273,20 @@ func TestDecodeShort(t *testing.T) {
 		if ty.String() != want {
 			t.Errorf("%d: %q", ty, ty.String())
 		}
+	}
+}
+
+func TestProgramNames(t *testing.T) {
+	tr, _ := startCollector(t, Config{})
+	var names []string
+	for _, p := range []*ebpf.Program{tr.objs.ProcessExec, tr.objs.ProcessFork, tr.objs.ProcessExit} {
+		info, err := p.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, info.Name)
+	}
+	if !slices.Equal(names, ProgramNames) {
+		t.Errorf("kernel names %v, ProgramNames %v", names, ProgramNames)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -110,6 +111,13 @@ type Cache struct {
 
 	bids buildIDCache
 
+	// Subscribers (see Subscribe) and the events queued for them.
+	subs    map[int]func(ImageEvent)
+	nextSub int
+	pending []ImageEvent
+	// deliver serialises deliveries so that events arrive in order.
+	deliver sync.Mutex
+
 	refreshes, misses, buildIDErrors, evictions, expired, unattributed atomic.Uint64
 }
 
@@ -167,6 +175,7 @@ func NewCache(cfg CacheConfig) *Cache {
 // re-reads the process's maps, at most once per MinRefresh, and tries
 // again. File mappings come with their BuildID filled when it could be read.
 func (c *Cache) Lookup(k Key, addr uint64) (Mapping, bool) {
+	defer c.flush()
 	e := c.acquire(k)
 	m, ok := c.find(e, addr)
 	if !ok && c.refreshIfDue(e) {
@@ -185,18 +194,31 @@ func (c *Cache) Lookup(k Key, addr uint64) (Mapping, bool) {
 // Process returns the identity of image k, reading it on first use. It
 // reports false if the process could never be read.
 func (c *Cache) Process(k Key) (ProcessInfo, bool) {
+	defer c.flush()
 	e := c.acquire(k)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return e.info, e.loaded
 }
 
-// Exec records a new program image k (comm and filename as the exec event
-// carried them, ppid its parent) and reads it at once, before it can
+// ExecInfo is what an exec event tells about the new image.
+type ExecInfo struct {
+	// PPID is the parent's pid.
+	PPID uint32
+	// Comm is the new program's name, Filename the path exec was given.
+	Comm, Filename string
+	// Text is the executable's text mapping as the kernel laid it out
+	// (Limit zero when unknown). It stands in for /proc/PID/maps when the
+	// process is gone before it could be read.
+	Text Mapping
+}
+
+// Exec records a new program image k and reads it at once, before it can
 // exit: maps, executable, container and the build IDs of its files. The
 // pid's previous image ends. What the read cannot fetch (the process may
 // already be gone) is taken from the event.
-func (c *Cache) Exec(k Key, ppid uint32, comm, filename string) {
+func (c *Cache) Exec(k Key, x ExecInfo) {
+	defer c.flush()
 	c.mu.Lock()
 	e := c.procs[k]
 	for e != nil && e.loading != nil {
@@ -213,11 +235,22 @@ func (c *Cache) Exec(k Key, ppid uint32, comm, filename string) {
 	}
 	e.fromEvent = true
 	e.exe = ""
-	e.info = ProcessInfo{PID: k.PID, PPID: ppid, ExecutableName: comm, StartTime: k.StartTime}
-	if len(filename) > 0 && filename[0] == '/' {
-		e.info.ExecutablePath = filename
+	e.info = ProcessInfo{PID: k.PID, PPID: x.PPID, ExecutableName: x.Comm, StartTime: k.StartTime}
+	if len(x.Filename) > 0 && x.Filename[0] == '/' {
+		e.info.ExecutablePath = x.Filename
 	}
 	e.loaded = true
+	if x.Text.Limit > x.Text.Start {
+		// The kernel's view of the text, under the path exec was given:
+		// what stays if the process is gone before the read below.
+		t := x.Text
+		t.Kind, t.Perms = KindFile, "r-xp"
+		if t.Path == "" {
+			t.Path = e.info.ExecutablePath
+		}
+		e.mappings = []Mapping{t}
+		c.notifyLocked(ImageEvent{Kind: ImageStarted, Key: e.key, Mappings: e.mappings})
+	}
 	e.loading = make(chan struct{})
 	c.mu.Unlock()
 	c.load(e)
@@ -228,6 +261,7 @@ func (c *Cache) Exec(k Key, ppid uint32, comm, filename string) {
 // it execs, it runs the same code at the same addresses. A parent not met
 // before is read now (it is alive: it is forking).
 func (c *Cache) Fork(child Key, ppid uint32) {
+	defer c.flush()
 	parent := c.acquire(Key{PID: ppid})
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -240,11 +274,15 @@ func (c *Cache) Fork(child Key, ppid uint32) {
 	e.info = parent.info
 	e.info.PID, e.info.PPID, e.info.StartTime = child.PID, ppid, child.StartTime
 	e.loaded = parent.loaded
+	if len(e.mappings) > 0 {
+		c.notifyLocked(ImageEvent{Kind: ImageStarted, Key: child, Mappings: e.mappings})
+	}
 }
 
 // Exit records the end of image k. What is known stays until the samples
 // it may have left are drained (see Sweep).
 func (c *Cache) Exit(k Key) {
+	defer c.flush()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.procs[k]; e != nil {
@@ -260,6 +298,7 @@ func (c *Cache) Exit(k Key) {
 // lost or process events are off) and evicts the least recently used
 // images beyond MaxProcesses.
 func (c *Cache) Sweep() {
+	defer c.flush()
 	c.mu.Lock()
 	var alive []*procEntry
 	for _, e := range c.procs {
@@ -353,6 +392,7 @@ func (c *Cache) endLocked(e *procEntry) {
 	if !e.ended {
 		e.ended = true
 		e.endEpoch = c.epoch
+		c.notifyLocked(ImageEvent{Kind: ImageEnded, Key: e.key})
 	}
 }
 
@@ -394,8 +434,13 @@ func (c *Cache) load(e *procEntry) {
 	case err == nil:
 		// A zombie's maps are empty; keep what we had so samples taken
 		// just before exit still resolve.
-		if len(maps) > 0 || !e.loaded {
+		if len(maps) > 0 && !slices.Equal(maps, e.mappings) {
+			kind := ImageMappingsChanged
+			if len(e.mappings) == 0 {
+				kind = ImageStarted
+			}
 			e.mappings = maps
+			c.notifyLocked(ImageEvent{Kind: kind, Key: e.key, Mappings: maps})
 		}
 		e.info = mergeInfo(e.info, info)
 		e.loaded = true
@@ -463,6 +508,7 @@ func (c *Cache) find(e *procEntry, addr uint64) (Mapping, bool) {
 }
 
 func (c *Cache) removeLocked(e *procEntry) {
+	c.notifyLocked(ImageEvent{Kind: ImageDropped, Key: e.key})
 	delete(c.procs, e.key)
 	if c.latest[e.key.PID] == e {
 		delete(c.latest, e.key.PID)

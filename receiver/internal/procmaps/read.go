@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func (c *Cache) procDir(pid uint32) string {
@@ -183,7 +186,7 @@ var errInodeMismatch = errors.New("file at path is not the mapped file")
 func (c *Cache) readMappingBuildID(pid uint32, m *Mapping) (BuildID, error) {
 	dir := c.procDir(pid)
 	mapFile := dir + "/map_files/" + strconv.FormatUint(m.Start, 16) + "-" + strconv.FormatUint(m.Limit, 16)
-	id, err := readBuildIDOfInode(mapFile, m.Inode)
+	id, err := readBuildIDOfInode(mapFile, m, false)
 	if err == nil || isContentError(err) || m.Deleted {
 		return id, err
 	}
@@ -192,20 +195,27 @@ func (c *Cache) readMappingBuildID(pid uint32, m *Mapping) (BuildID, error) {
 	if !filepath.IsAbs(m.Path) || filepath.Clean(m.Path) != m.Path {
 		return BuildID{}, fmt.Errorf("path %q is not canonical: %w", m.Path, err)
 	}
-	id, err2 := readBuildIDOfInode(dir+"/root"+m.Path, m.Inode)
-	if err2 != nil {
-		return BuildID{}, fmt.Errorf("%w (map_files: %v)", err2, err)
+	id, err2 := readBuildIDOfInode(dir+"/root"+m.Path, m, false)
+	if err2 == nil || !errors.Is(err2, fs.ErrNotExist) {
+		if err2 != nil {
+			return BuildID{}, fmt.Errorf("%w (map_files: %v)", err2, err)
+		}
+		return id, nil
+	}
+	// The process is gone (a short-lived one, known from its exec event):
+	// the same file as the receiver sees it, if device and inode agree.
+	id, err3 := readBuildIDOfInode(m.Path, m, true)
+	if err3 != nil {
+		return BuildID{}, fmt.Errorf("%w (map_files: %v; root: %v)", err3, err, err2)
 	}
 	return id, nil
 }
 
-func isContentError(err error) bool {
-	return errors.Is(err, ErrNotELF) || errors.Is(err, ErrNoBuildID) || errors.Is(err, ErrCorruptELF)
-}
-
 // readBuildIDOfInode is ReadBuildIDFile that also checks that the file
-// opened has the expected inode number.
-func readBuildIDOfInode(path string, inode uint64) (BuildID, error) {
+// opened is the mapped one: same inode, and with sameDevice the same
+// device too (a path outside the process's /proc entry may name a file on
+// another filesystem).
+func readBuildIDOfInode(path string, m *Mapping, sameDevice bool) (BuildID, error) {
 	f, err := openRegular(path)
 	if err != nil {
 		return BuildID{}, err
@@ -215,8 +225,16 @@ func readBuildIDOfInode(path string, inode uint64) (BuildID, error) {
 	if err != nil {
 		return BuildID{}, err
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Ino) != inode {
-		return BuildID{}, fmt.Errorf("%s: inode %d, mapping has %d: %w", path, st.Ino, inode, errInodeMismatch)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		dev := uint64(st.Dev)
+		if uint64(st.Ino) != m.Inode || sameDevice && (unix.Major(dev) != m.Major || unix.Minor(dev) != m.Minor) {
+			return BuildID{}, fmt.Errorf("%s: device %d:%d inode %d, mapping has %d:%d %d: %w",
+				path, unix.Major(dev), unix.Minor(dev), st.Ino, m.Major, m.Minor, m.Inode, errInodeMismatch)
+		}
 	}
 	return ReadBuildID(f)
+}
+
+func isContentError(err error) bool {
+	return errors.Is(err, ErrNotELF) || errors.Is(err, ErrNoBuildID) || errors.Is(err, ErrCorruptELF)
 }

@@ -4,9 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // stat writes a /proc/PID/stat with the given parent and start tick; the
@@ -47,7 +53,7 @@ func TestTableExecReadsAtOnce(t *testing.T) {
 	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root, CommandLine: true})
 	fp.write(10, "cmdline", []byte("a\x00--flag\x00x y\x00"))
 	k := key(10, 500, 3)
-	c.Exec(k, 1, "a", "/bin/a")
+	c.Exec(k, ExecInfo{PPID: 1, Comm: "a", Filename: "/bin/a"})
 	// Gone right after: everything was read at exec.
 	os.RemoveAll(fp.dir(10))
 	if got := mappedPath(c, k, 0x1000); got != "/bin/a" {
@@ -66,14 +72,14 @@ func TestTableExecReadsAtOnce(t *testing.T) {
 func TestTableExecOfGoneProcess(t *testing.T) {
 	c, _ := newTestCache(CacheConfig{ProcRoot: t.TempDir()})
 	k := key(11, 9, 1)
-	c.Exec(k, 4, "short", "/usr/bin/short")
+	c.Exec(k, ExecInfo{PPID: 4, Comm: "short", Filename: "/usr/bin/short"})
 	info, ok := c.Process(k)
 	if !ok || info.ExecutableName != "short" || info.ExecutablePath != "/usr/bin/short" || info.PPID != 4 {
 		t.Errorf("Process = %+v, %v: want the event's fields", info, ok)
 	}
 	// A relative filename is not a path we can report.
 	k2 := key(12, 9, 1)
-	c.Exec(k2, 4, "rel", "bin/rel")
+	c.Exec(k2, ExecInfo{PPID: 4, Comm: "rel", Filename: "bin/rel"})
 	if info, _ := c.Process(k2); info.ExecutablePath != "" {
 		t.Errorf("relative exec path kept: %+v", info)
 	}
@@ -87,9 +93,9 @@ func TestTableExecInSamePID(t *testing.T) {
 	fp.image(20, 100, 0x1000, "/bin/before")
 	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
 	before, after := key(20, 100, 1), key(20, 100, 2)
-	c.Exec(before, 1, "before", "/bin/before")
+	c.Exec(before, ExecInfo{PPID: 1, Comm: "before", Filename: "/bin/before"})
 	fp.image(20, 100, 0x1000, "/bin/after")
-	c.Exec(after, 1, "after", "/bin/after")
+	c.Exec(after, ExecInfo{PPID: 1, Comm: "after", Filename: "/bin/after"})
 	if got := mappedPath(c, before, 0x1000); got != "/bin/before" {
 		t.Errorf("old image resolves to %q", got)
 	}
@@ -113,10 +119,10 @@ func TestTablePIDReuse(t *testing.T) {
 	fp.image(30, 100, 0x1000, "/bin/first")
 	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
 	first, second := key(30, 100, 1), key(30, 200, 1)
-	c.Exec(first, 1, "first", "/bin/first")
+	c.Exec(first, ExecInfo{PPID: 1, Comm: "first", Filename: "/bin/first"})
 	c.Exit(first)
 	fp.image(30, 200, 0x1000, "/bin/second")
-	c.Exec(second, 1, "second", "/bin/second")
+	c.Exec(second, ExecInfo{PPID: 1, Comm: "second", Filename: "/bin/second"})
 	if got := mappedPath(c, first, 0x1000); got != "/bin/first" {
 		t.Errorf("first process resolves to %q", got)
 	}
@@ -174,7 +180,7 @@ func TestTableSampleBeforeExecRead(t *testing.T) {
 	if got := mappedPath(c, k, 0x1000); got != "/bin/x" {
 		t.Fatalf("first sample resolves to %q", got)
 	}
-	c.Exec(k, 1, "x", "/bin/x")
+	c.Exec(k, ExecInfo{PPID: 1, Comm: "x", Filename: "/bin/x"})
 	if st := c.Stats(); st.Processes != 1 || st.Refreshes != 2 {
 		t.Errorf("stats %+v", st)
 	}
@@ -209,7 +215,7 @@ func TestTableRefreshIgnoresNextImage(t *testing.T) {
 	fp.image(70, 100, 0x1000, "/bin/first")
 	c, clk := newTestCache(CacheConfig{ProcRoot: fp.root})
 	k := key(70, 100, 1)
-	c.Exec(k, 1, "first", "/bin/first")
+	c.Exec(k, ExecInfo{PPID: 1, Comm: "first", Filename: "/bin/first"})
 	// The process execs another program; its event is not read yet. A
 	// miss in the old image must not pull in the new image's mappings.
 	os.RemoveAll(fp.dir(70))
@@ -236,5 +242,96 @@ func TestTableRefreshIgnoresNextImage(t *testing.T) {
 	mappedPath(c, k, 0x5000)
 	if st := c.Stats(); st.Refreshes != before {
 		t.Errorf("ended image re-read: %+v", st)
+	}
+}
+
+// fileMapping describes an executable mapping of the real file path.
+func fileMapping(t *testing.T, path string, start uint64) Mapping {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return Mapping{Start: start, Limit: start + 0x1000, Offset: 0x1000, Inode: st.Ino,
+		Major: unix.Major(st.Dev), Minor: unix.Minor(st.Dev)}
+}
+
+func TestTableExecTextWhenGone(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "gone")
+	if err := os.WriteFile(bin, elfWithGNU(testGNUID), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newTestCache(CacheConfig{ProcRoot: t.TempDir()})
+	var events []ImageEvent
+	unsubscribe := c.Subscribe(func(ev ImageEvent) { events = append(events, ev) })
+	k := key(80, 5, 1)
+	text := fileMapping(t, bin, 0x55000000)
+	c.Exec(k, ExecInfo{PPID: 1, Comm: "gone", Filename: bin, Text: text})
+	m, ok := c.Lookup(k, 0x55000010)
+	if !ok || m.Path != bin || m.Offset != 0x1000 || !m.Executable() || m.Kind != KindFile {
+		t.Fatalf("text mapping of a process gone before its read: %+v, %v", m, ok)
+	}
+	if m.BuildID.GNU != fmt.Sprintf("%x", testGNUID) {
+		t.Errorf("build ID %+v: want it read from the file as the receiver sees it", m.BuildID)
+	}
+	// Another file at the same path (a reinstall) is not taken for it.
+	other := text
+	other.Inode++
+	other.Start, other.Limit = 0x66000000, 0x66001000
+	k2 := key(81, 5, 1)
+	c.Exec(k2, ExecInfo{PPID: 1, Comm: "gone", Filename: bin, Text: other})
+	if m, ok := c.Lookup(k2, 0x66000010); !ok || m.BuildID.GNU != "" {
+		t.Errorf("build ID of another inode: %+v, %v", m, ok)
+	}
+	c.Sweep()
+	c.Sweep() // drops both: they ended at their exec-time read
+	unsubscribe()
+	c.Exec(key(82, 5, 1), ExecInfo{PPID: 1, Comm: "unseen", Text: text})
+	var kinds []ImageEventKind
+	for _, ev := range events {
+		if ev.Key == k {
+			kinds = append(kinds, ev.Kind)
+		}
+		if ev.Key.PID == 82 {
+			t.Error("event delivered after unsubscribing")
+		}
+	}
+	// Started from the event's text mapping; ended when the read found
+	// the process gone; dropped once its samples were surely drained.
+	want := []ImageEventKind{ImageStarted, ImageEnded, ImageDropped}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("events of the image: %v, want %v", kinds, want)
+	}
+	if len(events) == 0 || len(events[0].Mappings) != 1 || events[0].Mappings[0].Start != text.Start {
+		t.Errorf("events %+v", events)
+	}
+}
+
+func TestTableSubscribeSeesChanges(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(90, 100, 0x1000, "/bin/p")
+	c, clk := newTestCache(CacheConfig{ProcRoot: fp.root})
+	var mu sync.Mutex
+	var got []string
+	c.Subscribe(func(ev ImageEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf("%d:%d:%d", ev.Key.PID, ev.Kind, len(ev.Mappings)))
+	})
+	k := key(90, 100, 1)
+	c.Exec(k, ExecInfo{PPID: 1, Comm: "p", Filename: "/bin/p"})
+	c.Fork(key(91, 101, 1), 90)
+	// A library appears (dlopen): a miss re-reads and reports the change.
+	fp.write(90, "maps", []byte(mapsLine(0x1000, 0x2000, 7, "/bin/p")+"\n"+mapsLine(0x9000, 0xa000, 8, "/lib/l.so")+"\n"))
+	clk.Advance(time.Hour)
+	if got := mappedPath(c, k, 0x9000); got != "/lib/l.so" {
+		t.Fatalf("dlopen'ed library: %q", got)
+	}
+	want := []string{"90:1:1", "91:1:1", "90:2:2"}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
 	}
 }
