@@ -110,7 +110,8 @@ func (p *processEvents) stats() (procevents.Stats, error) { return p.tracker.Sta
 // close detaches the programs and waits for the goroutines to end.
 func (p *processEvents) close() error {
 	err := p.tracker.Close()
-	<-p.done
+	// Run's own error (the reader's) was logged when it stopped.
+	<-p.done //nolint:errcheck // logged by the goroutine that ran it
 	return err
 }
 

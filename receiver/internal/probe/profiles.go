@@ -49,7 +49,7 @@ func (p *Profiles) Add(i int, s profbuild.Sample) {
 	if !ok && s.PID != 0 && i == 0 {
 		// Exited before anything could be read: exported with its pid
 		// only, and counted.
-		p.Unattributed += uint64(s.Value)
+		p.Unattributed += uint64(s.Value) //nolint:gosec // G115: sample values are counts, bytes or nanoseconds, never negative
 	}
 	if re := p.env.Targets.Name; re != nil {
 		if !ok || !re.MatchString(info.ExecutableName) {

@@ -81,7 +81,10 @@ func (e *Event) decode(b []byte) error {
 	e.StartTime = ne.Uint64(b[0:])
 	e.ExecID = ne.Uint64(b[8:])
 	e.Timestamp = ne.Uint64(b[16:])
-	e.Type = Type(ne.Uint32(b[24:]))
+	e.Type = 0 // unknown: the kernel writes 1-3
+	if t := ne.Uint32(b[24:]); t <= uint32(Exit) {
+		e.Type = Type(t)
+	}
 	e.PID = ne.Uint32(b[28:])
 	e.PPID = ne.Uint32(b[32:])
 	e.ExitCode = ne.Uint32(b[36:])

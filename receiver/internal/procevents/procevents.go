@@ -67,7 +67,7 @@ func Start(cfg Config) (_ *Tracker, err error) {
 	if size == 0 {
 		size = DefaultRingBufferSize
 	}
-	if page := uint32(os.Getpagesize()); size < page || size&(size-1) != 0 {
+	if page := uint32(os.Getpagesize()); size < page || size&(size-1) != 0 { //nolint:gosec // G115: page sizes are small powers of two
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least the page size (%d)", size, page)
 	}
 	spec, err := loadProc()
@@ -75,7 +75,7 @@ func Start(cfg Config) (_ *Tracker, err error) {
 		return nil, fmt.Errorf("loading process event spec: %w", err)
 	}
 	spec.Maps["events"].MaxEntries = size
-	if err := spec.Variables["page_shift"].Set(uint32(bits.TrailingZeros(uint(os.Getpagesize())))); err != nil {
+	if err := spec.Variables["page_shift"].Set(uint32(bits.TrailingZeros(uint(os.Getpagesize())))); err != nil { //nolint:gosec // G115: a shift below 64
 		return nil, fmt.Errorf("setting page_shift: %w", err)
 	}
 	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
@@ -88,7 +88,7 @@ func Start(cfg Config) (_ *Tracker, err error) {
 	}
 	defer func() {
 		if err != nil {
-			t.Close()
+			_ = t.Close()
 		}
 	}()
 	if err := targets.Fill(t.objs.TargetPids, t.objs.TargetCgroups); err != nil {

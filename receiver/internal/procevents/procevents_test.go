@@ -164,7 +164,7 @@ func TestForkExecExit(t *testing.T) {
 	if ex.Text != text {
 		t.Errorf("exec text mapping %+v, /proc shows %+v", ex.Text, text)
 	}
-	if !(fork.Timestamp <= ex.Timestamp && ex.Timestamp <= exit.Timestamp) {
+	if fork.Timestamp > ex.Timestamp || ex.Timestamp > exit.Timestamp {
 		t.Errorf("timestamps out of order: %d %d %d", fork.Timestamp, ex.Timestamp, exit.Timestamp)
 	}
 	if exit.ExitCode != 0 {
