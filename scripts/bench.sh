@@ -2,7 +2,9 @@
 # Every benchmark; each compares against its reference side by side in one run.
 # BENCH_SECONDS (default 60) and BENCH_RSS_SECONDS (default 300) size the CPU
 # profiler's phases; BENCH_PIPELINE_SECONDS (default 300) each phase of the
-# whole-pipeline benchmark (idle and busy, ours and perf record: 4 phases).
+# whole-pipeline benchmark (idle and busy, ours and perf record: 4 phases);
+# BENCH_PROC_SECONDS (default 30) and BENCH_EXEC_SECONDS (default 20) the
+# process tracking benchmark's churn and exec-rate phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -13,6 +15,9 @@ go run ./bench/cpu -seconds "${BENCH_SECONDS:-60}" -rss-seconds "${BENCH_RSS_SEC
 
 echo "== the whole default pipeline as npm start runs it (reference: perf record -F 19 -a -g)"
 go run ./bench/pipeline -seconds "${BENCH_PIPELINE_SECONDS:-300}"
+
+echo "== process tracking: attribution on a churn workload against perf record -g; cost at 1,000 execs/s"
+go run ./bench/proctrack -seconds "${BENCH_PROC_SECONDS:-30}" -exec-seconds "${BENCH_EXEC_SECONDS:-20}"
 
 # References the other benchmarks compare against.
 # bpftrace: the syscall benchmark's reference; libstdc++'s debug file: the
