@@ -49,9 +49,11 @@ collector() {
 	install -m 0755 build/otelcol-ebpf/otelcol-ebpf "$root/usr/local/bin/otelcol-ebpf"
 	# BPF: programs and maps; PERFMON: perf events and tracing programs;
 	# SYS_PTRACE: other processes' /proc/PID/maps; DAC_READ_SEARCH: tracefs
-	# event ids and build IDs of files of other users. (Allocation profiles
-	# through uprobes also need SYS_ADMIN: add it here and in the pod.)
-	setcap cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search+ep "$root/usr/local/bin/otelcol-ebpf"
+	# event ids and build IDs of files of other users; SYSLOG: kernel
+	# addresses in /proc/kallsyms (hidden from non-root users without it).
+	# (Allocation profiles through uprobes also need SYS_ADMIN: add it here
+	# and in the pod.)
+	setcap cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search,cap_syslog+ep "$root/usr/local/bin/otelcol-ebpf"
 	passwd_files "$root"
 	import_rootfs "$root" "localhost/otelcol-ebpf:$VERSION" \
 		--change 'ENTRYPOINT ["/usr/local/bin/otelcol-ebpf"]' \
@@ -73,14 +75,18 @@ sidecar() {
 	rm -f "$stage/node_modules/ebpf-otel-processor" "$stage/node_modules/.package-lock.json"
 	mkdir -p "$root/app" "$root/usr/local/bin" "$root/run/ebpf-otel" "$root/tmp"
 	chmod 1777 "$root/tmp"
-	cp -a "$stage/node_modules" "$root/app/node_modules"
+	# Node resolves /app/dist's imports in /app/node_modules (what npm
+	# nested under the workspace), then /node_modules (what it hoisted).
+	cp -a "$stage/node_modules" "$root/node_modules"
+	[ ! -d "$stage/processor-ts/node_modules" ] || cp -a "$stage/processor-ts/node_modules" "$root/app/node_modules"
 	cp -a processor-ts/package.json processor-ts/bin "$root/app/"
 	(cd processor-ts && find dist -name '*.js' -print0 | cpio --quiet -0 -pdm "../$root/app")
 	install -m 0755 "$(command -v node)" "$root/usr/local/bin/node"
 	# File capabilities: the non-root sidecar opens /proc/PID/root of other
 	# users' processes (SYS_PTRACE) and reads their files whatever the mode
-	# (DAC_READ_SEARCH). The container's bounding set limits them further.
-	setcap cap_sys_ptrace,cap_dac_read_search+ep "$root/usr/local/bin/node"
+	# (DAC_READ_SEARCH), and symbolizes kernel frames with /proc/kallsyms
+	# (SYSLOG: addresses are hidden from non-root users without it).
+	setcap cap_sys_ptrace,cap_dac_read_search,cap_syslog+ep "$root/usr/local/bin/node"
 	passwd_files "$root"
 	import_rootfs "$root" "localhost/ebpf-otel-sidecar:$VERSION" \
 		--change 'ENTRYPOINT ["/usr/local/bin/node", "/app/bin/ebpf-otel-sidecar.js"]' \

