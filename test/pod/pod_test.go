@@ -81,8 +81,9 @@ func testConfig(t *testing.T, shipped string) string {
 }
 
 // podFor turns the DaemonSet's template into the Pod a node would run, plus
-// a host directory for the test's file exporters. Two fields podman 4.3's
-// kube play does not implement are translated into what it does read:
+// a host directory for the test's file exporters. Fields podman 4.3's kube
+// play does not implement are translated into what it does read (hostPID:
+// see TestPodRuns):
 //   - seccompProfile Unconfined → its per-container seccomp annotation;
 //   - emptyDir → a host directory (runDir) with Kubernetes' emptyDir mode
 //     (0777): podman creates emptyDir volumes root-owned 0755, where the
@@ -149,8 +150,17 @@ func TestPodRuns(t *testing.T) {
 	require.NoError(t, os.WriteFile(podYAML, podFor(t, b, outDir, runDir), 0o600))
 
 	_ = exec.Command("podman", "pod", "rm", "--force", podName).Run() // a previous run's leftovers
+	// podman 4.3's kube play ignores hostPID: containers.conf's pidns =
+	// "host", for this one command, gives the pod's containers the host's
+	// PID namespace, as hostPID: true does on a node.
+	conf := filepath.Join(t.TempDir(), "containers.conf")
+	require.True(t, b.DaemonSet.Spec.Template.Spec.HostPID)
+	require.NoError(t, os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\npidns = \"host\"\n\n[engine]\nruntime = \"runc\"\n"), 0o644))
 	started := time.Now()
-	run(t, 2*time.Minute, "podman", "kube", "play", podYAML)
+	play := exec.Command("podman", "kube", "play", podYAML)
+	play.Env = append(os.Environ(), "CONTAINERS_CONF="+conf)
+	out, err := play.CombinedOutput()
+	require.NoError(t, err, "podman kube play\n%s", out)
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, c := range []string{"collector", "sidecar"} {
@@ -194,10 +204,10 @@ func TestPodRuns(t *testing.T) {
 	}), "no syscall.calls metrics exported")
 
 	// Both containers as the shipped non-root user, with the root
-	// filesystem read-only.
+	// filesystem read-only, in the host's PID namespace.
 	for _, c := range []string{"collector", "sidecar"} {
-		out := run(t, 30*time.Second, "podman", "inspect", "--format", "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}", podName+"-"+c)
-		require.Equal(t, "65532 true", strings.TrimSpace(out), "%s user and read-only root", c)
+		out := run(t, 30*time.Second, "podman", "inspect", "--format", "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.PidMode}}", podName+"-"+c)
+		require.Equal(t, "65532 true host", strings.TrimSpace(out), "%s user, read-only root, host PID namespace", c)
 	}
 }
 
