@@ -207,7 +207,7 @@ func TestPodRuns(t *testing.T) {
 	// filesystem read-only, in the host's PID namespace.
 	for _, c := range []string{"collector", "sidecar"} {
 		out := run(t, 30*time.Second, "podman", "inspect", "--format", "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.PidMode}}", podName+"-"+c)
-		require.Equal(t, "65532 true host", strings.TrimSpace(out), "%s user, read-only root, host PID namespace", c)
+		require.Equal(t, "65532:65532 true host", strings.TrimSpace(out), "%s user, read-only root, host PID namespace", c)
 	}
 }
 
