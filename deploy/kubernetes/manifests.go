@@ -128,7 +128,7 @@ func Load(dir string) (*Base, error) {
 		}
 	}
 	if b.Namespace.Name != k.Namespace {
-		return nil, fmt.Errorf("Namespace %q, kustomization namespace %q", b.Namespace.Name, k.Namespace)
+		return nil, fmt.Errorf("namespace.yaml names %q, kustomization.yaml namespace is %q", b.Namespace.Name, k.Namespace)
 	}
 	b.Account.Namespace, b.Config.Namespace, b.DaemonSet.Namespace = k.Namespace, k.Namespace, k.Namespace
 	return &b, nil
