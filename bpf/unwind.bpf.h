@@ -35,11 +35,10 @@ struct {
 	__type(value, __u32);
 	__uint(max_entries, 1);
 	/* Tables differ in length: BPF_F_INNER_MAP lets one outer map hold
-	 * arrays of any size (kernel 5.10+). BPF_F_MMAPABLE lets the receiver
-	 * write a table with one copy instead of a syscall per row. */
+	 * arrays of any size (kernel 5.10+). */
 	__array(values, struct {
 		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+		__uint(map_flags, BPF_F_INNER_MAP);
 		__uint(key_size, sizeof(__u32));
 		__uint(value_size, sizeof(struct unwind_row));
 		__uint(max_entries, 1);

@@ -504,27 +504,20 @@ func (u *Unwinder) load(id uint32, rows []Row) error {
 		KeySize:    4,
 		ValueSize:  RowSize,
 		MaxEntries: uint32(len(rows)), //nolint:gosec // G115: rows are bounded by the table budget
-		Flags:      unix.BPF_F_INNER_MAP | unix.BPF_F_MMAPABLE,
+		Flags:      unix.BPF_F_INNER_MAP,
 	})
 	if err != nil {
 		return fmt.Errorf("creating a table of %d rows: %w", len(rows), err)
 	}
 	defer func() { _ = inner.Close() }() // the outer map holds its own reference
-	mem, err := inner.Memory()
-	if err != nil {
-		return fmt.Errorf("mapping a table of %d rows: %w", len(rows), err)
+	// Not a BPF_F_MMAPABLE array written through a mapping: cilium/ebpf
+	// unmaps only when the garbage collector runs, and the mapping keeps
+	// an evicted table alive in the kernel until then.
+	keys := make([]uint32, len(rows))
+	for i := range keys {
+		keys[i] = uint32(i)
 	}
-	// The kernel stores array elements 8-byte aligned: a 12-byte row
-	// takes kernelRowSize.
-	buf := make([]byte, len(rows)*kernelRowSize)
-	for i, r := range rows {
-		o := buf[i*kernelRowSize:]
-		binary.LittleEndian.PutUint32(o, r.PC)
-		binary.LittleEndian.PutUint32(o[4:], uint32(r.CFAOffset)) //nolint:gosec // G115: two's complement bits, as the kernel reads them
-		binary.LittleEndian.PutUint16(o[8:], uint16(r.RBPOffset)) //nolint:gosec // G115: two's complement bits, as the kernel reads them
-		o[10], o[11] = byte(r.CFA), byte(r.RBP)
-	}
-	if _, err := mem.WriteAt(buf, 0); err != nil {
+	if _, err := inner.BatchUpdate(keys, rows, nil); err != nil {
 		return fmt.Errorf("writing a table of %d rows: %w", len(rows), err)
 	}
 	if err := u.tables.Put(id, inner); err != nil {
