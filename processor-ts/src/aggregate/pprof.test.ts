@@ -23,15 +23,26 @@ function sampleData(): ReturnType<typeof makeProfiles> {
 }
 
 describe('pprof', () => {
-  it('converts each resource and profile type, totals and frames kept', () => {
+  it('converts each profile type into one profile over every resource, labelled by resource', () => {
     const data = mergeProfiles([sampleData()]);
     const ps = toPprof(data);
-    expect(ps.map((p) => `${p.label}/${p.type}`).sort()).toEqual(['prog1-7/cpu', 'prog1-7/off_cpu', 'prog2-8/cpu']);
-    const cpu7 = ps.find((p) => p.label === 'prog1-7' && p.type === 'cpu')!.profile;
-    const decoded = PProfile.decode(cpu7.encode());
-    expect(decoded.sample.reduce((t, s) => t + Number(s.value[0]), 0)).toBe(60);
-    const names = decoded.function.map((f) => decoded.stringTable.strings[Number(f.name)]);
-    expect(names.sort()).toEqual([FUNCS[0], FUNCS[1], FUNCS[2]].sort());
+    expect(ps.map((p) => p.type).sort()).toEqual(['cpu', 'off_cpu']);
+    const cpu = PProfile.decode(ps.find((p) => p.type === 'cpu')!.profile.encode());
+    const str = (i: number | bigint): string => cpu.stringTable.strings[Number(i)]!;
+    expect(cpu.sample.reduce((t, s) => t + Number(s.value[0]), 0)).toBe(69);
+    // Each sample carries its process: totals per process.pid label are the inputs' totals.
+    const byPid = new Map<number, number>();
+    for (const s of cpu.sample) {
+      const pid = s.label.find((l) => str(l.key) === 'process.pid')!;
+      const exe = s.label.find((l) => str(l.key) === 'process.executable.name')!;
+      expect(str(exe.str)).toBe(`prog${Number(pid.num) % 3}`);
+      byPid.set(Number(pid.num), (byPid.get(Number(pid.num)) ?? 0) + Number(s.value[0]));
+    }
+    expect([...byPid].sort()).toEqual([[7, 60], [8, 9]]);
+    const names = cpu.function.map((f) => str(f.name));
+    expect(names.sort()).toEqual([FUNCS[0], FUNCS[1], FUNCS[2], FUNCS[5]].sort());
+    // The window spans both processes' profiles.
+    expect(Number(cpu.timeNanos)).toBe(1_000_007);
     expect(toPprof({ ...data, dictionary: undefined })).toEqual([]);
   });
 
@@ -47,12 +58,15 @@ describe('pprof', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pprof-'));
     const w = new PprofWriter({ dir, maxBytes: 1 << 20 });
     const paths = await w.write({ data: mergeProfiles([sampleData()]), closedAt: Date.UTC(2026, 10, 25, 10, 15, 0, 123) });
-    expect(paths).toHaveLength(3);
-    const cpu = paths.find((p) => p.includes('prog1-7-cpu'))!;
-    expect(cpu).toMatch(/20261125T101500123Z-\d{6}-prog1-7-cpu\.pb\.gz$/);
+    expect(paths).toHaveLength(2);
+    const cpu = paths.find((p) => p.endsWith('-cpu.pb.gz'))!;
+    expect(cpu).toMatch(/20261125T101500123Z-\d{6}-cpu\.pb\.gz$/);
     const top = execFileSync('go', ['tool', 'pprof', '-top', '-nodecount=50', cpu], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     for (const f of [FUNCS[0], FUNCS[1], FUNCS[2]]) expect(top).toContain(f);
-    expect(top).toMatch(/of 60 total/);
+    expect(top).toMatch(/of 69 total/);
+    // Processes stay apart by label.
+    const pid7 = execFileSync('go', ['tool', 'pprof', '-top', '-tagfocus=process.pid=7', cpu], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(pid7).toMatch(/accounting for 60, 86.96% of 69 total/);
     const raw = execFileSync('go', ['tool', 'pprof', '-raw', cpu], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(raw).toMatch(/samples\/count/);
     expect(raw).toContain(FUNCS[0]);
@@ -64,6 +78,9 @@ describe('pprof', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pprof-rot-'));
     const counters = new Counters();
     writeFileSync(join(dir, 'unrelated.txt'), 'x'.repeat(5000));
+    // A file of an earlier run counts and, oldest, goes first.
+    const old = '20000101T000000000Z-000000-cpu.pb.gz';
+    writeFileSync(join(dir, old), 'x'.repeat(2000));
     const w = new PprofWriter({ dir, maxBytes: 2500, counters });
     const written: string[] = [];
     for (let i = 0; i < 10; i++) written.push(...await w.write({ data: mergeProfiles([sampleData()]), closedAt: Date.UTC(2026, 0, 1, 0, 0, i) }));
@@ -74,8 +91,9 @@ describe('pprof', () => {
     // the newest survive, in time order
     expect(left).toEqual(written.map((p) => p.slice(dir.length + 1)).slice(-left.length).sort());
     expect(readdirSync(dir)).toContain('unrelated.txt');
-    expect(counters.get(METRIC_PPROF.written)).toBe(30);
-    expect(counters.get(METRIC_PPROF.rotated)).toBe(30 - left.length);
+    expect(readdirSync(dir)).not.toContain(old);
+    expect(counters.get(METRIC_PPROF.written)).toBe(20);
+    expect(counters.get(METRIC_PPROF.rotated)).toBe(21 - left.length);
   });
 
   it('counts a failed write and goes on', async () => {
@@ -86,6 +104,6 @@ describe('pprof', () => {
     await expect(w.write({ data: mergeProfiles([sampleData()]), closedAt: 0 })).rejects.toThrow();
     const ok = new PprofWriter({ dir, maxBytes: 1 << 20, counters });
     await ok.listener()({ stream: '', data: mergeProfiles([sampleData()]), closedAt: 0, reason: 'flush', samplesIn: 5 });
-    expect(counters.get(METRIC_PPROF.written)).toBe(3);
+    expect(counters.get(METRIC_PPROF.written)).toBe(2);
   });
 });

@@ -13,10 +13,8 @@ import type { ClosedWindow, WindowListener } from './window.js';
 
 const gzip = promisify(gzipCb);
 
-/** One pprof profile made from one OTLP profile of one resource. */
+/** One pprof profile: every resource's OTLP profiles of one type, merged. */
 export interface PprofProfile {
-  /** The process or service it describes (file-name safe). */
-  label: string;
   /** cpu, off_cpu, alloc_space, ... (file-name safe). */
   type: string;
   profile: PProfile;
@@ -52,84 +50,137 @@ export function profileTypeName(d: ProfilesDictionary, p: Profile): string {
   return sample || period || 'unknown';
 }
 
-/** Converts OTLP profiles into pprof profiles, one per resource and OTLP profile. */
+/**
+ * Converts OTLP profiles into pprof profiles, one per profile type: the profiles of every
+ * resource (process, service) go into one, and each sample carries its resource's attributes
+ * as labels (`process.pid`, `process.executable.name`, `service.name`, ...), so
+ * `go tool pprof -tagfocus` / `-tagroot` still tell processes apart. One file per type and
+ * window instead of one per process keeps the writer's cost flat in the number of processes.
+ */
 export function toPprof(data: ProfilesData): PprofProfile[] {
   const d = data.dictionary;
   if (!d) return [];
-  const out: PprofProfile[] = [];
+  const byType = new Map<string, PprofBuilder>();
   for (const rp of data.resourceProfiles) {
-    const label = resourceLabel(rp.resource, d.stringTable);
-    for (const sp of rp.scopeProfiles) for (const p of sp.profiles) out.push({ label: safe(label), type: safe(profileTypeName(d, p)), profile: convert(d, p) });
+    const resource = resourceKeyValues(rp.resource, d.stringTable);
+    for (const sp of rp.scopeProfiles) for (const p of sp.profiles) {
+      const type = safe(profileTypeName(d, p));
+      // Profiles merge only when their values mean the same: same type name and units.
+      const key = `${type}|${d.stringTable[p.sampleType?.unitStrindex ?? 0] ?? ''}|${d.stringTable[p.periodType?.typeStrindex ?? 0] ?? ''}|${d.stringTable[p.periodType?.unitStrindex ?? 0] ?? ''}`;
+      let b = byType.get(key);
+      if (!b) byType.set(key, (b = new PprofBuilder(type, d, p)));
+      b.add(p, resource);
+    }
+  }
+  return [...byType.values()].map((b) => ({ type: b.type, profile: b.build() }));
+}
+
+type ScalarKeyValue = { key: string; str?: string; num?: bigint };
+
+function resourceKeyValues(r: Resource | undefined, strings: readonly string[]): ScalarKeyValue[] {
+  const out: ScalarKeyValue[] = [];
+  for (const kv of resolveKeyValues(r?.attributes ?? [], strings)) {
+    const v = kv.value?.value;
+    if (v?.case === 'intValue') out.push({ key: kv.key, num: v.value });
+    else if (v?.case === 'stringValue' || v?.case === 'doubleValue' || v?.case === 'boolValue') out.push({ key: kv.key, str: String(v.value) });
   }
   return out;
 }
 
-function convert(d: ProfilesDictionary, p: Profile): PProfile {
-  const st = new StringTable();
-  const s = (i: number): number => st.dedup(d.stringTable[i] ?? '');
-  const mappings = new Map<number, PMapping>();
-  const functions = new Map<number, PFunction>();
-  const locations = new Map<number, PLocation>();
-  const buildIdOf = (attrs: readonly number[]): number => {
+/** Builds one pprof profile out of OTLP profiles sharing a dictionary and a type. */
+class PprofBuilder {
+  private readonly st = new StringTable();
+  private readonly mappings = new Map<number, PMapping>();
+  private readonly functions = new Map<number, PFunction>();
+  private readonly locations = new Map<number, PLocation>();
+  private readonly samples: PSample[] = [];
+  private readonly sampleType: ValueType;
+  private readonly periodType: ValueType | undefined;
+  private readonly period: number | bigint;
+  private start: bigint | undefined;
+  private end = 0n;
+
+  constructor(readonly type: string, private readonly d: ProfilesDictionary, first: Profile) {
+    this.sampleType = new ValueType({ type: this.s(first.sampleType?.typeStrindex ?? 0), unit: this.s(first.sampleType?.unitStrindex ?? 0) });
+    this.periodType = first.periodType ? new ValueType({ type: this.s(first.periodType.typeStrindex), unit: this.s(first.periodType.unitStrindex) }) : undefined;
+    this.period = first.period;
+  }
+
+  private s(i: number): number { return this.st.dedup(this.d.stringTable[i] ?? ''); }
+
+  private buildIdOf(attrs: readonly number[]): number {
     for (const i of attrs) {
-      const kv = d.attributeTable[i];
-      if (!kv || !(d.stringTable[kv.keyStrindex] ?? '').startsWith('process.executable.build_id')) continue;
-      const v = resolveValue(kv.value, d.stringTable)?.value;
-      if (v?.case === 'stringValue') return st.dedup(v.value);
+      const kv = this.d.attributeTable[i];
+      if (!kv || !(this.d.stringTable[kv.keyStrindex] ?? '').startsWith('process.executable.build_id')) continue;
+      const v = resolveValue(kv.value, this.d.stringTable)?.value;
+      if (v?.case === 'stringValue') return this.st.dedup(v.value);
     }
     return 0;
-  };
-  const mapping = (i: number): number => {
-    if (i <= 0) return 0;
-    if (!mappings.has(i)) {
-      const m = d.mappingTable[i]!;
-      mappings.set(i, new PMapping({ id: i, memoryStart: m.memoryStart, memoryLimit: m.memoryLimit, fileOffset: m.fileOffset, filename: s(m.filenameStrindex), buildId: buildIdOf(m.attributeIndices) }));
-    }
-    return i;
-  };
-  const fn = (i: number): number => {
-    if (!functions.has(i)) {
-      const f = d.functionTable[i]!;
-      functions.set(i, new PFunction({ id: i, name: s(f.nameStrindex), systemName: s(f.systemNameStrindex), filename: s(f.filenameStrindex), startLine: f.startLine }));
-    }
-    return i;
-  };
-  const location = (i: number): number => {
-    if (!locations.has(i)) {
-      const l = d.locationTable[i]!;
-      const line = l.lines.filter((ln) => ln.functionIndex > 0).map((ln) => new PLine({ functionId: fn(ln.functionIndex), line: ln.line }));
-      const mappingId = mapping(l.mappingIndex);
-      if (line.length > 0 && mappingId > 0) mappings.get(mappingId)!.hasFunctions = true;
-      locations.set(i, new PLocation({ id: i, mappingId, address: l.address, line }));
-    }
-    return i;
-  };
-  const samples: PSample[] = [];
-  for (const x of p.samples) {
-    const locationId = (d.stackTable[x.stackIndex]?.locationIndices ?? []).filter((li) => li > 0).map(location);
-    const label: Label[] = [];
-    for (const ai of x.attributeIndices) {
-      const kv = d.attributeTable[ai];
-      if (!kv) continue;
-      const v = resolveValue(kv.value, d.stringTable)?.value;
-      if (v?.case === 'stringValue') label.push(new Label({ key: s(kv.keyStrindex), str: st.dedup(v.value) }));
-      else if (v?.case === 'intValue') label.push(new Label({ key: s(kv.keyStrindex), num: v.value, numUnit: s(kv.unitStrindex) }));
-      else if (v?.case === 'boolValue' || v?.case === 'doubleValue') label.push(new Label({ key: s(kv.keyStrindex), str: st.dedup(String(v.value)) }));
-    }
-    samples.push(new PSample({ locationId, value: [sampleWeight(x)], label }));
   }
-  return new PProfile({
-    sampleType: [new ValueType({ type: s(p.sampleType?.typeStrindex ?? 0), unit: s(p.sampleType?.unitStrindex ?? 0) })],
-    sample: samples,
-    mapping: [...mappings.values()],
-    location: [...locations.values()],
-    function: [...functions.values()],
-    stringTable: st,
-    timeNanos: p.timeUnixNano,
-    durationNanos: p.durationNano,
-    ...(p.periodType ? { periodType: new ValueType({ type: s(p.periodType.typeStrindex), unit: s(p.periodType.unitStrindex) }) } : {}),
-    period: p.period,
-  });
+
+  private mapping(i: number): number {
+    if (i <= 0) return 0;
+    if (!this.mappings.has(i)) {
+      const m = this.d.mappingTable[i]!;
+      this.mappings.set(i, new PMapping({ id: i, memoryStart: m.memoryStart, memoryLimit: m.memoryLimit, fileOffset: m.fileOffset, filename: this.s(m.filenameStrindex), buildId: this.buildIdOf(m.attributeIndices) }));
+    }
+    return i;
+  }
+
+  private fn(i: number): number {
+    if (!this.functions.has(i)) {
+      const f = this.d.functionTable[i]!;
+      this.functions.set(i, new PFunction({ id: i, name: this.s(f.nameStrindex), systemName: this.s(f.systemNameStrindex), filename: this.s(f.filenameStrindex), startLine: f.startLine }));
+    }
+    return i;
+  }
+
+  private location(i: number): number {
+    if (!this.locations.has(i)) {
+      const l = this.d.locationTable[i]!;
+      const line = l.lines.filter((ln) => ln.functionIndex > 0).map((ln) => new PLine({ functionId: this.fn(ln.functionIndex), line: ln.line }));
+      const mappingId = this.mapping(l.mappingIndex);
+      if (line.length > 0 && mappingId > 0) this.mappings.get(mappingId)!.hasFunctions = true;
+      this.locations.set(i, new PLocation({ id: i, mappingId, address: l.address, line }));
+    }
+    return i;
+  }
+
+  add(p: Profile, resource: readonly ScalarKeyValue[]): void {
+    const d = this.d;
+    if (this.start === undefined || p.timeUnixNano < this.start) this.start = p.timeUnixNano;
+    if (p.timeUnixNano + p.durationNano > this.end) this.end = p.timeUnixNano + p.durationNano;
+    const resourceLabels = resource.map((kv) => new Label(kv.num !== undefined ? { key: this.st.dedup(kv.key), num: kv.num } : { key: this.st.dedup(kv.key), str: this.st.dedup(kv.str ?? '') }));
+    for (const x of p.samples) {
+      const locationId = (d.stackTable[x.stackIndex]?.locationIndices ?? []).filter((li) => li > 0).map((li) => this.location(li));
+      const label: Label[] = [...resourceLabels];
+      for (const ai of x.attributeIndices) {
+        const kv = d.attributeTable[ai];
+        if (!kv) continue;
+        const v = resolveValue(kv.value, d.stringTable)?.value;
+        if (v?.case === 'stringValue') label.push(new Label({ key: this.s(kv.keyStrindex), str: this.st.dedup(v.value) }));
+        else if (v?.case === 'intValue') label.push(new Label({ key: this.s(kv.keyStrindex), num: v.value, numUnit: this.s(kv.unitStrindex) }));
+        else if (v?.case === 'boolValue' || v?.case === 'doubleValue') label.push(new Label({ key: this.s(kv.keyStrindex), str: this.st.dedup(String(v.value)) }));
+      }
+      this.samples.push(new PSample({ locationId, value: [sampleWeight(x)], label }));
+    }
+  }
+
+  build(): PProfile {
+    const start = this.start ?? 0n;
+    return new PProfile({
+      sampleType: [this.sampleType],
+      sample: this.samples,
+      mapping: [...this.mappings.values()],
+      location: [...this.locations.values()],
+      function: [...this.functions.values()],
+      stringTable: this.st,
+      timeNanos: start,
+      durationNanos: this.end > start ? this.end - start : 0n,
+      ...(this.periodType ? { periodType: this.periodType } : {}),
+      period: this.period,
+    });
+  }
 }
 
 /** Gzipped pprof bytes, as `go tool pprof` reads them. */
@@ -154,14 +205,19 @@ export const METRIC_PPROF = {
 } as const;
 
 /**
- * Writes each closed window as gzipped pprof files, one per process or service and profile
- * type, named `<UTC time>-<seq>-<label>-<type>.pb.gz` so names sort by time; after each window
- * it removes the oldest files until the directory's files fit in maxBytes. Writes are
- * serialized; a file appears complete or not at all (written aside, then renamed).
+ * Writes each closed window as gzipped pprof files, one per profile type (every process in
+ * it, told apart by labels), named `<UTC time>-<seq>-<type>.pb.gz` so names sort by time;
+ * after each window it removes the oldest files until the directory's files fit in maxBytes.
+ * The directory is listed once, at the first write (files of earlier runs count); after that
+ * the writer keeps the list itself instead of listing and stat'ing every file per window.
+ * Writes are serialized; a file appears complete or not at all (written aside, then renamed).
  */
 export class PprofWriter {
   private seq = 0;
   private chain: Promise<unknown> = Promise.resolve();
+  /** The directory's pprof files, oldest first, and their total size; undefined until listed. */
+  private files: { name: string; size: number }[] | undefined;
+  private total = 0;
 
   constructor(private readonly opts: PprofWriterOptions) {}
 
@@ -174,16 +230,20 @@ export class PprofWriter {
   write(w: Pick<ClosedWindow, 'data' | 'closedAt'>): Promise<string[]> {
     const run = async (): Promise<string[]> => {
       await fsp.mkdir(this.opts.dir, { recursive: true });
+      const files = this.files ?? (this.files = await this.list());
       const stamp = new Date(w.closedAt).toISOString().replace(/[-:.]/g, '');
       const paths: string[] = [];
       for (const p of toPprof(w.data)) {
         if (p.profile.sample.length === 0) continue;
-        const name = `${stamp}-${String(this.seq++ % 1_000_000).padStart(6, '0')}-${p.label}-${p.type}${PPROF_SUFFIX}`;
+        const name = `${stamp}-${String(this.seq++ % 1_000_000).padStart(6, '0')}-${p.type}${PPROF_SUFFIX}`;
         const path = join(this.opts.dir, name);
         const tmp = join(this.opts.dir, `.${name}.tmp`);
         try {
-          await fsp.writeFile(tmp, await encodePprof(p.profile));
+          const bytes = await encodePprof(p.profile);
+          await fsp.writeFile(tmp, bytes);
           await fsp.rename(tmp, path);
+          files.push({ name, size: bytes.length });
+          this.total += bytes.length;
           paths.push(path);
           this.opts.counters?.inc(METRIC_PPROF.written);
         } catch (e) {
@@ -200,17 +260,24 @@ export class PprofWriter {
     return next;
   }
 
+  /** Lists the directory's pprof files, oldest first, with their sizes. */
+  private async list(): Promise<{ name: string; size: number }[]> {
+    const names = (await fsp.readdir(this.opts.dir)).filter((n) => n.endsWith(PPROF_SUFFIX) && !n.startsWith('.')).sort();
+    const files = await Promise.all(names.map(async (name) => ({ name, size: (await fsp.stat(join(this.opts.dir, name)).catch(() => ({ size: 0 }))).size })));
+    this.total = files.reduce((t, f) => t + f.size, 0);
+    return files;
+  }
+
   /** Removes the oldest files until the total fits in maxBytes. */
   async rotate(): Promise<number> {
-    const names = (await fsp.readdir(this.opts.dir)).filter((n) => n.endsWith(PPROF_SUFFIX) && !n.startsWith('.')).sort();
-    const sizes = await Promise.all(names.map(async (n) => (await fsp.stat(join(this.opts.dir, n)).catch(() => ({ size: 0 }))).size));
-    let total = sizes.reduce((a, b) => a + b, 0);
+    const files = this.files ?? (this.files = await this.list());
     let removed = 0;
-    for (let i = 0; i < names.length && total > this.opts.maxBytes; i++) {
-      await fsp.rm(join(this.opts.dir, names[i]!), { force: true });
-      total -= sizes[i]!;
-      removed++;
+    while (removed < files.length && this.total > this.opts.maxBytes) {
+      const f = files[removed++]!;
+      await fsp.rm(join(this.opts.dir, f.name), { force: true });
+      this.total -= f.size;
     }
+    files.splice(0, removed);
     this.opts.counters?.inc(METRIC_PPROF.rotated, undefined, removed);
     return removed;
   }
