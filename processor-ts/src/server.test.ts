@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
+import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { mkdtempSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import * as net from 'node:net';
 import * as http from 'node:http';
@@ -54,6 +54,26 @@ describe('server', () => {
     expect(metrics.body).toContain('ebpf_otel_sidecar_requests_total{code="ok",procedure="ebpfotel.sidecar.v1.SymbolizerService/Symbolize"} 4');
     expect((await httpGet({ host: '127.0.0.1', port: s.tcp!.port, path: '/other' })).status).toBe(404);
     expect(s.counters.get('ebpf_otel_sidecar_requests_in_flight')).toBe(0);
+  });
+
+  it('answers uncompressed even to a client that accepts gzip (a local socket gains nothing)', async () => {
+    const s = await start({ listen: '127.0.0.1:0' });
+    const baseUrl = `http://127.0.0.1:${s.tcp!.port}`;
+    // A dictionary large enough that the answer is well over connect's 1 KiB compression floor.
+    const big = encodeProfiles(create(ProfilesDataSchema, { dictionary: create(ProfilesDictionarySchema, { stringTable: ['', ...Array.from({ length: 500 }, (_, i) => `string-${i}`)] }) }));
+    const encodings: Array<string | null> = [];
+    const transport = createGrpcTransport({
+      baseUrl,
+      acceptCompression: [compressionGzip],
+      interceptors: [(next) => async (req) => {
+        const res = await next(req);
+        encodings.push(res.header.get('grpc-encoding'));
+        return res;
+      }],
+    });
+    const res = await createClient(SymbolizerService, transport).symbolize({ profilesData: big });
+    expect(res.profilesData.length).toBeGreaterThan(4096);
+    expect(encodings).toEqual([null]);
   });
 
   it('listens on a private unix socket and removes it at shutdown', async () => {

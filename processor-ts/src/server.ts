@@ -85,6 +85,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes, maxStreams: opts.maxStreams });
   const handler = connectNodeAdapter({
     routes: routes({ engine, limiter, counters, log, health, aggregator }),
+    // No compression: the RPC runs over a local socket, where gzip only costs CPU on both
+    // ends (connect-node otherwise gzips every answer over 1 KiB for a client that accepts
+    // it, as connect-go's does by default); and readMaxBytes then bounds what is processed.
+    acceptCompression: [],
     readMaxBytes: opts.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
     shutdownSignal: shutdown.signal,
     interceptors: [countingInterceptor(counters)],
