@@ -8,14 +8,14 @@ import { makeTempDir } from './testutil/oracle.js';
 
 vi.mock('./debug/lookup.js', async (importOriginal) => {
   const orig = await importOriginal<typeof import('./debug/lookup.js')>();
-  return { ...orig, readRegularFile: vi.fn(orig.readRegularFile) };
+  return { ...orig, readElfFile: vi.fn(orig.readElfFile) };
 });
 
 const fx = buildFixtures();
 
 describe('Symbolizer file reads', () => {
   it('reads an object file once; later loads of the same file only stat it', async () => {
-    const read = vi.mocked(lookup.readRegularFile);
+    const read = vi.mocked(lookup.readElfFile);
     const f = join(makeTempDir('ebpf-otel-spy-'), 'lib.so');
     copyFileSync(fx.lib, f);
     const s = new ObjectSymbolizer({ separateDebug: false });

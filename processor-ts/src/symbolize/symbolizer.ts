@@ -1,4 +1,4 @@
-import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE, fileIdentityKey, findDebugFile, readRegularFile, statRegularFile } from './debug/lookup.js';
+import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE, fileIdentityKey, findDebugFile, readElfFile, statRegularFile } from './debug/lookup.js';
 import { initDemangler } from './demangle/demangle.js';
 import { ElfFile } from './elf/elf.js';
 import { ByteLru } from './lru.js';
@@ -59,9 +59,9 @@ export class ObjectSymbolizer {
     const hit = known !== undefined ? this.contexts.get(known) : undefined;
     if (hit) return hit;
     this.reads++;
-    const file = await readRegularFile(path, this.maxFileSize);
+    const file = await readElfFile(path, this.maxFileSize);
     const fileKey = fileIdentityKey(file);
-    const elf = new ElfFile(file.buf);
+    const elf = new ElfFile(file.buf, file.loaded);
     const id = elf.buildId();
     const key = `${this.ns}${id ? `build-id:${id}` : `file:${fileKey}`}`;
     const cached = this.contexts.get(key);

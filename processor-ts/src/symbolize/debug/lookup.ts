@@ -51,6 +51,108 @@ export async function readRegularFile(path: string, maxSize: number): Promise<{ 
   }
 }
 
+const SHF_ALLOC = 0x2;
+const SHF_EXECINSTR = 0x4;
+const SHT_NOBITS = 8;
+/** Section types of a program's loaded code and data: PROGBITS, RELA, REL, init/fini arrays. */
+const PROGRAM_IMAGE = new Set([1, 4, 9, 14, 15, 16]);
+
+/**
+ * The sections of an ELF file the symbolizer never reads: code always; for non-Go files the
+ * whole loaded image (read-only data, data, unwind tables, relocations) — what it reads there
+ * is symbol tables, notes and the non-loaded DWARF sections. Go files keep their data: the
+ * pclntab and moduledata are found there.
+ */
+function unreadSections(elf: ElfFile): Array<[number, number]> {
+  const isGo = elf.sections.some((s) => s.name === '.gopclntab' || s.name === '.go.buildinfo' || s.name === '.note.go.buildid');
+  const unread = (flags: number, type: number): boolean =>
+    (flags & SHF_EXECINSTR) !== 0 || (!isGo && (flags & SHF_ALLOC) !== 0 && PROGRAM_IMAGE.has(type));
+  return elf.sections
+    .filter((s) => s.type !== SHT_NOBITS && s.size > 0 && unread(s.flags, s.type))
+    .map((s): [number, number] => [s.offset, s.offset + s.size])
+    .sort((a, b) => a[0] - b[0]);
+}
+
+/** Where the section header table and its names are: enough to list sections. */
+function headerRanges(buf: Buffer, size: number): Array<[number, number]> | undefined {
+  if (size < 64 || buf.readUInt32BE(0) !== 0x7f454c46 || buf[5] !== 1 || (buf[4] !== 1 && buf[4] !== 2)) return undefined;
+  const is64 = buf[4] === 2;
+  const word = (o: number): number => (is64 ? Number(buf.readBigUInt64LE(o)) : buf.readUInt32LE(o));
+  const phoff = word(is64 ? 32 : 28);
+  const shoff = word(is64 ? 40 : 32);
+  const phentsize = buf.readUInt16LE(is64 ? 54 : 42);
+  const phnum = buf.readUInt16LE(is64 ? 56 : 44);
+  const shentsize = buf.readUInt16LE(is64 ? 58 : 46);
+  const shnum = buf.readUInt16LE(is64 ? 60 : 48);
+  const shstrndx = buf.readUInt16LE(is64 ? 62 : 50);
+  // Extended numbering and odd tables: read everything and let ElfFile judge.
+  if (shoff === 0 || shnum === 0 || shstrndx >= shnum || shentsize < (is64 ? 64 : 40)) return undefined;
+  const out: Array<[number, number]> = [[phoff, phoff + phnum * phentsize], [shoff, shoff + shnum * shentsize]];
+  return out.every(([a, b]) => b <= size && a <= b) ? out : undefined;
+}
+
+async function readRange(fh: fsp.FileHandle, buf: Buffer, from: number, to: number): Promise<number> {
+  let off = from;
+  while (off < to) {
+    const { bytesRead } = await fh.read(buf, off, to - off, off);
+    if (bytesRead === 0) break;
+    off += bytesRead;
+  }
+  return off - from;
+}
+
+/**
+ * Reads an ELF file as the symbolizer needs it: every byte but the sections it never reads
+ * (code, and the loaded image of non-Go files — 80 % of the node binary), which stay zero. The buffer
+ * is allocated zero-filled, so the pages never read are never touched and cost no resident
+ * memory; `loaded` is what was read. A file that is not ELF, or whose section table is odd, is
+ * read whole (ElfFile then judges it). Same checks as readRegularFile.
+ */
+export async function readElfFile(path: string, maxSize: number): Promise<{ buf: Buffer; loaded: number } & FileIdentity> {
+  await statRegularFile(path, maxSize);
+  const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+  try {
+    const st = await fh.stat();
+    checkRegular(path, st, maxSize);
+    const id = { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size };
+    const buf = Buffer.alloc(st.size);
+    const whole = async (): Promise<{ buf: Buffer; loaded: number } & FileIdentity> => {
+      const n = await readRange(fh, buf, 0, st.size);
+      return { buf: n === st.size ? buf : buf.subarray(0, n), loaded: n, ...id };
+    };
+    if ((await readRange(fh, buf, 0, Math.min(64, st.size))) < Math.min(64, st.size)) return whole();
+    const headers = headerRanges(buf, st.size);
+    if (!headers) return whole();
+    for (const [a, b] of headers) if ((await readRange(fh, buf, a, b)) < b - a) return whole();
+    // The section names (the shstrtab entry of the table just read), then the sections.
+    let skip: Array<[number, number]>;
+    try {
+      const is64 = buf[4] === 2;
+      const e = headers[1]![0] + buf.readUInt16LE(is64 ? 62 : 50) * buf.readUInt16LE(is64 ? 58 : 46);
+      const off = is64 ? Number(buf.readBigUInt64LE(e + 24)) : buf.readUInt32LE(e + 16);
+      const size = is64 ? Number(buf.readBigUInt64LE(e + 32)) : buf.readUInt32LE(e + 20);
+      if (off + size > st.size) return whole();
+      await readRange(fh, buf, off, off + size);
+      skip = unreadSections(new ElfFile(buf));
+    } catch {
+      return whole();
+    }
+    let loaded = 0;
+    let at = 0;
+    for (const [a, b] of [...skip, [st.size, st.size] as [number, number]]) {
+      if (a > at) {
+        const n = await readRange(fh, buf, at, a);
+        loaded += n;
+        if (n < a - at) return whole(); // the file shrank: read it as it is now
+      }
+      at = Math.max(at, b);
+    }
+    return { buf, loaded, ...id };
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Candidate paths for the separate debug file of `path` (build-id first, then .gnu_debuglink). */
 export function debugCandidates(path: string, elf: ElfFile, debugDirs: readonly string[]): string[] {
   const out: string[] = [];
@@ -77,11 +179,13 @@ export async function findDebugFile(
   for (const cand of debugCandidates(path, elf, debugDirs)) {
     if (cand === path) continue;
     let buf: Buffer;
+    let loaded: number;
     try {
-      ({ buf } = await readRegularFile(cand, maxSize));
+      // A .gnu_debuglink CRC covers the whole file: read all of it then.
+      ({ buf, loaded } = id !== undefined ? await readElfFile(cand, maxSize) : await readRegularFile(cand, maxSize).then((f) => ({ ...f, loaded: f.buf.length })));
     } catch { continue; }
     let dbg: ElfFile;
-    try { dbg = new ElfFile(buf); } catch { continue; }
+    try { dbg = new ElfFile(buf, loaded); } catch { continue; }
     if (id !== undefined) {
       if (dbg.buildId() !== id) continue;
     } else if (link && crc32(buf) >>> 0 !== link.crc) continue;

@@ -46,8 +46,12 @@ export class ElfFile {
   private readonly byName = new Map<string, SectionHeader>();
   private readonly dataCache = new Map<number, Buffer>();
 
-  constructor(buf: Buffer) {
+  /** Bytes of the file actually read (readElfFile leaves sections it never reads unread). */
+  readonly loadedBytes: number;
+
+  constructor(buf: Buffer, loadedBytes = buf.length) {
     this.buf = buf;
+    this.loadedBytes = loadedBytes;
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     if (buf.length < 52 || buf.readUInt32BE(0) !== 0x7f454c46) throw new ElfError('not an ELF file');
     const cls = buf[4];

@@ -1,0 +1,91 @@
+import { readFileSync, truncateSync, copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ElfFile } from '../elf/elf.js';
+import { ObjectContext } from '../object.js';
+import { ObjectSymbolizer } from '../symbolizer.js';
+import { asFileOffset } from '../types.js';
+import { buildFixtures } from '../testutil/fixtures.js';
+import { buildGoPrograms, GO } from '../testutil/goprog.js';
+import { makeTempDir } from '../testutil/oracle.js';
+import { DEFAULT_MAX_FILE_SIZE, readElfFile, readRegularFile } from './lookup.js';
+
+const SHF_EXECINSTR = 0x4;
+const SHF_ALLOC = 0x2;
+
+/** Checks a sparse read against the whole file: skipped sections zero, every other byte equal. */
+async function compare(path: string): Promise<{ skipped: string[]; loaded: number; size: number }> {
+  const whole = readFileSync(path);
+  const sparse = await readElfFile(path, DEFAULT_MAX_FILE_SIZE);
+  expect(sparse.buf.length).toBe(whole.length);
+  const elf = new ElfFile(whole);
+  const skip = new Uint8Array(whole.length);
+  const skipped: string[] = [];
+  for (const s of elf.sections) {
+    if (s.type === 8 || s.size === 0) continue;
+    const code = (s.flags & SHF_EXECINSTR) !== 0;
+    if (code || ((s.flags & SHF_ALLOC) !== 0 && [1, 4, 9, 14, 15, 16].includes(s.type))) {
+      if (sparse.buf.subarray(s.offset, s.offset + s.size).some((b) => b !== 0)) {
+        // Kept (the data of a Go file): then it is the file's.
+        expect(code).toBe(false);
+        continue;
+      }
+      skipped.push(s.name);
+      skip.fill(1, s.offset, s.offset + s.size);
+    }
+  }
+  let differ = 0;
+  for (let i = 0; i < whole.length; i++) if (!skip[i] && whole[i] !== sparse.buf[i]) differ++;
+  expect(differ).toBe(0);
+  return { skipped, loaded: sparse.loaded, size: whole.length };
+}
+
+describe('readElfFile', () => {
+  it('leaves code and data of a C program unread, every other byte as the file has it', async () => {
+    const fx = buildFixtures();
+    const r = await compare(fx.exe);
+    expect(r.skipped).toEqual(expect.arrayContaining(['.text', '.rodata', '.eh_frame', '.data']));
+    expect(r.skipped).not.toContain('.symtab');
+    expect(r.loaded).toBeLessThan(r.size);
+    // Symbolization is the same as over the whole file.
+    const a = new ObjectSymbolizer({ separateDebug: false });
+    const ctx = await a.load(fx.exe);
+    expect(ctx.elf.loadedBytes).toBe(r.loaded);
+    const whole = new ElfFile(readFileSync(fx.exe));
+    const text = whole.section('.text')!;
+    const offsets = Array.from({ length: 64 }, (_, i) => asFileOffset(text.offset + Math.floor((i * text.size) / 64)));
+    const full = new ObjectContext({ path: fx.exe, key: 'whole', elf: whole });
+    const sparse = a.symbolize(ctx, offsets);
+    expect(sparse.filter((r) => r.kind === 'frames').length).toBeGreaterThan(32);
+    expect(sparse).toEqual(offsets.map((o) => full.symbolizeFileOffset(o)));
+  });
+
+  it('keeps the data of a Go program (its tables live there)', async () => {
+    expect(GO, 'go is needed (setup installs it)').toBeDefined();
+    const go = buildGoPrograms()!;
+    const r = await compare(go.dwarf);
+    expect(r.skipped).toContain('.text');
+    expect(r.skipped).not.toContain('.rodata');
+  }, 120_000);
+
+  it('reads files it cannot list whole: not ELF, truncated section table, no sections', async () => {
+    const dir = makeTempDir('ebpf-otel-sparse-');
+    const text = join(dir, 'text');
+    writeFileSync(text, 'not an ELF file, just some text that is longer than sixty-four bytes in all.\n');
+    const t = await readElfFile(text, DEFAULT_MAX_FILE_SIZE);
+    expect(t.buf.equals(readFileSync(text))).toBe(true);
+    expect(t.loaded).toBe(t.buf.length);
+    const fx = buildFixtures();
+    const cut = join(dir, 'cut');
+    copyFileSync(fx.exe, cut);
+    truncateSync(cut, 4096); // the section header table (at the end) is gone
+    const c = await readElfFile(cut, DEFAULT_MAX_FILE_SIZE);
+    expect(c.buf.equals(readFileSync(cut))).toBe(true);
+    const small = join(dir, 'small');
+    writeFileSync(small, readFileSync(fx.exe).subarray(0, 20));
+    expect((await readElfFile(small, DEFAULT_MAX_FILE_SIZE)).buf.equals(readFileSync(small))).toBe(true);
+    // The same checks as a plain read: size cap.
+    await expect(readElfFile(fx.exe, 10)).rejects.toThrow(/exceeds/);
+    await expect(readRegularFile(fx.exe, 10)).rejects.toThrow(/exceeds/);
+  });
+});
