@@ -25,6 +25,9 @@ export const METRIC = {
   lookupMisses: 'ebpf_otel_sidecar_lookup_misses_total',
   lookupFound: 'ebpf_otel_sidecar_lookup_found_total',
   framesSkipped: 'ebpf_otel_sidecar_frames_skipped_total',
+  residentBytes: 'ebpf_otel_sidecar_resident_memory_bytes',
+  heapBytes: 'ebpf_otel_sidecar_heap_used_bytes',
+  externalBytes: 'ebpf_otel_sidecar_external_memory_bytes',
 } as const;
 
 const HELP: Record<string, string> = {

@@ -81,6 +81,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   counters.gauge(METRIC.inFlight, 'RPCs being served.', () => limiter.inFlight);
   counters.gauge(METRIC.cachedObjects, 'Parsed object files held in the cache.', () => engine.cachedObjects);
   counters.gauge(METRIC.cachedBytes, 'Approximate bytes held by the parsed-file cache.', () => engine.cachedBytes);
+  // Where the memory budget goes (docs/deployment.md): all of it, V8's heap, and buffers
+  // outside it (file bytes of the cache, request bodies).
+  counters.gauge(METRIC.residentBytes, 'Resident memory of the sidecar process.', () => process.memoryUsage.rss());
+  counters.gauge(METRIC.heapBytes, "V8 heap in use (bounded by node's --max-old-space-size plus the young generation).", () => process.memoryUsage().heapUsed);
+  counters.gauge(METRIC.externalBytes, 'Memory of buffers outside the V8 heap (file bytes, request bodies).', () => process.memoryUsage().external);
 
   const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes, maxStreams: opts.maxStreams });
   const handler = connectNodeAdapter({
