@@ -3,13 +3,17 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,6 +35,8 @@ type result struct {
 	machineBusy      float64 // share of all CPU busy (everything) in the window
 	load             string
 	splitErr         error
+	// The sidecar's own memory gauges at the end of the window (GET /metrics).
+	sideMem map[string]float64
 }
 
 type snap struct {
@@ -152,6 +158,7 @@ func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
 	r.warm = sw.at.Sub(s0.at)
 	r.rssColl, r.hwmColl = memory(coll)
 	r.rssSide, r.hwmSide = memory(side)
+	r.sideMem = sidecarMemory(port)
 	r.coll, r.collSteady = s1.coll-s0.coll, s1.coll-sw.coll
 	r.side, r.sideSteady = s1.side["total"]-s0.side["total"], s1.side["total"]-sw.side["total"]
 	r.bpf, r.bpfSteady = bpfTotal(s1.bpf)-bpfTotal(s0.bpf), bpfTotal(s1.bpf)-bpfTotal(sw.bpf)
@@ -181,6 +188,29 @@ func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
 	return r, nil
 }
 
+// sidecarMemory reads the sidecar's memory gauges from its /metrics page.
+func sidecarMemory(port int) map[string]float64 {
+	c := http.Client{Timeout: 5 * time.Second}
+	res, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, ok := strings.Cut(line, " ")
+		if !ok || !strings.HasPrefix(name, "ebpf_otel_sidecar_") {
+			continue
+		}
+		switch k := strings.TrimPrefix(name, "ebpf_otel_sidecar_"); k {
+		case "resident_memory_bytes", "heap_used_bytes", "external_memory_bytes", "cached_bytes", "cached_objects":
+			out[k], _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return out
+}
+
 // findPipeline waits for start.sh's two children: the sidecar (node, once
 // its socket exists) and the collector (once it holds BPF programs).
 func findPipeline(script int, done <-chan struct{}, sock string) (coll, side int, err error) {
@@ -196,10 +226,13 @@ func findPipeline(script int, done <-chan struct{}, sock string) (coll, side int
 			if err != nil {
 				continue
 			}
-			switch st.comm {
-			case "otelcol-ebpf":
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c))
+			switch {
+			case st.comm == "otelcol-ebpf":
 				coll = c
-			case "node":
+			case bytes.Contains(cmdline, []byte("main.js\x00serve")):
+				// Node names its main thread, hence the process, MainThread
+				// (Node ≥ 22) or node: the sidecar is told by its arguments.
 				side = c
 			}
 		}
