@@ -56,6 +56,8 @@ const SHF_EXECINSTR = 0x4;
 const SHT_NOBITS = 8;
 /** Section types of a program's loaded code and data: PROGBITS, RELA, REL, init/fini arrays. */
 const PROGRAM_IMAGE = new Set([1, 4, 9, 14, 15, 16]);
+/** The first and last 4 KiB are always read: file IDs such as htlhash are computed over them. */
+const ALWAYS_READ = 4096;
 
 /**
  * The sections of an ELF file the symbolizer never reads: code always; for non-Go files the
@@ -69,7 +71,8 @@ function unreadSections(elf: ElfFile): Array<[number, number]> {
     (flags & SHF_EXECINSTR) !== 0 || (!isGo && (flags & SHF_ALLOC) !== 0 && PROGRAM_IMAGE.has(type));
   return elf.sections
     .filter((s) => s.type !== SHT_NOBITS && s.size > 0 && unread(s.flags, s.type))
-    .map((s): [number, number] => [s.offset, s.offset + s.size])
+    .map((s): [number, number] => [Math.max(s.offset, ALWAYS_READ), Math.min(s.offset + s.size, elf.buf.length - ALWAYS_READ)])
+    .filter(([a, b]) => a < b)
     .sort((a, b) => a[0] - b[0]);
 }
 
@@ -105,7 +108,7 @@ async function readRange(fh: fsp.FileHandle, buf: Buffer, from: number, to: numb
  * Reads an ELF file as the symbolizer needs it: every byte but the sections it never reads
  * (code, and the loaded image of non-Go files — 80 % of the node binary), which stay zero. The buffer
  * is allocated zero-filled, so the pages never read are never touched and cost no resident
- * memory; `loaded` is what was read. A file that is not ELF, or whose section table is odd, is
+ * memory; `loaded` is what was read. The first and last 4 KiB are always read. A file that is not ELF, or whose section table is odd, is
  * read whole (ElfFile then judges it). Same checks as readRegularFile.
  */
 export async function readElfFile(path: string, maxSize: number): Promise<{ buf: Buffer; loaded: number } & FileIdentity> {
