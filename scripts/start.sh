@@ -20,10 +20,16 @@ CONFIG="${EBPF_OTEL_CONFIG:-$ROOT/config/default.yaml}"
 # the collector's last flush still finds the sidecar up.
 rm -f "$SOCK"
 LISTEN="${EBPF_OTEL_SIDECAR_LISTEN:-127.0.0.1:4319}"
+# The sidecar's memory budget (docs/deployment.md, "Sidecar memory"): the
+# parsed-file cache and V8's old generation are capped; the rest is Node's
+# own and one request's working set.
+CACHE_BYTES="${EBPF_OTEL_SIDECAR_CACHE_BYTES:-134217728}"
+OLD_SPACE_MIB="${EBPF_OTEL_SIDECAR_OLD_SPACE_MIB:-128}"
 # Extra node flags for the sidecar (the pipeline benchmark passes --cpu-prof,
 # which node refuses in NODE_OPTIONS).
 read -r -a NODE_FLAGS <<<"${EBPF_OTEL_SIDECAR_NODE_FLAGS:-}"
-setsid node "${NODE_FLAGS[@]}" "$ROOT/processor-ts/dist/main.js" serve --listen "$LISTEN" --unix "$SOCK" \
+setsid node --max-old-space-size="$OLD_SPACE_MIB" "${NODE_FLAGS[@]}" "$ROOT/processor-ts/dist/main.js" serve \
+	--listen "$LISTEN" --unix "$SOCK" --cache-bytes "$CACHE_BYTES" \
 	--pprof-dir "$EBPF_OTEL_OUT/pprof" >"$EBPF_OTEL_RUN/sidecar.log" 2>&1 &
 SIDECAR=$!
 stop_sidecar() {
