@@ -77,7 +77,7 @@ func report(rs []*result) {
 			}
 			fmt.Printf("%s: sidecar main thread (node --cpu-prof, 10 ms samples): %s\n", r.state, strings.Join(parts, ", "))
 		}
-		if m := r.sideMem; m != nil {
+		if m := r.sideMem; m["resident_memory_bytes"] > 0 { // sidecars before the gauges lack them
 			fmt.Printf("%s: sidecar memory at the end (MiB): resident %.0f, V8 heap used %.0f, external %.0f, parsed-file cache %.0f (%.0f objects)\n", r.state,
 				m["resident_memory_bytes"]/(1<<20), m["heap_used_bytes"]/(1<<20), m["external_memory_bytes"]/(1<<20), m["cached_bytes"]/(1<<20), m["cached_objects"])
 		}
