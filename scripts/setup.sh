@@ -126,6 +126,9 @@ go_tools() {
 		log "building golangci-lint $lint_version (first time: a few minutes)"
 		go build -modfile=tools/lint/go.mod -o "$GOBIN/golangci-lint" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 	fi
+	# mdatagen likewise (the processors' `go generate` runs it with
+	# `go tool -modfile`); fetched here so a fresh machine fails early.
+	go mod download -modfile=tools/mdatagen/go.mod
 }
 
 npm_deps() {

@@ -10,3 +10,5 @@
 // a clean stop loses nothing. While the sidecar is away, on_error decides
 // what happens to a batch (pass_through by default).
 package aggregatorprocessor // import "github.com/ebpf-otel/ebpf-otel/processor/aggregatorprocessor"
+
+//go:generate go tool -modfile=../../tools/mdatagen/go.mod mdatagen metadata.yaml

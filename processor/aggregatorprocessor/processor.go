@@ -71,9 +71,8 @@ type aggregator struct {
 	started  atomic.Bool
 	stopOnce sync.Once
 
-	failures metric.Int64Counter
-	flushed  metric.Int64Counter
-	lost     metric.Int64Counter
+	// telemetry holds the counters declared in metadata.yaml.
+	telemetry *metadata.TelemetryBuilder
 }
 
 func newAggregator(cfg *Config, set processor.Settings, stream string, next xconsumer.Profiles) (*aggregator, error) {
@@ -93,18 +92,8 @@ func newAggregator(cfg *Config, set processor.Settings, stream string, next xcon
 		done:   make(chan struct{}),
 		window: make(chan struct{}, 1),
 	}
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
-	if a.failures, err = meter.Int64Counter("otelcol_processor_aggregator_sidecar_failures",
-		metric.WithDescription("Calls to the sidecar that failed, by operation and reason."), metric.WithUnit("{calls}")); err != nil {
-		return nil, err
-	}
-	if a.flushed, err = meter.Int64Counter("otelcol_processor_aggregator_windows_flushed",
-		metric.WithDescription("Windows flushed to the next consumer, by trigger."), metric.WithUnit("{windows}")); err != nil {
-		return nil, err
-	}
-	if a.lost, err = meter.Int64Counter("otelcol_processor_aggregator_samples_lost",
-		metric.WithDescription("Input samples a restarted sidecar no longer held at flush."), metric.WithUnit("{samples}")); err != nil {
-		return nil, err
+	if a.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
+		return nil, fmt.Errorf("aggregator telemetry: %w", err)
 	}
 	return a, nil
 }
@@ -158,6 +147,7 @@ func (a *aggregator) Shutdown(ctx context.Context) error {
 			err = a.flush(ctx, "shutdown")
 		}
 		a.client.Close()
+		a.telemetry.Shutdown()
 	})
 	return err
 }
@@ -190,7 +180,7 @@ func (a *aggregator) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) 
 		return a.failed(ctx, "aggregate", pd, err)
 	}
 	if a.cfg.Window > 0 {
-		a.flushed.Add(ctx, 1, metric.WithAttributes(attribute.String("trigger", "sidecar")))
+		a.telemetry.ProcessorAggregatorWindowsFlushed.Add(ctx, 1, metric.WithAttributes(attribute.String("trigger", "sidecar")))
 	}
 	return a.next.ConsumeProfiles(ctx, out)
 }
@@ -250,7 +240,7 @@ func (a *aggregator) flush(ctx context.Context, trigger string) error {
 	a.unlockWindow()
 	a.recovered()
 	if sent > got {
-		a.lost.Add(ctx, int64(sent-got)) //nolint:gosec // counts fit in int64
+		a.telemetry.ProcessorAggregatorSamplesLost.Add(ctx, int64(sent-got)) //nolint:gosec // counts fit in int64
 		a.log.Warn("the aggregator sidecar lost part of a window (it restarted?)",
 			zap.Uint64("samples_sent", sent), zap.Uint64("samples_flushed", got), zap.String("stream", a.stream))
 	}
@@ -262,7 +252,7 @@ func (a *aggregator) flush(ctx context.Context, trigger string) error {
 		a.count(ctx, "flush", err)
 		return err
 	}
-	a.flushed.Add(ctx, 1, metric.WithAttributes(attribute.String("trigger", trigger)))
+	a.telemetry.ProcessorAggregatorWindowsFlushed.Add(ctx, 1, metric.WithAttributes(attribute.String("trigger", trigger)))
 	return a.next.ConsumeProfiles(ctx, out)
 }
 
@@ -275,7 +265,7 @@ func (a *aggregator) recovered() {
 
 func (a *aggregator) count(ctx context.Context, op string, err error) {
 	reason := sidecar.Reason(err)
-	a.failures.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", op), attribute.String("reason", reason), attribute.String("on_error", string(a.cfg.OnError))))
+	a.telemetry.ProcessorAggregatorSidecarFailures.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", op), attribute.String("reason", reason), attribute.String("on_error", string(a.cfg.OnError))))
 	if a.outage.Failed() {
 		a.log.Warn("aggregator sidecar unavailable; profiles are not aggregated until it is back",
 			zap.String("endpoint", a.cfg.Endpoint), zap.String("on_error", string(a.cfg.OnError)), zap.String("reason", reason), zap.Error(err))

@@ -7,3 +7,5 @@
 // what happens to the batch (pass_through by default); calls resume by
 // themselves when it is back.
 package symbolizerprocessor // import "github.com/ebpf-otel/ebpf-otel/processor/symbolizerprocessor"
+
+//go:generate go tool -modfile=../../tools/mdatagen/go.mod mdatagen metadata.yaml

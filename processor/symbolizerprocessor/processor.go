@@ -28,9 +28,8 @@ type symbolizer struct {
 	log    *zap.Logger
 	outage *sidecar.Outage
 
-	failures   metric.Int64Counter
-	symbolized metric.Int64Counter
-	unresolved metric.Int64Counter
+	// telemetry holds the counters declared in metadata.yaml.
+	telemetry *metadata.TelemetryBuilder
 }
 
 func newSymbolizer(cfg *Config, set processor.Settings) (*symbolizer, error) {
@@ -38,7 +37,6 @@ func newSymbolizer(cfg *Config, set processor.Settings) (*symbolizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	s := &symbolizer{
 		cfg: cfg,
 		opts: &sidecarv1.SymbolizeOptions{
@@ -52,17 +50,8 @@ func newSymbolizer(cfg *Config, set processor.Settings) (*symbolizer, error) {
 		log:    set.Logger,
 		outage: sidecar.NewOutage(nil),
 	}
-	if s.failures, err = meter.Int64Counter("otelcol_processor_symbolizer_sidecar_failures",
-		metric.WithDescription("Batches the sidecar did not symbolize, by reason."), metric.WithUnit("{batches}")); err != nil {
-		return nil, err
-	}
-	if s.symbolized, err = meter.Int64Counter("otelcol_processor_symbolizer_locations_symbolized",
-		metric.WithDescription("Locations the sidecar gave lines to."), metric.WithUnit("{locations}")); err != nil {
-		return nil, err
-	}
-	if s.unresolved, err = meter.Int64Counter("otelcol_processor_symbolizer_locations_unresolved",
-		metric.WithDescription("Locations the sidecar could not resolve, by reason."), metric.WithUnit("{locations}")); err != nil {
-		return nil, err
+	if s.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
+		return nil, fmt.Errorf("symbolizer telemetry: %w", err)
 	}
 	return s, nil
 }
@@ -81,16 +70,16 @@ func (s *symbolizer) processProfiles(ctx context.Context, pd pprofile.Profiles) 
 		s.log.Info("symbolizer sidecar is back; symbolizing again",
 			zap.String("endpoint", s.cfg.Endpoint), zap.Duration("outage", lasted.Round(time.Millisecond)), zap.Int("failed_batches", failures))
 	}
-	s.symbolized.Add(ctx, int64(stats.GetLocationsSymbolized())) //nolint:gosec // counts fit in int64
+	s.telemetry.ProcessorSymbolizerLocationsSymbolized.Add(ctx, int64(stats.GetLocationsSymbolized())) //nolint:gosec // counts fit in int64
 	for reason, n := range stats.GetLocationsUnresolved() {
-		s.unresolved.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", reason))) //nolint:gosec // counts fit in int64
+		s.telemetry.ProcessorSymbolizerLocationsUnresolved.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", reason))) //nolint:gosec // counts fit in int64
 	}
 	return out, nil
 }
 
 func (s *symbolizer) failed(ctx context.Context, pd pprofile.Profiles, err error) (pprofile.Profiles, error) {
 	reason := sidecar.Reason(err)
-	s.failures.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason), attribute.String("on_error", string(s.cfg.OnError))))
+	s.telemetry.ProcessorSymbolizerSidecarFailures.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason), attribute.String("on_error", string(s.cfg.OnError))))
 	if s.outage.Failed() {
 		s.log.Warn("symbolizer sidecar unavailable; profiles are not symbolized until it is back",
 			zap.String("endpoint", s.cfg.Endpoint), zap.String("on_error", string(s.cfg.OnError)), zap.String("reason", reason), zap.Error(err))
@@ -109,5 +98,6 @@ func (s *symbolizer) failed(ctx context.Context, pd pprofile.Profiles, err error
 
 func (s *symbolizer) shutdown(context.Context) error {
 	s.client.Close()
+	s.telemetry.Shutdown()
 	return nil
 }
