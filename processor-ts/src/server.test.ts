@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
-import { mkdtempSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -34,18 +34,29 @@ function httpGet(opts: http.RequestOptions): Promise<{ status: number; body: str
   });
 }
 
+function tempSock(): string {
+  return join(mkdtempSync(join(tmpdir(), 'sock-')), 's.sock');
+}
+
+/** Transports that reach the server over its unix socket. */
+function unixTransports(sock: string) {
+  const nodeOptions = { createConnection: () => net.connect(sock) };
+  const baseUrl = 'http://localhost';
+  return [
+    createConnectTransport({ baseUrl, httpVersion: '2', nodeOptions }),
+    createConnectTransport({ baseUrl, httpVersion: '1.1', nodeOptions }),
+    createGrpcTransport({ baseUrl, nodeOptions }),
+    createGrpcWebTransport({ baseUrl, httpVersion: '1.1', nodeOptions }),
+  ];
+}
+
 const empty = encodeProfiles(create(ProfilesDataSchema, { dictionary: create(ProfilesDictionarySchema, { stringTable: [''] }) }));
 
 describe('server', () => {
-  it('serves Connect, gRPC and gRPC-Web over TCP, and /metrics over HTTP/1.1', async () => {
-    const s = await start({ listen: '127.0.0.1:0' });
-    const baseUrl = `http://127.0.0.1:${s.tcp!.port}`;
-    for (const transport of [
-      createConnectTransport({ baseUrl, httpVersion: '2' }),
-      createConnectTransport({ baseUrl, httpVersion: '1.1' }),
-      createGrpcTransport({ baseUrl }),
-      createGrpcWebTransport({ baseUrl, httpVersion: '1.1' }),
-    ]) {
+  it('serves Connect, gRPC and gRPC-Web on the unix socket, and /metrics over TCP', async () => {
+    const sock = tempSock();
+    const s = await start({ listen: '127.0.0.1:0', unix: sock });
+    for (const transport of unixTransports(sock)) {
       const res = await createClient(SymbolizerService, transport).symbolize({ profilesData: empty });
       expect(res.stats?.locationsTotal).toBe(0n);
     }
@@ -58,13 +69,14 @@ describe('server', () => {
   });
 
   it('answers uncompressed even to a client that accepts gzip (a local socket gains nothing)', async () => {
-    const s = await start({ listen: '127.0.0.1:0' });
-    const baseUrl = `http://127.0.0.1:${s.tcp!.port}`;
+    const sock = tempSock();
+    await start({ unix: sock });
     // A dictionary large enough that the answer is well over connect's 1 KiB compression floor.
     const big = encodeProfiles(create(ProfilesDataSchema, { dictionary: create(ProfilesDictionarySchema, { stringTable: ['', ...Array.from({ length: 500 }, (_, i) => `string-${i}`)] }) }));
     const encodings: Array<string | null> = [];
     const transport = createGrpcTransport({
-      baseUrl,
+      baseUrl: 'http://localhost',
+      nodeOptions: { createConnection: () => net.connect(sock) },
       acceptCompression: [compressionGzip],
       interceptors: [(next) => async (req) => {
         const res = await next(req);
@@ -95,8 +107,9 @@ describe('server', () => {
   });
 
   it('refuses oversize messages with ResourceExhausted', async () => {
-    const s = await start({ listen: '127.0.0.1:0', readMaxBytes: 1024 });
-    const client = createClient(SymbolizerService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${s.tcp!.port}` }));
+    const sock = tempSock();
+    await start({ unix: sock, readMaxBytes: 1024 });
+    const client = createClient(SymbolizerService, unixTransports(sock)[2]!);
     const e = await client.symbolize({ profilesData: new Uint8Array(4096) }).catch((x: unknown) => x);
     expect(ConnectError.from(e).code).toBe(Code.ResourceExhausted);
   });
@@ -106,8 +119,9 @@ describe('server', () => {
     let release!: () => void;
     // The only slot is taken, so the call waits in the queue until its deadline passes.
     const blocker = limiter.run(() => new Promise<void>((r) => { release = r; }));
-    const s = await start({ listen: '127.0.0.1:0', limiter });
-    const client = createClient(SymbolizerService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${s.tcp!.port}` }));
+    const sock = tempSock();
+    await start({ unix: sock, limiter });
+    const client = createClient(SymbolizerService, unixTransports(sock)[2]!);
     const e = await client.symbolize({ profilesData: empty }, { timeoutMs: 100 }).then(() => undefined, (x: unknown) => x);
     expect(e).toBeInstanceOf(Error);
     expect(ConnectError.from(e).code).toBe(Code.DeadlineExceeded);
@@ -137,5 +151,109 @@ describe('server', () => {
     const closed = new Promise((r) => sock.once('close', r));
     await s.close();
     await closed;
+  });
+});
+
+/** A raw HTTP/1.1 exchange over TCP: the status line's code, or 0 when the connection closed first. */
+function rawStatus(port: number, request: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1', () => c.write(request));
+    let buf = '';
+    c.on('data', (d: Buffer) => { buf += d.toString(); });
+    c.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(buf)?.[1] ?? 0)));
+    c.on('error', reject);
+  });
+}
+
+function tokenFile(mode: number, token = 'a-token-of-some-length-0123456789'): string {
+  const f = join(mkdtempSync(join(tmpdir(), 'tok-')), 'token');
+  writeFileSync(f, `${token}\n`, { mode });
+  chmodSync(f, mode);
+  return f;
+}
+
+describe('TCP listener', () => {
+  it('serves the page, /metrics and health, never the RPCs without the token', async () => {
+    const s = await start({ listen: '127.0.0.1:0', unix: tempSock() });
+    const port = s.tcp!.port;
+    const baseUrl = `http://127.0.0.1:${port}`;
+    expect((await httpGet({ host: '127.0.0.1', port, path: '/flamegraph/' })).status).toBe(200);
+    expect((await httpGet({ host: '127.0.0.1', port, path: '/metrics' })).status).toBe(200);
+    expect((await createClient(Health, createGrpcTransport({ baseUrl })).check({ service: '' })).status).toBe(1);
+    for (const transport of [createGrpcTransport({ baseUrl }), createConnectTransport({ baseUrl, httpVersion: '1.1' })]) {
+      const e = await createClient(SymbolizerService, transport).symbolize({ profilesData: empty }).then(() => undefined, (x: unknown) => x);
+      expect(ConnectError.from(e).code).toBe(Code.PermissionDenied);
+    }
+    expect((await httpGet({ host: '127.0.0.1', port, path: '/other' })).status).toBe(404);
+    expect(s.counters.get('ebpf_otel_sidecar_requests_total', { code: 'ok', procedure: 'ebpfotel.sidecar.v1.SymbolizerService/Symbolize' })).toBe(0);
+  });
+
+  it('refuses other Host names and foreign origins (DNS rebinding)', async () => {
+    const s = await start({ listen: '127.0.0.1:0', unix: tempSock(), allowHosts: ['flame.internal'] });
+    const port = s.tcp!.port;
+    const get = (host: string, extra = '') => rawStatus(port, `GET /flamegraph/ HTTP/1.1\r\nHost: ${host}\r\n${extra}Connection: close\r\n\r\n`);
+    expect(await get(`localhost:${port}`)).toBe(200);
+    expect(await get(`[::1]:${port}`)).toBe(200);
+    expect(await get(`flame.internal:${port}`)).toBe(200);
+    expect(await get(`attacker.example:${port}`)).toBe(421);
+    expect(await get('localhost')).toBe(421);
+    expect(await get(`localhost:${port}`, 'Origin: http://attacker.example\r\n')).toBe(403);
+    expect(await get(`localhost:${port}`, `Origin: http://localhost:${port}\r\n`)).toBe(200);
+  });
+
+  it('opens the RPCs to a valid bearer token only', async () => {
+    const s = await start({ listen: '127.0.0.1:0', unix: tempSock(), tokenFile: tokenFile(0o600) });
+    const baseUrl = `http://127.0.0.1:${s.tcp!.port}`;
+    const call = (auth?: string) => createClient(SymbolizerService, createGrpcTransport({ baseUrl }))
+      .symbolize({ profilesData: empty }, auth ? { headers: { authorization: auth } } : {}).then(() => Code[0], (x: unknown) => Code[ConnectError.from(x).code]);
+    expect(await call('Bearer a-token-of-some-length-0123456789')).toBe(Code[0]);
+    expect(await call('Bearer a-token-of-some-length-012345678X')).toBe('Unauthenticated');
+    expect(await call()).toBe('Unauthenticated');
+  });
+
+  it('refuses addresses beyond loopback unless told, and then only with a private token file', async () => {
+    await expect(startServer({ listen: '0.0.0.0:0', log: nullLogger })).rejects.toThrow(/0\.0\.0\.0 is not a loopback address.*--insecure-listen/);
+    await expect(startServer({ listen: '0.0.0.0:0', insecureListen: true, log: nullLogger })).rejects.toThrow(/needs --token-file/);
+    await expect(startServer({ listen: '0.0.0.0:0', insecureListen: true, tokenFile: tokenFile(0o644), log: nullLogger })).rejects.toThrow(/chmod 600/);
+    await expect(startServer({ listen: '0.0.0.0:0', insecureListen: true, tokenFile: tokenFile(0o600, 'short'), log: nullLogger })).rejects.toThrow(/at least 16/);
+    const s = await start({ listen: '0.0.0.0:0', insecureListen: true, tokenFile: tokenFile(0o600), unix: tempSock() });
+    expect(s.tcp!.address).toBe('0.0.0.0');
+  });
+
+  it('closes slow, idle and surplus connections', async () => {
+    const limits = { headersTimeoutMs: 300, requestTimeoutMs: 300, h2IdleMs: 300, maxConnections: 2 };
+    const s = await start({ listen: '127.0.0.1:0', unix: tempSock(), limits });
+    const port = s.tcp!.port;
+    const closedAfter = async (c: net.Socket, feed?: () => void): Promise<number> => {
+      const t0 = Date.now();
+      c.on('error', () => {});
+      c.resume(); // a paused socket would not report the close
+      const timer = feed ? setInterval(feed, 100) : undefined;
+      await new Promise((r) => c.once('close', r));
+      clearInterval(timer);
+      return Date.now() - t0;
+    };
+    // Slowloris: headers trickled a byte at a time never finish; the deadline does not move.
+    const slow = net.connect(port, '127.0.0.1');
+    await new Promise((r) => slow.once('connect', r));
+    slow.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\n');
+    expect(await closedAfter(slow, () => slow.write('X'))).toBeLessThan(2000);
+    // An idle HTTP/2 session.
+    const h2 = net.connect(port, '127.0.0.1');
+    await new Promise((r) => h2.once('connect', r));
+    h2.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    expect(await closedAfter(h2)).toBeLessThan(2000);
+    // A silent connection that never says which protocol it speaks.
+    const silent = net.connect(port, '127.0.0.1');
+    expect(await closedAfter(silent)).toBeLessThan(2000);
+    // Beyond the cap, a connection is dropped at once while the others stay.
+    const held = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+    await Promise.all(held.map((c) => new Promise((r) => c.once('connect', r))));
+    await new Promise((r) => setTimeout(r, 50));
+    const extra = net.connect(port, '127.0.0.1');
+    extra.on('error', () => {});
+    expect(await closedAfter(extra)).toBeLessThan(250);
+    expect(held.every((c) => !c.destroyed)).toBe(true);
+    held.forEach((c) => c.destroy());
   });
 });

@@ -6,6 +6,7 @@ import type * as net from 'node:net';
 import { createAggregator } from './aggregate/setup.js';
 import { Counters, METRIC } from './counters.js';
 import { KallsymsSource } from './engine/kallsyms.js';
+import { DEFAULT_POLICY, type SymbolizePolicy } from './engine/policy.js';
 import { ProfilesSymbolizer } from './engine/profiles-symbolizer.js';
 import { BuildIdIndex } from './engine/locate/index.js';
 import { Limiter } from './limiter.js';
@@ -13,7 +14,9 @@ import { createLogger, type Logger } from './log.js';
 import { routes, SERVICE_NAMES } from './routes.js';
 import { HealthState } from './services/health.js';
 import { parseListen } from './transport/address.js';
-import { HttpListeners } from './transport/listeners.js';
+import { guardTcp, hostsFor, isLoopback } from './transport/guard.js';
+import { HttpListeners, type ListenerLimits } from './transport/listeners.js';
+import { readTokenFile } from './transport/token.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:4319';
 export const DEFAULT_READ_MAX_BYTES = 64 * 1024 * 1024;
@@ -42,6 +45,16 @@ export interface ServerOptions {
   maxStreams?: number | undefined;
   /** Directories of the build-ID index (objects found by build ID when producers give no usable path). */
   buildIdDirs?: readonly string[] | undefined;
+  /** Allow a TCP address other than loopback (needs `tokenFile`; kernel symbols are then never answered). */
+  insecureListen?: boolean | undefined;
+  /** File holding the bearer token that opens the RPCs over TCP (mode 0600 or stricter). */
+  tokenFile?: string | undefined;
+  /** More Host names the TCP listener answers to ("name" or "name:port" without the port is given the bound port). */
+  allowHosts?: readonly string[] | undefined;
+  /** What the symbolizer may read on a caller's behalf (flags of `serve`); requests may only narrow it. */
+  policy?: Partial<SymbolizePolicy> | undefined;
+  /** Timeouts and the connection cap of every listener. */
+  limits?: ListenerLimits | undefined;
 }
 
 export interface RunningServer {
@@ -72,7 +85,14 @@ function countingInterceptor(counters: Counters): Interceptor {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger();
   const counters = new Counters();
-  const kallsyms = new KallsymsSource(opts.kallsymsPath ?? '/proc/kallsyms');
+  // A sidecar that serves callers beyond this machine never answers kernel addresses (KASLR).
+  const kallsyms = opts.insecureListen ? undefined : new KallsymsSource(opts.kallsymsPath ?? '/proc/kallsyms');
+  const tcpAddr = opts.listen !== undefined ? parseListen(opts.listen) : undefined;
+  if (tcpAddr && !isLoopback(tcpAddr.host) && !opts.insecureListen) {
+    throw new Error(`--listen: ${tcpAddr.host} is not a loopback address; the sidecar serves TCP on loopback only (give --insecure-listen and --token-file to serve beyond this machine)`);
+  }
+  if (opts.insecureListen && opts.tokenFile === undefined) throw new Error('--insecure-listen needs --token-file: RPCs beyond this machine need a bearer token');
+  const token = opts.tokenFile !== undefined ? await readTokenFile(opts.tokenFile) : undefined;
   const buildIdIndex = opts.buildIdDirs?.length ? new BuildIdIndex({ dirs: opts.buildIdDirs }) : undefined;
   const engine = new ProfilesSymbolizer({ cacheBytes: opts.cacheBytes, procRoot: opts.procRoot, kallsyms, buildIdIndex });
   const limiter = opts.limiter ?? new Limiter(opts.maxConcurrent ?? 4, opts.maxQueued ?? 64);
@@ -89,7 +109,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes, maxStreams: opts.maxStreams });
   const handler = connectNodeAdapter({
-    routes: routes({ engine, limiter, counters, log, health, aggregator }),
+    routes: routes({ engine, limiter, counters, log, health, aggregator, policy: { ...DEFAULT_POLICY, ...opts.policy } }),
     // No compression: the RPC runs over a local socket, where gzip only costs CPU on both
     // ends (connect-node otherwise gzips every answer over 1 KiB for a client that accepts
     // it, as connect-go's does by default); and readMaxBytes then bounds what is processed.
@@ -108,17 +128,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       res.end('not found\n');
     },
   });
-  const listeners = new HttpListeners(handler);
+  // RPCs on the unix socket (its mode is the access control); TCP serves the page, /metrics and
+  // health to clients with an allowed Host, and the RPCs only to holders of the token.
+  const listeners = new HttpListeners(handler, opts.limits);
+  const allowedHosts = new Set<string>();
+  const page = new HttpListeners(guardTcp(handler, { allowedHosts, token }), opts.limits);
 
   let tcp: net.AddressInfo | undefined;
   try {
-    if (opts.listen !== undefined) {
-      const { host, port } = parseListen(opts.listen);
-      tcp = await listeners.listenTcp(host, port);
+    if (tcpAddr) {
+      tcp = await page.listenTcp(tcpAddr.host, tcpAddr.port);
+      for (const h of hostsFor(tcpAddr.host, tcp.port, opts.allowHosts)) allowedHosts.add(h);
     }
     if (opts.unix !== undefined) await listeners.listenUnix(opts.unix);
   } catch (e) {
-    await listeners.stopListening();
+    await Promise.all([listeners.stopListening(), page.stopListening()]);
     throw e;
   }
   const unix = opts.unix;
@@ -129,9 +153,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       health.shutdown();
-      if ((await listeners.drain(opts.shutdownGraceMs ?? 10_000)) === 'timeout') {
+      const grace = opts.shutdownGraceMs ?? 10_000;
+      const drained = await Promise.all([listeners.drain(grace), page.drain(grace)]);
+      if (drained.includes('timeout')) {
         shutdown.abort(new ConnectError('sidecar shutting down', Code.Unavailable));
-        await listeners.destroyAll();
+        await Promise.all([listeners.destroyAll(), page.destroyAll()]);
       }
       if (unix) await fsp.rm(unix, { force: true });
       log.info('sidecar stopped');

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -74,19 +74,26 @@ describe('pprof', () => {
     expect(gunzipSync(readFileSync(cpu)).length).toBeGreaterThan(0);
   }, 120_000);
 
-  it('rotates the oldest files out past the size cap', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pprof-rot-'));
+  it('keeps the directory within the cap in allocated blocks and files, making room before each write', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'pprof-rot-')), 'out');
+    mkdirSync(dir, { mode: 0o755 });
     const counters = new Counters();
     writeFileSync(join(dir, 'unrelated.txt'), 'x'.repeat(5000));
     // A file of an earlier run counts and, oldest, goes first.
     const old = '20000101T000000000Z-000000-cpu.pb.gz';
     writeFileSync(join(dir, old), 'x'.repeat(2000));
-    const w = new PprofWriter({ dir, maxBytes: 2500, counters });
+    const cap = 5 * 4096;
+    const w = new PprofWriter({ dir, maxBytes: cap, maxFiles: 4, counters });
     const written: string[] = [];
-    for (let i = 0; i < 10; i++) written.push(...await w.write({ data: mergeProfiles([sampleData()]), closedAt: Date.UTC(2026, 0, 1, 0, 0, i) }));
+    const onDisk = () => readdirSync(dir).filter((n) => n.endsWith('.pb.gz')).reduce((t, n) => t + statSync(join(dir, n)).blocks * 512, 0);
+    let peak = 0;
+    for (let i = 0; i < 10; i++) {
+      written.push(...await w.write({ data: mergeProfiles([sampleData()]), closedAt: Date.UTC(2026, 0, 1, 0, 0, i) }));
+      peak = Math.max(peak, onDisk());
+    }
     const left = readdirSync(dir).filter((n) => n.endsWith('.pb.gz')).sort();
-    const total = left.reduce((t, n) => t + statSync(join(dir, n)).size, 0);
-    expect(total).toBeLessThanOrEqual(2500);
+    expect(peak).toBeLessThanOrEqual(cap);
+    expect(left.length).toBeLessThanOrEqual(4);
     expect(left.length).toBeGreaterThan(0);
     // the newest survive, in time order
     expect(left).toEqual(written.map((p) => p.slice(dir.length + 1)).slice(-left.length).sort());
@@ -94,6 +101,19 @@ describe('pprof', () => {
     expect(readdirSync(dir)).not.toContain(old);
     expect(counters.get(METRIC_PPROF.written)).toBe(20);
     expect(counters.get(METRIC_PPROF.rotated)).toBe(21 - left.length);
+    // Private: the directory is tightened to 0700, the files are 0600.
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    for (const n of left) expect(statSync(join(dir, n)).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses a file larger than the whole cap without removing anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pprof-big-'));
+    const counters = new Counters();
+    const w = new PprofWriter({ dir, maxBytes: 100, counters });
+    expect(await w.write({ data: mergeProfiles([sampleData()]), closedAt: 0 })).toEqual([]);
+    expect(counters.get(METRIC_PPROF.failed)).toBeGreaterThan(0);
+    expect(counters.get(METRIC_PPROF.written)).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('counts a failed write and goes on', async () => {

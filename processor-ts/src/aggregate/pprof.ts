@@ -192,11 +192,17 @@ export const PPROF_SUFFIX = '.pb.gz';
 
 export interface PprofWriterOptions {
   dir: string;
-  /** Total bytes kept in dir; the oldest files go first. */
+  /** Disk space kept in dir, counted in allocated blocks; the oldest files go first, before a write would pass it. */
   maxBytes: number;
+  /** Files kept in dir (default 10,000); the oldest go first. */
+  maxFiles?: number;
   log?: Logger;
   counters?: Counters;
 }
+
+/** Allocation granularity assumed for a file about to be written (the usual block size). */
+const BLOCK = 4096;
+const DEFAULT_MAX_FILES = 10_000;
 
 export const METRIC_PPROF = {
   written: 'ebpf_otel_sidecar_pprof_files_written_total',
@@ -207,7 +213,8 @@ export const METRIC_PPROF = {
 /**
  * Writes each closed window as gzipped pprof files, one per profile type (every process in
  * it, told apart by labels), named `<UTC time>-<seq>-<type>.pb.gz` so names sort by time;
- * after each window it removes the oldest files until the directory's files fit in maxBytes.
+ * before each file it removes the oldest files until the new one fits in maxBytes (space on
+ * disk, in allocated blocks) and maxFiles. Files are 0600 in a 0700 directory.
  * The directory is listed once, at the first write (files of earlier runs count); after that
  * the writer keeps the list itself instead of listing and stat'ing every file per window.
  * Writes are serialized; a file appears complete or not at all (written aside, then renamed).
@@ -215,7 +222,7 @@ export const METRIC_PPROF = {
 export class PprofWriter {
   private seq = 0;
   private chain: Promise<unknown> = Promise.resolve();
-  /** The directory's pprof files, oldest first, and their total size; undefined until listed. */
+  /** The directory's pprof files, oldest first, and their total space on disk; undefined until listed. */
   private files: { name: string; size: number }[] | undefined;
   private total = 0;
 
@@ -229,7 +236,9 @@ export class PprofWriter {
   /** Writes one window; resolves to the paths written. */
   write(w: Pick<ClosedWindow, 'data' | 'closedAt'>): Promise<string[]> {
     const run = async (): Promise<string[]> => {
-      await fsp.mkdir(this.opts.dir, { recursive: true });
+      // Whole-machine profiles are private: the directory 0700 (tightened if it existed), files 0600.
+      await fsp.mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
+      await fsp.chmod(this.opts.dir, 0o700);
       const files = this.files ?? (this.files = await this.list());
       const stamp = new Date(w.closedAt).toISOString().replace(/[-:.]/g, '');
       const paths: string[] = [];
@@ -240,10 +249,16 @@ export class PprofWriter {
         const tmp = join(this.opts.dir, `.${name}.tmp`);
         try {
           const bytes = await encodePprof(p.profile);
-          await fsp.writeFile(tmp, bytes);
+          const need = Math.ceil(bytes.length / BLOCK) * BLOCK;
+          if (need > this.opts.maxBytes) throw new Error(`${bytes.length} bytes do not fit in the ${this.opts.maxBytes}-byte cap of ${this.opts.dir}`);
+          // Room is made before writing, so the directory never holds more than the caps.
+          await this.rotate(need, 1);
+          await fsp.writeFile(tmp, bytes, { mode: 0o600, flag: 'wx' });
           await fsp.rename(tmp, path);
-          files.push({ name, size: bytes.length });
-          this.total += bytes.length;
+          const st = await fsp.stat(path);
+          const used = Math.max(st.blocks * 512, need);
+          files.push({ name, size: used });
+          this.total += used;
           paths.push(path);
           this.opts.counters?.inc(METRIC_PPROF.written);
         } catch (e) {
@@ -252,7 +267,6 @@ export class PprofWriter {
           await fsp.rm(tmp, { force: true });
         }
       }
-      await this.rotate();
       return paths;
     };
     const next = this.chain.then(run, run);
@@ -260,19 +274,23 @@ export class PprofWriter {
     return next;
   }
 
-  /** Lists the directory's pprof files, oldest first, with their sizes. */
+  /** Lists the directory's pprof files, oldest first, with the space each takes on disk. */
   private async list(): Promise<{ name: string; size: number }[]> {
     const names = (await fsp.readdir(this.opts.dir)).filter((n) => n.endsWith(PPROF_SUFFIX) && !n.startsWith('.')).sort();
-    const files = await Promise.all(names.map(async (name) => ({ name, size: (await fsp.stat(join(this.opts.dir, name)).catch(() => ({ size: 0 }))).size })));
+    const files = await Promise.all(names.map(async (name) => {
+      const st = await fsp.stat(join(this.opts.dir, name)).catch(() => undefined);
+      return { name, size: st ? Math.max(st.blocks * 512, Math.ceil(st.size / BLOCK) * BLOCK) : 0 };
+    }));
     this.total = files.reduce((t, f) => t + f.size, 0);
     return files;
   }
 
-  /** Removes the oldest files until the total fits in maxBytes. */
-  async rotate(): Promise<number> {
+  /** Removes the oldest files until `reserveBytes` and `reserveFiles` more fit in the caps. */
+  async rotate(reserveBytes = 0, reserveFiles = 0): Promise<number> {
     const files = this.files ?? (this.files = await this.list());
+    const maxFiles = this.opts.maxFiles ?? DEFAULT_MAX_FILES;
     let removed = 0;
-    while (removed < files.length && this.total > this.opts.maxBytes) {
+    while (removed < files.length && (this.total + reserveBytes > this.opts.maxBytes || files.length - removed + reserveFiles > maxFiles)) {
       const f = files[removed++]!;
       await fsp.rm(join(this.opts.dir, f.name), { force: true });
       this.total -= f.size;

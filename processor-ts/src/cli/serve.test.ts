@@ -14,6 +14,14 @@ describe('serve command', () => {
       listen: '[::1]:5', unix: '/s', readMaxBytes: 10, cacheBytes: 20, maxConcurrent: 3, kallsymsPath: '/k', logLevel: 'debug',
     });
     expect(parseServeArgs(['--max-streams', '7'])).toMatchObject({ maxStreams: 7 });
+    expect(parseServeArgs(['--root', '/opt', '--root', '/srv', '--debug-dir', '/dbg', '--max-file-bytes', '99', '--host-paths'])).toMatchObject({
+      policy: { roots: ['/opt', '/srv'], debugDirs: ['/dbg'], maxFileBytes: 99, hostPaths: true },
+    });
+    expect(parseServeArgs(['--insecure-listen', '--token-file', '/t', '--allow-host', 'a', '--allow-host', 'b'])).toMatchObject({ insecureListen: true, tokenFile: '/t', allowHosts: ['a', 'b'] });
+    expect(() => parseServeArgs(['--root', 'rel'])).toThrow(/--root: "rel" is not an absolute directory/);
+    expect(() => parseServeArgs(['--debug-dir'])).toThrow(/--debug-dir/);
+    expect(() => parseServeArgs(['--allow-host'])).toThrow(/--allow-host: needs a name/);
+    expect(() => parseServeArgs(['--token-file'])).toThrow(/--token-file: needs a file/);
     expect(parseServeArgs(['--build-id-dirs', '/usr/lib,/usr/bin', '--build-id-dirs', '/opt'])).toMatchObject({ buildIdDirs: ['/usr/lib', '/usr/bin', '/opt'] });
     expect(() => parseServeArgs(['--build-id-dirs', 'usr/lib'])).toThrow(/--build-id-dirs: "usr\/lib" is not an absolute directory/);
     expect(() => parseServeArgs(['--build-id-dirs', ','])).toThrow(/--build-id-dirs: needs DIR/);

@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_STREAMS } from '../aggregate/window.js';
+import { DEFAULT_POLICY } from '../engine/policy.js';
 import { createLogger, isLogLevel } from '../log.js';
 import { DEFAULT_LISTEN, DEFAULT_READ_MAX_BYTES, type RunningServer, type ServerOptions, startServer } from '../server.js';
 
@@ -14,7 +15,16 @@ export const SERVE_USAGE =
   '  --pprof-dir       write each flushed aggregation window as gzipped pprof files here\n' +
   '  --pprof-max-bytes size cap of --pprof-dir (default 268435456); the oldest files go first\n' +
   `  --max-streams     aggregation streams holding data at once (default ${DEFAULT_MAX_STREAMS}); new ones beyond are refused\n` +
-  '  --build-id-dirs   comma-separated absolute directories indexed by build ID, lazily (e.g. /usr/lib,/usr/bin)\n';
+  '  --build-id-dirs   comma-separated absolute directories indexed by build ID, lazily (e.g. /usr/lib,/usr/bin)\n' +
+  'what the symbolizer may read (requests may only narrow it):\n' +
+  '  --root DIR        read only files whose path (as the process sees it) is under DIR; repeatable (default: any path under /proc/PID/root)\n' +
+  '  --debug-dir DIR   look for separate debug files here; repeatable (default /usr/lib/debug)\n' +
+  `  --max-file-bytes  largest object or debug file read (default ${DEFAULT_POLICY.maxFileBytes})\n` +
+  '  --host-paths      also read mapping paths on this machine\'s own filesystem, not only under /proc/PID/root\n' +
+  'who may call (the RPCs are served on the unix socket; TCP serves the page, /metrics and health):\n' +
+  '  --allow-host NAME another Host name the TCP listener answers to; repeatable\n' +
+  '  --token-file FILE bearer token (first line, file mode 0600) that opens the RPCs over TCP\n' +
+  '  --insecure-listen allow a --listen address beyond loopback (needs --token-file; kernel symbols are then never answered)\n';
 
 /** Parses `serve` flags into server options. Throws with a message naming the flag. */
 export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLevel: string } {
@@ -23,6 +33,10 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLe
     const n = Number(v);
     if (v === undefined || !Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag}: "${v ?? ''}" is not a positive integer`);
     return n;
+  };
+  const absolute = (flag: string, d: string | undefined): string => {
+    if (!d?.startsWith('/')) throw new Error(`${flag}: "${d ?? ''}" is not an absolute directory`);
+    return d;
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -45,6 +59,13 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLe
         o.buildIdDirs = [...(o.buildIdDirs ?? []), ...dirs];
         break;
       }
+      case '--root': o.policy = { ...o.policy, roots: [...(o.policy?.roots ?? []), absolute(a, v())] }; break;
+      case '--debug-dir': o.policy = { ...o.policy, debugDirs: [...(o.policy?.debugDirs ?? []), absolute(a, v())] }; break;
+      case '--max-file-bytes': o.policy = { ...o.policy, maxFileBytes: num(a, v()) }; break;
+      case '--host-paths': o.policy = { ...o.policy, hostPaths: true }; break;
+      case '--allow-host': o.allowHosts = [...(o.allowHosts ?? []), v() ?? '']; if (!o.allowHosts.at(-1)) throw new Error('--allow-host: needs a name'); break;
+      case '--token-file': o.tokenFile = v(); if (!o.tokenFile) throw new Error('--token-file: needs a file'); break;
+      case '--insecure-listen': o.insecureListen = true; break;
       case '--log-level': {
         const l = v() ?? '';
         if (!isLogLevel(l)) throw new Error(`--log-level: "${l}" is not one of debug, info, warn, error`);

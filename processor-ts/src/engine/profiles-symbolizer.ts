@@ -32,6 +32,8 @@ export interface ResolvedOptions {
   /** Empty: any path. */
   readonly roots: readonly string[];
   readonly maxFileBytes: number;
+  /** Read mapping paths on the sidecar's own filesystem too, not only under /proc/PID/root. */
+  readonly hostPaths: boolean;
 }
 
 export const DEFAULT_OPTIONS: ResolvedOptions = {
@@ -40,6 +42,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   debugDirs: DEFAULT_DEBUG_DIRS,
   roots: [],
   maxFileBytes: DEFAULT_MAX_FILE_SIZE,
+  hostPaths: true,
 };
 
 /** What one request resolved, and why the rest was not. */
@@ -281,7 +284,7 @@ export class ProfilesSymbolizer {
     maps: ReturnType<ObjectLocator['newMapsCache']>,
   ): Promise<{ ctx: ObjectContext; symbolizer: ObjectSymbolizer } | string> {
     const symbolizer = this.symbolizerFor(o);
-    const r = await this.locator.locate({ file, fileOffset, ids, pids: [...pids] }, { roots: o.roots, debugDirs: o.debugDirs, symbolizer }, out.lookup, maps);
+    const r = await this.locator.locate({ file, fileOffset, ids, pids: [...pids] }, { roots: o.roots, debugDirs: o.debugDirs, symbolizer, hostPaths: o.hostPaths }, out.lookup, maps);
     if ('reason' in r) {
       if (r.reason !== 'no_file' && r.reason !== 'relative_path') bump(out.filesFailed, r.reason);
       return r.reason;

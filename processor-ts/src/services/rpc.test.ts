@@ -12,6 +12,7 @@ import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
 import { SERVICE_NAMES, routes } from '../routes.js';
 import { HealthState } from './health.js';
 import { ProfilesSymbolizer } from '../engine/profiles-symbolizer.js';
+import { DEFAULT_POLICY } from '../engine/policy.js';
 import { resolveOptions } from './symbolizer-rpc.js';
 import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from '../engine/testutil/batch.js';
 
@@ -83,13 +84,22 @@ describe('SymbolizerService', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('resolves options with defaults', () => {
+  it('resolves options from the sidecar policy, which a request may only narrow', () => {
     const r = resolveOptions(undefined);
-    expect(r).toMatchObject({ demangle: true, inlineFrames: true, roots: [], debugDirs: ['/usr/lib/debug'] });
-    const o = resolveOptions(create(SymbolizeOptionsSchema, { demangle: false, debugDirs: ['/opt/dbg', '/usr/lib/debug'], maxFileBytes: 10n }));
-    expect(o).toMatchObject({ demangle: false, debugDirs: ['/opt/dbg', '/usr/lib/debug'], maxFileBytes: 10 });
-    expect(() => resolveOptions(create(SymbolizeOptionsSchema, { debugDirs: ['x'] }))).toThrow(/debug_dirs/);
-    expect(() => resolveOptions(create(SymbolizeOptionsSchema, { maxFileBytes: 1n << 60n }))).toThrow(/max_file_bytes/);
+    expect(r).toMatchObject({ demangle: true, inlineFrames: true, roots: [], debugDirs: ['/usr/lib/debug'], maxFileBytes: DEFAULT_POLICY.maxFileBytes, hostPaths: false });
+    const o = resolveOptions(create(SymbolizeOptionsSchema, { demangle: false, debugDirs: ['/usr/lib/debug/x/../opt'], maxFileBytes: 10n }));
+    expect(o).toMatchObject({ demangle: false, debugDirs: ['/usr/lib/debug/opt', '/usr/lib/debug'], maxFileBytes: 10 });
+    // Widening is refused or capped: directories outside the policy, a larger file cap.
+    expect(() => resolveOptions(create(SymbolizeOptionsSchema, { debugDirs: ['/etc'] }))).toThrow(/debug_dirs: "\/etc" is outside the sidecar's --debug-dir directories/);
+    expect(resolveOptions(create(SymbolizeOptionsSchema, { maxFileBytes: 1n << 60n })).maxFileBytes).toBe(DEFAULT_POLICY.maxFileBytes);
+    const policy = { ...DEFAULT_POLICY, roots: ['/opt/app'], hostPaths: true };
+    expect(resolveOptions(undefined, policy)).toMatchObject({ roots: ['/opt/app'], hostPaths: true });
+    expect(resolveOptions(create(SymbolizeOptionsSchema, { roots: ['/opt/app/lib'] }), policy).roots).toEqual(['/opt/app/lib']);
+    expect(() => resolveOptions(create(SymbolizeOptionsSchema, { roots: ['/'] }), policy)).toThrow(/roots: "\/" is outside the sidecar's --root directories/);
+    // Malformed or unbounded directory lists.
+    expect(() => resolveOptions(create(SymbolizeOptionsSchema, { debugDirs: ['x'] }))).toThrow(/not an absolute path/);
+    expect(() => resolveOptions(create(SymbolizeOptionsSchema, { debugDirs: Array.from({ length: 17 }, (_, i) => `/usr/lib/debug/${i}`) }))).toThrow(/17 directories; give at most 16/);
+    expect(() => resolveOptions(create(SymbolizeOptionsSchema, { roots: [`/${'a'.repeat(2000)}`] }))).toThrow(/2001 characters/);
   });
 });
 

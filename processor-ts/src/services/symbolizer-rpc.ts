@@ -11,6 +11,9 @@ import {
 } from '../gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import type { Logger } from '../log.js';
 import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
+import { posix } from 'node:path';
+import { DEFAULT_POLICY, MAX_DIR_LENGTH, MAX_REQUEST_DIRS, type SymbolizePolicy } from '../engine/policy.js';
+import { underRoots } from '../engine/paths.js';
 import { DEFAULT_OPTIONS, type ResolvedOptions, type ProfilesSymbolizer, type SymbolizeOutcome } from '../engine/profiles-symbolizer.js';
 
 export interface SymbolizerRpcDeps {
@@ -18,22 +21,34 @@ export interface SymbolizerRpcDeps {
   limiter: Limiter;
   counters: Counters;
   log: Logger;
+  /** What the sidecar may read; requests may only narrow it (default DEFAULT_POLICY). */
+  policy?: SymbolizePolicy | undefined;
 }
 
-/** Applies defaults to the wire options and checks them. */
-export function resolveOptions(o: SymbolizeOptions | undefined): ResolvedOptions {
-  const debugDirs = o?.debugDirs ?? [];
-  const roots = o?.roots ?? [];
-  for (const d of debugDirs) if (!d.startsWith('/')) throw new InvalidOptionError(`options.debug_dirs: "${d}" is not an absolute path; give absolute directories`);
-  for (const r of roots) if (!r.startsWith('/')) throw new InvalidOptionError(`options.roots: "${r}" is not an absolute path; give absolute directories`);
+/** Checks a request's directories: at most MAX_REQUEST_DIRS absolute paths of bounded length, each under one of `allowed` (when any). */
+function narrowDirs(key: string, dirs: readonly string[], allowed: readonly string[], flag: string): string[] {
+  if (dirs.length > MAX_REQUEST_DIRS) throw new InvalidOptionError(`options.${key}: ${dirs.length} directories; give at most ${MAX_REQUEST_DIRS}`);
+  return dirs.map((d) => {
+    if (d.length > MAX_DIR_LENGTH) throw new InvalidOptionError(`options.${key}: a directory of ${d.length} characters; give at most ${MAX_DIR_LENGTH}`);
+    if (!d.startsWith('/')) throw new InvalidOptionError(`options.${key}: "${d}" is not an absolute path; give absolute directories`);
+    const n = posix.normalize(d);
+    if (allowed.length > 0 && !underRoots(n, allowed)) throw new InvalidOptionError(`options.${key}: "${d}" is outside the sidecar's ${flag} directories (${allowed.join(', ')}); a request may only narrow them`);
+    return n;
+  });
+}
+
+/** Applies the sidecar's policy to the wire options: defaults come from it, and a request may only narrow it. */
+export function resolveOptions(o: SymbolizeOptions | undefined, policy: SymbolizePolicy = DEFAULT_POLICY): ResolvedOptions {
+  const debugDirs = narrowDirs('debug_dirs', o?.debugDirs ?? [], policy.debugDirs, '--debug-dir');
+  const roots = narrowDirs('roots', o?.roots ?? [], policy.roots, '--root');
   const max = o?.maxFileBytes ?? 0n;
-  if (max > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidOptionError('options.max_file_bytes: too large; use at most 2^53-1 or 0 for the default');
   return {
     demangle: o?.demangle ?? DEFAULT_OPTIONS.demangle,
     inlineFrames: o?.inlineFrames ?? DEFAULT_OPTIONS.inlineFrames,
-    debugDirs: [...new Set([...debugDirs, ...DEFAULT_OPTIONS.debugDirs])],
-    roots,
-    maxFileBytes: max > 0n ? Number(max) : DEFAULT_OPTIONS.maxFileBytes,
+    debugDirs: [...new Set([...debugDirs, ...policy.debugDirs])],
+    roots: roots.length > 0 ? roots : policy.roots,
+    maxFileBytes: max > 0n && max < BigInt(policy.maxFileBytes) ? Number(max) : policy.maxFileBytes,
+    hostPaths: policy.hostPaths,
   };
 }
 
@@ -62,7 +77,7 @@ export function symbolizerRpc(deps: SymbolizerRpcDeps): ServiceImpl<typeof Symbo
       const started = performance.now();
       try {
         const res = await deps.limiter.run(async () => {
-          const opts = resolveOptions(req.options);
+          const opts = resolveOptions(req.options, deps.policy);
           const data = decodeProfiles(req.profilesData);
           const r = await deps.engine.symbolize(data, opts, ctx.signal);
           ctx.signal.throwIfAborted();

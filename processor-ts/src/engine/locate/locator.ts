@@ -29,6 +29,8 @@ export interface LookupPolicy {
   readonly roots: readonly string[];
   readonly debugDirs: readonly string[];
   readonly symbolizer: ObjectSymbolizer;
+  /** Also read the path on the sidecar's own filesystem, not only under /proc/PID/root (default false). */
+  readonly hostPaths?: boolean;
 }
 
 /** What one request's lookups did: misses by step and reason, finds by step. */
@@ -136,7 +138,7 @@ export class ObjectLocator {
     if (!underRoots(path, policy.roots)) return { reason: 'outside_roots' };
     let reason = 'file_not_found';
     let escaped = false;
-    for (const base of [...pids.map((p) => `${this.procRoot}/${p}/root`), '']) {
+    for (const base of [...pids.map((p) => `${this.procRoot}/${p}/root`), ...(policy.hostPaths ? [''] : [])]) {
       let real = path;
       if (policy.roots.length > 0) {
         // The file opened is <base><path>: its links are resolved inside <base> (the process's
