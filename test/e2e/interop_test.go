@@ -370,7 +370,9 @@ func runInteropPipeline(t *testing.T, collector string, pd pprofile.Profiles) na
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sidecar.sock")
-	startSidecar(t, sock)
+	// pprof-style producers name no process: their files are read on this
+	// machine's own filesystem, which the sidecar allows only when told.
+	startSidecar(t, sock, "--host-paths")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	endpoint := l.Addr().String()
