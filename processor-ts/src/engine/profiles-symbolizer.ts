@@ -9,7 +9,7 @@ import { newLookupCounts, ObjectLocator, type LookupCounts } from './locate/loca
 import type { ObjectContext } from '../symbolize/object.js';
 import { PerfMapCache } from '../symbolize/perfmap/cache.js';
 import type { PerfMap } from '../symbolize/perfmap/perfmap.js';
-import { newObjectCache, type ObjectCache, ObjectSymbolizer } from '../symbolize/symbolizer.js';
+import { DEFAULT_CACHE_BYTES, newObjectCache, type ObjectCache, ObjectSymbolizer } from '../symbolize/symbolizer.js';
 import { asFileOffset, type FileOffset, type Frame, type SymbolizeResult } from '../symbolize/types.js';
 import type { KallsymsSource } from './kallsyms.js';
 
@@ -110,15 +110,18 @@ export class ProfilesSymbolizer {
   constructor(private readonly opts: ProfilesSymbolizerOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.locator = new ObjectLocator({ procRoot: this.procRoot, index: opts.buildIdIndex });
-    this.perfMaps = opts.perfMaps ?? new PerfMapCache({ procRoot: this.procRoot });
-    this.cache = newObjectCache(...(opts.cacheBytes ? [opts.cacheBytes] : []));
+    // One budget: a quarter for JIT perf maps, the rest for parsed objects.
+    const budget = opts.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    const perfMapBytes = Math.floor(budget / 4);
+    this.perfMaps = opts.perfMaps ?? new PerfMapCache({ procRoot: this.procRoot, maxBytes: perfMapBytes, maxFileBytes: perfMapBytes });
+    this.cache = newObjectCache(opts.perfMaps ? budget : budget - perfMapBytes);
   }
 
   /** Objects currently cached, over all symbolizers. */
   get cachedObjects(): number { return this.cache.size; }
 
-  /** Bytes cached, over all symbolizers (bounded by `cacheBytes`). */
-  get cachedBytes(): number { return this.cache.totalBytes(); }
+  /** Bytes cached, over all symbolizers and perf maps (bounded by `cacheBytes`). */
+  get cachedBytes(): number { return this.cache.totalBytes() + this.perfMaps.bytes; }
 
   private symbolizerFor(o: ResolvedOptions): ObjectSymbolizer {
     const key = `${o.debugDirs.join('\0')}|${o.maxFileBytes}`;

@@ -1,5 +1,4 @@
-import { promises as fsp } from 'node:fs';
-import { readRegularFile } from '../debug/lookup.js';
+import { constants as fsc, promises as fsp } from 'node:fs';
 import { PerfMap } from './perfmap.js';
 
 export interface PerfMapCacheOptions {
@@ -7,8 +6,10 @@ export interface PerfMapCacheOptions {
   procRoot?: string;
   /** Most processes whose maps are kept. Default 64. */
   maxMaps?: number;
-  /** Largest map file read. Default 256 MiB. */
+  /** Largest map file read. Default 64 MiB. */
   maxFileBytes?: number;
+  /** Bytes of map files held at once, over all processes (default 64 MiB); the least recently used go first. */
+  maxBytes?: number;
   /** A cached map is re-checked (stat) at most this often. Default 1000 ms. */
   revalidateMs?: number;
   now?: () => number;
@@ -31,6 +32,8 @@ export class PerfMapCache {
   private readonly procRoot: string;
   private readonly maxMaps: number;
   private readonly maxFileBytes: number;
+  private readonly maxBytes: number;
+  private heldBytes = 0;
   private readonly revalidateMs: number;
   private readonly now: () => number;
   private readonly entries = new Map<number, Entry>();
@@ -42,7 +45,8 @@ export class PerfMapCache {
   constructor(opts: PerfMapCacheOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.maxMaps = opts.maxMaps ?? 64;
-    this.maxFileBytes = opts.maxFileBytes ?? 256 * 1024 * 1024;
+    this.maxFileBytes = opts.maxFileBytes ?? 64 * 1024 * 1024;
+    this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     this.revalidateMs = opts.revalidateMs ?? 1000;
     this.now = opts.now ?? Date.now;
   }
@@ -57,29 +61,73 @@ export class PerfMapCache {
       this.entries.delete(pid);
       this.entries.set(pid, cached);
       if (t - cached.checkedAt < this.revalidateMs) return cached.map;
-      const st = await fsp.stat(cached.path).catch(() => undefined);
+      const st = await fsp.lstat(cached.path).catch(() => undefined);
       if (st && st.isFile() && st.mtimeMs === cached.mtimeMs && st.size === cached.size) {
         cached.checkedAt = t;
         return cached.map;
       }
-      this.entries.delete(pid);
+      this.drop(pid);
     }
+    // The map must belong to the process: /proc/PID is owned by the process's user.
+    const owner = (await fsp.stat(`${this.procRoot}/${pid}`).catch(() => undefined))?.uid;
+    if (owner === undefined) return undefined;
     for (const path of await this.candidates(pid)) {
-      let file: Awaited<ReturnType<typeof readRegularFile>>;
-      try {
-        file = await readRegularFile(path, this.maxFileBytes);
-      } catch {
+      const file = await this.read(path, owner);
+      if (typeof file === 'string') {
+        this.refused.set(file, (this.refused.get(file) ?? 0) + 1);
         continue;
       }
       const map = PerfMap.parse(file.buf);
       this.loads++;
       this.malformedLines += map.malformed;
       this.entries.set(pid, { path, mtimeMs: file.mtimeMs, size: file.buf.length, map, checkedAt: t });
-      while (this.entries.size > this.maxMaps) this.entries.delete(this.entries.keys().next().value!);
+      this.heldBytes += file.buf.length;
+      for (const old of this.entries.keys()) {
+        if (this.entries.size <= this.maxMaps && this.heldBytes <= this.maxBytes) break;
+        if (old !== pid) this.drop(old);
+      }
       return map;
     }
     return undefined;
   }
+
+  /** Map files not read, by reason (not_found, not_regular_file, symlink, wrong_owner, too_large). */
+  readonly refused = new Map<string, number>();
+
+  private drop(pid: number): void {
+    const e = this.entries.get(pid);
+    if (!e) return;
+    this.heldBytes -= e.size;
+    this.entries.delete(pid);
+  }
+
+  /**
+   * Opens a map file safely: never through a final symbolic link (a process could point its
+   * map at any file), never a FIFO or device (non-blocking open, fstat), only when the
+   * process's own user owns it, and within the size cap. Returns the reason when refused.
+   */
+  private async read(path: string, owner: number): Promise<{ buf: Buffer; mtimeMs: number } | string> {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW | fsc.O_NOCTTY);
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ELOOP' ? 'symlink' : 'not_found';
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) return 'not_regular_file';
+      if (st.uid !== owner) return 'wrong_owner';
+      if (st.size > this.maxFileBytes || st.size > this.maxBytes) return 'too_large';
+      const buf = Buffer.alloc(st.size);
+      const { bytesRead } = await fh.read(buf, 0, st.size, 0);
+      return { buf: buf.subarray(0, bytesRead), mtimeMs: st.mtimeMs };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Bytes of map files held. */
+  get bytes(): number { return this.heldBytes; }
 
   /** perf-PID.map under the process's root, for the host pid and its innermost namespace pid. */
   private async candidates(pid: number): Promise<string[]> {

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -110,4 +111,44 @@ describe('PerfMapCache', () => {
     await c.get(2);
     expect(c.loads).toBe(4);
   });
+
+  it('refuses a map that is a link, not the process owner\'s, or not a regular file', async () => {
+    const secret = join(mkdtempSync(join(tmpdir(), 'perfmap-secret-')), 'shadow');
+    writeFileSync(secret, '1000 10 root:$6$secret\n');
+    const link = procWith(5, '');
+    rmSync(link.file);
+    symlinkSync(secret, link.file);
+    const c = new PerfMapCache({ procRoot: link.proc });
+    expect(await c.get(5)).toBeUndefined();
+
+    const foreign = procWith(6, '1000 10 someone_elses\n');
+    chownSync(foreign.file, 65534, 65534); // owned by nobody, the process (its /proc dir) by root
+    const c2 = new PerfMapCache({ procRoot: foreign.proc });
+    expect(await c2.get(6)).toBeUndefined();
+
+    const fifo = procWith(7, '');
+    rmSync(fifo.file);
+    execFileSync('mkfifo', [fifo.file]);
+    const c3 = new PerfMapCache({ procRoot: fifo.proc });
+    expect(await c3.get(7)).toBeUndefined();
+    expect(Object.fromEntries([...c.refused, ...c2.refused, ...c3.refused])).toEqual({ symlink: 1, wrong_owner: 1, not_regular_file: 1 });
+  });
+
+  it('holds map files within a byte budget', async () => {
+    const line = '1000 10 f\n';
+    const a = procWith(11, line.repeat(10));
+    const c = new PerfMapCache({ procRoot: a.proc, maxBytes: line.length * 15 });
+    mkdirSync(join(a.proc, '12'));
+    symlinkSync(join(a.file, '..', '..'), join(a.proc, '12', 'root'));
+    writeFileSync(join(a.file, '..', 'perf-12.map'), line.repeat(10));
+    expect(await c.get(11)).toBeDefined();
+    expect(await c.get(12)).toBeDefined();
+    expect(c.size).toBe(1); // the first was dropped: both do not fit
+    expect(c.bytes).toBe(line.length * 10);
+    writeFileSync(join(a.file, '..', 'perf-12.map'), line.repeat(20));
+    const big = new PerfMapCache({ procRoot: a.proc, maxBytes: line.length * 15 });
+    expect(await big.get(12)).toBeUndefined();
+    expect(big.refused.get('too_large')).toBe(1);
+  });
 });
+
