@@ -1,11 +1,13 @@
 // RPC time per batch: the real sidecar process (dist-bench/src/main.js serve), called over gRPC
-// (h2c on loopback) with OTLP ProfilesData of 1k, 10k and 100k locations over libc's mapping
+// (h2c on its unix socket, where the sidecar serves RPCs; --host-paths since the batch names no process) with OTLP ProfilesData of 1k, 10k and 100k locations over libc's mapping
 // (symbolized through its separate debug file). For each size a fresh sidecar: the first call is
 // cold (libc and its debug file read and parsed), the next ones warm (cached). The sidecar's
 // resident memory (VmRSS, and the peak VmHWM) is read from /proc after each call.
 // Run: npm run bench -w processor-ts
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@connectrpc/connect';
@@ -22,22 +24,22 @@ const SIZES = (process.env['BENCH_RPC_SIZES'] ?? '1000,10000,100000').split(',')
 const WARM_CALLS = 3;
 const MiB = 1024 * 1024;
 
-interface Sidecar { child: ChildProcess; port: number }
+interface Sidecar { child: ChildProcess; sock: string }
 
 async function startSidecar(): Promise<Sidecar> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--listen', '127.0.0.1:0', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sock = join(mkdtempSync(join(tmpdir(), 'bench-rpc-')), 'sidecar.sock');
+  const child = spawn(process.execPath, [MAIN, 'serve', '--no-tcp', '--unix', sock, '--host-paths', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  const port = await new Promise<number>((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => {
       err += s;
-      const m = /"msg":"sidecar listening".*?"tcp":"[^"]*:(\d+)"/.exec(err);
-      if (m) resolve(Number(m[1]));
+      if (err.includes('"msg":"sidecar listening"')) resolve();
     });
     child.once('exit', (code) => reject(new Error(`sidecar exited with ${code}: ${err}`)));
     setTimeout(() => reject(new Error(`sidecar did not start in 20 s: ${err}`)), 20_000).unref();
   });
-  return { child, port };
+  return { child, sock };
 }
 
 async function stopSidecar(s: Sidecar): Promise<void> {
@@ -72,7 +74,7 @@ function libcBatch(n: number): Uint8Array {
 
 async function main(): Promise<void> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run through npm run bench (tsc -p tsconfig.bench.json)`);
-  console.log('\nRPC: SymbolizerService.Symbolize over gRPC (h2c, loopback) to a real sidecar process; libc mapping, debug file by build ID');
+  console.log('\nRPC: SymbolizerService.Symbolize over gRPC (h2c, unix socket) to a real sidecar process; libc mapping, debug file by build ID');
   console.log('cold: first call of a fresh sidecar (libc + debug file parsed); warm: best of the next calls (cached)\n');
   const widths = [10, 9, 9, 9, 12, 12, 12, 12];
   const line = (cells: string[]) => console.log(cells.map((s, i) => s.padStart(widths[i]!)).join(' | '));
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
     const payload = libcBatch(n);
     const s = await startSidecar();
     try {
-      const client = createClient(SymbolizerService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${s.port}`, readMaxBytes: 1 << 30, writeMaxBytes: 1 << 30 }));
+      const client = createClient(SymbolizerService, createGrpcTransport({ baseUrl: 'http://localhost', nodeOptions: { createConnection: () => net.connect(s.sock) }, readMaxBytes: 1 << 30, writeMaxBytes: 1 << 30 }));
       const idle = rssOf(s.child.pid!);
       const call = async () => {
         const t0 = process.hrtime.bigint();
