@@ -7,7 +7,6 @@ import (
 	"debug/elf"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -42,11 +41,7 @@ func requirePrivileges(t *testing.T) {
 // and the frame-pointer unwinder would then skip the caller.
 func buildSpin(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "spin")
-	out, err := exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer",
-		"-o", bin, "testdata/spin.c").CombinedOutput()
-	require.NoError(t, err, "building spin: %s", out)
-	return bin
+	return testenv.CC(t, t.TempDir(), "spin", "-O0", "-g", "-fno-omit-frame-pointer", "testdata/spin.c")
 }
 
 func startChild(t *testing.T, bin string, args ...string) *exec.Cmd {
@@ -269,9 +264,7 @@ func TestProfilesKernelFrames(t *testing.T) {
 
 func TestOffCPUProfileThroughReceiver(t *testing.T) {
 	requirePrivileges(t)
-	bin := filepath.Join(t.TempDir(), "block")
-	out, err := exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", bin, "testdata/block.c").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := testenv.CC(t, t.TempDir(), "block", "-O0", "-g", "-fno-omit-frame-pointer", "testdata/block.c")
 	// The shell waits for a line so the pid filter is set before it blocks.
 	cmd := exec.Command("/bin/sh", "-c", `read x; exec "$0" 10 100`, bin)
 	stdin, err := cmd.StdinPipe()

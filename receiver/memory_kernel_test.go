@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 )
 
@@ -26,10 +26,8 @@ import (
 // profiles the receiver emits.
 func TestAllocationProfilesThroughReceiver(t *testing.T) {
 	requirePrivileges(t)
-	bin := filepath.Join(t.TempDir(), "alloc")
-	out, err := exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", bin,
-		"internal/probe/memory/testdata/alloc.c", "-ldl").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := testenv.CC(t, t.TempDir(), "alloc", "-O0", "-g", "-fno-omit-frame-pointer",
+		"internal/probe/memory/testdata/alloc.c", "-ldl")
 	cmd := exec.Command(bin, "alloc")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)

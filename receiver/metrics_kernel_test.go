@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 )
 
@@ -59,10 +61,18 @@ func TestMetricsAndConnectionLogs(t *testing.T) {
 	require.NoError(t, m.Shutdown(context.Background()))
 
 	names := map[string]bool{}
+	features := map[string]int64{}
 	for _, md := range metrics.AllMetrics() {
 		ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
 		for i := 0; i < ms.Len(); i++ {
 			names[ms.At(i).Name()] = true
+			if ms.At(i).Name() == "ebpf.receiver.kernel.features" {
+				dps := ms.At(i).Gauge().DataPoints()
+				for j := 0; j < dps.Len(); j++ {
+					f, _ := dps.At(j).Attributes().Get("feature")
+					features[f.Str()] = dps.At(j).IntValue()
+				}
+			}
 			if ms.At(i).Name() == "syscall.duration" {
 				assert.Equal(t, pmetric.MetricTypeExponentialHistogram, ms.At(i).Type())
 			}
@@ -73,4 +83,21 @@ func TestMetricsAndConnectionLogs(t *testing.T) {
 		assert.True(t, names[n], "metric %s", n)
 	}
 	assert.Positive(t, logs.LogRecordCount(), "a log record per closed connection")
+
+	// The health metrics name each probed feature: on the matrix's
+	// kernels, exactly the declared ones are missing.
+	fs, err := loader.ProbeFeatures()
+	require.NoError(t, err)
+	var missing []string
+	for _, f := range loader.AllFeatures {
+		v, ok := features[f.Name]
+		require.True(t, ok, "feature %s not reported", f.Name)
+		assert.Equal(t, fs.Has(f), v == 1, "feature %s", f.Name)
+		if v == 0 {
+			missing = append(missing, f.Name)
+		}
+	}
+	if want, ok := testenv.ExpectedMissing(); ok {
+		assert.Equal(t, want, append([]string{}, missing...), "missing kernel features")
+	}
 }

@@ -54,6 +54,7 @@ type linuxEngine struct {
 	lastDrain time.Time
 	health    health
 	status    collectStatus
+	features  loader.Features
 }
 
 // runningSet is a started probe set and what the engine counts for it.
@@ -85,8 +86,14 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
+	// Each probe set picks its fallbacks from the same probe results.
+	features, err := loader.ProbeFeatures()
+	if err != nil {
+		return nil, err
+	}
+	logFeatures(r.set.Logger, features)
 	cfg := r.cfg
-	e := &linuxEngine{r: r, logger: r.set.Logger, cfg: cfg, status: collectStatus{host: r.host}}
+	e := &linuxEngine{r: r, logger: r.set.Logger, cfg: cfg, status: collectStatus{host: r.host}, features: features}
 	env := probe.Env{Logger: r.set.Logger, ProcRoot: cfg.ProcRoot, Targets: probe.Targets{PIDs: cfg.Targets.PIDs}}
 	if cfg.Targets.ProcessName != "" {
 		env.Targets.Name = regexp.MustCompile(cfg.Targets.ProcessName) // Validate compiled it already
@@ -384,6 +391,7 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 	dp.SetTimestamp(ts)
 	dp.SetIntValue(int64(len(e.sets)))
 	e.appendUnwindHealth(ms, ts, sum, point)
+	e.appendFeatures(ms, ts)
 	if metricSets == 0 {
 		return
 	}
@@ -397,6 +405,36 @@ func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
 		point(folded, h.Folded, "probe", rs.name)
 		for _, l := range h.Lost {
 			point(lost, l.Value, "probe", rs.name, "reason", l.Reason)
+		}
+	}
+}
+
+// logFeatures says once, at start, what the kernel offers and what the
+// receiver does without each missing feature.
+func logFeatures(l *zap.Logger, fs loader.Features) {
+	l.Info("kernel features probed", zap.String("features", fs.String()))
+	for _, f := range loader.AllFeatures {
+		if !fs.Has(f) {
+			l.Info("kernel feature missing, using the fallback", zap.String("feature", f.Name),
+				zap.String("since", "Linux "+f.Since), zap.String("fallback", f.Without))
+		}
+	}
+}
+
+// appendFeatures reports each probed kernel feature: 1 when the kernel has
+// it, 0 when the receiver runs on its fallback.
+func (e *linuxEngine) appendFeatures(ms pmetric.MetricSlice, ts pcommon.Timestamp) {
+	m := ms.AppendEmpty()
+	m.SetName("ebpf.receiver.kernel.features")
+	m.SetDescription("Kernel features the receiver probed at start: 1 available, 0 missing (the fallback runs).")
+	m.SetUnit("1")
+	dps := m.SetEmptyGauge().DataPoints()
+	for _, f := range loader.AllFeatures {
+		dp := dps.AppendEmpty()
+		dp.SetTimestamp(ts)
+		dp.Attributes().PutStr("feature", f.Name)
+		if e.features.Has(f) {
+			dp.SetIntValue(1)
 		}
 	}
 }

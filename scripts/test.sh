@@ -42,3 +42,6 @@ if [ -f processor-ts/package.json ] && grep -q '"test"' processor-ts/package.jso
 	step "TypeScript tests (vitest, coverage)"
 	npm test -w processor-ts
 fi
+
+step "kernel matrix: the kernel tests on Debian's 6.1 and 6.12 kernels under qemu (TCG)"
+scripts/kernel-matrix.sh

@@ -64,3 +64,22 @@ func ProcessCPU(pid int) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * time.Second / clockTicks, nil //nolint:gosec // G115: CPU ticks of a test process, far below 2^33
 }
+
+// ExpectMissingEnv names the kernel features (loader.AllFeatures names,
+// comma-separated, or "none") the kernel under test lacks. The kernel
+// matrix sets it in each guest from test/kernels/kernels.txt, so tests
+// assert which fallback ran on which kernel.
+const ExpectMissingEnv = "EBPF_OTEL_EXPECT_MISSING"
+
+// ExpectedMissing returns the features the kernel under test is declared
+// to lack, and whether a declaration exists.
+func ExpectedMissing() ([]string, bool) {
+	v, ok := os.LookupEnv(ExpectMissingEnv)
+	if !ok || v == "" {
+		return nil, false
+	}
+	if v == "none" {
+		return []string{}, true
+	}
+	return strings.Split(v, ","), true
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,12 +17,7 @@ import (
 
 func buildSpin(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "spin")
-	out, err := exec.Command("gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "-o", bin, "../../../testdata/spin.c").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building spin: %v\n%s", err, out)
-	}
-	return bin
+	return testenv.CC(t, t.TempDir(), "spin", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "../../../testdata/spin.c")
 }
 
 func TestProfilerSamplesTarget(t *testing.T) {

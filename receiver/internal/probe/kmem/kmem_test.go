@@ -33,10 +33,7 @@ func requirePrivileges(t *testing.T) {
 
 func TestPageAllocsAttributed(t *testing.T) {
 	requirePrivileges(t)
-	bin := filepath.Join(t.TempDir(), "pages")
-	if out, err := exec.Command("gcc", "-O1", "-o", bin, "testdata/pages.c").CombinedOutput(); err != nil {
-		t.Fatalf("building pages: %v\n%s", err, out)
-	}
+	bin := testenv.CC(t, t.TempDir(), "pages", "-O1", "testdata/pages.c")
 	p, err := Start(Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -39,12 +39,7 @@ func requirePrivileges(t *testing.T) {
 // build compiles testdata sources with gcc into dir.
 func build(t *testing.T, dir, out string, args ...string) string {
 	t.Helper()
-	bin := filepath.Join(dir, out)
-	cmd := exec.Command("gcc", append([]string{"-O0", "-g", "-fno-omit-frame-pointer", "-o", bin}, args...)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", out, err, b)
-	}
-	return bin
+	return testenv.CC(t, dir, out, append([]string{"-O0", "-g", "-fno-omit-frame-pointer"}, args...)...)
 }
 
 type child struct {

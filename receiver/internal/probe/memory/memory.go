@@ -38,6 +38,10 @@ func Start(cfg Config) (_ *Profiler, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	fs, err := loader.Require("starting the memory probe set", loader.FeatureBTF, loader.FeatureTaskStorage)
+	if err != nil {
+		return nil, err
+	}
 	spec, err := loadMemory()
 	if err != nil {
 		return nil, fmt.Errorf("loading memory profiler spec: %w", err)
@@ -66,15 +70,16 @@ func Start(cfg Config) (_ *Profiler, err error) {
 		}
 	}
 
-	p := &Profiler{cfg: cfg, syms: map[fileID]map[string]uint64{}, session: !cfg.NoSession}
-	if err := spec.LoadAndAssign(&p.objs, opts); err != nil {
-		// Kernels before 6.13 have no uprobe sessions: load a stand-in
-		// for the session program and use return probes.
+	p := &Profiler{cfg: cfg, syms: map[fileID]map[string]uint64{},
+		session: !cfg.NoSession && fs.Has(loader.FeatureUprobeSession)}
+	if !fs.Has(loader.FeatureUprobeSession) {
+		// Kernels before 6.13 have no uprobe sessions (the verifier
+		// rejects the session program's kfuncs): load a stand-in for
+		// the session program and use return probes.
 		spec.Programs["alloc_session"] = spec.Programs["malloc_enter"].Copy()
-		if err2 := spec.LoadAndAssign(&p.objs, opts); err2 != nil {
-			return nil, loader.Explain("loading memory profiler", err)
-		}
-		p.session = false
+	}
+	if err := spec.LoadAndAssign(&p.objs, opts); err != nil {
+		return nil, loader.Explain("loading memory profiler", err)
 	}
 	defer func() {
 		if err != nil {

@@ -5,6 +5,8 @@ package memory
 import (
 	"math"
 	"testing"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
 const (
@@ -50,6 +52,14 @@ func runAlloc(t *testing.T, mean uint64, noSession bool) (map[string]Record, Sna
 	defer p.Close()
 	if p.Links() == 0 {
 		t.Fatalf("no links attached: %+v", p.targets)
+	}
+	// Uprobe sessions where the kernel has them, return probes otherwise.
+	fs, err := loader.ProbeFeatures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := !noSession && fs.Has(loader.FeatureUprobeSession); p.session != want {
+		t.Errorf("session %v, want %v with features %s", p.session, want, fs)
 	}
 	c.send()
 	c.expect("done")

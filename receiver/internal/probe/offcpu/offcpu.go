@@ -94,18 +94,14 @@ type Tracer struct {
 }
 
 // Start loads the sched_switch program (tp_btf, or the raw tracepoint when
-// BTF-typed tracepoints are unavailable) and attaches it.
+// the kernel lacks BTF-typed tracepoints or task storage) and attaches it.
 func Start(cfg Config) (*Tracer, error) {
-	if !cfg.ForceRawTracepoint {
-		t, err := start(cfg, false)
-		if err == nil {
-			return t, nil
-		}
-		if !errors.Is(err, ebpf.ErrNotSupported) {
-			return nil, err
-		}
+	fs, err := loader.Require("starting the off-cpu probe set", loader.FeatureBTF)
+	if err != nil {
+		return nil, err
 	}
-	return start(cfg, true)
+	raw := cfg.ForceRawTracepoint || !fs.Has(loader.FeatureTPBTF) || !fs.Has(loader.FeatureTaskStorage)
+	return start(cfg, raw)
 }
 
 func start(cfg Config, raw bool) (_ *Tracer, err error) {

@@ -67,6 +67,9 @@ func Start(cfg Config) (_ *Tracer, err error) {
 	if cfg.TopProcesses < 0 {
 		return nil, fmt.Errorf("top processes must not be negative, got %d", cfg.TopProcesses)
 	}
+	if _, err := loader.Require("starting the syscalls probe set", loader.FeatureBTF, loader.FeatureTaskStorage); err != nil {
+		return nil, err
+	}
 	if cfg.MapEntries == 0 {
 		cfg.MapEntries = DefaultMapEntries
 	}

@@ -28,12 +28,7 @@ func needRoot(t *testing.T) {
 
 func buildCalls(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "calls")
-	out, err := exec.Command("gcc", "-O1", "-static", "-o", bin, "testdata/calls.c").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building calls: %v\n%s", err, out)
-	}
-	return bin
+	return testenv.CC(t, t.TempDir(), "calls", "-O1", "-static", "testdata/calls.c")
 }
 
 func ts(t time.Time) pcommon.Timestamp { return pcommon.NewTimestampFromTime(t) }

@@ -90,6 +90,9 @@ func Start(cfg Config) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("top processes and top peers must not be negative, got %d and %d",
 			cfg.TopProcesses, cfg.TopPeers)
 	}
+	if _, err := loader.Require("starting the tcp probe set", loader.FeatureBTF, loader.FeatureTPBTF, loader.FeatureRingBuf); err != nil {
+		return nil, err
+	}
 	if cfg.MapEntries == 0 {
 		cfg.MapEntries = DefaultMapEntries
 	}

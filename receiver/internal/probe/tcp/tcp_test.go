@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
 // lossy attaches a tcx egress program to dev that drops pct% of packets at
@@ -222,8 +223,16 @@ func TestLoopbackConnections(t *testing.T) {
 	if got := total(ms, MetricResetsReceived, attrPID, pid, attrServerPort, closedPort); got < 1 {
 		t.Errorf("resets received from the closed port: %d", got)
 	}
-	if got := total(ms, MetricResetsSent, attrServerPort, closedPort); got < 1 {
+	// Before 6.10 (6.9 unmarked) tcp_send_reset does not fire for resets
+	// sent without a socket: the documented degradation, checked as such.
+	fs, err := loader.ProbeFeatures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := total(ms, MetricResetsSent, attrServerPort, closedPort); fs.Has(loader.FeatureTCPResetNoSocket) && got < 1 {
 		t.Errorf("resets sent for the closed port: %d", got)
+	} else if !fs.Has(loader.FeatureTCPResetNoSocket) && got != 0 {
+		t.Errorf("resets sent for the closed port counted (%d) on a kernel said to lack %s", got, loader.FeatureTCPResetNoSocket.Name)
 	}
 	if got := total(ms, MetricDropped, attrReason, "NO_SOCKET"); got < 1 {
 		t.Errorf("NO_SOCKET drops: %d", got)
