@@ -26,7 +26,7 @@ type Feature struct {
 	Since string
 	// Without says what the receiver does on a kernel that lacks it.
 	Without string
-	probe   func() error
+	probe   func(*probeEnv) error
 }
 
 // Kernel features, in the order they are reported.
@@ -44,7 +44,7 @@ var (
 	FeatureCookie = Feature{"cookie", "5.15",
 		"memory uses one program per allocator function instead of a cookie per function", haveCookie}
 	FeatureUprobeMulti = Feature{"uprobe_multi", "6.6",
-		"memory attaches one uprobe link per function", features.HaveBPFLinkUprobeMulti}
+		"memory attaches one uprobe link per function", haveUprobeMulti}
 	FeatureUprobeSession = Feature{"uprobe_session", "6.13",
 		"memory attaches a uprobe and a uretprobe per function (every call returns through a trap)", haveUprobeSession}
 	FeatureTCPResetNoSocket = Feature{"tcp_reset_no_socket", "6.10",
@@ -114,8 +114,9 @@ func ProbeFeatures() (Features, error) {
 
 func probeAll(list []Feature) (Features, error) {
 	fs := Features{have: make([]bool, len(list))}
+	env := &probeEnv{kernelTypes: sync.OnceValues(btf.LoadKernelSpec)}
 	for i, f := range list {
-		err := f.probe()
+		err := f.probe(env)
 		switch {
 		case err == nil:
 			fs.have[i] = true
@@ -134,8 +135,17 @@ func notSupported(what string, err error) error {
 	return fmt.Errorf("%s: %w (%w)", what, ebpf.ErrNotSupported, err)
 }
 
-func haveBTF() error {
-	if _, err := btf.LoadKernelSpec(); err != nil {
+// probeEnv is what the probes of one ProbeFeatures call share.
+type probeEnv struct {
+	// kernelTypes is the kernel's BTF, loaded once for the probes that
+	// read it (btf.LoadKernelSpec hands out copies, each of which would
+	// index the kernel's types anew: most of probing's cost), and dropped
+	// with the env so the receiver does not keep it.
+	kernelTypes func() (*btf.Spec, error)
+}
+
+func haveBTF(env *probeEnv) error {
+	if _, err := env.kernelTypes(); err != nil {
 		return notSupported("loading kernel BTF", err)
 	}
 	return nil
@@ -143,14 +153,18 @@ func haveBTF() error {
 
 // haveTPBTF loads an empty program on the sched_switch BTF tracepoint,
 // which both the verifier's tp_btf support and the kernel's BTF decide.
-func haveTPBTF() error {
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+func haveTPBTF(env *probeEnv) error {
+	spec, err := env.kernelTypes()
+	if err != nil {
+		return notSupported("loading kernel BTF", err)
+	}
+	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
 		Type:         ebpf.Tracing,
 		AttachType:   ebpf.AttachTraceRawTp,
 		AttachTo:     "sched_switch",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
 		License:      "GPL",
-	})
+	}, ebpf.ProgramOptions{KernelTypes: spec})
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return err
@@ -160,10 +174,13 @@ func haveTPBTF() error {
 	return p.Close()
 }
 
-func haveTaskStorage() error { return features.HaveMapType(ebpf.TaskStorage) }
-func haveRingBuf() error     { return features.HaveMapType(ebpf.RingBuf) }
-func haveBPFLoop() error     { return features.HaveProgramHelper(ebpf.PerfEvent, asm.FnLoop) }
-func haveCookie() error      { return features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie) }
+func haveTaskStorage(*probeEnv) error { return features.HaveMapType(ebpf.TaskStorage) }
+func haveRingBuf(*probeEnv) error     { return features.HaveMapType(ebpf.RingBuf) }
+func haveBPFLoop(*probeEnv) error     { return features.HaveProgramHelper(ebpf.PerfEvent, asm.FnLoop) }
+func haveCookie(*probeEnv) error {
+	return features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie)
+}
+func haveUprobeMulti(*probeEnv) error { return features.HaveBPFLinkUprobeMulti() }
 
 // AttachTraceUprobeSession is BPF_TRACE_UPROBE_SESSION (Linux 6.13), which
 // cilium/ebpf v0.22 loads programs for (section "uprobe.session") but
@@ -173,7 +190,7 @@ const AttachTraceUprobeSession = 57
 // haveUprobeSession creates a uprobe session link on "/", as cilium/ebpf
 // probes uprobe_multi: a kernel with sessions rejects the path (EBADF, not
 // an executable), one without rejects the attach type (EINVAL).
-func haveUprobeSession() error {
+func haveUprobeSession(*probeEnv) error {
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         ebpf.Kprobe,
 		AttachType:   AttachTraceUprobeSession,
@@ -247,8 +264,8 @@ func LinkCreateUprobeMulti(prog *ebpf.Program, attachType uint32, path string, o
 // prototype carries the reset reason, and tcp_v4_send_reset traces every
 // reset (the socket-less case arrived in 6.9, without a mark in BTF, so a
 // 6.9 kernel is reported as lacking it).
-func haveTCPResetNoSocket() error {
-	spec, err := btf.LoadKernelSpec()
+func haveTCPResetNoSocket(env *probeEnv) error {
+	spec, err := env.kernelTypes()
 	if err != nil {
 		return notSupported("loading kernel BTF", err)
 	}

@@ -70,17 +70,17 @@ func TestFeaturesReport(t *testing.T) {
 }
 
 func TestProbeAllClassifiesErrors(t *testing.T) {
-	ok := Feature{Name: "a", probe: func() error { return nil }}
-	absent := Feature{Name: "b", probe: func() error { return notSupported("b", errors.New("old")) }}
+	ok := Feature{Name: "a", probe: func(*probeEnv) error { return nil }}
+	absent := Feature{Name: "b", probe: func(*probeEnv) error { return notSupported("b", errors.New("old")) }}
 	fs, err := probeAll([]Feature{ok, absent})
 	if err != nil || len(fs.have) != 2 || !fs.have[0] || fs.have[1] {
 		t.Fatalf("got %+v, %v", fs, err)
 	}
-	denied := Feature{Name: "c", probe: func() error { return syscall.EPERM }}
+	denied := Feature{Name: "c", probe: func(*probeEnv) error { return syscall.EPERM }}
 	if _, err := probeAll([]Feature{ok, denied}); !errors.Is(err, ErrMissingCapability) {
 		t.Errorf("permission: %v", err)
 	}
-	broken := Feature{Name: "d", probe: func() error { return errors.New("boom") }}
+	broken := Feature{Name: "d", probe: func(*probeEnv) error { return errors.New("boom") }}
 	if _, err := probeAll([]Feature{broken}); err == nil || err.Error() != "probing kernel feature d: boom" {
 		t.Errorf("other error: %v", err)
 	}
