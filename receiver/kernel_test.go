@@ -169,7 +169,15 @@ func requireSamplesFor(t *testing.T, total int64, w cpuWindow, hz float64, what 
 	lo, hi := w.inner.Seconds()*hz, w.outer.Seconds()*hz
 	t.Logf("%s: %d samples for %.0f–%.0f expected from the process's CPU time", what, total, lo, hi)
 	require.Greater(t, lo, 10.0, "the process had CPU time to sample")
-	require.GreaterOrEqual(t, float64(total), 0.8*lo-3, what)
+	// An emulated vCPU the host deschedules misses cpu-clock ticks (the
+	// hrtimer fires once for the whole gap) while its CPU-time accounting
+	// charges the gap: seen 49-78 % of the count under load. There only
+	// the lower bound loosens; the upper one (nothing counted twice) stays.
+	low := 0.8
+	if testenv.Emulated() {
+		low = 0.3
+	}
+	require.GreaterOrEqual(t, float64(total), low*lo-3, what)
 	require.LessOrEqual(t, float64(total), 1.2*hi+5, "%s: no sample counted twice", what)
 }
 
@@ -284,7 +292,17 @@ func TestOffCPUProfileThroughReceiver(t *testing.T) {
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	_, err = stdin.Write([]byte("go\n"))
 	require.NoError(t, err)
-	time.Sleep(1500 * time.Millisecond)
+	// Shutdown's final collection takes what the program's blocks left:
+	// waiting for it to exit, not a fixed time, holds on a slow (emulated)
+	// CPU too, where exec and start-up alone took more than a second.
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("the block program did not finish in a minute")
+	}
 	require.NoError(t, r.Shutdown(context.Background()))
 
 	var total int64

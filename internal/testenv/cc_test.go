@@ -117,3 +117,14 @@ func TestExpectedMissing(t *testing.T) {
 		}
 	}
 }
+
+func TestEmulated(t *testing.T) {
+	t.Setenv(EmulatedEnv, "")
+	if Emulated() {
+		t.Error("unset reported as emulated")
+	}
+	t.Setenv(EmulatedEnv, "1")
+	if !Emulated() {
+		t.Error("1 not reported as emulated")
+	}
+}

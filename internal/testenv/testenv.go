@@ -83,3 +83,13 @@ func ExpectedMissing() ([]string, bool) {
 	}
 	return strings.Split(v, ","), true
 }
+
+// EmulatedEnv is set (to 1) in the kernel matrix's guests, whose CPUs qemu
+// emulates (TCG) on a host shared with other work.
+const EmulatedEnv = "EBPF_OTEL_EMULATED"
+
+// Emulated reports whether the tests run on an emulated CPU. There a
+// thread waits longer for a CPU after it wakes, and a vCPU the host
+// descheduled misses timer ticks: tests that bound times or sample counts
+// widen those bounds, and only those, when it is true.
+func Emulated() bool { return os.Getenv(EmulatedEnv) == "1" }

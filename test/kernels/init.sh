@@ -6,7 +6,7 @@
 # kernel lacks, whose fallbacks the tests must see taken) and MATRIX_KERNEL
 # from its command line into init's environment.
 /bin/busybox --install -s /bin
-export PATH=/bin CI=true HOME=/tmp EBPF_OTEL_PROGRAMS=/progs
+export PATH=/bin CI=true HOME=/tmp EBPF_OTEL_PROGRAMS=/progs EBPF_OTEL_EMULATED=1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev

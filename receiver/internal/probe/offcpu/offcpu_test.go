@@ -132,8 +132,15 @@ func TestOffCPUAttributesBlockedTime(t *testing.T) {
 func testBlockedTime(t *testing.T, raw bool) {
 	got, tr := blockedTime(t, raw, 20, 100)
 	want := 2 * time.Second
-	t.Logf("blocked in block_here: %s (want %s ±10%%)", got, want)
-	assert.InDelta(t, want.Seconds(), got.Seconds(), want.Seconds()*0.10)
+	// Off-CPU time runs until the thread is back on a CPU: on an emulated
+	// CPU the wait after each wake-up is long enough to count (seen +12 %).
+	over := 0.10
+	if testenv.Emulated() {
+		over = 0.30
+	}
+	t.Logf("blocked in block_here: %s (want %s -10%%, +%.0f%%)", got, want, over*100)
+	assert.GreaterOrEqual(t, got.Seconds(), want.Seconds()*0.90)
+	assert.LessOrEqual(t, got.Seconds(), want.Seconds()*(1+over))
 	st, err := tr.Stats()
 	require.NoError(t, err)
 	// The requirement is the time within 10 %; on a loaded CI machine
