@@ -40,11 +40,11 @@ var (
 	FeatureRingBuf = Feature{"ringbuf", "5.8",
 		"the tcp set (connection events) does not start", haveRingBuf}
 	FeatureBPFLoop = Feature{"bpf_loop", "5.17",
-		"none yet (no probe set loops with bpf_loop)", haveBPFLoop}
+		"nothing yet: no probe set loops with bpf_loop (the unwinder will)", haveBPFLoop}
 	FeatureCookie = Feature{"cookie", "5.15",
-		"memory uses one program per allocator function instead of a cookie per function", haveCookie}
+		"nothing by itself: only memory's session program reads cookies, and sessions (6.13) imply them", haveCookie}
 	FeatureUprobeMulti = Feature{"uprobe_multi", "6.6",
-		"memory attaches one uprobe link per function", haveUprobeMulti}
+		"nothing by itself: memory's session link is a uprobe_multi link (6.13); without sessions it attaches a link per function either way", haveUprobeMulti}
 	FeatureUprobeSession = Feature{"uprobe_session", "6.13",
 		"memory attaches a uprobe and a uretprobe per function (every call returns through a trap)", haveUprobeSession}
 	FeatureTCPResetNoSocket = Feature{"tcp_reset_no_socket", "6.10",
