@@ -203,7 +203,7 @@ func haveUprobeSession(*probeEnv) error {
 		}
 		return notSupported("loading a uprobe session program", err)
 	}
-	defer p.Close()
+	defer func() { _ = p.Close() }()
 	fd, err := LinkCreateUprobeMulti(p, AttachTraceUprobeSession, "/", []uint64{0}, nil, 0)
 	switch {
 	case errors.Is(err, unix.EBADF):
@@ -213,7 +213,7 @@ func haveUprobeSession(*probeEnv) error {
 	case err != nil:
 		return err
 	}
-	unix.Close(fd)
+	_ = unix.Close(fd)
 	return errors.New("a uprobe session attached to /")
 }
 
@@ -239,17 +239,17 @@ func LinkCreateUprobeMulti(prog *ebpf.Program, attachType uint32, path string, o
 		return -1, err
 	}
 	attr := linkCreateUprobeMulti{
-		progFD:     uint32(prog.FD()),
+		progFD:     uint32(prog.FD()), //nolint:gosec // G115: file descriptors fit in 32 bits
 		attachType: attachType,
-		path:       uint64(uintptr(unsafe.Pointer(cpath))),
-		offsets:    uint64(uintptr(unsafe.Pointer(&offs[0]))),
-		cnt:        uint32(len(offs)),
+		path:       uint64(uintptr(unsafe.Pointer(cpath))),    //nolint:gosec // G103: bpf(2) takes user pointers; KeepAlive below holds them
+		offsets:    uint64(uintptr(unsafe.Pointer(&offs[0]))), //nolint:gosec // G103: bpf(2) takes user pointers; KeepAlive below holds them
+		cnt:        uint32(len(offs)),                         //nolint:gosec // G115: a handful of functions per file
 		pid:        pid,
 	}
 	if cookies != nil {
-		attr.cookies = uint64(uintptr(unsafe.Pointer(&cookies[0])))
+		attr.cookies = uint64(uintptr(unsafe.Pointer(&cookies[0]))) //nolint:gosec // G103: bpf(2) takes user pointers; KeepAlive below holds them
 	}
-	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_LINK_CREATE, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_LINK_CREATE, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr)) //nolint:gosec // G103: bpf(2) takes user pointers; KeepAlive below holds them
 	runtime.KeepAlive(cpath)
 	runtime.KeepAlive(offs)
 	runtime.KeepAlive(cookies)
