@@ -123,8 +123,11 @@ func TestEmulated(t *testing.T) {
 	if Emulated() {
 		t.Error("unset reported as emulated")
 	}
+	if MinSampleShare() != 0.8 {
+		t.Error("sample share loosened on real hardware")
+	}
 	t.Setenv(EmulatedEnv, "1")
-	if !Emulated() {
+	if !Emulated() || MinSampleShare() != 0.3 {
 		t.Error("1 not reported as emulated")
 	}
 }
