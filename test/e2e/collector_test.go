@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,7 +97,7 @@ func TestCollectorExportsProfiles(t *testing.T) {
 	cfgPath := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, configTemplate, spin.Process.Pid, dir, dir), 0o600))
 
-	var logs bytes.Buffer
+	var logs logBuffer
 	cmd := exec.Command(collector, "--config", cfgPath, "--feature-gates=service.profilesSupport")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"os"
@@ -28,7 +27,7 @@ func TestDefaultConfigRuns(t *testing.T) {
 	sock := filepath.Join(dir, "sidecar.sock")
 	startSidecar(t, sock)
 
-	var logs bytes.Buffer
+	var logs logBuffer
 	cmd := exec.Command(collector, "--config", filepath.Join(repoRoot(t), "config", "default.yaml"),
 		"--feature-gates=service.profilesSupport")
 	cmd.Env = append(os.Environ(), "EBPF_OTEL_OUT="+dir, "EBPF_OTEL_SIDECAR=unix://"+sock)

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -47,7 +46,7 @@ func TestExamplesAllValidate(t *testing.T) {
 // collectorRun is a running otelcol-ebpf; stop sends SIGINT and waits.
 type collectorRun struct {
 	cmd  *exec.Cmd
-	logs bytes.Buffer
+	logs logBuffer
 }
 
 func startCollector(t *testing.T, config string, env ...string) *collectorRun {

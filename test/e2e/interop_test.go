@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -379,7 +378,7 @@ func runInteropPipeline(t *testing.T, collector string, pd pprofile.Profiles) na
 	require.NoError(t, l.Close())
 	cfgPath := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, interopConfig, endpoint, sock, sock, dir), 0o600))
-	var logs bytes.Buffer
+	var logs logBuffer
 	cmd := exec.Command(collector, "--config", cfgPath, "--feature-gates=service.profilesSupport")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,7 +54,7 @@ func startSidecar(t *testing.T, sock string, args ...string) *exec.Cmd {
 		t.Fatalf("sidecar not built (%v): scripts/setup.sh builds it", err)
 	}
 	cmd := exec.Command("node", append([]string{main, "serve", "--no-tcp", "--unix", sock}, args...)...)
-	var logs bytes.Buffer
+	var logs logBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -151,7 +150,7 @@ func profileSymbolized(t *testing.T, collector string, pid int) symbolized {
 	startSidecar(t, sock)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, symbolizeConfig, pid, sock, dir), 0o600))
-	var logs bytes.Buffer
+	var logs logBuffer
 	cmd := exec.Command(collector, "--config", cfgPath, "--feature-gates=service.profilesSupport")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())

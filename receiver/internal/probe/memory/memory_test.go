@@ -45,7 +45,11 @@ func runAlloc(t *testing.T, mean uint64, noSession bool) (map[string]Record, Sna
 	requirePrivileges(t)
 	bin := build(t, t.TempDir(), "alloc", "testdata/alloc.c", "-ldl")
 	c := startChild(t, bin, "alloc")
-	p, err := Start(Config{SampleMean: mean, PIDs: []uint32{c.pid()}, NoSession: noSession})
+	// The test wants every allocation under its own stack, so a collision
+	// in the kernel's stack map (two of the program's few stacks hashing to
+	// one bucket; addresses move with ASLR, so it happens now and then at
+	// the default size) would fail it: a large map makes that unlikely.
+	p, err := Start(Config{SampleMean: mean, PIDs: []uint32{c.pid()}, NoSession: noSession, StackEntries: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}
