@@ -47,7 +47,7 @@ func collectorBinary(t *testing.T) string {
 func buildSpin(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "spin")
-	src := filepath.Join(repoRoot(t), "receiver", "testdata", "spin.c")
+	src := filepath.Join(repoRoot(t), "receiver", "ebpfreceiver", "testdata", "spin.c")
 	out, err := exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", bin, src).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return bin

@@ -137,7 +137,7 @@ func TestPodRuns(t *testing.T) {
 
 	// The host workload: a CPU-bound program with known function names.
 	spinBin := filepath.Join(t.TempDir(), "spin")
-	run(t, time.Minute, "gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", spinBin, filepath.Join(root, "receiver", "testdata", "spin.c"))
+	run(t, time.Minute, "gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", spinBin, filepath.Join(root, "receiver", "ebpfreceiver", "testdata", "spin.c"))
 	spin := exec.Command(spinBin)
 	require.NoError(t, spin.Start())
 	t.Cleanup(func() { _ = spin.Process.Kill(); _ = spin.Wait() })

@@ -17,7 +17,7 @@ import (
 
 func buildSpin(t *testing.T) string {
 	t.Helper()
-	return testenv.CC(t, t.TempDir(), "spin", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "../../../testdata/spin.c")
+	return testenv.CC(t, t.TempDir(), "spin", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "../../../ebpfreceiver/testdata/spin.c")
 }
 
 func TestProfilerSamplesTarget(t *testing.T) {

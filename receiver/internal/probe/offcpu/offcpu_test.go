@@ -34,7 +34,7 @@ func buildBlock(t *testing.T) string {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the test program's inline syscall is x86_64")
 	}
-	return testenv.CC(t, t.TempDir(), "block", "-O0", "-g", "-no-pie", "-fno-omit-frame-pointer", "../../../testdata/block.c")
+	return testenv.CC(t, t.TempDir(), "block", "-O0", "-g", "-no-pie", "-fno-omit-frame-pointer", "../../../ebpfreceiver/testdata/block.c")
 }
 
 func symbolize(t *testing.T, bin string) func(uint64) string {

@@ -27,7 +27,7 @@ import (
 func TestAllocationProfilesThroughReceiver(t *testing.T) {
 	requirePrivileges(t)
 	bin := testenv.CC(t, t.TempDir(), "alloc", "-O0", "-g", "-fno-omit-frame-pointer",
-		"internal/probe/memory/testdata/alloc.c", "-ldl")
+		"../internal/probe/memory/testdata/alloc.c", "-ldl")
 	cmd := exec.Command(bin, "alloc")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)

@@ -6,4 +6,4 @@
 //
 // It runs on Linux only and needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN),
 // plus CAP_SYS_PTRACE to read other processes' memory maps.
-package ebpfreceiver // import "github.com/ebpf-otel/ebpf-otel/receiver"
+package ebpfreceiver // import "github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver"
