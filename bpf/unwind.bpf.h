@@ -54,7 +54,9 @@ struct {
 } unwind_procs SEC(".maps");
 
 /* Processes whose mappings the receiver should (re)read: not registered
- * yet, or a pc outside every known mapping. Value: when asked (ns). */
+ * yet, or a pc outside every known mapping. Value: that pc, which the
+ * receiver looks up in its process table (a miss there re-reads the
+ * process). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u32);
@@ -109,11 +111,9 @@ struct unwind_loop_ctx {
 #define UNWIND_SIG_RSP (40 + 15 * 8)
 #define UNWIND_SIG_RIP (40 + 16 * 8)
 
-static __always_inline void unwind_request(__u32 pid)
+static __always_inline void unwind_request(__u32 pid, __u64 pc)
 {
-	__u64 now = bpf_ktime_get_ns();
-
-	bpf_map_update_elem(&unwind_requests, &pid, &now, BPF_NOEXIST);
+	bpf_map_update_elem(&unwind_requests, &pid, &pc, BPF_NOEXIST);
 }
 
 static __always_inline long unwind_stop(struct unwind_scratch *s, __u32 reason)
@@ -208,8 +208,12 @@ static long unwind_step(__u32 i, void *data)
 		return unwind_fp(s);
 	m = unwind_find_mapping(c->proc, s->ip);
 	if (!m) {
-		unwind_request(s->pid);
-		return unwind_stop(s, UNWIND_STAT_NO_MAPPING);
+		/* Mapped after the process was read (a library the dynamic
+		 * loader mapped after exec, dlopen): ask, and use the frame
+		 * pointer meanwhile. */
+		stat_inc(&unwind_stats, UNWIND_STAT_NO_MAPPING);
+		unwind_request(s->pid, s->ip);
+		return unwind_fp(s);
 	}
 	if (!m->table_id)
 		return unwind_fp(s);
@@ -299,7 +303,7 @@ static __always_inline struct unwind_stack *unwind_user(__u32 pid, __u64 *hash)
 	c.proc = bpf_map_lookup_elem(&unwind_procs, &pid);
 	if (!c.proc) {
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_PROC);
-		unwind_request(pid);
+		unwind_request(pid, s->ip);
 	}
 	stat_inc(&unwind_stats, UNWIND_STAT_WALKS);
 	bpf_loop(UNWIND_MAX_FRAMES + 1, unwind_step, &c, 0);

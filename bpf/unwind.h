@@ -66,7 +66,7 @@ enum unwind_stat {
 	UNWIND_STAT_COMPLETE,       /* reached a frame whose return address is undefined */
 	UNWIND_STAT_FP_END,         /* frame-pointer chain ended (rbp 0) */
 	UNWIND_STAT_NO_PROC,        /* process not registered yet: frame pointers used */
-	UNWIND_STAT_NO_MAPPING,     /* pc outside every known mapping */
+	UNWIND_STAT_NO_MAPPING,     /* pc outside every known mapping: frame pointer used */
 	UNWIND_STAT_NO_TABLE,       /* table evicted or not loaded: frame pointer used */
 	UNWIND_STAT_BAD_RULE,       /* unsupported CFA or register rule */
 	UNWIND_STAT_READ_FAULT,     /* reading the user stack failed */

@@ -114,6 +114,7 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 			MaxProcesses: cfg.UnwindTables.MaxProcesses,
 			DebugDirs:    cfg.UnwindTables.DebugDirs,
 			ProcRoot:     cfg.ProcRoot,
+			Processes:    e.cache,
 		})
 		env.Unwinder = e.unwinder
 	}
@@ -145,7 +146,8 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	}
 	if e.unwinder != nil {
 		// Processes named up front get their tables before their first
-		// sample; others are registered when their first sample asks.
+		// sample; others are registered as the process table learns
+		// them (exec, fork) or when their first sample asks.
 		for _, pid := range cfg.Targets.PIDs {
 			if err := e.unwinder.Register(pid); err != nil {
 				e.logger.Warn("reading mappings for the CFI unwinder", zap.Uint32("pid", pid), zap.Error(err))

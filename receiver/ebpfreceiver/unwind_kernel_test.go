@@ -125,3 +125,69 @@ func TestReceiverCFIProfilesWithoutFramePointers(t *testing.T) {
 	require.Positive(t, found["bytes"], "table bytes reported")
 	require.GreaterOrEqual(t, found["processes"], int64(len(progs)), "registered processes reported")
 }
+
+// A process started while the receiver runs is registered with the CFI
+// unwinder at its exec, from the process table, before its first sample:
+// a second run of a program whose tables the first run built unwinds
+// completely from its very first sample, and each process leaves the
+// unwinder's kernel map when it exits.
+func TestReceiverRegistersProcessesAtExec(t *testing.T) {
+	requirePrivileges(t)
+	progs, err := unwindtest.Build(t.TempDir())
+	require.NoError(t, err)
+	prog := progs[0]
+	cfg := createDefaultConfig()
+	require.True(t, cfg.ProcessCache.Events.Enabled, "process events are on by default")
+	cfg.CollectionInterval = time.Second
+	cfg.Profiles.CPU.Frequency = 499
+	cfg.Profiles.CPU.StackMapEntries = 65536
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.ProfilesSink)
+	rcv, err := createProfiles(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = rcv.Shutdown(context.Background())
+		}
+	}()
+	u := rcv.(*ebpfReceiver).engine.(*linuxEngine).unwinder
+	require.NotNil(t, u)
+
+	// started waits until run's process is registered: blocked on its
+	// stdin, it has no sample yet, so only its exec can have done it.
+	started := func(run int, seconds float64) *unwindtest.Running {
+		r, err := unwindtest.Start(prog, seconds)
+		require.NoError(t, err)
+		t.Cleanup(r.Stop)
+		pid := uint32(r.Cmd.Process.Pid)
+		require.Eventually(t, func() bool { return u.Registered(pid) }, 5*time.Second, 10*time.Millisecond,
+			"run %d (pid %d) registered at exec", run, pid)
+		return r
+	}
+	first := started(1, 1)
+	require.NoError(t, first.Release())
+	require.NoError(t, first.Cmd.Wait())
+	require.Eventually(t, func() bool { return !u.Registered(uint32(first.Cmd.Process.Pid)) }, 10*time.Second, 20*time.Millisecond,
+		"the first run left the unwinder when it exited")
+	// The second run stays alive until its stacks are checked (they are
+	// symbolized through its mappings).
+	second := started(2, 30)
+	require.NoError(t, second.Release())
+	time.Sleep(2500 * time.Millisecond)
+	stopped = true
+	require.NoError(t, rcv.Shutdown(context.Background()))
+	pids := []int{first.Cmd.Process.Pid, second.Cmd.Process.Pid}
+
+	samples := userSamples(t, sink.AllProfiles())
+	complete, total, bad, err := unwindtest.Completeness(pids[1], samples, prog.Chain)
+	require.NoError(t, err)
+	for _, b := range bad {
+		t.Logf("second run: incomplete stack %s", b)
+	}
+	require.GreaterOrEqual(t, total, uint64(20), "samples of the second run")
+	share := float64(complete) / float64(total)
+	t.Logf("second run: %d of %d samples reach main (%.1f%%), first samples included", complete, total, 100*share)
+	require.GreaterOrEqual(t, share, 0.99)
+}

@@ -35,13 +35,14 @@ func (e *linuxEngine) appendUnwindHealth(ms pmetric.MetricSlice, ts pcommon.Time
 		name string
 		v    uint64
 	}{
-		{"complete", s.Complete}, {"fp_end", s.FPEnd}, {"no_mapping", s.NoMapping},
+		{"complete", s.Complete}, {"fp_end", s.FPEnd},
 		{"bad_rule", s.BadRule}, {"read_fault", s.ReadFault}, {"depth_limit", s.Depth},
 	} {
 		point(walks, r.v, "result", r.name)
 	}
-	fb := sum("ebpf.receiver.unwind.fallbacks", "Frame-pointer fallbacks of the CFI unwinder: process not registered yet (whole stack), table not loaded (one frame).", "{fallback}")
+	fb := sum("ebpf.receiver.unwind.fallbacks", "Frame-pointer fallbacks of the CFI unwinder: process not registered yet (whole stack), pc in a mapping not known yet or table not loaded (one frame).", "{fallback}")
 	point(fb, s.NoProc, "reason", "no_process")
+	point(fb, s.NoMapping, "reason", "no_mapping")
 	point(fb, s.NoTable, "reason", "no_table")
 	lost := sum("ebpf.receiver.unwind.stacks.lost", "User stacks not recorded: no user registers (kernel threads) or the stack map full.", "{stack}")
 	point(lost, s.NoRegs, "reason", "no_registers")

@@ -142,6 +142,10 @@ type procEntry struct {
 	// fromEvent is set for images created by a process event; an image
 	// first met in a sample that cannot be read is unattributed.
 	fromEvent bool
+	// execRead is set while the only read of the image is the one made at
+	// its exec: that read races the dynamic loader, which maps the
+	// libraries right after, so the first miss may read again at once.
+	execRead bool
 	// loading is non-nil while a read is in flight and closed when done,
 	// so concurrent callers wait for it instead of reading again.
 	loading chan struct{}
@@ -254,6 +258,9 @@ func (c *Cache) Exec(k Key, x ExecInfo) {
 	e.loading = make(chan struct{})
 	c.mu.Unlock()
 	c.load(e)
+	c.mu.Lock()
+	e.execRead = true
+	c.mu.Unlock()
 	c.warmBuildIDs(e)
 }
 
@@ -407,10 +414,11 @@ func (c *Cache) refreshIfDue(e *procEntry) bool {
 	}
 	// An ended image is gone or replaced by another: /proc would show
 	// the next image's mappings, never this one's.
-	if e.ended || c.now().Sub(e.lastRefresh) < c.cfg.MinRefresh {
+	if e.ended || (!e.execRead && c.now().Sub(e.lastRefresh) < c.cfg.MinRefresh) {
 		c.mu.Unlock()
 		return false
 	}
+	e.execRead = false
 	e.loading = make(chan struct{})
 	c.mu.Unlock()
 	c.load(e)

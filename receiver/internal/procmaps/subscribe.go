@@ -82,3 +82,21 @@ func (c *Cache) flush() {
 		}
 	}
 }
+
+// Mappings returns the key and the current sorted mapping list of image k
+// (a key without a start time names the pid's newest image) without
+// reading anything; ok is false when the table does not know the image.
+// A subscriber that met an image before it subscribed starts from here.
+// The list is never modified by the table: it may be kept.
+func (c *Cache) Mappings(k Key) (_ Key, _ []Mapping, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.procs[k]
+	if e == nil && k.StartTime == 0 {
+		e = c.latest[k.PID]
+	}
+	if e == nil || e.ended {
+		return Key{}, nil, false
+	}
+	return e.key, e.mappings, true
+}

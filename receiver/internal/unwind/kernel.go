@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -43,13 +42,20 @@ type Config struct {
 	Poll time.Duration
 	// ProcRoot is /proc (tests may point elsewhere).
 	ProcRoot string
+	// Processes is the receiver's process table. The unwinder follows its
+	// images (procmaps.Cache.Subscribe) rather than reading
+	// /proc/PID/maps itself, so a process fed by exec events is
+	// registered before its first sample. Nil: the unwinder keeps a table
+	// of its own, read on first samples and swept every second.
+	Processes *procmaps.Cache
 }
 
 // Stats are the unwinder's cumulative counters.
 type Stats struct {
 	// Walks is stacks walked; the rest say how walks ended or what they
-	// lacked (NoTable counts frames that fell back to the frame pointer
-	// because their table was not loaded).
+	// lacked (NoMapping and NoTable count frames that fell back to the
+	// frame pointer because their mapping was not known yet or their
+	// table was not loaded).
 	Walks, Complete, FPEnd, NoProc, NoMapping, NoTable   uint64
 	BadRule, ReadFault, Depth, NoRegs, StoreFull         uint64
 	Cache                                                CacheStats
@@ -61,60 +67,106 @@ type Stats struct {
 	Pending int
 	// TableRequests counts tables built because a walk needed them.
 	TableRequests uint64
+	// FileIDs is the table ids in use now: files a registered process
+	// maps, or whose table is loaded. Ids of other files are reused.
+	FileIDs int
+	// HighestFileID is the largest id handed out so far: with ids
+	// reused it stays near the most files in use at once.
+	HighestFileID uint32
 	// LastError is the last failure to register a process, for logs.
 	LastError string
 }
 
 // Unwinder owns the kernel maps the CFI unwinder reads (tables, processes,
-// requests, stop counters) and keeps them filled: a goroutine serves the
-// kernel's requests for processes it has not seen, reading /proc/PID/maps
-// and building each mapped file's table once. Every probe set that walks
-// user stacks loads with its Replacements. Close releases everything.
+// requests, stop counters) and keeps them filled: it writes each process's
+// executable mappings into the kernel as the process table learns them (at
+// exec, fork, or a first sample the kernel asks about), builds each mapped
+// file's table once when a walk first needs it, and forgets a process when
+// the table says it ended. Every probe set that walks user stacks loads
+// with its Replacements. Close releases everything.
 type Unwinder struct {
-	cfg   Config
-	cache *Cache
+	cfg         Config
+	cache       *Cache
+	src         *procmaps.Cache
+	ownSrc      bool
+	unsubscribe func()
 
-	mu       sync.Mutex // held by the poll goroutine while it changes state
+	// mu guards what follows. Lock order: mu before the process table's
+	// own lock (Mappings); never call a process table method that
+	// notifies subscribers (Lookup, Process) with mu held.
+	mu       sync.Mutex
 	tables   *ebpf.Map
-	procs    *ebpf.Map
+	procMap  *ebpf.Map
 	requests *ebpf.Map
 	stats    *ebpf.Map
 	// tableRequests holds the table ids walks needed and did not find.
 	tableRequests *ebpf.Map
-	// ids names every file seen, for good: a process's entries keep a
-	// file's id across its table's eviction and rebuild, so an id is
-	// never reused for another file.
+	// ids names the files in use: mapped by a registered process, or
+	// with a table loaded. A file's id is kept across its table's
+	// eviction while processes map it (their entries name it); once
+	// neither holds, the id is freed and reused after idQuarantine.
 	ids  map[FileKey]uint32
 	refs map[uint32]*fileRef
 	// rows is set for the files whose table is loaded in the kernel.
-	rows        map[FileKey]uint32
-	nextID      uint32
-	pids        map[uint32]time.Time // registered: last refresh
-	pending     map[FileKey]*pendingBuild
-	wake        chan struct{}
-	counters    Stats
-	procBuf     []byte
-	entries     []mappingEntry
-	stop        chan struct{}
-	done        chan struct{}
-	builderDone chan struct{} // one value per builder
-	closeOnce   sync.Once
+	rows    map[FileKey]uint32
+	nextID  uint32
+	freeIDs []freedID
+	procs   map[uint32]*procState
+	pending map[FileKey]*pendingBuild
+	// wake (any builder) and wakeSmall (the small-file builder) say a
+	// file was queued.
+	wake, wakeSmall chan struct{}
+	counters        Stats
+	procBuf         []byte
+	entries         []mappingEntry
+	files           []uint32
+	reqKeys         []uint32
+	reqVals         []uint64
+	stop            chan struct{}
+	done            chan struct{}
+	builderDone     chan struct{} // one value per builder
+	closeOnce       sync.Once
+}
+
+// idQuarantine is how long a freed table id waits before it names another
+// file: a walk that read a process entry just before it was rewritten
+// must not find another file's table under the old id.
+var idQuarantine = 2 * time.Second
+
+type freedID struct {
+	id uint32
+	at time.Time
+}
+
+// procState is a process as the unwinder knows it: the image the table
+// last told about, its mappings, and the file ids its kernel entry names.
+type procState struct {
+	key   procmaps.Key
+	maps  []procmaps.Mapping
+	files []uint32
+	// registered is set once the entry is in unwind_procs.
+	registered bool
+	// asked is when a request for it was last served.
+	asked time.Time
 }
 
 // fileRef is what a table id names: the file, and where each process
-// that maps it sees it (/proc/PID/map_files/...), to build it from.
+// that maps it maps it (the file is read through /proc/PID/map_files).
 type fileRef struct {
 	key   FileKey
-	paths map[uint32]string
+	views map[uint32]fileView
 }
 
+// fileView is one mapping of a file in a process.
+type fileView struct{ start, limit uint64 }
+
 // pendingBuild is a file whose table is being built or waits to be, and
-// the processes to re-register when it is ready (each with the path the
-// file has in that process, /proc/PID/map_files/...).
+// the processes to re-register when it is ready (each with where it maps
+// the file, to read it from).
 type pendingBuild struct {
 	size     int64
 	building bool
-	pids     map[uint32]string
+	pids     map[uint32]fileView
 }
 
 type mappingEntry struct {
@@ -131,18 +183,25 @@ func New(cfg Config) *Unwinder {
 		cfg.ProcRoot = "/proc"
 	}
 	u := &Unwinder{
-		cfg:     cfg,
-		cache:   NewCache(cfg.TableBytes, cfg.DebugDirs),
-		ids:     map[FileKey]uint32{},
-		refs:    map[uint32]*fileRef{},
-		rows:    map[FileKey]uint32{},
-		pids:    map[uint32]time.Time{},
-		pending: map[FileKey]*pendingBuild{},
-		wake:    make(chan struct{}, 1),
-		procBuf: make([]byte, procSize),
-		nextID:  1,
+		cfg:       cfg,
+		cache:     NewCache(cfg.TableBytes, cfg.DebugDirs),
+		src:       cfg.Processes,
+		ids:       map[FileKey]uint32{},
+		refs:      map[uint32]*fileRef{},
+		rows:      map[FileKey]uint32{},
+		procs:     map[uint32]*procState{},
+		pending:   map[FileKey]*pendingBuild{},
+		wake:      make(chan struct{}, 1),
+		wakeSmall: make(chan struct{}, 1),
+		procBuf:   make([]byte, procSize),
+		nextID:    1,
+	}
+	if u.src == nil {
+		u.src = procmaps.NewCache(procmaps.CacheConfig{ProcRoot: cfg.ProcRoot})
+		u.ownSrc = true
 	}
 	u.cache.OnEvict = u.evicted
+	u.unsubscribe = u.src.Subscribe(u.onImage)
 	return u
 }
 
@@ -151,7 +210,8 @@ var mapNames = []string{"unwind_tables", "unwind_procs", "unwind_requests", "unw
 
 // Replacements sizes spec's unwinder maps and returns the shared maps to
 // load it with (ebpf.CollectionOptions.MapReplacements). The first call
-// creates the maps from spec and starts serving requests.
+// creates the maps from spec, writes the processes known so far and
+// starts serving requests.
 func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, error) {
 	for _, name := range mapNames {
 		if spec.Maps[name] == nil {
@@ -174,103 +234,256 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 			}
 			maps[i] = m
 		}
-		u.tables, u.procs, u.requests, u.stats, u.tableRequests = maps[0], maps[1], maps[2], maps[3], maps[4]
+		u.tables, u.procMap, u.requests, u.stats, u.tableRequests = maps[0], maps[1], maps[2], maps[3], maps[4]
+		n := int(spec.Maps["unwind_requests"].MaxEntries)
+		u.reqKeys, u.reqVals = make([]uint32, n), make([]uint64, n)
+		for pid, st := range u.procs {
+			u.writeLocked(pid, st, false)
+		}
 		u.stop, u.done, u.builderDone = make(chan struct{}), make(chan struct{}), make(chan struct{}, 2)
 		go u.run()
 		// Two builders: one for any file, one only for small ones, so
 		// a process of small files never waits behind a browser's
 		// 100 MB executable.
-		go u.builder(math.MaxInt64)
-		go u.builder(smallFile)
+		go u.builder(math.MaxInt64, u.wake)
+		go u.builder(smallFile, u.wakeSmall)
 	}
 	return map[string]*ebpf.Map{
-		"unwind_tables": u.tables, "unwind_procs": u.procs,
+		"unwind_tables": u.tables, "unwind_procs": u.procMap,
 		"unwind_requests": u.requests, "unwind_stats": u.stats,
 		"unwind_table_requests": u.tableRequests,
 	}, nil
+}
+
+// onImage follows the process table: an image's mappings are written to
+// the kernel as soon as they are known, and its entry is deleted when it
+// ends (a later image of the pid replaces it).
+func (u *Unwinder) onImage(ev procmaps.ImageEvent) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch ev.Kind {
+	case procmaps.ImageStarted, procmaps.ImageMappingsChanged:
+		u.setLocked(ev.Key, ev.Mappings, false)
+	case procmaps.ImageEnded, procmaps.ImageDropped:
+		if st := u.procs[ev.Key.PID]; st != nil && st.key == ev.Key {
+			u.removeLocked(ev.Key.PID, st)
+		}
+	}
+}
+
+func (u *Unwinder) setLocked(k procmaps.Key, maps []procmaps.Mapping, eager bool) {
+	st := u.procs[k.PID]
+	if st == nil {
+		st = &procState{}
+		u.procs[k.PID] = st
+	}
+	st.key, st.maps = k, maps
+	u.writeLocked(k.PID, st, eager)
+}
+
+func (u *Unwinder) removeLocked(pid uint32, st *procState) {
+	if st.registered && u.procMap != nil {
+		_ = u.procMap.Delete(pid)
+	}
+	delete(u.procs, pid)
+	u.releaseLocked(pid, st.files, nil)
+}
+
+// releaseLocked drops pid's hold on the ids in old that are not in keep,
+// freeing those no process and no loaded table holds any more.
+func (u *Unwinder) releaseLocked(pid uint32, old, keep []uint32) {
+	for _, id := range old {
+		if slices.Contains(keep, id) {
+			continue
+		}
+		if ref := u.refs[id]; ref != nil {
+			delete(ref.views, pid)
+			u.maybeFreeLocked(id)
+		}
+	}
+}
+
+// maybeFreeLocked frees id unless a process maps its file, its table is
+// loaded or its build is pending.
+func (u *Unwinder) maybeFreeLocked(id uint32) {
+	ref := u.refs[id]
+	if ref == nil || len(ref.views) > 0 {
+		return
+	}
+	if _, loaded := u.rows[ref.key]; loaded {
+		return
+	}
+	if _, ok := u.pending[ref.key]; ok {
+		return
+	}
+	delete(u.ids, ref.key)
+	delete(u.refs, id)
+	u.freeIDs = append(u.freeIDs, freedID{id: id, at: time.Now()})
+}
+
+// newIDLocked returns a free id: one freed at least idQuarantine ago, or
+// the next never used.
+func (u *Unwinder) newIDLocked() uint32 {
+	if len(u.freeIDs) > 0 && time.Since(u.freeIDs[0].at) >= idQuarantine {
+		id := u.freeIDs[0].id
+		u.freeIDs = u.freeIDs[1:]
+		return id
+	}
+	id := u.nextID
+	u.nextID++
+	return id
 }
 
 func (u *Unwinder) run() {
 	defer close(u.done)
 	tick := time.NewTicker(u.cfg.Poll)
 	defer tick.Stop()
-	var pids, tids []uint32
+	var tids []uint32
 	lastSweep := time.Now()
 	for {
 		select {
 		case <-u.stop:
 			return
 		case now := <-tick.C:
-			pids = u.takeRequests(u.requests, pids[:0])
-			tids = u.takeRequests(u.tableRequests, tids[:0])
+			n := u.takeRequests()
+			for i := range n {
+				u.serve(u.reqKeys[i], u.reqVals[i], now)
+			}
+			tids = u.takeTableRequests(tids[:0])
 			u.mu.Lock()
 			for _, id := range tids {
 				u.wantLocked(id)
 			}
-			for _, pid := range pids {
-				// A process asks again when a pc falls outside its
-				// known mappings; re-reading more often than every
-				// 500 ms would only burn CPU on a JIT.
-				if last, ok := u.pids[pid]; ok && now.Sub(last) < 500*time.Millisecond {
-					continue
-				}
-				switch err := u.refreshLocked(pid, now, false); {
-				case errors.Is(err, os.ErrNotExist):
-					u.counters.Exited++ // gone before we got to it
-				case err != nil:
-					u.counters.ProcErrors++
-					u.counters.LastError = err.Error()
-				}
-			}
-			if now.Sub(lastSweep) >= time.Second {
-				u.sweepLocked()
+			u.mu.Unlock()
+			if u.ownSrc && now.Sub(lastSweep) >= time.Second {
+				// The receiver sweeps its table once per collection;
+				// a table of our own is swept here, so exited
+				// processes end and leave the kernel.
+				u.src.Sweep()
 				lastSweep = now
 			}
-			u.mu.Unlock()
 		}
 	}
 }
 
-// takeRequests reads and deletes the keys (pids or table ids) of a
-// request map.
-func (u *Unwinder) takeRequests(m *ebpf.Map, keys []uint32) []uint32 {
+// takeRequests moves the kernel's process requests (pid, pc the walk
+// could not place) into reqKeys and reqVals, in batches.
+func (u *Unwinder) takeRequests() int {
+	var cursor ebpf.MapBatchCursor
+	total := 0
+	for total < len(u.reqKeys) {
+		n, err := u.requests.BatchLookupAndDelete(&cursor, u.reqKeys[total:], u.reqVals[total:], nil)
+		total += n
+		if err != nil {
+			// ErrKeyNotExist: all taken. Anything else: the rest
+			// stays for the next poll.
+			break
+		}
+	}
+	return total
+}
+
+// takeTableRequests reads and deletes the table ids walks asked for.
+func (u *Unwinder) takeTableRequests(keys []uint32) []uint32 {
 	var k uint32
 	var ts uint64
-	it := m.Iterate()
+	it := u.tableRequests.Iterate()
 	for it.Next(&k, &ts) {
 		keys = append(keys, k)
 	}
 	for _, k := range keys {
-		_ = m.Delete(k)
+		_ = u.tableRequests.Delete(k)
 	}
 	return keys
+}
+
+// serve answers a walk that found pid unregistered, or pc outside its
+// known mappings: the process table reads the process (first sample) or
+// re-reads it when due, and tells us through onImage.
+func (u *Unwinder) serve(pid uint32, pc uint64, now time.Time) {
+	u.mu.Lock()
+	st := u.procs[pid]
+	if st != nil && st.registered && (covers(st.maps, pc) || now.Sub(st.asked) < 500*time.Millisecond) {
+		// Registered since the walk asked, or asked again too soon
+		// (a pc outside every mapping, e.g. in a JIT's fresh code).
+		u.mu.Unlock()
+		return
+	}
+	if st != nil {
+		st.asked = now
+	}
+	u.mu.Unlock()
+	_, found := u.src.Lookup(procmaps.Key{PID: pid}, pc)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if st := u.procs[pid]; st != nil && st.registered {
+		return
+	}
+	// The table knew the image before we subscribed, or its read found
+	// what it had: take its mappings as they are.
+	k, maps, ok := u.src.Mappings(procmaps.Key{PID: pid})
+	if !ok {
+		if !found {
+			u.counters.Exited++ // gone before we got to it
+		}
+		return
+	}
+	u.setLocked(k, maps, false)
+	if st := u.procs[pid]; st != nil {
+		st.asked = now
+	}
+}
+
+// covers reports whether pc lies in one of the sorted mappings.
+func covers(maps []procmaps.Mapping, pc uint64) bool {
+	i, _ := slices.BinarySearchFunc(maps, pc, func(m procmaps.Mapping, pc uint64) int {
+		if m.Limit <= pc {
+			return -1
+		}
+		if m.Start > pc {
+			return 1
+		}
+		return 0
+	})
+	return i < len(maps) && maps[i].Start <= pc && pc < maps[i].Limit
 }
 
 // wantLocked queues the build of table id, which a walk needed.
 func (u *Unwinder) wantLocked(id uint32) {
 	ref, ok := u.refs[id]
 	if !ok {
-		return
+		return // freed since: no process maps the file any more
 	}
 	if _, loaded := u.rows[ref.key]; loaded {
 		return // loaded since (the walk raced the load)
 	}
 	u.counters.TableRequests++
-	for pid, path := range ref.paths {
-		u.queueLocked(pid, ref.key, path)
+	for pid, v := range ref.views {
+		u.queueLocked(pid, ref.key, v)
 	}
 }
 
-// Register reads pid's mappings now and returns once the tables of all
+// Register makes sure pid is registered and returns once the tables of all
 // its files are built and loaded (the kernel's requests are served
 // asynchronously instead).
 func (u *Unwinder) Register(pid uint32) error {
 	u.mu.Lock()
-	if u.procs == nil {
-		u.mu.Unlock()
+	started := u.procMap != nil
+	u.mu.Unlock()
+	if !started {
 		return errors.New("unwinder not started: no program loaded with its maps")
 	}
-	err := u.refreshLocked(pid, time.Now(), true)
+	if _, ok := u.src.Process(procmaps.Key{PID: pid}); !ok {
+		return fmt.Errorf("reading mappings of %d: %w", pid, os.ErrNotExist)
+	}
+	u.mu.Lock()
+	k, maps, ok := u.src.Mappings(procmaps.Key{PID: pid})
+	if !ok {
+		u.mu.Unlock()
+		return fmt.Errorf("reading mappings of %d: %w", pid, os.ErrNotExist)
+	}
+	u.setLocked(k, maps, true)
+	err := u.procErrLocked(pid)
 	u.mu.Unlock()
 	for err == nil && u.waiting(pid) {
 		if !u.buildNext(math.MaxInt64) {
@@ -278,6 +491,21 @@ func (u *Unwinder) Register(pid uint32) error {
 		}
 	}
 	return err
+}
+
+// Registered reports whether pid's mappings are in the kernel.
+func (u *Unwinder) Registered(pid uint32) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	st := u.procs[pid]
+	return st != nil && st.registered
+}
+
+func (u *Unwinder) procErrLocked(pid uint32) error {
+	if st := u.procs[pid]; st == nil || !st.registered {
+		return fmt.Errorf("registering process %d: %s", pid, u.counters.LastError)
+	}
+	return nil
 }
 
 func (u *Unwinder) waiting(pid uint32) bool {
@@ -291,55 +519,45 @@ func (u *Unwinder) waiting(pid uint32) bool {
 	return false
 }
 
-// refreshLocked (re)registers pid's mappings. With eager, the tables of
-// all its files are queued for building now; otherwise a file's table is
-// built when a walk first needs it (the kernel asks by table id), which
-// keeps the receiver from building tables for the dozens of libraries a
-// process maps but its stacks never cross.
-func (u *Unwinder) refreshLocked(pid uint32, now time.Time, eager bool) error {
+// writeLocked writes pid's executable mappings into unwind_procs. With
+// eager, the tables of all its files are queued for building now;
+// otherwise a file's table is built when a walk first needs it (the kernel
+// asks by table id), which keeps the receiver from building tables for the
+// dozens of libraries a process maps but its stacks never cross.
+func (u *Unwinder) writeLocked(pid uint32, st *procState, eager bool) {
+	if u.procMap == nil {
+		return // written when the maps are created
+	}
 	u.counters.Refreshes++
-	dir := u.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(pid), 10)
-	f, err := os.Open(dir + "/maps")
-	if err != nil {
-		return fmt.Errorf("reading mappings of %d: %w", pid, err)
-	}
-	maps, err := procmaps.ParseMaps(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("reading mappings of %d: %w", pid, err)
-	}
-	u.entries = u.entries[:0]
-	for i := range maps {
-		m := &maps[i]
+	u.entries, u.files = u.entries[:0], u.files[:0]
+	for i := range st.maps {
+		m := &st.maps[i]
 		if !m.Executable() {
 			continue
 		}
 		e := mappingEntry{start: m.Start, end: m.Limit}
 		if m.Kind == procmaps.KindFile && m.Inode != 0 {
 			key := FileKey{Dev: uint64(m.Major)<<32 | uint64(m.Minor), Inode: m.Inode}
-			path := fmt.Sprintf("%s/map_files/%x-%x", dir, m.Start, m.Limit)
-			e.id, e.rows, e.bias = u.tableLocked(pid, key, path, m.Start, m.Offset, eager)
+			var id uint32
+			id, e.id, e.rows, e.bias = u.tableLocked(pid, key, fileView{m.Start, m.Limit}, m.Offset, eager)
+			if id != 0 && !slices.Contains(u.files, id) {
+				u.files = append(u.files, id)
+			}
 		}
 		u.entries = append(u.entries, e)
 	}
+	u.releaseLocked(pid, st.files, u.files)
+	st.files = append(st.files[:0], u.files...)
 	if len(u.entries) > maxMappings {
 		// Keep the lowest: executables and the first libraries. The
-		// rest are counted and their pcs end walks as unmapped.
+		// rest are counted and their pcs fall back to frame pointers.
 		u.counters.MappingsTruncated++
 		u.entries = u.entries[:maxMappings]
 	}
-	slices.SortFunc(u.entries, func(a, b mappingEntry) int {
-		switch {
-		case a.start < b.start:
-			return -1
-		case a.start > b.start:
-			return 1
-		}
-		return 0
-	})
+	// /proc and the process table list mappings sorted by address.
 	b := u.procBuf
 	clear(b)
-	binary.LittleEndian.PutUint32(b, uint32(len(u.entries))) //nolint:gosec // G115: entries are bounded by the table budget, far below 2^32
+	binary.LittleEndian.PutUint32(b, uint32(len(u.entries))) //nolint:gosec // G115: at most maxMappings
 	for i, e := range u.entries {
 		o := b[8+i*mappingSize:]
 		binary.LittleEndian.PutUint64(o, e.start)
@@ -348,73 +566,84 @@ func (u *Unwinder) refreshLocked(pid uint32, now time.Time, eager bool) error {
 		binary.LittleEndian.PutUint32(o[24:], e.id)
 		binary.LittleEndian.PutUint32(o[28:], e.rows)
 	}
-	if err := u.procs.Put(pid, b); err != nil {
-		return fmt.Errorf("registering process %d: %w", pid, err)
+	// Only the mappings used: the rest of the value is zero and
+	// unread (count bounds the search).
+	if err := u.procMap.Put(pid, b); err != nil {
+		u.counters.ProcErrors++
+		u.counters.LastError = fmt.Sprintf("registering process %d: %v", pid, err)
+		return
 	}
-	u.pids[pid] = now
-	return nil
+	st.registered = true
 }
 
-// tableLocked returns the table id of the file mapped at start from file
-// offset off, its rows and its bias; rows 0 means the table is not loaded:
-// a walk through the file then uses the frame pointer and asks for the
-// table by id (eager queues the build now). Id 0: the file has no usable
-// CFI, frame pointers only, never asked for.
-func (u *Unwinder) tableLocked(pid uint32, key FileKey, path string, start, off uint64, eager bool) (id, rows uint32, bias uint64) {
+// tableLocked returns the id that names the file mapped at v from file
+// offset off (0 when its table can never be used), and what the process
+// entry holds: the table id, its rows and its bias. Rows 0 means the table
+// is not loaded: a walk through the file then uses the frame pointer and
+// asks for the table by id (eager queues the build now). Entry id 0: the
+// file has no usable CFI, frame pointers only, never asked for.
+func (u *Unwinder) tableLocked(pid uint32, key FileKey, v fileView, off uint64, eager bool) (id, entryID, rows uint32, bias uint64) {
+	t, err, built := u.cache.Lookup(key)
+	if built && (err != nil || t == nil) {
+		return 0, 0, 0, 0
+	}
 	id, ok := u.ids[key]
 	if !ok {
-		id = u.nextID
-		u.nextID++
+		id = u.newIDLocked()
 		u.ids[key] = id
-		u.refs[id] = &fileRef{key: key, paths: map[uint32]string{}}
+		u.refs[id] = &fileRef{key: key, views: map[uint32]fileView{}}
 	}
-	u.refs[id].paths[pid] = path
-	t, err, built := u.cache.Lookup(key)
+	u.refs[id].views[pid] = v
 	if !built {
 		if eager {
-			u.queueLocked(pid, key, path)
+			u.queueLocked(pid, key, v)
 		}
-		return id, 0, 0
+		return id, id, 0, 0
 	}
-	if err != nil || t == nil {
-		return 0, 0, 0
-	}
-	bias, ok = t.Bias(start, off)
+	bias, ok = t.Bias(v.start, off)
 	if !ok {
-		return 0, 0, 0
+		return id, 0, 0, 0
 	}
 	if n, loaded := u.rows[key]; loaded {
-		return id, n, bias
+		return id, id, n, bias
 	}
 	if len(t.Rows) == 0 || len(t.Rows) > maxRowsBPF {
-		return 0, 0, 0
+		return id, 0, 0, 0
 	}
 	if err := u.load(id, t.Rows); err != nil {
 		u.counters.LoadErrors++
 		u.counters.LastError = err.Error()
-		return 0, 0, 0
+		return id, 0, 0, 0
 	}
 	u.rows[key] = uint32(len(t.Rows)) //nolint:gosec // G115: rows are bounded by the table budget
 	// The kernel holds the rows now; the cache keeps only their size
 	// for its budget.
 	t.Rows = nil
-	return id, u.rows[key], bias
+	return id, id, u.rows[key], bias
 }
 
-func (u *Unwinder) queueLocked(pid uint32, key FileKey, path string) {
+func (u *Unwinder) queueLocked(pid uint32, key FileKey, v fileView) {
 	pb, ok := u.pending[key]
 	if !ok {
-		pb = &pendingBuild{pids: map[uint32]string{}}
-		if fi, err := os.Stat(path); err == nil {
+		pb = &pendingBuild{pids: map[uint32]fileView{}}
+		if fi, err := os.Stat(u.viewPath(pid, v)); err == nil {
 			pb.size = fi.Size()
 		}
 		u.pending[key] = pb
-		select {
-		case u.wake <- struct{}{}:
-		default:
+		for _, w := range []chan struct{}{u.wake, u.wakeSmall} {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
 		}
 	}
-	pb.pids[pid] = path
+	pb.pids[pid] = v
+}
+
+// viewPath is where pid's mapping v of a file can be opened, however the
+// file was reached (deleted, another mount namespace).
+func (u *Unwinder) viewPath(pid uint32, v fileView) string {
+	return fmt.Sprintf("%s/%d/map_files/%x-%x", u.cfg.ProcRoot, pid, v.start, v.limit)
 }
 
 // smallFile is the largest file the second builder takes.
@@ -422,23 +651,21 @@ const smallFile = 8 << 20
 
 // builder builds queued tables of files up to maxSize bytes, smallest
 // first: small files are quick, and most processes wait only on small ones.
-func (u *Unwinder) builder(maxSize int64) {
+// It sleeps until a file is queued.
+func (u *Unwinder) builder(maxSize int64, wake <-chan struct{}) {
 	defer func() { u.builderDone <- struct{}{} }()
-	tick := time.NewTicker(u.cfg.Poll)
-	defer tick.Stop()
 	for {
-		select {
-		case <-u.stop:
-			return
-		case <-u.wake:
-		case <-tick.C:
-		}
 		for u.buildNext(maxSize) {
 			select {
 			case <-u.stop:
 				return
 			default:
 			}
+		}
+		select {
+		case <-u.stop:
+			return
+		case <-wake:
 		}
 	}
 }
@@ -460,8 +687,8 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 	}
 	pb.building = true
 	paths := make([]string, 0, len(pb.pids))
-	for _, p := range pb.pids {
-		paths = append(paths, p)
+	for pid, v := range pb.pids {
+		paths = append(paths, u.viewPath(pid, v))
 	}
 	u.mu.Unlock()
 
@@ -484,15 +711,15 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 	if !errors.Is(err, os.ErrNotExist) {
 		_, _ = u.cache.Add(key, t, err)
 	}
-	now := time.Now()
+	// Re-register the processes waiting for it, from what we know of
+	// them: no I/O.
 	for pid := range pb.pids {
-		switch err := u.refreshLocked(pid, now, false); {
-		case errors.Is(err, os.ErrNotExist):
-			u.counters.Exited++
-		case err != nil:
-			u.counters.ProcErrors++
-			u.counters.LastError = err.Error()
+		if st := u.procs[pid]; st != nil {
+			u.writeLocked(pid, st, false)
 		}
+	}
+	if id, ok := u.ids[key]; ok {
+		u.maybeFreeLocked(id) // every process that mapped it is gone
 	}
 	return true
 }
@@ -527,40 +754,32 @@ func (u *Unwinder) load(id uint32, rows []Row) error {
 }
 
 // evicted drops an evicted table from the kernel; called by the cache with
-// u.mu held (every cache.Get happens under it).
+// u.mu held (every cache.Add happens under it).
 func (u *Unwinder) evicted(key FileKey, _ *Table) {
 	if _, loaded := u.rows[key]; !loaded {
 		return
 	}
-	// Processes keep the id: their next walk through the file misses
-	// the table and asks for it again.
-	_ = u.tables.Delete(u.ids[key])
+	// Processes that map the file keep the id: their next walk through
+	// it misses the table and asks for it again. Without them the id is
+	// freed.
+	id := u.ids[key]
+	_ = u.tables.Delete(id)
 	delete(u.rows, key)
-}
-
-// sweepLocked forgets processes that have exited.
-func (u *Unwinder) sweepLocked() {
-	for pid := range u.pids {
-		if _, err := os.Stat(u.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(pid), 10)); errors.Is(err, os.ErrNotExist) {
-			_ = u.procs.Delete(pid)
-			delete(u.pids, pid)
-		}
-	}
-	for _, ref := range u.refs {
-		for pid := range ref.paths {
-			if _, ok := u.pids[pid]; !ok {
-				delete(ref.paths, pid)
-			}
-		}
-	}
+	u.maybeFreeLocked(id)
 }
 
 // Stats returns the counters, the kernel's summed over CPUs.
 func (u *Unwinder) Stats() (Stats, error) {
 	u.mu.Lock()
 	s := u.counters
-	s.Processes = len(u.pids)
+	for _, st := range u.procs {
+		if st.registered {
+			s.Processes++
+		}
+	}
 	s.Pending = len(u.pending)
+	s.FileIDs = len(u.refs)
+	s.HighestFileID = u.nextID - 1
 	m := u.stats
 	u.mu.Unlock()
 	s.Cache = u.cache.Stats()
@@ -573,11 +792,13 @@ func (u *Unwinder) Stats() (Stats, error) {
 	return s, loader.SumPerCPU(m, dst)
 }
 
-// Close stops serving requests and releases the maps; safe to call more
-// than once and before any program was loaded.
+// Close stops serving requests and following the process table, and
+// releases the maps; safe to call more than once and before any program
+// was loaded.
 func (u *Unwinder) Close() error {
 	var errs []error
 	u.closeOnce.Do(func() {
+		u.unsubscribe()
 		if u.stop != nil {
 			close(u.stop)
 			<-u.done
@@ -586,11 +807,12 @@ func (u *Unwinder) Close() error {
 		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		for _, m := range []*ebpf.Map{u.tables, u.procs, u.requests, u.stats, u.tableRequests} {
+		for _, m := range []*ebpf.Map{u.tables, u.procMap, u.requests, u.stats, u.tableRequests} {
 			if m != nil {
 				errs = append(errs, m.Close())
 			}
 		}
+		u.tables, u.procMap, u.requests, u.stats, u.tableRequests = nil, nil, nil, nil, nil
 	})
 	return errors.Join(errs...)
 }
