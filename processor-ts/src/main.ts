@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-import { runCli } from './cli/app.js';
-import { runServe } from './cli/serve.js';
 
 const io = {
   input: process.stdin,
@@ -9,8 +7,12 @@ const io = {
 };
 
 const argv = process.argv.slice(2);
-// `serve` runs the Connect-RPC sidecar; every other command is the symbolizer CLI.
-const run = argv[0] === 'serve' ? runServe(argv.slice(1), io) : runCli(argv, io);
+// `serve` runs the Connect-RPC sidecar; every other command is the symbolizer CLI. Each is
+// imported only when chosen: the server's modules (HTTP/2, TLS, connect, protobuf) take
+// longer to load than `symbolize` takes on a small batch.
+const run = argv[0] === 'serve'
+  ? import('./cli/serve.js').then((m) => m.runServe(argv.slice(1), io))
+  : import('./cli/app.js').then((m) => m.runCli(argv, io));
 
 run.then(
   (code) => { process.exitCode = code; },

@@ -1,4 +1,3 @@
-import { runHealth } from './health.js';
 import { runSymbolize, type CliIo } from './symbolize.js';
 
 export const USAGE =
@@ -14,7 +13,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     case 'symbolize':
       return runSymbolize(rest, io);
     case 'health':
-      return runHealth(rest, io);
+      // The health check's gRPC client is loaded only for this command (see main.ts).
+      return (await import('./health.js')).runHealth(rest, io);
     default:
       io.error(USAGE);
       return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;

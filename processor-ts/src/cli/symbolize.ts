@@ -1,18 +1,31 @@
 import { statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { parseArgs } from 'node:util';
 import { processAddrToFileOffset, readMaps } from '../symbolize/procmaps.js';
 import { ObjectSymbolizer } from '../symbolize/symbolizer.js';
 import { asFileOffset, asVirtualAddress, type SymbolizeResult } from '../symbolize/types.js';
 import { formatLlvm } from './format.js';
 
+/** Addresses symbolized (and written) together. */
+const BATCH = 4096;
+
 const USAGE = 'usage: ebpf-otel-sidecar symbolize --obj FILE [--pid PID] [--debug-dir DIR]... < addresses';
 
 /** Parses "0x1234" / "1234" (hex) into a number; undefined if not an address. */
 export function parseAddress(text: string): number | undefined {
   const t = text.trim();
-  if (!/^(0x)?[0-9a-fA-F]+$/.test(t)) return undefined;
-  return parseInt(t.replace(/^0x/, ''), 16);
+  // A hand-written scan: this runs once per input line, and a regular expression plus
+  // replace per line cost more than symbolizing a cached address.
+  let i = t.length > 2 && t.charCodeAt(0) === 48 && t.charCodeAt(1) === 120 ? 2 : 0;
+  if (i === t.length) return undefined;
+  let v = 0;
+  for (; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return undefined;
+    v = v * 16 + d;
+  }
+  return v;
 }
 
 export interface CliIo {
@@ -43,21 +56,53 @@ export async function runSymbolize(argv: string[], io: CliIo): Promise<number> {
   const maps = pid !== undefined ? readMaps(pid) : undefined;
   const inode = maps ? statSync(values.obj).ino : undefined;
   const unknown: SymbolizeResult = { kind: 'unknown', reason: 'bad input' };
-  const rl = createInterface({ input: io.input, crlfDelay: Infinity });
-  let out = '';
-  for await (const line of rl) {
-    if (line.trim() === '') continue;
-    const addr = parseAddress(line);
-    let res: SymbolizeResult = unknown;
-    if (addr !== undefined) {
-      if (maps) {
-        const off = processAddrToFileOffset(maps, addr, inode);
-        res = off === undefined ? unknown : symbolizer.symbolize(ctx, [asFileOffset(off)])[0]!;
-      } else res = symbolizer.symbolizeVaddrs(ctx, [asVirtualAddress(addr)])[0]!;
+  // Lines are symbolized in batches: one cache-budget check per batch instead of per
+  // address, and one write per batch.
+  const lines: Array<number | undefined> = [];
+  const flush = (): void => {
+    const slots = new Int32Array(lines.length).fill(-1);
+    const batch: number[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      const addr = lines[i];
+      if (addr === undefined) continue;
+      const v = maps ? processAddrToFileOffset(maps, addr, inode) : addr;
+      if (v === undefined) continue;
+      slots[i] = batch.length;
+      batch.push(v);
     }
-    out += formatLlvm(res);
-    if (out.length > 1 << 16) { io.write(out); out = ''; }
+    const results = maps
+      ? symbolizer.symbolize(ctx, batch.map(asFileOffset))
+      : symbolizer.symbolizeVaddrs(ctx, batch.map(asVirtualAddress));
+    const out: string[] = new Array<string>(lines.length);
+    for (let i = 0; i < lines.length; i++) out[i] = formatLlvm(slots[i]! < 0 ? unknown : results[slots[i]!]!);
+    io.write(out.join(''));
+    lines.length = 0;
+  };
+  for await (const chunk of readLines(io.input)) {
+    for (const line of chunk) {
+      if (line.trim() === '') continue;
+      lines.push(parseAddress(line));
+      if (lines.length >= BATCH) flush();
+    }
   }
-  io.write(out);
+  if (lines.length > 0) flush();
   return 0;
+}
+
+/**
+ * Lines of a stream, split as readline splits them with crlfDelay Infinity (\n, \r\n or a lone
+ * \r), yielded per chunk read (no event or promise per line).
+ */
+export async function* readLines(input: NodeJS.ReadableStream): AsyncGenerator<string[]> {
+  const dec = new StringDecoder('utf8');
+  let pending = '';
+  for await (const chunk of input) {
+    const text = pending + (typeof chunk === 'string' ? chunk : dec.write(chunk as Buffer));
+    const parts = text.split(/\r\n|\n|\r(?!$)/);
+    pending = parts.pop()!;
+    if (parts.length > 0) yield parts;
+  }
+  pending += dec.end();
+  if (pending.endsWith('\r')) pending = pending.slice(0, -1);
+  if (pending !== '') yield [pending];
 }
