@@ -9,7 +9,7 @@ import { parseMaps, processAddrToFileOffset } from '../symbolize/procmaps.js';
 import { buildFixtures } from '../symbolize/testutil/fixtures.js';
 import { LLVM_SYMBOLIZER, which } from '../symbolize/testutil/oracle.js';
 import { runCli } from './app.js';
-import { parseAddress } from './symbolize.js';
+import { parseAddress, readLines } from './symbolize.js';
 
 async function run(argv: string[], input: string): Promise<{ code: number; out: string; err: string }> {
   let out = '', err = '';
@@ -86,6 +86,23 @@ describe('ebpf-otel-sidecar symbolize', () => {
     expect(parseAddress('0x10')).toBe(16);
     expect(parseAddress(' ff ')).toBe(255);
     expect(parseAddress('0xg')).toBeUndefined();
+    for (const bad of ['', '0x', '0X12', '12z', '-1']) expect(parseAddress(bad)).toBeUndefined();
+    expect(parseAddress('0')).toBe(0);
+    expect(parseAddress('AbCdEf')).toBe(0xabcdef);
     expect(parseMaps('garbage\n')).toEqual([]);
+  });
+
+  it('splits lines as readline does (\\n, \\r\\n, lone \\r), across chunk boundaries and UTF-8 sequences', async () => {
+    const lines = async (chunks: Array<string | Buffer>): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const c of readLines(Readable.from(chunks))) out.push(...c);
+      return out;
+    };
+    expect(await lines(['a\nb\r\nc\rd'])).toEqual(['a', 'b', 'c', 'd']);
+    expect(await lines(['a\r', '\nb\r'])).toEqual(['a', 'b']);
+    expect(await lines(['0x1', '0\n0x2', '0\n'])).toEqual(['0x10', '0x20']);
+    const euro = Buffer.from('x\u20acy\n');
+    expect(await lines([euro.subarray(0, 2), euro.subarray(2)])).toEqual(['x\u20acy']);
+    expect(await lines([])).toEqual([]);
   });
 });

@@ -97,7 +97,7 @@ export async function* readLines(input: NodeJS.ReadableStream): AsyncGenerator<s
   const dec = new StringDecoder('utf8');
   let pending = '';
   for await (const chunk of input) {
-    const text = pending + (typeof chunk === 'string' ? chunk : dec.write(chunk as Buffer));
+    const text = pending + (typeof chunk === 'string' ? chunk : dec.write(chunk));
     const parts = text.split(/\r\n|\n|\r(?!$)/);
     pending = parts.pop()!;
     if (parts.length > 0) yield parts;
