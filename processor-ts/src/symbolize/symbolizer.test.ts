@@ -44,10 +44,11 @@ describe('Symbolizer', () => {
     await s.load(fx.lib);
     expect(s.cachedObjects).toBe(2);
     expect(s.cachedBytes).toBeGreaterThan(0);
+    // An object larger than the whole budget is served but not cached.
     const tiny = new ObjectSymbolizer({ cacheBytes: 1 });
-    await tiny.load(fx.exe);
+    expect((await tiny.load(fx.exe)).path).toBe(fx.exe);
     await tiny.load(fx.lib);
-    expect(tiny.cachedObjects).toBe(1);
+    expect(tiny.cachedObjects).toBe(0);
   });
 
   it('does not read a cached file again: a hit is a stat only; a changed file is read', async () => {
@@ -146,17 +147,19 @@ describe('Symbolizer', () => {
 });
 
 describe('ByteLru', () => {
-  it('evicts least recently used entries beyond the budget', () => {
+  it('evicts least recently used entries beyond the budget, for a newcomer asked for more often', () => {
     const lru = new ByteLru<string, number>(10, (v) => v);
     lru.set('a', 4);
     lru.set('b', 4);
     expect(lru.get('a')).toBe(4); // a is now most recent
-    lru.set('c', 4);
+    expect(lru.set('c', 4)).toBe(false); // asked for once, as often as b: b stays
+    expect(lru.set('c', 4)).toBe(false);
+    expect(lru.set('c', 4)).toBe(true); // three times: displaces b, the least recently used
     expect(lru.has('b')).toBe(false);
     expect(lru.has('a')).toBe(true);
     expect(lru.totalBytes()).toBe(8);
     lru.set('big', 100);
-    expect(lru.has('big')).toBe(true);
-    expect(lru.size).toBe(1);
+    expect(lru.has('big')).toBe(false); // larger than the budget: never cached
+    expect(lru.size).toBe(2);
   });
 });
