@@ -13,6 +13,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,7 +85,10 @@ func testConfig(t *testing.T, shipped string) string {
 // a host directory for the test's file exporters. Fields podman 4.3's kube
 // play does not implement are translated into what it does read (hostPID:
 // see TestPodRuns):
-//   - seccompProfile Unconfined → its per-container seccomp annotation;
+//   - seccompProfile Localhost → its per-container seccomp annotation
+//     ("localhost/<file>", read in kube play's --seccomp-profile-root, the
+//     profile's directory under the node's seccomp root); RuntimeDefault is
+//     podman's default already;
 //   - emptyDir → a host directory (runDir) with Kubernetes' emptyDir mode
 //     (0777): podman creates emptyDir volumes root-owned 0755, where the
 //     non-root sidecar cannot create its socket, and ignores fsGroup.
@@ -105,8 +109,15 @@ func podFor(t *testing.T, b *kubernetes.Base, outDir, runDir string) []byte {
 		if c.Name == "collector" {
 			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "out", MountPath: "/out"})
 		}
-		if sc := c.SecurityContext; sc != nil && sc.SeccompProfile != nil && sc.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined {
-			annotations["container.seccomp.security.alpha.kubernetes.io/"+c.Name] = "unconfined"
+		if sc := c.SecurityContext; sc != nil && sc.SeccompProfile != nil {
+			switch p := sc.SeccompProfile; p.Type {
+			case corev1.SeccompProfileTypeLocalhost:
+				// podman 4.3 reads only the first path element after
+				// "localhost/": the profile's directory becomes the root.
+				annotations["container.seccomp.security.alpha.kubernetes.io/"+c.Name] = "localhost/" + path.Base(*p.LocalhostProfile)
+			case corev1.SeccompProfileTypeUnconfined:
+				annotations["container.seccomp.security.alpha.kubernetes.io/"+c.Name] = "unconfined"
+			}
 		}
 	}
 	pod := corev1.Pod{
@@ -157,7 +168,15 @@ func TestPodRuns(t *testing.T) {
 	require.True(t, b.DaemonSet.Spec.Template.Spec.HostPID)
 	require.NoError(t, os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\npidns = \"host\"\n\n[engine]\nruntime = \"runc\"\n"), 0o644))
 	started := time.Now()
-	play := exec.Command("podman", "kube", "play", podYAML)
+	// The node's seccomp directory: the shipped Localhost profile where the
+	// DaemonSet's localhostProfile names it.
+	localhost := *b.DaemonSet.Spec.Template.Spec.Containers[0].SecurityContext.SeccompProfile.LocalhostProfile
+	seccompDir := filepath.Join(t.TempDir(), path.Dir(localhost))
+	require.NoError(t, os.MkdirAll(seccompDir, 0o755))
+	profile, err := os.ReadFile(filepath.Join(root, "deploy", "kubernetes", "seccomp", path.Base(localhost)))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(seccompDir, path.Base(localhost)), profile, 0o644))
+	play := exec.Command("podman", "kube", "play", "--seccomp-profile-root", seccompDir, podYAML)
 	play.Env = append(os.Environ(), "CONTAINERS_CONF="+conf)
 	out, err := play.CombinedOutput()
 	require.NoError(t, err, "podman kube play\n%s", out)
@@ -208,7 +227,21 @@ func TestPodRuns(t *testing.T) {
 	for _, c := range []string{"collector", "sidecar"} {
 		out := run(t, 30*time.Second, "podman", "inspect", "--format", "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.PidMode}}", podName+"-"+c)
 		require.Equal(t, "65532:65532 true host", strings.TrimSpace(out), "%s user, read-only root, host PID namespace", c)
+		// Both under a seccomp filter: the collector under the shipped
+		// Localhost profile (it loaded its programs through it above), the
+		// sidecar under the runtime's default.
+		pid := strings.TrimSpace(run(t, 30*time.Second, "podman", "inspect", "--format", "{{.State.Pid}}", podName+"-"+c))
+		status, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
+		require.NoError(t, err)
+		require.Regexp(t, `(?m)^Seccomp:\s+2$`, string(status), "%s runs under a seccomp filter", c)
 	}
+	// The sidecar's heap bound is a node argument (NODE_OPTIONS is ignored
+	// for a binary with file capabilities).
+	pid := strings.TrimSpace(run(t, 30*time.Second, "podman", "inspect", "--format", "{{.State.Pid}}", podName+"-sidecar"))
+	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+	require.NoError(t, err)
+	require.Contains(t, string(cmdline), "--max-old-space-size=128\x00")
+	require.Contains(t, string(cmdline), "--cache-bytes\x00134217728")
 }
 
 func fileHas(t *testing.T, path string, match func([]byte) bool) bool {
