@@ -9,12 +9,12 @@ gen_files() {
 	{
 		find receiver -name '*_bpfel.go' -o -name '*_bpfel.o'
 		echo receiver/internal/syscallnames/tables.go
-		# mdatagen's output for the processors.
-		find processor -path '*/internal/metadata*/generated_*' -o -name 'generated_*_test.go' -o -name documentation.md
+		# mdatagen's output for the processors and exporters.
+		find processor exporter -path '*/internal/metadata*/generated_*' -o -name 'generated_*_test.go' -o -name documentation.md
 	} | sort
 }
 gen_files | while read -r f; do mkdir -p "$snap/$(dirname "$f")"; cp "$f" "$snap/$f"; done
-go generate ./receiver/... ./processor/...
+go generate ./receiver/... ./processor/... ./exporter/...
 status=0
 while read -r f; do
 	if [ ! -f "$snap/$f" ]; then echo "check-generated: $f is new: commit it" >&2; status=1

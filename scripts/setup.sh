@@ -145,7 +145,7 @@ npm_deps() {
 # build_collector rebuilds otelcol-ebpf with ocb when any input changed.
 build_collector() {
 	local sum
-	sum=$(cat builder-config.yaml go.mod go.sum $(find receiver processor bpf -type f \( -name '*.go' -o -name '*.o' -o -name '*.c' -o -name '*.h' \) 2>/dev/null | sort) | sha256sum | cut -d' ' -f1)
+	sum=$(cat builder-config.yaml go.mod go.sum $(find receiver processor exporter bpf -type f \( -name '*.go' -o -name '*.o' -o -name '*.c' -o -name '*.h' \) 2>/dev/null | sort) | sha256sum | cut -d' ' -f1)
 	local stamp="build/otelcol-ebpf/.inputs"
 	if [ -x build/otelcol-ebpf/otelcol-ebpf ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
 		return

@@ -47,13 +47,19 @@ done
 cat >&2 <<MSG
 otelcol-ebpf: config $CONFIG
   OTLP/JSON   $EBPF_OTEL_OUT/{profiles,metrics,logs}.jsonl, pprof files in $EBPF_OTEL_OUT/pprof/
+  log         $EBPF_OTEL_OUT/collector.log
   flame graph http://$LISTEN/flamegraph/
   sidecar     $SOCK (log $EBPF_OTEL_RUN/sidecar.log)
-Ctrl-C stops both.
+One line per interval below (the first once the programs are loaded); Ctrl-C stops both.
 MSG
 status=0
 "$ROOT/build/otelcol-ebpf/otelcol-ebpf" --config "$CONFIG" \
 	--feature-gates=service.profilesSupport "$@" || status=$?
-# 130: the collector stopped on Ctrl-C, a clean stop.
+# 130: the collector stopped on Ctrl-C, a clean stop. Otherwise its log
+# (a file, so the terminal shows the summary lines) says why.
 [ "$status" -eq 130 ] && status=0
+if [ "$status" -ne 0 ] && [ -s "$EBPF_OTEL_OUT/collector.log" ]; then
+	echo "start: otelcol-ebpf exited with $status; the end of $EBPF_OTEL_OUT/collector.log:" >&2
+	tail -n 20 "$EBPF_OTEL_OUT/collector.log" >&2
+fi
 exit "$status"
