@@ -30,7 +30,7 @@ step "go test (race, coverage; kernel tests load real eBPF programs)"
 # see another package's programs come and go.
 # Coverage counts the code we write: not generated code, generators, bench
 # drivers or test helpers.
-coverpkg=$(go list ./receiver/... ./processor/... ./internal/... |
+coverpkg=$(go list ./receiver/... ./processor/... ./exporter/... ./internal/... |
 	grep -vE '/(gen|benchcmd|sidecartest|metadata)($|/)' | paste -sd, -)
 go test -race -p 1 -count=1 -timeout 20m -coverpkg="$coverpkg" \
 	-coverprofile=test-artifacts/go-cover.out ./... 2>&1 |
