@@ -173,6 +173,13 @@ type SyscallsConfig struct {
 	// TopProcesses keeps the N busiest processes of each interval as their
 	// own series and folds the rest into process "other"; 0 keeps all.
 	TopProcesses int `mapstructure:"top_processes"`
+	// TopSyscalls keeps, per process ("other" included), the N busiest
+	// syscalls (and syscall × errno pairs) of each interval as their own
+	// series and folds the rest into syscall "other"; 0 keeps all.
+	TopSyscalls int `mapstructure:"top_syscalls"`
+	// TopHistograms keeps the latency histograms of the N busiest syscalls
+	// of each interval and folds the rest into one; 0 keeps all.
+	TopHistograms int `mapstructure:"top_histograms"`
 	// MapEntries sizes the in-kernel maps (distinct process × syscall and
 	// process × syscall × errno per interval).
 	MapEntries uint32 `mapstructure:"map_entries"`
@@ -270,7 +277,7 @@ func createDefaultConfig() *Config {
 			},
 		},
 		Metrics: MetricsConfig{
-			Syscalls:     SyscallsConfig{Enabled: false, TopProcesses: 10, MapEntries: 10240},
+			Syscalls:     SyscallsConfig{Enabled: false, TopProcesses: 10, TopSyscalls: 10, TopHistograms: 50, MapEntries: 10240},
 			TCP:          TCPConfig{Enabled: false, TopProcesses: 10, MapEntries: 10240},
 			KernelMemory: KernelMemoryConfig{Enabled: false, TopProcesses: 10, MapEntries: 16384},
 		},
@@ -357,6 +364,12 @@ func (c *Config) Validate() error {
 	if sc := c.Metrics.Syscalls; sc.Enabled {
 		if sc.TopProcesses < 0 {
 			errs = append(errs, fmt.Errorf("metrics.syscalls.top_processes must not be negative, got %d; 0 keeps every process", sc.TopProcesses))
+		}
+		if sc.TopSyscalls < 0 {
+			errs = append(errs, fmt.Errorf("metrics.syscalls.top_syscalls must not be negative, got %d; 0 keeps every syscall of a process", sc.TopSyscalls))
+		}
+		if sc.TopHistograms < 0 {
+			errs = append(errs, fmt.Errorf("metrics.syscalls.top_histograms must not be negative, got %d; 0 keeps a histogram per syscall", sc.TopHistograms))
 		}
 		errs = append(errs, validateEntries("metrics.syscalls.map_entries", sc.MapEntries))
 	}

@@ -70,6 +70,8 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 			"profiles.memory.live_map_entries must be between 64 and 1048576, got 1; larger maps lock more kernel memory (a stack map entry is about 1 KiB)\n" +
 			"metrics.kernel_memory.top_processes must not be negative, got -1; 0 keeps every process",
 		"bad_metrics": "metrics.syscalls.top_processes must not be negative, got -1; 0 keeps every process\n" +
+			"metrics.syscalls.top_syscalls must not be negative, got -4; 0 keeps every syscall of a process\n" +
+			"metrics.syscalls.top_histograms must not be negative, got -5; 0 keeps a histogram per syscall\n" +
 			"metrics.syscalls.map_entries must be between 64 and 1048576, got 0; larger maps lock more kernel memory (a stack map entry is about 1 KiB)\n" +
 			"metrics.tcp.top_processes must not be negative, got -2; 0 keeps every process\n" +
 			"metrics.tcp.top_peers must not be negative, got -3; 0 leaves server.address out",

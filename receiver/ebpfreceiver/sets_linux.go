@@ -78,7 +78,8 @@ func startMemory(env probe.Env, cfg *Config) (probe.Set, error) {
 
 func startSyscalls(env probe.Env, cfg *Config) (probe.Set, error) {
 	c := cfg.Metrics.Syscalls
-	return syscalls.NewSet(env, syscalls.Config{TopProcesses: c.TopProcesses, MapEntries: c.MapEntries})
+	return syscalls.NewSet(env, syscalls.Config{TopProcesses: c.TopProcesses, TopSyscalls: c.TopSyscalls,
+		TopHistograms: c.TopHistograms, MapEntries: c.MapEntries})
 }
 
 func startTCP(env probe.Env, cfg *Config) (probe.Set, error) {

@@ -7,8 +7,26 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// otherPID stands for every process folded into "other".
-const otherPID = ^uint32(0)
+// otherPID stands for every process folded into "other"; otherNr for every
+// syscall of a process folded into syscall "other", otherErr likewise for
+// an errno.
+const (
+	otherPID = ^uint32(0)
+	otherNr  = ^uint32(0)
+	otherErr = ^uint32(0)
+)
+
+// limits are the per-interval cardinality limits beyond the top processes;
+// 0 keeps all.
+type limits struct {
+	// syscalls is how many syscalls (for syscall.calls) and syscall × errno
+	// pairs (for syscall.errors) each process, "other" included, keeps as
+	// its own series.
+	syscalls int
+	// histograms is how many syscall.duration histograms (machine-wide)
+	// are kept.
+	histograms int
+}
 
 // numSlots is LOG2_SLOTS of bits.bpf.h.
 const numSlots = 64
@@ -66,10 +84,21 @@ type aggregator struct {
 	names map[uint32]string
 	last  pcommon.Timestamp
 
+	lim limits
+
 	// Reused per interval.
 	perPID map[uint32]uint64
 	rank   []pidCount
 	keep   map[uint32]bool
+	// The interval's calls per series and which series are kept, when
+	// syscalls or histograms are limited.
+	perSeries map[seriesKey]uint64
+	perErr    map[errKey]uint64
+	perNr     map[uint32]uint64
+	keepCall  map[seriesKey]bool
+	keepErr   map[errKey]bool
+	keepHist  map[uint32]bool
+	ranked    []ranked
 	// folding: a top N is set, so per-process series exist only for the
 	// processes kept this interval.
 	folding bool
@@ -82,6 +111,92 @@ func (a *aggregator) init() {
 	a.names = map[uint32]string{}
 	a.perPID = map[uint32]uint64{}
 	a.keep = map[uint32]bool{}
+	a.perSeries = map[seriesKey]uint64{}
+	a.perErr = map[errKey]uint64{}
+	a.perNr = map[uint32]uint64{}
+	a.keepCall = map[seriesKey]bool{}
+	a.keepErr = map[errKey]bool{}
+	a.keepHist = map[uint32]bool{}
+}
+
+// ranked is one candidate series of a top-k choice: its group (process),
+// its calls in the interval and a tie-breaker that makes the choice
+// deterministic.
+type ranked struct {
+	group uint32
+	calls uint64
+	order uint64
+	idx   int
+}
+
+// markTop fills keep with, per group, the k candidates with the most calls
+// (ties: the lower order first). cands must hold one entry per key of
+// keys, at the same index.
+func markTop[K comparable](a *aggregator, keys []K, cands []ranked, k int, keep map[K]bool) {
+	clear(keep)
+	slices.SortFunc(cands, func(x, y ranked) int {
+		if c := cmp.Compare(x.group, y.group); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(y.calls, x.calls); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.order, y.order)
+	})
+	n := 0
+	for i, c := range cands {
+		if i == 0 || c.group != cands[i-1].group {
+			n = 0
+		}
+		if n < k {
+			keep[keys[c.idx]] = true
+		}
+		n++
+	}
+	a.ranked = cands[:0]
+}
+
+// topSyscalls chooses, for this interval, the syscalls and syscall × errno
+// pairs each process keeps and the syscalls whose histograms are kept.
+func (a *aggregator) topSyscalls(keys []syscallsSysKey, vals []syscallsSysVal, errKeys []syscallsSysErrKey, errVals []uint64) {
+	if a.lim.syscalls > 0 {
+		clear(a.perSeries)
+		for i, k := range keys {
+			a.perSeries[seriesKey{a.seriesPID(k.Pid), k.Nr}] += vals[i].Count
+		}
+		sks := make([]seriesKey, 0, len(a.perSeries))
+		cands := a.ranked[:0]
+		for sk, n := range a.perSeries {
+			cands = append(cands, ranked{group: sk.pid, calls: n, order: uint64(sk.nr), idx: len(sks)})
+			sks = append(sks, sk)
+		}
+		markTop(a, sks, cands, a.lim.syscalls, a.keepCall)
+
+		clear(a.perErr)
+		for i, k := range errKeys {
+			a.perErr[errKey{a.seriesPID(k.Pid), k.Nr, k.Err}] += errVals[i]
+		}
+		eks := make([]errKey, 0, len(a.perErr))
+		cands = a.ranked[:0]
+		for ek, n := range a.perErr {
+			cands = append(cands, ranked{group: ek.pid, calls: n, order: uint64(ek.nr)<<32 | uint64(ek.err), idx: len(eks)})
+			eks = append(eks, ek)
+		}
+		markTop(a, eks, cands, a.lim.syscalls, a.keepErr)
+	}
+	if a.lim.histograms > 0 {
+		clear(a.perNr)
+		for i, k := range keys {
+			a.perNr[k.Nr] += vals[i].Count
+		}
+		nrs := make([]uint32, 0, len(a.perNr))
+		cands := a.ranked[:0]
+		for nr, n := range a.perNr {
+			cands = append(cands, ranked{calls: n, order: uint64(nr), idx: len(nrs)})
+			nrs = append(nrs, nr)
+		}
+		markTop(a, nrs, cands, a.lim.histograms, a.keepHist)
+	}
 }
 
 // topPIDs fills a.keep with the processes kept as their own series this
@@ -127,9 +242,13 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 	if a.last != 0 {
 		start = a.last
 	}
+	a.topSyscalls(keys, vals, errKeys, errVals)
 	for i, k := range keys {
 		sk := seriesKey{a.seriesPID(k.Pid), k.Nr}
-		if sk.pid == otherPID {
+		if a.lim.syscalls > 0 && !a.keepCall[sk] {
+			sk.nr = otherNr
+		}
+		if sk.pid == otherPID || sk.nr == otherNr {
 			folded++
 		}
 		s := a.calls[sk]
@@ -140,10 +259,14 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 		v := &vals[i]
 		s.count += v.Count
 		s.seen = true
-		h := a.hists[k.Nr]
+		hnr := k.Nr
+		if a.lim.histograms > 0 && !a.keepHist[hnr] {
+			hnr = otherNr
+		}
+		h := a.hists[hnr]
 		if h == nil {
 			h = &hist{start: start}
-			a.hists[k.Nr] = h
+			a.hists[hnr] = h
 		}
 		h.count += v.Count
 		h.sum += v.SumNs
@@ -157,6 +280,9 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 		// A process without counts this interval (its calls landed in the
 		// other generation) is kept only if it is kept for calls.
 		ek := errKey{a.seriesPID(k.Pid), k.Nr, k.Err}
+		if a.lim.syscalls > 0 && !a.keepErr[ek] {
+			ek.nr, ek.err = otherNr, otherErr
+		}
 		e := a.errs[ek]
 		if e == nil {
 			e = &errCount{start: start}
@@ -174,18 +300,41 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 // exporting its old series unchanged until it went stale multiplied the
 // export by the churn of the top N. Per-process series stay bounded by the
 // current top N (docs/configuration.md, "Cardinality budget").
+//
+// Likewise, with a syscall limit, a syscall (or syscall × errno pair) that
+// is not among its process's top this interval ends its series, and with a
+// histogram limit, a histogram not among the top: per process, at most
+// top_syscalls + 1 series of each metric are exported, idle ones included.
 func (a *aggregator) dropFolded() {
-	if !a.folding {
-		return
-	}
-	for k := range a.calls {
-		if k.pid != otherPID && !a.keep[k.pid] {
-			delete(a.calls, k)
+	if a.folding {
+		for k := range a.calls {
+			if k.pid != otherPID && !a.keep[k.pid] {
+				delete(a.calls, k)
+			}
+		}
+		for k := range a.errs {
+			if k.pid != otherPID && !a.keep[k.pid] {
+				delete(a.errs, k)
+			}
 		}
 	}
-	for k := range a.errs {
-		if k.pid != otherPID && !a.keep[k.pid] {
-			delete(a.errs, k)
+	if a.lim.syscalls > 0 {
+		for k := range a.calls {
+			if k.nr != otherNr && !a.keepCall[k] {
+				delete(a.calls, k)
+			}
+		}
+		for k := range a.errs {
+			if k.nr != otherNr && !a.keepErr[k] {
+				delete(a.errs, k)
+			}
+		}
+	}
+	if a.lim.histograms > 0 {
+		for nr := range a.hists {
+			if nr != otherNr && !a.keepHist[nr] {
+				delete(a.hists, nr)
+			}
 		}
 	}
 }

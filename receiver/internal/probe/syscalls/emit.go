@@ -57,8 +57,16 @@ func (a *aggregator) emitCalls(dst pmetric.MetricSlice, names syscallnames.Table
 		dp.SetStartTimestamp(s.start)
 		dp.SetTimestamp(now)
 		dp.SetIntValue(int64(s.count)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
-		a.attrs(dp.Attributes(), k.pid, names.Name(k.nr))
+		a.attrs(dp.Attributes(), k.pid, syscallName(names, k.nr))
 	}
+}
+
+// syscallName names a syscall number, "other" for the folded ones.
+func syscallName(names syscallnames.Table, nr uint32) string {
+	if nr == otherNr {
+		return otherName
+	}
+	return names.Name(nr)
 }
 
 func (a *aggregator) emitDurations(dst pmetric.MetricSlice, names syscallnames.Table, now pcommon.Timestamp) {
@@ -73,7 +81,7 @@ func (a *aggregator) emitDurations(dst pmetric.MetricSlice, names syscallnames.T
 		hp := eh.DataPoints().AppendEmpty()
 		hp.SetStartTimestamp(s.start)
 		hp.SetTimestamp(now)
-		hp.Attributes().PutStr(attrSyscall, names.Name(nr))
+		hp.Attributes().PutStr(attrSyscall, syscallName(names, nr))
 		log2hist.Set(hp, s.count, s.sum, s.zero, s.slots[:])
 	}
 }
@@ -85,8 +93,12 @@ func (a *aggregator) emitErrors(dst pmetric.MetricSlice, names syscallnames.Tabl
 		dp.SetStartTimestamp(c.start)
 		dp.SetTimestamp(now)
 		dp.SetIntValue(int64(c.count)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
-		a.attrs(dp.Attributes(), k.pid, names.Name(k.nr))
-		dp.Attributes().PutStr(attrError, syscallnames.Errno(k.err))
+		a.attrs(dp.Attributes(), k.pid, syscallName(names, k.nr))
+		if k.err == otherErr {
+			dp.Attributes().PutStr(attrError, otherName)
+		} else {
+			dp.Attributes().PutStr(attrError, syscallnames.Errno(k.err))
+		}
 	}
 }
 

@@ -25,6 +25,15 @@ type Config struct {
 	// TopProcesses keeps the N processes with the most calls in each interval
 	// as their own series and folds the rest into process "other"; 0 keeps all.
 	TopProcesses int
+	// TopSyscalls keeps, per process ("other" included), the N syscalls
+	// with the most calls and the N syscall × errno pairs with the most
+	// errors in each interval as their own series, and folds the rest into
+	// syscall "other" (error "other"); 0 keeps all.
+	TopSyscalls int
+	// TopHistograms keeps the N syscalls with the most calls in each
+	// interval as their own (machine-wide) latency histograms and folds
+	// the rest into one histogram of syscall "other"; 0 keeps all.
+	TopHistograms int
 	// MapEntries sizes each generation of the in-kernel counts and errors
 	// maps (distinct process × syscall and process × syscall × errno per
 	// interval); 0 means DefaultMapEntries.
@@ -36,7 +45,8 @@ type Stats struct {
 	// Series is how many series (of all three metrics) Collect emitted.
 	Series int
 	// FoldedSeries counts the kernel entries (process × syscall) of this
-	// interval folded into process "other"; FoldedProcesses the processes.
+	// interval folded into process "other" or syscall "other";
+	// FoldedProcesses the processes.
 	FoldedSeries, FoldedProcesses int
 	// CountsFull, ErrorsFull and NoStorage are cumulative counts of calls
 	// (errors) lost because a map was full or task storage was unavailable.
@@ -64,8 +74,9 @@ type Tracer struct {
 // Start loads the programs with cfg's settings and attaches them to the
 // raw_syscalls:sys_enter and sys_exit raw tracepoints.
 func Start(cfg Config) (_ *Tracer, err error) {
-	if cfg.TopProcesses < 0 {
-		return nil, fmt.Errorf("top processes must not be negative, got %d", cfg.TopProcesses)
+	if cfg.TopProcesses < 0 || cfg.TopSyscalls < 0 || cfg.TopHistograms < 0 {
+		return nil, fmt.Errorf("top processes, syscalls and histograms must not be negative, got %d, %d and %d",
+			cfg.TopProcesses, cfg.TopSyscalls, cfg.TopHistograms)
 	}
 	if _, err := loader.Require("starting the syscalls probe set", loader.FeatureBTF, loader.FeatureTaskStorage); err != nil {
 		return nil, err
@@ -87,6 +98,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 
 	t := &Tracer{names: syscallnames.Native(), top: cfg.TopProcesses}
 	t.agg.init()
+	t.agg.lim = limits{syscalls: cfg.TopSyscalls, histograms: cfg.TopHistograms}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, loader.Explain("loading syscall tracer", err)
 	}
