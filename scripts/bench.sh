@@ -4,7 +4,9 @@
 # profiler's phases; BENCH_PIPELINE_SECONDS (default 300) each phase of the
 # whole-pipeline benchmark (idle and busy, ours and perf record: 4 phases);
 # BENCH_PROC_SECONDS (default 30) and BENCH_EXEC_SECONDS (default 20) the
-# process tracking benchmark's churn and exec-rate phases.
+# process tracking benchmark's churn and exec-rate phases;
+# BENCH_CARDINALITY_SECONDS (default 65) each phase of the metrics
+# cardinality benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -15,6 +17,9 @@ go run ./bench/cpu -seconds "${BENCH_SECONDS:-60}" -rss-seconds "${BENCH_RSS_SEC
 
 echo "== the whole default pipeline as npm start runs it (reference: perf record -F 19 -a -g)"
 go run ./bench/pipeline -seconds "${BENCH_PIPELINE_SECONDS:-300}"
+
+echo "== metrics cardinality of the default config on a busy node (reference: the same config with the syscall limits off)"
+go run ./bench/cardinality -seconds "${BENCH_CARDINALITY_SECONDS:-65}"
 
 echo "== process tracking: attribution on a churn workload against perf record -g; cost at 1,000 execs/s"
 go run ./bench/proctrack -seconds "${BENCH_PROC_SECONDS:-30}" -exec-seconds "${BENCH_EXEC_SECONDS:-20}"
