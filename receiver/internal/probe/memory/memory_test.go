@@ -87,22 +87,53 @@ func TestExactEveryAllocation(t *testing.T) {
 }
 
 func testExact(t *testing.T, noSession bool) {
-	funcs, snap := runAlloc(t, 1, noSession)
 	want := map[string]Record{
 		"alloc_a": {AllocObjects: 65536, AllocSpace: 256 * mib, InuseObjects: 16384, InuseSpace: 64 * mib},
 		"alloc_b": {AllocObjects: 65536, AllocSpace: 64 * mib},
 		"alloc_c": {AllocObjects: 3000, AllocSpace: 1000 * (1024 + 2048 + 512), InuseObjects: 1000, InuseSpace: 1000 * 2048},
 	}
-	for name, w := range want {
-		g := funcs[name]
-		if g.AllocObjects != w.AllocObjects || g.AllocSpace != w.AllocSpace ||
-			g.InuseObjects != w.InuseObjects || g.InuseSpace != w.InuseSpace {
-			t.Errorf("%s: got %+v, want %+v", name, g, w)
+	// A collision in the kernel's stack map (bpf_get_stackid returns
+	// -EEXIST when another stack holds the bucket; buckets follow the
+	// addresses, which move with ASLR) is counted and its samples kept under
+	// an unknown stack: the totals stay exact but not the split by function.
+	// Seen now and then even with 65,536 buckets, so a run with collisions
+	// must still count every allocation, and a fresh process (new layout)
+	// is tried for the split.
+	const attempts = 3
+	for i := 1; ; i++ {
+		funcs, snap := runAlloc(t, 1, noSession)
+		st := snap.Stats
+		if st.AllocsFull+st.LiveFull+st.NoState+st.StackErrors != 0 {
+			t.Fatalf("lost samples: %+v", st)
 		}
-	}
-	st := snap.Stats
-	if st.AllocsFull+st.LiveFull+st.NoState+st.StackErrors+st.StackCollisions != 0 {
-		t.Errorf("lost samples: %+v", st)
+		if st.StackCollisions != 0 && i < attempts {
+			var got, all Record
+			for _, r := range funcs {
+				got.AllocObjects += r.AllocObjects
+				got.AllocSpace += r.AllocSpace
+			}
+			for _, w := range want {
+				all.AllocObjects += w.AllocObjects
+				all.AllocSpace += w.AllocSpace
+			}
+			if got.AllocObjects != all.AllocObjects || got.AllocSpace != all.AllocSpace {
+				t.Fatalf("with %d stack collisions the totals must stay exact: got %d objs %d B, want %d objs %d B",
+					st.StackCollisions, got.AllocObjects, got.AllocSpace, all.AllocObjects, all.AllocSpace)
+			}
+			t.Logf("attempt %d: %d stack collisions (totals exact); again in a new process", i, st.StackCollisions)
+			continue
+		}
+		for name, w := range want {
+			g := funcs[name]
+			if g.AllocObjects != w.AllocObjects || g.AllocSpace != w.AllocSpace ||
+				g.InuseObjects != w.InuseObjects || g.InuseSpace != w.InuseSpace {
+				t.Errorf("%s: got %+v, want %+v", name, g, w)
+			}
+		}
+		if st.StackCollisions != 0 {
+			t.Errorf("stack collisions in %d runs in a row: %+v", attempts, st)
+		}
+		return
 	}
 }
 
