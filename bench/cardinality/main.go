@@ -3,11 +3,12 @@
 // Command cardinality measures what the default metrics configuration costs
 // a backend on a busy node: data points per interval and OTLP/JSON bytes,
 // with the default cardinality limits and, side by side in the same run,
-// with the syscall limits off (top_syscalls and top_histograms 0: every
-// syscall and errno of each top process and a histogram per syscall, the
-// previous default). The node is made busy by the receiver tests' busy
-// program (24 processes making ~60 distinct syscalls each, a fork/exec
-// loop, loopback connections) on top of whatever the machine runs.
+// with the limits beyond top_processes off (top_syscalls, top_histograms
+// and tcp max_series 0: every syscall and errno of each top process, a
+// histogram per syscall, every connection series — the previous default).
+// The node is made busy by the receiver tests' busy program (24 processes
+// making ~60 distinct syscalls each, a fork/exec loop, loopback connections
+// to 48 ports) on top of whatever the machine runs.
 package main
 
 import (
@@ -45,7 +46,7 @@ receivers:
       off_cpu: {enabled: true, min_block: 1ms}
     metrics:
       syscalls: {enabled: true, top_syscalls: %d, top_histograms: %d}
-      tcp: {enabled: true, connection_logs: true}
+      tcp: {enabled: true, connection_logs: true, max_series: %d}
 exporters:
   file/metrics: {path: %s/metrics.jsonl, format: json}
   file/profiles: {path: %s/profiles.jsonl, format: json}
@@ -59,8 +60,8 @@ service:
 `
 
 type phase struct {
-	name                  string
-	topSyscalls, topHists int
+	name                             string
+	topSyscalls, topHists, maxSeries int
 }
 
 type result struct {
@@ -81,8 +82,8 @@ func main() {
 		_ = busy.Wait()
 	}()
 	phases := []phase{
-		{"limits off (top_syscalls 0, top_histograms 0)", 0, 0},
-		{"defaults (top_syscalls 10, top_histograms 50)", 10, 50},
+		{"limits off (top_syscalls, top_histograms, max_series 0)", 0, 0, 0},
+		{"defaults (10, 50, 24)", 10, 50, 24},
 	}
 	results := make([]result, len(phases))
 	for i, p := range phases {
@@ -94,10 +95,10 @@ func main() {
 		results[i] = r
 	}
 	fmt.Printf("Default metrics config, 10 s interval, %.0f s per phase, busy node (busy %d + the machine's own load)\n", *seconds, *workers)
-	fmt.Printf("%-48s %22s %24s %12s\n", "", "points/interval min-max", "OTLP/JSON/interval", "per hour")
+	fmt.Printf("%-58s %22s %24s %12s\n", "", "points/interval min-max", "OTLP/JSON/interval", "per hour")
 	for i, p := range phases {
 		r := results[i]
-		fmt.Printf("%-48s %10d-%-11d %10s-%-13s %12s\n", p.name, slices.Min(r.points), slices.Max(r.points),
+		fmt.Printf("%-58s %10d-%-11d %10s-%-13s %12s\n", p.name, slices.Min(r.points), slices.Max(r.points),
 			kb(slices.Min(r.bytes)), kb(slices.Max(r.bytes)), mb(avg(r.bytes)*360))
 	}
 	off, def := results[0], results[1]
@@ -138,7 +139,7 @@ func run(p phase) (result, error) {
 	}
 	defer os.RemoveAll(dir)
 	cfg := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, configTemplate, p.topSyscalls, p.topHists, dir, dir, dir), 0o600); err != nil {
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, configTemplate, p.topSyscalls, p.topHists, p.maxSeries, dir, dir, dir), 0o600); err != nil {
 		return result{}, err
 	}
 	cmd, err := collector.Start(*collectorBin, cfg)

@@ -32,7 +32,7 @@ const pointBudget = 1000
 // off-CPU profiles for their health metrics) and the receiver's defaults
 // otherwise, under a synthetic busy node: 24 processes making ~60 distinct
 // syscalls each (many failing with several errnos), a fork/exec loop
-// churning short-lived processes, loopback connections to four ports. Every
+// churning short-lived processes, loopback connections to 48 ports. Every
 // interval's batch stays under the budget.
 func TestDataPointBudget(t *testing.T) {
 	requirePrivileges(t)

@@ -193,6 +193,10 @@ type TCPConfig struct {
 	// TopPeers keeps server.address for the N busiest server addresses and
 	// reports the rest as "other"; 0 leaves server.address out.
 	TopPeers int `mapstructure:"top_peers"`
+	// MaxSeries keeps the N most active connection series (process ×
+	// server port × direction) of each interval and folds the rest into
+	// one series per family and direction without a port; 0 keeps all.
+	MaxSeries int `mapstructure:"max_series"`
 	// ConnectionLogs emits one log record per closed connection.
 	ConnectionLogs bool `mapstructure:"connection_logs"`
 	// MapEntries sizes the in-kernel counts map.
@@ -278,7 +282,7 @@ func createDefaultConfig() *Config {
 		},
 		Metrics: MetricsConfig{
 			Syscalls:     SyscallsConfig{Enabled: false, TopProcesses: 10, TopSyscalls: 10, TopHistograms: 50, MapEntries: 10240},
-			TCP:          TCPConfig{Enabled: false, TopProcesses: 10, MapEntries: 10240},
+			TCP:          TCPConfig{Enabled: false, TopProcesses: 10, MaxSeries: 24, MapEntries: 10240},
 			KernelMemory: KernelMemoryConfig{Enabled: false, TopProcesses: 10, MapEntries: 16384},
 		},
 		Unwinder: UnwinderCFI,
@@ -379,6 +383,9 @@ func (c *Config) Validate() error {
 		}
 		if tc.TopPeers < 0 {
 			errs = append(errs, fmt.Errorf("metrics.tcp.top_peers must not be negative, got %d; 0 leaves server.address out", tc.TopPeers))
+		}
+		if tc.MaxSeries < 0 {
+			errs = append(errs, fmt.Errorf("metrics.tcp.max_series must not be negative, got %d; 0 keeps every connection series", tc.MaxSeries))
 		}
 		errs = append(errs, validateEntries("metrics.tcp.map_entries", tc.MapEntries))
 	}

@@ -74,7 +74,8 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 			"metrics.syscalls.top_histograms must not be negative, got -5; 0 keeps a histogram per syscall\n" +
 			"metrics.syscalls.map_entries must be between 64 and 1048576, got 0; larger maps lock more kernel memory (a stack map entry is about 1 KiB)\n" +
 			"metrics.tcp.top_processes must not be negative, got -2; 0 keeps every process\n" +
-			"metrics.tcp.top_peers must not be negative, got -3; 0 leaves server.address out",
+			"metrics.tcp.top_peers must not be negative, got -3; 0 leaves server.address out\n" +
+			"metrics.tcp.max_series must not be negative, got -6; 0 keeps every connection series",
 		"bad_offcpu": "profiles.off_cpu.min_block must not be negative, got -1s; the default is 100us\n" +
 			"profiles.off_cpu: kernel_stacks and user_stacks are both false; enable at least one\n" +
 			"profiles.off_cpu.thread_map_entries must be between 64 and 1048576, got 1; larger maps lock more kernel memory (a stack map entry is about 1 KiB)",

@@ -87,6 +87,7 @@ func startTCP(env probe.Env, cfg *Config) (probe.Set, error) {
 	return tcp.NewSet(env, tcp.Config{
 		TopProcesses: c.TopProcesses,
 		TopPeers:     c.TopPeers,
+		MaxSeries:    c.MaxSeries,
 		Events:       c.ConnectionLogs,
 		MapEntries:   c.MapEntries,
 	})

@@ -2,8 +2,9 @@
  * runs W worker processes that each make ~60 distinct syscalls (many failing
  * with several errnos) as fast as they can, one process that forks and
  * execs /bin/true in a loop (process churn: thousands of short-lived
- * processes a minute), and one that opens loopback TCP connections to a few
- * ports. Runs until killed (its process group). */
+ * processes a minute), and one that opens loopback TCP connections to 48
+ * ports in turn (96 connection series: both ends of each). Runs until
+ * killed (its process group). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -117,12 +118,14 @@ static void churn(void)
 	}
 }
 
+#define PORTS 48
+
 static void connections(void)
 {
-	int ls[4];
+	int ls[PORTS];
 	struct sockaddr_in addr;
 	socklen_t len = sizeof addr;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < PORTS; i++) {
 		ls[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		memset(&addr, 0, sizeof addr);
 		addr.sin_family = AF_INET;
@@ -131,7 +134,7 @@ static void connections(void)
 		listen(ls[i], 128);
 	}
 	for (int n = 0;; n++) {
-		int l = ls[n % 4], c, a;
+		int l = ls[n % PORTS], c, a;
 		getsockname(l, (struct sockaddr *)&addr, &len);
 		c = socket(AF_INET, SOCK_STREAM, 0);
 		if (connect(c, (struct sockaddr *)&addr, sizeof addr) == 0) {
@@ -141,7 +144,7 @@ static void connections(void)
 				close(a);
 		}
 		close(c);
-		usleep(2000);
+		usleep(1000);
 	}
 }
 

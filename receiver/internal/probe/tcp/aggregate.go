@@ -58,8 +58,10 @@ type ranked[K comparable] struct {
 // the folded series, so sums over all series stay exact.
 type aggregator struct {
 	topProcs, topPeers int
-	series             map[seriesKey]*series
-	last               pcommon.Timestamp
+	// maxSeries bounds the series exported per interval (0: no bound).
+	maxSeries int
+	series    map[seriesKey]*series
+	last      pcommon.Timestamp
 
 	// Reused per interval.
 	procs     map[uint32]uint64
@@ -69,6 +71,12 @@ type aggregator struct {
 	procRank  []ranked[uint32]
 	peerRank  []ranked[peer]
 	deadCache map[uint32]bool
+	// With maxSeries: each entry's series after the process and peer
+	// folding, the interval's activity per series and the series kept.
+	mapped     []mappedKey
+	act        map[seriesKey]uint64
+	keepSeries map[seriesKey]bool
+	seriesRank []ranked[seriesKey]
 }
 
 func (a *aggregator) init(topProcs, topPeers int) {
@@ -79,6 +87,49 @@ func (a *aggregator) init(topProcs, topPeers int) {
 	a.keepProc = map[uint32]bool{}
 	a.keepPeer = map[peer]bool{}
 	a.deadCache = map[uint32]bool{}
+	a.act = map[seriesKey]uint64{}
+	a.keepSeries = map[seriesKey]bool{}
+}
+
+// mappedKey is an entry's series after the process and peer folding, and
+// whether that folding already merged it.
+type mappedKey struct {
+	key    seriesKey
+	folded bool
+}
+
+// foldedKey is the series a key beyond maxSeries counts in: process
+// "other", no server port, the key's family and direction (and server
+// address "other" when addresses are kept).
+func (a *aggregator) foldedKey(k seriesKey) seriesKey {
+	f := seriesKey{pid: otherPID, family: k.family, dir: k.dir, addrKind: addrNone}
+	if a.topPeers > 0 {
+		f.addrKind = addrOther
+	}
+	return f
+}
+
+// compareKeys orders series keys for deterministic ties.
+func compareKeys(x, y seriesKey) int {
+	if c := cmp.Compare(x.pid, y.pid); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.port, y.port); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.family, y.family); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.dir, y.dir); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.addrKind, y.addrKind); c != 0 {
+		return c
+	}
+	if c := slices.Compare(x.comm[:], y.comm[:]); c != 0 {
+		return c
+	}
+	return slices.Compare(x.addr[:], y.addr[:])
 }
 
 func activity(v *tcpTcpVal) uint64 {
@@ -135,6 +186,8 @@ func (a *aggregator) add(keys []tcpConnKey, vals []tcpTcpVal, start pcommon.Time
 	a.keepProc[0] = true
 
 	folded := 0 // series entries merged into a folded series
+	a.mapped = a.mapped[:0]
+	clear(a.act)
 	for i := range keys {
 		k := &keys[i]
 		sk := seriesKey{pid: k.Pid, port: k.Port, family: k.Family, dir: k.Dir}
@@ -156,12 +209,38 @@ func (a *aggregator) add(keys []tcpConnKey, vals []tcpTcpVal, start pcommon.Time
 		if f {
 			folded++
 		}
+		a.mapped = append(a.mapped, mappedKey{sk, f})
+		a.act[sk] += activity(&vals[i]) //nolint:gosec // G602: keys and vals come from one drain, of one length
+	}
+	// Beyond maxSeries, the least active series of the interval fold into
+	// one per family and direction; a series not kept this interval ends
+	// (it starts anew, with a new start time, when it is kept again), so
+	// at most maxSeries + 6 series are exported, idle ones included.
+	bounded := a.maxSeries > 0
+	if bounded {
+		a.seriesRank, _ = top(a.act, a.maxSeries, a.seriesRank, a.keepSeries, compareKeys)
+	}
+	for i, m := range a.mapped {
+		sk := m.key
+		if bounded && !a.keepSeries[sk] {
+			if !m.folded {
+				folded++
+			}
+			sk = a.foldedKey(sk)
+		}
 		s := a.series[sk]
 		if s == nil {
 			s = &series{start: start}
 			a.series[sk] = s
 		}
 		s.add(&vals[i]) //nolint:gosec // G602: keys and vals come from one drain, of one length
+	}
+	if bounded {
+		for sk := range a.series {
+			if !a.keepSeries[sk] && sk != a.foldedKey(sk) {
+				delete(a.series, sk)
+			}
+		}
 	}
 	return folded, foldedProcs, foldedPeers
 }

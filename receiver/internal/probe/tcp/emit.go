@@ -71,7 +71,9 @@ func (k *seriesKey) attrs(m pcommon.Map) {
 	m.EnsureCapacity(7)
 	m.PutStr(attrTransport, "tcp")
 	m.PutStr(attrType, networkType(k.family))
-	m.PutInt(attrServerPort, int64(k.port))
+	if k.port != 0 { // 0: series folded by MaxSeries, many ports
+		m.PutInt(attrServerPort, int64(k.port))
+	}
 	switch k.addrKind {
 	case addrKept:
 		m.PutStr(attrServerAddr, addrString(k.family, k.addr))

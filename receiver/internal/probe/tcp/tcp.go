@@ -33,6 +33,11 @@ type Config struct {
 	// each interval and reports the rest as "other"; 0 leaves the attribute
 	// out (the port is always kept).
 	TopPeers int
+	// MaxSeries bounds the connection series (process × server port ×
+	// direction, after the folding above) exported per interval: the most
+	// active are kept, the rest fold into one series per family and
+	// direction without a server port; 0 keeps all.
+	MaxSeries int
 	// Events sends every closed connection through a ring buffer, which
 	// Collect turns into log records.
 	Events bool
@@ -86,9 +91,9 @@ type Tracer struct {
 // BTF tracepoints inet_sock_set_state, tcp_retransmit_skb,
 // tcp_send_reset, tcp_receive_reset and kfree_skb.
 func Start(cfg Config) (_ *Tracer, err error) {
-	if cfg.TopProcesses < 0 || cfg.TopPeers < 0 {
-		return nil, fmt.Errorf("top processes and top peers must not be negative, got %d and %d",
-			cfg.TopProcesses, cfg.TopPeers)
+	if cfg.TopProcesses < 0 || cfg.TopPeers < 0 || cfg.MaxSeries < 0 {
+		return nil, fmt.Errorf("top processes, top peers and max series must not be negative, got %d, %d and %d",
+			cfg.TopProcesses, cfg.TopPeers, cfg.MaxSeries)
 	}
 	if _, err := loader.Require("starting the tcp probe set", loader.FeatureBTF, loader.FeatureTPBTF, loader.FeatureRingBuf); err != nil {
 		return nil, err
@@ -133,6 +138,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 
 	t := &Tracer{reasons: reasons, procRoot: cfg.ProcRoot}
 	t.agg.init(cfg.TopProcesses, cfg.TopPeers)
+	t.agg.maxSeries = cfg.MaxSeries
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, loader.Explain("loading tcp tracer", err)
 	}
