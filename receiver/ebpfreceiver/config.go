@@ -51,6 +51,13 @@ type Config struct {
 	// in /proc/self/mounts (/sys/fs/cgroup, or /sys/fs/cgroup/unified on
 	// hybrid systems).
 	CgroupRoot string `mapstructure:"cgroup_root"`
+	// DropCapabilities drops, once the programs are loaded and attached,
+	// every capability the rest of the run does not use (docs/security.md
+	// lists what stays). false keeps them all, for a collector whose other
+	// components need them after the receiver started, or that reloads
+	// its configuration in place (a receiver started after the drop cannot
+	// load its programs).
+	DropCapabilities bool `mapstructure:"drop_capabilities"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -251,6 +258,7 @@ type ProcessEventsConfig struct {
 func createDefaultConfig() *Config {
 	return &Config{
 		CollectionInterval: 10 * time.Second,
+		DropCapabilities:   true,
 		Profiles: ProfilesConfig{
 			CPU: CPUConfig{
 				Enabled:         true,

@@ -56,7 +56,7 @@ func startChild(t *testing.T, bin string, args ...string) *exec.Cmd {
 // and the CPU time the process used while the receiver ran.
 func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink, *consumertest.MetricsSink, cpuWindow) {
 	t.Helper()
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = 500 * time.Millisecond
 	cfg.Profiles.CPU.Frequency = 99
 	cfg.Targets.PIDs = []uint32{uint32(pid)}
@@ -272,7 +272,7 @@ func TestOffCPUProfileThroughReceiver(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = 500 * time.Millisecond
 	cfg.Profiles.CPU.Enabled = false
 	cfg.Profiles.OffCPU.Enabled = true
@@ -329,7 +329,7 @@ func TestCgroupTarget(t *testing.T) {
 	}
 	child := startChild(t, buildSpin(t))
 
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = 500 * time.Millisecond
 	cfg.Profiles.CPU.Frequency = 99
 	cfg.Targets.CgroupPaths = []string{path}

@@ -106,7 +106,7 @@ func TestShutdownLeavesNothingInKernel(t *testing.T) {
 	require.NoError(t, target.Start())
 	t.Cleanup(func() { _ = target.Process.Kill(); _ = target.Wait() })
 	before := countKernelObjects(t)
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = 200 * time.Millisecond
 	cfg.Profiles.OffCPU.Enabled = true
 	cfg.Profiles.Memory.Enabled = true
@@ -132,7 +132,7 @@ func TestShutdownLeavesNothingInKernel(t *testing.T) {
 
 func TestStartStopCyclesLeakNothing(t *testing.T) {
 	requirePrivileges(t)
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.Profiles.CPU.StackMapEntries = 1024
 	cfg.Profiles.CPU.CountMapEntries = 1024
 	require.True(t, cfg.ProcessCache.Events.Enabled, "process events are part of every cycle")
@@ -161,7 +161,7 @@ func TestStartStopCyclesLeakNothing(t *testing.T) {
 // which the kernel accepts in place of either.
 func TestStartFailsWithoutCapability(t *testing.T) {
 	if os.Getenv("EBPF_OTEL_PRIV_CHILD") == "1" {
-		cfg := createDefaultConfig()
+		cfg := testConfig()
 		set := receivertest.NewNopSettings(metadata.Type)
 		r, err := createProfiles(context.Background(), set, cfg, consumertest.NewNop())
 		if err != nil {

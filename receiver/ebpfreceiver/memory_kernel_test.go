@@ -36,7 +36,7 @@ func TestAllocationProfilesThroughReceiver(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = time.Hour // one collection, at shutdown
 	cfg.Profiles.CPU.Enabled = false
 	cfg.Profiles.Memory.Enabled = true

@@ -26,7 +26,7 @@ import (
 // health, and a closed loopback connection becomes a log record.
 func TestMetricsAndConnectionLogs(t *testing.T) {
 	requirePrivileges(t)
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = 300 * time.Millisecond
 	cfg.Profiles.CPU.Enabled = false
 	cfg.Metrics.Syscalls.Enabled = true

@@ -181,7 +181,7 @@ func TestShortLivedChildrenAttributed(t *testing.T) {
 	dir := t.TempDir()
 	bin := burnBinary(t, dir, "burn", "burn_cpu")
 	sy := openSymbols(t, bin)
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = time.Second
 
 	children := map[int]bool{}
@@ -257,7 +257,7 @@ func TestExecInSamePIDAttributed(t *testing.T) {
 	first := burnBinary(t, dir, "burn", "burn_cpu")
 	second := burnBinary(t, dir, "burn2", "burn_after")
 	sy1, sy2 := openSymbols(t, first), openSymbols(t, second)
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = 5 * time.Second // both images in one batch
 	var pid int
 	images, metrics := runReceiver(t, cfg, func() {
@@ -333,7 +333,7 @@ func TestPIDReuseKeptApart(t *testing.T) {
 	first := burnBinary(t, dir, "burn", "burn_cpu")
 	second := burnBinary(t, dir, "burn2", "burn_after")
 	sy1, sy2 := openSymbols(t, first), openSymbols(t, second)
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = 10 * time.Second
 	var pid int
 	images, metrics := runReceiver(t, cfg, func() {
@@ -367,7 +367,7 @@ func TestRingBufferOverflowCounted(t *testing.T) {
 	dir := t.TempDir()
 	bin := burnBinary(t, dir, "burn", "burn_cpu")
 	sy := openSymbols(t, bin)
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = 500 * time.Millisecond
 	cfg.ProcessCache.Events.RingBufferSize = uint32(os.Getpagesize())
 	var long []int
@@ -415,7 +415,7 @@ func TestUnattributedCounted(t *testing.T) {
 	// is gone when its samples are drained: its samples are counted.
 	dir := t.TempDir()
 	bin := burnBinary(t, dir, "burn", "burn_cpu")
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = time.Second
 	cfg.ProcessCache.Events.Enabled = false
 	var pids []int

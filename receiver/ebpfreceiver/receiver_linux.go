@@ -55,6 +55,8 @@ type linuxEngine struct {
 	health    health
 	status    collectStatus
 	features  loader.Features
+	// privileges is this receiver's part in the process-wide capability drop.
+	privileges *loader.Lease
 }
 
 // runningSet is a started probe set and what the engine counts for it.
@@ -72,6 +74,12 @@ type health struct {
 }
 
 func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
+	lease := loader.BeginStart()
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, lease.Abort())
+		}
+	}()
 	caps, err := loader.EffectiveCaps()
 	if err != nil {
 		return nil, err
@@ -93,7 +101,7 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	}
 	logFeatures(r.set.Logger, features)
 	cfg := r.cfg
-	e := &linuxEngine{r: r, logger: r.set.Logger, cfg: cfg, status: collectStatus{host: r.host}, features: features}
+	e := &linuxEngine{r: r, logger: r.set.Logger, cfg: cfg, status: collectStatus{host: r.host}, features: features, privileges: lease}
 	env := probe.Env{Logger: r.set.Logger, ProcRoot: cfg.ProcRoot, Targets: probe.Targets{PIDs: cfg.Targets.PIDs}}
 	if cfg.Targets.ProcessName != "" {
 		env.Targets.Name = regexp.MustCompile(cfg.Targets.ProcessName) // Validate compiled it already
@@ -155,6 +163,9 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 		}
 	}
 
+	if err := e.dropCapabilities(); err != nil {
+		return nil, err
+	}
 	e.started = time.Now()
 	e.lastDrain = e.started
 	loopCtx, cancel := context.WithCancel(context.Background())
@@ -256,7 +267,24 @@ func (e *linuxEngine) shutdown(ctx context.Context) error {
 	e.wg.Wait()
 	// The last partial interval still counts: emit it before unloading.
 	e.collect(ctx)
+	e.privileges.Release()
 	return e.closeSets()
+}
+
+// dropCapabilities gives up, once everything is loaded and attached, what
+// the rest of the run does not use (loader.KeepAfterStart says what stays
+// and why). Another receiver of the collector still starting defers the
+// drop to the last one.
+func (e *linuxEngine) dropCapabilities() error {
+	keep := loader.KeepAfterStart(loader.Needs{LateUprobes: e.cfg.Profiles.Memory.Enabled})
+	d, err := e.privileges.Started(keep, e.cfg.DropCapabilities)
+	if err != nil {
+		return fmt.Errorf("dropping capabilities (drop_capabilities: false keeps them): %w", err)
+	}
+	if d.Done {
+		e.logger.Info("capabilities dropped after attaching", zap.Stringer("kept", d.Kept))
+	}
+	return nil
 }
 
 func (e *linuxEngine) closeSets() error {

@@ -57,7 +57,7 @@ func TestReceiverCFIProfilesWithoutFramePointers(t *testing.T) {
 	progs, err := unwindtest.Build(t.TempDir())
 	require.NoError(t, err)
 	var runs []*unwindtest.Running
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	require.Equal(t, UnwinderCFI, cfg.Unwinder)
 	cfg.CollectionInterval = time.Second
 	cfg.Profiles.CPU.Frequency = 199
