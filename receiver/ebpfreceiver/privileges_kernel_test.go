@@ -142,7 +142,7 @@ func capsChildCPU(t *testing.T, drop bool) {
 
 func capsChildMemory(t *testing.T) {
 	bin := testenv.CC(t, t.TempDir(), "alloc", "-O0", "-g", "-fno-omit-frame-pointer",
-		"internal/probe/memory/testdata/alloc.c", "-ldl")
+		"../internal/probe/memory/testdata/alloc.c", "-ldl")
 	cfg := createDefaultConfig()
 	cfg.CollectionInterval = 200 * time.Millisecond
 	cfg.Profiles.CPU.Enabled = false
