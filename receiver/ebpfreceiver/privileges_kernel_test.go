@@ -98,8 +98,10 @@ func capsChildCPU(t *testing.T, drop bool) {
 	cfg.CollectionInterval = 300 * time.Millisecond
 	cfg.Profiles.CPU.Frequency = 99
 	cfg.Metrics.Syscalls.Enabled = true
-	// The process starts after the drop, so it is chosen by name.
-	cfg.Targets.ProcessName = "^spin$"
+	// The process starts after the drop, so it is chosen by a name no
+	// other test's process has.
+	name := fmt.Sprintf("dropspin%d", os.Getpid())
+	cfg.Targets.ProcessName = "^" + name + "$"
 	require.NoError(t, cfg.Validate())
 	profiles, metrics := new(consumertest.ProfilesSink), new(consumertest.MetricsSink)
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -117,7 +119,10 @@ func capsChildCPU(t *testing.T, drop bool) {
 	// A process that starts after the drop: its maps and build IDs are
 	// read with what is left (it runs as root with every capability, so
 	// only CAP_SYS_PTRACE lets us read its /proc entries).
-	spin := buildSpin(t)
+	spin := filepath.Join(t.TempDir(), name)
+	b, err := os.ReadFile(buildSpin(t))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(spin, b, 0o755)) //nolint:gosec // G306: an executable
 	cmd := startChild(t, spin)
 	time.Sleep(1500 * time.Millisecond)
 	metricBatches := len(metrics.AllMetrics())
