@@ -122,7 +122,7 @@ func capsChildCPU(t *testing.T, drop bool) {
 	spin := filepath.Join(t.TempDir(), name)
 	b, err := os.ReadFile(buildSpin(t))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(spin, b, 0o755)) //nolint:gosec // G306: an executable
+	require.NoError(t, os.WriteFile(spin, b, 0o755))
 	cmd := startChild(t, spin)
 	time.Sleep(1500 * time.Millisecond)
 	metricBatches := len(metrics.AllMetrics())
