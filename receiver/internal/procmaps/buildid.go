@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"syscall"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/safeopen"
 )
 
 var (
@@ -21,9 +21,10 @@ var (
 	// ErrCorruptELF is wrapped by errors for ELF files whose headers are
 	// inconsistent or point past the end of the file.
 	ErrCorruptELF = errors.New("corrupt ELF file")
-	// ErrNotRegular is returned by ReadBuildIDFile for anything but a regular
-	// file: reading a FIFO or a device could block or have side effects.
-	ErrNotRegular = errors.New("not a regular file")
+	// ErrNotRegular is wrapped by ReadBuildIDFile's error for anything but a
+	// regular file: reading a FIFO or a device could block or have side
+	// effects.
+	ErrNotRegular = safeopen.ErrNotRegular
 )
 
 const (
@@ -54,42 +55,17 @@ const (
 	noteHeaderBytes = 12
 )
 
-// ReadBuildIDFile reads the build IDs of the ELF file at path. Only regular
-// files are opened, and they are opened non-blocking, so a path that turns
-// out to be a FIFO or device never stalls the caller.
+// ReadBuildIDFile reads the build IDs of the ELF file at path, which must
+// not be a symlink itself. Only regular files are opened (safeopen), and
+// they are opened non-blocking, so a path that turns out to be a FIFO or
+// device never stalls the caller.
 func ReadBuildIDFile(path string) (BuildID, error) {
-	f, err := openRegular(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return BuildID{}, err
 	}
 	defer f.Close()
 	return ReadBuildID(f)
-}
-
-// openRegular opens path read-only if it is a regular file. The Stat before
-// the open avoids opening devices at all (opening some has side effects); the
-// Stat after it closes the race with a rename in between.
-func openRegular(path string) (*os.File, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	if fi, err = f.Stat(); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		_ = f.Close()
-		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
-	}
-	return f, nil
 }
 
 // ReadBuildID reads the GNU and Go build IDs from the notes of an ELF file.

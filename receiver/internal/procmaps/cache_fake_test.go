@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fakeProc is a procfs look-alike in a temporary directory.
@@ -61,8 +63,15 @@ func inodeOf(t *testing.T, path string) uint64 {
 	return fi.Sys().(*syscall.Stat_t).Ino
 }
 
+// mapsLine prints a mapping of a file in the test's temporary directory,
+// on that directory's device as the kernel would: reads check device and
+// inode.
 func mapsLine(start, limit uint64, inode uint64, path string) string {
-	return fmt.Sprintf("%x-%x r-xp 00000000 08:01 %d %s", start, limit, inode, path)
+	var st syscall.Stat_t
+	if err := syscall.Stat(os.TempDir(), &st); err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("%x-%x r-xp 00000000 %02x:%02x %d %s", start, limit, unix.Major(st.Dev), unix.Minor(st.Dev), inode, path)
 }
 
 func elfWithGNU(id []byte) []byte {
@@ -384,5 +393,35 @@ func TestCacheWaitsForLoad(t *testing.T) {
 	<-done // true if it waited, false if it came late and was rate limited
 	if st := c.Stats(); st.Refreshes != 2 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestCacheBuildIDLinkEscape: links a process planted in its root never
+// lead the receiver to a file outside it, even one whose inode is the
+// mapped one.
+func TestCacheBuildIDLinkEscape(t *testing.T) {
+	fp := newFakeProc(t)
+	const pid = 9
+	outside := filepath.Join(t.TempDir(), "secret.so")
+	if err := os.WriteFile(outside, elfWithGNU(testGNUID), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fp.write(pid, "root/lib/.keep", nil)
+	for name, target := range map[string]string{"escape.so": outside, "up": "../../../../../../../.."} {
+		if err := os.Symlink(target, filepath.Join(fp.dir(pid), "root/lib", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ino := inodeOf(t, outside)
+	fp.process(pid,
+		mapsLine(0x1000, 0x2000, ino, "/lib/escape.so"),
+		mapsLine(0x2000, 0x3000, ino, "/lib/up"+outside),
+	)
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	for _, addr := range []uint64{0x1000, 0x2000} {
+		m, ok := c.Lookup(Key{PID: pid}, addr)
+		if !ok || m.BuildID != (BuildID{}) {
+			t.Errorf("Lookup(%#x) = %+v, %v: the file outside the root was read", addr, m, ok)
+		}
 	}
 }

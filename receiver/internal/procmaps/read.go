@@ -7,14 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/safeopen"
 )
 
 func (c *Cache) procDir(pid uint32) string {
@@ -54,7 +52,7 @@ func (c *Cache) readProcess(k Key) ([]Mapping, ProcessInfo, error) {
 	} else if k.StartTime != 0 {
 		return nil, info, err
 	}
-	f, err := os.Open(dir + "/maps")
+	f, err := safeopen.Open(dir + "/maps")
 	if err != nil {
 		return nil, info, err
 	}
@@ -140,7 +138,7 @@ func cmpStart(a, b Mapping) int {
 }
 
 func readSmall(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -175,27 +173,22 @@ func (c *Cache) buildID(pid uint32, m *Mapping) BuildID {
 	return id
 }
 
-// errInodeMismatch means the file found at a mapping's path is not the one
-// mapped, typically because a package upgrade replaced it.
-var errInodeMismatch = errors.New("file at path is not the mapped file")
-
-// readMappingBuildID reads the build ID of m's file. /proc/PID/map_files
-// reaches exactly the mapped file, deleted or not, but needs
-// CAP_SYS_ADMIN; /proc/PID/root/<path> works without it, through the
-// process's mount namespace, as long as the path still names that file.
+// readMappingBuildID reads the build ID of m's file, checking that the
+// file opened is the one mapped (device and inode; safeopen.File.Is).
+// /proc/PID/map_files reaches exactly the mapped file, deleted or not, but
+// needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; /proc/PID/root/<path>
+// works without them, through the process's mount namespace, resolved
+// inside that root so no link can lead out of it, as long as the path
+// still names that file.
 func (c *Cache) readMappingBuildID(pid uint32, m *Mapping) (BuildID, error) {
 	dir := c.procDir(pid)
+	want := safeopen.Identity{Major: m.Major, Minor: m.Minor, Inode: m.Inode}
 	mapFile := dir + "/map_files/" + strconv.FormatUint(m.Start, 16) + "-" + strconv.FormatUint(m.Limit, 16)
-	id, err := readBuildIDOfInode(mapFile, m, false)
+	id, err := readChecked(want, safeopen.OpenLink, mapFile)
 	if err == nil || isContentError(err) || m.Deleted {
 		return id, err
 	}
-	// The kernel prints canonical absolute paths; anything else must not
-	// be joined onto the root, where ".." could walk out of it.
-	if !filepath.IsAbs(m.Path) || filepath.Clean(m.Path) != m.Path {
-		return BuildID{}, fmt.Errorf("path %q is not canonical: %w", m.Path, err)
-	}
-	id, err2 := readBuildIDOfInode(dir+"/root"+m.Path, m, false)
+	id, err2 := readChecked(want, inRoot(dir+"/root"), m.Path)
 	if err2 == nil || !errors.Is(err2, fs.ErrNotExist) {
 		if err2 != nil {
 			return BuildID{}, fmt.Errorf("%w (map_files: %v)", err2, err)
@@ -204,35 +197,29 @@ func (c *Cache) readMappingBuildID(pid uint32, m *Mapping) (BuildID, error) {
 	}
 	// The process is gone (a short-lived one, known from its exec event):
 	// the same file as the receiver sees it, if device and inode agree.
-	id, err3 := readBuildIDOfInode(m.Path, m, true)
+	id, err3 := readChecked(want, safeopen.Open, m.Path)
 	if err3 != nil {
 		return BuildID{}, fmt.Errorf("%w (map_files: %v; root: %v)", err3, err, err2)
 	}
 	return id, nil
 }
 
-// readBuildIDOfInode is ReadBuildIDFile that also checks that the file
-// opened is the mapped one: same inode, and with sameDevice the same
-// device too (a path outside the process's /proc entry may name a file on
-// another filesystem).
-func readBuildIDOfInode(path string, m *Mapping, sameDevice bool) (BuildID, error) {
-	f, err := openRegular(path)
+// readChecked opens path with open and reads its build ID once the file
+// is checked to be the one want names.
+func readChecked(want safeopen.Identity, open func(string) (*safeopen.File, error), path string) (BuildID, error) {
+	f, err := open(path)
 	if err != nil {
 		return BuildID{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	if err := f.Is(want); err != nil {
 		return BuildID{}, err
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		dev := uint64(st.Dev)
-		if uint64(st.Ino) != m.Inode || sameDevice && (unix.Major(dev) != m.Major || unix.Minor(dev) != m.Minor) {
-			return BuildID{}, fmt.Errorf("%s: device %d:%d inode %d, mapping has %d:%d %d: %w",
-				path, unix.Major(dev), unix.Minor(dev), st.Ino, m.Major, m.Minor, m.Inode, errInodeMismatch)
-		}
-	}
 	return ReadBuildID(f)
+}
+
+func inRoot(root string) func(string) (*safeopen.File, error) {
+	return func(path string) (*safeopen.File, error) { return safeopen.OpenInRoot(root, path) }
 }
 
 func isContentError(err error) bool {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/safeopen"
 )
 
 // Table is one file's unwind rows, sorted by PC, with repeated rules
@@ -92,38 +94,63 @@ var ErrCanceled = errors.New("table build canceled")
 // buildFile is BuildFile, abandoned with ErrCanceled once stop is closed
 // (a large file takes seconds; closing must not wait for it).
 func buildFile(path string, debugDirs []string, stop <-chan struct{}) (*Table, error) {
-	f, err := elf.Open(path)
+	f, err := openELF(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	defer f.Close()
-	t, err := buildELF(f, stop)
+	defer func() { _ = f.Close() }()
+	t, err := buildELF(f.File, stop)
 	if err == nil {
-		t.Segments = segments(f)
+		t.Segments = segments(f.File)
 	}
 	if !errors.Is(err, ErrNoCFI) {
 		return t, err
 	}
-	id := gnuBuildID(f)
+	id := gnuBuildID(f.File)
 	if len(id) < 2 {
 		return nil, err
 	}
 	for _, dir := range debugDirs {
 		dbg := filepath.Join(dir, ".build-id", id[:2], id[2:]+".debug")
-		df, derr := elf.Open(dbg)
+		df, derr := openELF(dbg)
 		if derr != nil {
 			continue
 		}
-		t, derr := buildELF(df, stop)
-		df.Close()
+		t, derr := buildELF(df.File, stop)
+		_ = df.Close()
 		if derr == nil {
 			t.Source += " of " + dbg
-			t.Segments = segments(f)
+			t.Segments = segments(f.File)
 		}
 		return t, derr
 	}
 	return nil, err
 }
+
+// openELF opens path with safeopen (a regular file, never blocking): a
+// process's /proc/PID/map_files entry, which the kernel resolves to the
+// mapped file, or a debug file of the configured directories.
+func openELF(path string) (openedELF, error) {
+	sf, err := safeopen.OpenLink(path)
+	if err != nil {
+		return openedELF{}, err
+	}
+	f, err := elf.NewFile(sf)
+	if err != nil {
+		_ = sf.Close()
+		return openedELF{}, err
+	}
+	return openedELF{File: f, fd: sf}, nil
+}
+
+// openedELF is an ELF file read from a descriptor it owns (elf.NewFile's
+// Close leaves the descriptor open).
+type openedELF struct {
+	*elf.File
+	fd *safeopen.File
+}
+
+func (o openedELF) Close() error { return o.fd.Close() }
 
 // ErrGo is returned for Go executables: Go keeps frame pointers on
 // x86-64 (since Go 1.7), so the frame-pointer walk is exact there and

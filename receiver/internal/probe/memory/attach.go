@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
+	"strconv"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/safeopen"
 )
 
 // uprobe is one allocator function: the program on its entry and, for
@@ -50,15 +51,22 @@ func (p *Profiler) probeList() []uprobe {
 	return out
 }
 
-// attach puts the probes on the allocator file at path for process pid (0:
+// attach puts the probes on the allocator file f for process pid (0:
 // every process). Symbols the file does not define are skipped; aliases at
 // one address are probed once. On error nothing stays attached.
-func (p *Profiler) attach(path string, pid uint32) (_ []link.Link, err error) {
-	offsets, err := p.symbolOffsets(path)
+//
+// The kernel attaches uprobes to the inode behind a path it resolves
+// itself; it is handed /proc/self/fd/N of the file already opened and
+// checked (safeopen), so a file swapped in at the process's path since
+// cannot take the probes.
+func (p *Profiler) attach(f *safeopen.File, pid uint32) (_ []link.Link, err error) {
+	offsets, err := p.symbolOffsets(f)
 	if err != nil {
 		return nil, err
 	}
-	ex, err := link.OpenExecutable(path)
+	path := f.Name()
+	fdPath := "/proc/self/fd/" + strconv.FormatUint(uint64(f.Fd()), 10)
+	ex, err := link.OpenExecutable(fdPath)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -97,7 +105,7 @@ func (p *Profiler) attach(path string, pid uint32) (_ []link.Link, err error) {
 		links = append(links, l)
 	}
 	if len(sessOffs) > 0 {
-		l, err := attachSession(path, p.objs.AllocSession, sessOffs, sessFns, pid)
+		l, err := attachSession(fdPath, p.objs.AllocSession, sessOffs, sessFns, pid)
 		if err != nil {
 			return nil, loader.Explain(fmt.Sprintf("attaching uprobe session on %s", path), err)
 		}
@@ -111,33 +119,25 @@ func (p *Profiler) attach(path string, pid uint32) (_ []link.Link, err error) {
 
 var errNoSymbols = errors.New("none of the allocator's symbols is defined")
 
-// fileID identifies a file across mount namespaces.
-type fileID struct{ dev, ino uint64 }
-
 // maxSymbolFiles bounds the symbol cache (Profiler.syms), which holds the
 // function offsets of each allocator file by device and inode, so that one
 // libc shared by hundreds of processes is parsed once.
 const maxSymbolFiles = 64
 
 // symbolOffsets returns the file offsets of the functions defined in the
-// ELF file at path, computed as the kernel's uprobes expect them: virtual
+// ELF file file, computed as the kernel's uprobes expect them: virtual
 // address minus the executable segment's address plus its file offset,
 // moved past a leading instruction the kernel would single-step (see
 // skipPrologue).
-func (p *Profiler) symbolOffsets(path string) (map[string]uint64, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return nil, fmt.Errorf("reading symbols of %s: %w", path, err)
-	}
-	id := fileID{st.Dev, st.Ino}
+func (p *Profiler) symbolOffsets(file *safeopen.File) (map[string]uint64, error) {
+	id := file.ID
 	if m, ok := p.syms[id]; ok {
 		return m, nil
 	}
-	f, err := elf.Open(path)
+	f, err := elf.NewFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("reading symbols of %s: %w", path, err)
+		return nil, fmt.Errorf("reading symbols of %s: %w", file.Name(), err)
 	}
-	defer f.Close()
 	syms, _ := f.Symbols()
 	dyn, _ := f.DynamicSymbols()
 	m := make(map[string]uint64)

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/safeopen"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
@@ -26,7 +27,7 @@ type Profiler struct {
 	// ustacks caches the CFI unwinder's stacks; like stack ids, a key
 	// names one stack for the profiler's life (ustacks is never cleared).
 	ustacks unwind.StackReader
-	syms    map[fileID]map[string]uint64
+	syms    map[safeopen.Identity]map[string]uint64
 	scratch collectScratch
 	session bool // alloc_session is attached instead of enter and return probes
 	closed  bool
@@ -70,7 +71,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 		}
 	}
 
-	p := &Profiler{cfg: cfg, syms: map[fileID]map[string]uint64{},
+	p := &Profiler{cfg: cfg, syms: map[safeopen.Identity]map[string]uint64{},
 		session: !cfg.NoSession && fs.Has(loader.FeatureUprobeSession)}
 	if !fs.Has(loader.FeatureUprobeSession) {
 		// Kernels before 6.13 have no uprobe sessions (the verifier
@@ -91,7 +92,13 @@ func Start(cfg Config) (_ *Profiler, err error) {
 	p.stacks.init()
 	p.ustacks.Reset()
 	if cfg.AllProcesses {
-		links, err := p.attach(cfg.Library, 0)
+		// The configuration's own path: links in it are the operator's.
+		f, err := safeopen.OpenLink(cfg.Library)
+		if err != nil {
+			return nil, fmt.Errorf("opening the allocator: %w", err)
+		}
+		links, err := p.attach(f, 0)
+		_ = f.Close()
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/safeopen"
 )
 
 // target is one process the probes are attached to.
@@ -95,7 +96,7 @@ func (p *Profiler) rescan() {
 			t.dropped++
 			continue
 		}
-		links, err := p.attach(filepath.Join(p.procDir(pid), "root", path), pid)
+		links, err := p.attachInRoot(pid, path, lib)
 		if err != nil {
 			t.attachFailures++
 			t.lastErr = fmt.Errorf("process %d: %w", pid, err)
@@ -110,6 +111,21 @@ func (p *Profiler) rescan() {
 			delete(t.failed, pid)
 		}
 	}
+}
+
+// attachInRoot opens the allocator at path as process pid sees it
+// (resolved inside its root), checks it is the file its maps name, and
+// attaches the probes to it.
+func (p *Profiler) attachInRoot(pid uint32, path string, lib libID) ([]link.Link, error) {
+	f, err := safeopen.OpenInRoot(filepath.Join(p.procDir(pid), "root"), path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := f.Is(safeopen.Identity{Major: lib.major, Minor: lib.minor, Inode: lib.ino}); err != nil {
+		return nil, err
+	}
+	return p.attach(f, pid)
 }
 
 func (p *Profiler) procDir(pid uint32) string {
@@ -164,7 +180,7 @@ func (p *Profiler) inspect(pid uint32) (start uint64, lib libID, path string, ok
 	if err != nil {
 		return 0, lib, "", false
 	}
-	f, err := os.Open(filepath.Join(dir, "maps"))
+	f, err := safeopen.Open(filepath.Join(dir, "maps"))
 	if err != nil {
 		return 0, lib, "", false
 	}
