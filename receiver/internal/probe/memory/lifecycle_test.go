@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/safeopen"
 )
 
 func collect(t *testing.T, p *Profiler) Snapshot {
@@ -294,4 +296,50 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("condition not reached")
+}
+
+// TestSwappedAllocatorIsNotProbed: the file at the allocator's path is
+// replaced between reading the process's maps and attaching; the probes
+// must not go on the replacement (a file the process never mapped).
+func TestSwappedAllocatorIsNotProbed(t *testing.T) {
+	requirePrivileges(t)
+	dir := t.TempDir()
+	bin := build(t, dir, "alloc", "testdata/alloc.c", "-ldl")
+	lib := build(t, dir, "libwrap.so", "-shared", "-fPIC", "testdata/wrap.c")
+	c := startChild(t, bin, "dl", lib)
+	c.expect("loaded")
+	// No target of its own: the test drives inspect and attach itself.
+	p, err := Start(Config{PIDs: []uint32{1 << 30}, Library: "libwrap.so",
+		Symbols: Symbols{Malloc: "wrap_malloc", Free: "wrap_free"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, id, path, ok := p.inspect(c.pid())
+	if !ok || path != lib {
+		t.Fatalf("inspect: %q, %v", path, ok)
+	}
+	// The original stays linked, so the mapping is not "(deleted)".
+	if err := os.Link(lib, lib+".orig"); err != nil {
+		t.Fatal(err)
+	}
+	swapped := build(t, t.TempDir(), "libwrap.so", "-shared", "-fPIC", "testdata/wrap.c")
+	if err := os.Rename(swapped, lib); err != nil {
+		t.Fatal(err)
+	}
+	links, err := p.attachInRoot(c.pid(), path, id)
+	if !errors.Is(err, safeopen.ErrOtherFile) || len(links) != 0 {
+		_ = closeLinks(links)
+		t.Fatalf("attached to the replacement: %v", err)
+	}
+	// The file mapped is still reachable as it was: attaching to it works.
+	if err := os.Rename(lib+".orig", lib); err != nil {
+		t.Fatal(err)
+	}
+	links, err = p.attachInRoot(c.pid(), path, id)
+	if err != nil || len(links) == 0 {
+		t.Fatalf("the mapped file: %v", err)
+	}
+	_ = closeLinks(links)
+	c.finish()
 }
