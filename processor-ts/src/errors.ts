@@ -1,4 +1,5 @@
 import { Code, ConnectError } from '@connectrpc/connect';
+import { RequestLimitError } from './otlp/limits.js';
 import { MalformedProfilesError } from './otlp/profiles.js';
 
 /** The sidecar is at its concurrency limit and its queue is full. */
@@ -25,7 +26,7 @@ export function toConnectError(e: unknown, signal?: AbortSignal): ConnectError {
   if (e instanceof MalformedProfilesError || e instanceof InvalidOptionError) {
     return new ConnectError(e.message, Code.InvalidArgument, undefined, undefined, e);
   }
-  if (e instanceof TooManyStreamsError) {
+  if (e instanceof TooManyStreamsError || e instanceof RequestLimitError) {
     return new ConnectError(e.message, Code.ResourceExhausted, undefined, undefined, e);
   }
   if (e instanceof OverloadError) {

@@ -9,7 +9,8 @@ import {
   FlushResponseSchema,
   Granularity,
 } from '../gen/sidecar/ebpfotel/sidecar/v1/aggregator_pb.js';
-import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
+import { encodeProfiles } from '../otlp/profiles.js';
+import { decodeRequestProfiles } from '../otlp/limits.js';
 import { type AggregateOptions, type Granularity as DomainGranularity, normalizeOptions } from './options.js';
 import type { CallResult, WindowStore } from './window.js';
 
@@ -71,7 +72,7 @@ export function aggregatorService(deps: { store: WindowStore; limiter?: RunLimit
   return {
     aggregate: (req, ctx) => guarded(ctx, () => {
       const options = fromWireOptions(req.options);
-      const r = deps.store.aggregate(req.stream, decodeProfiles(req.profilesData), options);
+      const r = deps.store.aggregate(req.stream, decodeRequestProfiles(req.profilesData), options);
       return create(AggregateResponseSchema, { profilesData: r.data ? encodeProfiles(r.data) : new Uint8Array(), stats: stats(r) });
     }),
     flush: (req, ctx) => guarded(ctx, () => {

@@ -20,6 +20,8 @@ export interface AggregatorSetupOptions {
   maxStreams?: number | undefined;
   /** Windows kept per process/service and profile type for the page (default 10). */
   flamegraphWindows?: number | undefined;
+  /** Memory the page's store may hold (default 64 MiB); the oldest windows go first. */
+  flamegraphBytes?: number | undefined;
 }
 
 export interface AggregatorSetup {
@@ -41,7 +43,12 @@ export function createAggregator(o: AggregatorSetupOptions = {}): AggregatorSetu
     ...(o.log ? { log: o.log } : {}),
     ...(o.maxStreams !== undefined ? { maxStreams: o.maxStreams } : {}),
   });
-  const flames = new FlameStore(o.flamegraphWindows ?? 10);
+  const flames = new FlameStore({ keep: o.flamegraphWindows ?? 10, ...(o.flamegraphBytes !== undefined ? { maxBytes: o.flamegraphBytes } : {}) });
+  if (o.counters) {
+    o.counters.gauge('ebpf_otel_sidecar_flamegraph_bytes', 'Approximate bytes held by the flame graph store (bounded).', () => flames.bytes);
+    o.counters.gauge('ebpf_otel_sidecar_flamegraph_windows_evicted', 'Flame graph windows evicted to keep the store within its bytes (a count since start).', () => flames.stats.evictedWindows);
+    o.counters.gauge('ebpf_otel_sidecar_flamegraph_stacks_truncated', 'Stacks folded into "[truncated]" because their window was over its share of the store (a count since start).', () => flames.stats.truncatedStacks);
+  }
   store.onWindow(flames.listener());
   let pprof: PprofWriter | undefined;
   if (o.pprofDir !== undefined) {

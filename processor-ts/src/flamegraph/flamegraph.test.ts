@@ -9,7 +9,9 @@ import { createAggregator } from '../aggregate/setup.js';
 import { normalizeOptions } from '../aggregate/options.js';
 import { makeProfiles, type SampleSpec } from '../aggregate/testutil/gen.js';
 import { Counters } from '../counters.js';
-import { FlameStore } from './store.js';
+import { FlameStore, TRUNCATED_FRAME } from './store.js';
+import { decodeProfiles } from '../otlp/profiles.js';
+import { longNameStacks } from '../testutil/payloads.js';
 import { requireTool } from '../testutil/ci.js';
 
 // Function indices into FUNCS: 0 ebpf_otel_leaf, 1 ebpf_otel_middle, 2 main, 3 __libc_start_call_main, 4 compute, 5 parse.
@@ -26,7 +28,7 @@ function serve(handler: (req: http.IncomingMessage, res: http.ServerResponse) =>
 
 describe('flame graph store and handler', () => {
   it('keeps the latest windows per target and type and merges them into a tree', () => {
-    const s = new FlameStore(2, 2);
+    const s = new FlameStore({ keep: 2, maxKeys: 2 });
     const agg = createAggregator().store;
     const opts = normalizeOptions({});
     for (let i = 1; i <= 3; i++) {
@@ -44,6 +46,57 @@ describe('flame graph store and handler', () => {
     s.add({ data: agg.aggregate('', makeProfiles([spec([0], 1n, 2)]), opts).data!, closedAt: 2 });
     expect(s.targets().map((x) => x.target)).toEqual(['prog1-1', 'prog2-2']);
     s.add({ data: { ...agg.aggregate('', makeProfiles([spec([0], 1n, 2)]), opts).data!, dictionary: undefined }, closedAt: 3 });
+  });
+
+  it('holds the long-name attack in megabytes: names once, stacks as frame ids', () => {
+    const s = new FlameStore();
+    const data = decodeProfiles(longNameStacks(1000, 1000, 5000));
+    const before = process.memoryUsage().heapUsed;
+    s.add({ data, closedAt: 1 });
+    // 1,000 stacks × 1,000 frames × 4 bytes, one name of 1,025 characters.
+    expect(s.bytes).toBeLessThan(5 * 1024 * 1024);
+    expect(s.stats).toEqual({ evictedWindows: 0, truncatedStacks: 0, cutNames: 1 });
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+    const t = s.tree('pid-4242', 'cpu')!;
+    expect(t.root.v).toBe(1000);
+    // One name at every depth: the tree is one path, cut to 1,024 characters and an ellipsis.
+    expect(t.root.c).toHaveLength(1);
+    expect(t.root.c[0]!.n).toHaveLength(1025);
+    expect(t.truncated).toBe(false);
+  });
+
+  it('evicts the oldest windows to stay within its bytes, and counts them', () => {
+    const s = new FlameStore({ maxBytes: 2 * 1024 * 1024 });
+    for (let i = 0; i < 20; i++) {
+      s.add({ data: decodeProfiles(longNameStacks(100, 1000, 10)), closedAt: i });
+      expect(s.bytes).toBeLessThanOrEqual(2 * 1024 * 1024);
+    }
+    expect(s.stats.evictedWindows).toBeGreaterThan(10);
+    // The newest windows stay.
+    expect(s.tree('pid-4242', 'cpu', 100)!.to).toBe(19);
+  });
+
+  it('folds what one window has no room for into [truncated], keeping the total', () => {
+    const s = new FlameStore({ maxBytes: 400 * 1024 });
+    s.add({ data: decodeProfiles(longNameStacks(1000, 100, 10)), closedAt: 1 });
+    expect(s.stats.truncatedStacks).toBeGreaterThan(500);
+    expect(s.bytes).toBeLessThanOrEqual(100 * 1024 + 1024);
+    const t = s.tree('pid-4242', 'cpu')!;
+    expect(t.root.v).toBe(1000);
+    const trunc = t.root.c.find((c) => c.n === TRUNCATED_FRAME)!;
+    expect(trunc.v).toBe(s.stats.truncatedStacks);
+  });
+
+  it('answers at most maxNodes nodes, deeper values staying with their parents', () => {
+    const s = new FlameStore({ maxNodes: 50 });
+    // Distinct names per depth and stack: the full tree would have 100 × 100 nodes.
+    s.add({ data: decodeProfiles(longNameStacks(100, 100, 5)), closedAt: 1 });
+    const t = s.tree('pid-4242', 'cpu')!;
+    let nodes = 0;
+    const walk = (n: { c: unknown[] }): void => { nodes++; (n.c as Array<{ c: unknown[] }>).forEach(walk); };
+    walk(t.root);
+    expect(nodes).toBeLessThanOrEqual(50);
+    expect(t.root.v).toBe(100);
   });
 
   it('serves the page, assets and JSON on its prefix only', async () => {

@@ -10,7 +10,8 @@ import {
   type SymbolizerService,
 } from '../gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import type { Logger } from '../log.js';
-import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
+import { encodeProfiles } from '../otlp/profiles.js';
+import { decodeRequestProfiles } from '../otlp/limits.js';
 import { posix } from 'node:path';
 import { DEFAULT_POLICY, MAX_DIR_LENGTH, MAX_REQUEST_DIRS, type SymbolizePolicy } from '../engine/policy.js';
 import { underRoots } from '../engine/paths.js';
@@ -78,7 +79,7 @@ export function symbolizerRpc(deps: SymbolizerRpcDeps): ServiceImpl<typeof Symbo
       try {
         const res = await deps.limiter.run(async () => {
           const opts = resolveOptions(req.options, deps.policy);
-          const data = decodeProfiles(req.profilesData);
+          const data = decodeRequestProfiles(req.profilesData);
           const r = await deps.engine.symbolize(data, opts, ctx.signal);
           ctx.signal.throwIfAborted();
           countOutcome(deps.counters, r);
