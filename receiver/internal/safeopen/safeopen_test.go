@@ -258,7 +258,11 @@ func TestSwapRace(t *testing.T) {
 			t.Fatal(err)
 		}
 		target := filepath.Join(root, "lib.so")
+		if err := os.Link(filepath.Join(root, "good"), target); err != nil {
+			t.Fatal(err)
+		}
 		var stop atomic.Bool
+		var swaps atomic.Int64
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
@@ -274,11 +278,13 @@ func TestSwapRace(t *testing.T) {
 					_ = os.Link(src, tmp)
 				}
 				_ = os.Rename(tmp, target)
+				swaps.Add(1)
 			}
 		}()
-		deadline := time.After(20 * time.Second)
-		var opened int
-		for i := 0; i < 3000; i++ {
+		deadline := time.After(60 * time.Second)
+		var opened, tries int
+		// Enough opens, and enough swaps during them, whatever the load.
+		for ; tries < 3000 || opened < 100 || swaps.Load() < 300; tries++ {
 			select {
 			case <-deadline:
 				t.Fatal("opens too slow (blocked?)")
@@ -299,6 +305,6 @@ func TestSwapRace(t *testing.T) {
 		if opened == 0 {
 			t.Fatal("never opened the regular file")
 		}
-		t.Logf("%d of 3000 opens reached the regular file", opened)
+		t.Logf("%d of %d opens reached the regular file, %d swaps", opened, tries, swaps.Load())
 	})
 }
