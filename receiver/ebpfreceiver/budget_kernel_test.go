@@ -45,7 +45,7 @@ func TestDataPointBudget(t *testing.T) {
 		_ = busy.Wait()
 	})
 
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	cfg.CollectionInterval = 3 * time.Second
 	cfg.Profiles.CPU.Enabled = true
 	cfg.Profiles.CPU.Frequency = 19

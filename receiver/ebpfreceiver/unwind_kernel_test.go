@@ -136,7 +136,7 @@ func TestReceiverRegistersProcessesAtExec(t *testing.T) {
 	progs, err := unwindtest.Build(t.TempDir())
 	require.NoError(t, err)
 	prog := progs[0]
-	cfg := createDefaultConfig()
+	cfg := testConfig()
 	require.True(t, cfg.ProcessCache.Events.Enabled, "process events are on by default")
 	cfg.CollectionInterval = time.Second
 	cfg.Profiles.CPU.Frequency = 499
