@@ -26,8 +26,9 @@ import (
 
 // testConfig is the default configuration for tests that run receivers in
 // this binary: they keep their capabilities, since a drop is for the
-// whole process and the next test must load programs again. The drop
-// itself is tested in child processes (TestCapabilitiesAfterStart).
+// whole process and the next test must load programs again (a test binary
+// does not drop unless DropInTestsEnv says so). The drop itself is tested
+// in child processes (TestCapabilitiesAfterStart).
 func testConfig() *Config {
 	cfg := createDefaultConfig()
 	cfg.DropCapabilities = false
@@ -69,7 +70,7 @@ func TestCapabilitiesAfterStart(t *testing.T) {
 	for _, mode := range []string{"cpu", "keep", "memory"} {
 		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCapabilitiesAfterStart$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), privChildEnv+"="+mode)
+			cmd.Env = append(os.Environ(), privChildEnv+"="+mode, DropInTestsEnv+"=1")
 			out, err := cmd.CombinedOutput()
 			require.NoError(t, err, "%s", out)
 			assert.Contains(t, string(out), "CHILD-OK "+mode, "%s", out)

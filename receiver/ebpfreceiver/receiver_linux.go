@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
@@ -271,13 +272,24 @@ func (e *linuxEngine) shutdown(ctx context.Context) error {
 	return e.closeSets()
 }
 
+// DropInTestsEnv, set to 1, lets a test binary's receivers drop their
+// capabilities (privileges_kernel_test.go sets it in its child processes).
+const DropInTestsEnv = "EBPF_OTEL_DROP_IN_TESTS"
+
 // dropCapabilities gives up, once everything is loaded and attached, what
 // the rest of the run does not use (loader.KeepAfterStart says what stays
 // and why). Another receiver of the collector still starting defers the
 // drop to the last one.
 func (e *linuxEngine) dropCapabilities() error {
 	keep := loader.KeepAfterStart(loader.Needs{LateUprobes: e.cfg.Profiles.Memory.Enabled})
-	d, err := e.privileges.Started(keep, e.cfg.DropCapabilities)
+	drop := e.cfg.DropCapabilities
+	if testing.Testing() && os.Getenv(DropInTestsEnv) != "1" {
+		// A test binary runs every receiver in one process with the tests
+		// after it, which must load programs again: there the drop happens
+		// only when a test asks for it (in a child process of its own).
+		drop = false
+	}
+	d, err := e.privileges.Started(keep, drop)
 	if err != nil {
 		return fmt.Errorf("dropping capabilities (drop_capabilities: false keeps them): %w", err)
 	}
