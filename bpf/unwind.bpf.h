@@ -35,10 +35,12 @@ struct {
 	__type(value, __u32);
 	__uint(max_entries, 1);
 	/* Tables differ in length: BPF_F_INNER_MAP lets one outer map hold
-	 * arrays of any size (kernel 5.10+). */
+	 * arrays of any size (kernel 5.10+). BPF_F_MMAPABLE (5.5+): the
+	 * receiver writes a table's rows through a mapping, one copy, rather
+	 * than one element update per row. */
 	__array(values, struct {
 		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(map_flags, BPF_F_INNER_MAP);
+		__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 		__uint(key_size, sizeof(__u32));
 		__uint(value_size, sizeof(struct unwind_row));
 		__uint(max_entries, 1);

@@ -55,6 +55,11 @@ type cie struct {
 	augZ      bool
 	signal    bool
 	initial   []byte
+	// init is the state its initial instructions set up (initErr when
+	// they fail), evaluated once for all of its FDEs.
+	init     frameState
+	initErr  error
+	initDone bool
 }
 
 type ruleKind uint8
@@ -92,6 +97,11 @@ type frameState struct {
 type parser struct {
 	sec  section
 	cies map[int]*cie
+	// prog and progReader are run's, reused from one FDE to the next.
+	prog       program
+	progReader reader
+	// init and st are the state an FDE starts from and the current one.
+	init, st frameState
 	rows []Row
 	fdes int
 	stop <-chan struct{} // closed: abandon the build
@@ -328,12 +338,18 @@ func (p *parser) fde(r *reader, c *cie) error {
 	}
 	p.fdes++
 	first := len(p.rows)
-	var init frameState
-	if err := p.run(c, c.initial, &init, nil, begin, begin, -1); err != nil {
-		return fmt.Errorf("cie instructions: %w", err)
+	if !c.initDone {
+		c.initDone = true
+		if err := p.run(c, c.initial, &c.init, nil, begin, begin, -1); err != nil {
+			c.initErr = fmt.Errorf("cie instructions: %w", err)
+		}
 	}
-	st := init
-	if err := p.run(c, r.b[r.off:], &st, &init, begin, end, first); err != nil {
+	if c.initErr != nil {
+		return c.initErr
+	}
+	// The states live in the parser: run keeps pointers to them.
+	p.init, p.st = c.init, c.init
+	if err := p.run(c, r.b[r.off:], &p.st, &p.init, begin, end, first); err != nil {
 		return err
 	}
 	return p.gap(end)
@@ -377,8 +393,12 @@ type program struct {
 // run executes CFA instructions. With first < 0 it only builds the initial
 // state (a CIE's instructions); otherwise it emits rows for [loc, end).
 func (p *parser) run(c *cie, prog []byte, st, init *frameState, loc, end uint64, first int) error {
-	e := &program{p: p, c: c, st: st, init: init, loc: loc, end: end, first: first}
-	r := &reader{b: prog}
+	// One program and reader per parser, reused: an FDE is evaluated
+	// at a time, and allocating them per FDE was a tenth of the build.
+	e := &p.prog
+	*e = program{p: p, c: c, st: st, init: init, loc: loc, end: end, first: first, stack: e.stack[:0]}
+	r := &p.progReader
+	*r = reader{b: prog}
 	for r.off < len(r.b) && r.err == nil {
 		op := r.u8()
 		var err error

@@ -207,6 +207,13 @@ func Build(data []byte, addr uint64, eh bool) (*Table, error) {
 
 func build(secs []section, stop <-chan struct{}) (*Table, error) {
 	p := &parser{stop: stop}
+	// Rows before compaction run at about one per 4 bytes of CFI: room
+	// for them up front spares the appends' copies.
+	size := 0
+	for _, sec := range secs {
+		size += len(sec.data)
+	}
+	p.rows = make([]Row, 0, min(size/4, maxRows))
 	for _, sec := range secs {
 		if err := p.parseSection(sec); err != nil {
 			if sec.eh {
@@ -215,19 +222,7 @@ func build(secs []section, stop <-chan struct{}) (*Table, error) {
 			return nil, fmt.Errorf(".debug_frame: %w", err)
 		}
 	}
-	// Sort by PC; at one PC an FDE's start wins over the previous FDE's
-	// end marker.
-	slices.SortStableFunc(p.rows, func(a, b Row) int {
-		switch {
-		case a.PC != b.PC:
-			return cmp.Compare(a.PC, b.PC)
-		case a.CFA == CFANone && b.CFA != CFANone:
-			return -1 // an FDE's end marker sorts before another's start
-		case a.CFA != CFANone && b.CFA == CFANone:
-			return 1
-		}
-		return 0
-	})
+	sortRows(p.rows)
 	// Compact in place: the sorted rows are not needed afterwards.
 	rows := p.rows[:0]
 	for _, row := range p.rows {
@@ -248,6 +243,40 @@ func build(secs []section, stop <-chan struct{}) (*Table, error) {
 	}
 	// Copy out so the parser's (larger) backing array is freed.
 	return &Table{Rows: slices.Clone(rows), FDEs: p.fdes}, nil
+}
+
+// sortRows sorts rows by PC; at one PC an FDE's end marker (CFANone) sorts
+// before another FDE's start, and rows otherwise keep their order (a later
+// FDE at the same PC wins in the compaction). Keys of PC, marker and
+// position sort as plain integers, several times faster than a stable sort
+// with a comparison function on these tables.
+func sortRows(rows []Row) {
+	if slices.IsSortedFunc(rows, func(a, b Row) int {
+		if c := cmp.Compare(a.PC, b.PC); c != 0 {
+			return c
+		}
+		return cmp.Compare(markerRank(a), markerRank(b))
+	}) {
+		return
+	}
+	keys := make([]uint64, len(rows))
+	for i, r := range rows {
+		keys[i] = uint64(r.PC)<<32 | uint64(markerRank(r))<<31 | uint64(i) //nolint:gosec // G115: i < maxRows < 2^31
+	}
+	slices.Sort(keys)
+	sorted := make([]Row, len(rows))
+	for i, k := range keys {
+		sorted[i] = rows[k&(1<<31-1)]
+	}
+	copy(rows, sorted)
+}
+
+// markerRank is 0 for an FDE's end marker, 1 for a row with a rule.
+func markerRank(r Row) int {
+	if r.CFA == CFANone {
+		return 0
+	}
+	return 1
 }
 
 // gnuBuildID returns f's NT_GNU_BUILD_ID as lowercase hex, or "".
