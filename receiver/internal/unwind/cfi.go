@@ -102,9 +102,9 @@ type parser struct {
 	progReader reader
 	// init and st are the state an FDE starts from and the current one.
 	init, st frameState
-	rows []Row
-	fdes int
-	stop <-chan struct{} // closed: abandon the build
+	rows     []Row
+	fdes     int
+	stop     <-chan struct{} // closed: abandon the build
 }
 
 // parseSection appends the unsorted rows of every FDE in sec.
