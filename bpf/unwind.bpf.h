@@ -115,7 +115,8 @@ struct unwind_loop_ctx {
 
 static __always_inline void unwind_request(__u32 pid, __u64 pc)
 {
-	bpf_map_update_elem(&unwind_requests, &pid, &pc, BPF_NOEXIST);
+	if (!bpf_map_update_elem(&unwind_requests, &pid, &pc, BPF_NOEXIST))
+		stat_inc(&unwind_stats, UNWIND_STAT_ASKED);
 }
 
 static __always_inline long unwind_stop(struct unwind_scratch *s, __u32 reason)
@@ -224,7 +225,8 @@ static long unwind_step(__u32 i, void *data)
 		__u64 now = bpf_ktime_get_ns();
 
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_TABLE);
-		bpf_map_update_elem(&unwind_table_requests, &m->table_id, &now, BPF_NOEXIST);
+		if (!bpf_map_update_elem(&unwind_table_requests, &m->table_id, &now, BPF_NOEXIST))
+			stat_inc(&unwind_stats, UNWIND_STAT_ASKED);
 		return unwind_fp(s);
 	}
 	/* A return address may be one past the end of its function (a call

@@ -78,14 +78,15 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	burn := filepath.Join(dir, "burn")
-	if out, err := exec.Command("gcc", "-O2", "-fno-omit-frame-pointer", "-o", burn, "bench/cpu/testdata/burn.c").CombinedOutput(); err != nil {
-		return fmt.Errorf("building burn: %v: %s", err, out)
+	burn, err := collector.BuildC(dir, "burn", "bench/cpu/testdata/burn.c", "-fno-omit-frame-pointer")
+	if err != nil {
+		return err
 	}
-	if err := os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", []byte("1"), 0); err != nil {
-		return fmt.Errorf("enabling BPF run-time stats: %w", err)
+	restore, err := collector.EnableBPFStats()
+	if err != nil {
+		return err
 	}
-	defer os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", []byte("0"), 0)
+	defer restore()
 
 	phases := []*phase{{freq: 0}, {freq: 19}, {freq: 99}}
 	for r := 0; r < *rounds; r++ {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -78,4 +79,24 @@ func BPFStats(match func(name string) bool) (time.Duration, uint64) {
 		}
 		p.Close()
 	}
+}
+
+// EnableBPFStats turns on the kernel's BPF run-time statistics
+// (kernel.bpf_stats_enabled); the returned function turns them off.
+func EnableBPFStats() (restore func(), _ error) {
+	const knob = "/proc/sys/kernel/bpf_stats_enabled"
+	if err := os.WriteFile(knob, []byte("1"), 0); err != nil {
+		return nil, fmt.Errorf("enabling BPF run-time stats: %w", err)
+	}
+	return func() { _ = os.WriteFile(knob, []byte("0"), 0) }, nil
+}
+
+// BuildC compiles the C program src into dir/name with gcc -O2 and flags.
+func BuildC(dir, name, src string, flags ...string) (string, error) {
+	bin := filepath.Join(dir, name)
+	args := append(append([]string{"-O2"}, flags...), "-o", bin, src)
+	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s: %v: %s", name, err, out)
+	}
+	return bin, nil
 }

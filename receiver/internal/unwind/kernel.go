@@ -339,14 +339,29 @@ func (u *Unwinder) run() {
 	tick := time.NewTicker(u.cfg.Poll)
 	defer tick.Stop()
 	var tids []uint32
+	var asked uint64
+	var perCPU []uint64
 	lastSweep := time.Now()
 	for {
 		select {
 		case <-u.stop:
 			return
 		case now := <-tick.C:
-			n := u.takeRequests()
-			for i := range n {
+			if u.ownSrc && now.Sub(lastSweep) >= time.Second {
+				// The receiver sweeps its table once per collection;
+				// a table of our own is swept here, so exited
+				// processes end and leave the kernel.
+				u.src.Sweep()
+				lastSweep = now
+			}
+			// One per-CPU counter read per poll; the request maps
+			// (whose reads walk every bucket) only when it moved.
+			n, err := u.requestsAsked(&perCPU)
+			if err != nil || n == asked {
+				continue
+			}
+			asked = n
+			for i := range u.takeRequests() {
 				u.serve(u.reqKeys[i], u.reqVals[i], now)
 			}
 			tids = u.takeTableRequests(tids[:0])
@@ -355,15 +370,23 @@ func (u *Unwinder) run() {
 				u.wantLocked(id)
 			}
 			u.mu.Unlock()
-			if u.ownSrc && now.Sub(lastSweep) >= time.Second {
-				// The receiver sweeps its table once per collection;
-				// a table of our own is swept here, so exited
-				// processes end and leave the kernel.
-				u.src.Sweep()
-				lastSweep = now
-			}
 		}
 	}
+}
+
+// askedSlot is UNWIND_STAT_ASKED in enum unwind_stat.
+const askedSlot = 11
+
+// requestsAsked sums the per-CPU count of requests queued so far.
+func (u *Unwinder) requestsAsked(perCPU *[]uint64) (uint64, error) {
+	if err := u.stats.Lookup(uint32(askedSlot), perCPU); err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, v := range *perCPU {
+		n += v
+	}
+	return n, nil
 }
 
 // takeRequests moves the kernel's process requests (pid, pc the walk
