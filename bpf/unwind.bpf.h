@@ -12,8 +12,8 @@
  * code and addresses before any row fall back to the frame pointer, so
  * mixed stacks work. Every way a walk ends is counted in unwind_stats.
  *
- * unwind_tables, unwind_procs, unwind_requests, unwind_table_requests and
- * unwind_stats are shared
+ * unwind_tables, unwind_procs, unwind_requests, unwind_table_requests,
+ * unwind_wake and unwind_stats are shared
  * by all probe sets (the loader replaces each object's copies with one set
  * owned by the receiver); the scratch state is each object's own, because
  * programs of different sets can interrupt one another on a CPU.
@@ -83,6 +83,13 @@ struct {
 	__uint(max_entries, UNWIND_STAT_MAX);
 } unwind_stats SEC(".maps");
 
+/* A byte per new request: the receiver blocks on this ring instead of
+ * polling the request maps. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} unwind_wake SEC(".maps");
+
 struct unwind_scratch {
 	struct unwind_stack stack;
 	__u64 ip, sp, bp;
@@ -113,10 +120,20 @@ struct unwind_loop_ctx {
 #define UNWIND_SIG_RSP (40 + 15 * 8)
 #define UNWIND_SIG_RIP (40 + 16 * 8)
 
+/* unwind_wake_up wakes the receiver, which sleeps until a request is
+ * queued. A full ring loses only the wake-up: the receiver also looks at
+ * the request maps every second. */
+static __always_inline void unwind_wake_up(void)
+{
+	__u8 one = 1;
+
+	bpf_ringbuf_output(&unwind_wake, &one, sizeof(one), 0);
+}
+
 static __always_inline void unwind_request(__u32 pid, __u64 pc)
 {
 	if (!bpf_map_update_elem(&unwind_requests, &pid, &pc, BPF_NOEXIST))
-		stat_inc(&unwind_stats, UNWIND_STAT_ASKED);
+		unwind_wake_up();
 }
 
 static __always_inline long unwind_stop(struct unwind_scratch *s, __u32 reason)
@@ -226,7 +243,7 @@ static long unwind_step(__u32 i, void *data)
 
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_TABLE);
 		if (!bpf_map_update_elem(&unwind_table_requests, &m->table_id, &now, BPF_NOEXIST))
-			stat_inc(&unwind_stats, UNWIND_STAT_ASKED);
+			unwind_wake_up();
 		return unwind_fp(s);
 	}
 	/* A return address may be one past the end of its function (a call

@@ -73,9 +73,6 @@ enum unwind_stat {
 	UNWIND_STAT_DEPTH,          /* UNWIND_MAX_FRAMES reached */
 	UNWIND_STAT_NO_REGS,        /* no user registers (kernel thread) */
 	UNWIND_STAT_STORE_FULL,     /* user stack map full: stack dropped */
-	UNWIND_STAT_ASKED,          /* requests queued (process or table): the
-				     * receiver reads the request maps only
-				     * when this moved */
 	UNWIND_STAT_MAX,
 };
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
@@ -101,6 +102,9 @@ type Unwinder struct {
 	stats    *ebpf.Map
 	// tableRequests holds the table ids walks needed and did not find.
 	tableRequests *ebpf.Map
+	// wakeMap is the ring a walk writes to when it queues a request.
+	wakeMap    *ebpf.Map
+	wakeReader *ringbuf.Reader
 	// ids names the files in use: mapped by a registered process, or
 	// with a table loaded. A file's id is kept across its table's
 	// eviction while processes map it (their entries name it); once
@@ -122,6 +126,7 @@ type Unwinder struct {
 	files           []uint32
 	reqKeys         []uint32
 	reqVals         []uint64
+	tids            []uint32
 	stop            chan struct{}
 	done            chan struct{}
 	builderDone     chan struct{} // one value per builder
@@ -206,7 +211,7 @@ func New(cfg Config) *Unwinder {
 }
 
 // mapNames are the maps unwind.bpf.h declares and the Unwinder shares.
-var mapNames = []string{"unwind_tables", "unwind_procs", "unwind_requests", "unwind_stats", "unwind_table_requests"}
+var mapNames = []string{"unwind_tables", "unwind_procs", "unwind_requests", "unwind_stats", "unwind_table_requests", "unwind_wake"}
 
 // Replacements sizes spec's unwinder maps and returns the shared maps to
 // load it with (ebpf.CollectionOptions.MapReplacements). The first call
@@ -234,7 +239,15 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 			}
 			maps[i] = m
 		}
-		u.tables, u.procMap, u.requests, u.stats, u.tableRequests = maps[0], maps[1], maps[2], maps[3], maps[4]
+		rd, err := ringbuf.NewReader(maps[5])
+		if err != nil {
+			for _, c := range maps {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("reading unwind_wake: %w", err)
+		}
+		u.tables, u.procMap, u.requests, u.stats, u.tableRequests, u.wakeMap = maps[0], maps[1], maps[2], maps[3], maps[4], maps[5]
+		u.wakeReader = rd
 		n := int(spec.Maps["unwind_requests"].MaxEntries)
 		u.reqKeys, u.reqVals = make([]uint32, n), make([]uint64, n)
 		for pid, st := range u.procs {
@@ -251,7 +264,7 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 	return map[string]*ebpf.Map{
 		"unwind_tables": u.tables, "unwind_procs": u.procMap,
 		"unwind_requests": u.requests, "unwind_stats": u.stats,
-		"unwind_table_requests": u.tableRequests,
+		"unwind_table_requests": u.tableRequests, "unwind_wake": u.wakeMap,
 	}, nil
 }
 
@@ -336,57 +349,51 @@ func (u *Unwinder) newIDLocked() uint32 {
 
 func (u *Unwinder) run() {
 	defer close(u.done)
-	tick := time.NewTicker(u.cfg.Poll)
-	defer tick.Stop()
-	var tids []uint32
-	var asked uint64
-	var perCPU []uint64
-	lastSweep := time.Now()
+	var rec ringbuf.Record
+	var lastSweep, lastScan time.Time
 	for {
-		select {
-		case <-u.stop:
+		// Asleep until a walk queues a request (unwind_wake), or a
+		// second: a full ring loses wake-ups, not requests.
+		u.wakeReader.SetDeadline(time.Now().Add(time.Second))
+		err := u.wakeReader.ReadInto(&rec)
+		if errors.Is(err, ringbuf.ErrClosed) {
 			return
-		case now := <-tick.C:
-			if u.ownSrc && now.Sub(lastSweep) >= time.Second {
-				// The receiver sweeps its table once per collection;
-				// a table of our own is swept here, so exited
-				// processes end and leave the kernel.
-				u.src.Sweep()
-				lastSweep = now
-			}
-			// One per-CPU counter read per poll; the request maps
-			// (whose reads walk every bucket) only when it moved.
-			n, err := u.requestsAsked(&perCPU)
-			if err != nil || n == asked {
-				continue
-			}
-			asked = n
-			for i := range u.takeRequests() {
-				u.serve(u.reqKeys[i], u.reqVals[i], now)
-			}
-			tids = u.takeTableRequests(tids[:0])
-			u.mu.Lock()
-			for _, id := range tids {
-				u.wantLocked(id)
-			}
-			u.mu.Unlock()
 		}
+		woken := err == nil
+		if woken {
+			// Let the requests of a burst (a new process's first
+			// samples on every CPU) gather, then take them at once.
+			select {
+			case <-u.stop:
+				return
+			case <-time.After(u.cfg.Poll):
+			}
+			u.wakeReader.SetDeadline(time.Now())
+			for u.wakeReader.ReadInto(&rec) == nil {
+			}
+		}
+		now := time.Now()
+		if u.ownSrc && now.Sub(lastSweep) >= time.Second {
+			// The receiver sweeps its table once per collection;
+			// a table of our own is swept here, so exited
+			// processes end and leave the kernel.
+			u.src.Sweep()
+			lastSweep = now
+		}
+		if !woken && now.Sub(lastScan) < time.Second {
+			continue
+		}
+		lastScan = now
+		for i := range u.takeRequests() {
+			u.serve(u.reqKeys[i], u.reqVals[i], now)
+		}
+		u.tids = u.takeTableRequests(u.tids[:0])
+		u.mu.Lock()
+		for _, id := range u.tids {
+			u.wantLocked(id)
+		}
+		u.mu.Unlock()
 	}
-}
-
-// askedSlot is UNWIND_STAT_ASKED in enum unwind_stat.
-const askedSlot = 11
-
-// requestsAsked sums the per-CPU count of requests queued so far.
-func (u *Unwinder) requestsAsked(perCPU *[]uint64) (uint64, error) {
-	if err := u.stats.Lookup(uint32(askedSlot), perCPU); err != nil {
-		return 0, err
-	}
-	var n uint64
-	for _, v := range *perCPU {
-		n += v
-	}
-	return n, nil
 }
 
 // takeRequests moves the kernel's process requests (pid, pc the walk
@@ -839,18 +846,19 @@ func (u *Unwinder) Close() error {
 		u.unsubscribe()
 		if u.stop != nil {
 			close(u.stop)
+			_ = u.wakeReader.Close()
 			<-u.done
 			<-u.builderDone
 			<-u.builderDone
 		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		for _, m := range []*ebpf.Map{u.tables, u.procMap, u.requests, u.stats, u.tableRequests} {
+		for _, m := range []*ebpf.Map{u.tables, u.procMap, u.requests, u.stats, u.tableRequests, u.wakeMap} {
 			if m != nil {
 				errs = append(errs, m.Close())
 			}
 		}
-		u.tables, u.procMap, u.requests, u.stats, u.tableRequests = nil, nil, nil, nil, nil
+		u.tables, u.procMap, u.requests, u.stats, u.tableRequests, u.wakeMap = nil, nil, nil, nil, nil, nil
 	})
 	return errors.Join(errs...)
 }

@@ -89,6 +89,7 @@ const (
 	cpuMapUnwindStats         = "unwind_stats"
 	cpuMapUnwindTableRequests = "unwind_table_requests"
 	cpuMapUnwindTables        = "unwind_tables"
+	cpuMapUnwindWake          = "unwind_wake"
 	cpuMapUstacks0            = "ustacks0"
 	cpuMapUstacks1            = "ustacks1"
 	cpuProgCpuSample          = "cpu_sample"
@@ -164,6 +165,7 @@ type cpuMapSpecs struct {
 	UnwindStats         *ebpf.MapSpec `ebpf:"unwind_stats"`
 	UnwindTableRequests *ebpf.MapSpec `ebpf:"unwind_table_requests"`
 	UnwindTables        *ebpf.MapSpec `ebpf:"unwind_tables"`
+	UnwindWake          *ebpf.MapSpec `ebpf:"unwind_wake"`
 	Ustacks0            *ebpf.MapSpec `ebpf:"ustacks0"`
 	Ustacks1            *ebpf.MapSpec `ebpf:"ustacks1"`
 }
@@ -215,6 +217,7 @@ type cpuMaps struct {
 	UnwindStats         *ebpf.Map `ebpf:"unwind_stats"`
 	UnwindTableRequests *ebpf.Map `ebpf:"unwind_table_requests"`
 	UnwindTables        *ebpf.Map `ebpf:"unwind_tables"`
+	UnwindWake          *ebpf.Map `ebpf:"unwind_wake"`
 	Ustacks0            *ebpf.Map `ebpf:"ustacks0"`
 	Ustacks1            *ebpf.Map `ebpf:"ustacks1"`
 }
@@ -235,6 +238,7 @@ func (m *cpuMaps) Close() error {
 		m.UnwindStats,
 		m.UnwindTableRequests,
 		m.UnwindTables,
+		m.UnwindWake,
 		m.Ustacks0,
 		m.Ustacks1,
 	)

@@ -142,6 +142,7 @@ const (
 	memoryMapUnwindStats         = "unwind_stats"
 	memoryMapUnwindTableRequests = "unwind_table_requests"
 	memoryMapUnwindTables        = "unwind_tables"
+	memoryMapUnwindWake          = "unwind_wake"
 	memoryMapUstacks             = "ustacks"
 	memoryProgAllocReturn        = "alloc_return"
 	memoryProgAllocSession       = "alloc_session"
@@ -238,6 +239,7 @@ type memoryMapSpecs struct {
 	UnwindStats         *ebpf.MapSpec `ebpf:"unwind_stats"`
 	UnwindTableRequests *ebpf.MapSpec `ebpf:"unwind_table_requests"`
 	UnwindTables        *ebpf.MapSpec `ebpf:"unwind_tables"`
+	UnwindWake          *ebpf.MapSpec `ebpf:"unwind_wake"`
 	Ustacks             *ebpf.MapSpec `ebpf:"ustacks"`
 }
 
@@ -288,6 +290,7 @@ type memoryMaps struct {
 	UnwindStats         *ebpf.Map `ebpf:"unwind_stats"`
 	UnwindTableRequests *ebpf.Map `ebpf:"unwind_table_requests"`
 	UnwindTables        *ebpf.Map `ebpf:"unwind_tables"`
+	UnwindWake          *ebpf.Map `ebpf:"unwind_wake"`
 	Ustacks             *ebpf.Map `ebpf:"ustacks"`
 }
 
@@ -306,6 +309,7 @@ func (m *memoryMaps) Close() error {
 		m.UnwindStats,
 		m.UnwindTableRequests,
 		m.UnwindTables,
+		m.UnwindWake,
 		m.Ustacks,
 	)
 }

@@ -99,6 +99,7 @@ const (
 	offcpuMapUnwindStats         = "unwind_stats"
 	offcpuMapUnwindTableRequests = "unwind_table_requests"
 	offcpuMapUnwindTables        = "unwind_tables"
+	offcpuMapUnwindWake          = "unwind_wake"
 	offcpuMapUstacks             = "ustacks"
 	offcpuProgSchedSwitch        = "sched_switch"
 	offcpuProgSchedSwitchRaw     = "sched_switch_raw"
@@ -176,6 +177,7 @@ type offcpuMapSpecs struct {
 	UnwindStats         *ebpf.MapSpec `ebpf:"unwind_stats"`
 	UnwindTableRequests *ebpf.MapSpec `ebpf:"unwind_table_requests"`
 	UnwindTables        *ebpf.MapSpec `ebpf:"unwind_tables"`
+	UnwindWake          *ebpf.MapSpec `ebpf:"unwind_wake"`
 	Ustacks             *ebpf.MapSpec `ebpf:"ustacks"`
 }
 
@@ -227,6 +229,7 @@ type offcpuMaps struct {
 	UnwindStats         *ebpf.Map `ebpf:"unwind_stats"`
 	UnwindTableRequests *ebpf.Map `ebpf:"unwind_table_requests"`
 	UnwindTables        *ebpf.Map `ebpf:"unwind_tables"`
+	UnwindWake          *ebpf.Map `ebpf:"unwind_wake"`
 	Ustacks             *ebpf.Map `ebpf:"ustacks"`
 }
 
@@ -247,6 +250,7 @@ func (m *offcpuMaps) Close() error {
 		m.UnwindStats,
 		m.UnwindTableRequests,
 		m.UnwindTables,
+		m.UnwindWake,
 		m.Ustacks,
 	)
 }
