@@ -9,8 +9,8 @@ gen_files() {
 	{
 		find receiver -name '*_bpfel.go' -o -name '*_bpfel.o'
 		echo receiver/internal/syscallnames/tables.go
-		# mdatagen's output for the processors and exporters.
-		find processor exporter -path '*/internal/metadata*/generated_*' -o -name 'generated_*_test.go' -o -name documentation.md
+		# mdatagen's output for the receiver, the processors and the exporters.
+		find processor exporter receiver/ebpfreceiver -path '*/internal/metadata*/generated_*' -o -name 'generated_*_test.go' -o -name documentation.md
 	} | sort
 }
 gen_files | while read -r f; do mkdir -p "$snap/$(dirname "$f")"; cp "$f" "$snap/$f"; done

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 )
 
 func loadConfig(t *testing.T, name string) *Config {

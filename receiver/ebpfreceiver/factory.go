@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/xreceiver"
 
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 )
 
 // NewFactory returns the factory of the ebpf receiver.

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/collector/receiver/xreceiver"
 
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 )
 
 func TestFactory(t *testing.T) {

@@ -19,8 +19,8 @@ import (
 
 	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
 )
@@ -52,20 +52,19 @@ func startChild(t *testing.T, bin string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// profile runs the receiver against one pid for d and returns what it emitted
-// and the CPU time the process used while the receiver ran.
-func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink, *consumertest.MetricsSink, cpuWindow) {
+// profile runs the receiver against one pid for d and returns the profiles
+// it emitted, its own telemetry, and the CPU time the process used while
+// the receiver ran.
+func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink, *healthReader, cpuWindow) {
 	t.Helper()
 	cfg := testConfig()
 	cfg.CollectionInterval = 500 * time.Millisecond
 	cfg.Profiles.CPU.Frequency = 99
 	cfg.Targets.PIDs = []uint32{uint32(pid)}
 	require.NoError(t, cfg.Validate())
-	profiles, metrics := new(consumertest.ProfilesSink), new(consumertest.MetricsSink)
-	set := receivertest.NewNopSettings(metadata.Type)
+	profiles := new(consumertest.ProfilesSink)
+	health, set := newHealthReader(t)
 	p, err := createProfiles(context.Background(), set, cfg, profiles)
-	require.NoError(t, err)
-	m, err := createMetrics(context.Background(), set, cfg, metrics)
 	require.NoError(t, err)
 	cpu := func() time.Duration {
 		v, err := testenv.ProcessCPU(pid)
@@ -75,14 +74,12 @@ func profile(t *testing.T, pid int, d time.Duration) (*consumertest.ProfilesSink
 	var w cpuWindow
 	outerStart := cpu()
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
 	innerStart := cpu()
 	time.Sleep(d)
 	w.inner = cpu() - innerStart
 	require.NoError(t, p.Shutdown(context.Background()))
-	require.NoError(t, m.Shutdown(context.Background()))
 	w.outer = cpu() - outerStart
-	return profiles, metrics, w
+	return profiles, health, w
 }
 
 // cpuWindow is the CPU time a process used while it was profiled: inner
@@ -177,7 +174,7 @@ func TestProfilesKnownFunctions(t *testing.T) {
 	requirePrivileges(t)
 	bin := buildSpin(t)
 	child := startChild(t, bin)
-	sink, metrics, cpu := profile(t, child.Process.Pid, 3*time.Second)
+	sink, health, cpu := profile(t, child.Process.Pid, 3*time.Second)
 
 	samples := samplesOf(t, sink.AllProfiles(), child.Process.Pid)
 	require.NotEmpty(t, samples, "no samples of the spinning program")
@@ -222,18 +219,19 @@ func TestProfilesKnownFunctions(t *testing.T) {
 	assert.Greater(t, float64(leaves["spin_leaf"])/float64(inBinary), 0.9, "leaves land on spin_leaf")
 	assert.Greater(t, float64(callers["spin_middle"])/float64(inBinary), 0.9, "spin_leaf is called from spin_middle")
 
-	// The receiver's health metrics count what it collected.
-	require.NotEmpty(t, metrics.AllMetrics())
-	last := metrics.AllMetrics()[len(metrics.AllMetrics())-1]
-	ms := last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
-	found := false
-	for i := 0; i < ms.Len(); i++ {
-		if ms.At(i).Name() == "ebpf.receiver.profile.value.exported" {
-			found = true
-			assert.Equal(t, total, ms.At(i).Sum().DataPoints().At(0).IntValue())
-		}
-	}
-	assert.True(t, found, "exported samples metric")
+	// The receiver's own telemetry counts exactly what it handed on, the
+	// final interval's included, and the samples the kernel counted.
+	exported, ok := health.value(t, "ebpf.receiver.profile.value.exported", map[string]string{"profile.type": "cpu"})
+	require.True(t, ok, "exported samples metric")
+	assert.Equal(t, total, exported)
+	counted, ok := health.value(t, "ebpf.receiver.profile.samples", map[string]string{"profile.type": "cpu"})
+	require.True(t, ok, "counted samples metric")
+	assert.GreaterOrEqual(t, counted, total, "every exported sample was counted in the kernel")
+	loaded, ok := health.value(t, "ebpf.receiver.probe_sets.loaded", nil)
+	require.True(t, ok)
+	assert.Equal(t, int64(1), loaded, "the cpu profiler alone")
+	_, ok = health.value(t, "ebpf.receiver.series.folded", nil)
+	assert.False(t, ok, "no metric set, no folded series")
 }
 
 func TestProfilesKernelFrames(t *testing.T) {

@@ -21,7 +21,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 )
 
 // kernelObjects counts what the kernel holds for this process: the programs

@@ -18,7 +18,7 @@ import (
 
 	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 )
 
 // TestAllocationProfilesThroughReceiver records every allocation (sample

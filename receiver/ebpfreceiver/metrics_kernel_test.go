@@ -14,11 +14,9 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 )
 
 // TestMetricsAndConnectionLogs runs the syscall and TCP probe sets through
@@ -34,7 +32,7 @@ func TestMetricsAndConnectionLogs(t *testing.T) {
 	cfg.Metrics.TCP.ConnectionLogs = true
 	require.NoError(t, cfg.Validate())
 	metrics, logs := new(consumertest.MetricsSink), new(consumertest.LogsSink)
-	set := receivertest.NewNopSettings(metadata.Type)
+	health, set := newHealthReader(t)
 	m, err := createMetrics(context.Background(), set, cfg, metrics)
 	require.NoError(t, err)
 	l, err := createLogs(context.Background(), set, cfg, logs)
@@ -61,28 +59,36 @@ func TestMetricsAndConnectionLogs(t *testing.T) {
 	require.NoError(t, m.Shutdown(context.Background()))
 
 	names := map[string]bool{}
-	features := map[string]int64{}
 	for _, md := range metrics.AllMetrics() {
 		ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
 		for i := 0; i < ms.Len(); i++ {
 			names[ms.At(i).Name()] = true
-			if ms.At(i).Name() == "ebpf.receiver.kernel.features" {
-				dps := ms.At(i).Gauge().DataPoints()
-				for j := 0; j < dps.Len(); j++ {
-					f, _ := dps.At(j).Attributes().Get("feature")
-					features[f.Str()] = dps.At(j).IntValue()
-				}
-			}
 			if ms.At(i).Name() == "syscall.duration" {
 				assert.Equal(t, pmetric.MetricTypeExponentialHistogram, ms.At(i).Type())
 			}
 		}
 	}
-	for _, n := range []string{"syscall.calls", "syscall.duration", "tcp.connections.opened",
-		"tcp.connections.closed", "ebpf.receiver.series.folded", "ebpf.receiver.updates.lost", "ebpf.receiver.probe_sets.loaded"} {
+	for _, n := range []string{"syscall.calls", "syscall.duration", "tcp.connections.opened", "tcp.connections.closed"} {
 		assert.True(t, names[n], "metric %s", n)
 	}
+	for n := range names {
+		assert.NotContains(t, n, "ebpf.receiver.", "the receiver's own health goes to its telemetry, not down the pipeline")
+	}
 	assert.Positive(t, logs.LogRecordCount(), "a log record per closed connection")
+
+	// The receiver's own telemetry: one series per metric set.
+	folded := health.byAttribute(t, "ebpf.receiver.series.folded", "probe")
+	assert.Contains(t, folded, "syscalls")
+	assert.Contains(t, folded, "tcp")
+	loaded, ok := health.value(t, "ebpf.receiver.probe_sets.loaded", nil)
+	require.True(t, ok)
+	assert.Equal(t, int64(2), loaded, "syscalls and tcp")
+	collectErrs, ok := health.value(t, "ebpf.receiver.errors", map[string]string{"stage": "collect"})
+	require.True(t, ok)
+	assert.Zero(t, collectErrs)
+	_, ok = health.value(t, "ebpf.receiver.profile.samples", nil)
+	assert.False(t, ok, "no profile set, no sample counts")
+	features := health.byAttribute(t, "ebpf.receiver.kernel.features", "feature")
 
 	// The health metrics name each probed feature: on the matrix's
 	// kernels, exactly the declared ones are missing.

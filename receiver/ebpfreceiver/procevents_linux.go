@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sync"
 
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procevents"
@@ -113,26 +112,4 @@ func (p *processEvents) close() error {
 	// Run's own error (the reader's) was logged when it stopped.
 	<-p.done //nolint:errcheck // logged by the goroutine that ran it
 	return err
-}
-
-// appendProcessHealth appends the process table's and the process events'
-// counters to the receiver's own metrics.
-func (e *linuxEngine) appendProcessHealth(sum func(name, desc, unit string) pmetric.NumberDataPointSlice, point func(pmetric.NumberDataPointSlice, uint64, ...string)) {
-	cs := e.cache.Stats()
-	point(sum("ebpf.receiver.process_cache.refreshes", "Reads of /proc/PID/maps.", "{read}"), cs.Refreshes)
-	point(sum("ebpf.receiver.process_cache.evictions", "Program images dropped from the full process table, least recently used first.", "{process}"), cs.Evictions)
-	point(sum("ebpf.receiver.process_cache.unattributed", "Processes first seen in a sample after they had exited, with no event about them: nothing could be read.", "{process}"), cs.Unattributed)
-	if e.procEvents == nil {
-		return
-	}
-	st, err := e.procEvents.stats()
-	if err != nil {
-		e.logger.Warn("reading process event counters", zap.Error(err))
-		return
-	}
-	evs := sum("ebpf.receiver.process_events", "Process events read from the kernel, by type.", "{event}")
-	point(evs, st.Execs, "type", "exec")
-	point(evs, st.Forks, "type", "fork")
-	point(evs, st.Exits, "type", "exit")
-	point(sum("ebpf.receiver.process_events.lost", "Process events lost to a full ring buffer; those processes are read on their first sample.", "{event}"), st.Lost)
 }

@@ -19,12 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pprofile"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
 )
 
@@ -64,7 +61,7 @@ type imageSamples struct {
 
 // runReceiver profiles the whole machine at 99 Hz while work runs, then
 // returns every resource's samples and the receiver's metrics.
-func runReceiver(t *testing.T, cfg *Config, work func()) ([]imageSamples, *consumertest.MetricsSink) {
+func runReceiver(t *testing.T, cfg *Config, work func()) ([]imageSamples, *healthReader) {
 	t.Helper()
 	cfg.Profiles.CPU.Frequency = 99
 	// The whole machine is sampled: on a busy machine a small stack map
@@ -72,18 +69,14 @@ func runReceiver(t *testing.T, cfg *Config, work func()) ([]imageSamples, *consu
 	// loses a sample's stack, which is not what these tests measure.
 	cfg.Profiles.CPU.StackMapEntries = 65536
 	require.NoError(t, cfg.Validate())
-	profiles, metrics := new(consumertest.ProfilesSink), new(consumertest.MetricsSink)
-	set := receivertest.NewNopSettings(metadata.Type)
+	profiles := new(consumertest.ProfilesSink)
+	health, set := newHealthReader(t)
 	p, err := createProfiles(context.Background(), set, cfg, profiles)
 	require.NoError(t, err)
-	m, err := createMetrics(context.Background(), set, cfg, metrics)
-	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
 	work()
 	require.NoError(t, p.Shutdown(context.Background()))
-	require.NoError(t, m.Shutdown(context.Background()))
-	return imagesOf(t, profiles.AllProfiles()), metrics
+	return imagesOf(t, profiles.AllProfiles()), health
 }
 
 func imagesOf(t *testing.T, batches []pprofile.Profiles) []imageSamples {
@@ -139,37 +132,6 @@ func (s sampleView) named(sy *symbols, bin, fn string) bool {
 	}
 	m := fr.mapping
 	return symbolAt(sy.f, sy.syms, fr.addr-m.MemoryStart()+m.FileOffset()) == fn
-}
-
-func sumMetric(ms []pmetric.Metrics, name string, attrs map[string]string) (int64, bool) {
-	var last int64
-	found := false
-	for _, md := range ms {
-		rms := md.ResourceMetrics()
-		for i := 0; i < rms.Len(); i++ {
-			sms := rms.At(i).ScopeMetrics()
-			for j := 0; j < sms.Len(); j++ {
-				mets := sms.At(j).Metrics()
-				for k := 0; k < mets.Len(); k++ {
-					m := mets.At(k)
-					if m.Name() != name || m.Type() != pmetric.MetricTypeSum {
-						continue
-					}
-				points:
-					for p := 0; p < m.Sum().DataPoints().Len(); p++ {
-						dp := m.Sum().DataPoints().At(p)
-						for ak, av := range attrs {
-							if v, ok := dp.Attributes().Get(ak); !ok || v.Str() != av {
-								continue points
-							}
-						}
-						last, found = dp.IntValue(), true // cumulative: the last wins
-					}
-				}
-			}
-		}
-	}
-	return last, found
 }
 
 // TestShortLivedChildrenAttributed is the acceptance test: 300
@@ -260,20 +222,20 @@ func TestExecInSamePIDAttributed(t *testing.T) {
 	cfg := testConfig()
 	cfg.CollectionInterval = 5 * time.Second // both images in one batch
 	var pid int
-	images, metrics := runReceiver(t, cfg, func() {
+	images, health := runReceiver(t, cfg, func() {
 		cmd := exec.Command(first, "1000", second, "1000")
 		require.NoError(t, cmd.Run())
 		pid = cmd.Process.Pid
 	})
-	logTableHealth(t, metrics)
+	logTableHealth(t, health)
 	checkImages(t, images, pid, []imageWant{{"burn", first, "burn_cpu", sy1}, {"burn2", second, "burn_after", sy2}})
 }
 
 // logTableHealth logs the process table's and events' counters.
-func logTableHealth(t *testing.T, metrics *consumertest.MetricsSink) {
+func logTableHealth(t *testing.T, health *healthReader) {
 	t.Helper()
 	for _, name := range []string{"ebpf.receiver.process_cache.evictions", "ebpf.receiver.process_cache.unattributed", "ebpf.receiver.process_events.lost"} {
-		v, _ := sumMetric(metrics.AllMetrics(), name, nil)
+		v, _ := health.value(t, name, nil)
 		t.Logf("%s: %d", name, v)
 	}
 }
@@ -336,7 +298,7 @@ func TestPIDReuseKeptApart(t *testing.T) {
 	cfg := testConfig()
 	cfg.CollectionInterval = 10 * time.Second
 	var pid int
-	images, metrics := runReceiver(t, cfg, func() {
+	images, health := runReceiver(t, cfg, func() {
 		a := exec.Command(first, "1000")
 		require.NoError(t, a.Run())
 		pid = a.Process.Pid
@@ -355,7 +317,7 @@ func TestPIDReuseKeptApart(t *testing.T) {
 			_ = b.Wait()
 		}
 	})
-	logTableHealth(t, metrics)
+	logTableHealth(t, health)
 	checkImages(t, images, pid, []imageWant{{"burn", first, "burn_cpu", sy1}, {"burn2", second, "burn_after", sy2}})
 }
 
@@ -372,7 +334,7 @@ func TestRingBufferOverflowCounted(t *testing.T) {
 	cfg.ProcessCache.Events.RingBufferSize = uint32(os.Getpagesize())
 	var long []int
 	var mu sync.Mutex
-	images, metrics := runReceiver(t, cfg, func() {
+	images, health := runReceiver(t, cfg, func() {
 		var wg sync.WaitGroup
 		for g := range 8 {
 			wg.Add(1)
@@ -400,7 +362,7 @@ func TestRingBufferOverflowCounted(t *testing.T) {
 		wg.Wait()
 		time.Sleep(600 * time.Millisecond)
 	})
-	lost, ok := sumMetric(metrics.AllMetrics(), "ebpf.receiver.process_events.lost", nil)
+	lost, ok := health.value(t, "ebpf.receiver.process_events.lost", nil)
 	require.True(t, ok, "ebpf.receiver.process_events.lost reported")
 	t.Logf("events lost: %d", lost)
 	assert.Positive(t, lost, "a one-page ring buffer flooded by 320 processes loses events")
@@ -419,7 +381,7 @@ func TestUnattributedCounted(t *testing.T) {
 	cfg.CollectionInterval = time.Second
 	cfg.ProcessCache.Events.Enabled = false
 	var pids []int
-	images, metrics := runReceiver(t, cfg, func() {
+	images, health := runReceiver(t, cfg, func() {
 		for range 5 {
 			cmd := exec.Command(bin, "100")
 			require.NoError(t, cmd.Run())
@@ -438,7 +400,7 @@ func TestUnattributedCounted(t *testing.T) {
 			}
 		}
 	}
-	got, ok := sumMetric(metrics.AllMetrics(), "ebpf.receiver.profile.samples.unattributed", map[string]string{"profile.type": "cpu"})
+	got, ok := health.value(t, "ebpf.receiver.profile.samples.unattributed", map[string]string{"profile.type": "cpu"})
 	require.True(t, ok)
 	t.Logf("samples of the short processes %d, unattributed %d", samples, got)
 	assert.Positive(t, samples)

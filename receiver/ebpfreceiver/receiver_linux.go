@@ -21,9 +21,9 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
 
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/kallsyms"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
@@ -58,6 +58,8 @@ type linuxEngine struct {
 	features  loader.Features
 	// privileges is this receiver's part in the process-wide capability drop.
 	privileges *loader.Lease
+	// telemetry reports the receiver's own health to the Collector.
+	telemetry *telemetry
 }
 
 // runningSet is a started probe set and what the engine counts for it.
@@ -167,6 +169,9 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	if err := e.dropCapabilities(); err != nil {
 		return nil, err
 	}
+	if err := e.startTelemetry(); err != nil {
+		return nil, fmt.Errorf("registering the receiver's telemetry: %w", err)
+	}
 	e.started = time.Now()
 	e.lastDrain = e.started
 	loopCtx, cancel := context.WithCancel(context.Background())
@@ -195,7 +200,7 @@ func (e *linuxEngine) loop(ctx context.Context) {
 
 // collect drains every probe set once and hands the batch to the pipelines:
 // each set's profiles as soon as it is drained, then one batch of metrics
-// (the sets' and the receiver's health) and one of logs.
+// and one of logs; then it publishes the receiver's health to its telemetry.
 func (e *linuxEngine) collect(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -246,8 +251,7 @@ func (e *linuxEngine) collect(ctx context.Context) {
 		}
 	}
 	e.status.report(errors.Join(collectErrs...))
-	e.appendHealth(sm.Metrics(), now)
-	if metricsNext != nil {
+	if metricsNext != nil && sm.Metrics().Len() > 0 {
 		if err := metricsNext.ConsumeMetrics(ctx, md); err != nil {
 			e.health.consumeErrors++
 			e.logger.Warn("exporting metrics", zap.Error(err))
@@ -261,6 +265,7 @@ func (e *linuxEngine) collect(ctx context.Context) {
 	}
 	e.cache.Sweep()
 	e.lastDrain = now
+	e.publish()
 }
 
 func (e *linuxEngine) shutdown(ctx context.Context) error {
@@ -366,91 +371,6 @@ func kernelInfo(kallsymsPath, notesPath string) profbuild.KernelInfo {
 	return k
 }
 
-// appendHealth appends the receiver's own metrics.
-func (e *linuxEngine) appendHealth(ms pmetric.MetricSlice, now time.Time) {
-	start := pcommon.NewTimestampFromTime(e.started)
-	ts := pcommon.NewTimestampFromTime(now)
-	sum := func(name, desc, unit string) pmetric.NumberDataPointSlice {
-		m := ms.AppendEmpty()
-		m.SetName(name)
-		m.SetDescription(desc)
-		m.SetUnit(unit)
-		s := m.SetEmptySum()
-		s.SetIsMonotonic(true)
-		s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		return s.DataPoints()
-	}
-	point := func(dps pmetric.NumberDataPointSlice, v uint64, kv ...string) {
-		dp := dps.AppendEmpty()
-		dp.SetStartTimestamp(start)
-		dp.SetTimestamp(ts)
-		dp.SetIntValue(int64(v)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
-		for i := 0; i+1 < len(kv); i += 2 {
-			dp.Attributes().PutStr(kv[i], kv[i+1])
-		}
-	}
-	healths := make([]probe.Health, len(e.sets))
-	var profileSets, metricSets int
-	for i, rs := range e.sets {
-		healths[i] = rs.set.Health()
-		if len(healths[i].ProfileTypes) > 0 {
-			profileSets++
-		} else {
-			metricSets++
-		}
-	}
-	if profileSets > 0 {
-		counted := sum("ebpf.receiver.profile.samples", "Samples (cpu) or blocks (off_cpu) counted in the kernel.", "{sample}")
-		lost := sum("ebpf.receiver.profile.samples.lost", "Samples lost or degraded, by reason.", "{sample}")
-		filt := sum("ebpf.receiver.profile.samples.filtered", "Samples outside the target filters, or off-CPU blocks shorter than min_block.", "{sample}")
-		unattr := sum("ebpf.receiver.profile.samples.unattributed", "Samples (values) of processes that had exited before anything about them could be read; exported with process.pid only.", "{sample}")
-		em := sum("ebpf.receiver.profile.value.exported", "Sum of sample values handed to the pipeline, in the profile type's unit (samples for cpu, nanoseconds for off_cpu, count or bytes for memory).", "1")
-		for i, rs := range e.sets {
-			h := &healths[i]
-			if len(h.ProfileTypes) == 0 {
-				continue
-			}
-			point(counted, h.Counted, "profile.type", rs.name)
-			for _, l := range h.Lost {
-				point(lost, l.Value, "profile.type", rs.name, "reason", l.Reason)
-			}
-			point(filt, h.Filtered, "profile.type", rs.name)
-			point(unattr, h.Unattributed, "profile.type", rs.name)
-			for _, typ := range h.ProfileTypes {
-				point(em, rs.exported[typ], "profile.type", typ)
-			}
-		}
-	}
-	errs := sum("ebpf.receiver.errors", "Failed collections and exports.", "{error}")
-	point(errs, e.health.collectErrors, "stage", "collect")
-	point(errs, e.health.consumeErrors, "stage", "export")
-	e.appendProcessHealth(sum, point)
-	g := ms.AppendEmpty()
-	g.SetName("ebpf.receiver.probe_sets.loaded")
-	g.SetDescription("Probe sets loaded in the kernel.")
-	g.SetUnit("{probe_set}")
-	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
-	dp.SetTimestamp(ts)
-	dp.SetIntValue(int64(len(e.sets)))
-	e.appendUnwindHealth(ms, ts, sum, point)
-	e.appendFeatures(ms, ts)
-	if metricSets == 0 {
-		return
-	}
-	folded := sum("ebpf.receiver.series.folded", "Kernel entries folded into an \"other\" series by the cardinality limits.", "{series}")
-	lost := sum("ebpf.receiver.updates.lost", "Counter updates the kernel could not record, by probe and reason.", "{update}")
-	for i, rs := range e.sets {
-		h := &healths[i]
-		if len(h.ProfileTypes) > 0 {
-			continue
-		}
-		point(folded, h.Folded, "probe", rs.name)
-		for _, l := range h.Lost {
-			point(lost, l.Value, "probe", rs.name, "reason", l.Reason)
-		}
-	}
-}
-
 // logFeatures says once, at start, what the kernel offers and what the
 // receiver does without each missing feature.
 func logFeatures(l *zap.Logger, fs loader.Features) {
@@ -459,24 +379,6 @@ func logFeatures(l *zap.Logger, fs loader.Features) {
 		if !fs.Has(f) {
 			l.Info("kernel feature missing, using the fallback", zap.String("feature", f.Name),
 				zap.String("since", "Linux "+f.Since), zap.String("fallback", f.Without))
-		}
-	}
-}
-
-// appendFeatures reports each probed kernel feature: 1 when the kernel has
-// it, 0 when the receiver runs on its fallback.
-func (e *linuxEngine) appendFeatures(ms pmetric.MetricSlice, ts pcommon.Timestamp) {
-	m := ms.AppendEmpty()
-	m.SetName("ebpf.receiver.kernel.features")
-	m.SetDescription("Kernel features the receiver probed at start: 1 available, 0 missing (the fallback runs).")
-	m.SetUnit("1")
-	dps := m.SetEmptyGauge().DataPoints()
-	for _, f := range loader.AllFeatures {
-		dp := dps.AppendEmpty()
-		dp.SetTimestamp(ts)
-		dp.Attributes().PutStr("feature", f.Name)
-		if e.features.Has(f) {
-			dp.SetIntValue(1)
 		}
 	}
 }

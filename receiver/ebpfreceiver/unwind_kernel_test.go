@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind/unwindtest"
 )
 
@@ -69,20 +69,16 @@ func TestReceiverCFIProfilesWithoutFramePointers(t *testing.T) {
 		cfg.Targets.PIDs = append(cfg.Targets.PIDs, uint32(r.Cmd.Process.Pid))
 	}
 	require.NoError(t, cfg.Validate())
-	sink, msink := new(consumertest.ProfilesSink), new(consumertest.MetricsSink)
-	set := receivertest.NewNopSettings(metadata.Type)
+	sink := new(consumertest.ProfilesSink)
+	health, set := newHealthReader(t)
 	rcv, err := createProfiles(context.Background(), set, cfg, sink)
 	require.NoError(t, err)
-	mrcv, err := createMetrics(context.Background(), set, cfg, msink)
-	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, mrcv.Start(context.Background(), componenttest.NewNopHost()))
 	for _, r := range runs {
 		require.NoError(t, r.Release())
 	}
 	time.Sleep(8 * time.Second)
 	require.NoError(t, rcv.Shutdown(context.Background()))
-	require.NoError(t, mrcv.Shutdown(context.Background()))
 
 	samples := userSamples(t, sink.AllProfiles())
 	for i, prog := range progs {
@@ -99,28 +95,14 @@ func TestReceiverCFIProfilesWithoutFramePointers(t *testing.T) {
 		require.GreaterOrEqual(t, share, 0.99, "%s: share of samples reaching main", prog.Name)
 	}
 
-	// The walks and the tables are in the receiver's health metrics.
-	all := msink.AllMetrics()
-	require.NotEmpty(t, all)
-	ms := all[len(all)-1].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	// The walks and the tables are in the receiver's own telemetry.
 	found := map[string]int64{}
-	for i := 0; i < ms.Len(); i++ {
-		m := ms.At(i)
-		switch m.Name() {
-		case "ebpf.receiver.unwind.walks":
-			for j := 0; j < m.Sum().DataPoints().Len(); j++ {
-				dp := m.Sum().DataPoints().At(j)
-				if r, _ := dp.Attributes().Get("result"); r.Str() == "complete" {
-					found["complete"] = dp.IntValue()
-				}
-			}
-		case "ebpf.receiver.unwind.tables.size":
-			found["bytes"] = m.Gauge().DataPoints().At(0).IntValue()
-		case "ebpf.receiver.unwind.processes":
-			found["processes"] = m.Gauge().DataPoints().At(0).IntValue()
-		}
-	}
+	found["complete"], _ = health.value(t, "ebpf.receiver.unwind.walks", map[string]string{"result": "complete"})
+	found["bytes"], _ = health.value(t, "ebpf.receiver.unwind.tables.size", nil)
+	found["processes"], _ = health.value(t, "ebpf.receiver.unwind.processes", nil)
+	found["built"], _ = health.value(t, "ebpf.receiver.unwind.tables", map[string]string{"event": "built"})
 	t.Logf("unwinder health: %v", found)
+	require.Positive(t, found["built"], "tables built")
 	require.Positive(t, found["complete"], "complete walks counted")
 	require.Positive(t, found["bytes"], "table bytes reported")
 	require.GreaterOrEqual(t, found["processes"], int64(len(progs)), "registered processes reported")

@@ -7,6 +7,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
@@ -71,20 +71,20 @@ exporters:
     verbosity: basic
   file/profiles:
     path: %s/profiles.jsonl
-  file/metrics:
-    path: %s/metrics.jsonl
 service:
   telemetry:
     metrics:
-      level: none
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %s
   pipelines:
     profiles:
       receivers: [ebpf]
       processors: [memory_limiter]
       exporters: [debug, file/profiles]
-    metrics:
-      receivers: [ebpf]
-      exporters: [file/metrics]
 `
 
 func TestCollectorExportsProfiles(t *testing.T) {
@@ -95,7 +95,10 @@ func TestCollectorExportsProfiles(t *testing.T) {
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, configTemplate, spin.Process.Pid, dir, dir), 0o600))
+	telemetryAddr := freePort(t)
+	_, telemetryPort, err := net.SplitHostPort(telemetryAddr)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, configTemplate, spin.Process.Pid, dir, telemetryPort), 0o600))
 
 	var logs logBuffer
 	cmd := exec.Command(collector, "--config", cfgPath, "--feature-gates=service.profilesSupport")
@@ -106,6 +109,9 @@ func TestCollectorExportsProfiles(t *testing.T) {
 	time.Sleep(10 * time.Second)
 	cpuAfter, err := testenv.ProcessCPU(spin.Process.Pid)
 	require.NoError(t, err)
+	// The receiver's own health, from the collector's telemetry endpoint
+	// (not the data pipeline) while it runs.
+	tel := scrapeTelemetry(t, telemetryAddr)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -163,23 +169,22 @@ func TestCollectorExportsProfiles(t *testing.T) {
 	assert.GreaterOrEqual(t, float64(total), 0.6*want, "10 s at 99 Hz of a spinning thread")
 	assert.LessOrEqual(t, float64(total), 1.2*most+5, "no sample counted twice")
 
-	metrics := map[string]bool{}
-	readJSONL(t, filepath.Join(dir, "metrics.jsonl"), func(line []byte) {
-		md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(line)
-		require.NoError(t, err)
-		rms := md.ResourceMetrics()
-		for i := 0; i < rms.Len(); i++ {
-			sms := rms.At(i).ScopeMetrics()
-			for j := 0; j < sms.Len(); j++ {
-				for k := 0; k < sms.At(j).Metrics().Len(); k++ {
-					metrics[sms.At(j).Metrics().At(k).Name()] = true
-				}
-			}
-		}
-	})
-	for _, name := range []string{"ebpf.receiver.profile.samples", "ebpf.receiver.profile.samples.lost", "ebpf.receiver.probe_sets.loaded"} {
-		assert.True(t, metrics[name], "metric %s exported", name)
-	}
+	cpuOnly := map[string]string{"profile_type": "cpu"}
+	counted, ok := tel.value("ebpf_receiver_profile_samples", cpuOnly)
+	require.True(t, ok, "ebpf.receiver.profile.samples in the collector's telemetry")
+	exported, ok := tel.value("ebpf_receiver_profile_value_exported", cpuOnly)
+	require.True(t, ok, "ebpf.receiver.profile.value.exported in the collector's telemetry")
+	t.Logf("telemetry while running: %v counted, %v exported; %d in the file after the last interval", counted, exported, total)
+	// Scraped before the final interval: what was exported by then is in
+	// the file, and was counted in the kernel.
+	assert.Positive(t, exported)
+	assert.LessOrEqual(t, exported, float64(total))
+	assert.GreaterOrEqual(t, counted, exported)
+	_, ok = tel.value("ebpf_receiver_profile_samples_lost", map[string]string{"profile_type": "cpu", "reason": "counts_map_full"})
+	assert.True(t, ok, "lost samples reported by reason")
+	loaded, ok := tel.value("ebpf_receiver_probe_sets_loaded", nil)
+	require.True(t, ok)
+	assert.InDelta(t, 1.0, loaded, 0, "the cpu profiler alone")
 }
 
 func readJSONL(t *testing.T, path string, fn func([]byte)) {

@@ -33,7 +33,11 @@ func TestDefaultConfigRuns(t *testing.T) {
 	var logs logBuffer
 	cmd := exec.Command(collector, "--config", filepath.Join(repoRoot(t), "config", "default.yaml"),
 		"--feature-gates=service.profilesSupport")
-	cmd.Env = append(os.Environ(), "EBPF_OTEL_OUT="+dir, "EBPF_OTEL_SIDECAR=unix://"+sock)
+	telemetryAddr := freePort(t)
+	_, telemetryPort, err := net.SplitHostPort(telemetryAddr)
+	require.NoError(t, err)
+	cmd.Env = append(os.Environ(), "EBPF_OTEL_OUT="+dir, "EBPF_OTEL_SIDECAR=unix://"+sock,
+		"EBPF_OTEL_TELEMETRY_PORT="+telemetryPort)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
 	// Attached once the collector says it is ready (seconds on a loaded
@@ -47,6 +51,7 @@ func TestDefaultConfigRuns(t *testing.T) {
 	}
 	loopbackConnections(t, 5)
 	time.Sleep(11 * time.Second)
+	tel := scrapeTelemetry(t, telemetryAddr)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	require.NoError(t, cmd.Wait(), "%s", logs.String())
 	// The terminal gets only summary lines (here the one of the last,
@@ -72,9 +77,21 @@ func TestDefaultConfigRuns(t *testing.T) {
 	}
 	metrics, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
 	require.NoError(t, err)
-	for _, name := range []string{"syscall.calls", "tcp.connections.opened", "ebpf.receiver.probe_sets.loaded"} {
+	for _, name := range []string{"syscall.calls", "tcp.connections.opened"} {
 		assert.True(t, strings.Contains(string(metrics), `"`+name+`"`), "metric %s exported", name)
 	}
+	assert.NotContains(t, string(metrics), `"ebpf.receiver.`, "the receiver's health is in its telemetry, not the pipeline")
+	// The default configuration serves the collector's telemetry: the
+	// receiver's health and the processors'.
+	loaded, ok := tel.value("ebpf_receiver_probe_sets_loaded", nil)
+	require.True(t, ok, "ebpf.receiver.probe_sets.loaded in the collector's telemetry")
+	assert.InDelta(t, 4.0, loaded, 0, "cpu, off_cpu, syscalls and tcp")
+	for _, set := range []string{"syscalls", "tcp"} {
+		_, ok := tel.value("ebpf_receiver_series_folded", map[string]string{"probe": set})
+		assert.True(t, ok, "folded series of %s", set)
+	}
+	_, ok = tel.value("ebpf_receiver_kernel_features", map[string]string{"feature": "btf"})
+	assert.True(t, ok, "kernel features")
 	profiles, err := os.ReadFile(filepath.Join(dir, "profiles.jsonl"))
 	require.NoError(t, err)
 	assert.Contains(t, string(profiles), `"functionTable"`, "profiles were symbolized by the sidecar")
