@@ -20,7 +20,7 @@ import (
 
 	"github.com/ebpf-otel/ebpf-otel/internal/pointcount"
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 )
 
 // pointBudget is what a busy node may export per interval with the default
