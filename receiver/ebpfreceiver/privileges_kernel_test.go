@@ -20,8 +20,8 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
-	"github.com/ebpf-otel/ebpf-otel/receiver/internal/metadata"
 )
 
 // testConfig is the default configuration for tests that run receivers in
