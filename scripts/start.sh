@@ -23,7 +23,7 @@ LISTEN="${EBPF_OTEL_SIDECAR_LISTEN:-127.0.0.1:4319}"
 # The sidecar's memory budget (docs/deployment.md, "Sidecar memory"): the
 # parsed-file cache and V8's old generation are capped; the rest is Node's
 # own and one request's working set.
-CACHE_BYTES="${EBPF_OTEL_SIDECAR_CACHE_BYTES:-134217728}"
+CACHE_BYTES="${EBPF_OTEL_SIDECAR_CACHE_BYTES:-67108864}"
 OLD_SPACE_MIB="${EBPF_OTEL_SIDECAR_OLD_SPACE_MIB:-128}"
 # Extra node flags for the sidecar (the pipeline benchmark passes --cpu-prof,
 # which node refuses in NODE_OPTIONS).
