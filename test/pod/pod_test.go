@@ -241,7 +241,7 @@ func TestPodRuns(t *testing.T) {
 	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
 	require.NoError(t, err)
 	require.Contains(t, string(cmdline), "--max-old-space-size=128\x00")
-	require.Contains(t, string(cmdline), "--cache-bytes\x00134217728")
+	require.Contains(t, string(cmdline), "--cache-bytes\x0067108864")
 }
 
 func fileHas(t *testing.T, path string, match func([]byte) bool) bool {
