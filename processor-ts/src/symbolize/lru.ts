@@ -70,7 +70,6 @@ export class ByteLru<K, V> {
   }
 
   get size(): number { return this.map.size; }
-  get capacity(): number { return this.budget; }
   has(key: K): boolean { return this.map.has(key); }
 
   /** Counts an access; returns the key's count. The counts stay bounded: aged, at most 4096 keys. */

@@ -95,11 +95,6 @@ export class ObjectContext {
     return this.goTable;
   }
 
-  /** Frames for a link-time virtual address, innermost first, as llvm-symbolizer --inlining prints them. */
-  framesAt(va: VirtualAddress): DwarfFrame[] {
-    return this.resolve(va);
-  }
-
   /**
    * Frames from DWARF, else the Go pclntab, else the symbol tables; the table that produced them
    * is left in `lastSource` (no wrapper object per address).

@@ -26,7 +26,7 @@ func TestCFIUnwindsWithoutFramePointers(t *testing.T) {
 	defer u.Close()
 	var runs []*unwindtest.Running
 	var pids []uint32
-	var p *Profiler
+	var p *Probe
 	for _, prog := range progs {
 		r, err := unwindtest.Start(prog, 30)
 		if err != nil {

@@ -53,9 +53,9 @@ type Stats struct {
 	UserStackErrors, KernelStackErrors uint64
 }
 
-// Profiler owns the loaded programs, maps, perf events and links. Close
+// Probe owns the loaded programs, maps, perf events and links. Close
 // releases all of them. Drain and Stats are not safe for concurrent use.
-type Profiler struct {
+type Probe struct {
 	objs    cpuObjects
 	perfFDs []int
 	links   []link.Link
@@ -72,7 +72,7 @@ type Profiler struct {
 
 // Start loads the program with cfg's settings and attaches it to a software
 // cpu-clock perf event on every online CPU.
-func Start(cfg Config) (_ *Profiler, err error) {
+func Start(cfg Config) (_ *Probe, err error) {
 	if cfg.Frequency <= 0 {
 		return nil, fmt.Errorf("frequency must be positive, got %d", cfg.Frequency)
 	}
@@ -111,7 +111,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 		return nil, err
 	}
 
-	p := &Profiler{}
+	p := &Probe{}
 	if err := spec.LoadAndAssign(&p.objs, opts); err != nil {
 		return nil, loader.Explain("loading cpu profiler", err)
 	}
@@ -156,7 +156,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 
 // Drain flips to the other generation of maps, then reads, counts and clears
 // the previous one. Samples that arrive meanwhile land in the new generation.
-func (p *Profiler) Drain() ([]Record, error) {
+func (p *Probe) Drain() ([]Record, error) {
 	old, err := p.gen.Switch(p.objs.Ctl)
 	if err != nil {
 		return nil, err
@@ -195,7 +195,7 @@ func (p *Profiler) Drain() ([]Record, error) {
 }
 
 // Stats sums the per-CPU counters.
-func (p *Profiler) Stats() (Stats, error) {
+func (p *Probe) Stats() (Stats, error) {
 	var s Stats
 	dst := []*uint64{
 		cpuCpuStatCPU_STAT_SAMPLES:        &s.Samples,
@@ -212,7 +212,7 @@ func (p *Profiler) Stats() (Stats, error) {
 
 // ProgramID returns the kernel id of the loaded program, for tests and
 // BPF run-time statistics.
-func (p *Profiler) ProgramID() (ebpf.ProgramID, error) {
+func (p *Probe) ProgramID() (ebpf.ProgramID, error) {
 	info, err := p.objs.CpuSample.Info()
 	if err != nil {
 		return 0, err
@@ -222,7 +222,7 @@ func (p *Profiler) ProgramID() (ebpf.ProgramID, error) {
 }
 
 // Close detaches and releases everything; safe to call more than once.
-func (p *Profiler) Close() error {
+func (p *Probe) Close() error {
 	if p.closed {
 		return nil
 	}

@@ -24,7 +24,7 @@ type uprobe struct {
 	fn         memoryAllocFn // the session program's cookie
 }
 
-func (p *Profiler) probeList() []uprobe {
+func (p *Probe) probeList() []uprobe {
 	s, o := p.cfg.Symbols, &p.objs
 	ret := o.AllocReturn
 	list := []uprobe{
@@ -59,7 +59,7 @@ func (p *Profiler) probeList() []uprobe {
 // itself; it is handed /proc/self/fd/N of the file already opened and
 // checked (safeopen), so a file swapped in at the process's path since
 // cannot take the probes.
-func (p *Profiler) attach(f *safeopen.File, pid uint32) (_ []link.Link, err error) {
+func (p *Probe) attach(f *safeopen.File, pid uint32) (_ []link.Link, err error) {
 	offsets, err := p.symbolOffsets(f)
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func (p *Profiler) attach(f *safeopen.File, pid uint32) (_ []link.Link, err erro
 
 var errNoSymbols = errors.New("none of the allocator's symbols is defined")
 
-// maxSymbolFiles bounds the symbol cache (Profiler.syms), which holds the
+// maxSymbolFiles bounds the symbol cache (Probe.syms), which holds the
 // function offsets of each allocator file by device and inode, so that one
 // libc shared by hundreds of processes is parsed once.
 const maxSymbolFiles = 64
@@ -129,7 +129,7 @@ const maxSymbolFiles = 64
 // address minus the executable segment's address plus its file offset,
 // moved past a leading instruction the kernel would single-step (see
 // skipPrologue).
-func (p *Profiler) symbolOffsets(file *safeopen.File) (map[string]uint64, error) {
+func (p *Probe) symbolOffsets(file *safeopen.File) (map[string]uint64, error) {
 	id := file.ID
 	if m, ok := p.syms[id]; ok {
 		return m, nil

@@ -47,7 +47,7 @@ func TestCFIAllocationStacksWithoutFramePointers(t *testing.T) {
 		}
 	}
 	time.Sleep(2 * time.Second)
-	snap, err := p.Collect()
+	snap, err := p.Drain()
 	if err != nil {
 		t.Fatal(err)
 	}

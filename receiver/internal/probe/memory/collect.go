@@ -67,7 +67,7 @@ func (c *stackCache) get(m *ebpf.Map, id int32) []uint64 {
 		return s
 	}
 	if err := m.Lookup(uint32(id), &c.buf); err != nil {
-		return nil // not cached: it may be stored by the next Collect
+		return nil // not cached: it may be stored by the next Drain
 	}
 	n := 0
 	for n < len(c.buf) && c.buf[n] != 0 {
@@ -79,16 +79,16 @@ func (c *stackCache) get(m *ebpf.Map, id int32) []uint64 {
 }
 
 // userStack returns k's user stack from the stack map its kind names.
-func (p *Profiler) userStack(k recKey) []uint64 {
+func (p *Probe) userStack(k recKey) []uint64 {
 	if k.hash != 0 {
 		return p.ustacks.Read(p.objs.Ustacks, k.hash)
 	}
 	return p.stacks.get(p.objs.Stacks, k.stack)
 }
 
-// Collect re-scans targets, drains the allocation counts since the last
-// Collect and reads the live sampled blocks.
-func (p *Profiler) Collect() (Snapshot, error) {
+// Drain re-scans targets, drains the allocation counts since the last
+// Drain and reads the live sampled blocks.
+func (p *Probe) Drain() (Snapshot, error) {
 	snap := Snapshot{SampleMean: p.cfg.SampleMean}
 	if p.closed {
 		return snap, errors.New("collecting allocations: profiler closed")
@@ -155,7 +155,7 @@ func q16(v uint64) int64 { return int64((v + 1<<15) >> 16) }
 
 // drainAllocs flips to the other generation of counts, then reads and
 // clears the previous one; samples arriving meanwhile land in the new one.
-func (p *Profiler) drainAllocs() error {
+func (p *Probe) drainAllocs() error {
 	old, err := p.gen.Switch(p.objs.Ctl)
 	if err != nil {
 		return err
@@ -182,7 +182,7 @@ func (p *Profiler) drainAllocs() error {
 
 // readLive adds the live sampled blocks to the records and drops those of
 // processes that exited (their frees will never come).
-func (p *Profiler) readLive(st *Stats) error {
+func (p *Probe) readLive(st *Stats) error {
 	sc := &p.scratch
 	sc.lkeys, sc.lvals = sc.lkeys[:0], sc.lvals[:0]
 	var cursor ebpf.MapBatchCursor
@@ -225,7 +225,7 @@ func (p *Profiler) readLive(st *Stats) error {
 }
 
 // kernelStats sums the per-CPU counters and adds the attach notes.
-func (p *Profiler) kernelStats(s *Stats) error {
+func (p *Probe) kernelStats(s *Stats) error {
 	t := &p.targets
 	s.Targets = len(t.m)
 	s.Attached, s.Detached = t.attached, t.detached

@@ -36,7 +36,7 @@ type Config struct {
 	// Targets. A process is profiled when its pid is in PIDs, or its
 	// executable (/proc/PID/exe) is one of Executables, or, with
 	// AllMappingLibrary, when it maps Library at all. Targets are found
-	// again on every Collect: new ones are attached, and the probes of
+	// again on every Drain: new ones are attached, and the probes of
 	// processes that exited, or no longer map Library, are closed.
 	PIDs              []uint32
 	Executables       []string

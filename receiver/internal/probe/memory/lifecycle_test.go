@@ -13,9 +13,9 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/safeopen"
 )
 
-func collect(t *testing.T, p *Profiler) Snapshot {
+func collect(t *testing.T, p *Probe) Snapshot {
 	t.Helper()
-	snap, err := p.Collect()
+	snap, err := p.Drain()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func collect(t *testing.T, p *Profiler) Snapshot {
 
 // noStale checks that nothing stays attached and the file descriptors of
 // the detached links are closed.
-func noStale(t *testing.T, p *Profiler, st Stats, fdsBefore int) {
+func noStale(t *testing.T, p *Probe, st Stats, fdsBefore int) {
 	t.Helper()
 	if st.Targets != 0 || st.Links != 0 || p.Links() != 0 {
 		t.Errorf("stale probes: %d targets, %d links", st.Targets, st.Links)
@@ -219,7 +219,7 @@ func TestAllProcesses(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal("second close:", err)
 	}
-	if _, err := p.Collect(); err == nil {
+	if _, err := p.Drain(); err == nil {
 		t.Error("collect after close succeeded")
 	}
 	c.finish()

@@ -14,9 +14,9 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
-// Profiler owns the loaded programs, maps and uprobe links. Close releases
-// all of them. Collect and Close are not safe for concurrent use.
-type Profiler struct {
+// Probe owns the loaded programs, maps and uprobe links. Close releases
+// all of them. Drain and Close are not safe for concurrent use.
+type Probe struct {
 	cfg     Config
 	objs    memoryObjects
 	gen     loader.Generation
@@ -35,7 +35,7 @@ type Profiler struct {
 
 // Start loads the programs with cfg's settings and attaches them to the
 // allocator of every target found now.
-func Start(cfg Config) (_ *Profiler, err error) {
+func Start(cfg Config) (_ *Probe, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 		}
 	}
 
-	p := &Profiler{cfg: cfg, syms: map[safeopen.Identity]map[string]uint64{},
+	p := &Probe{cfg: cfg, syms: map[safeopen.Identity]map[string]uint64{},
 		session: !cfg.NoSession && fs.Has(loader.FeatureUprobeSession)}
 	if !fs.Has(loader.FeatureUprobeSession) {
 		// Kernels before 6.13 have no uprobe sessions (the verifier
@@ -110,7 +110,7 @@ func Start(cfg Config) (_ *Profiler, err error) {
 }
 
 // Close detaches and releases everything; safe to call more than once.
-func (p *Profiler) Close() error {
+func (p *Probe) Close() error {
 	if p.closed {
 		return nil
 	}
@@ -124,13 +124,13 @@ func (p *Profiler) Close() error {
 }
 
 // Links returns the number of uprobe links currently open.
-func (p *Profiler) Links() int {
+func (p *Probe) Links() int {
 	return len(p.all) + p.targets.links()
 }
 
 // ProgramIDs returns the kernel ids of the loaded programs, for tests and
 // BPF run-time statistics.
-func (p *Profiler) ProgramIDs() ([]ebpf.ProgramID, error) {
+func (p *Probe) ProgramIDs() ([]ebpf.ProgramID, error) {
 	var ids []ebpf.ProgramID
 	for _, pr := range p.probes {
 		for _, prog := range []*ebpf.Program{pr.enter, pr.ret} {

@@ -67,7 +67,7 @@ func runAlloc(t *testing.T, mean uint64, noSession bool) (map[string]Record, Sna
 	}
 	c.send()
 	c.expect("done")
-	snap, err := p.Collect()
+	snap, err := p.Drain()
 	if err != nil {
 		t.Fatal(err)
 	}

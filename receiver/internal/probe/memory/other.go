@@ -7,14 +7,14 @@ import "errors"
 // ErrUnsupported is returned by Start where the probes cannot run.
 var ErrUnsupported = errors.New("allocation profiling is only supported on linux/amd64")
 
-// Profiler is not available on this platform.
-type Profiler struct{}
+// Probe is not available on this platform.
+type Probe struct{}
 
 // Start reports ErrUnsupported.
-func Start(Config) (*Profiler, error) { return nil, ErrUnsupported }
+func Start(Config) (*Probe, error) { return nil, ErrUnsupported }
 
-// Collect reports ErrUnsupported.
-func (*Profiler) Collect() (Snapshot, error) { return Snapshot{}, ErrUnsupported }
+// Drain reports ErrUnsupported.
+func (*Probe) Drain() (Snapshot, error) { return Snapshot{}, ErrUnsupported }
 
 // Close does nothing.
-func (*Profiler) Close() error { return nil }
+func (*Probe) Close() error { return nil }

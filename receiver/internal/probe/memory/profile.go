@@ -35,7 +35,7 @@ func RelStdErr(n, size, mean uint64) float64 {
 }
 
 // Record is one process, thread and user stack with its four values.
-// Alloc values count what was allocated since the previous Collect; in-use
+// Alloc values count what was allocated since the previous Drain; in-use
 // values what was allocated (ever, while probed) and not yet freed now. All
 // are unbiased estimates scaled from the samples (exact with SampleMean 1).
 type Record struct {
@@ -86,7 +86,7 @@ type Stats struct {
 	Links int
 }
 
-// Snapshot is what one Collect returns.
+// Snapshot is what one Drain returns.
 type Snapshot struct {
 	Records []Record
 	Stats   Stats

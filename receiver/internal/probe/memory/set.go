@@ -10,7 +10,7 @@ var values = [...]Value{AllocObjects, AllocSpace, InuseObjects, InuseSpace}
 
 // set is the allocation profiler as the engine sees it.
 type set struct {
-	p     *Profiler
+	p     *Probe
 	out   *probe.Profiles
 	stats Stats
 }
@@ -37,7 +37,7 @@ func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 }
 
 func (s *set) Collect(iv *probe.Interval) error {
-	snap, err := s.p.Collect()
+	snap, err := s.p.Drain()
 	s.stats = snap.Stats
 	for i, v := range values {
 		for _, smp := range Samples(snap.Records, v) {

@@ -70,7 +70,7 @@ func (t *targets) closeAll() error {
 // were replaced by another with the same pid, or no longer map the
 // allocator. Failures are counted, not returned: one process's refusal
 // must not stop the others' profiles.
-func (p *Profiler) rescan() {
+func (p *Probe) rescan() {
 	t := &p.targets
 	for pid, tg := range t.m {
 		start, lib, _, ok := p.inspect(pid)
@@ -116,7 +116,7 @@ func (p *Profiler) rescan() {
 // attachInRoot opens the allocator at path as process pid sees it
 // (resolved inside its root), checks it is the file its maps name, and
 // attaches the probes to it.
-func (p *Profiler) attachInRoot(pid uint32, path string, lib libID) ([]link.Link, error) {
+func (p *Probe) attachInRoot(pid uint32, path string, lib libID) ([]link.Link, error) {
 	f, err := safeopen.OpenInRoot(filepath.Join(p.procDir(pid), "root"), path)
 	if err != nil {
 		return nil, err
@@ -128,13 +128,13 @@ func (p *Profiler) attachInRoot(pid uint32, path string, lib libID) ([]link.Link
 	return p.attach(f, pid)
 }
 
-func (p *Profiler) procDir(pid uint32) string {
+func (p *Probe) procDir(pid uint32) string {
 	return filepath.Join(p.cfg.ProcRoot, strconv.FormatUint(uint64(pid), 10))
 }
 
 // candidates lists the pids worth inspecting: the configured ones, or
 // every process when targets are chosen by executable or library.
-func (p *Profiler) candidates() []uint32 {
+func (p *Probe) candidates() []uint32 {
 	if len(p.cfg.Executables) == 0 && !p.cfg.AllMappingLibrary {
 		return p.cfg.PIDs
 	}
@@ -154,7 +154,7 @@ func (p *Profiler) candidates() []uint32 {
 
 // matches reports whether pid is a target; mapsLib says whether it maps
 // the allocator (a precondition for attaching at all).
-func (p *Profiler) matches(pid uint32, mapsLib bool) bool {
+func (p *Probe) matches(pid uint32, mapsLib bool) bool {
 	if !mapsLib {
 		return false
 	}
@@ -170,7 +170,7 @@ func (p *Profiler) matches(pid uint32, mapsLib bool) bool {
 
 // inspect reads a process's start time and the allocator mapping it has,
 // if any (path empty otherwise); ok is false when the process is gone.
-func (p *Profiler) inspect(pid uint32) (start uint64, lib libID, path string, ok bool) {
+func (p *Probe) inspect(pid uint32) (start uint64, lib libID, path string, ok bool) {
 	dir := p.procDir(pid)
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
@@ -199,7 +199,7 @@ func (p *Profiler) inspect(pid uint32) (start uint64, lib libID, path string, ok
 	return start, lib, "", true
 }
 
-func (p *Profiler) isLibrary(path string) bool {
+func (p *Probe) isLibrary(path string) bool {
 	if filepath.IsAbs(p.cfg.Library) {
 		return path == p.cfg.Library
 	}

@@ -71,9 +71,9 @@ type Stats struct {
 	KernelUnanchored uint64
 }
 
-// Tracer owns the loaded program, maps and link. Close releases them. Drain
+// Probe owns the loaded program, maps and link. Close releases them. Drain
 // and Stats are not safe for concurrent use.
-type Tracer struct {
+type Probe struct {
 	coll     *ebpf.Collection
 	link     link.Link
 	gen      loader.Generation
@@ -95,7 +95,7 @@ type Tracer struct {
 
 // Start loads the sched_switch program (tp_btf, or the raw tracepoint when
 // the kernel lacks BTF-typed tracepoints or task storage) and attaches it.
-func Start(cfg Config) (*Tracer, error) {
+func Start(cfg Config) (*Probe, error) {
 	fs, err := loader.Require("starting the off-cpu probe set", loader.FeatureBTF)
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func Start(cfg Config) (*Tracer, error) {
 	return start(cfg, raw)
 }
 
-func start(cfg Config, raw bool) (_ *Tracer, err error) {
+func start(cfg Config, raw bool) (_ *Probe, err error) {
 	spec, err := loadOffcpu()
 	if err != nil {
 		return nil, fmt.Errorf("loading off-cpu profiler spec: %w", err)
@@ -148,7 +148,7 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, loader.Explain("loading off-cpu profiler ("+progName+")", err)
 	}
-	t := &Tracer{coll: coll, RawTracepoint: raw, stackMax: cfg.StackEntries}
+	t := &Probe{coll: coll, RawTracepoint: raw, stackMax: cfg.StackEntries}
 	if cfg.KernelStacks {
 		t.Scheduler = schedulerRange(cfg.KallsymsPath)
 	}
@@ -174,7 +174,7 @@ func start(cfg Config, raw bool) (_ *Tracer, err error) {
 
 // Drain flips the counts generation, reads and clears the previous one, and
 // clears the stack map when it is more than three quarters full.
-func (t *Tracer) Drain() ([]Record, error) {
+func (t *Probe) Drain() ([]Record, error) {
 	ctl := t.coll.Maps["ctl"]
 	old, err := t.gen.Switch(ctl)
 	if err != nil {
@@ -253,7 +253,7 @@ func schedulerRange(path string) kallsyms.Range {
 // tracepoint. Stacks are walked whole in the kernel (see offcpu.bpf.c) and
 // trimmed here once per distinct stack: a few comparisons per drained record.
 // A stack without the scheduler near its leaf is kept whole and counted.
-func (t *Tracer) trimKernel(k []uint64) []uint64 {
+func (t *Probe) trimKernel(k []uint64) []uint64 {
 	if len(k) == 0 {
 		return k
 	}
@@ -267,7 +267,7 @@ func (t *Tracer) trimKernel(k []uint64) []uint64 {
 }
 
 // Stats sums the per-CPU counters.
-func (t *Tracer) Stats() (Stats, error) {
+func (t *Probe) Stats() (Stats, error) {
 	s := Stats{KernelUnanchored: t.unanchored}
 	dst := []*uint64{
 		offcpuOffcpuStatOFFCPU_STAT_BLOCKS:         &s.Blocks,
@@ -284,7 +284,7 @@ func (t *Tracer) Stats() (Stats, error) {
 }
 
 // Close detaches and releases everything; safe to call more than once.
-func (t *Tracer) Close() error {
+func (t *Probe) Close() error {
 	if t.closed {
 		return nil
 	}

@@ -55,14 +55,14 @@ func symbolize(t *testing.T, bin string) func(uint64) string {
 
 // blockedTime runs the block program under the tracer and returns the time
 // attributed to stacks whose user leaf is block_here.
-func blockedTime(t *testing.T, raw bool, sleeps, ms int) (time.Duration, *Tracer) {
+func blockedTime(t *testing.T, raw bool, sleeps, ms int) (time.Duration, *Probe) {
 	return blockedTimeWith(t, Config{ForceRawTracepoint: raw}, sleeps, ms, "__schedule")
 }
 
 // blockedTimeWith is blockedTime with the tracer's config (pids and map sizes
 // are filled in) and the kernel leaf every stack must have (a prefix when it
 // ends in '*').
-func blockedTimeWith(t *testing.T, cfg Config, sleeps, ms int, wantLeaf string) (time.Duration, *Tracer) {
+func blockedTimeWith(t *testing.T, cfg Config, sleeps, ms int, wantLeaf string) (time.Duration, *Probe) {
 	raw := cfg.ForceRawTracepoint
 	bin := buildBlock(t)
 	sym := symbolize(t, bin)

@@ -38,7 +38,7 @@ func health(st Stats) probe.Health {
 		Lost: []probe.Count{
 			{Reason: "counts_map_full", Value: st.CountsFull},
 			{Reason: "kernel_stack_collision", Value: st.KernelCollisions},
-			// Kernel stacks kept with their tracing frames (see Tracer.Scheduler).
+			// Kernel stacks kept with their tracing frames (see Probe.Scheduler).
 			{Reason: "kernel_stack_unanchored", Value: st.KernelUnanchored},
 			{Reason: "stack_error", Value: st.StackErrors},
 			{Reason: "stack_expired", Value: st.StackExpired},

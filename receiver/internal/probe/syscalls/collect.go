@@ -14,7 +14,7 @@ import (
 // dst. start is the start time of series that existed from the beginning;
 // series that appear later start at the previous Collect's now. resolve
 // names a process (ok false when it has exited); it may be nil.
-func (t *Tracer) Collect(dst pmetric.MetricSlice, start, now pcommon.Timestamp,
+func (t *Probe) Collect(dst pmetric.MetricSlice, start, now pcommon.Timestamp,
 	resolve func(pid uint32) (name string, ok bool)) (Stats, error) {
 	var st Stats
 	// A failed drain still aggregates what it read: those entries are

@@ -14,7 +14,7 @@ import (
 // finish meanwhile land in the new generation: nothing is lost or counted
 // twice. Entries read before an error are kept (they are already gone
 // from the kernel map) and the error is returned with them.
-func (t *Tracer) drain() error {
+func (t *Probe) drain() error {
 	t.keys, t.vals = t.keys[:0], t.vals[:0]
 	t.errKeys, t.errVals = t.errKeys[:0], t.errVals[:0]
 	old, err := t.gen.Switch(t.objs.Ctl)
@@ -45,7 +45,7 @@ func (t *Tracer) drain() error {
 }
 
 // kernelStats sums the per-CPU counters into st.
-func (t *Tracer) kernelStats(st *Stats) error {
+func (t *Probe) kernelStats(st *Stats) error {
 	dst := []*uint64{
 		syscallsSysStatSYS_STAT_COUNTS_FULL: &st.CountsFull,
 		syscallsSysStatSYS_STAT_ERRORS_FULL: &st.ErrorsFull,

@@ -53,9 +53,9 @@ type Stats struct {
 	CountsFull, ErrorsFull, NoStorage uint64
 }
 
-// Tracer owns the loaded programs, maps and links. Close releases all of
+// Probe owns the loaded programs, maps and links. Close releases all of
 // them. Collect is not safe for concurrent use.
-type Tracer struct {
+type Probe struct {
 	objs  syscallsObjects
 	links []link.Link
 	gen   loader.Generation
@@ -73,7 +73,7 @@ type Tracer struct {
 
 // Start loads the programs with cfg's settings and attaches them to the
 // raw_syscalls:sys_enter and sys_exit raw tracepoints.
-func Start(cfg Config) (_ *Tracer, err error) {
+func Start(cfg Config) (_ *Probe, err error) {
 	if cfg.TopProcesses < 0 || cfg.TopSyscalls < 0 || cfg.TopHistograms < 0 {
 		return nil, fmt.Errorf("top processes, syscalls and histograms must not be negative, got %d, %d and %d",
 			cfg.TopProcesses, cfg.TopSyscalls, cfg.TopHistograms)
@@ -96,7 +96,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 		return nil, err
 	}
 
-	t := &Tracer{names: syscallnames.Native(), top: cfg.TopProcesses}
+	t := &Probe{names: syscallnames.Native(), top: cfg.TopProcesses}
 	t.agg.init()
 	t.agg.lim = limits{syscalls: cfg.TopSyscalls, histograms: cfg.TopHistograms}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
@@ -127,7 +127,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 
 // ProgramIDs returns the kernel ids of the sys_enter and sys_exit programs,
 // for tests and BPF run-time statistics.
-func (t *Tracer) ProgramIDs() ([]ebpf.ProgramID, error) {
+func (t *Probe) ProgramIDs() ([]ebpf.ProgramID, error) {
 	var ids []ebpf.ProgramID
 	for _, p := range []*ebpf.Program{t.objs.SysEnter, t.objs.SysExit} {
 		info, err := p.Info()
@@ -141,7 +141,7 @@ func (t *Tracer) ProgramIDs() ([]ebpf.ProgramID, error) {
 }
 
 // Close detaches and releases everything; safe to call more than once.
-func (t *Tracer) Close() error {
+func (t *Probe) Close() error {
 	if t.closed {
 		return nil
 	}

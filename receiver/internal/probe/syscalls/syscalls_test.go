@@ -79,7 +79,7 @@ outer:
 
 // traceCalls runs testdata/calls.c making n calls of each kind under a
 // tracer filtered to its pid, and returns once it has exited.
-func traceCalls(t *testing.T, n int) (*Tracer, uint32, pcommon.Timestamp) {
+func traceCalls(t *testing.T, n int) (*Probe, uint32, pcommon.Timestamp) {
 	t.Helper()
 	cmd := exec.Command(buildCalls(t), strconv.Itoa(n))
 	stdin, err := cmd.StdinPipe()

@@ -20,7 +20,7 @@ import (
 // the last call to logs (which may be nil; events are then discarded).
 // start is the start time of series that existed from the beginning;
 // series that appear later start at the previous Collect's now.
-func (t *Tracer) Collect(dst pmetric.MetricSlice, logs plog.LogRecordSlice, start, now pcommon.Timestamp) (Stats, error) {
+func (t *Probe) Collect(dst pmetric.MetricSlice, logs plog.LogRecordSlice, start, now pcommon.Timestamp) (Stats, error) {
 	// Every step runs whatever failed before it: what a failed drain read
 	// is already gone from the kernel, and the other readings are
 	// independent of it.
@@ -39,7 +39,7 @@ func (t *Tracer) Collect(dst pmetric.MetricSlice, logs plog.LogRecordSlice, star
 }
 
 // readEvents drains the ring buffer without blocking, reusing one record.
-func (t *Tracer) readEvents(logs plog.LogRecordSlice, now pcommon.Timestamp) (int, error) {
+func (t *Probe) readEvents(logs plog.LogRecordSlice, now pcommon.Timestamp) (int, error) {
 	if t.reader == nil {
 		return 0, nil
 	}
@@ -64,4 +64,4 @@ func (t *Tracer) readEvents(logs plog.LogRecordSlice, now pcommon.Timestamp) (in
 }
 
 // alive reports whether a process still exists in ProcRoot.
-func (t *Tracer) alive(pid uint32) bool { return procmaps.Alive(t.procRoot, pid) }
+func (t *Probe) alive(pid uint32) bool { return procmaps.Alive(t.procRoot, pid) }

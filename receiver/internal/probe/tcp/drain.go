@@ -11,7 +11,7 @@ import (
 // drain flips to the other generation of counters, then reads and clears
 // the previous one into t.keys and t.vals. Entries read before an error
 // are kept (they are already gone from the kernel map).
-func (t *Tracer) drain() error {
+func (t *Probe) drain() error {
 	t.keys, t.vals = t.keys[:0], t.vals[:0]
 	old, err := t.gen.Switch(t.objs.Ctl)
 	if err != nil {
@@ -28,7 +28,7 @@ func (t *Tracer) drain() error {
 }
 
 // readDrops sums the cumulative per-CPU drop counters into t.drops.
-func (t *Tracer) readDrops() error {
+func (t *Probe) readDrops() error {
 	if t.drops == nil {
 		t.drops = make([]uint64, dropSlots)
 	}
@@ -48,7 +48,7 @@ func (t *Tracer) readDrops() error {
 }
 
 // kernelStats sums the per-CPU health counters into st.
-func (t *Tracer) kernelStats(st *Stats) error {
+func (t *Probe) kernelStats(st *Stats) error {
 	dst := []*uint64{
 		tcpTcpStatTCP_STAT_COUNTS_FULL: &st.CountsFull,
 		tcpTcpStatTCP_STAT_EVENTS_LOST: &st.EventsLost,

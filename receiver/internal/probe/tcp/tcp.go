@@ -67,9 +67,9 @@ type Stats struct {
 	CountsFull, EventsLost, NoStorage uint64
 }
 
-// Tracer owns the loaded programs, maps, links and ring buffer reader.
+// Probe owns the loaded programs, maps, links and ring buffer reader.
 // Close releases all of them. Collect is not safe for concurrent use.
-type Tracer struct {
+type Probe struct {
 	objs    tcpObjects
 	links   []link.Link
 	reader  *ringbuf.Reader
@@ -90,7 +90,7 @@ type Tracer struct {
 // Start loads the programs with cfg's settings and attaches them to the
 // BTF tracepoints inet_sock_set_state, tcp_retransmit_skb,
 // tcp_send_reset, tcp_receive_reset and kfree_skb.
-func Start(cfg Config) (_ *Tracer, err error) {
+func Start(cfg Config) (_ *Probe, err error) {
 	if cfg.TopProcesses < 0 || cfg.TopPeers < 0 || cfg.MaxSeries < 0 {
 		return nil, fmt.Errorf("top processes, top peers and max series must not be negative, got %d, %d and %d",
 			cfg.TopProcesses, cfg.TopPeers, cfg.MaxSeries)
@@ -136,7 +136,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 		spec.Maps["events"].MaxEntries = cfg.EventBuffer
 	}
 
-	t := &Tracer{reasons: reasons, procRoot: cfg.ProcRoot}
+	t := &Probe{reasons: reasons, procRoot: cfg.ProcRoot}
 	t.agg.init(cfg.TopProcesses, cfg.TopPeers)
 	t.agg.maxSeries = cfg.MaxSeries
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
@@ -172,7 +172,7 @@ func Start(cfg Config) (_ *Tracer, err error) {
 }
 
 // Close detaches and releases everything; safe to call more than once.
-func (t *Tracer) Close() error {
+func (t *Probe) Close() error {
 	if t.closed {
 		return nil
 	}
@@ -191,7 +191,7 @@ func (t *Tracer) Close() error {
 
 // ProgramIDs returns the kernel ids of the loaded programs, for tests and
 // BPF run-time statistics.
-func (t *Tracer) ProgramIDs() ([]ebpf.ProgramID, error) {
+func (t *Probe) ProgramIDs() ([]ebpf.ProgramID, error) {
 	var ids []ebpf.ProgramID
 	for _, p := range []*ebpf.Program{t.objs.InetSockSetState, t.objs.TcpRetransmitSkb,
 		t.objs.TcpSendReset, t.objs.TcpReceiveReset, t.objs.KfreeSkb} {

@@ -136,7 +136,7 @@ func once(bin string, w workload, m mode) (ns, bpfNs float64, st memory.Stats, e
 	}
 	defer cmd.Wait()
 	defer cmd.Process.Kill()
-	var p *memory.Profiler
+	var p *memory.Probe
 	if m.mean != 0 {
 		p, err = memory.Start(memory.Config{SampleMean: m.mean, PIDs: []uint32{uint32(cmd.Process.Pid)}, NoSession: m.noSession})
 		if err != nil {
@@ -159,7 +159,7 @@ func once(bin string, w workload, m mode) (ns, bpfNs float64, st memory.Stats, e
 		return 0, 0, st, err
 	}
 	if p != nil {
-		snap, err := p.Collect()
+		snap, err := p.Drain()
 		if err != nil {
 			return 0, 0, st, err
 		}
@@ -174,7 +174,7 @@ func once(bin string, w workload, m mode) (ns, bpfNs float64, st memory.Stats, e
 
 // bpfRuntime sums the run time of the profiler's programs; the kernel
 // counts it only while kernel.bpf_stats_enabled is 1 (set by main).
-func bpfRuntime(p *memory.Profiler) (float64, error) {
+func bpfRuntime(p *memory.Probe) (float64, error) {
 	ids, err := p.ProgramIDs()
 	if err != nil {
 		return 0, err
