@@ -23,6 +23,14 @@ describe('ElfFile', () => {
     expect(elf.programHeaders.some((p) => p.type === 1)).toBe(true);
   });
 
+  it('indexes the same symbols from a file buffer that is not 4-byte aligned', () => {
+    const shifted = Buffer.concat([Buffer.alloc(1), buf]).subarray(1);
+    expect(shifted.byteOffset % 4).not.toBe(0);
+    const a = new SymbolIndex(elf), b = new SymbolIndex(new ElfFile(shifted));
+    expect(b.count).toBeGreaterThan(0);
+    expect([...b.ranges()]).toEqual([...a.ranges()]);
+  });
+
   it('maps file offsets to virtual addresses through PT_LOAD', () => {
     const text = elf.section('.text')!;
     const va = elf.fileOffsetToVaddr(asFileOffset(text.offset));

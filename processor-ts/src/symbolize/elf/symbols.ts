@@ -54,21 +54,26 @@ export class SymbolIndex {
     let m = 0;
     let curFile = -1;
     if (data) {
-      const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      // Symbol entries are 4-byte little-endian words: read them as a Uint32Array (element
+      // loads instead of a DataView call per field, 6 per symbol over ~10^5 symbols).
+      const w = words32(data);
+      const per = entsize / 4;
       for (let i = 1; i < n; i++) {
-        const o = i * entsize;
-        const nameOff = dv.getUint32(o, true);
+        const b = i * per;
+        const nameOff = w[b]!;
         let info: number, shndx: number, value: number, size: number;
         if (elf.is64) {
-          info = data[o + 4]!;
-          shndx = dv.getUint16(o + 6, true);
-          value = dv.getUint32(o + 12, true) * 4294967296 + dv.getUint32(o + 8, true);
-          size = dv.getUint32(o + 20, true) * 4294967296 + dv.getUint32(o + 16, true);
+          const x = w[b + 1]!;
+          info = x & 0xff;
+          shndx = x >>> 16;
+          value = w[b + 3]! * 4294967296 + w[b + 2]!;
+          size = w[b + 5]! * 4294967296 + w[b + 4]!;
         } else {
-          value = dv.getUint32(o + 4, true);
-          size = dv.getUint32(o + 8, true);
-          info = data[o + 12]!;
-          shndx = dv.getUint16(o + 14, true);
+          value = w[b + 1]!;
+          size = w[b + 2]!;
+          const x = w[b + 3]!;
+          info = x & 0xff;
+          shndx = x >>> 16;
         }
         const type = info & 0xf;
         const bind = info >> 4;
@@ -176,4 +181,18 @@ function sortedOrder(addrs: Float64Array, m: number): Uint32Array {
   }
   for (let i = 0; i < m; i++) order[i] = i;
   return order.sort((a, b) => addrs[a]! - addrs[b]! || a - b);
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** `data` (little-endian) as 32-bit words: a view when aligned on a little-endian host, else a copy. */
+function words32(data: Buffer): Uint32Array {
+  const n = data.length >>> 2;
+  if (LITTLE_ENDIAN) {
+    if (data.byteOffset % 4 === 0) return new Uint32Array(data.buffer, data.byteOffset, n);
+    return new Uint32Array(new Uint8Array(data.subarray(0, n * 4)).buffer);
+  }
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = data.readUInt32LE(i * 4);
+  return out;
 }
