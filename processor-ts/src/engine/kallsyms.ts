@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { LITTLE_ENDIAN } from '../symbolize/reader.js';
 
 /** A kernel symbol: its name and, for module symbols, the module. */
 export interface KernelSymbol {
@@ -10,9 +11,6 @@ export interface KernelSymbol {
 
 /** Largest distance past the last symbol still attributed to it. */
 const LAST_SYMBOL_SPAN = 1n << 20n;
-
-/** True when this machine stores the low half of a 64-bit integer first. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Character codes the parser compares against. */
 const enum Ch { Tab = 9, Cr = 13, Space = 32, Open = 91 }

@@ -138,6 +138,9 @@ export class Reader {
   }
 }
 
+/** True when this machine stores the low half of a multi-byte integer first. */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Reads a NUL-terminated string at `off` in `buf` (undefined when out of range). */
 export function cstrAt(buf: Buffer, off: number): string | undefined {
   if (off < 0 || off >= buf.length) return undefined;

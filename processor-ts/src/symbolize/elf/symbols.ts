@@ -1,4 +1,4 @@
-import { cstrAt, upperBoundMinus1 } from '../reader.js';
+import { cstrAt, LITTLE_ENDIAN, upperBoundMinus1 } from '../reader.js';
 import { type ElfFile, type SectionHeader, SHT_DYNSYM, SHT_SYMTAB } from './elf.js';
 
 const STT_NOTYPE = 0;
@@ -182,8 +182,6 @@ function sortedOrder(addrs: Float64Array, m: number): Uint32Array {
   for (let i = 0; i < m; i++) order[i] = i;
   return order.sort((a, b) => addrs[a]! - addrs[b]! || a - b);
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** `data` (little-endian) as 32-bit words: a view when aligned on a little-endian host, else a copy. */
 function words32(data: Buffer): Uint32Array {
