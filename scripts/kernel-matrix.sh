@@ -9,7 +9,9 @@
 #
 #   scripts/kernel-matrix.sh [kernel name...]   # default: every kernel
 #
-# MATRIX_TIMEOUT (seconds per guest, default 900) bounds a hung guest.
+# MATRIX_TIMEOUT (seconds per guest, default 900) bounds a hung guest;
+# MATRIX_TESTS (default test/kernels/tests.txt) names another test list,
+# to try a few tests in the guests without the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,6 +19,7 @@ CACHE=$ROOT/.cache/kernels
 WORK=$ROOT/build/kernel-matrix
 KDIR=$ROOT/test/kernels
 TIMEOUT=${MATRIX_TIMEOUT:-900}
+TESTS=$(realpath "${MATRIX_TESTS:-$KDIR/tests.txt}")
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 log() { printf '\033[1;34m[matrix]\033[0m %s\n' "$*" >&2; }
@@ -47,27 +50,42 @@ fetch_kernel() {
 	ls "$dir"/boot/vmlinuz-*
 }
 
-# copy_libs copies the shared libraries (and loader) file $1 needs into the
-# guest root at the same paths.
+# copy_file copies host file $1 into the guest root at the same path.
+copy_file() {
+	[ -e "$WORK/root$1" ] && return
+	mkdir -p "$WORK/root$(dirname "$1")"
+	cp -L "$1" "$WORK/root$1"
+}
+
+# copy_libs copies the shared libraries (and loader) ELF file $1 needs into
+# the guest root at the same paths, with their separate debug files where
+# the host has them (libc's: the tests name its local functions, such as
+# __libc_start_call_main, from it).
 copy_libs() {
-	local lib
+	local lib id
 	for lib in $(ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' || true); do
 		[ -e "$WORK/root$lib" ] && continue
-		mkdir -p "$WORK/root$(dirname "$lib")"
-		cp -L "$lib" "$WORK/root$lib"
+		copy_file "$lib"
+		id=$(readelf -n "$lib" 2>/dev/null | awk '/Build ID/ { print $3; exit }')
+		if [ -n "$id" ] && [ -e "/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug" ]; then
+			copy_file "/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug"
+		fi
 	done
 }
 
 # build_root assembles the guest's file tree: busybox, /init, the test
 # binaries, the test programs with their libraries and the packages'
 # testdata (tests run in their package directory, as under go test).
+# The tree is merged-/usr, as Debian 12's (/bin is usr/bin): tests compare
+# an exec's path (/bin/sleep) with the file the process maps (/usr/bin/sleep).
 build_root() {
-	local root=$WORK/root pkg out args
+	local root=$WORK/root pkg out args f
 	rm -rf "$root"
-	mkdir -p "$root"/{bin,dev,proc,sys,tmp,tests,progs,matrix,src,etc}
-	cp /bin/busybox "$root/bin/busybox"
+	mkdir -p "$root"/{usr/bin,usr/sbin,usr/lib,usr/lib64,dev,proc,sys,tmp,tests,progs,matrix,src,etc}
+	for f in bin sbin lib lib64; do ln -s "usr/$f" "$root/$f"; done
+	cp /bin/busybox "$root/usr/bin/busybox"
 	install -m 755 "$KDIR/init.sh" "$root/init"
-	entries "$KDIR/tests.txt" >"$root/matrix/tests"
+	entries "$TESTS" >"$root/matrix/tests"
 	echo "root:x:0:0:root:/tmp:/bin/sh" >"$root/etc/passwd"
 	touch "$root/src/go.mod" # marks the module root for testenv.CC
 	# Static test binaries: CGO off (the guest has no libc for Go), no race
@@ -79,7 +97,7 @@ build_root() {
 		CGO_ENABLED=0 go test -c -o "$out" "./$pkg"
 		mkdir -p "$root/src/$pkg"
 		if [ -d "$pkg/testdata" ]; then cp -r "$pkg/testdata" "$root/src/$pkg/"; fi
-	done < <(entries "$KDIR/tests.txt")
+	done < <(entries "$TESTS")
 	while read -r pkg out args; do
 		mkdir -p "$root/progs/$pkg"
 		# shellcheck disable=SC2086 # args are gcc's words, as listed
@@ -87,6 +105,22 @@ build_root() {
 		echo "$args" >"$root/progs/$pkg/$out.args"
 		copy_libs "$root/progs/$pkg/$out"
 	done < <(entries "$KDIR/programs.txt")
+	# The unwinder's test programs (gcc, clang, g++ with exceptions, a
+	# shared library, .debug_frame only) come from unwindtest's own list.
+	out=$root/progs/receiver/internal/unwind/unwindtest
+	go run ./receiver/internal/unwind/unwindtest/prebuild "$out" || die "building the unwinder's test programs for the guests"
+	rm -rf "$out/src"
+	for f in "$out"/*; do
+		case $f in *.cmd) continue ;; esac
+		LD_LIBRARY_PATH=$out copy_libs "$f"
+	done
+	# Distribution binaries the tests run: xz (a stripped binary unwound
+	# by its .eh_frame) and coreutils' sleep (a real ELF where busybox
+	# would be an applet).
+	for f in /usr/bin/xz /usr/bin/sleep; do
+		copy_file "$f"
+		copy_libs "$f"
+	done
 	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) >"$WORK/initramfs.cpio"
 }
 

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -22,17 +21,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/pprofcheck"
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
 )
 
 // burnBinary builds testdata/burn.c with its function named fn.
 func burnBinary(t *testing.T, dir, name, fn string) string {
 	t.Helper()
-	bin := filepath.Join(dir, name)
-	out, err := exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-DBURN="+fn,
-		"-o", bin, "testdata/burn.c").CombinedOutput()
-	require.NoError(t, err, "building %s: %s", name, out)
-	return bin
+	return testenv.CC(t, dir, name, "-O0", "-g", "-fno-omit-frame-pointer", "-DBURN="+fn, "testdata/burn.c")
 }
 
 // symbols resolves file offsets of one binary to function names.

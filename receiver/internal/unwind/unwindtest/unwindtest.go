@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
 
 //go:embed src
@@ -34,8 +36,84 @@ type Program struct {
 
 const flags = "-O2 -fomit-frame-pointer -g"
 
-// Build compiles every variant into dir (a test's TempDir).
+// PackageDir is where the kernel matrix keeps the prebuilt variants, under
+// testenv.ProgramsEnv: every test package shares one copy.
+const PackageDir = "receiver/internal/unwind/unwindtest"
+
+// dirToken stands for the output directory in the recorded commands, which
+// must match between the host's build and a guest's copy.
+const dirToken = "$DIR"
+
+// step builds one output file; prog is zero for the shared library, which
+// is not run by itself.
+type step struct {
+	prog Program
+	out  string
+	cmd  []string
+}
+
+// steps lists every variant and the command that builds it into dir: this
+// list is what Build compiles on a host and what Prebuild builds for the
+// kernel matrix's guests, so the two cannot drift apart.
+func steps(dir string) []step {
+	src := filepath.Join(dir, "src")
+	cChain := []string{"spin", "level5", "level4", "level3", "level2", "level1", "main"}
+	out := func(name string) string { return filepath.Join(dir, name) }
+	cmd := func(compiler, extra, name string, rest ...string) []string {
+		return append(append([]string{compiler}, strings.Fields(flags+" "+extra)...), append([]string{"-o", out(name)}, rest...)...)
+	}
+	return []step{
+		{Program{Name: "gcc-c", Path: out("chain-gcc"), Chain: cChain}, "chain-gcc",
+			cmd("gcc", "", "chain-gcc", filepath.Join(src, "chain.c"))},
+		{Program{Name: "gcc-c-debug-frame", Path: out("chain-debug-frame"), Chain: cChain}, "chain-debug-frame",
+			cmd("gcc", "-fno-asynchronous-unwind-tables -fno-unwind-tables", "chain-debug-frame", filepath.Join(src, "chain.c"))},
+		{Program{Name: "clang-c", Path: out("chain-clang"), Chain: cChain}, "chain-clang",
+			cmd("clang", "", "chain-clang", filepath.Join(src, "chain.c"))},
+		{Program{Name: "gcc-c++-exceptions", Path: out("chain-cxx"),
+			Chain: []string{"_Z4spinm", "_Z7throwerm", "_Z5innerm", "_Z6middlem", "_ZN5Outer3runEm", "main"}}, "chain-cxx",
+			cmd("g++", "", "chain-cxx", filepath.Join(src, "chain.cpp"))},
+		{Program{}, "libchain.so",
+			cmd("gcc", "-fPIC -shared", "libchain.so", filepath.Join(src, "libchain.c"))},
+		{Program{Name: "gcc-shared-library", Path: out("uselib"), Env: []string{"LD_LIBRARY_PATH=" + dir},
+			Files: []string{out("libchain.so")},
+			Chain: []string{"lib_inner", "app_callback", "lib_outer", "app_level2", "app_level1", "main"}}, "uselib",
+			cmd("gcc", "", "uselib", filepath.Join(src, "uselib.c"), "-L"+dir, "-lchain")},
+	}
+}
+
+// Build compiles every variant into dir (a test's TempDir). In the kernel
+// matrix's guests, which have no compiler (testenv.ProgramsEnv is set), it
+// copies the variants Prebuild made on the host instead, after checking
+// that each was built by the command it would have run; a variant missing
+// there fails the build.
 func Build(dir string) ([]Program, error) {
+	if prebuilt := os.Getenv(testenv.ProgramsEnv); prebuilt != "" {
+		return copyPrebuilt(filepath.Join(prebuilt, PackageDir), dir)
+	}
+	return build(dir)
+}
+
+// Prebuild builds every variant into dir for the kernel matrix's guests and
+// records each one's command beside it (name + ".cmd").
+func Prebuild(dir string) error {
+	if _, err := build(dir); err != nil {
+		return err
+	}
+	for _, s := range steps(dir) {
+		if err := os.WriteFile(filepath.Join(dir, s.out+".cmd"), []byte(recorded(s.cmd, dir)+"\n"), 0o644); err != nil { //nolint:gosec // G306: read back by the guests' tests
+			return fmt.Errorf("recording how %s was built: %w", s.out, err)
+		}
+	}
+	return nil
+}
+
+// recorded is cmd as one line, with the output directory replaced by
+// dirToken.
+func recorded(cmd []string, dir string) string {
+	return strings.ReplaceAll(strings.Join(cmd, " "), dir, dirToken)
+}
+
+func build(dir string) ([]Program, error) {
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return nil, err
@@ -53,41 +131,46 @@ func Build(dir string) ([]Program, error) {
 			return nil, err
 		}
 	}
-	cChain := []string{"spin", "level5", "level4", "level3", "level2", "level1", "main"}
-	out := func(name string) string { return filepath.Join(dir, name) }
-	lib := out("libchain.so")
-	steps := []struct {
-		prog Program
-		cmd  []string
-	}{
-		{Program{Name: "gcc-c", Path: out("chain-gcc"), Chain: cChain},
-			[]string{"gcc", flags, "-o", out("chain-gcc"), filepath.Join(src, "chain.c")}},
-		{Program{Name: "gcc-c-debug-frame", Path: out("chain-debug-frame"), Chain: cChain},
-			[]string{"gcc", flags + " -fno-asynchronous-unwind-tables -fno-unwind-tables", "-o", out("chain-debug-frame"), filepath.Join(src, "chain.c")}},
-		{Program{Name: "clang-c", Path: out("chain-clang"), Chain: cChain},
-			[]string{"clang", flags, "-o", out("chain-clang"), filepath.Join(src, "chain.c")}},
-		{Program{Name: "gcc-c++-exceptions", Path: out("chain-cxx"),
-			Chain: []string{"_Z4spinm", "_Z7throwerm", "_Z5innerm", "_Z6middlem", "_ZN5Outer3runEm", "main"}},
-			[]string{"g++", flags, "-o", out("chain-cxx"), filepath.Join(src, "chain.cpp")}},
-		{Program{}, []string{"gcc", flags, "-fPIC", "-shared", "-o", lib, filepath.Join(src, "libchain.c")}},
-		{Program{Name: "gcc-shared-library", Path: out("uselib"), Env: []string{"LD_LIBRARY_PATH=" + dir},
-			Files: []string{lib},
-			Chain: []string{"lib_inner", "app_callback", "lib_outer", "app_level2", "app_level1", "main"}},
-			[]string{"gcc", flags, "-o", out("uselib"), filepath.Join(src, "uselib.c"), "-L" + dir, "-lchain"}},
-	}
 	var progs []Program
-	for _, s := range steps {
-		args := append(strings.Fields(s.cmd[1]), s.cmd[2:]...)
-		if o, err := exec.Command(s.cmd[0], args...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("building %s: %w\n%s", filepath.Base(s.cmd[3]), err, o)
+	for _, s := range steps(dir) {
+		if o, err := exec.Command(s.cmd[0], s.cmd[1:]...).CombinedOutput(); err != nil { //nolint:gosec // G204: the compilers and arguments are this file's
+			return nil, fmt.Errorf("building %s: %w\n%s", s.out, err, o)
 		}
-		if s.prog.Name == "" {
-			continue
-		}
-		s.prog.Files = append([]string{s.prog.Path}, s.prog.Files...)
-		progs = append(progs, s.prog)
+		progs = appendProgram(progs, s)
 	}
 	return progs, nil
+}
+
+// copyPrebuilt copies every variant from from (Prebuild's directory) to dir.
+func copyPrebuilt(from, dir string) ([]Program, error) {
+	var progs []Program
+	for _, s := range steps(dir) {
+		src := filepath.Join(from, s.out)
+		rec, err := os.ReadFile(src + ".cmd") //nolint:gosec // G304: the matrix's own directory, named by its guest init
+		if err != nil {
+			return nil, fmt.Errorf("prebuilt %s: %w (the kernel matrix builds unwindtest's programs with Prebuild)", s.out, err)
+		}
+		if got, want := strings.TrimSpace(string(rec)), recorded(s.cmd, dir); got != want {
+			return nil, fmt.Errorf("prebuilt %s was built with %q, this test builds it with %q: rebuild the kernel matrix's initramfs", src, got, want)
+		}
+		data, err := os.ReadFile(src) //nolint:gosec // G304: as above
+		if err != nil {
+			return nil, fmt.Errorf("prebuilt %s: %w", s.out, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, s.out), data, 0o755); err != nil { //nolint:gosec // G306: a program the test runs
+			return nil, err
+		}
+		progs = appendProgram(progs, s)
+	}
+	return progs, nil
+}
+
+func appendProgram(progs []Program, s step) []Program {
+	if s.prog.Name == "" {
+		return progs
+	}
+	s.prog.Files = append([]string{s.prog.Path}, s.prog.Files...)
+	return append(progs, s.prog)
 }
 
 // Running is a started test program, waiting to be released.

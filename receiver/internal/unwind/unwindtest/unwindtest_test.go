@@ -1,0 +1,99 @@
+package unwindtest
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+)
+
+func needCompilers(t *testing.T) {
+	t.Helper()
+	for _, c := range []string{"gcc", "g++", "clang"} {
+		if _, err := exec.LookPath(c); err != nil {
+			testenv.Skip(t, "%s not installed", c)
+		}
+	}
+}
+
+// A guest's Build copies exactly what Prebuild made on the host, and the
+// programs it returns point into the test's own directory.
+func TestBuildCopiesPrebuilt(t *testing.T) {
+	needCompilers(t)
+	pre := t.TempDir()
+	if err := Prebuild(filepath.Join(pre, PackageDir)); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(testenv.ProgramsEnv, pre)
+	dir := t.TempDir()
+	progs, err := Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := steps(dir)
+	var names []string
+	for _, s := range want {
+		got, err := os.ReadFile(filepath.Join(dir, s.out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		built, err := os.ReadFile(filepath.Join(pre, PackageDir, s.out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, built) {
+			t.Errorf("%s differs from the prebuilt file", s.out)
+		}
+		if s.prog.Name != "" {
+			names = append(names, s.prog.Name)
+		}
+	}
+	var gotNames []string
+	for _, p := range progs {
+		gotNames = append(gotNames, p.Name)
+		if filepath.Dir(p.Path) != dir || p.Files[0] != p.Path {
+			t.Errorf("%s: path %s, files %v", p.Name, p.Path, p.Files)
+		}
+	}
+	if !reflect.DeepEqual(gotNames, names) || len(names) != 5 {
+		t.Fatalf("programs %v, want %v", gotNames, names)
+	}
+	// The copied shared-library program runs from the test's directory.
+	r, err := Start(progs[len(progs)-1], 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Cmd.Wait(); err != nil {
+		t.Fatalf("%s: %v", progs[len(progs)-1].Name, err)
+	}
+}
+
+// A variant missing from the prebuilt directory, or built by another
+// command, fails Build in the guest instead of testing something else.
+func TestBuildRejectsMissingOrStalePrebuilt(t *testing.T) {
+	pre := t.TempDir()
+	t.Setenv(testenv.ProgramsEnv, pre)
+	_, err := Build(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "prebuilt chain-gcc") || !strings.Contains(err.Error(), "Prebuild") {
+		t.Fatalf("missing: %v", err)
+	}
+	dir := filepath.Join(pre, PackageDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "chain-gcc.cmd"), []byte("gcc -O0 -o $DIR/chain-gcc $DIR/src/chain.c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), `was built with "gcc -O0`) {
+		t.Fatalf("stale: %v", err)
+	}
+}
