@@ -40,7 +40,7 @@ var (
 	FeatureRingBuf = Feature{"ringbuf", "5.8",
 		"the tcp set (connection events) does not start", haveRingBuf}
 	FeatureBPFLoop = Feature{"bpf_loop", "5.17",
-		"nothing yet: no probe set loops with bpf_loop (the unwinder will)", haveBPFLoop}
+		"the CFI unwinder (unwinder: cfi, the default) walks each frame in a bpf_loop callback and cannot load; every supported kernel (6.1+) has it", haveBPFLoop}
 	FeatureCookie = Feature{"cookie", "5.15",
 		"nothing by itself: only memory's session program reads cookies, and sessions (6.13) imply them", haveCookie}
 	FeatureUprobeMulti = Feature{"uprobe_multi", "6.6",

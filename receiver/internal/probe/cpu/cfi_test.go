@@ -81,9 +81,16 @@ func TestCFIUnwindsWithoutFramePointers(t *testing.T) {
 		}
 		// Enough samples for a share to mean something, judged against the
 		// CPU time the program had: on a loaded machine it gets a share of
-		// a CPU, and only that share is sampled.
+		// a CPU, and only that share is sampled. An emulated vCPU that the
+		// host deschedules misses ticks its CPU time still counts (seen
+		// 20-40 % of the prediction in guests); there only the absolute
+		// floor applies (TestProfilerSamplesTarget bounds the count).
 		want := cpu[i].Seconds() * 499
-		if total < 20 || float64(total) < 0.7*want-3 {
+		floor := 0.7*want - 3
+		if testenv.Emulated() {
+			floor = 0
+		}
+		if total < 20 || float64(total) < floor {
 			t.Errorf("%s: only %d samples for %.0f expected from its CPU time (%s)", prog.Name, total, want, cpu[i])
 			continue
 		}

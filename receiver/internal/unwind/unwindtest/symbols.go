@@ -50,7 +50,15 @@ func NewSymbolizer(pid int) (*Symbolizer, error) {
 		off, _ := strconv.ParseUint(fields[2], 16, 64)
 		s.maps = append(s.maps, procMapping{start, end, off, fields[5]})
 	}
-	return s, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(s.maps) == 0 {
+		// An exited process not yet waited for keeps its /proc entry
+		// with empty maps: every frame would look unmapped.
+		return nil, fmt.Errorf("pid %d maps no file: has it exited?", pid)
+	}
+	return s, nil
 }
 
 // Name returns the function containing addr ("" when unknown) and the
@@ -169,9 +177,16 @@ func completeness(pid int, samples []Sample, ok func([]string) bool) (complete, 
 		total += s.Value
 		names := make([]string, len(s.User))
 		for j, a := range s.User {
-			names[j], _ = sym.Name(a)
+			var path string
+			names[j], path = sym.Name(a)
 			if names[j] == "" {
-				names[j] = fmt.Sprintf("%#x", a)
+				// Where an unnamed frame lies tells a bad walk (unmapped)
+				// from a symbol the file lacks.
+				where := "unmapped"
+				if path != "" {
+					where = filepath.Base(path)
+				}
+				names[j] = fmt.Sprintf("%#x(%s)", a, where)
 			}
 		}
 		if ok(names) {
