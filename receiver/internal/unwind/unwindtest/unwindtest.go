@@ -100,7 +100,7 @@ func Prebuild(dir string) error {
 		return err
 	}
 	for _, s := range steps(dir) {
-		if err := os.WriteFile(filepath.Join(dir, s.out+".cmd"), []byte(recorded(s.cmd, dir)+"\n"), 0o644); err != nil { //nolint:gosec // G306: read back by the guests' tests
+		if err := os.WriteFile(filepath.Join(dir, s.out+".cmd"), []byte(recorded(s.cmd, dir)+"\n"), 0o644); err != nil {
 			return fmt.Errorf("recording how %s was built: %w", s.out, err)
 		}
 	}
@@ -133,7 +133,7 @@ func build(dir string) ([]Program, error) {
 	}
 	var progs []Program
 	for _, s := range steps(dir) {
-		if o, err := exec.Command(s.cmd[0], s.cmd[1:]...).CombinedOutput(); err != nil { //nolint:gosec // G204: the compilers and arguments are this file's
+		if o, err := exec.Command(s.cmd[0], s.cmd[1:]...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building %s: %w\n%s", s.out, err, o)
 		}
 		progs = appendProgram(progs, s)
@@ -146,18 +146,18 @@ func copyPrebuilt(from, dir string) ([]Program, error) {
 	var progs []Program
 	for _, s := range steps(dir) {
 		src := filepath.Join(from, s.out)
-		rec, err := os.ReadFile(src + ".cmd") //nolint:gosec // G304: the matrix's own directory, named by its guest init
+		rec, err := os.ReadFile(src + ".cmd")
 		if err != nil {
 			return nil, fmt.Errorf("prebuilt %s: %w (the kernel matrix builds unwindtest's programs with Prebuild)", s.out, err)
 		}
 		if got, want := strings.TrimSpace(string(rec)), recorded(s.cmd, dir); got != want {
 			return nil, fmt.Errorf("prebuilt %s was built with %q, this test builds it with %q: rebuild the kernel matrix's initramfs", src, got, want)
 		}
-		data, err := os.ReadFile(src) //nolint:gosec // G304: as above
+		data, err := os.ReadFile(src)
 		if err != nil {
 			return nil, fmt.Errorf("prebuilt %s: %w", s.out, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, s.out), data, 0o755); err != nil { //nolint:gosec // G306: a program the test runs
+		if err := os.WriteFile(filepath.Join(dir, s.out), data, 0o755); err != nil {
 			return nil, err
 		}
 		progs = appendProgram(progs, s)
