@@ -254,7 +254,7 @@ type imageWant struct {
 }
 
 // checkImages wants the images of pid to be exactly those named in want,
-// each with more than 50 samples of which 95 % name its function in its
+// each with more than 50 samples (25 emulated) of which 95 % name its function in its
 // binary. An image may come as several resources when its events were lost
 // (the fork's copy and the exec'd program are then both read as the
 // latter); their samples are added up. The pid's first image is this
@@ -270,6 +270,12 @@ func checkImages(t *testing.T, images []imageSamples, pid int, want []imageWant)
 	// the samples whose leaf lies in one of the test's binaries, which is
 	// what tells the images apart; the rest is logged.
 	emulated, startup := testenv.Emulated(), map[string]int64{}
+	// An emulated vCPU the host deschedules misses ticks its CPU time
+	// still counts (testenv.MinSampleShare): half the host's floor.
+	minSamples := int64(50)
+	if emulated {
+		minSamples = 25
+	}
 	for _, img := range images {
 		if img.pid != pid {
 			continue
@@ -312,7 +318,7 @@ func checkImages(t *testing.T, images []imageSamples, pid int, want []imageWant)
 		if !assert.True(t, ok, "no resource of pid %d for %s", pid, w.exe) {
 			continue
 		}
-		assert.Greater(t, n, int64(50), "%s ran 1 s of CPU at 99 Hz", w.exe)
+		assert.Greater(t, n, minSamples, "%s ran 1 s of CPU at 99 Hz", w.exe)
 		assert.GreaterOrEqual(t, float64(named[w.exe])/float64(n), 0.95, "%s's samples at %s; elsewhere: %v", w.exe, w.fn, others)
 	}
 }

@@ -2,12 +2,14 @@ package unwindtest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
@@ -95,5 +97,66 @@ func TestBuildRejectsMissingOrStalePrebuilt(t *testing.T) {
 	_, err = Build(t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), `was built with "gcc -O0`) {
 		t.Fatalf("stale: %v", err)
+	}
+}
+
+// VDSOLeaves drops exactly the pid's samples whose leaf is in its vDSO.
+func TestVDSOLeaves(t *testing.T) {
+	pid := os.Getpid()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lo, hi uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasSuffix(line, "[vdso]") {
+			if _, err := fmt.Sscanf(line, "%x-%x", &lo, &hi); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if hi == 0 {
+		t.Skip("no vDSO mapped")
+	}
+	samples := []Sample{
+		{PID: uint32(pid), User: []uint64{lo + 8, 0x401000}, Value: 3},
+		{PID: uint32(pid), User: []uint64{0x401000, lo}, Value: 5},
+		{PID: uint32(pid) + 1, User: []uint64{lo}, Value: 7},
+		{PID: uint32(pid), Value: 11},
+	}
+	kept, dropped, err := VDSOLeaves(pid, samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped != 3 || len(kept) != 3 || kept[0].Value != 5 || kept[1].Value != 7 || kept[2].Value != 11 {
+		t.Fatalf("dropped %d, kept %+v", dropped, kept)
+	}
+	if _, _, err := VDSOLeaves(1<<30, samples); err == nil {
+		t.Fatal("no error for a pid that does not exist")
+	}
+}
+
+// The symbolizer refuses a process that maps no file (an exited one).
+func TestSymbolizerRefusesExitedProcess(t *testing.T) {
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	// Not waited for yet: a zombie keeps /proc/PID with empty maps.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("true did not exit")
+		}
+	}
+	if _, err := NewSymbolizer(cmd.Process.Pid); err == nil || !strings.Contains(err.Error(), "has it exited?") {
+		t.Fatalf("got %v", err)
 	}
 }
