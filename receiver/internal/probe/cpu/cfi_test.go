@@ -71,19 +71,24 @@ func TestCFIUnwindsWithoutFramePointers(t *testing.T) {
 	for i, r := range recs {
 		samples[i] = unwindtest.Sample{PID: r.PID, User: r.User, Value: r.Count}
 	}
-	for i, prog := range progs {
-		pid := runs[i].Cmd.Process.Pid
-		if testenv.Emulated() {
-			var vdso uint64
-			if samples, vdso, err = unwindtest.VDSOLeaves(pid, samples); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: %d samples in the vDSO (its CFI is not read) left out on an emulated CPU", prog.Name, vdso)
-		}
-		complete, total, bad, err := unwindtest.Completeness(pid, samples, prog.Chain)
-		if err != nil {
+	// The programs' mappings now, then stop them: naming frames from ELF
+	// files takes long on an emulated CPU, longer than they would run.
+	syms := make([]*unwindtest.Symbolizer, len(runs))
+	for i, r := range runs {
+		if syms[i], err = unwindtest.NewSymbolizer(r.Cmd.Process.Pid); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, r := range runs {
+		r.Stop()
+	}
+	for i, prog := range progs {
+		if testenv.Emulated() {
+			var vdso uint64
+			samples, vdso = syms[i].VDSOLeaves(samples)
+			t.Logf("%s: %d samples in the vDSO (its CFI is not read) left out on an emulated CPU", prog.Name, vdso)
+		}
+		complete, total, bad := syms[i].Completeness(samples, prog.Chain)
 		for _, b := range bad {
 			t.Logf("%s: incomplete stack %s", prog.Name, b)
 		}

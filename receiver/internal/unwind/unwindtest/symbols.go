@@ -16,8 +16,10 @@ import (
 // the ELF symbol tables of its mapped files: enough to check call chains of
 // the test programs (which keep their symbols).
 type Symbolizer struct {
-	maps  []procMapping
-	files map[string]*symFile
+	pid            int
+	maps           []procMapping
+	files          map[string]*symFile
+	vdsoLo, vdsoHi uint64
 }
 
 type symFile struct {
@@ -31,24 +33,31 @@ type procMapping struct {
 }
 
 // NewSymbolizer reads pid's mappings now; call it while the process runs.
+// It reads ELF files only when asked for names, so a test can take it
+// before stopping the process and name the frames afterwards.
 func NewSymbolizer(pid int) (*Symbolizer, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	s := &Symbolizer{files: map[string]*symFile{}}
+	s := &Symbolizer{pid: pid, files: map[string]*symFile{}}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || !strings.HasPrefix(fields[5], "/") {
+		if len(fields) < 6 {
 			continue
 		}
 		rng := strings.Split(fields[0], "-")
 		start, _ := strconv.ParseUint(rng[0], 16, 64)
 		end, _ := strconv.ParseUint(rng[1], 16, 64)
 		off, _ := strconv.ParseUint(fields[2], 16, 64)
-		s.maps = append(s.maps, procMapping{start, end, off, fields[5]})
+		switch {
+		case fields[5] == "[vdso]":
+			s.vdsoLo, s.vdsoHi = start, end
+		case strings.HasPrefix(fields[5], "/"):
+			s.maps = append(s.maps, procMapping{start, end, off, fields[5]})
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -155,30 +164,41 @@ type Sample struct {
 // Reaches sums the values of pid's samples and of those whose user stack
 // has a frame in function fn.
 func Reaches(pid int, samples []Sample, fn string) (complete, total uint64, incomplete []string, err error) {
-	return completeness(pid, samples, func(names []string) bool { return slices.Contains(names, fn) })
+	sym, err := NewSymbolizer(pid)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	complete, total, incomplete = sym.completeness(samples, func(names []string) bool { return slices.Contains(names, fn) })
+	return complete, total, incomplete, nil
 }
 
 // Completeness sums the values of pid's samples and of those whose user
 // stack carries chain down to main; it returns a few incomplete stacks by
 // name for the test log. Call it while the process still runs.
 func Completeness(pid int, samples []Sample, chain []string) (complete, total uint64, incomplete []string, err error) {
-	return completeness(pid, samples, func(names []string) bool { return Complete(names, chain) })
-}
-
-func completeness(pid int, samples []Sample, ok func([]string) bool) (complete, total uint64, incomplete []string, err error) {
 	sym, err := NewSymbolizer(pid)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	for _, s := range samples {
-		if s.PID != uint32(pid) {
+	complete, total, incomplete = sym.Completeness(samples, chain)
+	return complete, total, incomplete, nil
+}
+
+// Completeness is the package's Completeness over the mappings s read.
+func (s *Symbolizer) Completeness(samples []Sample, chain []string) (complete, total uint64, incomplete []string) {
+	return s.completeness(samples, func(names []string) bool { return Complete(names, chain) })
+}
+
+func (s *Symbolizer) completeness(samples []Sample, ok func([]string) bool) (complete, total uint64, incomplete []string) {
+	for _, smp := range samples {
+		if smp.PID != uint32(s.pid) {
 			continue
 		}
-		total += s.Value
-		names := make([]string, len(s.User))
-		for j, a := range s.User {
+		total += smp.Value
+		names := make([]string, len(smp.User))
+		for j, a := range smp.User {
 			var path string
-			names[j], path = sym.Name(a)
+			names[j], path = s.Name(a)
 			if names[j] == "" {
 				// Where an unnamed frame lies tells a bad walk (unmapped)
 				// from a symbol the file lacks.
@@ -190,12 +210,12 @@ func completeness(pid int, samples []Sample, ok func([]string) bool) (complete, 
 			}
 		}
 		if ok(names) {
-			complete += s.Value
+			complete += smp.Value
 		} else if len(incomplete) < 5 {
 			incomplete = append(incomplete, strings.Join(names, " < "))
 		}
 	}
-	return complete, total, incomplete, nil
+	return complete, total, incomplete
 }
 
 func debugSymbols(f *elf.File) []elf.Symbol {
@@ -217,34 +237,18 @@ func debugSymbols(f *elf.File) []elf.Symbol {
 	return syms
 }
 
-// VDSOLeaves removes pid's samples whose leaf lies in its vDSO, whose CFI
-// the unwinder does not read (docs/unwinding.md), and returns their summed
-// value. Only an emulated CPU's tests use it: there the vDSO's
-// clock_gettime takes many times longer (seen at 1-3 % of the test
+// VDSOLeaves removes the process's samples whose leaf lies in its vDSO,
+// whose CFI the unwinder does not read (docs/unwinding.md), and returns
+// their summed value. Only an emulated CPU's tests use it: there the
+// vDSO's clock_gettime takes many times longer (seen at 1-3 % of the test
 // programs' samples); on the host those samples count against the share.
-// Call it while the process runs.
-func VDSOLeaves(pid int, samples []Sample) (kept []Sample, dropped uint64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
-	if err != nil {
-		return nil, 0, err
-	}
-	var lo, hi uint64
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 6 && f[5] == "[vdso]" {
-			if _, err := fmt.Sscanf(f[0], "%x-%x", &lo, &hi); err != nil {
-				return nil, 0, fmt.Errorf("pid %d maps: %q: %w", pid, line, err)
-			}
-		}
-	}
-	if hi == 0 {
-		return nil, 0, fmt.Errorf("pid %d maps no vDSO", pid)
-	}
-	for _, s := range samples {
-		if s.PID == uint32(pid) && len(s.User) > 0 && s.User[0] >= lo && s.User[0] < hi {
-			dropped += s.Value
+func (s *Symbolizer) VDSOLeaves(samples []Sample) (kept []Sample, dropped uint64) {
+	for _, smp := range samples {
+		if smp.PID == uint32(s.pid) && len(smp.User) > 0 && smp.User[0] >= s.vdsoLo && smp.User[0] < s.vdsoHi {
+			dropped += smp.Value
 			continue
 		}
-		kept = append(kept, s)
+		kept = append(kept, smp)
 	}
-	return kept, dropped, nil
+	return kept, dropped
 }

@@ -100,39 +100,30 @@ func TestBuildRejectsMissingOrStalePrebuilt(t *testing.T) {
 	}
 }
 
-// VDSOLeaves drops exactly the pid's samples whose leaf is in its vDSO.
+// VDSOLeaves drops exactly the process's samples whose leaf is in its vDSO.
 func TestVDSOLeaves(t *testing.T) {
 	pid := os.Getpid()
-	b, err := os.ReadFile("/proc/self/maps")
+	sym, err := NewSymbolizer(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lo, hi uint64
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasSuffix(line, "[vdso]") {
-			if _, err := fmt.Sscanf(line, "%x-%x", &lo, &hi); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if hi == 0 {
+	if sym.vdsoHi == 0 {
 		t.Skip("no vDSO mapped")
 	}
+	lo := sym.vdsoLo
 	samples := []Sample{
 		{PID: uint32(pid), User: []uint64{lo + 8, 0x401000}, Value: 3},
 		{PID: uint32(pid), User: []uint64{0x401000, lo}, Value: 5},
 		{PID: uint32(pid) + 1, User: []uint64{lo}, Value: 7},
 		{PID: uint32(pid), Value: 11},
 	}
-	kept, dropped, err := VDSOLeaves(pid, samples)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kept, dropped := sym.VDSOLeaves(samples)
 	if dropped != 3 || len(kept) != 3 || kept[0].Value != 5 || kept[1].Value != 7 || kept[2].Value != 11 {
 		t.Fatalf("dropped %d, kept %+v", dropped, kept)
 	}
-	if _, _, err := VDSOLeaves(1<<30, samples); err == nil {
-		t.Fatal("no error for a pid that does not exist")
+	// The vDSO has no file: its frames are unnamed and said to be unmapped.
+	if _, _, bad := sym.Completeness(samples[:1], []string{"main"}); len(bad) != 1 || !strings.HasPrefix(bad[0], fmt.Sprintf("%#x(unmapped)", lo+8)) {
+		t.Fatalf("incomplete %q", bad)
 	}
 }
 
