@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -264,7 +263,8 @@ func checkImages(t *testing.T, images []imageSamples, pid int, want []imageWant)
 	t.Helper()
 	total, named := map[string]int64{}, map[string]int64{}
 	others := map[string]int64{}
-	self := filepath.Base(os.Args[0])
+	self, err := os.Executable()
+	require.NoError(t, err)
 	// On an emulated CPU a program's start (the dynamic loader, libc's
 	// init) takes a fifth of its 1 s of CPU: there the share is taken over
 	// the samples whose leaf lies in one of the test's binaries, which is
@@ -286,7 +286,7 @@ func checkImages(t *testing.T, images []imageSamples, pid int, want []imageWant)
 				w = &want[i]
 			}
 		}
-		if w == nil && img.exe == self {
+		if w == nil && img.attrs["process.executable.path"] == self {
 			var n int64
 			for _, s := range img.samples {
 				n += s.value
