@@ -64,6 +64,7 @@ copy_file() {
 copy_libs() {
 	local lib id
 	for lib in $(ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' || true); do
+		case $lib in "$WORK"/*) continue ;; esac # in the guest's tree already
 		[ -e "$WORK/root$lib" ] && continue
 		copy_file "$lib"
 		id=$(readelf -n "$lib" 2>/dev/null | awk '/Build ID/ { print $3; exit }')

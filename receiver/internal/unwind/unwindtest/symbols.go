@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Symbolizer names the functions of a running process's addresses from
@@ -79,7 +80,7 @@ func (s *Symbolizer) Name(addr uint64) (fn, path string) {
 		}
 		sf, ok := s.files[m.path]
 		if !ok {
-			sf = loadSymbols(m.path)
+			sf = cachedSymbols(m.path)
 			s.files[m.path] = sf
 		}
 		syms := sf.syms
@@ -102,6 +103,38 @@ func (s *Symbolizer) Name(addr uint64) (fn, path string) {
 		return "", m.path
 	}
 	return "", ""
+}
+
+// symCache shares parsed symbol tables between Symbolizers: a test names
+// the frames of several programs, each mapping libc, whose symbols come
+// from its 4 MB debug file (seconds on an emulated CPU).
+var symCache = struct {
+	sync.Mutex
+	files map[symKey]*symFile
+}{files: map[symKey]*symFile{}}
+
+type symKey struct {
+	path        string
+	size, mtime int64
+}
+
+func cachedSymbols(path string) *symFile {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return loadSymbols(path)
+	}
+	k := symKey{path, fi.Size(), fi.ModTime().UnixNano()}
+	symCache.Lock()
+	defer symCache.Unlock()
+	if sf, ok := symCache.files[k]; ok {
+		return sf
+	}
+	if len(symCache.files) >= 256 { // a test helper's bound: start over
+		clear(symCache.files)
+	}
+	sf := loadSymbols(path)
+	symCache.files[k] = sf
+	return sf
 }
 
 func loadSymbols(path string) *symFile {

@@ -151,3 +151,22 @@ func TestSymbolizerRefusesExitedProcess(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Two symbolizers share one parse of a file that did not change.
+func TestSymbolsParsedOnce(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := cachedSymbols(exe), cachedSymbols(exe)
+	if first != second {
+		t.Fatal("the test binary's symbols were parsed twice")
+	}
+	if len(first.syms) == 0 {
+		t.Fatal("no function symbols in the test binary")
+	}
+	missing := filepath.Join(t.TempDir(), "gone")
+	if sf := cachedSymbols(missing); len(sf.syms) != 0 {
+		t.Fatalf("symbols of a missing file: %d", len(sf.syms))
+	}
+}
