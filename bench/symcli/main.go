@@ -32,7 +32,7 @@ var (
 	count  = flag.Int("addrs", 20000, "random .text addresses per binary")
 	rounds = flag.Int("rounds", 3, "alternating rounds per tool and binary (medians reported)")
 	seed   = flag.Int64("seed", 14, "seed of the address generator")
-	bins   = flag.String("bins", "/lib/x86_64-linux-gnu/libc.so.6,/usr/bin/node", "binaries (libc is read with its debug file, found by build ID)")
+	bins   = flag.String("bins", "", "comma-separated binaries (default: libc, read with its debug file found by build ID, and Debian's /usr/bin/node, else the node on PATH)")
 )
 
 func main() {
@@ -68,7 +68,11 @@ func run() error {
 		*count, *rounds, strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Printf("%-46s | %9s | %9s | %9s | %9s | %8s | %8s | %10s | %s\n",
 		"binary", "ours CPU", "llvm CPU", "ours wall", "llvm wall", "ours RSS", "llvm RSS", "llvm/ours", "answers differing")
-	for _, bin := range strings.Split(*bins, ",") {
+	list := *bins
+	if list == "" {
+		list = "/lib/x86_64-linux-gnu/libc.so.6," + nodeBinary()
+	}
+	for _, bin := range strings.Split(list, ",") {
 		if _, err := os.Stat(bin); err != nil {
 			fmt.Printf("%-46s | missing\n", bin)
 			continue
@@ -97,6 +101,22 @@ func run() error {
 			lc/oc, differing(ours[0].out, ref[0].out), *count)
 	}
 	return nil
+}
+
+// nodeBinary is Debian's node (98 MiB, 10^5 symbols) when installed, else
+// the node on PATH (setup's Node.js 24), resolved to its file.
+func nodeBinary() string {
+	if _, err := os.Stat("/usr/bin/node"); err == nil {
+		return "/usr/bin/node"
+	}
+	p, err := exec.LookPath("node")
+	if err != nil {
+		return "/usr/bin/node"
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }
 
 func label(bin string) string {
