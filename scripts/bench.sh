@@ -21,6 +21,9 @@ go run ./bench/pipeline -seconds "${BENCH_PIPELINE_SECONDS:-300}"
 echo "== metrics cardinality of the default config on a busy node (reference: the same config with the syscall limits off)"
 go run ./bench/cardinality -seconds "${BENCH_CARDINALITY_SECONDS:-65}"
 
+echo "== npm start's summary line per interval (reference: the debug exporter it replaced, at each verbosity)"
+go test -run '^$' -bench Interval -benchtime 50x ./exporter/summaryexporter/
+
 echo "== process tracking: attribution on a churn workload against perf record -g; cost at 1,000 execs/s"
 go run ./bench/proctrack -seconds "${BENCH_PROC_SECONDS:-30}" -exec-seconds "${BENCH_EXEC_SECONDS:-20}"
 

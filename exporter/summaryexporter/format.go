@@ -94,7 +94,10 @@ type named[V int64 | float64] struct {
 // topFunctions is the top CPU functions, unsymbolized frames named by
 // their file in brackets.
 func (t *tally) topFunctions(n int) []named[int64] {
-	all := topN(t.leaf, len(t.leaf))
+	best := make([]named[int64], 0, n+1)
+	for name, v := range t.leaf {
+		best = keepBest(best, n, named[int64]{name, v})
+	}
 	for file, v := range t.unnamed {
 		name := "[unknown]"
 		switch base := filepath.Base(file); {
@@ -104,30 +107,41 @@ func (t *tally) topFunctions(n int) []named[int64] {
 		default:
 			name = "[" + base + "]"
 		}
-		all = append(all, named[int64]{name, v})
+		best = keepBest(best, n, named[int64]{name, v})
 	}
-	sortNamed(all)
-	return all[:min(n, len(all))]
+	return best
 }
 
 func topN[V int64 | float64](m map[string]V, n int) []named[V] {
-	all := make([]named[V], 0, len(m))
+	best := make([]named[V], 0, n+1)
 	for k, v := range m {
 		if v > 0 {
-			all = append(all, named[V]{k, v})
+			best = keepBest(best, n, named[V]{k, v})
 		}
 	}
-	sortNamed(all)
-	return all[:min(n, len(all))]
+	return best
 }
 
-func sortNamed[V int64 | float64](s []named[V]) {
-	slices.SortFunc(s, func(a, b named[V]) int {
-		if c := cmp.Compare(b.value, a.value); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
-	})
+// keepBest inserts c into best, sorted and at most n long: a top n in one
+// pass over thousands of functions, without sorting them all.
+func keepBest[V int64 | float64](best []named[V], n int, c named[V]) []named[V] {
+	i, _ := slices.BinarySearchFunc(best, c, compareNamed[V])
+	if i >= n {
+		return best
+	}
+	best = slices.Insert(best, i, c)
+	if len(best) > n {
+		best = best[:n]
+	}
+	return best
+}
+
+// compareNamed orders by value, highest first, then by name.
+func compareNamed[V int64 | float64](a, b named[V]) int {
+	if c := cmp.Compare(b.value, a.value); c != 0 {
+		return c
+	}
+	return strings.Compare(a.name, b.name)
 }
 
 func sortedTypes(m map[valueType]int64) []valueType {

@@ -36,6 +36,9 @@ type tally struct {
 	// symbolized), by mapping file name.
 	leaf    map[string]int64
 	unnamed map[string]int64
+	// byFunction and byMapping are one batch's CPU samples by dictionary
+	// index, reused between batches.
+	byFunction, byMapping []int64
 	// other is the value of every other profile type, by type and unit.
 	other    map[valueType]int64
 	syscalls map[string]float64
@@ -64,11 +67,14 @@ func (t *tally) reset() {
 	clear(t.unnamed)
 	clear(t.other)
 	clear(t.syscalls)
-	*t = tally{leaf: t.leaf, unnamed: t.unnamed, other: t.other, syscalls: t.syscalls}
+	*t = tally{leaf: t.leaf, unnamed: t.unnamed, other: t.other, syscalls: t.syscalls,
+		byFunction: t.byFunction, byMapping: t.byMapping}
 }
 
 // addProfiles counts sample values by profile type and, for CPU profiles,
-// by the innermost frame's function.
+// by the innermost frame's function. Samples are counted by function and
+// mapping index into reused slices, and names looked up once per batch, not
+// once per sample.
 func (t *tally) addProfiles(pd pprofile.Profiles) {
 	d := pd.Dictionary()
 	strs, stacks, locs, fns, maps := d.StringTable(), d.StackTable(), d.LocationTable(), d.FunctionTable(), d.MappingTable()
@@ -79,48 +85,80 @@ func (t *tally) addProfiles(pd pprofile.Profiles) {
 		return strs.At(int(i))
 	}
 	t.sawProfiles = true
+	t.byFunction = resize(t.byFunction, fns.Len())
+	t.byMapping = resize(t.byMapping, maps.Len())
+	var unknown int64
 	for _, rp := range pd.ResourceProfiles().All() {
 		for _, sp := range rp.ScopeProfiles().All() {
 			for _, p := range sp.Profiles().All() {
-				vt := valueType{str(p.SampleType().TypeStrindex()), str(p.SampleType().UnitStrindex())}
-				cpu := vt.typ == cpuSampleType
-				for _, s := range p.Samples().All() {
-					v := sampleValue(s)
-					if !cpu {
-						t.other[vt] += v
-						continue
+				samples := p.Samples()
+				if str(p.SampleType().TypeStrindex()) != cpuSampleType {
+					var total int64
+					for _, s := range samples.All() {
+						total += sampleValue(s)
 					}
+					t.other[valueType{str(p.SampleType().TypeStrindex()), str(p.SampleType().UnitStrindex())}] += total
+					continue
+				}
+				for _, s := range samples.All() {
+					v := sampleValue(s)
 					t.cpuSamples += v
 					si := int(s.StackIndex())
 					if si < 0 || si >= stacks.Len() {
-						t.unnamed[""] += v
+						unknown += v
 						continue
 					}
 					li := stacks.At(si).LocationIndices()
-					if li.Len() == 0 || int(li.At(0)) >= locs.Len() || li.At(0) < 0 {
-						t.unnamed[""] += v
+					if li.Len() == 0 || li.At(0) < 0 || int(li.At(0)) >= locs.Len() {
+						unknown += v
 						continue
 					}
 					loc := locs.At(int(li.At(0)))
 					// Lines are innermost first: an inlined function is
 					// where the time went.
 					if lines := loc.Lines(); lines.Len() > 0 {
-						if fi := int(lines.At(0).FunctionIndex()); fi >= 0 && fi < fns.Len() {
-							if name := str(fns.At(fi).NameStrindex()); name != "" {
-								t.leaf[name] += v
-								continue
-							}
+						if fi := int(lines.At(0).FunctionIndex()); fi > 0 && fi < len(t.byFunction) {
+							t.byFunction[fi] += v
+							continue
 						}
 					}
-					if mi := int(loc.MappingIndex()); mi > 0 && mi < maps.Len() {
-						t.unnamed[str(maps.At(mi).FilenameStrindex())] += v
+					if mi := int(loc.MappingIndex()); mi > 0 && mi < len(t.byMapping) {
+						t.byMapping[mi] += v
 					} else {
-						t.unnamed[""] += v
+						unknown += v
 					}
 				}
 			}
 		}
 	}
+	for fi, v := range t.byFunction {
+		if v == 0 {
+			continue
+		}
+		if name := str(fns.At(fi).NameStrindex()); name != "" {
+			t.leaf[name] += v
+		} else {
+			unknown += v
+		}
+	}
+	for mi, v := range t.byMapping {
+		if v != 0 {
+			t.unnamed[str(maps.At(mi).FilenameStrindex())] += v
+		}
+	}
+	if unknown != 0 {
+		t.unnamed[""] += unknown
+	}
+}
+
+// resize returns s with n zeroed elements, reusing its array when it can.
+func resize(s []int64, n int) []int64 {
+	if cap(s) < n {
+		return make([]int64, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // sampleValue is a sample's value: its (first) value, or its number of
