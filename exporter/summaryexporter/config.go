@@ -6,6 +6,7 @@ package summaryexporter // import "github.com/ebpf-otel/ebpf-otel/exporter/summa
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -30,6 +31,11 @@ type Config struct {
 	Files []string `mapstructure:"files"`
 	// Output is stdout or stderr.
 	Output Output `mapstructure:"output"`
+	// Telemetry is the Collector's own metrics endpoint in the Prometheus
+	// text format (service::telemetry::metrics with a pull reader), where
+	// the receiver reports what it lost; empty leaves losses to what the
+	// pipelines carry.
+	Telemetry string `mapstructure:"telemetry"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -51,6 +57,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Output != OutputStdout && c.Output != OutputStderr {
 		errs = append(errs, fmt.Errorf("output must be stdout or stderr, got %q", c.Output))
+	}
+	if c.Telemetry != "" {
+		if u, err := url.Parse(c.Telemetry); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("telemetry must be an http URL such as http://127.0.0.1:8888/metrics, got %q", c.Telemetry))
+		}
 	}
 	for i, f := range c.Files {
 		if f == "" {

@@ -36,6 +36,7 @@ func TestConfigLoads(t *testing.T) {
 	assert.Equal(t, 5, custom.Top)
 	assert.Equal(t, OutputStderr, custom.Output)
 	assert.Equal(t, []string{"/tmp/out/metrics.jsonl", "/tmp/out/profiles.jsonl"}, custom.Files)
+	assert.Equal(t, "http://127.0.0.1:8888/metrics", custom.Telemetry)
 }
 
 func TestConfigRejects(t *testing.T) {
@@ -44,5 +45,6 @@ func TestConfigRejects(t *testing.T) {
 	assert.Equal(t, "interval must be at least 1s, got 100ms; use the receiver's collection_interval\n"+
 		"top must be between 1 and 20, got 0; 3 fits a terminal line\n"+
 		`output must be stdout or stderr, got "file"`+"\n"+
+		`telemetry must be an http URL such as http://127.0.0.1:8888/metrics, got "127.0.0.1:8888"`+"\n"+
 		"files[0] is empty; give the file exporter's path", err.Error())
 }

@@ -35,6 +35,12 @@ type summary struct {
 	aligned bool
 	first   chan struct{}
 
+	// telemetry reads the receiver's losses (nil without an endpoint);
+	// telemetryFailed keeps a failing endpoint to one warning. Used by the
+	// printer only.
+	telemetry       *telemetry
+	telemetryFailed bool
+
 	startOnce sync.Once
 	started   atomic.Bool
 	stopOnce  sync.Once
@@ -45,7 +51,7 @@ type summary struct {
 func newSummary(cfg *Config, out io.Writer, logger *zap.Logger) *summary {
 	return &summary{
 		cfg: cfg, out: out, logger: logger, now: time.Now,
-		tally: newTally(), cum: newCumulative(),
+		tally: newTally(), cum: newCumulative(), telemetry: newTelemetryIf(cfg.Telemetry),
 		stop: make(chan struct{}), done: make(chan struct{}), first: make(chan struct{}, 1),
 	}
 }
@@ -121,10 +127,23 @@ func (s *summary) shutdown(ctx context.Context) error {
 	return nil
 }
 
-// print writes the interval's line and starts the next interval.
+// print writes the interval's line and starts the next interval. The
+// telemetry is read before the lock, so a slow endpoint never holds up the
+// pipelines.
 func (s *summary) print() {
+	var lost losses
+	if s.telemetry != nil {
+		var err error
+		if lost, err = s.telemetry.delta(context.Background()); err != nil && !s.telemetryFailed {
+			s.logger.Warn("the summary's losses are incomplete", zap.Error(err))
+		}
+		s.telemetryFailed = err != nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tally.samplesLost += lost.samples
+	s.tally.updatesLost += lost.updates
+	s.tally.eventsLost += lost.events
 	total := outputBytes(s.cfg.Files)
 	grown := max(total-s.bytesBefore, 0)
 	s.bytesBefore = total
@@ -155,4 +174,11 @@ func (s *summary) consumeLogs(ld plog.Logs) {
 	defer s.mu.Unlock()
 	s.arrived()
 	s.tally.addLogs(ld)
+}
+
+func newTelemetryIf(url string) *telemetry {
+	if url == "" {
+		return nil
+	}
+	return newTelemetry(url)
 }
