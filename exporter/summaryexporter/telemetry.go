@@ -71,7 +71,7 @@ func (t *telemetry) scrape(ctx context.Context) (losses, error) {
 	if err != nil {
 		return losses{}, fmt.Errorf("reading the collector's telemetry: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // a read-only GET: nothing to lose
 	if resp.StatusCode != http.StatusOK {
 		return losses{}, fmt.Errorf("reading the collector's telemetry: %s answered %s", t.url, resp.Status)
 	}
@@ -101,11 +101,9 @@ func parseLosses(r io.Reader) (losses, error) {
 			continue
 		}
 		// The value follows the labels (which may hold spaces in quotes).
-		rest := line
+		rest := line[len(metricName(line)):]
 		if i := strings.LastIndexByte(line, '}'); i >= 0 {
 			rest = line[i+1:]
-		} else {
-			rest = line[len(metricName(line)):]
 		}
 		fields := strings.Fields(rest)
 		if len(fields) == 0 {
