@@ -8,13 +8,16 @@
  * Attribution is to the current task: allocations made in interrupt
  * context or by kernel threads on a process's behalf (writeback, softirq
  * networking) go to whichever task runs, or to the kernel thread; pid 0 is
- * the idle task's interrupts. Field offsets come from BTF (CO-RE), so the
+ * the idle task's interrupts. The target filters (filter.bpf.h) apply to
+ * the same task, so a filtered process is counted exactly as it would be
+ * attributed without filters. Field offsets come from BTF (CO-RE), so the
  * tracepoints' layout changes across kernels are absorbed. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "kmem.h"
 #include "maps.bpf.h"
+#include "filter.bpf.h"
 
 /* Set by the loader from the system's page size. */
 const volatile __u32 page_shift = 12;
@@ -34,11 +37,15 @@ struct {
 	__uint(max_entries, KMEM_STAT_MAX);
 } stats SEC(".maps");
 
+/* counts_of_current is the current process's counts, NULL when the target
+ * filters leave it out (or the map is full). */
 static __always_inline struct kmem_val *counts_of_current(void)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct kmem_val zero = {};
 
+	if (!target_wanted(pid))
+		return NULL;
 	return lookup_or_init(&counts, &pid, &zero, &stats, KMEM_STAT_FULL);
 }
 

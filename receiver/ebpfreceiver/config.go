@@ -27,8 +27,9 @@ type Config struct {
 	// batch is emitted.
 	CollectionInterval time.Duration `mapstructure:"collection_interval"`
 	// Targets restricts what is observed; empty means the whole machine.
-	// Not every probe set can apply every filter: tcp and kernel_memory
-	// apply none (docs/configuration.md has the table).
+	// Not every probe set can apply every filter: tcp applies none, memory
+	// not cgroup_paths, syscalls and kernel_memory not process_name
+	// (docs/configuration.md has the table).
 	Targets TargetsConfig `mapstructure:"targets"`
 	// Profiles configures the profilers.
 	Profiles ProfilesConfig `mapstructure:"profiles"`

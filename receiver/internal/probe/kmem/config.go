@@ -16,6 +16,10 @@ type Config struct {
 	// ProcRoot is where procfs is mounted, to tell exited processes.
 	// Default "/proc".
 	ProcRoot string
+	// PIDs and CgroupIDs are the target filters, applied in the kernel to
+	// the task an allocation is attributed to; empty counts every process.
+	PIDs      []uint32
+	CgroupIDs []uint64
 }
 
 // Stats are the kernel side's cumulative counters and this Collect's

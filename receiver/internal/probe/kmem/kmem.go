@@ -52,6 +52,10 @@ func Start(cfg Config) (_ *Probe, err error) {
 		return nil, fmt.Errorf("setting page_shift: %w", err)
 	}
 	spec.Maps["counts"].MaxEntries = cfg.MapEntries
+	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
+	if err := targets.Configure(spec); err != nil {
+		return nil, err
+	}
 
 	p := &Probe{cfg: cfg}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
@@ -62,6 +66,9 @@ func Start(cfg Config) (_ *Probe, err error) {
 			_ = p.Close()
 		}
 	}()
+	if err := targets.Fill(p.objs.TargetPids, p.objs.TargetCgroups); err != nil {
+		return nil, err
+	}
 	for _, tp := range []struct {
 		name string
 		prog *ebpf.Program

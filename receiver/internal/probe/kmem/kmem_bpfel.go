@@ -36,8 +36,12 @@ type kmemKmemVal struct {
 const (
 	kmemMapCounts         = "counts"
 	kmemMapStats          = "stats"
+	kmemMapTargetCgroups  = "target_cgroups"
+	kmemMapTargetPids     = "target_pids"
 	kmemProgKmalloc       = "kmalloc"
 	kmemProgMmPageAlloc   = "mm_page_alloc"
+	kmemVarFilterCgroup   = "filter_cgroup"
+	kmemVarFilterPid      = "filter_pid"
 	kmemVarPageShift      = "page_shift"
 	kmemVarUnusedKmemStat = "unused_kmem_stat"
 )
@@ -92,14 +96,18 @@ type kmemProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kmemMapSpecs struct {
-	Counts *ebpf.MapSpec `ebpf:"counts"`
-	Stats  *ebpf.MapSpec `ebpf:"stats"`
+	Counts        *ebpf.MapSpec `ebpf:"counts"`
+	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
 }
 
 // kmemVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kmemVariableSpecs struct {
+	FilterCgroup   *ebpf.VariableSpec `ebpf:"filter_cgroup"`
+	FilterPid      *ebpf.VariableSpec `ebpf:"filter_pid"`
 	PageShift      *ebpf.VariableSpec `ebpf:"page_shift"`
 	UnusedKmemStat *ebpf.VariableSpec `ebpf:"unused_kmem_stat"`
 }
@@ -124,14 +132,18 @@ func (o *kmemObjects) Close() error {
 //
 // It can be passed to loadKmemObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kmemMaps struct {
-	Counts *ebpf.Map `ebpf:"counts"`
-	Stats  *ebpf.Map `ebpf:"stats"`
+	Counts        *ebpf.Map `ebpf:"counts"`
+	Stats         *ebpf.Map `ebpf:"stats"`
+	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids    *ebpf.Map `ebpf:"target_pids"`
 }
 
 func (m *kmemMaps) Close() error {
 	return _KmemClose(
 		m.Counts,
 		m.Stats,
+		m.TargetCgroups,
+		m.TargetPids,
 	)
 }
 
@@ -139,6 +151,8 @@ func (m *kmemMaps) Close() error {
 //
 // It can be passed to loadKmemObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kmemVariables struct {
+	FilterCgroup   *ebpf.Variable `ebpf:"filter_cgroup"`
+	FilterPid      *ebpf.Variable `ebpf:"filter_pid"`
 	PageShift      *ebpf.Variable `ebpf:"page_shift"`
 	UnusedKmemStat *ebpf.Variable `ebpf:"unused_kmem_stat"`
 }

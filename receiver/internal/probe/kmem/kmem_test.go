@@ -4,6 +4,7 @@ package kmem
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,3 +108,66 @@ func TestPageAllocsAttributed(t *testing.T) {
 }
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// TestTargetPIDsFilterInKernel: with a pid target, only that process is
+// counted. The target is a shell that execs the test program once the
+// probe is loaded (same pid); a second copy of the program, outside the
+// targets, allocates as much at the same time and is not counted.
+func TestTargetPIDsFilterInKernel(t *testing.T) {
+	requirePrivileges(t)
+	bin := testenv.CC(t, t.TempDir(), "pages", "-O1", "testdata/pages.c")
+	target := exec.Command("/bin/sh", "-c", `read go && exec "$0"`, bin)
+	in, err := target.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := target.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = target.Process.Kill(); _ = target.Wait() }()
+	pid := uint32(target.Process.Pid)
+
+	p, err := Start(Config{PIDs: []uint32{pid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	other := exec.Command(bin)
+	otherIn, _ := other.StdinPipe()
+	otherOut, _ := other.StdoutPipe()
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Process.Kill(); _ = other.Wait() }()
+	if _, err := in.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []io.Reader{out, otherOut} {
+		if l, err := bufio.NewReader(r).ReadString('\n'); err != nil || l != "done\n" {
+			t.Fatalf("child: %q %v", l, err)
+		}
+	}
+	start := pcommon.NewTimestampFromTime(time.Now())
+	ms := pmetric.NewMetricSlice()
+	st, err := p.Collect(ms, start, start+1, func(uint32) (string, bool) { return "pages", true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	bytes, ok := point(ms, MetricPageAllocBytes, pid)
+	if !ok || bytes.IntValue() < 64<<20 {
+		t.Fatalf("want the target's 64 MiB of pages counted, got %v (present %v)", bytes.IntValue(), ok)
+	}
+	if _, ok := point(ms, MetricPageAllocBytes, uint32(other.Process.Pid)); ok {
+		t.Error("a process outside the targets was counted")
+	}
+	if st.Processes != 1 {
+		t.Errorf("want only the target in the kernel's map, got %d processes", st.Processes)
+	}
+	_ = in.Close()
+	_ = otherIn.Close()
+}

@@ -6,10 +6,10 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
 )
 
-// NewSet starts the probe. Page allocations and kmallocs are often made
-// on behalf of no particular process (interrupts, kernel threads), so the
-// target filters do not apply (docs/configuration.md).
+// NewSet starts the probe with env's pid and cgroup targets, applied in the
+// kernel to the task each allocation is attributed to.
 func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
+	cfg.PIDs, cfg.CgroupIDs = env.Targets.PIDs, env.Targets.CgroupIDs
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = env.ProcRoot
 	}
