@@ -30,7 +30,7 @@ export class Parser {
 
   constructor(readonly s: string) {}
 
-  look(i = 0): string { return this.s[this.pos + i] ?? ''; }
+  look(i?: number): string { return this.s[i === undefined ? this.pos : this.pos + i] ?? ''; }
   left(): number { return this.s.length - this.pos; }
   eat(p: string): boolean {
     if (this.s.startsWith(p, this.pos)) { this.pos += p.length; return true; }
@@ -89,7 +89,7 @@ export class Parser {
     this.enter();
     // An encoding's template parameters are unrelated to those of an enclosing context
     // (e.g. a local-name lambda used as a template argument).
-    const [savedT, savedO] = [this.tparams, this.outer];
+    const savedT = this.tparams, savedO = this.outer;
     this.tparams = [];
     this.outer = [];
     try {
@@ -97,8 +97,7 @@ export class Parser {
       const st: NameState = { ctorDtorConv: false, endsWithTemplateArgs: false, quals: 0, ref: Ref.None, fwdBegin: this.fwdRefs.length };
       const name = this.name(st);
       this.resolveForwardRefs(st);
-      const end = (): boolean => this.left() === 0 || this.look() === 'E' || this.look() === '.' || this.look() === '_';
-      if (end()) return name;
+      if (this.atEncodingEnd()) return name;
       let attrs: Node | undefined;
       if (this.eat('Ua9enable_ifI')) {
         const args: Node[] = [];
@@ -109,13 +108,19 @@ export class Parser {
       if (!st.ctorDtorConv && st.endsWithTemplateArgs) ret = this.type();
       if (this.eat('v')) return new N.FunctionEncoding(ret, name, [], attrs, st.quals, st.ref);
       const params: Node[] = [];
-      do params.push(this.type()); while (!end());
+      do params.push(this.type()); while (!this.atEncodingEnd());
       return new N.FunctionEncoding(ret, name, params, attrs, st.quals, st.ref);
     } finally {
       this.depth--;
       this.tparams = savedT;
       this.outer = savedO;
     }
+  }
+
+  /** Where an encoding's parameter list ends: the input, an enclosing name, a clone suffix. */
+  private atEncodingEnd(): boolean {
+    const c = this.look();
+    return c === '' || c === 'E' || c === '.' || c === '_';
   }
 
   resolveForwardRefs(st: NameState): void {
