@@ -71,9 +71,18 @@ func (t *tally) line(now time.Time, top int, outBytes int64, haveFiles bool) str
 		part()
 		fmt.Fprintf(&b, "tcp %s conns", thousands(int64(n)))
 	}
-	if lost := t.updatesLost + t.eventsLost; lost > 0 {
+	if t.updatesLost+t.eventsLost > 0 {
 		part()
-		fmt.Fprintf(&b, "lost %s updates, %s process events", thousands(int64(t.updatesLost)), thousands(int64(t.eventsLost)))
+		b.WriteString("lost ")
+		if t.updatesLost > 0 {
+			fmt.Fprintf(&b, "%s updates", thousands(int64(t.updatesLost)))
+			if t.eventsLost > 0 {
+				b.WriteString(", ")
+			}
+		}
+		if t.eventsLost > 0 {
+			fmt.Fprintf(&b, "%s process events", thousands(int64(t.eventsLost)))
+		}
 	}
 	if haveFiles {
 		part()

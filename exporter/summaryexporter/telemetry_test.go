@@ -59,11 +59,16 @@ func TestLossesFromTelemetry(t *testing.T) {
 	assert.Contains(t, out.String(), "cpu 1,020 samples (7 lost)")
 	assert.Contains(t, out.String(), "lost 4 updates, 1 process events")
 
-	// A restarted receiver's counters start over: they count whole.
+	// A restarted receiver's counters start over: they count whole (the
+	// samples); the others count their increase.
 	out.b.Reset()
-	body.Store(exposition(1, 0, 0, 0))
+	body.Store(exposition(1, 0, 0, 2))
 	s.print()
-	assert.Equal(t, "12:00:10  cpu 0 samples (1 lost)\n", out.String())
+	assert.Equal(t, "12:00:10  cpu 0 samples (1 lost) · lost 1 process events\n", out.String())
+	out.b.Reset()
+	body.Store(exposition(1, 0, 5, 2))
+	s.print()
+	assert.Equal(t, "12:00:10  lost 5 updates\n", out.String())
 }
 
 func TestTelemetryFailuresWarnOnce(t *testing.T) {
