@@ -99,7 +99,10 @@ struct unwind_scratch {
 	/* ip is the interrupted instruction (leaf, or after a signal frame),
 	 * not a return address: look it up as is rather than ip - 1. */
 	__u32 exact_ip;
-	__u32 pad;
+	/* ip came from a frame-pointer step standing in for CFI (no table,
+	 * no row, no mapping): in code without frame pointers it is often
+	 * garbage, not worth a re-read of the process when it is unmapped. */
+	__u32 guess;
 };
 
 struct {
@@ -158,6 +161,14 @@ static __always_inline long unwind_fp(struct unwind_scratch *s)
 	s->ip = frame[1];
 	s->exact_ip = 0;
 	return s->ip ? 0 : unwind_stop(s, UNWIND_STAT_FP_END);
+}
+
+/* unwind_fp_fallback steps with the frame pointer where CFI should have
+ * been used: the caller's ip is a guess. */
+static __always_inline long unwind_fp_fallback(struct unwind_scratch *s)
+{
+	s->guess = 1;
+	return unwind_fp(s);
 }
 
 static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_proc *proc, __u64 ip)
@@ -232,8 +243,9 @@ static long unwind_step(__u32 i, void *data)
 		 * loader mapped after exec, dlopen): ask, and use the frame
 		 * pointer meanwhile. */
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_MAPPING);
-		unwind_request(s->pid, s->ip);
-		return unwind_fp(s);
+		if (!s->guess)
+			unwind_request(s->pid, s->ip);
+		return unwind_fp_fallback(s);
 	}
 	if (!m->table_id)
 		return unwind_fp(s);
@@ -244,14 +256,14 @@ static long unwind_step(__u32 i, void *data)
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_TABLE);
 		if (!bpf_map_update_elem(&unwind_table_requests, &m->table_id, &now, BPF_NOEXIST))
 			unwind_wake_up();
-		return unwind_fp(s);
+		return unwind_fp_fallback(s);
 	}
 	/* A return address may be one past the end of its function (a call
 	 * to a noreturn function): look up the call instruction instead. */
 	pc = s->ip - m->bias - (s->exact_ip ? 0 : 1);
 	row = unwind_find_row(rows, m->rows, pc);
 	if (!row || row->cfa == UNWIND_CFA_NONE)
-		return unwind_fp(s);
+		return unwind_fp_fallback(s);
 
 	switch (row->cfa) {
 	case UNWIND_CFA_RSP:
@@ -273,6 +285,7 @@ static long unwind_step(__u32 i, void *data)
 		    bpf_probe_read_user(&s->ip, 8, (void *)(sp + UNWIND_SIG_RIP)))
 			return unwind_stop(s, UNWIND_STAT_READ_FAULT);
 		s->exact_ip = 1;
+		s->guess = 0;
 		return 0;
 	}
 	default:
@@ -291,6 +304,7 @@ static long unwind_step(__u32 i, void *data)
 	s->sp = cfa;
 	s->ip = ra;
 	s->exact_ip = 0;
+	s->guess = 0;
 	return ra ? 0 : unwind_stop(s, UNWIND_STAT_COMPLETE);
 }
 
@@ -320,6 +334,7 @@ static __always_inline struct unwind_stack *unwind_user(__u32 pid, __u64 *hash)
 	s->pid = pid;
 	s->stop = UNWIND_STAT_DEPTH;
 	s->exact_ip = 1;
+	s->guess = 0;
 	c.s = s;
 	c.proc = bpf_map_lookup_elem(&unwind_procs, &pid);
 	if (!c.proc) {

@@ -103,8 +103,16 @@ type parser struct {
 	// init and st are the state an FDE starts from and the current one.
 	init, st frameState
 	rows     []Row
-	fdes     int
-	stop     <-chan struct{} // closed: abandon the build
+	// spans are where each FDE's rows lie in rows, in section order.
+	spans []span
+	fdes  int
+	stop  <-chan struct{} // closed: abandon the build
+}
+
+// span is the rows of one FDE: rows[start:end], from begin on.
+type span struct {
+	begin      uint32
+	start, end int
 }
 
 // parseSection appends the unsorted rows of every FDE in sec.
@@ -352,7 +360,11 @@ func (p *parser) fde(r *reader, c *cie) error {
 	if err := p.run(c, r.b[r.off:], &p.st, &p.init, begin, end, first); err != nil {
 		return err
 	}
-	return p.gap(end)
+	if err := p.gap(end); err != nil {
+		return err
+	}
+	p.spans = append(p.spans, span{begin: uint32(begin), start: first, end: len(p.rows)})
+	return nil
 }
 
 func (p *parser) gap(pc uint64) error {

@@ -222,7 +222,7 @@ func build(secs []section, stop <-chan struct{}) (*Table, error) {
 			return nil, fmt.Errorf(".debug_frame: %w", err)
 		}
 	}
-	sortRows(p.rows)
+	sortRows(p.rows, p.spans)
 	// Compact in place: the sorted rows are not needed afterwards.
 	rows := p.rows[:0]
 	for _, row := range p.rows {
@@ -247,28 +247,48 @@ func build(secs []section, stop <-chan struct{}) (*Table, error) {
 
 // sortRows sorts rows by PC; at one PC an FDE's end marker (CFANone) sorts
 // before another FDE's start, and rows otherwise keep their order (a later
-// FDE at the same PC wins in the compaction). Keys of PC, marker and
-// position sort as plain integers, several times faster than a stable sort
-// with a comparison function on these tables.
-func sortRows(rows []Row) {
-	if slices.IsSortedFunc(rows, func(a, b Row) int {
-		if c := cmp.Compare(a.PC, b.PC); c != 0 {
-			return c
-		}
-		return cmp.Compare(markerRank(a), markerRank(b))
-	}) {
+// FDE at the same PC wins in the compaction). Each FDE's rows are in order
+// already (spans say where they lie), so sorting the FDEs by start and
+// concatenating their rows sorts the table unless FDEs overlap; then, and
+// for input out of order within an FDE, keys of PC, marker and position
+// are sorted as plain integers.
+func sortRows(rows []Row, spans []span) {
+	if slices.IsSortedFunc(rows, compareRows) {
 		return
+	}
+	sorted := make([]Row, 0, len(rows))
+	if len(spans) > 0 && spans[len(spans)-1].end == len(rows) {
+		keys := make([]uint64, len(spans))
+		for i, s := range spans {
+			keys[i] = uint64(s.begin)<<32 | uint64(i) //nolint:gosec // G115: fewer FDEs than rows, below 2^32
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			s := spans[k&(1<<32-1)]
+			sorted = append(sorted, rows[s.start:s.end]...)
+		}
+		if slices.IsSortedFunc(sorted, compareRows) {
+			copy(rows, sorted)
+			return
+		}
 	}
 	keys := make([]uint64, len(rows))
 	for i, r := range rows {
 		keys[i] = uint64(r.PC)<<32 | uint64(markerRank(r))<<31 | uint64(i) //nolint:gosec // G115: i < maxRows < 2^31
 	}
 	slices.Sort(keys)
-	sorted := make([]Row, len(rows))
+	sorted = sorted[:len(rows)]
 	for i, k := range keys {
 		sorted[i] = rows[k&(1<<31-1)]
 	}
 	copy(rows, sorted)
+}
+
+func compareRows(a, b Row) int {
+	if c := cmp.Compare(a.PC, b.PC); c != 0 {
+		return c
+	}
+	return cmp.Compare(markerRank(a), markerRank(b))
 }
 
 // markerRank is 0 for an FDE's end marker, 1 for a row with a rule.

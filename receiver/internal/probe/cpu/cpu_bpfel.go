@@ -62,7 +62,7 @@ type cpuUnwindScratch struct {
 	Pid     uint32
 	Stop    uint32
 	ExactIp uint32
-	Pad     uint32
+	Guess   uint32
 }
 
 type cpuUnwindStack struct {

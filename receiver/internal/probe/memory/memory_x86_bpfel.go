@@ -116,7 +116,7 @@ type memoryUnwindScratch struct {
 	Pid     uint32
 	Stop    uint32
 	ExactIp uint32
-	Pad     uint32
+	Guess   uint32
 }
 
 type memoryUnwindStack struct {

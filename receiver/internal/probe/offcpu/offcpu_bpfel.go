@@ -71,7 +71,7 @@ type offcpuUnwindScratch struct {
 	Pid     uint32
 	Stop    uint32
 	ExactIp uint32
-	Pad     uint32
+	Guess   uint32
 }
 
 type offcpuUnwindStack struct {
