@@ -260,7 +260,7 @@ func sortRows(rows []Row, spans []span) {
 	if len(spans) > 0 && spans[len(spans)-1].end == len(rows) {
 		keys := make([]uint64, len(spans))
 		for i, s := range spans {
-			keys[i] = uint64(s.begin)<<32 | uint64(i) //nolint:gosec // G115: fewer FDEs than rows, below 2^32
+			keys[i] = uint64(s.begin)<<32 | uint64(i)
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
