@@ -89,7 +89,8 @@ func TestFileIDsReusedUnderChurn(t *testing.T) {
 	cmd, stdin := waitingXZ(t, bins[0])
 	sizes := unwind.NewCache(1<<40, nil)
 	var libs, own int64
-	for i, f := range executableFiles(t, cmd.Process.Pid) {
+	mapped := executableFiles(t, cmd.Process.Pid)
+	for i, f := range mapped {
 		tab, err := sizes.Get(unwind.FileKey{Inode: uint64(i)}, f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
@@ -164,6 +165,11 @@ func TestFileIDsReusedUnderChurn(t *testing.T) {
 	// Without reuse every copy would take a new id (files + libraries).
 	if limit := uint32(2 * (fit + 4)); st.HighestFileID > limit {
 		t.Errorf("highest file id %d after %d distinct files, want at most %d (ids reused)", st.HighestFileID, files, limit)
+	}
+	// Every file's table built once, the shared libraries' too, however
+	// many processes mapped them.
+	if want := uint64(files + len(mapped) - 1); st.Cache.Builds != want {
+		t.Errorf("%d tables built for %d distinct files", st.Cache.Builds, want)
 	}
 	if st.Cache.Bytes > libs+fit*own {
 		t.Errorf("%d bytes of tables, budget %d", st.Cache.Bytes, libs+fit*own)
