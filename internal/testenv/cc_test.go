@@ -127,7 +127,7 @@ func TestEmulated(t *testing.T) {
 		t.Error("sample share loosened on real hardware")
 	}
 	t.Setenv(EmulatedEnv, "1")
-	if !Emulated() || MinSampleShare() != 0.3 {
+	if !Emulated() || MinSampleShare() != 0.15 {
 		t.Error("1 not reported as emulated")
 	}
 }
