@@ -24,6 +24,8 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 
+#include "filter.bpf.h"
+
 const volatile bool emit_events = false;
 /* Reasons up to this value are not drops (SKB_NOT_DROPPED_YET, SKB_CONSUMED);
  * set from the kernel's BTF by the loader. */
@@ -53,6 +55,7 @@ struct listen_key {
 
 struct owner {
 	__u32 pid;
+	__u8 wanted; /* the listener passed the target filters */
 	char comm[TASK_COMM_LEN];
 };
 
@@ -92,6 +95,16 @@ struct {
 } events SEC(".maps");
 
 static const struct tcp_val zero_val;
+
+/* With target filters, a connection is counted only when its owner passed
+ * them at its start (the connecting task, or the task that listened): its
+ * later events run in softirq, where the current task is not the owner, so
+ * they are judged by the socket's storage, and sockets without any are
+ * left out. */
+static __always_inline bool filtering(void)
+{
+	return filter_pid || filter_cgroup;
+}
 
 /* lport reads the local port from inet_sport: at TCP_CLOSE the port is
  * already released (inet_put_port zeroes skc_num) but inet_sport stays. */
@@ -155,14 +168,28 @@ static __always_inline void on_listen(const struct sock *sk)
 				 .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
 	struct owner o = { .pid = bpf_get_current_pid_tgid() >> 32 };
 
+	o.wanted = target_wanted(o.pid);
 	bpf_get_current_comm(&o.comm, sizeof(o.comm));
 	bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY);
 }
 
 static __always_inline void on_start(const struct sock *sk, __u8 dir)
 {
-	struct conn *c = conn_of(sk, BPF_SK_STORAGE_GET_F_CREATE);
+	struct owner *o = NULL;
+	struct conn *c;
 
+	if (dir == TCP_DIR_ACTIVE) {
+		if (!target_wanted(bpf_get_current_pid_tgid() >> 32))
+			return;
+	} else {
+		struct listen_key lk = { .netns = netns_of(sk),
+					 .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
+
+		o = bpf_map_lookup_elem(&listeners, &lk);
+		if (filtering() && (!o || !o->wanted))
+			return;
+	}
+	c = conn_of(sk, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!c) {
 		stat_inc(&stats, TCP_STAT_NO_STORAGE);
 		return;
@@ -174,15 +201,9 @@ static __always_inline void on_start(const struct sock *sk, __u8 dir)
 	if (dir == TCP_DIR_ACTIVE) {
 		c->pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(&c->comm, sizeof(c->comm));
-	} else {
-		struct listen_key lk = { .netns = netns_of(sk),
-					 .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
-		struct owner *o = bpf_map_lookup_elem(&listeners, &lk);
-
-		if (o) {
-			c->pid = o->pid;
-			__builtin_memcpy(c->comm, o->comm, sizeof(c->comm));
-		}
+	} else if (o) {
+		c->pid = o->pid;
+		__builtin_memcpy(c->comm, o->comm, sizeof(c->comm));
 	}
 }
 
@@ -321,6 +342,8 @@ static __always_inline void count_sock(const struct sock *sk, __u32 off)
 	struct conn_key k;
 	struct tcp_val *v;
 
+	if (!c && filtering())
+		return;
 	fill_key(&k, sk, c);
 	v = counts_get(&k);
 	if (v)
@@ -376,7 +399,7 @@ int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb)
 {
 	if (sk)
 		count_sock(sk, __builtin_offsetof(struct tcp_val, resets_sent));
-	else if (skb)
+	else if (skb && !filtering()) /* no socket, no owner to filter by */
 		count_orphan_reset(skb);
 	return 0;
 }

@@ -27,9 +27,10 @@ type Config struct {
 	// batch is emitted.
 	CollectionInterval time.Duration `mapstructure:"collection_interval"`
 	// Targets restricts what is observed; empty means the whole machine.
-	// Not every probe set can apply every filter: tcp applies none, memory
-	// not cgroup_paths, syscalls and kernel_memory not process_name
-	// (docs/configuration.md has the table).
+	// Not every probe set can apply every filter: memory does not apply
+	// cgroup_paths, the metric sets not process_name, and tcp's packet
+	// drops by reason stay machine-wide (docs/configuration.md has the
+	// table).
 	Targets TargetsConfig `mapstructure:"targets"`
 	// Profiles configures the profilers.
 	Profiles ProfilesConfig `mapstructure:"profiles"`

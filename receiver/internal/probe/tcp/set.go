@@ -6,10 +6,12 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
 )
 
-// NewSet starts the tracer. TCP state changes, retransmits and drops run
-// in softirq context, where the current task is not the connection's
-// owner, so the target filters do not apply (docs/configuration.md).
+// NewSet starts the probe with env's pid and cgroup targets. TCP state
+// changes and retransmits run in softirq context, where the current task
+// is not the connection's owner, so the filters are applied to the owner
+// when the connection starts (docs/configuration.md).
 func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
+	cfg.PIDs, cfg.CgroupIDs = env.Targets.PIDs, env.Targets.CgroupIDs
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = env.ProcRoot
 	}

@@ -50,6 +50,12 @@ type Config struct {
 	// ProcRoot is where procfs is mounted, to tell exited processes.
 	// Default "/proc".
 	ProcRoot string
+	// PIDs and CgroupIDs are the target filters, applied in the kernel to
+	// a connection's owner when it starts (the connecting task, or the
+	// task that listened); empty counts every connection. Packet drops
+	// by reason are machine-wide and not filtered.
+	PIDs      []uint32
+	CgroupIDs []uint64
 }
 
 // Stats says what Collect folded and what the kernel side lost.
@@ -135,6 +141,10 @@ func Start(cfg Config) (_ *Probe, err error) {
 	if cfg.Events {
 		spec.Maps["events"].MaxEntries = cfg.EventBuffer
 	}
+	targets := loader.Targets{PIDs: cfg.PIDs, CgroupIDs: cfg.CgroupIDs}
+	if err := targets.Configure(spec); err != nil {
+		return nil, err
+	}
 
 	t := &Probe{reasons: reasons, procRoot: cfg.ProcRoot}
 	t.agg.init(cfg.TopProcesses, cfg.TopPeers)
@@ -147,6 +157,9 @@ func Start(cfg Config) (_ *Probe, err error) {
 			_ = t.Close()
 		}
 	}()
+	if err := targets.Fill(t.objs.TargetPids, t.objs.TargetCgroups); err != nil {
+		return nil, err
+	}
 	for _, p := range []struct {
 		name string
 		prog *ebpf.Program

@@ -42,9 +42,11 @@ type tcpListenKey struct {
 }
 
 type tcpOwner struct {
-	_    structs.HostLayout
-	Pid  uint32
-	Comm [16]int8
+	_      structs.HostLayout
+	Pid    uint32
+	Wanted uint8
+	Comm   [16]int8
+	_      [3]byte
 }
 
 type tcpTcpDir uint32
@@ -107,12 +109,16 @@ const (
 	tcpMapEvents            = "events"
 	tcpMapListeners         = "listeners"
 	tcpMapStats             = "stats"
+	tcpMapTargetCgroups     = "target_cgroups"
+	tcpMapTargetPids        = "target_pids"
 	tcpProgInetSockSetState = "inet_sock_set_state"
 	tcpProgKfreeSkb         = "kfree_skb"
 	tcpProgTcpReceiveReset  = "tcp_receive_reset"
 	tcpProgTcpRetransmitSkb = "tcp_retransmit_skb"
 	tcpProgTcpSendReset     = "tcp_send_reset"
 	tcpVarEmitEvents        = "emit_events"
+	tcpVarFilterCgroup      = "filter_cgroup"
+	tcpVarFilterPid         = "filter_pid"
 	tcpVarNotDroppedMax     = "not_dropped_max"
 	tcpVarUnusedTcpDir      = "unused_tcp_dir"
 	tcpVarUnusedTcpEvent    = "unused_tcp_event"
@@ -172,14 +178,16 @@ type tcpProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpMapSpecs struct {
-	Conns     *ebpf.MapSpec `ebpf:"conns"`
-	Counts0   *ebpf.MapSpec `ebpf:"counts0"`
-	Counts1   *ebpf.MapSpec `ebpf:"counts1"`
-	Ctl       *ebpf.MapSpec `ebpf:"ctl"`
-	Drops     *ebpf.MapSpec `ebpf:"drops"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	Listeners *ebpf.MapSpec `ebpf:"listeners"`
-	Stats     *ebpf.MapSpec `ebpf:"stats"`
+	Conns         *ebpf.MapSpec `ebpf:"conns"`
+	Counts0       *ebpf.MapSpec `ebpf:"counts0"`
+	Counts1       *ebpf.MapSpec `ebpf:"counts1"`
+	Ctl           *ebpf.MapSpec `ebpf:"ctl"`
+	Drops         *ebpf.MapSpec `ebpf:"drops"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	Listeners     *ebpf.MapSpec `ebpf:"listeners"`
+	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
 }
 
 // tcpVariableSpecs contains global variables before they are loaded into the kernel.
@@ -187,6 +195,8 @@ type tcpMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpVariableSpecs struct {
 	EmitEvents     *ebpf.VariableSpec `ebpf:"emit_events"`
+	FilterCgroup   *ebpf.VariableSpec `ebpf:"filter_cgroup"`
+	FilterPid      *ebpf.VariableSpec `ebpf:"filter_pid"`
 	NotDroppedMax  *ebpf.VariableSpec `ebpf:"not_dropped_max"`
 	UnusedTcpDir   *ebpf.VariableSpec `ebpf:"unused_tcp_dir"`
 	UnusedTcpEvent *ebpf.VariableSpec `ebpf:"unused_tcp_event"`
@@ -213,14 +223,16 @@ func (o *tcpObjects) Close() error {
 //
 // It can be passed to loadTcpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpMaps struct {
-	Conns     *ebpf.Map `ebpf:"conns"`
-	Counts0   *ebpf.Map `ebpf:"counts0"`
-	Counts1   *ebpf.Map `ebpf:"counts1"`
-	Ctl       *ebpf.Map `ebpf:"ctl"`
-	Drops     *ebpf.Map `ebpf:"drops"`
-	Events    *ebpf.Map `ebpf:"events"`
-	Listeners *ebpf.Map `ebpf:"listeners"`
-	Stats     *ebpf.Map `ebpf:"stats"`
+	Conns         *ebpf.Map `ebpf:"conns"`
+	Counts0       *ebpf.Map `ebpf:"counts0"`
+	Counts1       *ebpf.Map `ebpf:"counts1"`
+	Ctl           *ebpf.Map `ebpf:"ctl"`
+	Drops         *ebpf.Map `ebpf:"drops"`
+	Events        *ebpf.Map `ebpf:"events"`
+	Listeners     *ebpf.Map `ebpf:"listeners"`
+	Stats         *ebpf.Map `ebpf:"stats"`
+	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids    *ebpf.Map `ebpf:"target_pids"`
 }
 
 func (m *tcpMaps) Close() error {
@@ -233,6 +245,8 @@ func (m *tcpMaps) Close() error {
 		m.Events,
 		m.Listeners,
 		m.Stats,
+		m.TargetCgroups,
+		m.TargetPids,
 	)
 }
 
@@ -241,6 +255,8 @@ func (m *tcpMaps) Close() error {
 // It can be passed to loadTcpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpVariables struct {
 	EmitEvents     *ebpf.Variable `ebpf:"emit_events"`
+	FilterCgroup   *ebpf.Variable `ebpf:"filter_cgroup"`
+	FilterPid      *ebpf.Variable `ebpf:"filter_pid"`
 	NotDroppedMax  *ebpf.Variable `ebpf:"not_dropped_max"`
 	UnusedTcpDir   *ebpf.Variable `ebpf:"unused_tcp_dir"`
 	UnusedTcpEvent *ebpf.Variable `ebpf:"unused_tcp_event"`

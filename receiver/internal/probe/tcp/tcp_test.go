@@ -551,3 +551,67 @@ func TestFailedReadKeepsTheRest(t *testing.T) {
 		t.Errorf("connection logs after a failed drops read: %d (%d records), want both ends", st.Events, logs.Len())
 	}
 }
+
+// TestTargetPIDsFilterOwners: with a pid target, connections are counted
+// by their owner when they start, whatever task runs their later events.
+// The test process listens (a target) and a shell outside the targets
+// connects: the passive end is counted, the shell's active end is not;
+// a connection of the test process to itself counts both ends.
+func TestTargetPIDsFilterOwners(t *testing.T) {
+	needRoot(t)
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		testenv.Skip(t, "needs bash for /dev/tcp: %v", err)
+	}
+	pid := int64(os.Getpid())
+	tr, err := Start(Config{PIDs: []uint32{uint32(pid)}, Events: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	begin := ts(time.Now())
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := int64(ln.Addr().(*net.TCPAddr).Port)
+	wg := serve(t, ln, 2, func(int) int { return 100 }, func(int) int { return 0 })
+	shell := exec.Command(bash, "-c", `exec 3<>/dev/tcp/127.0.0.1/$0 && head -c 100 /dev/zero >&3 && cat <&3 >/dev/null`, strconv.FormatInt(port, 10))
+	if out, err := shell.CombinedOutput(); err != nil {
+		t.Fatalf("shell client: %v\n%s", err, out)
+	}
+	dial(t, ln.Addr().String(), 100, 0)
+	wg.Wait()
+	ln.Close()
+	time.Sleep(300 * time.Millisecond) // let both ends reach CLOSE
+
+	ms := pmetric.NewMetricSlice()
+	logs := plog.NewLogRecordSlice()
+	st, err := tr.Collect(ms, logs, begin, ts(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	if got := total(ms, MetricOpened, attrPID, pid, attrServerPort, port, attrDirection, "passive"); got != 2 {
+		t.Errorf("passive opens of the target: %d, want 2", got)
+	}
+	if got := total(ms, MetricOpened, attrPID, pid, attrServerPort, port, attrDirection, "active"); got != 1 {
+		t.Errorf("active opens of the target: %d, want 1", got)
+	}
+	shellPID := int64(shell.Process.Pid)
+	for i := 0; i < ms.Len(); i++ {
+		for _, p := range points(ms, ms.At(i).Name()) {
+			if v, ok := p.attrs[attrPID]; ok && v != pid {
+				t.Errorf("%s counted for pid %v outside the targets", ms.At(i).Name(), v)
+			}
+		}
+	}
+	for i := 0; i < logs.Len(); i++ {
+		if a := logs.At(i).Attributes().AsRaw(); a[attrPID] == shellPID || a[attrPID] != pid {
+			t.Errorf("connection log of a process outside the targets: %v", a)
+		}
+	}
+	if logs.Len() != 3 {
+		t.Errorf("connection logs: %d, want 3 (two passive ends, one active)", logs.Len())
+	}
+}
