@@ -189,15 +189,7 @@ func TestLoopbackConnections(t *testing.T) {
 	if _, err := net.Dial("tcp4", closed); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}
-	time.Sleep(300 * time.Millisecond) // let both ends reach CLOSE
-
-	ms := pmetric.NewMetricSlice()
-	logs := plog.NewLogRecordSlice()
-	st, err := tr.Collect(ms, logs, begin, ts(time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("stats %+v", st)
+	ms, logs, st := collectClosed(t, tr, begin)
 	pid := int64(os.Getpid())
 	base := []any{attrPID, pid, attrServerPort, port, attrType, "ipv4", attrServerAddr, "127.0.0.1"}
 	check := func(metric, dir string, want int64) {
@@ -583,15 +575,7 @@ func TestTargetPIDsFilterOwners(t *testing.T) {
 	dial(t, ln.Addr().String(), 100, 0)
 	wg.Wait()
 	ln.Close()
-	time.Sleep(300 * time.Millisecond) // let both ends reach CLOSE
-
-	ms := pmetric.NewMetricSlice()
-	logs := plog.NewLogRecordSlice()
-	st, err := tr.Collect(ms, logs, begin, ts(time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("stats %+v", st)
+	ms, logs, _ := collectClosed(t, tr, begin)
 	if got := total(ms, MetricOpened, attrPID, pid, attrServerPort, port, attrDirection, "passive"); got != 2 {
 		t.Errorf("passive opens of the target: %d, want 2", got)
 	}
@@ -614,4 +598,19 @@ func TestTargetPIDsFilterOwners(t *testing.T) {
 	if logs.Len() != 3 {
 		t.Errorf("connection logs: %d, want 3 (two passive ends, one active)", logs.Len())
 	}
+}
+
+// collectClosed lets both ends of the test's connections reach CLOSE, then
+// collects once.
+func collectClosed(t *testing.T, tr *Probe, begin pcommon.Timestamp) (pmetric.MetricSlice, plog.LogRecordSlice, Stats) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	ms := pmetric.NewMetricSlice()
+	logs := plog.NewLogRecordSlice()
+	st, err := tr.Collect(ms, logs, begin, ts(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v", st)
+	return ms, logs, st
 }
