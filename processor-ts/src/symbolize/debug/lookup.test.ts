@@ -77,13 +77,23 @@ describe('readElfFile', () => {
     expect(r.skipped).not.toContain('.rodata');
   }, 120_000);
 
-  it('reads files it cannot list whole: not ELF, truncated section table, no sections', async () => {
+  it('refuses a file that is not ELF on its first bytes, however large', async () => {
     const dir = makeTempDir('ebpf-otel-sparse-');
     const text = join(dir, 'text');
     writeFileSync(text, 'not an ELF file, just some text that is longer than sixty-four bytes in all.\n');
-    const t = await readElfFile(text, DEFAULT_MAX_FILE_SIZE);
-    expect(t.buf.equals(readFileSync(text))).toBe(true);
-    expect(t.loaded).toBe(t.buf.length);
+    await expect(readElfFile(text, DEFAULT_MAX_FILE_SIZE)).rejects.toThrow(/not an ELF file/);
+    await expect(readRegularFile(text, DEFAULT_MAX_FILE_SIZE, { elf: true })).rejects.toThrow(/not an ELF file/);
+    // A 1 GiB sparse file: refused before anything but its first bytes is read.
+    const big = join(dir, 'big');
+    writeFileSync(big, 'x');
+    truncateSync(big, 1024 ** 3);
+    const rss = process.memoryUsage.rss();
+    await Promise.all([0, 1, 2, 3].map(() => expect(readElfFile(big, DEFAULT_MAX_FILE_SIZE)).rejects.toThrow(/not an ELF file/)));
+    expect(process.memoryUsage.rss() - rss).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('reads files it cannot list whole: truncated section table, no sections', async () => {
+    const dir = makeTempDir('ebpf-otel-sparse-');
     const fx = buildFixtures();
     const cut = join(dir, 'cut');
     copyFileSync(fx.exe, cut);

@@ -31,7 +31,7 @@ export async function statRegularFile(path: string, maxSize: number): Promise<Fi
  * Reads a regular file, never opening FIFOs or devices: checked with stat before opening
  * (non-blocking) and with fstat on the opened descriptor, size-capped.
  */
-export async function readRegularFile(path: string, maxSize: number): Promise<{ buf: Buffer } & FileIdentity> {
+export async function readRegularFile(path: string, maxSize: number, opts: { elf?: boolean } = {}): Promise<{ buf: Buffer } & FileIdentity> {
   // stat first so FIFOs and device nodes are never opened; fstat again after open (races).
   await statRegularFile(path, maxSize);
   const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
@@ -40,6 +40,11 @@ export async function readRegularFile(path: string, maxSize: number): Promise<{ 
     checkRegular(path, st, maxSize);
     const buf = Buffer.allocUnsafe(st.size);
     let off = 0;
+    if (opts.elf) {
+      // Only an ELF file is worth its size in memory: the magic decides before the rest is read.
+      off = await readRange(fh, buf, 0, Math.min(4, st.size));
+      if (off < 4 || buf.readUInt32BE(0) !== ELF_MAGIC) throw new ElfError(`${path}: not an ELF file`);
+    }
     while (off < st.size) {
       const { bytesRead } = await fh.read(buf, off, st.size - off, off);
       if (bytesRead === 0) break;
@@ -51,6 +56,7 @@ export async function readRegularFile(path: string, maxSize: number): Promise<{ 
   }
 }
 
+const ELF_MAGIC = 0x7f454c46;
 const SHF_ALLOC = 0x2;
 const SHF_EXECINSTR = 0x4;
 const SHT_NOBITS = 8;
@@ -108,8 +114,9 @@ async function readRange(fh: fsp.FileHandle, buf: Buffer, from: number, to: numb
  * Reads an ELF file as the symbolizer needs it: every byte but the sections it never reads
  * (code, and the loaded image of non-Go files — 80 % of the node binary), which stay zero. The buffer
  * is allocated zero-filled, so the pages never read are never touched and cost no resident
- * memory; `loaded` is what was read. The first and last 4 KiB are always read. A file that is not ELF, or whose section table is odd, is
- * read whole (ElfFile then judges it). Same checks as readRegularFile.
+ * memory; `loaded` is what was read. The first and last 4 KiB are always read. A file whose section table is odd is
+ * read whole (ElfFile then judges it); a file that is not ELF is refused on its first bytes.
+ * Same checks as readRegularFile.
  */
 export async function readElfFile(path: string, maxSize: number): Promise<{ buf: Buffer; loaded: number } & FileIdentity> {
   await statRegularFile(path, maxSize);
@@ -118,12 +125,18 @@ export async function readElfFile(path: string, maxSize: number): Promise<{ buf:
     const st = await fh.stat();
     checkRegular(path, st, maxSize);
     const id = { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size };
+    // Not ELF: refused on its first bytes, before the file's buffer exists (a 1 GiB file
+    // named by a request would otherwise be read whole into memory).
+    const head = Buffer.alloc(Math.min(64, st.size));
+    if ((await readRange(fh, head, 0, head.length)) < 4 || head.readUInt32BE(0) !== ELF_MAGIC) {
+      throw new ElfError(`${path}: not an ELF file`);
+    }
     const buf = Buffer.alloc(st.size);
+    head.copy(buf);
     const whole = async (): Promise<{ buf: Buffer; loaded: number } & FileIdentity> => {
       const n = await readRange(fh, buf, 0, st.size);
       return { buf: n === st.size ? buf : buf.subarray(0, n), loaded: n, ...id };
     };
-    if ((await readRange(fh, buf, 0, Math.min(64, st.size))) < Math.min(64, st.size)) return whole();
     const headers = headerRanges(buf, st.size);
     if (!headers) return whole();
     for (const [a, b] of headers) if ((await readRange(fh, buf, a, b)) < b - a) return whole();
@@ -185,7 +198,7 @@ export async function findDebugFile(
     let loaded: number;
     try {
       // A .gnu_debuglink CRC covers the whole file: read all of it then.
-      ({ buf, loaded } = id !== undefined ? await readElfFile(cand, maxSize) : await readRegularFile(cand, maxSize).then((f) => ({ ...f, loaded: f.buf.length })));
+      ({ buf, loaded } = id !== undefined ? await readElfFile(cand, maxSize) : await readRegularFile(cand, maxSize, { elf: true }).then((f) => ({ ...f, loaded: f.buf.length })));
     } catch { continue; }
     let dbg: ElfFile;
     try { dbg = new ElfFile(buf, loaded); } catch { continue; }
