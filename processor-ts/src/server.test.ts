@@ -4,6 +4,7 @@ import { compressionGzip, createConnectTransport, createGrpcTransport, createGrp
 import { chmodSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -112,6 +113,40 @@ describe('server', () => {
     const client = createClient(SymbolizerService, unixTransports(sock)[2]!);
     const e = await client.symbolize({ profilesData: new Uint8Array(4096) }).catch((x: unknown) => x);
     expect(ConnectError.from(e).code).toBe(Code.ResourceExhausted);
+  });
+
+  it('answers a request wrapper that does not parse with InvalidArgument (400), not Internal (500)', async () => {
+    const sock = tempSock();
+    await start({ unix: sock });
+    // Field 1 with wire type 4 (an end-group without a start): no protobuf decoder accepts it.
+    const garbage = Buffer.from([0x0c, 0xff, 0xff]);
+    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ socketPath: sock, method: 'POST', path: '/ebpfotel.sidecar.v1.AggregatorService/Aggregate', headers: { 'content-type': 'application/proto', 'connect-protocol-version': '1' } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => { body += c.toString(); });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end(garbage);
+    });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body)).toMatchObject({ code: 'invalid_argument', message: expect.stringMatching(/^parse binary:/) as unknown });
+    // gRPC: status 3 in the trailer.
+    const grpc = await new Promise<string | undefined>((resolve, reject) => {
+      const c = http2.connect('http://localhost', { createConnection: () => net.connect(sock) });
+      const st = c.request({ ':method': 'POST', ':path': '/ebpfotel.sidecar.v1.SymbolizerService/Symbolize', 'content-type': 'application/grpc', te: 'trailers' });
+      let status: string | undefined;
+      st.on('response', (h) => { status ??= h['grpc-status'] as string | undefined; });
+      st.on('trailers', (t) => { status = t['grpc-status'] as string | undefined; });
+      st.on('close', () => { c.close(); resolve(status); });
+      st.on('error', reject);
+      st.resume();
+      const frame = Buffer.alloc(5 + garbage.length);
+      frame.writeUInt32BE(garbage.length, 1);
+      garbage.copy(frame, 5);
+      st.end(frame);
+    });
+    expect(grpc).toBe('3');
   });
 
   it('answers DeadlineExceeded to a call whose deadline passes while queued, and still serves', async () => {

@@ -15,6 +15,7 @@ import { routes, SERVICE_NAMES } from './routes.js';
 import { HealthState } from './services/health.js';
 import { parseListen } from './transport/address.js';
 import { guardTcp, hostsFor, isLoopback } from './transport/guard.js';
+import { parseFailuresAreInvalid } from './transport/invalid.js';
 import { HttpListeners, type ListenerLimits } from './transport/listeners.js';
 import { readTokenFile } from './transport/token.js';
 
@@ -109,7 +110,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes, maxStreams: opts.maxStreams });
   const handler = connectNodeAdapter({
-    routes: routes({ engine, limiter, counters, log, health, aggregator, policy: { ...DEFAULT_POLICY, ...opts.policy } }),
+    routes: (router) => {
+      routes({ engine, limiter, counters, log, health, aggregator, policy: { ...DEFAULT_POLICY, ...opts.policy } })(router);
+      // A request wrapper that does not parse is the caller's fault: 400, not 500.
+      parseFailuresAreInvalid(router);
+    },
     // No compression: the RPC runs over a local socket, where gzip only costs CPU on both
     // ends (connect-node otherwise gzips every answer over 1 KiB for a client that accepts
     // it, as connect-go's does by default); and readMaxBytes then bounds what is processed.
