@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SymbolizerService } from './gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import { Health } from './gen/sidecar/grpc/health/v1/health_pb.js';
@@ -105,6 +105,11 @@ describe('server', () => {
     await s.close();
     await s.close(); // idempotent
     expect(existsSync(sock)).toBe(false);
+    // A missing directory is made private; an existing one keeps its mode.
+    const made = join(dir, 'run', 'ebpf-otel', 's.sock');
+    const t = await start({ unix: made });
+    expect(statSync(dirname(made)).mode & 0o777).toBe(0o700);
+    await t.close();
   });
 
   it('refuses oversize messages with ResourceExhausted', async () => {

@@ -20,6 +20,8 @@ import { HttpListeners, type ListenerLimits } from './transport/listeners.js';
 import { readTokenFile } from './transport/token.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:4319';
+/** Where the RPCs are served by default (the collector's processors' default endpoint). */
+export const DEFAULT_UNIX = '/run/ebpf-otel/sidecar.sock';
 export const DEFAULT_READ_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface ServerOptions {

@@ -32,7 +32,7 @@ func TestConfigDefault(t *testing.T) {
 	cfg := load(t, "")
 	require.Equal(t, createDefaultConfig(), cfg)
 	require.NoError(t, cfg.Validate())
-	require.Equal(t, "http://127.0.0.1:4319", cfg.Endpoint)
+	require.Equal(t, "unix:///run/ebpf-otel/sidecar.sock", cfg.Endpoint)
 	require.Equal(t, 5*time.Second, cfg.Timeout)
 	require.Equal(t, OnErrorPassThrough, cfg.OnError)
 }

@@ -9,7 +9,8 @@ import { parseServeArgs, runServe } from './serve.js';
 
 describe('serve command', () => {
   it('parses flags', () => {
-    expect(parseServeArgs([])).toMatchObject({ listen: DEFAULT_LISTEN, logLevel: 'info' });
+    expect(parseServeArgs([])).toMatchObject({ listen: DEFAULT_LISTEN, unix: '/run/ebpf-otel/sidecar.sock', logLevel: 'info' });
+    expect(parseServeArgs(['--no-unix', '--token-file', '/t']).unix).toBeUndefined();
     expect(parseServeArgs(['--no-tcp', '--unix', '/s', '--read-max-bytes', '10', '--cache-bytes', '20', '--max-concurrent', '3', '--kallsyms', '/k', '--log-level', 'debug', '--listen', '[::1]:5'])).toMatchObject({
       listen: '[::1]:5', unix: '/s', readMaxBytes: 10, cacheBytes: 20, maxConcurrent: 3, kallsymsPath: '/k', logLevel: 'debug',
     });
@@ -25,7 +26,7 @@ describe('serve command', () => {
     expect(parseServeArgs(['--build-id-dirs', '/usr/lib,/usr/bin', '--build-id-dirs', '/opt'])).toMatchObject({ buildIdDirs: ['/usr/lib', '/usr/bin', '/opt'] });
     expect(() => parseServeArgs(['--build-id-dirs', 'usr/lib'])).toThrow(/--build-id-dirs: "usr\/lib" is not an absolute directory/);
     expect(() => parseServeArgs(['--build-id-dirs', ','])).toThrow(/--build-id-dirs: needs DIR/);
-    expect(() => parseServeArgs(['--no-tcp'])).toThrow(/needs --unix/);
+    expect(() => parseServeArgs(['--no-tcp', '--no-unix'])).toThrow(/must listen somewhere/);
     expect(() => parseServeArgs(['--read-max-bytes', '-1'])).toThrow(/positive integer/);
     expect(() => parseServeArgs(['--log-level', 'loud'])).toThrow(/log-level/);
     expect(() => parseServeArgs(['--bogus'])).toThrow(/unknown flag/);

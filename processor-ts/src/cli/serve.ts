@@ -1,14 +1,15 @@
 import { DEFAULT_MAX_STREAMS } from '../aggregate/window.js';
 import { DEFAULT_POLICY } from '../engine/policy.js';
 import { createLogger, isLogLevel } from '../log.js';
-import { DEFAULT_LISTEN, DEFAULT_READ_MAX_BYTES, type RunningServer, type ServerOptions, startServer } from '../server.js';
+import { DEFAULT_LISTEN, DEFAULT_READ_MAX_BYTES, DEFAULT_UNIX, type RunningServer, type ServerOptions, startServer } from '../server.js';
 
 export const SERVE_USAGE =
   'usage: ebpf-otel-sidecar serve [--listen HOST:PORT | --no-tcp] [--unix PATH] [--read-max-bytes N]\n' +
   '                               [--cache-bytes N] [--max-concurrent N] [--log-level debug|info|warn|error]\n' +
   `  --listen          loopback TCP address (default ${DEFAULT_LISTEN}; port 0 picks a free port)\n` +
   '  --no-tcp          do not listen on TCP (use with --unix)\n' +
-  '  --unix            also listen on this unix socket, mode 0600\n' +
+  `  --unix            the RPCs' unix socket, mode 0600; its directory is made 0700 if missing (default ${DEFAULT_UNIX})\n` +
+  '  --no-unix         no unix socket (then the RPCs need --token-file over TCP)\n' +
   `  --read-max-bytes  largest request accepted (default ${DEFAULT_READ_MAX_BYTES})\n` +
   '  --cache-bytes     parsed-file cache budget (default 268435456)\n' +
   '  --max-concurrent  requests symbolized at once (default 4; 64 more may wait)\n' +
@@ -28,7 +29,7 @@ export const SERVE_USAGE =
 
 /** Parses `serve` flags into server options. Throws with a message naming the flag. */
 export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLevel: string } {
-  const o: ServerOptions & { logLevel: string } = { listen: DEFAULT_LISTEN, logLevel: 'info' };
+  const o: ServerOptions & { logLevel: string } = { listen: DEFAULT_LISTEN, unix: DEFAULT_UNIX, logLevel: 'info' };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
     if (v === undefined || !Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag}: "${v ?? ''}" is not a positive integer`);
@@ -45,6 +46,7 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLe
       case '--listen': o.listen = v(); if (!o.listen) throw new Error('--listen: needs HOST:PORT'); break;
       case '--no-tcp': o.listen = undefined; break;
       case '--unix': o.unix = v(); if (!o.unix) throw new Error('--unix: needs a path'); break;
+      case '--no-unix': o.unix = undefined; break;
       case '--read-max-bytes': o.readMaxBytes = num(a, v()); break;
       case '--cache-bytes': o.cacheBytes = num(a, v()); break;
       case '--max-concurrent': o.maxConcurrent = num(a, v()); break;
@@ -75,7 +77,7 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLe
       default: throw new Error(`unknown flag "${a}"`);
     }
   }
-  if (o.listen === undefined && o.unix === undefined) throw new Error('--no-tcp needs --unix: the sidecar must listen somewhere');
+  if (o.listen === undefined && o.unix === undefined) throw new Error('--no-tcp and --no-unix together: the sidecar must listen somewhere');
   return o;
 }
 

@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import { dirname } from 'node:path';
 import { removeStaleSocket } from './address.js';
 import { type Protocol, sniff } from './sniff.js';
 
@@ -111,8 +112,12 @@ export class HttpListeners {
     return l.address() as net.AddressInfo;
   }
 
-  /** Listens on a unix socket created with mode 0600 (a stale socket file is replaced). */
+  /**
+   * Listens on a unix socket created with mode 0600 (a stale socket file is replaced). A
+   * missing directory is made 0700; an existing one is left as its owner set it.
+   */
   async listenUnix(path: string): Promise<void> {
+    await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await removeStaleSocket(path);
     const l = this.newListener();
     // The socket must never exist with a wider mode, not even between listen and chmod.

@@ -22,8 +22,10 @@ const (
 	OnErrorError OnError = "error"
 )
 
-// DefaultEndpoint is where `ebpf-otel-sidecar serve` listens by default.
-const DefaultEndpoint = "http://127.0.0.1:4319"
+// DefaultEndpoint is where `ebpf-otel-sidecar serve` serves the RPCs by
+// default: its unix socket (its TCP port serves only the flame graph page,
+// /metrics and health).
+const DefaultEndpoint = "unix:///run/ebpf-otel/sidecar.sock"
 
 // ClientConfig is the part of a processor's configuration that says how to
 // reach the sidecar; processors embed it with `mapstructure:",squash"`.
