@@ -12,7 +12,7 @@ const GRPC_INVALID_ARGUMENT = '3';
 
 /** Rewrites every handler of the router (call after the services are registered). */
 export function parseFailuresAreInvalid(router: ConnectRouter): void {
-  const handlers = router.handlers as UniversalHandler[];
+  const handlers = router.handlers;
   for (let i = 0; i < handlers.length; i++) {
     const h = handlers[i]!;
     handlers[i] = Object.assign(async (req: Parameters<UniversalHandler>[0]) => rewrite(await h(req)), h);
