@@ -84,3 +84,20 @@ export function manyStrings(n = 2_000_000): Uint8Array {
   });
   return w.finish();
 }
+
+/** One location in a mapping of `path` for process `pid`: a request that makes the symbolizer open the file. */
+export function mappingOf(path: string, pid: number): Uint8Array {
+  const w = new BinaryWriter();
+  cpuResource(w, pid, 1);
+  message(w, 2, (d) => {
+    d.tag(1, 2).fork().join(); // mapping 0
+    message(d, 1, (m) => m.tag(1, 0).uint64(0x400000).tag(2, 0).uint64(0x800000).tag(3, 0).uint64(0).tag(4, 0).int32(5));
+    d.tag(2, 2).fork().join(); // location 0
+    message(d, 2, (loc) => loc.tag(1, 0).int32(1).tag(2, 0).uint64(0x401234));
+    baseStrings(d);
+    d.tag(5, 2).string(path);
+    d.tag(7, 2).fork().join(); // stack 0
+    message(d, 7, (st) => st.tag(1, 2).fork().int32(1).join());
+  });
+  return w.finish();
+}

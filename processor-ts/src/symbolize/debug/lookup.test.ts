@@ -89,6 +89,10 @@ describe('readElfFile', () => {
     truncateSync(big, 1024 ** 3);
     const rss = process.memoryUsage.rss();
     await Promise.all([0, 1, 2, 3].map(() => expect(readElfFile(big, DEFAULT_MAX_FILE_SIZE)).rejects.toThrow(/not an ELF file/)));
+    // An ELF magic and a gigabyte of zeros: no section table to list, refused unread.
+    writeFileSync(big, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]));
+    truncateSync(big, 1024 ** 3);
+    await Promise.all([0, 1, 2, 3].map(() => expect(readElfFile(big, DEFAULT_MAX_FILE_SIZE)).rejects.toThrow(/section table unreadable/)));
     expect(process.memoryUsage.rss() - rss).toBeLessThan(64 * 1024 * 1024);
   });
 

@@ -57,6 +57,8 @@ export async function readRegularFile(path: string, maxSize: number, opts: { elf
 }
 
 const ELF_MAGIC = 0x7f454c46;
+/** Largest ELF file read whole when its section table cannot be listed. */
+const MAX_UNLISTED_BYTES = 64 * 1024 * 1024;
 const SHF_ALLOC = 0x2;
 const SHF_EXECINSTR = 0x4;
 const SHT_NOBITS = 8;
@@ -115,7 +117,8 @@ async function readRange(fh: fsp.FileHandle, buf: Buffer, from: number, to: numb
  * (code, and the loaded image of non-Go files — 80 % of the node binary), which stay zero. The buffer
  * is allocated zero-filled, so the pages never read are never touched and cost no resident
  * memory; `loaded` is what was read. The first and last 4 KiB are always read. A file whose section table is odd is
- * read whole (ElfFile then judges it); a file that is not ELF is refused on its first bytes.
+ * read whole (ElfFile then judges it) up to 64 MiB, refused beyond; a file that is not ELF is
+ * refused on its first bytes.
  * Same checks as readRegularFile.
  */
 export async function readElfFile(path: string, maxSize: number): Promise<{ buf: Buffer; loaded: number } & FileIdentity> {
@@ -134,12 +137,15 @@ export async function readElfFile(path: string, maxSize: number): Promise<{ buf:
     const buf = Buffer.alloc(st.size);
     head.copy(buf);
     const whole = async (): Promise<{ buf: Buffer; loaded: number } & FileIdentity> => {
+      // A large file whose sections cannot be listed is not worth its size in memory (an ELF
+      // magic followed by a gigabyte of zeros would be).
+      if (st.size > MAX_UNLISTED_BYTES) throw new ElfError(`${path}: section table unreadable in a ${st.size}-byte file`);
       const n = await readRange(fh, buf, 0, st.size);
       return { buf: n === st.size ? buf : buf.subarray(0, n), loaded: n, ...id };
     };
     const headers = headerRanges(buf, st.size);
-    if (!headers) return whole();
-    for (const [a, b] of headers) if ((await readRange(fh, buf, a, b)) < b - a) return whole();
+    if (!headers) return await whole();
+    for (const [a, b] of headers) if ((await readRange(fh, buf, a, b)) < b - a) return await whole();
     // The section names (the shstrtab entry of the table just read), then the sections.
     let skip: Array<[number, number]>;
     try {
@@ -147,11 +153,11 @@ export async function readElfFile(path: string, maxSize: number): Promise<{ buf:
       const e = headers[1]![0] + buf.readUInt16LE(is64 ? 62 : 50) * buf.readUInt16LE(is64 ? 58 : 46);
       const off = is64 ? Number(buf.readBigUInt64LE(e + 24)) : buf.readUInt32LE(e + 16);
       const size = is64 ? Number(buf.readBigUInt64LE(e + 32)) : buf.readUInt32LE(e + 20);
-      if (off + size > st.size) return whole();
+      if (off + size > st.size) return await whole();
       await readRange(fh, buf, off, off + size);
       skip = unreadSections(new ElfFile(buf));
     } catch {
-      return whole();
+      return await whole();
     }
     let loaded = 0;
     let at = 0;
@@ -159,7 +165,7 @@ export async function readElfFile(path: string, maxSize: number): Promise<{ buf:
       if (a > at) {
         const n = await readRange(fh, buf, at, a);
         loaded += n;
-        if (n < a - at) return whole(); // the file shrank: read it as it is now
+        if (n < a - at) return await whole(); // the file shrank: read it as it is now
       }
       at = Math.max(at, b);
     }
