@@ -3,7 +3,7 @@
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,14 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Health } from '../gen/sidecar/grpc/health/v1/health_pb.js';
 import { requireTool } from '../testutil/ci.js';
+import { SIDECAR_BIN, SIDECAR_BUILT, startAsNpmStart } from './sidecar.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const pkg = join(here, '..', '..');
-const bin = join(pkg, 'bin', 'ebpf-otel-sidecar.js');
-const built = existsSync(join(pkg, 'dist', 'main.js'));
 const root = process.getuid?.() === 0;
 const setpriv = spawnSync('setpriv', ['--version']).status === 0;
-const run = requireTool('root, setpriv and the built sidecar (npm run build)', root && setpriv && built, `root=${root} setpriv=${setpriv} built=${built}`);
+const run = requireTool('root, setpriv and the built sidecar (npm run build)', root && setpriv && SIDECAR_BUILT, `root=${root} setpriv=${setpriv} built=${SIDECAR_BUILT}`);
 
 /** Slow connections the attacker opens: more than the 256 a listener accepts. */
 const SLOW = 300;
@@ -35,21 +33,8 @@ interface Report {
 }
 
 describe.runIf(run)('attacks by an unprivileged local user', () => {
-  const runDir = mkdtempSync(join(tmpdir(), 'sec-run-'));
-  chmodSync(runDir, 0o700);
-  const outDir = mkdtempSync(join(tmpdir(), 'sec-out-'));
-  const sock = join(runDir, 'sidecar.sock');
-  const child = spawn(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', '--unix', sock, '--pprof-dir', join(outDir, 'pprof')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const { child, sock, port } = startAsNpmStart();
   afterAll(() => { child.kill('SIGTERM'); });
-  const port = new Promise<number>((resolve, reject) => {
-    let log = '';
-    child.stderr.on('data', (d: Buffer) => {
-      log += d.toString();
-      const m = /"url":"http:\/\/127\.0\.0\.1:(\d+)\/flamegraph\/"/.exec(log);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`sidecar exited (${code}): ${log}`)));
-  });
 
   it('gets nothing but the page: no RPC, no rebinding, and slow connections are cut', async () => {
     const p = await port;
@@ -93,7 +78,7 @@ describe.runIf(run)('attacks by an unprivileged local user', () => {
   }, 120_000);
 
   it('refuses a listen address beyond loopback', () => {
-    const res = spawnSync(process.execPath, [bin, 'serve', '--listen', '0.0.0.0:0', '--unix', join(runDir, 'x.sock')], { encoding: 'utf8', timeout: 30_000 });
+    const res = spawnSync(process.execPath, [SIDECAR_BIN, 'serve', '--listen', '0.0.0.0:0', '--unix', join(dirname(sock), 'x.sock')], { encoding: 'utf8', timeout: 30_000 });
     expect(res.status).toBe(1);
     expect(res.stderr).toMatch(/not a loopback address/);
   });
