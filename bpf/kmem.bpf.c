@@ -25,7 +25,7 @@ const volatile __u32 page_shift = 12;
 /* Size is set by the loader from the config before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
+	__type(key, struct kmem_key);
 	__type(value, struct kmem_val);
 	__uint(max_entries, 1);
 } counts SEC(".maps");
@@ -41,12 +41,18 @@ struct {
  * filters leave it out (or the map is full). */
 static __always_inline struct kmem_val *counts_of_current(void)
 {
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct kmem_key key = { .pid = bpf_get_current_pid_tgid() >> 32 };
 	struct kmem_val zero = {};
 
-	if (!target_wanted(pid))
+	if (!target_wanted(key.pid))
 		return NULL;
-	return lookup_or_init(&counts, &pid, &zero, &stats, KMEM_STAT_FULL);
+	/* The idle task (pid 0) has no image worth naming. */
+	if (key.pid) {
+		key.start_time = BPF_CORE_READ(task, group_leader, start_boottime);
+		key.exec_id = BPF_CORE_READ(task, self_exec_id);
+	}
+	return lookup_or_init(&counts, &key, &zero, &stats, KMEM_STAT_FULL);
 }
 
 SEC("tracepoint/kmem/mm_page_alloc")

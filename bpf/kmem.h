@@ -3,8 +3,17 @@
 #ifndef __EBPF_OTEL_KMEM_H
 #define __EBPF_OTEL_KMEM_H
 
-/* Kernel memory allocated on behalf of one process (thread group), since
- * the probes were attached. */
+/* One program image, as in cpu_key: a process start (start_boottime, ns)
+ * tells a reused pid apart, self_exec_id an exec in the same pid. */
+struct kmem_key {
+	__u64 start_time;
+	__u64 exec_id;
+	__u32 pid;
+	__u32 pad;
+};
+
+/* Kernel memory allocated on behalf of one program image, since the
+ * probes were attached. */
 struct kmem_val {
 	__u64 page_allocs;    /* mm_page_alloc events */
 	__u64 page_bytes;     /* PAGE_SIZE << order per event */

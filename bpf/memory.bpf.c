@@ -293,11 +293,15 @@ static __always_inline void record(struct pt_regs *ctx, struct thread_state *st,
 	__u64 id = bpf_get_current_pid_tgid();
 	struct alloc_key key = {};
 	struct alloc_val *v, zero = {};
+	struct task_struct *task;
 	void *allocs;
 	long sid;
 
 	key.pid = id >> 32;
 	key.tid = (__u32)id;
+	task = bpf_get_current_task_btf();
+	key.start_time = task->group_leader->start_boottime;
+	key.exec_id = task->self_exec_id;
 	key.stack_id = -1;
 	if (cfi_unwind) {
 		key.user_hash = unwind_store(&ustacks, key.pid);
@@ -322,6 +326,8 @@ static __always_inline void record(struct pt_regs *ctx, struct thread_state *st,
 	if (track_live) {
 		struct live_key lk = { .pid = key.pid, .addr = addr };
 		struct live_val lv = {
+			.start_time = key.start_time,
+			.exec_id = key.exec_id,
 			.size = st->size,
 			.weight_q16 = st->weight_q16,
 			.tid = key.tid,

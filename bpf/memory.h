@@ -7,8 +7,12 @@
 /* Deepest user stack bpf_get_stackid records. */
 #define MEM_MAX_STACK_DEPTH 127
 
-/* Sampled allocations counted per process, thread and user stack. */
+/* Sampled allocations counted per program image, thread and user stack. */
 struct alloc_key {
+	/* The program image, as in cpu_key: a process start (start_boottime,
+	 * ns) tells a reused pid apart, self_exec_id an exec in the same pid. */
+	__u64 start_time;
+	__u64 exec_id;
 	__u32 pid;
 	__u32 tid;
 	__s32 stack_id; /* -1 when the stack could not be read */
@@ -33,6 +37,8 @@ struct live_key {
 };
 
 struct live_val {
+	__u64 start_time; /* the allocating image, as in alloc_key */
+	__u64 exec_id;
 	__u64 size;
 	__u64 weight_q16;   /* allocations this sample stands for, 16.16 */
 	__u32 tid;

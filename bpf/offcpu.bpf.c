@@ -129,6 +129,10 @@ static __always_inline void record_in(struct task_struct *next, struct offcpu_st
 	}
 	key.pid = BPF_CORE_READ(next, tgid);
 	key.tid = BPF_CORE_READ(next, pid);
+	/* A task blocks and wakes in one image (exec needs it running), so
+	 * the image at switch-in is the one it blocked in. */
+	key.start_time = BPF_CORE_READ(next, group_leader, start_boottime);
+	key.exec_id = BPF_CORE_READ(next, self_exec_id);
 	key.user_stack_id = s->user_stack_id;
 	key.kern_stack_id = s->kern_stack_id;
 	key.user_hash = s->user_hash;

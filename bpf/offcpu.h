@@ -10,6 +10,10 @@
 #define STACK_EXPIRED -2
 
 struct offcpu_key {
+	/* The program image, as in cpu_key: a process start (start_boottime,
+	 * ns) tells a reused pid apart, self_exec_id an exec in the same pid. */
+	__u64 start_time;
+	__u64 exec_id;
 	__u32 pid;
 	__u32 tid;
 	__s32 user_stack_id;

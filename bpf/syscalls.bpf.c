@@ -85,7 +85,8 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 
 static __always_inline void count_error(void *errors, struct sys_key *key, long ret)
 {
-	struct sys_err_key ek = { .pid = key->pid, .nr = key->nr, .err = -ret };
+	struct sys_err_key ek = { .start_time = key->start_time, .exec_id = key->exec_id,
+				  .pid = key->pid, .nr = key->nr, .err = -ret };
 	__u64 zero = 0, *cnt;
 
 	cnt = lookup_or_init(errors, &ek, &zero, &stats, SYS_STAT_ERRORS_FULL);
@@ -97,6 +98,7 @@ SEC("raw_tp/sys_exit")
 int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	long ret = ctx->args[1];
+	struct task_struct *task;
 	struct sys_key key;
 	struct sys_val *v;
 	struct start *s;
@@ -104,7 +106,8 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 gen;
 	__u64 delta;
 
-	s = bpf_task_storage_get(&start, bpf_get_current_task_btf(), 0, 0);
+	task = bpf_get_current_task_btf();
+	s = bpf_task_storage_get(&start, task, 0, 0);
 	/* No start: filtered out, or the call began before we attached. */
 	if (!s || !s->ts)
 		return 0;
@@ -112,6 +115,10 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	s->ts = 0;
 	key.pid = bpf_get_current_pid_tgid() >> 32;
 	key.nr = s->nr;
+	/* The image at exit: an execve that succeeded returns in the new
+	 * program, and is counted there. */
+	key.start_time = task->group_leader->start_boottime;
+	key.exec_id = task->self_exec_id;
 
 	gen = generation();
 	counts = GEN_MAP(gen, counts);

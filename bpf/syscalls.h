@@ -5,8 +5,12 @@
 
 #include "bits.bpf.h"
 
-/* One process (thread group) and syscall number. */
+/* One program image and syscall number. The image is named as in
+ * cpu_key: a process start (start_boottime, ns) tells a reused pid apart,
+ * self_exec_id an exec in the same pid. */
 struct sys_key {
+	__u64 start_time;
+	__u64 exec_id;
 	__u32 pid;
 	__u32 nr;
 };
@@ -23,6 +27,8 @@ struct sys_val {
 
 /* Failed calls of one process and syscall, by errno. */
 struct sys_err_key {
+	__u64 start_time;
+	__u64 exec_id;
 	__u32 pid;
 	__u32 nr;
 	__u32 err;

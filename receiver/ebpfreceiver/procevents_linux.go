@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -24,15 +25,26 @@ type processEvents struct {
 	work    []chan tableEvent
 	done    chan error
 	workers sync.WaitGroup
+
+	// syncing is closed once the workers have applied every event read
+	// before the Flush that sync requested; nil when no sync waits.
+	syncMu  sync.Mutex
+	syncing chan struct{}
 }
 
-// tableEvent is an event copied out of the reader's reused buffer.
+// tableEvent is an event copied out of the reader's reused buffer, or a
+// barrier (see sync).
 type tableEvent struct {
-	typ  procevents.Type
-	key  procmaps.Key
-	exec procmaps.ExecInfo
-	ppid uint32
+	typ     procevents.Type
+	key     procmaps.Key
+	exec    procmaps.ExecInfo
+	ppid    uint32
+	barrier *sync.WaitGroup
 }
+
+// syncTimeout bounds how long a collection waits for the process events
+// to be applied; beyond it, samples fall back to the first-sample path.
+const syncTimeout = time.Second
 
 const (
 	eventWorkers = 4
@@ -61,12 +73,16 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 		go func() {
 			defer p.workers.Done()
 			for ev := range ch {
+				if ev.barrier != nil {
+					ev.barrier.Done()
+					continue
+				}
 				p.apply(ev)
 			}
 		}()
 	}
 	go func() {
-		err := t.Run(p.dispatch)
+		err := t.Run(p.dispatch, p.flushed)
 		for _, ch := range p.work {
 			close(ch)
 		}
@@ -89,6 +105,46 @@ func (p *processEvents) dispatch(ev *procevents.Event) {
 			Text: procmaps.Mapping{Start: tx.Start, Limit: tx.End, Offset: tx.Offset, Inode: tx.Inode, Major: tx.Major, Minor: tx.Minor}}
 	}
 	p.work[ev.PID%eventWorkers] <- te
+}
+
+// sync applies every process event the kernel committed so far before it
+// returns (or after syncTimeout): a collection calls it before draining the
+// probes, so that a process that exec'd and exited just before is known by
+// its exec event rather than read on its first sample, when it is gone.
+func (p *processEvents) sync() {
+	done := make(chan struct{})
+	p.syncMu.Lock()
+	p.syncing = done
+	p.syncMu.Unlock()
+	if err := p.tracker.Flush(); err != nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(syncTimeout):
+	}
+}
+
+// flushed runs on the reader's goroutine once the events read before a
+// Flush were dispatched: a barrier through every worker tells when they
+// have been applied.
+func (p *processEvents) flushed() {
+	p.syncMu.Lock()
+	done := p.syncing
+	p.syncing = nil
+	p.syncMu.Unlock()
+	if done == nil {
+		return
+	}
+	wg := new(sync.WaitGroup)
+	wg.Add(len(p.work))
+	for _, ch := range p.work {
+		ch <- tableEvent{barrier: wg}
+	}
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
 }
 
 // apply turns one event into a table change; Exec reads the process now.

@@ -204,6 +204,9 @@ func (e *linuxEngine) loop(ctx context.Context) {
 func (e *linuxEngine) collect(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.procEvents != nil {
+		e.procEvents.sync()
+	}
 	now := time.Now()
 	profilesNext, metricsNext, logsNext := e.r.consumers()
 	md := pmetric.NewMetrics()
@@ -218,10 +221,11 @@ func (e *linuxEngine) collect(ctx context.Context) {
 		Start:   pcommon.NewTimestampFromTime(e.started),
 		Now:     pcommon.NewTimestampFromTime(now),
 		Metrics: sm.Metrics(),
-		Resolve: func(pid uint32) (string, bool) {
-			info, ok := e.cache.Process(procmaps.Key{PID: pid})
+		Resolve: func(k procmaps.Key) (string, bool) {
+			info, ok := e.cache.Process(k)
 			return info.ExecutableName, ok && info.ExecutableName != ""
 		},
+		Alive: e.cache.Alive,
 	}
 	if logsNext != nil {
 		iv.Logs = sl.LogRecords()

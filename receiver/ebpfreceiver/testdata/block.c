@@ -1,10 +1,17 @@
-/* Blocks in a known function for a known total time: argv[1] sleeps of
- * argv[2] milliseconds each, made with the syscall instruction inline so the
- * user stack's leaf is block_here itself (libc has no frame pointers). */
+/* block N MS [PROGRAM ARGS...]: blocks in a known function for a known
+ * total time, N sleeps of MS milliseconds each, made with the syscall
+ * instruction inline so the user stack's leaf is the function itself (libc
+ * has no frame pointers); then execs PROGRAM (same pid) if given. Built
+ * with different BLOCK names so that an exec changes the function. */
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
-__attribute__((noinline)) void block_here(long ms)
+#ifndef BLOCK
+#define BLOCK block_here
+#endif
+
+__attribute__((noinline)) void BLOCK(long ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 	long ret;
@@ -21,6 +28,10 @@ int main(int argc, char **argv)
 	long ms = argc > 2 ? atol(argv[2]) : 100;
 
 	for (int i = 0; i < n; i++)
-		block_here(ms);
+		BLOCK(ms);
+	if (argc > 3) {
+		execv(argv[3], argv + 3);
+		return 1;
+	}
 	return 0;
 }

@@ -81,8 +81,14 @@ type Interval struct {
 	Logs plog.LogRecordSlice
 	// Profiles receives profile sets' batches, one per profile type.
 	Profiles []Profile
-	// Resolve names a process (ok false when it is unknown or gone).
-	Resolve func(pid uint32) (name string, ok bool)
+	// Resolve names a program image (ok false when it is unknown or could
+	// not be read). A key without a start time names the pid's newest.
+	Resolve func(procmaps.Key) (name string, ok bool)
+	// Alive reports whether a program image can still be active: false
+	// once its process exited or exec'd another program, or when the
+	// process table does not know it. Metric sets drop an ended image's
+	// series once they have emitted its last values.
+	Alive func(procmaps.Key) bool
 }
 
 // Profile is one batch of one profile type.

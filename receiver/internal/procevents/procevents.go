@@ -119,14 +119,22 @@ func Start(cfg Config) (_ *Tracker, err error) {
 
 // Run reads events and calls handle for each, in the order the kernel
 // committed them, until Close is called (then it returns ErrClosed). The
-// Event and its byte slices are reused: handle must not keep them. Run
-// must not be called more than once at a time.
-func (t *Tracker) Run(handle func(*Event)) error {
+// Event and its byte slices are reused: handle must not keep them. After
+// a Flush, flushed (if not nil) is called on Run's goroutine once every
+// event committed before the Flush was handled. Run must not be called
+// more than once at a time.
+func (t *Tracker) Run(handle func(*Event), flushed func()) error {
 	var rec ringbuf.Record
 	var ev Event
 	t.reader.SetDeadline(time.Now().Add(pollInterval))
 	for {
 		if err := t.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				if flushed != nil {
+					flushed()
+				}
+				continue
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// Fork and exit events do not wake us (see proc.bpf.c).
 				t.reader.SetDeadline(time.Now().Add(pollInterval))
@@ -145,6 +153,10 @@ func (t *Tracker) Run(handle func(*Event)) error {
 		handle(&ev)
 	}
 }
+
+// Flush makes Run handle the events the ring buffer holds now, without
+// waiting for a wakeup or its poll, then call its flushed function.
+func (t *Tracker) Flush() error { return t.reader.Flush() }
 
 // Pending reports how many bytes of events wait in the ring buffer.
 func (t *Tracker) Pending() int { return t.reader.AvailableBytes() }

@@ -26,6 +26,8 @@ type collector struct {
 	events []Event
 	names  map[uint32]bool
 	done   chan error
+	// flushed receives one value per Flush that Run completed.
+	flushed chan struct{}
 }
 
 func startCollector(t *testing.T, cfg Config) (*Tracker, *collector) {
@@ -37,7 +39,7 @@ func startCollector(t *testing.T, cfg Config) (*Tracker, *collector) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &collector{names: map[uint32]bool{}, done: make(chan error, 1)}
+	c := &collector{names: map[uint32]bool{}, done: make(chan error, 1), flushed: make(chan struct{}, 1)}
 	go func() {
 		c.done <- tr.Run(func(e *Event) {
 			c.mu.Lock()
@@ -46,7 +48,7 @@ func startCollector(t *testing.T, cfg Config) (*Tracker, *collector) {
 			cp.Comm = append([]byte(nil), e.Comm...)
 			cp.Filename = append([]byte(nil), e.Filename...)
 			c.events = append(c.events, cp)
-		})
+		}, func() { c.flushed <- struct{}{} })
 	}()
 	t.Cleanup(func() {
 		if err := tr.Close(); err != nil {
@@ -288,5 +290,35 @@ func TestProgramNames(t *testing.T) {
 	}
 	if !slices.Equal(names, ProgramNames) {
 		t.Errorf("kernel names %v, ProgramNames %v", names, ProgramNames)
+	}
+}
+
+// TestFlushDeliversPending: an exit event does not wake the reader (see
+// proc.bpf.c); a Flush hands it over at once, before flushed is called.
+func TestFlushDeliversPending(t *testing.T) {
+	tr, c := startCollector(t, Config{})
+	// A subshell is a fork and an exit without an exec.
+	out, err := exec.Command("/bin/sh", "-c", "(exit 3); true").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := tr.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.flushed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no flush completed")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	exits := 0
+	for _, e := range c.events {
+		if e.Type == Exit && e.ExitCode == 3<<8 {
+			exits++
+		}
+	}
+	if exits == 0 {
+		t.Errorf("the subshell's exit (code 3) was not delivered before the flush completed; %d events", len(c.events))
 	}
 }

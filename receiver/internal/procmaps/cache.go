@@ -205,6 +205,36 @@ func (c *Cache) Process(k Key) (ProcessInfo, bool) {
 	return e.info, e.loaded
 }
 
+// Alive reports whether image k can still be active. An image in the
+// table is alive until it ends (its process exited or exec'd another
+// program, as the events and Sweeps tell). An image the table does not
+// know (never sampled, or already dropped) is alive while the table knows
+// no newer image of its pid and /proc shows its pid with its start time;
+// that read creates no entry and counts nothing. A key without a start
+// time names the pid's newest image.
+func (c *Cache) Alive(k Key) bool {
+	c.mu.Lock()
+	e := c.procs[k]
+	if e == nil && k.StartTime == 0 {
+		e = c.latest[k.PID]
+	}
+	if e != nil {
+		defer c.mu.Unlock()
+		return !e.ended
+	}
+	if l := c.latest[k.PID]; l != nil && l.key.newer(k) {
+		c.mu.Unlock()
+		return false
+	}
+	c.mu.Unlock()
+	b, err := readSmall(c.procDir(k.PID) + "/stat")
+	if err != nil {
+		return false
+	}
+	st, err := parseStat(b)
+	return err == nil && (k.StartTime == 0 || st.startTicks == k.StartTime/nsPerTick)
+}
+
 // ExecInfo is what an exec event tells about the new image.
 type ExecInfo struct {
 	// PPID is the parent's pid.
@@ -365,6 +395,15 @@ func (c *Cache) acquire(k Key) *procEntry {
 	}
 	if e == nil {
 		e = c.insertLocked(k)
+		if c.latest[k.PID] != e {
+			// A newer image of the pid is known: this one exec'd or
+			// exited before it was ever read, and /proc shows the newer
+			// one. Reading it would attribute k to the wrong program.
+			c.unattributed.Add(1)
+			c.endLocked(e)
+			c.mu.Unlock()
+			return e
+		}
 		e.loading = make(chan struct{})
 		c.mu.Unlock()
 		c.load(e)

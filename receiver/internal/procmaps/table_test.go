@@ -335,3 +335,63 @@ func TestTableSubscribeSeesChanges(t *testing.T) {
 		t.Errorf("events %v, want %v", got, want)
 	}
 }
+
+// TestTableOlderImageNotReadFromNext: a sample of an image first met after
+// its pid exec'd another program (known from the exec event) is not read
+// from /proc, which shows the next program: it is counted, not misnamed.
+func TestTableOlderImageNotReadFromNext(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(12, 700, 0x2000, "/bin/next")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	c.Exec(key(12, 700, 5), ExecInfo{Comm: "next", Filename: "/bin/next"})
+	old := key(12, 700, 4)
+	if info, ok := c.Process(old); ok || info.ExecutableName == "next" {
+		t.Errorf("older image read as the next program: %+v, %v", info, ok)
+	}
+	if got := mappedPath(c, old, 0x2000); got != "" {
+		t.Errorf("older image has the next program's mapping %q", got)
+	}
+	if st := c.Stats(); st.Unattributed != 1 || st.Refreshes != 1 {
+		t.Errorf("stats %+v: want one unattributed and only the exec's read", st)
+	}
+}
+
+// TestTableAlive: images in the table are alive until they end; unknown
+// ones by /proc and the pid's newest known image, without being added.
+func TestTableAlive(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(20, 100, 0x1000, "/bin/a")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	unknown := key(20, 100, 1)
+	if !c.Alive(unknown) || !c.Alive(Key{PID: 20}) {
+		t.Error("a running process not in the table is alive")
+	}
+	if c.Alive(key(20, 99, 1)) {
+		t.Error("an image with another start time than /proc's is alive")
+	}
+	if c.Alive(key(21, 100, 1)) {
+		t.Error("a pid missing from /proc is alive")
+	}
+	if st := c.Stats(); st.Processes != 0 || st.Refreshes != 0 {
+		t.Errorf("Alive added or read images: %+v", st)
+	}
+	next := key(20, 100, 2)
+	c.Exec(next, ExecInfo{Comm: "b", Filename: "/bin/b"})
+	if !c.Alive(next) || c.Alive(unknown) {
+		t.Errorf("after exec: next alive %v, previous alive %v", c.Alive(next), c.Alive(unknown))
+	}
+	c.Exit(next)
+	if c.Alive(next) || c.Alive(Key{PID: 20}) {
+		t.Error("an exited image is alive")
+	}
+	os.RemoveAll(fp.dir(20))
+	c.Sweep()
+	c.Sweep()
+	if c.Alive(next) || c.Stats().Processes != 0 {
+		t.Error("a dropped image of a gone pid is alive")
+	}
+	fp.image(20, 300, 0x1000, "/bin/c") // the pid reused
+	if c.Alive(next) || !c.Alive(key(20, 300, 1)) {
+		t.Errorf("reused pid: old alive %v, new alive %v", c.Alive(next), c.Alive(key(20, 300, 1)))
+	}
+}

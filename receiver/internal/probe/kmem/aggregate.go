@@ -5,10 +5,15 @@ import (
 	"slices"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // otherPID stands for every process folded into "other".
 const otherPID = ^uint32(0)
+
+// other is the image key of "other".
+var other = procmaps.Key{PID: otherPID}
 
 // counts are one process's kernel memory figures.
 type counts struct {
@@ -16,8 +21,8 @@ type counts struct {
 }
 
 func (c counts) sub(o counts) counts {
-	// A smaller current value means the pid was reused after its entry
-	// was deleted: everything counted is new.
+	// A smaller current value means the entry was deleted and made anew
+	// (its image was taken for gone): everything counted is new.
 	if c.pages < o.pages || c.pageBytes < o.pageBytes || c.kmallocBytes < o.kmallocBytes {
 		return c
 	}
@@ -39,51 +44,51 @@ type series struct {
 }
 
 type pidDelta struct {
-	pid uint32
+	img procmaps.Key
 	d   counts
 }
 
-// aggregator turns the kernel's cumulative per-process counts into
-// cumulative series, folding processes outside the top N of each interval
+// aggregator turns the kernel's cumulative per-image counts into
+// cumulative series, folding images outside the top N of each interval
 // into "other". Each interval's delta lands in exactly one series, so sums
-// over all series are exact and every series is monotonic.
+// over all series are exact and every series is monotonic. Images are
+// keyed by pid, start time and exec id: a reused pid or an exec starts
+// other series.
 type aggregator struct {
-	prev   map[uint32]counts
-	series map[uint32]*series
-	names  map[uint32]string
+	prev   map[procmaps.Key]counts
+	series map[procmaps.Key]*series
+	names  map[procmaps.Key]string
 	last   pcommon.Timestamp
-	alive  func(pid uint32) bool
 
 	// Reused per interval.
 	deltas []pidDelta
-	gone   []uint32
+	gone   []procmaps.Key
 }
 
-func (a *aggregator) initWith(alive func(uint32) bool) {
-	a.prev = map[uint32]counts{}
-	a.series = map[uint32]*series{}
-	a.names = map[uint32]string{}
-	a.alive = alive
+func (a *aggregator) init() {
+	a.prev = map[procmaps.Key]counts{}
+	a.series = map[procmaps.Key]*series{}
+	a.names = map[procmaps.Key]string{}
 }
 
 // add merges one reading of the kernel's counts; it returns how many
-// processes were folded into "other" and fills a.gone with the processes
-// that exited (their kernel entries can go).
-func (a *aggregator) add(pids []uint32, vals []counts, top int, start pcommon.Timestamp,
-	resolve func(uint32) (string, bool)) (folded int) {
+// images were folded into "other" and fills a.gone with the images that
+// ended (their kernel entries take no more counts and can go).
+func (a *aggregator) add(imgs []procmaps.Key, vals []counts, top int, start pcommon.Timestamp,
+	resolve func(procmaps.Key) (string, bool), alive func(procmaps.Key) bool) (folded int) {
 	if a.last != 0 {
 		start = a.last
 	}
 	a.deltas = a.deltas[:0]
 	a.gone = a.gone[:0]
-	for i, pid := range pids {
-		d := vals[i].sub(a.prev[pid])
-		a.prev[pid] = vals[i]
+	for i, img := range imgs {
+		d := vals[i].sub(a.prev[img])
+		a.prev[img] = vals[i]
 		if d != (counts{}) {
-			a.deltas = append(a.deltas, pidDelta{pid, d})
+			a.deltas = append(a.deltas, pidDelta{img, d})
 		}
-		if pid != 0 && !a.alive(pid) {
-			a.gone = append(a.gone, pid)
+		if img.PID != 0 && !alive(img) {
+			a.gone = append(a.gone, img)
 		}
 	}
 	if top > 0 && len(a.deltas) > top {
@@ -91,44 +96,45 @@ func (a *aggregator) add(pids []uint32, vals []counts, top int, start pcommon.Ti
 			if c := cmp.Compare(y.d.bytes(), x.d.bytes()); c != 0 {
 				return c
 			}
-			return cmp.Compare(x.pid, y.pid)
+			return cmp.Or(cmp.Compare(x.img.PID, y.img.PID), cmp.Compare(x.img.StartTime, y.img.StartTime),
+				cmp.Compare(x.img.ExecID, y.img.ExecID))
 		})
 		folded = len(a.deltas) - top
 	} else {
 		top = len(a.deltas)
 	}
 	for i, pd := range a.deltas {
-		pid := pd.pid
+		img := pd.img
 		if i >= top {
-			pid = otherPID
-		} else if _, ok := a.names[pid]; !ok && resolve != nil {
-			if name, ok := resolve(pid); ok {
-				a.names[pid] = name
+			img = other
+		} else if _, ok := a.names[img]; !ok && resolve != nil {
+			if name, ok := resolve(img); ok {
+				a.names[img] = name
 			}
 		}
-		s := a.series[pid]
+		s := a.series[img]
 		if s == nil {
 			s = &series{start: start}
-			a.series[pid] = s
+			a.series[img] = s
 		}
 		s.c.add(pd.d)
 	}
 	return folded
 }
 
-// endInterval forgets the processes that exited, after their last points
+// endInterval forgets the images that ended, after their last points
 // were emitted.
 func (a *aggregator) endInterval(now pcommon.Timestamp) {
 	a.last = now
-	for _, pid := range a.gone {
-		delete(a.prev, pid)
-		delete(a.series, pid)
-		delete(a.names, pid)
+	for _, img := range a.gone {
+		delete(a.prev, img)
+		delete(a.series, img)
+		delete(a.names, img)
 	}
 }
 
-func (a *aggregator) name(pid uint32) string {
-	if n, ok := a.names[pid]; ok {
+func (a *aggregator) name(img procmaps.Key) string {
+	if n, ok := a.names[img]; ok {
 		return n
 	}
 	return "unknown"

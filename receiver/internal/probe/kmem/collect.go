@@ -9,32 +9,35 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
-func (a *aggregator) init(procRoot string) {
-	a.initWith(func(pid uint32) bool { return procmaps.Alive(procRoot, pid) })
-}
-
 // Collect reads the kernel's counts and appends the cumulative metrics
 // kernel.memory.page_allocs, kernel.memory.page_alloc_bytes and
 // kernel.memory.kmalloc_bytes to dst. start is the start time of series
 // that existed from the beginning; series that appear later start at the
-// previous Collect's now. resolve names a process (ok false when it has
-// exited); it may be nil.
+// previous Collect's now. Series are per program image (pid, start time,
+// exec id): resolve names an image (ok false when unknown) and may be nil;
+// alive reports whether an image can still allocate (its kernel entry is
+// deleted once it cannot) and, when nil, is whether its pid is in /proc.
 func (p *Probe) Collect(dst pmetric.MetricSlice, start, now pcommon.Timestamp,
-	resolve func(pid uint32) (name string, ok bool)) (Stats, error) {
+	resolve func(procmaps.Key) (name string, ok bool), alive func(procmaps.Key) bool) (Stats, error) {
 	var st Stats
 	if err := p.read(); err != nil {
 		return st, err
 	}
-	p.counts = p.counts[:0]
-	for _, v := range p.vals {
+	if alive == nil {
+		alive = func(k procmaps.Key) bool { return procmaps.Alive(p.cfg.ProcRoot, k.PID) }
+	}
+	p.counts, p.imgs = p.counts[:0], p.imgs[:0]
+	for i, v := range p.vals {
+		k := &p.keys[i]
+		p.imgs = append(p.imgs, procmaps.Key{PID: k.Pid, StartTime: k.StartTime, ExecID: k.ExecId})
 		p.counts = append(p.counts, counts{v.PageAllocs, v.PageBytes, v.KmallocBytes})
 	}
-	cs := p.counts
-	st.Processes = len(p.pids)
-	st.FoldedProcesses = p.agg.add(p.pids, cs, p.cfg.TopProcesses, start, resolve)
+	st.Processes = len(p.imgs)
+	st.FoldedProcesses = p.agg.add(p.imgs, p.counts, p.cfg.TopProcesses, start, resolve, alive)
 	st.Series = p.agg.emit(dst, now)
-	for _, pid := range p.agg.gone {
-		if err := p.objs.Counts.Delete(pid); err == nil {
+	for _, img := range p.agg.gone {
+		k := kmemKmemKey{StartTime: img.StartTime, ExecId: img.ExecID, Pid: img.PID}
+		if err := p.objs.Counts.Delete(&k); err == nil {
 			st.Exited++
 		}
 	}

@@ -3,6 +3,8 @@ package kmem
 import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // Metric names and attribute keys (OpenTelemetry semantic conventions
@@ -43,23 +45,23 @@ func (a *aggregator) emit(dst pmetric.MetricSlice, now pcommon.Timestamp) int {
 		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 		dps := sum.DataPoints()
 		dps.EnsureCapacity(len(a.series))
-		for pid, s := range a.series {
+		for img, s := range a.series {
 			dp := dps.AppendEmpty()
 			dp.SetStartTimestamp(s.start)
 			dp.SetTimestamp(now)
 			dp.SetIntValue(int64(d.val(&s.c))) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
-			a.attrs(dp.Attributes(), pid)
+			a.attrs(dp.Attributes(), img)
 		}
 	}
 	return len(a.series)
 }
 
-func (a *aggregator) attrs(m pcommon.Map, pid uint32) {
+func (a *aggregator) attrs(m pcommon.Map, img procmaps.Key) {
 	m.EnsureCapacity(2)
-	if pid == otherPID {
+	if img == other {
 		m.PutStr(attrExe, otherName)
 		return
 	}
-	m.PutInt(attrPID, int64(pid))
-	m.PutStr(attrExe, a.name(pid))
+	m.PutInt(attrPID, int64(img.PID))
+	m.PutStr(attrExe, a.name(img))
 }

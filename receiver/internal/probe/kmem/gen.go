@@ -3,4 +3,4 @@
 // process, in the kernel; Collect turns them into cumulative metrics.
 package kmem
 
-//go:generate go tool bpf2go -cc clang-14 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type kmem_val -type kmem_stat kmem ../../../../bpf/kmem.bpf.c -- -I../../../../bpf
+//go:generate go tool bpf2go -cc clang-14 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type kmem_key -type kmem_val -type kmem_stat kmem ../../../../bpf/kmem.bpf.c -- -I../../../../bpf

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // Probe owns the loaded programs, maps and tracepoint links. Close
@@ -24,9 +25,10 @@ type Probe struct {
 	closed bool
 
 	// Reused between Collects.
-	pids   []uint32
+	keys   []kmemKmemKey
+	imgs   []procmaps.Key
 	vals   []kmemKmemVal
-	chunkK []uint32
+	chunkK []kmemKmemKey
 	chunkV []kmemKmemVal
 	counts []counts
 }
@@ -82,8 +84,8 @@ func Start(cfg Config) (_ *Probe, err error) {
 		}
 		p.links = append(p.links, l)
 	}
-	p.agg.init(cfg.ProcRoot)
-	p.chunkK = make([]uint32, 4096)
+	p.agg.init()
+	p.chunkK = make([]kmemKmemKey, 4096)
 	p.chunkV = make([]kmemKmemVal, 4096)
 	return p, nil
 }
@@ -105,11 +107,11 @@ func (p *Probe) Close() error {
 
 // read loads every process's cumulative counts.
 func (p *Probe) read() error {
-	p.pids, p.vals = p.pids[:0], p.vals[:0]
+	p.keys, p.vals = p.keys[:0], p.vals[:0]
 	var cursor ebpf.MapBatchCursor
 	for {
 		n, err := p.objs.Counts.BatchLookup(&cursor, p.chunkK, p.chunkV, nil)
-		p.pids = append(p.pids, p.chunkK[:n]...)
+		p.keys = append(p.keys, p.chunkK[:n]...)
 		p.vals = append(p.vals, p.chunkV[:n]...)
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil

@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type kmemKmemKey struct {
+	_         structs.HostLayout
+	StartTime uint64
+	ExecId    uint64
+	Pid       uint32
+	Pad       uint32
+}
+
 type kmemKmemStat uint32
 
 const (

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // MaxStackDepth is the deepest user stack the kernel side records.
@@ -19,10 +20,12 @@ const MaxStackDepth = 127
 const batch = 4096
 
 type recKey struct {
-	pid, tid uint32
-	stack    int32
-	hash     uint64 // the CFI unwinder's stack key; 0 with stack ids
-	comm     [16]int8
+	// start and exec name the program image (see alloc_key).
+	start, exec uint64
+	pid, tid    uint32
+	stack       int32
+	hash        uint64 // the CFI unwinder's stack key; 0 with stack ids
+	comm        [16]int8
 }
 
 // acc accumulates one record's values in 16.16 fixed point.
@@ -38,7 +41,7 @@ type collectScratch struct {
 	lkeys   []memoryLiveKey
 	lvals   []memoryLiveVal
 	accs    map[recKey]*acc
-	alive   map[uint32]bool
+	alive   map[procmaps.Key]bool
 	dead    []memoryLiveKey
 	chunkK  []memoryAllocKey
 	chunkV  []memoryAllocVal
@@ -99,7 +102,7 @@ func (p *Probe) Drain() (Snapshot, error) {
 	sc := &p.scratch
 	if sc.accs == nil {
 		sc.accs = map[recKey]*acc{}
-		sc.alive = map[uint32]bool{}
+		sc.alive = map[procmaps.Key]bool{}
 		sc.chunkK = make([]memoryAllocKey, batch)
 		sc.chunkV = make([]memoryAllocVal, batch)
 		sc.chunkLK = make([]memoryLiveKey, batch)
@@ -113,7 +116,7 @@ func (p *Probe) Drain() (Snapshot, error) {
 	}
 	for i := range sc.keys {
 		k, v := &sc.keys[i], &sc.vals[i]
-		a := sc.get(recKey{k.Pid, k.Tid, k.StackId, k.UserHash, k.Comm})
+		a := sc.get(recKey{k.StartTime, k.ExecId, k.Pid, k.Tid, k.StackId, k.UserHash, k.Comm})
 		a.allocQ += v.CountQ16
 		a.allocSpace += v.Space
 		a.samples += v.Samples
@@ -127,6 +130,8 @@ func (p *Probe) Drain() (Snapshot, error) {
 		snap.Records = append(snap.Records, Record{
 			PID:          k.pid,
 			TID:          k.tid,
+			StartTime:    k.start,
+			ExecID:       k.exec,
 			ThreadName:   unix.ByteSliceToString(int8sToBytes(k.comm[:])),
 			User:         p.userStack(k),
 			AllocObjects: q16(a.allocQ),
@@ -181,7 +186,8 @@ func (p *Probe) drainAllocs() error {
 }
 
 // readLive adds the live sampled blocks to the records and drops those of
-// processes that exited (their frees will never come).
+// images that ended: their process exited or exec'd another program, so
+// their frees will never come.
 func (p *Probe) readLive(st *Stats) error {
 	sc := &p.scratch
 	sc.lkeys, sc.lvals = sc.lkeys[:0], sc.lvals[:0]
@@ -200,16 +206,21 @@ func (p *Probe) readLive(st *Stats) error {
 	sc.dead = sc.dead[:0]
 	for i := range sc.lkeys {
 		k, v := &sc.lkeys[i], &sc.lvals[i]
-		alive, ok := sc.alive[k.Pid]
+		img := procmaps.Key{PID: k.Pid, StartTime: v.StartTime, ExecID: v.ExecId}
+		alive, ok := sc.alive[img]
 		if !ok {
-			alive = procAlive(p.procDir(k.Pid))
-			sc.alive[k.Pid] = alive
+			if p.cfg.Alive != nil {
+				alive = p.cfg.Alive(img)
+			} else {
+				alive = procAlive(p.procDir(k.Pid))
+			}
+			sc.alive[img] = alive
 		}
 		if !alive {
 			sc.dead = append(sc.dead, *k)
 			continue
 		}
-		a := sc.get(recKey{k.Pid, v.Tid, v.StackId, v.UserHash, v.Comm})
+		a := sc.get(recKey{v.StartTime, v.ExecId, k.Pid, v.Tid, v.StackId, v.UserHash, v.Comm})
 		a.inuseQ += v.WeightQ16
 		a.inuseSpace += (v.Size * v.WeightQ16) >> 16
 		st.Live++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
@@ -71,6 +72,11 @@ type Config struct {
 	// Unwinder, when set, walks user stacks with CFI tables instead of the
 	// kernel's frame-pointer walker.
 	Unwinder *unwind.Unwinder
+	// Alive tells whether a program image can still free its blocks (the
+	// receiver passes its process table's): the live blocks of one that
+	// exited or exec'd another program are dropped, since their frees
+	// will never come. Nil: whether its pid is in ProcRoot.
+	Alive func(procmaps.Key) bool
 }
 
 func (c *Config) setDefaults() error {

@@ -27,13 +27,15 @@ const (
 )
 
 type memoryAllocKey struct {
-	_        structs.HostLayout
-	Pid      uint32
-	Tid      uint32
-	StackId  int32
-	Comm     [16]int8
-	_        [4]byte
-	UserHash uint64
+	_         structs.HostLayout
+	StartTime uint64
+	ExecId    uint64
+	Pid       uint32
+	Tid       uint32
+	StackId   int32
+	Comm      [16]int8
+	_         [4]byte
+	UserHash  uint64
 }
 
 type memoryAllocVal struct {
@@ -53,6 +55,8 @@ type memoryLiveKey struct {
 
 type memoryLiveVal struct {
 	_         structs.HostLayout
+	StartTime uint64
+	ExecId    uint64
 	Size      uint64
 	WeightQ16 uint64
 	Tid       uint32

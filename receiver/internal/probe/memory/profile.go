@@ -39,8 +39,11 @@ func RelStdErr(n, size, mean uint64) float64 {
 // values what was allocated (ever, while probed) and not yet freed now. All
 // are unbiased estimates scaled from the samples (exact with SampleMean 1).
 type Record struct {
-	PID, TID   uint32
-	ThreadName string
+	PID, TID uint32
+	// StartTime (process start, ns since boot) and ExecID (the kernel's
+	// self_exec_id) name the program image that allocated.
+	StartTime, ExecID uint64
+	ThreadName        string
 	// User is the user stack at the allocator's return, leaf first (the
 	// leaf is the return address in the allocating function); nil when it
 	// could not be read.
@@ -142,7 +145,7 @@ func Samples(recs []Record, v Value) []profbuild.Sample {
 		if val == 0 {
 			continue
 		}
-		out = append(out, profbuild.Sample{PID: r.PID, TID: r.TID, ThreadName: r.ThreadName, User: r.User, Value: val})
+		out = append(out, profbuild.Sample{PID: r.PID, TID: r.TID, StartTime: r.StartTime, ExecID: r.ExecID, ThreadName: r.ThreadName, User: r.User, Value: val})
 	}
 	return out
 }

@@ -21,6 +21,9 @@ type set struct {
 func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 	cfg.PIDs = env.Targets.PIDs
 	cfg.Unwinder = env.Unwinder
+	if env.Processes != nil {
+		cfg.Alive = env.Processes.Alive
+	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = env.ProcRoot
 	}

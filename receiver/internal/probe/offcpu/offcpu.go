@@ -52,9 +52,12 @@ const maxTracingFrames = 8
 
 // Record is the blocked time of one thread in one pair of stacks.
 type Record struct {
-	PID, TID     uint32
-	ThreadName   string
-	User, Kernel []uint64
+	PID, TID uint32
+	// StartTime (process start, ns since boot) and ExecID (the kernel's
+	// self_exec_id) name the program image the thread blocked in.
+	StartTime, ExecID uint64
+	ThreadName        string
+	User, Kernel      []uint64
 	// Expired is set when the stacks were lost while the thread was blocked.
 	Expired bool
 	// Nanoseconds is the total blocked time.
@@ -198,6 +201,8 @@ func (t *Probe) Drain() ([]Record, error) {
 		records = append(records, Record{
 			PID:         k.Pid,
 			TID:         k.Tid,
+			StartTime:   k.StartTime,
+			ExecID:      k.ExecId,
 			ThreadName:  loader.CommString(k.Comm[:]),
 			User:        user,
 			Kernel:      t.trimKernel(t.stacks.Read(stacks, k.KernStackId)),

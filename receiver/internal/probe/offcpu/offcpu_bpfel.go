@@ -15,6 +15,8 @@ import (
 
 type offcpuOffcpuKey struct {
 	_           structs.HostLayout
+	StartTime   uint64
+	ExecId      uint64
 	Pid         uint32
 	Tid         uint32
 	UserStackId int32

@@ -50,6 +50,6 @@ func health(st Stats) probe.Health {
 
 // Sample is the record as a profile sample.
 func (r *Record) Sample() profbuild.Sample {
-	return profbuild.Sample{PID: r.PID, TID: r.TID, ThreadName: r.ThreadName,
+	return profbuild.Sample{PID: r.PID, TID: r.TID, StartTime: r.StartTime, ExecID: r.ExecID, ThreadName: r.ThreadName,
 		Kernel: r.Kernel, User: r.User, Value: int64(r.Nanoseconds)} //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
 }

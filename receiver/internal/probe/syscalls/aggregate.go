@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // otherPID stands for every process folded into "other"; otherNr for every
@@ -15,6 +17,20 @@ const (
 	otherNr  = ^uint32(0)
 	otherErr = ^uint32(0)
 )
+
+// other is the image key of "other".
+var other = procmaps.Key{PID: otherPID}
+
+// imageOf is the program image a kernel key counts: pid, start time and
+// exec id, so a reused pid or an exec starts other series.
+func imageOf(pid uint32, start, exec uint64) procmaps.Key {
+	return procmaps.Key{PID: pid, StartTime: start, ExecID: exec}
+}
+
+// cmpImage orders images by pid, start time and exec id.
+func cmpImage(x, y procmaps.Key) int {
+	return cmp.Or(cmp.Compare(x.PID, y.PID), cmp.Compare(x.StartTime, y.StartTime), cmp.Compare(x.ExecID, y.ExecID))
+}
 
 // limits are the per-interval cardinality limits beyond the top processes;
 // 0 keeps all.
@@ -31,9 +47,18 @@ type limits struct {
 // numSlots is LOG2_SLOTS of bits.bpf.h.
 const numSlots = 64
 
-type seriesKey struct{ pid, nr uint32 }
+// seriesKey is one series of calls: a program image (pid, start time and
+// exec id, so two processes with the same pid, or the programs before and
+// after an exec, are kept apart) and a syscall.
+type seriesKey struct {
+	img procmaps.Key
+	nr  uint32
+}
 
-type errKey struct{ pid, nr, err uint32 }
+type errKey struct {
+	img     procmaps.Key
+	nr, err uint32
+}
 
 // calls is one cumulative series of calls of a process (or "other").
 type calls struct {
@@ -70,7 +95,7 @@ type errCount struct {
 const staleIntervals = 6
 
 type pidCount struct {
-	pid   uint32
+	img   procmaps.Key
 	calls uint64
 }
 
@@ -81,15 +106,15 @@ type aggregator struct {
 	calls map[seriesKey]*calls
 	hists map[uint32]*hist // by syscall number
 	errs  map[errKey]*errCount
-	names map[uint32]string
+	names map[procmaps.Key]string
 	last  pcommon.Timestamp
 
 	lim limits
 
 	// Reused per interval.
-	perPID map[uint32]uint64
+	perPID map[procmaps.Key]uint64
 	rank   []pidCount
-	keep   map[uint32]bool
+	keep   map[procmaps.Key]bool
 	// The interval's calls per series and which series are kept, when
 	// syscalls or histograms are limited.
 	perSeries map[seriesKey]uint64
@@ -108,9 +133,9 @@ func (a *aggregator) init() {
 	a.calls = map[seriesKey]*calls{}
 	a.hists = map[uint32]*hist{}
 	a.errs = map[errKey]*errCount{}
-	a.names = map[uint32]string{}
-	a.perPID = map[uint32]uint64{}
-	a.keep = map[uint32]bool{}
+	a.names = map[procmaps.Key]string{}
+	a.perPID = map[procmaps.Key]uint64{}
+	a.keep = map[procmaps.Key]bool{}
 	a.perSeries = map[seriesKey]uint64{}
 	a.perErr = map[errKey]uint64{}
 	a.perNr = map[uint32]uint64{}
@@ -119,11 +144,11 @@ func (a *aggregator) init() {
 	a.keepHist = map[uint32]bool{}
 }
 
-// ranked is one candidate series of a top-k choice: its group (process),
-// its calls in the interval and a tie-breaker that makes the choice
-// deterministic.
+// ranked is one candidate series of a top-k choice: its group (program
+// image), its calls in the interval and a tie-breaker that makes the
+// choice deterministic.
 type ranked struct {
-	group uint32
+	group procmaps.Key
 	calls uint64
 	order uint64
 	idx   int
@@ -135,7 +160,7 @@ type ranked struct {
 func markTop[K comparable](a *aggregator, keys []K, cands []ranked, k int, keep map[K]bool) {
 	clear(keep)
 	slices.SortFunc(cands, func(x, y ranked) int {
-		if c := cmp.Compare(x.group, y.group); c != 0 {
+		if c := cmpImage(x.group, y.group); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(y.calls, x.calls); c != 0 {
@@ -162,24 +187,24 @@ func (a *aggregator) topSyscalls(keys []syscallsSysKey, vals []syscallsSysVal, e
 	if a.lim.syscalls > 0 {
 		clear(a.perSeries)
 		for i, k := range keys {
-			a.perSeries[seriesKey{a.seriesPID(k.Pid), k.Nr}] += vals[i].Count
+			a.perSeries[seriesKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr}] += vals[i].Count
 		}
 		sks := make([]seriesKey, 0, len(a.perSeries))
 		cands := a.ranked[:0]
 		for sk, n := range a.perSeries {
-			cands = append(cands, ranked{group: sk.pid, calls: n, order: uint64(sk.nr), idx: len(sks)})
+			cands = append(cands, ranked{group: sk.img, calls: n, order: uint64(sk.nr), idx: len(sks)})
 			sks = append(sks, sk)
 		}
 		markTop(a, sks, cands, a.lim.syscalls, a.keepCall)
 
 		clear(a.perErr)
 		for i, k := range errKeys {
-			a.perErr[errKey{a.seriesPID(k.Pid), k.Nr, k.Err}] += errVals[i]
+			a.perErr[errKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr, k.Err}] += errVals[i]
 		}
 		eks := make([]errKey, 0, len(a.perErr))
 		cands = a.ranked[:0]
 		for ek, n := range a.perErr {
-			cands = append(cands, ranked{group: ek.pid, calls: n, order: uint64(ek.nr)<<32 | uint64(ek.err), idx: len(eks)})
+			cands = append(cands, ranked{group: ek.img, calls: n, order: uint64(ek.nr)<<32 | uint64(ek.err), idx: len(eks)})
 			eks = append(eks, ek)
 		}
 		markTop(a, eks, cands, a.lim.syscalls, a.keepErr)
@@ -206,33 +231,33 @@ func (a *aggregator) topPIDs(keys []syscallsSysKey, vals []syscallsSysVal, top i
 	clear(a.keep)
 	a.folding = top > 0
 	for i, k := range keys {
-		a.perPID[k.Pid] += vals[i].Count
+		a.perPID[imageOf(k.Pid, k.StartTime, k.ExecId)] += vals[i].Count
 	}
 	a.rank = a.rank[:0]
-	for pid, n := range a.perPID {
-		a.rank = append(a.rank, pidCount{pid, n})
+	for img, n := range a.perPID {
+		a.rank = append(a.rank, pidCount{img, n})
 	}
 	if top > 0 && len(a.rank) > top {
 		slices.SortFunc(a.rank, func(x, y pidCount) int {
 			if c := cmp.Compare(y.calls, x.calls); c != 0 {
 				return c
 			}
-			return cmp.Compare(x.pid, y.pid)
+			return cmpImage(x.img, y.img)
 		})
 	} else {
 		top = len(a.rank)
 	}
 	for _, r := range a.rank[:top] {
-		a.keep[r.pid] = true
+		a.keep[r.img] = true
 	}
 	return len(a.rank) - top
 }
 
-func (a *aggregator) seriesPID(pid uint32) uint32 {
-	if a.keep[pid] {
-		return pid
+func (a *aggregator) seriesImage(img procmaps.Key) procmaps.Key {
+	if a.keep[img] {
+		return img
 	}
-	return otherPID
+	return other
 }
 
 // add merges one interval's deltas; it returns how many kernel entries were
@@ -244,11 +269,11 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 	}
 	a.topSyscalls(keys, vals, errKeys, errVals)
 	for i, k := range keys {
-		sk := seriesKey{a.seriesPID(k.Pid), k.Nr}
+		sk := seriesKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr}
 		if a.lim.syscalls > 0 && !a.keepCall[sk] {
 			sk.nr = otherNr
 		}
-		if sk.pid == otherPID || sk.nr == otherNr {
+		if sk.img == other || sk.nr == otherNr {
 			folded++
 		}
 		s := a.calls[sk]
@@ -279,7 +304,7 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 	for i, k := range errKeys {
 		// A process without counts this interval (its calls landed in the
 		// other generation) is kept only if it is kept for calls.
-		ek := errKey{a.seriesPID(k.Pid), k.Nr, k.Err}
+		ek := errKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr, k.Err}
 		if a.lim.syscalls > 0 && !a.keepErr[ek] {
 			ek.nr, ek.err = otherNr, otherErr
 		}
@@ -308,12 +333,12 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 func (a *aggregator) dropFolded() {
 	if a.folding {
 		for k := range a.calls {
-			if k.pid != otherPID && !a.keep[k.pid] {
+			if k.img != other && !a.keep[k.img] {
 				delete(a.calls, k)
 			}
 		}
 		for k := range a.errs {
-			if k.pid != otherPID && !a.keep[k.pid] {
+			if k.img != other && !a.keep[k.img] {
 				delete(a.errs, k)
 			}
 		}
@@ -339,46 +364,43 @@ func (a *aggregator) dropFolded() {
 	}
 }
 
-// resolveNames caches the names of the processes seen this interval.
-func (a *aggregator) resolveNames(resolve func(uint32) (string, bool)) {
+// resolveNames caches the names of the images seen this interval.
+func (a *aggregator) resolveNames(resolve func(procmaps.Key) (string, bool)) {
 	if resolve == nil {
 		return
 	}
-	for pid := range a.keep {
-		if name, ok := resolve(pid); ok {
-			a.names[pid] = name
+	for img := range a.keep {
+		if _, ok := a.names[img]; ok {
+			continue
+		}
+		if name, ok := resolve(img); ok {
+			a.names[img] = name
 		}
 	}
 }
 
-func (a *aggregator) name(pid uint32) string {
-	if n, ok := a.names[pid]; ok {
+func (a *aggregator) name(img procmaps.Key) string {
+	if n, ok := a.names[img]; ok {
 		return n
 	}
 	return "unknown"
 }
 
-// endInterval forgets the series of processes that were idle this interval
-// and no longer exist, and clears the seen marks.
-func (a *aggregator) endInterval(now pcommon.Timestamp, resolve func(uint32) (string, bool)) {
+// endInterval forgets the series of images that were idle this interval
+// and have ended (their process exited or exec'd another program), and
+// clears the seen marks. alive may be nil: series then only go stale.
+func (a *aggregator) endInterval(now pcommon.Timestamp, alive func(procmaps.Key) bool) {
 	a.last = now
-	gone := func(pid uint32) bool {
-		if pid == otherPID {
-			return false
-		}
-		if resolve == nil {
-			return false
-		}
-		_, ok := resolve(pid)
-		return !ok
+	gone := func(img procmaps.Key) bool {
+		return img != other && alive != nil && !alive(img)
 	}
-	dead := map[uint32]bool{}
+	dead := map[procmaps.Key]bool{}
 	for k, s := range a.calls {
 		if !s.seen {
-			d, ok := dead[k.pid]
+			d, ok := dead[k.img]
 			if !ok {
-				d = gone(k.pid)
-				dead[k.pid] = d
+				d = gone(k.img)
+				dead[k.img] = d
 			}
 			if s.idle++; d || s.idle >= staleIntervals {
 				delete(a.calls, k)
@@ -402,7 +424,7 @@ func (a *aggregator) endInterval(now pcommon.Timestamp, resolve func(uint32) (st
 	}
 	for k, e := range a.errs {
 		if !e.seen {
-			if e.idle++; dead[k.pid] || e.idle >= staleIntervals {
+			if e.idle++; dead[k.img] || e.idle >= staleIntervals {
 				delete(a.errs, k)
 				continue
 			}
@@ -411,9 +433,9 @@ func (a *aggregator) endInterval(now pcommon.Timestamp, resolve func(uint32) (st
 		}
 		e.seen = false
 	}
-	for pid, d := range dead {
+	for img, d := range dead {
 		if d {
-			delete(a.names, pid)
+			delete(a.names, img)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/syscallnames"
 )
 
@@ -57,7 +58,7 @@ func (a *aggregator) emitCalls(dst pmetric.MetricSlice, names syscallnames.Table
 		dp.SetStartTimestamp(s.start)
 		dp.SetTimestamp(now)
 		dp.SetIntValue(int64(s.count)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
-		a.attrs(dp.Attributes(), k.pid, syscallName(names, k.nr))
+		a.attrs(dp.Attributes(), k.img, syscallName(names, k.nr))
 	}
 }
 
@@ -93,7 +94,7 @@ func (a *aggregator) emitErrors(dst pmetric.MetricSlice, names syscallnames.Tabl
 		dp.SetStartTimestamp(c.start)
 		dp.SetTimestamp(now)
 		dp.SetIntValue(int64(c.count)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
-		a.attrs(dp.Attributes(), k.pid, syscallName(names, k.nr))
+		a.attrs(dp.Attributes(), k.img, syscallName(names, k.nr))
 		if k.err == otherErr {
 			dp.Attributes().PutStr(attrError, otherName)
 		} else {
@@ -102,13 +103,13 @@ func (a *aggregator) emitErrors(dst pmetric.MetricSlice, names syscallnames.Tabl
 	}
 }
 
-func (a *aggregator) attrs(m pcommon.Map, pid uint32, syscall string) {
+func (a *aggregator) attrs(m pcommon.Map, img procmaps.Key, syscall string) {
 	m.EnsureCapacity(3)
-	if pid == otherPID {
+	if img == other {
 		m.PutStr(attrExe, otherName)
 	} else {
-		m.PutInt(attrPID, int64(pid))
-		m.PutStr(attrExe, a.name(pid))
+		m.PutInt(attrPID, int64(img.PID))
+		m.PutStr(attrExe, a.name(img))
 	}
 	m.PutStr(attrSyscall, syscall)
 }

@@ -7,17 +7,23 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
+
+// img is the image key of pid in these tests (start time and exec id as
+// the kernel side writes them).
+func img(pid uint32) procmaps.Key { return procmaps.Key{PID: pid, StartTime: uint64(pid) * 1e9, ExecID: 1} }
 
 // TestIdleSeriesExpire: a live process's series that stops getting calls is
 // forgotten after staleIntervals, so the cumulative state stays bounded.
 func TestIdleSeriesExpire(t *testing.T) {
 	var a aggregator
 	a.init()
-	alive := func(uint32) (string, bool) { return "p", true }
-	keys := []syscallsSysKey{{Pid: 1, Nr: 39}}
+	alive := func(procmaps.Key) bool { return true }
+	keys := []syscallsSysKey{{Pid: 1, Nr: 39, StartTime: 1e9, ExecId: 1}}
 	vals := []syscallsSysVal{{Count: 3, Zero: 3}}
-	errKeys := []syscallsSysErrKey{{Pid: 1, Nr: 39, Err: 2}}
+	errKeys := []syscallsSysErrKey{{Pid: 1, Nr: 39, Err: 2, StartTime: 1e9, ExecId: 1}}
 	a.topPIDs(keys, vals, 0)
 	a.add(keys, vals, errKeys, []uint64{1}, 100)
 	a.endInterval(200, alive)
@@ -51,21 +57,21 @@ func pcommonTS(n int) pcommon.Timestamp { return pcommon.Timestamp(n) }
 func TestFoldedSeriesEnd(t *testing.T) {
 	var a aggregator
 	a.init()
-	alive := func(uint32) (string, bool) { return "p", true }
-	busy1 := []syscallsSysKey{{Pid: 1, Nr: 0}, {Pid: 2, Nr: 0}}
+	alive := func(procmaps.Key) bool { return true }
+	busy1 := []syscallsSysKey{{Pid: 1, Nr: 0, StartTime: 1e9, ExecId: 1}, {Pid: 2, Nr: 0, StartTime: 2e9, ExecId: 1}}
 	a.topPIDs(busy1, []syscallsSysVal{{Count: 9, Zero: 9}, {Count: 1, Zero: 1}}, 1)
 	a.add(busy1, []syscallsSysVal{{Count: 9, Zero: 9}, {Count: 1, Zero: 1}}, nil, nil, 100)
 	a.endInterval(200, alive)
-	assert.Contains(t, a.calls, seriesKey{1, 0})
-	assert.Contains(t, a.calls, seriesKey{otherPID, 0})
+	assert.Contains(t, a.calls, seriesKey{img(1), 0})
+	assert.Contains(t, a.calls, seriesKey{other, 0})
 
 	// Now pid 2 is the busiest: pid 1 is folded and its series ends.
 	a.topPIDs(busy1, []syscallsSysVal{{Count: 1, Zero: 1}, {Count: 9, Zero: 9}}, 1)
 	a.add(busy1, []syscallsSysVal{{Count: 1, Zero: 1}, {Count: 9, Zero: 9}}, nil, nil, 200)
-	assert.NotContains(t, a.calls, seriesKey{1, 0}, "not exported in the interval it was folded")
+	assert.NotContains(t, a.calls, seriesKey{img(1), 0}, "not exported in the interval it was folded")
 	a.endInterval(300, alive)
-	assert.Equal(t, uint64(9), a.calls[seriesKey{2, 0}].count)
-	assert.Equal(t, uint64(2), a.calls[seriesKey{otherPID, 0}].count)
+	assert.Equal(t, uint64(9), a.calls[seriesKey{img(2), 0}].count)
+	assert.Equal(t, uint64(2), a.calls[seriesKey{other, 0}].count)
 	assert.Len(t, a.hists, 1)
 	assert.Equal(t, uint64(20), a.hists[0].count, "every call in the machine-wide histogram")
 

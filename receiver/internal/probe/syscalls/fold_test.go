@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/syscallnames"
 )
 
@@ -19,7 +20,10 @@ func TestTopSyscallsFold(t *testing.T) {
 	var a aggregator
 	a.init()
 	a.lim = limits{syscalls: 2, histograms: 2}
-	alive := func(uint32) (string, bool) { return "p", true }
+	resolve := func(procmaps.Key) (string, bool) { return "p", true }
+	alive := func(procmaps.Key) bool { return true }
+	// Kernel keys without a start time: images named by pid alone.
+	pk := func(pid uint32) procmaps.Key { return procmaps.Key{PID: pid} }
 	// pid 1: read 50, write 30, futex 20, close 1; pid 2: read 5, openat 9.
 	keys := []syscallsSysKey{{Pid: 1, Nr: 0}, {Pid: 1, Nr: 1}, {Pid: 1, Nr: 202}, {Pid: 1, Nr: 3}, {Pid: 2, Nr: 0}, {Pid: 2, Nr: 257}}
 	vals := []syscallsSysVal{{Count: 50, Zero: 50}, {Count: 30, Zero: 30}, {Count: 20, Zero: 20}, {Count: 1, Zero: 1}, {Count: 5, Zero: 5}, {Count: 9, Zero: 9}}
@@ -35,14 +39,14 @@ func TestTopSyscallsFold(t *testing.T) {
 		calls[k] = s.count
 	}
 	assert.Equal(t, map[seriesKey]uint64{
-		{1, 0}: 50, {1, 1}: 30, {1, otherNr}: 21,
-		{2, 257}: 9, {2, 0}: 5,
+		{pk(1), 0}: 50, {pk(1), 1}: 30, {pk(1), otherNr}: 21,
+		{pk(2), 257}: 9, {pk(2), 0}: 5,
 	}, calls)
 	errs := map[errKey]uint64{}
 	for k, e := range a.errs {
 		errs[k] = e.count
 	}
-	assert.Equal(t, map[errKey]uint64{{1, 0, 11}: 7, {1, 1, 32}: 3, {1, otherNr, otherErr}: 2}, errs)
+	assert.Equal(t, map[errKey]uint64{{pk(1), 0, 11}: 7, {pk(1), 1, 32}: 3, {pk(1), otherNr, otherErr}: 2}, errs)
 	hists := map[uint32]uint64{}
 	for nr, h := range a.hists {
 		hists[nr] = h.count
@@ -51,7 +55,7 @@ func TestTopSyscallsFold(t *testing.T) {
 	assert.Equal(t, map[uint32]uint64{0: 55, 1: 30, otherNr: 30}, hists)
 
 	ms := pmetric.NewMetricSlice()
-	a.resolveNames(alive)
+	a.resolveNames(resolve)
 	a.emit(ms, syscallnames.Native(), 200)
 	names := map[string]bool{}
 	for _, m := range ms.All() {
@@ -78,8 +82,8 @@ func TestTopSyscallsFold(t *testing.T) {
 	for k, s := range a.calls {
 		calls[k] = s.count
 	}
-	assert.Equal(t, map[seriesKey]uint64{{1, 3}: 100, {1, 202}: 4, {1, otherNr}: 23}, calls)
+	assert.Equal(t, map[seriesKey]uint64{{pk(1), 3}: 100, {pk(1), 202}: 4, {pk(1), otherNr}: 23}, calls)
 	require.Len(t, a.errs, 1, "no errors this interval: the kept pairs end, other stays until stale")
-	require.Contains(t, a.errs, errKey{1, otherNr, otherErr})
+	require.Contains(t, a.errs, errKey{pk(1), otherNr, otherErr})
 	assert.Len(t, a.hists, 3, "close, futex and other")
 }

@@ -20,17 +20,21 @@ type syscallsStart struct {
 }
 
 type syscallsSysErrKey struct {
-	_   structs.HostLayout
-	Pid uint32
-	Nr  uint32
-	Err uint32
-	Pad uint32
+	_         structs.HostLayout
+	StartTime uint64
+	ExecId    uint64
+	Pid       uint32
+	Nr        uint32
+	Err       uint32
+	Pad       uint32
 }
 
 type syscallsSysKey struct {
-	_   structs.HostLayout
-	Pid uint32
-	Nr  uint32
+	_         structs.HostLayout
+	StartTime uint64
+	ExecId    uint64
+	Pid       uint32
+	Nr        uint32
 }
 
 type syscallsSysStat uint32

@@ -108,9 +108,10 @@ func TestExactCounts(t *testing.T) {
 	needRoot(t)
 	const n = 137
 	tr, pid, begin := traceCalls(t, n)
-	resolve := func(p uint32) (string, bool) { return "calls", p == pid }
+	resolve := func(k procmaps.Key) (string, bool) { return "calls", k.PID == pid }
+	alive := func(k procmaps.Key) bool { return k.PID == pid }
 	ms := pmetric.NewMetricSlice()
-	st, err := tr.Collect(ms, begin, ts(time.Now()), resolve)
+	st, err := tr.Collect(ms, begin, ts(time.Now()), resolve, alive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,17 +151,17 @@ func TestExactCounts(t *testing.T) {
 	// Cumulative: the next interval repeats the totals; the exited process
 	// is then forgotten.
 	ms2 := pmetric.NewMetricSlice()
-	if _, err := tr.Collect(ms2, begin, ts(time.Now()), resolve); err != nil {
+	if _, err := tr.Collect(ms2, begin, ts(time.Now()), resolve, alive); err != nil {
 		t.Fatal(err)
 	}
 	if got := find(points(ms2, MetricCalls), attrSyscall, "getcpu"); len(got) != 1 || got[0].value != n {
 		t.Errorf("second interval getcpu: %+v", got)
 	}
-	pid = 0 // the process is now gone for resolve
+	pid = 0 // the process is now gone for resolve and alive
 	var ms3 pmetric.MetricSlice
 	for range 2 { // the last values are emitted once more, then dropped
 		ms3 = pmetric.NewMetricSlice()
-		if _, err := tr.Collect(ms3, begin, ts(time.Now()), resolve); err != nil {
+		if _, err := tr.Collect(ms3, begin, ts(time.Now()), resolve, alive); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,12 +190,13 @@ func TestTopProcessesFold(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	resolve := func(p uint32) (string, bool) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(int(p)) + "/comm")
+	resolve := func(k procmaps.Key) (string, bool) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(int(k.PID)) + "/comm")
 		return strings.TrimSpace(string(b)), err == nil
 	}
+	alive := func(k procmaps.Key) bool { _, ok := resolve(k); return ok }
 	ms := pmetric.NewMetricSlice()
-	st, err := tr.Collect(ms, begin, ts(time.Now()), resolve)
+	st, err := tr.Collect(ms, begin, ts(time.Now()), resolve, alive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +231,7 @@ func TestTopProcessesFold(t *testing.T) {
 		}
 	}
 	ms = pmetric.NewMetricSlice()
-	if _, err := tr.Collect(ms, begin, ts(time.Now()), resolve); err != nil {
+	if _, err := tr.Collect(ms, begin, ts(time.Now()), resolve, alive); err != nil {
 		t.Fatal(err)
 	}
 	pids = map[any]bool{}
@@ -274,7 +276,7 @@ func TestCgroupFilter(t *testing.T) {
 		syscall.Getppid()
 	}
 	ms := pmetric.NewMetricSlice()
-	if _, err := tr.Collect(ms, 0, ts(time.Now()), nil); err != nil {
+	if _, err := tr.Collect(ms, 0, ts(time.Now()), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	self := find(points(ms, MetricCalls), attrPID, int64(os.Getpid()), attrSyscall, "getppid", attrExe, "unknown")
@@ -301,7 +303,7 @@ func TestDrainErrorKeepsDrainedCounts(t *testing.T) {
 	tr.objs.Errors0.Close()
 	tr.objs.Errors1.Close()
 	ms := pmetric.NewMetricSlice()
-	_, err := tr.Collect(ms, begin, ts(time.Now()), nil)
+	_, err := tr.Collect(ms, begin, ts(time.Now()), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "draining syscall errors") {
 		t.Fatalf("Collect error = %v, want the errors drain's", err)
 	}

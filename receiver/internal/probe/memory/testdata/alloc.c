@@ -5,6 +5,9 @@
 //   alloc      wait, alloc_a + alloc_b + alloc_c, print "done", wait for EOF
 //   spin       malloc/free in a loop until stdin is closed
 //   exec PATH  print "ready", wait, execv(PATH)
+//   cexec N [PATH ARGS...]
+//              print "ready", wait, alloc_c N times, print "done", then
+//              execv(PATH) if given, else wait for EOF
 //   dl LIB     dlopen LIB, print "loaded", wait, call wrap_malloc 100 times
 //              (1000 bytes each, kept), print "allocated", wait, dlclose,
 //              print "closed", wait for EOF
@@ -109,6 +112,17 @@ int main(int argc, char **argv)
 		wait_line();
 		execv(argv[2], argv + 2);
 		return 3;
+	} else if (!strcmp(argv[1], "cexec") && argc > 2) {
+		say("ready\n");
+		wait_line();
+		for (int i = atoi(argv[2]); i > 0; i--)
+			alloc_c();
+		say("done\n");
+		if (argc > 3) {
+			execv(argv[3], argv + 3);
+			return 3;
+		}
+		wait_line();
 	} else if (!strcmp(argv[1], "dl") && argc > 2) {
 		void *h = dlopen(argv[2], RTLD_NOW);
 		void *(*wrap_malloc)(size_t);

@@ -1,0 +1,175 @@
+//go:build linux
+
+package ebpfreceiver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+	"github.com/ebpf-otel/ebpf-otel/receiver/ebpfreceiver/internal/metadata"
+)
+
+// TestOffCPUExecInSamePIDAttributed: a program blocks, then execs another
+// that blocks in another function, in the same pid within one collection
+// interval. The blocked time before and after is attributed to the right
+// executable, each with its own function at the leaf.
+func TestOffCPUExecInSamePIDAttributed(t *testing.T) {
+	requirePrivileges(t)
+	dir := t.TempDir()
+	build := func(name, fn string) string {
+		return testenv.CC(t, dir, name, "-O0", "-g", "-fno-omit-frame-pointer", "-DBLOCK="+fn, "testdata/block.c")
+	}
+	first, second := build("block_before", "block_before"), build("block_after", "block_after")
+	sy1, sy2 := openSymbols(t, first), openSymbols(t, second)
+	// The shell waits for a line so the pid filter is set before it execs.
+	cmd := exec.Command("/bin/sh", "-c", `read x; exec "$0" 5 100 "$1" 5 100`, first, second)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = time.Hour // one collection, at shutdown
+	cfg.Profiles.CPU.Enabled = false
+	cfg.Profiles.OffCPU.Enabled = true
+	cfg.Targets.PIDs = []uint32{uint32(cmd.Process.Pid)} //nolint:gosec // G115: a pid
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.ProfilesSink)
+	r, err := createProfiles(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	_, err = stdin.Write([]byte("go\n"))
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait())
+	require.NoError(t, r.Shutdown(context.Background()))
+
+	want := []imageWant{{"block_before", first, "block_before", sy1}, {"block_after", second, "block_after", sy2}}
+	total, named := map[string]int64{}, map[string]int64{}
+	for _, img := range imagesOf(t, sink.AllProfiles()) {
+		if img.pid != cmd.Process.Pid {
+			continue
+		}
+		for _, w := range want {
+			if w.exe != img.exe {
+				continue
+			}
+			for _, s := range img.samples {
+				total[w.exe] += s.value
+				if s.named(w.sy, w.bin, w.fn) {
+					named[w.exe] += s.value
+				}
+			}
+		}
+	}
+	for _, w := range want {
+		t.Logf("%s: blocked %s, %s in %s", w.exe, time.Duration(total[w.exe]), time.Duration(named[w.exe]), w.fn)
+		// Five sleeps of 100 ms in each program.
+		assert.GreaterOrEqual(t, time.Duration(named[w.exe]), 450*time.Millisecond, "%s's blocked time in %s", w.exe, w.fn)
+		assert.GreaterOrEqual(t, float64(named[w.exe]), 0.95*float64(total[w.exe]), "%s's blocked time elsewhere", w.exe)
+	}
+}
+
+// metricPoint is one data point of a metric as the tests read it.
+type metricPoint struct {
+	attrs map[string]any
+	value int64
+}
+
+// lastPoints returns the last point of metric name per attribute set.
+func lastPoints(ms []pmetric.Metrics, name string) map[string]metricPoint {
+	out := map[string]metricPoint{}
+	for _, md := range ms {
+		rms := md.ResourceMetrics()
+		for i := 0; i < rms.Len(); i++ {
+			sms := rms.At(i).ScopeMetrics()
+			for j := 0; j < sms.Len(); j++ {
+				mets := sms.At(j).Metrics()
+				for k := 0; k < mets.Len(); k++ {
+					if m := mets.At(k); m.Name() == name && m.Type() == pmetric.MetricTypeSum {
+						for p := 0; p < m.Sum().DataPoints().Len(); p++ {
+							dp := m.Sum().DataPoints().At(p)
+							attrs := dp.Attributes().AsRaw()
+							out[fmt.Sprint(attrs)] = metricPoint{attrs, dp.IntValue()}
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestSyscallsPIDReuseKeptApart: two processes with the same pid (the
+// kernel hands the first one's pid to the second through ns_last_pid)
+// within one collection interval keep their own syscall counts.
+func TestSyscallsPIDReuseKeptApart(t *testing.T) {
+	requirePrivileges(t)
+	dir := t.TempDir()
+	src := "../internal/probe/syscalls/testdata/calls.c"
+	first := testenv.CC(t, dir, "calls", "-O1", "-static", src)
+	second := testenv.CC(t, dir, "calls2", "-O1", "-static", src)
+
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = time.Hour // one collection, at shutdown
+	cfg.Profiles.CPU.Enabled = false
+	cfg.Metrics.Syscalls.Enabled = true
+	cfg.Metrics.Syscalls.TopProcesses = 0
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.MetricsSink)
+	m, err := createMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+
+	// calls makes N getcpu calls once a byte arrives on stdin.
+	run := func(bin string, n int, pid int) (int, bool) {
+		c := exec.Command(bin, strconv.Itoa(n))
+		in, err := c.StdinPipe()
+		require.NoError(t, err)
+		require.NoError(t, c.Start())
+		if pid != 0 && c.Process.Pid != pid {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+			return c.Process.Pid, false
+		}
+		_, err = in.Write([]byte("x"))
+		require.NoError(t, err)
+		require.NoError(t, c.Wait())
+		return c.Process.Pid, true
+	}
+	pid, _ := run(first, 137, 0)
+	// /proc/PID/stat shows start times in 10 ms ticks: two processes
+	// started within one tick look alike to a read of /proc made after
+	// the first exited (the kernel side tells them apart regardless).
+	time.Sleep(20 * time.Millisecond)
+	for try := 0; ; try++ {
+		require.Less(t, try, 100, "pid %d was never handed out again", pid)
+		require.NoError(t, os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0))
+		if _, ok := run(second, 211, pid); ok {
+			break
+		}
+	}
+	require.NoError(t, m.Shutdown(context.Background()))
+
+	got := map[string]int64{}
+	for _, p := range lastPoints(sink.AllMetrics(), "syscall.calls") {
+		if p.attrs["process.pid"] == int64(pid) && p.attrs["syscall.name"] == "getcpu" {
+			exe, _ := p.attrs["process.executable.name"].(string)
+			got[exe] += p.value
+		}
+	}
+	t.Logf("getcpu calls of pid %d by executable: %v", pid, got)
+	assert.Equal(t, map[string]int64{"calls": 137, "calls2": 211}, got, "each process's own count, apart")
+}
