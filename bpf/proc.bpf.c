@@ -8,6 +8,13 @@
  * BTF-typed tracepoints (tp_btf) give the task pointers directly; CO-RE
  * needs kernel BTF anyway, so there is no raw-tracepoint fallback.
  *
+ * Executable file mappings (the dynamic loader's libraries, dlopen) come
+ * from the syscalls:sys_exit_mmap tracepoint, with the file's path walked
+ * from its dentry, so a library of a process that exits before user space
+ * reads /proc is still known. Mappings made executable by mprotect are
+ * not seen (glibc's loader maps text with PROT_EXEC); user space still
+ * re-reads /proc/PID/maps when a sampled address misses.
+ *
  * Only an exec wakes the reader: it must read the new process before it
  * exits. Waking it costs about as much again as the rest of the program,
  * so fork and exit events wait for the next exec or the reader's periodic
@@ -63,7 +70,7 @@ static __always_inline struct process_event *reserve(struct task_struct *task, _
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->exit_code = 0;
 	e->text_start = e->text_end = e->text_offset = e->text_inode = 0;
-	e->text_dev = e->pad = 0;
+	e->text_dev = e->path_len = 0;
 	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	e->filename[0] = 0;
 	return e;
@@ -148,6 +155,115 @@ int BPF_PROG(process_exit, struct task_struct *p)
 		e->exit_code = BPF_CORE_READ(p, exit_code);
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	stat_inc(&stats, PROC_STAT_EXIT);
+	return 0;
+}
+
+/* mmap_vma receives the mapping bpf_find_vma found at the address mmap
+ * returned. */
+struct mmap_vma {
+	__u64 start, end, pgoff, flags;
+	struct file *file;
+};
+
+static long mmap_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct mmap_vma *m = data;
+
+	m->start = vma->vm_start;
+	m->end = vma->vm_end;
+	m->pgoff = vma->vm_pgoff;
+	m->flags = BPF_CORE_READ(vma, vm_flags);
+	m->file = vma->vm_file;
+	return 0;
+}
+
+/* file_path writes f's path as the current task sees it into buf: its
+ * components leaf first, each NUL-terminated, crossing mount points up to
+ * the task's root, as d_path does. It returns the bytes written, with
+ * MMAP_PATH_COMPLETE when the walk reached the root. */
+static __always_inline __u32 file_path(struct file *f, char *buf)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dentry *root = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	struct mount *mnt = (void *)vm - bpf_core_field_offset(struct mount, mnt);
+	struct dentry *parent;
+	struct mount *up;
+	__u32 off = 0;
+	long n;
+
+	for (int i = 0; i < MMAP_PATH_DEPTH; i++) {
+		if (d == root && vm == root_mnt)
+			return off | MMAP_PATH_COMPLETE;
+		parent = BPF_CORE_READ(d, d_parent);
+		if (d == BPF_CORE_READ(vm, mnt_root) || d == parent) {
+			/* The top of a mount: go on from where it is mounted. */
+			up = BPF_CORE_READ(mnt, mnt_parent);
+			if (up == mnt)
+				/* The namespace's root, outside the task's root
+				 * (a chroot that is not a mount): as d_path. */
+				return off | MMAP_PATH_COMPLETE;
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			vm = (void *)up + bpf_core_field_offset(struct mount, mnt);
+			continue;
+		}
+		if (off > PROC_FILENAME_LEN - MMAP_NAME_MAX)
+			return off;
+		n = bpf_probe_read_kernel_str(buf + off, MMAP_NAME_MAX, BPF_CORE_READ(d, d_name.name));
+		if (n <= 0 || n == MMAP_NAME_MAX)
+			return off; /* unreadable, or truncated */
+		off += n;
+		d = parent;
+	}
+	return off;
+}
+
+/* syscalls:sys_exit_mmap's record (see its format in tracefs). */
+struct mmap_exit_args {
+	__u64 common;
+	__s32 nr;
+	__s64 ret;
+};
+
+#define VM_EXEC 0x4
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int mmap_exit(struct mmap_exit_args *ctx)
+{
+	__u64 addr = ctx->ret;
+	struct mmap_vma vma = {};
+	struct process_event *e;
+	struct task_struct *task;
+	struct inode *ino;
+	struct file *file;
+
+	/* Failed calls return -errno. */
+	if (ctx->ret < 0 && ctx->ret >= -4095)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (bpf_find_vma(task, addr, mmap_vma_cb, &vma, 0) != 0 || !(vma.flags & VM_EXEC) || !vma.file)
+		return 0;
+	e = reserve(task, PROCESS_EVENT_MMAP);
+	if (!e)
+		return 0;
+	/* Out of the local struct first: inside BPF_CORE_READ its access
+	 * would be relocated against a kernel type of that name. */
+	file = vma.file;
+	ino = BPF_CORE_READ(file, f_inode);
+	e->text_start = vma.start;
+	e->text_end = vma.end;
+	e->text_offset = vma.pgoff << page_shift;
+	e->text_inode = BPF_CORE_READ(ino, i_ino);
+	e->text_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	e->exit_code = vma.flags & 0xf;
+	e->path_len = file_path(file, e->filename);
+	/* A library is mapped before the code that runs it: no need to wake
+	 * the reader, which reads it with the next exec or poll. */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	stat_inc(&stats, PROC_STAT_MMAP);
 	return 0;
 }
 

@@ -173,3 +173,64 @@ func TestSyscallsPIDReuseKeptApart(t *testing.T) {
 	t.Logf("getcpu calls of pid %d by executable: %v", pid, got)
 	assert.Equal(t, map[string]int64{"calls": 137, "calls2": 211}, got, "each process's own count, apart")
 }
+
+// TestDlopenedLibraryOfShortProcessAttributed: short processes dlopen a
+// library, burn 60 ms of CPU in it and exit (within 100 ms of the dlopen
+// on a quiet machine), long before the next collection. Their samples carry the library's mapping and a named leaf:
+// the mapping came with the mmap event, since /proc/PID/maps is gone by
+// the time the samples are drained and the exec-time read came before the
+// dlopen.
+func TestDlopenedLibraryOfShortProcessAttributed(t *testing.T) {
+	requirePrivileges(t)
+	dir := t.TempDir()
+	bin := testenv.CC(t, dir, "dlburn", "-O0", "-g", "-fno-omit-frame-pointer", "testdata/dlburn.c", "-ldl")
+	lib := testenv.CC(t, dir, "libburn.so", "-O0", "-g", "-fno-omit-frame-pointer", "-shared", "-fPIC", "testdata/libburn.c")
+	sy := openSymbols(t, lib)
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = 10 * time.Second // every child is gone when drained
+	pids := map[int]bool{}
+	var lifetimes []time.Duration
+	images, health := runReceiver(t, cfg, func() {
+		for range 30 {
+			cmd := exec.Command(bin, lib, "60")
+			in, err := cmd.StdinPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			pids[cmd.Process.Pid] = true
+			// Time for the exec-time read: the library comes after it.
+			time.Sleep(50 * time.Millisecond)
+			began := time.Now()
+			_, err = in.Write([]byte("x"))
+			require.NoError(t, err)
+			require.NoError(t, cmd.Wait())
+			lifetimes = append(lifetimes, time.Since(began))
+		}
+	})
+	logTableHealth(t, health)
+	mmaps, _ := health.value(t, "ebpf.receiver.process_events", map[string]string{"type": "mmap"})
+	t.Logf("mmap events %d; lifetimes from the dlopen %v", mmaps, lifetimes)
+	var total, withMapping, withLeaf int64
+	others := map[string]int64{}
+	for _, img := range images {
+		if !pids[img.pid] {
+			continue
+		}
+		for _, s := range img.samples {
+			total += s.value
+			fr, _ := s.leaf()
+			if fr.file == lib {
+				withMapping += s.value
+			}
+			if s.named(sy, lib, "burn_lib") {
+				withLeaf += s.value
+			} else {
+				others[fmt.Sprintf("%s %s %#x", img.exe, fr.file, fr.addr)] += s.value
+			}
+		}
+	}
+	t.Logf("samples %d: library mapping %d, burn_lib at the leaf %d; elsewhere %v", total, withMapping, withLeaf, others)
+	require.Greater(t, total, int64(30), "30 processes of 60 ms of CPU at 99 Hz leave ~180 samples")
+	assert.Positive(t, mmaps, "mmap events counted")
+	// The start-up (exec, loader, dlopen) takes a few of the samples.
+	assert.GreaterOrEqual(t, float64(withLeaf)/float64(total), 0.9, "samples in the dlopened library, named")
+}

@@ -65,6 +65,9 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 	if err != nil {
 		return nil, fmt.Errorf("starting process events: %w", err)
 	}
+	if t.MmapErr != nil {
+		logger.Warn("mmap events unavailable: libraries are read from /proc when a sample misses", zap.Error(t.MmapErr))
+	}
 	p := &processEvents{tracker: t, table: table, done: make(chan error, 1)}
 	for range eventWorkers {
 		ch := make(chan tableEvent, workerQueue)
@@ -99,10 +102,14 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 // dispatch copies one event out of the reader's buffer to its pid's worker.
 func (p *processEvents) dispatch(ev *procevents.Event) {
 	te := tableEvent{typ: ev.Type, key: procmaps.Key{PID: ev.PID, StartTime: ev.StartTime, ExecID: ev.ExecID}, ppid: ev.PPID}
-	if ev.Type == procevents.Exec {
-		tx := ev.Text
+	tx := ev.Text
+	switch ev.Type {
+	case procevents.Exec:
 		te.exec = procmaps.ExecInfo{PPID: ev.PPID, Comm: string(ev.Comm), Filename: string(ev.Filename),
 			Text: procmaps.Mapping{Start: tx.Start, Limit: tx.End, Offset: tx.Offset, Inode: tx.Inode, Major: tx.Major, Minor: tx.Minor}}
+	case procevents.Mmap:
+		te.exec.Text = procmaps.Mapping{Start: tx.Start, Limit: tx.End, Offset: tx.Offset, Inode: tx.Inode,
+			Major: tx.Major, Minor: tx.Minor, Path: string(ev.Path), Perms: vmPerms(ev.ExitCode)}
 	}
 	p.work[ev.PID%eventWorkers] <- te
 }
@@ -156,7 +163,23 @@ func (p *processEvents) apply(ev tableEvent) {
 		p.table.Fork(ev.key, ev.ppid)
 	case procevents.Exit:
 		p.table.Exit(ev.key)
+	case procevents.Mmap:
+		p.table.Mmap(ev.key, ev.exec.Text)
 	}
+}
+
+// vmPerms prints vm_flags as /proc/PID/maps does ("r-xp").
+func vmPerms(flags uint32) string {
+	b := []byte("---p")
+	for i, c := range "rwx" {
+		if flags&(1<<i) != 0 {
+			b[i] = byte(c)
+		}
+	}
+	if flags&8 != 0 {
+		b[3] = 's'
+	}
+	return string(b)
 }
 
 // stats returns the kernel side's counters.

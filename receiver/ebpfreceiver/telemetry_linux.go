@@ -236,6 +236,7 @@ func (e *linuxEngine) registerProcessTelemetry(b *metadata.TelemetryBuilder, vie
 			o.Observe(int64of(st.Execs), kv("type", "exec"))
 			o.Observe(int64of(st.Forks), kv("type", "fork"))
 			o.Observe(int64of(st.Exits), kv("type", "exit"))
+			o.Observe(int64of(st.Mmaps), kv("type", "mmap"))
 		})),
 		b.RegisterProcessEventsLostCallback(events(func(o metric.Int64Observer, st *procevents.Stats) {
 			o.Observe(int64of(st.Lost))

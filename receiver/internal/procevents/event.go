@@ -17,7 +17,13 @@ const (
 	Fork Type = 2
 	// Exit is the end of the process: its last thread exited.
 	Exit Type = 3
+	// Mmap is a file the process mapped executable (a library loaded by
+	// the dynamic loader or dlopen).
+	Mmap Type = 4
 )
+
+// mmapPathComplete is MMAP_PATH_COMPLETE of proc.h.
+const mmapPathComplete = 0x8000
 
 func (t Type) String() string {
 	switch t {
@@ -27,6 +33,8 @@ func (t Type) String() string {
 		return "fork"
 	case Exit:
 		return "exit"
+	case Mmap:
+		return "mmap"
 	}
 	return "unknown"
 }
@@ -51,17 +59,23 @@ type Event struct {
 	ExecID uint64
 	// Timestamp is when the event happened, nanoseconds since boot.
 	Timestamp uint64
-	// ExitCode is the wait status of an Exit.
+	// ExitCode is the wait status of an Exit; for an Mmap, the mapping's
+	// vm_flags (VM_READ 1, VM_WRITE 2, VM_EXEC 4, VM_SHARED 8).
 	ExitCode uint32
 	// Text is the executable's text mapping of an Exec as the kernel laid
 	// it out ([Start, End) at file offset Offset, file Dev/Inode), so that
 	// it is known even when the process exits before it can be read. Zero
-	// when the kernel could not tell.
+	// when the kernel could not tell. For an Mmap: the new mapping.
 	Text Text
 	// Comm is the process's name (after exec: the new program's). Filename
 	// is the path exec was given (Exec only). Both alias the reader's buffer
 	// and are valid only during the handler call: copy what you keep.
 	Comm, Filename []byte
+	// Path is an Mmap's file as the process sees it; empty when the
+	// kernel side could not walk it whole (too deep, a name too long).
+	// It aliases the Event's own buffer, reused by the next decode.
+	Path []byte
+	path [256]byte
 }
 
 // decode fills e from a raw record without allocating; the layout is fixed
@@ -82,7 +96,7 @@ func (e *Event) decode(b []byte) error {
 	e.ExecID = ne.Uint64(b[8:])
 	e.Timestamp = ne.Uint64(b[16:])
 	e.Type = 0 // unknown: the kernel writes 1-3
-	if t := ne.Uint32(b[24:]); t <= uint32(Exit) {
+	if t := ne.Uint32(b[24:]); t <= uint32(Mmap) {
 		e.Type = Type(t)
 	}
 	e.PID = ne.Uint32(b[28:])
@@ -95,8 +109,32 @@ func (e *Event) decode(b []byte) error {
 		Major: dev >> 20, Minor: dev & (1<<20 - 1),
 	}
 	e.Comm = cstr(b[80:96])
-	e.Filename = cstr(b[96:eventSize])
+	e.Filename, e.Path = nil, e.path[:0]
+	if e.Type != Mmap {
+		e.Filename = cstr(b[96:eventSize])
+		return nil
+	}
+	if n := ne.Uint32(b[76:]); n&mmapPathComplete != 0 && int(n&^mmapPathComplete) <= eventSize-96 {
+		e.Path = joinReversed(e.path[:0], b[96:96+n&^mmapPathComplete])
+	}
 	return nil
+}
+
+// joinReversed appends to dst the path whose components comps holds leaf
+// first, each NUL-terminated: "c\0b\0a\0" is "/a/b/c". A file at the
+// root of its namespace has no components: "/".
+func joinReversed(dst, comps []byte) []byte {
+	if len(comps) == 0 {
+		return append(dst, '/')
+	}
+	end := len(comps)
+	for end > 0 {
+		start := bytes.LastIndexByte(comps[:end-1], 0) + 1
+		dst = append(dst, '/')
+		dst = append(dst, comps[start:end-1]...)
+		end = start
+	}
+	return dst
 }
 
 func cstr(b []byte) []byte {

@@ -21,7 +21,8 @@ const (
 	procProcStatPROC_STAT_EXIT     procProcStat = 2
 	procProcStatPROC_STAT_LOST     procProcStat = 3
 	procProcStatPROC_STAT_FILTERED procProcStat = 4
-	procProcStatPROC_STAT_MAX      procProcStat = 5
+	procProcStatPROC_STAT_MMAP     procProcStat = 5
+	procProcStatPROC_STAT_MAX      procProcStat = 6
 )
 
 type procProcessEvent struct {
@@ -38,7 +39,7 @@ type procProcessEvent struct {
 	TextOffset uint64
 	TextInode  uint64
 	TextDev    uint32
-	Pad        uint32
+	PathLen    uint32
 	Comm       [16]int8
 	Filename   [256]int8
 }
@@ -49,6 +50,7 @@ const (
 	procProcessEventTypePROCESS_EVENT_EXEC procProcessEventType = 1
 	procProcessEventTypePROCESS_EVENT_FORK procProcessEventType = 2
 	procProcessEventTypePROCESS_EVENT_EXIT procProcessEventType = 3
+	procProcessEventTypePROCESS_EVENT_MMAP procProcessEventType = 4
 )
 
 // Names of all BPF objects in the ELF.
@@ -59,6 +61,7 @@ const (
 	procMapStats                  = "stats"
 	procMapTargetCgroups          = "target_cgroups"
 	procMapTargetPids             = "target_pids"
+	procProgMmapExit              = "mmap_exit"
 	procProgProcessExec           = "process_exec"
 	procProgProcessExit           = "process_exit"
 	procProgProcessFork           = "process_fork"
@@ -112,6 +115,7 @@ type procSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type procProgramSpecs struct {
+	MmapExit    *ebpf.ProgramSpec `ebpf:"mmap_exit"`
 	ProcessExec *ebpf.ProgramSpec `ebpf:"process_exec"`
 	ProcessExit *ebpf.ProgramSpec `ebpf:"process_exit"`
 	ProcessFork *ebpf.ProgramSpec `ebpf:"process_fork"`
@@ -190,6 +194,7 @@ type procVariables struct {
 //
 // It can be passed to loadProcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type procPrograms struct {
+	MmapExit    *ebpf.Program `ebpf:"mmap_exit"`
 	ProcessExec *ebpf.Program `ebpf:"process_exec"`
 	ProcessExit *ebpf.Program `ebpf:"process_exit"`
 	ProcessFork *ebpf.Program `ebpf:"process_fork"`
@@ -197,6 +202,7 @@ type procPrograms struct {
 
 func (p *procPrograms) Close() error {
 	return _ProcClose(
+		p.MmapExit,
 		p.ProcessExec,
 		p.ProcessExit,
 		p.ProcessFork,

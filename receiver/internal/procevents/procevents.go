@@ -46,6 +46,8 @@ type Stats struct {
 	Lost uint64
 	// Filtered counts events of processes outside the targets.
 	Filtered uint64
+	// Mmaps counts executable file mappings reported.
+	Mmaps uint64
 }
 
 // Tracker owns the loaded programs, their links and the ring buffer
@@ -55,6 +57,10 @@ type Tracker struct {
 	objs   procObjects
 	links  []link.Link
 	reader *ringbuf.Reader
+	// MmapErr is why mmap events could not be attached (nil when they
+	// were): the syscalls:sys_exit_mmap tracepoint needs tracefs and a
+	// kernel with syscall tracepoints. Exec, fork and exit work without.
+	MmapErr error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -109,6 +115,12 @@ func Start(cfg Config) (_ *Tracker, err error) {
 		if err != nil {
 			return nil, loader.Explain("attaching "+p.name, err)
 		}
+		t.links = append(t.links, l)
+	}
+	// Last: a mapping is only useful once its process is known.
+	if l, err := link.Tracepoint("syscalls", "sys_exit_mmap", t.objs.MmapExit, nil); err != nil {
+		t.MmapErr = loader.Explain("attaching syscalls:sys_exit_mmap", err)
+	} else {
 		t.links = append(t.links, l)
 	}
 	if t.reader, err = ringbuf.NewReader(t.objs.Events); err != nil {
@@ -170,13 +182,14 @@ func (t *Tracker) Stats() (Stats, error) {
 		procProcStatPROC_STAT_EXIT:     &s.Exits,
 		procProcStatPROC_STAT_LOST:     &s.Lost,
 		procProcStatPROC_STAT_FILTERED: &s.Filtered,
+		procProcStatPROC_STAT_MMAP:     &s.Mmaps,
 	})
 	return s, err
 }
 
 // ProgramNames are the names the kernel shows for the programs (bpftool,
 // run-time statistics): one per hook.
-var ProgramNames = []string{"process_exec", "process_fork", "process_exit"}
+var ProgramNames = []string{"process_exec", "process_fork", "process_exit", "mmap_exit"}
 
 // Close detaches the programs, ends Run and releases everything. It is
 // safe to call more than once and from any goroutine.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
@@ -47,6 +49,7 @@ func startCollector(t *testing.T, cfg Config) (*Tracker, *collector) {
 			cp := *e
 			cp.Comm = append([]byte(nil), e.Comm...)
 			cp.Filename = append([]byte(nil), e.Filename...)
+			cp.Path = append([]byte(nil), e.Path...)
 			c.events = append(c.events, cp)
 		}, func() { c.flushed <- struct{}{} })
 	}()
@@ -135,13 +138,39 @@ func TestForkExecExit(t *testing.T) {
 	pid := uint32(cmd.Process.Pid)
 	ticks := startTicks(t, cmd.Process.Pid)
 	text := textMapping(t, cmd.Process.Pid, "/usr/bin/sleep")
+	libcs, _ := filepath.Glob("/usr/lib/*/libc.so.6")
+	if len(libcs) == 0 {
+		t.Fatal("no /usr/lib/*/libc.so.6")
+	}
+	libc := textMapping(t, cmd.Process.Pid, libcs[0])
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(c.of(pid)) >= 3 })
-	evs := c.of(pid)
+	waitFor(t, func() bool { return len(c.of(pid)) >= 4 })
+	// The loader's executable mappings come between exec and exit.
+	var evs, mmaps []Event
+	for _, e := range c.of(pid) {
+		if e.Type == Mmap {
+			mmaps = append(mmaps, e)
+			if len(evs) != 2 {
+				t.Errorf("mmap event after %d other events, want after fork and exec", len(evs))
+			}
+			continue
+		}
+		evs = append(evs, e)
+	}
 	if len(evs) != 3 || evs[0].Type != Fork || evs[1].Type != Exec || evs[2].Type != Exit {
 		t.Fatalf("events of pid %d: %+v, want fork, exec, exit", pid, evs)
+	}
+	mappedLibc := false
+	for _, m := range mmaps {
+		if m.ExecID != evs[1].ExecID || m.StartTime != evs[1].StartTime {
+			t.Errorf("mmap event of image %d/%d, want the exec's %d/%d", m.StartTime, m.ExecID, evs[1].StartTime, evs[1].ExecID)
+		}
+		mappedLibc = mappedLibc || string(m.Path) == libcs[0] && m.Text == libc
+	}
+	if !mappedLibc {
+		t.Errorf("no mmap event of %s as /proc shows it (%+v): %+v", libcs[0], libc, mmaps)
 	}
 	fork, ex, exit := evs[0], evs[1], evs[2]
 	if fork.PPID != uint32(os.Getpid()) {
@@ -271,7 +300,7 @@ func TestDecodeShort(t *testing.T) {
 	if err := e.decode(make([]byte, eventSize-1)); !errors.Is(err, errShortEvent) {
 		t.Fatalf("short record: %v", err)
 	}
-	for ty, want := range map[Type]string{Exec: "exec", Fork: "fork", Exit: "exit", 9: "unknown"} {
+	for ty, want := range map[Type]string{Exec: "exec", Fork: "fork", Exit: "exit", Mmap: "mmap", 9: "unknown"} {
 		if ty.String() != want {
 			t.Errorf("%d: %q", ty, ty.String())
 		}
@@ -281,7 +310,7 @@ func TestDecodeShort(t *testing.T) {
 func TestProgramNames(t *testing.T) {
 	tr, _ := startCollector(t, Config{})
 	var names []string
-	for _, p := range []*ebpf.Program{tr.objs.ProcessExec, tr.objs.ProcessFork, tr.objs.ProcessExit} {
+	for _, p := range []*ebpf.Program{tr.objs.ProcessExec, tr.objs.ProcessFork, tr.objs.ProcessExit, tr.objs.MmapExit} {
 		info, err := p.Info()
 		if err != nil {
 			t.Fatal(err)
@@ -321,4 +350,79 @@ func TestFlushDeliversPending(t *testing.T) {
 	if exits == 0 {
 		t.Errorf("the subshell's exit (code 3) was not delivered before the flush completed; %d events", len(c.events))
 	}
+}
+
+func TestJoinReversed(t *testing.T) {
+	for comps, want := range map[string]string{
+		"libc.so.6\x00x86_64-linux-gnu\x00lib\x00usr\x00": "/usr/lib/x86_64-linux-gnu/libc.so.6",
+		"a\x00": "/a",
+		"":      "/",
+	} {
+		if got := string(joinReversed(nil, []byte(comps))); got != want {
+			t.Errorf("%q: %q, want %q", comps, got, want)
+		}
+	}
+}
+
+// TestMmapEventsNamePaths: the dynamic loader maps libc executable; the
+// event names it by its path as the process sees it, across a mount point
+// (a tmpfs mounted for the test), with its device and inode.
+func TestMmapEventsNamePaths(t *testing.T) {
+	tr, c := startCollector(t, Config{})
+	if tr.MmapErr != nil {
+		t.Fatal(tr.MmapErr)
+	}
+	libcs, _ := filepath.Glob("/usr/lib/*/libc.so.6")
+	if len(libcs) == 0 {
+		testenv.Skip(t, "no /usr/lib/*/libc.so.6 to map")
+	}
+	dir := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, ""); err != nil {
+		testenv.Skip(t, "mounting a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	lib := filepath.Join(dir, "lib", "libc.so.6")
+	data, err := os.ReadFile(libcs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(lib), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lib, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(lib, &st); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/true")
+	cmd.Env = []string{"LD_LIBRARY_PATH=" + filepath.Dir(lib)}
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := uint32(cmd.Process.Pid) //nolint:gosec // G115: a pid
+	if err := tr.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	<-c.flushed
+	var paths []string
+	for _, e := range c.of(pid) {
+		if e.Type != Mmap {
+			continue
+		}
+		paths = append(paths, string(e.Path))
+		if string(e.Path) != lib {
+			continue
+		}
+		if e.ExitCode&4 == 0 || e.Text.Inode != st.Ino || e.Text.Major != unix.Major(st.Dev) || e.Text.Minor != unix.Minor(st.Dev) ||
+			e.Text.End <= e.Text.Start || string(e.Comm) != "true" {
+			t.Errorf("mmap event %+v: want executable, inode %d on %d:%d", e, st.Ino, unix.Major(st.Dev), unix.Minor(st.Dev))
+		}
+		return
+	}
+	t.Errorf("no mmap event of %s for pid %d; mmap paths %q", lib, pid, paths)
 }

@@ -316,6 +316,65 @@ func (c *Cache) Fork(child Key, ppid uint32) {
 	}
 }
 
+// Mmap records m, a file mapping that image k made executable (a library
+// mapped by the dynamic loader or dlopen) as the kernel reported it, and
+// reads its build ID at once, while the process can still be reached. An
+// image not met before is read first (it is alive: it is mapping). A
+// mapping without a path (the kernel could not walk it) is left to a read
+// of /proc, if one is due.
+func (c *Cache) Mmap(k Key, m Mapping) {
+	defer c.flush()
+	e := c.acquire(k)
+	if m.Path == "" {
+		c.refreshIfDue(e)
+		return
+	}
+	m.Kind = KindFile
+	c.mu.Lock()
+	ms, changed := withMapping(e.mappings, m)
+	if changed {
+		e.mappings = ms
+		c.notifyLocked(ImageEvent{Kind: ImageMappingsChanged, Key: e.key, Mappings: ms})
+	}
+	c.mu.Unlock()
+	if changed {
+		c.buildID(k.PID, &m)
+	}
+}
+
+// withMapping returns ms (sorted, never changed in place) with m in place
+// of what it overlaps, as a new mmap replaces the pages it covers; changed
+// is false when ms already holds m.
+func withMapping(ms []Mapping, m Mapping) (_ []Mapping, changed bool) {
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].Limit > m.Start })
+	j := i
+	for j < len(ms) && ms[j].Start < m.Limit {
+		j++
+	}
+	if j == i+1 && ms[i] == m {
+		return ms, false
+	}
+	out := make([]Mapping, 0, len(ms)-(j-i)+3)
+	out = append(out, ms[:i]...)
+	// What an overlapped mapping keeps outside m stays, as the kernel
+	// splits it.
+	if i < j && ms[i].Start < m.Start {
+		head := ms[i]
+		head.Limit = m.Start
+		out = append(out, head)
+	}
+	out = append(out, m)
+	if i < j && ms[j-1].Limit > m.Limit {
+		tail := ms[j-1]
+		if tail.Kind == KindFile {
+			tail.Offset += m.Limit - tail.Start
+		}
+		tail.Start = m.Limit
+		out = append(out, tail)
+	}
+	return append(out, ms[j:]...), true
+}
+
 // Exit records the end of image k. What is known stays until the samples
 // it may have left are drained (see Sweep).
 func (c *Cache) Exit(k Key) {

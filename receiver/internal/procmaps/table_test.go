@@ -395,3 +395,68 @@ func TestTableAlive(t *testing.T) {
 		t.Errorf("reused pid: old alive %v, new alive %v", c.Alive(next), c.Alive(key(20, 300, 1)))
 	}
 }
+
+func TestWithMapping(t *testing.T) {
+	f := func(start, limit, off uint64, path string) Mapping {
+		return Mapping{Start: start, Limit: limit, Offset: off, Path: path, Kind: KindFile, Perms: "r-xp"}
+	}
+	base := []Mapping{f(0x1000, 0x3000, 0, "/a"), f(0x5000, 0x9000, 0x1000, "/b")}
+	for _, tc := range []struct {
+		name    string
+		m       Mapping
+		want    []Mapping
+		changed bool
+	}{
+		{"already there", base[1], base, false},
+		{"in a gap", f(0x3000, 0x4000, 0, "/c"), []Mapping{base[0], f(0x3000, 0x4000, 0, "/c"), base[1]}, true},
+		{"at the end", f(0xa000, 0xb000, 0, "/c"), []Mapping{base[0], base[1], f(0xa000, 0xb000, 0, "/c")}, true},
+		{"splits one", f(0x6000, 0x7000, 0, "/c"),
+			[]Mapping{base[0], f(0x5000, 0x6000, 0x1000, "/b"), f(0x6000, 0x7000, 0, "/c"), f(0x7000, 0x9000, 0x3000, "/b")}, true},
+		{"covers both", f(0x0, 0xa000, 0, "/c"), []Mapping{f(0x0, 0xa000, 0, "/c")}, true},
+	} {
+		got, changed := withMapping(base, tc.m)
+		if changed != tc.changed || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %+v (changed %v), want %+v", tc.name, got, changed, tc.want)
+		}
+	}
+	if base[0].Path != "/a" || len(base) != 2 || base[1].Start != 0x5000 {
+		t.Error("the list handed in was changed")
+	}
+}
+
+// TestTableMmap: an mmap event adds the library to the image's mappings
+// and tells subscribers, so it resolves after the process is gone; one
+// without a path is left to a read of /proc.
+func TestTableMmap(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(30, 100, 0x1000, "/bin/a")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	k := key(30, 100, 2)
+	c.Exec(k, ExecInfo{Comm: "a", Filename: "/bin/a"})
+	var evs []ImageEvent
+	defer c.Subscribe(func(ev ImageEvent) { evs = append(evs, ev) })()
+	lib := Mapping{Start: 0x7000, Limit: 0x8000, Offset: 0x2000, Perms: "r-xp", Path: "/lib/libx.so", Inode: 9}
+	c.Mmap(k, lib)
+	c.Mmap(k, lib) // the same again: no change
+	os.RemoveAll(fp.dir(30))
+	if got := mappedPath(c, k, 0x7800); got != "/lib/libx.so" {
+		t.Errorf("library address maps to %q", got)
+	}
+	if got := mappedPath(c, k, 0x1000); got != "/bin/a" {
+		t.Errorf("executable address maps to %q", got)
+	}
+	if len(evs) != 1 || evs[0].Kind != ImageMappingsChanged || len(evs[0].Mappings) != 2 {
+		t.Errorf("subscriber saw %+v", evs)
+	}
+	// The exec-time read may be followed by one early read (the loader
+	// maps libraries right after); then MinRefresh holds.
+	refreshes := c.Stats().Refreshes
+	c.Mmap(k, Mapping{Start: 0x9000, Limit: 0xa000, Inode: 10})
+	c.Mmap(k, Mapping{Start: 0x9000, Limit: 0xa000, Inode: 10})
+	if got := mappedPath(c, k, 0x9000); got != "" {
+		t.Errorf("a mapping without a path was added: %q", got)
+	}
+	if n := c.Stats().Refreshes - refreshes; n > 1 {
+		t.Errorf("%d reads of /proc within MinRefresh", n)
+	}
+}

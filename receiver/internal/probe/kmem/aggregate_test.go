@@ -11,7 +11,9 @@ import (
 )
 
 // img is the image key of pid in these tests.
-func img(pid uint32) procmaps.Key { return procmaps.Key{PID: pid, StartTime: uint64(pid) * 1e9, ExecID: 1} }
+func img(pid uint32) procmaps.Key {
+	return procmaps.Key{PID: pid, StartTime: uint64(pid) * 1e9, ExecID: 1}
+}
 
 // point finds the data point of metric name for pid (otherPID: "other").
 func point(ms pmetric.MetricSlice, name string, pid uint32) (pmetric.NumberDataPoint, bool) {

@@ -18,7 +18,9 @@ func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 		return nil, err
 	}
 	return probe.NewMetricSet(
-		func(iv *probe.Interval) (Stats, error) { return p.Collect(iv.Metrics, iv.Start, iv.Now, iv.Resolve, iv.Alive) },
+		func(iv *probe.Interval) (Stats, error) {
+			return p.Collect(iv.Metrics, iv.Start, iv.Now, iv.Resolve, iv.Alive)
+		},
 		func(s Stats) int { return s.FoldedProcesses },
 		func(s Stats) []probe.Count { return []probe.Count{{Reason: "counts_map_full", Value: s.MapFull}} },
 		p.Close), nil

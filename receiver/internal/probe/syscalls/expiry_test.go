@@ -13,7 +13,9 @@ import (
 
 // img is the image key of pid in these tests (start time and exec id as
 // the kernel side writes them).
-func img(pid uint32) procmaps.Key { return procmaps.Key{PID: pid, StartTime: uint64(pid) * 1e9, ExecID: 1} }
+func img(pid uint32) procmaps.Key {
+	return procmaps.Key{PID: pid, StartTime: uint64(pid) * 1e9, ExecID: 1}
+}
 
 // TestIdleSeriesExpire: a live process's series that stops getting calls is
 // forgotten after staleIntervals, so the cumulative state stays bounded.
