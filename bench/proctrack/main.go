@@ -10,9 +10,9 @@
 //     `perf record -g` at 99 Hz recording the same run at the same time;
 //     once with process events on and once with them off;
 //  2. the cost of the process events at 1,000 execs a second: BPF time per
-//     event (the kernel's run-time statistics) and the collector's CPU,
-//     with events off and on, and the exec rate reached without a
-//     collector.
+//     exec, fork and exit event and per mmap call (the kernel's run-time
+//     statistics) and the collector's CPU, with events off and on, and the
+//     exec rate reached without a collector.
 package main
 
 import (
@@ -39,6 +39,10 @@ import (
 // eventPrograms are the kernel names of bpf/proc.bpf.c's programs
 // (receiver/internal/procevents.ProgramNames; a test there keeps them true).
 var eventPrograms = []string{"process_exec", "process_fork", "process_exit"}
+
+// mmapProgram runs on every mmap call and writes an event for executable
+// file mappings only.
+const mmapProgram = "mmap_exit"
 
 var (
 	churnSeconds = flag.Float64("seconds", 30, "length of each churn phase")
@@ -370,7 +374,8 @@ func costPhases(dir string) error {
 		return fmt.Errorf("building spawn: %v: %s", err, out)
 	}
 	fmt.Printf("\nProcess events at %.0f execs/s of /bin/true (%.0f s per phase; cpu profiler at 19 Hz in both collector phases)\n", *rate, *execSeconds)
-	fmt.Printf("%-18s %12s %16s %18s %18s\n", "collector", "execs/s", "collector CPU", "BPF ns per event", "events per exec")
+	fmt.Printf("%-18s %12s %16s %18s %18s %18s %18s\n", "collector", "execs/s", "collector CPU", "BPF ns per event", "events per exec",
+		"BPF ns per mmap", "mmaps per exec")
 	var offCPU, onCPU float64
 	for _, ph := range []struct {
 		name    string
@@ -387,12 +392,14 @@ func costPhases(dir string) error {
 			time.Sleep(2 * time.Second)
 		}
 		rt0, n0 := eventStats()
+		mt0, m0 := mmapStats()
 		c0 := collector.CPUTime(coll)
 		start := time.Now()
 		out, err := exec.Command(spawn, strconv.FormatFloat(*rate, 'f', -1, 64), strconv.FormatFloat(*execSeconds, 'f', -1, 64), "/bin/true").Output()
 		wall := time.Since(start).Seconds()
 		c1 := collector.CPUTime(coll)
 		rt1, n1 := eventStats()
+		mt1, m1 := mmapStats()
 		if coll != nil {
 			collector.Stop(coll)
 		}
@@ -401,15 +408,20 @@ func costPhases(dir string) error {
 		}
 		started, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 		share := (c1 - c0).Seconds() / wall
-		perEvent, perExec := 0.0, 0.0
+		perEvent, perExec, perMmap, mmapsPerExec := 0.0, 0.0, 0.0, 0.0
 		if n1 > n0 {
 			perEvent = float64(rt1-rt0) / float64(n1-n0)
 			perExec = float64(n1-n0) / started
 		}
+		if m1 > m0 {
+			perMmap = float64(mt1-mt0) / float64(m1-m0)
+			mmapsPerExec = float64(m1-m0) / started
+		}
 		if ph.cpuDest != nil {
 			*ph.cpuDest = share
 		}
-		fmt.Printf("%-18s %12.0f %15.1f%% %18.0f %18.2f\n", ph.name, started/wall, 100*share, perEvent, perExec)
+		fmt.Printf("%-18s %12.0f %15.1f%% %18.0f %18.2f %18.0f %18.2f\n", ph.name, started/wall, 100*share, perEvent, perExec,
+			perMmap, mmapsPerExec)
 	}
 	fmt.Printf("collector CPU with events on vs off: %+.1f %% of one CPU (%.2fx)\n", 100*(onCPU-offCPU), onCPU/max(offCPU, 1e-9))
 	return nil
@@ -420,6 +432,12 @@ func costPhases(dir string) error {
 // threads, where they return early).
 func eventStats() (time.Duration, uint64) {
 	return collector.BPFStats(func(name string) bool { return slices.Contains(eventPrograms, name) })
+}
+
+// mmapStats is the run time and count of the mmap program: every mmap
+// call of the machine, most of them not executable file mappings.
+func mmapStats() (time.Duration, uint64) {
+	return collector.BPFStats(func(name string) bool { return name == mmapProgram })
 }
 
 func startCollector(dir, out string, freq int, events bool) (*exec.Cmd, error) {

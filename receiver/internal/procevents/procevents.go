@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
@@ -24,6 +25,10 @@ const DefaultRingBufferSize = 256 * 1024
 // pollInterval bounds how long a fork or exit event waits in the ring
 // buffer when no exec wakes the reader.
 const pollInterval = 100 * time.Millisecond
+
+// breakMmapForTest makes mmap_exit fail verification, so that a test can
+// see the tracker start without mmap events (as on a kernel that rejects it).
+var breakMmapForTest bool
 
 // ErrClosed is returned by Run once the Tracker was closed.
 var ErrClosed = errors.New("process event tracker closed")
@@ -88,9 +93,19 @@ func Start(cfg Config) (_ *Tracker, err error) {
 	if err := targets.Configure(spec); err != nil {
 		return nil, err
 	}
+	if breakMmapForTest {
+		spec.Programs["mmap_exit"].Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, 0)} // no exit: rejected
+	}
 	t := &Tracker{}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
-		return nil, loader.Explain("loading process event programs", err)
+		// Exec, fork and exit do without mmap events: if the programs
+		// load with mmap_exit reduced to a no-op, its verification was
+		// what failed, and it stays unattached.
+		spec.Programs["mmap_exit"].Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+		if spec.LoadAndAssign(&t.objs, nil) != nil {
+			return nil, loader.Explain("loading process event programs", err)
+		}
+		t.MmapErr = loader.Explain("loading mmap_exit", err)
 	}
 	defer func() {
 		if err != nil {
@@ -118,10 +133,12 @@ func Start(cfg Config) (_ *Tracker, err error) {
 		t.links = append(t.links, l)
 	}
 	// Last: a mapping is only useful once its process is known.
-	if l, err := link.Tracepoint("syscalls", "sys_exit_mmap", t.objs.MmapExit, nil); err != nil {
-		t.MmapErr = loader.Explain("attaching syscalls:sys_exit_mmap", err)
-	} else {
-		t.links = append(t.links, l)
+	if t.MmapErr == nil {
+		if l, err := link.Tracepoint("syscalls", "sys_exit_mmap", t.objs.MmapExit, nil); err != nil {
+			t.MmapErr = loader.Explain("attaching syscalls:sys_exit_mmap", err)
+		} else {
+			t.links = append(t.links, l)
+		}
 	}
 	if t.reader, err = ringbuf.NewReader(t.objs.Events); err != nil {
 		return nil, fmt.Errorf("opening the process event ring buffer: %w", err)

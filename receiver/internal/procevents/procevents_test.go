@@ -426,3 +426,25 @@ func TestMmapEventsNamePaths(t *testing.T) {
 	}
 	t.Errorf("no mmap event of %s for pid %d; mmap paths %q", lib, pid, paths)
 }
+
+// TestWithoutMmapEvents: when the kernel rejects mmap_exit, exec, fork and
+// exit events still come, and MmapErr says why mmap events do not.
+func TestWithoutMmapEvents(t *testing.T) {
+	breakMmapForTest = true
+	defer func() { breakMmapForTest = false }()
+	tr, c := startCollector(t, Config{})
+	if tr.MmapErr == nil {
+		t.Fatal("no MmapErr with a rejected mmap_exit")
+	}
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := uint32(cmd.Process.Pid) //nolint:gosec // G115: a pid
+	waitFor(t, func() bool { return len(c.of(pid)) >= 3 })
+	for _, e := range c.of(pid) {
+		if e.Type == Mmap {
+			t.Errorf("mmap event without mmap_exit: %+v", e)
+		}
+	}
+}
