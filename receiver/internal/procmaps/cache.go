@@ -319,18 +319,33 @@ func (c *Cache) Fork(child Key, ppid uint32) {
 // Mmap records m, a file mapping that image k made executable (a library
 // mapped by the dynamic loader or dlopen) as the kernel reported it, and
 // reads its build ID at once, while the process can still be reached. An
-// image not met before is read first (it is alive: it is mapping). A
+// image the table does not know is left alone: every process of the
+// machine maps libraries, and reading each would cost a /proc read per
+// process; its first sample reads /proc, which shows the mapping. A
 // mapping without a path (the kernel could not walk it) is left to a read
 // of /proc, if one is due.
 func (c *Cache) Mmap(k Key, m Mapping) {
 	defer c.flush()
-	e := c.acquire(k)
+	c.mu.Lock()
+	e := c.procs[k]
+	for e != nil && e.loading != nil {
+		// A read is in flight: add the mapping to what it installs.
+		ch := e.loading
+		c.mu.Unlock()
+		<-ch
+		c.mu.Lock()
+		e = c.procs[k]
+	}
+	if e == nil {
+		c.mu.Unlock()
+		return
+	}
 	if m.Path == "" {
+		c.mu.Unlock()
 		c.refreshIfDue(e)
 		return
 	}
 	m.Kind = KindFile
-	c.mu.Lock()
 	ms, changed := withMapping(e.mappings, m)
 	if changed {
 		e.mappings = ms

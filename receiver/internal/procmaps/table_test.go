@@ -459,4 +459,11 @@ func TestTableMmap(t *testing.T) {
 	if n := c.Stats().Refreshes - refreshes; n > 1 {
 		t.Errorf("%d reads of /proc within MinRefresh", n)
 	}
+	// An image the table does not know is not read for its mmap.
+	fp.image(31, 100, 0x1000, "/bin/b")
+	before := c.Stats()
+	c.Mmap(key(31, 100, 1), lib)
+	if st := c.Stats(); st.Refreshes != before.Refreshes || st.Processes != before.Processes {
+		t.Errorf("mmap of an unknown image read or added it: %+v", st)
+	}
 }
