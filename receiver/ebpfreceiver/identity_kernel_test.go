@@ -45,7 +45,7 @@ func TestOffCPUExecInSamePIDAttributed(t *testing.T) {
 	cfg.CollectionInterval = time.Hour // one collection, at shutdown
 	cfg.Profiles.CPU.Enabled = false
 	cfg.Profiles.OffCPU.Enabled = true
-	cfg.Targets.PIDs = []uint32{uint32(cmd.Process.Pid)} //nolint:gosec // G115: a pid
+	cfg.Targets.PIDs = []uint32{uint32(cmd.Process.Pid)}
 	require.NoError(t, cfg.Validate())
 	sink := new(consumertest.ProfilesSink)
 	r, err := createProfiles(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)

@@ -116,7 +116,7 @@ func TestAllocationsExecInSamePIDAttributed(t *testing.T) {
 	cfg.Profiles.CPU.Enabled = false
 	cfg.Profiles.Memory.Enabled = true
 	cfg.Profiles.Memory.SampleMean = 1
-	cfg.Targets.PIDs = []uint32{uint32(cmd.Process.Pid)} //nolint:gosec // G115: a pid
+	cfg.Targets.PIDs = []uint32{uint32(cmd.Process.Pid)}
 	require.NoError(t, cfg.Validate())
 	sink := new(consumertest.ProfilesSink)
 	r, err := createProfiles(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)

@@ -171,9 +171,9 @@ func (p *processEvents) apply(ev tableEvent) {
 // vmPerms prints vm_flags as /proc/PID/maps does ("r-xp").
 func vmPerms(flags uint32) string {
 	b := []byte("---p")
-	for i, c := range "rwx" {
+	for i, c := range []byte("rwx") {
 		if flags&(1<<i) != 0 {
-			b[i] = byte(c)
+			b[i] = c
 		}
 	}
 	if flags&8 != 0 {

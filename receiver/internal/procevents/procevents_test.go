@@ -404,7 +404,7 @@ func TestMmapEventsNamePaths(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	pid := uint32(cmd.Process.Pid) //nolint:gosec // G115: a pid
+	pid := uint32(cmd.Process.Pid)
 	if err := tr.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestWithoutMmapEvents(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	pid := uint32(cmd.Process.Pid) //nolint:gosec // G115: a pid
+	pid := uint32(cmd.Process.Pid)
 	waitFor(t, func() bool { return len(c.of(pid)) >= 3 })
 	for _, e := range c.of(pid) {
 		if e.Type == Mmap {

@@ -185,7 +185,7 @@ func total(ms pmetric.MetricSlice, name string, pid uint32) (sum int64, exe stri
 		dps := ms.At(i).Sum().DataPoints()
 		for j := 0; j < dps.Len(); j++ {
 			dp := dps.At(j)
-			if v, ok := dp.Attributes().Get(attrPID); !ok || uint32(v.Int()) != pid { //nolint:gosec // G115: a pid
+			if v, ok := dp.Attributes().Get(attrPID); !ok || uint32(v.Int()) != pid {
 				continue
 			}
 			sum += dp.IntValue()
