@@ -4,10 +4,13 @@ package unwind_test
 
 import (
 	"bufio"
+	"debug/elf"
+	"encoding/binary"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,6 +66,78 @@ func executableFiles(t *testing.T, pid int) []string {
 	return files
 }
 
+// buildIDOffset is where path's GNU build ID starts in the file.
+func buildIDOffset(t *testing.T, path string) int {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := f.Section(".note.gnu.build-id")
+	if s == nil {
+		t.Fatalf("%s has no build ID", path)
+	}
+	return int(s.Offset) + 16 // namesz, descsz, type, "GNU\0"
+}
+
+// startProfiler creates u's maps with a profiler that samples only an
+// idle process, so every registration is the test's own.
+func startProfiler(t *testing.T, u *unwind.Unwinder) {
+	t.Helper()
+	idle := exec.Command("sleep", "60")
+	if err := idle.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idle.Process.Kill(); _ = idle.Wait() })
+	p, err := cpu.Start(cpu.Config{Frequency: 19, UserStacks: true, PIDs: []uint32{uint32(idle.Process.Pid)},
+		StackEntries: 1024, CountEntries: 1024, Unwinder: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+}
+
+// Copies of one binary (same build ID, other inodes: the same program in
+// several container layers or directories) share one table: it is built
+// once and every copy's processes point at it.
+func TestCopiesShareTable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root)")
+	}
+	dir := t.TempDir()
+	src, err := os.ReadFile("/usr/bin/xz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := unwind.New(unwind.Config{TableBytes: 64 << 20, MaxTables: 1024, MaxProcesses: 1024})
+	defer u.Close()
+	startProfiler(t, u)
+	var builds []uint64
+	for i := range 3 {
+		bin := filepath.Join(dir, "xz"+strconv.Itoa(i))
+		if err := os.WriteFile(bin, src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd, stdin := waitingXZ(t, bin)
+		defer func() { stdin.Close(); _ = cmd.Wait() }()
+		if err := u.Register(uint32(cmd.Process.Pid)); err != nil {
+			t.Fatal(err)
+		}
+		st, err := u.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		builds = append(builds, st.Cache.Builds)
+		t.Logf("copy %d: %+v", i, st)
+	}
+	// The first copy builds xz's table and its libraries'; the others
+	// build nothing.
+	if builds[1] != builds[0] || builds[2] != builds[0] {
+		t.Errorf("tables built after each copy: %v, want the first count throughout", builds)
+	}
+}
+
 // Many distinct files, one process each, come and go under a table budget
 // that holds a few of them: ids are reused and the unwinder's per-file
 // state stays bounded by what is in use, not by what was ever seen.
@@ -77,10 +152,15 @@ func TestFileIDsReusedUnderChurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	note := buildIDOffset(t, "/usr/bin/xz")
 	bins := make([]string, files)
 	for i := range bins {
+		// Another build ID each: distinct builds, not copies of one
+		// (those share a table: TestCopiesShareTable).
+		b := slices.Clone(src)
+		binary.LittleEndian.PutUint32(b[note:], uint32(i))
 		bins[i] = filepath.Join(dir, "xz"+strconv.Itoa(i))
-		if err := os.WriteFile(bins[i], src, 0o755); err != nil {
+		if err := os.WriteFile(bins[i], b, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -110,19 +190,7 @@ func TestFileIDsReusedUnderChurn(t *testing.T) {
 	t.Logf("libraries %d bytes of tables, each copy %d", libs, own)
 	u := unwind.New(unwind.Config{TableBytes: libs + fit*own, MaxTables: 1024, MaxProcesses: 1024})
 	defer u.Close()
-	// A profiler creates the unwinder's maps; it samples only an idle
-	// process, so every registration below is the test's own.
-	idle := exec.Command("sleep", "60")
-	if err := idle.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = idle.Process.Kill(); _ = idle.Wait() }()
-	p, err := cpu.Start(cpu.Config{Frequency: 19, UserStacks: true, PIDs: []uint32{uint32(idle.Process.Pid)},
-		StackEntries: 1024, CountEntries: 1024, Unwinder: u})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	startProfiler(t, u)
 
 	for i, bin := range bins {
 		cmd, stdin := waitingXZ(t, bin)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -112,7 +113,10 @@ type Unwinder struct {
 	ids  map[FileKey]uint32
 	refs map[uint32]*fileRef
 	// rows is set for the files whose table is loaded in the kernel.
-	rows    map[FileKey]uint32
+	rows map[FileKey]uint32
+	// alias maps a file (device and inode) to the build ID whose table
+	// it shares, while that table is cached.
+	alias   map[FileKey]FileKey
 	nextID  uint32
 	freeIDs []freedID
 	procs   map[uint32]*procState
@@ -194,6 +198,7 @@ func New(cfg Config) *Unwinder {
 		ids:       map[FileKey]uint32{},
 		refs:      map[uint32]*fileRef{},
 		rows:      map[FileKey]uint32{},
+		alias:     map[FileKey]FileKey{},
 		procs:     map[uint32]*procState{},
 		pending:   map[FileKey]*pendingBuild{},
 		wake:      make(chan struct{}, 1),
@@ -568,6 +573,9 @@ func (u *Unwinder) writeLocked(pid uint32, st *procState, eager bool) {
 		e := mappingEntry{start: m.Start, end: m.Limit}
 		if m.Kind == procmaps.KindFile && m.Inode != 0 {
 			key := FileKey{Dev: uint64(m.Major)<<32 | uint64(m.Minor), Inode: m.Inode}
+			if shared, ok := u.alias[key]; ok {
+				key = shared
+			}
 			var id uint32
 			id, e.id, e.rows, e.bias = u.tableLocked(pid, key, fileView{m.Start, m.Limit}, m.Offset, eager)
 			if id != 0 && !slices.Contains(u.files, id) {
@@ -723,10 +731,20 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 	u.mu.Unlock()
 
 	// Any waiting process's view of the file will do; one that exited
-	// meanwhile has taken its path with it.
+	// meanwhile has taken its path with it. Copies of one build (the
+	// same binary in several container layers or directories) share a
+	// table: a file whose build ID has a table already is not built.
 	var t *Table
 	err := os.ErrNotExist
+	store := key
 	for _, p := range paths {
+		if id := fileBuildID(p); id != "" && key.BuildID == "" {
+			store = FileKey{BuildID: id}
+			if _, _, built := u.cache.Lookup(store); built {
+				err = nil
+				break
+			}
+		}
 		if t, err = u.cache.Build(p, u.stop); !errors.Is(err, os.ErrNotExist) {
 			break
 		}
@@ -739,19 +757,42 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 	defer u.mu.Unlock()
 	delete(u.pending, key)
 	if !errors.Is(err, os.ErrNotExist) {
-		_, _ = u.cache.Add(key, t, err)
+		if t != nil || err != nil {
+			_, _ = u.cache.Add(store, t, err)
+		}
+		if store != key {
+			u.alias[key] = store
+		}
 	}
-	// Re-register the processes waiting for it, from what we know of
-	// them: no I/O.
-	for pid := range pb.pids {
+	// Re-register the processes waiting for it (and, for a shared
+	// table, every other process that maps this copy), from what we
+	// know of them: no I/O.
+	pids := maps.Clone(pb.pids)
+	if id, ok := u.ids[key]; ok && store != key {
+		for pid, v := range u.refs[id].views {
+			pids[pid] = v
+		}
+	}
+	for pid := range pids {
 		if st := u.procs[pid]; st != nil {
 			u.writeLocked(pid, st, false)
 		}
 	}
 	if id, ok := u.ids[key]; ok {
-		u.maybeFreeLocked(id) // every process that mapped it is gone
+		u.maybeFreeLocked(id) // every process that mapped it is gone, or moved to the shared table
 	}
 	return true
+}
+
+// fileBuildID is path's GNU build ID, or "" when it has none or cannot be
+// read (the file is then keyed by device and inode alone).
+func fileBuildID(path string) string {
+	f, err := openELF(path)
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = f.Close() }()
+	return gnuBuildID(f.File)
 }
 
 func (u *Unwinder) load(id uint32, rows []Row) error {
@@ -801,6 +842,15 @@ func writeRows(m *ebpf.Map, rows []Row) error {
 // evicted drops an evicted table from the kernel; called by the cache with
 // u.mu held (every cache.Add happens under it).
 func (u *Unwinder) evicted(key FileKey, _ *Table) {
+	if key.BuildID != "" {
+		// Copies of the build find their table by inode again, and
+		// share the next one once it is built.
+		for k, shared := range u.alias {
+			if shared == key {
+				delete(u.alias, k)
+			}
+		}
+	}
 	if _, loaded := u.rows[key]; !loaded {
 		return
 	}
