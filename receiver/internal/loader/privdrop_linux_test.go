@@ -178,3 +178,48 @@ func TestFitPermitted(t *testing.T) {
 
 // capKill is a capability the receiver never keeps.
 const capKill = 5
+
+// TestGateKeeping: receivers that keep their capabilities never drop, and
+// the lease's misuse is refused; nothing is dropped in this process.
+func TestGateKeeping(t *testing.T) {
+	before, err := PermittedCaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := BeginStart(), BeginStart()
+	if d, err := a.Started(KeepAfterStart(Needs{}), true); err != nil || d.Done {
+		t.Fatalf("dropped while another receiver was starting: %+v, %v", d, err)
+	}
+	if d, err := b.Started(0, false); err != nil || d.Done {
+		t.Fatalf("dropped although a receiver keeps everything: %+v, %v", d, err)
+	}
+	if _, err := b.Started(0, false); err == nil {
+		t.Fatal("Started twice accepted")
+	}
+	if err := b.Abort(); err != nil {
+		t.Fatal("Abort after Started:", err)
+	}
+	a.Release()
+	b.Release()
+	c := BeginStart()
+	c.Release() // a start abandoned without Started or Abort
+	if err := c.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := PermittedCaps()
+	if err != nil || after != before {
+		t.Fatalf("capabilities changed: %s -> %s (%v)", before, after, err)
+	}
+	threads, err := ThreadCaps()
+	if err != nil || len(threads) == 0 {
+		t.Fatalf("ThreadCaps: %d threads, %v", len(threads), err)
+	}
+	for tid, c := range threads {
+		if c.Permitted != before {
+			t.Fatalf("thread %d: %s, want %s", tid, c.Permitted, before)
+		}
+	}
+	if n, err := lastCap(); err != nil || n < CapCheckpointRestore {
+		t.Fatalf("lastCap: %d, %v", n, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,4 +308,40 @@ func TestSwapRace(t *testing.T) {
 		}
 		t.Logf("%d of %d opens reached the regular file, %d swaps", opened, tries, swaps.Load())
 	})
+}
+
+func TestErrorsNameWhatWasFound(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := OpenInRoot(filepath.Join(dir, "missing"), "/x"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing root: %v", err)
+	}
+	if _, err := Open(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	sock := filepath.Join(dir, "sock")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{sock: "a socket", "/dev/null": "a character device", dir: "a directory"} {
+		_, err := Open(path)
+		if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", path, err, want)
+		}
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("/etc/hostname", link); err != nil {
+		t.Fatal(err)
+	}
+	// O_PATH|O_NOFOLLOW opens the link itself: refused as what it is.
+	if _, err := Open(link); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "a symbolic link") {
+		t.Errorf("link: %v", err)
+	}
+	if s := (Identity{Major: 8, Minor: 1, Inode: 42}).String(); s != "8:1 inode 42" {
+		t.Errorf("Identity.String: %q", s)
+	}
 }
