@@ -33,6 +33,8 @@ const volatile __u32 not_dropped_max = 1;
 
 struct conn {
 	__u64 start_ns;
+	__u64 start_time; /* the owner's image, as in conn_key */
+	__u64 exec_id;
 	__u32 pid;
 	__u8 dir;
 	__u8 established;
@@ -54,6 +56,8 @@ struct listen_key {
 };
 
 struct owner {
+	__u64 start_time; /* the listener's image, as in conn_key */
+	__u64 exec_id;
 	__u32 pid;
 	__u8 wanted; /* the listener passed the target filters */
 	char comm[TASK_COMM_LEN];
@@ -132,6 +136,8 @@ static __always_inline void fill_key(struct conn_key *k, const struct sock *sk,
 	__builtin_memset(k, 0, sizeof(*k));
 	k->dir = c ? c->dir : TCP_DIR_UNKNOWN;
 	if (c) {
+		k->start_time = c->start_time;
+		k->exec_id = c->exec_id;
 		k->pid = c->pid;
 		__builtin_memcpy(k->comm, c->comm, sizeof(k->comm));
 	}
@@ -162,12 +168,23 @@ static __always_inline struct conn *conn_of(const struct sock *sk, __u64 flags)
 	return bpf_sk_storage_get(&conns, (void *)sk, 0, flags);
 }
 
+/* current_image reads the current task's program image, as in conn_key:
+ * the caller of connect() or listen() owns the connection. */
+static __always_inline void current_image(__u64 *start_time, __u64 *exec_id)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	*start_time = task->group_leader->start_boottime;
+	*exec_id = task->self_exec_id;
+}
+
 static __always_inline void on_listen(const struct sock *sk)
 {
 	struct listen_key lk = { .netns = netns_of(sk),
 				 .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
 	struct owner o = { .pid = bpf_get_current_pid_tgid() >> 32 };
 
+	current_image(&o.start_time, &o.exec_id);
 	o.wanted = target_wanted(o.pid);
 	bpf_get_current_comm(&o.comm, sizeof(o.comm));
 	bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY);
@@ -200,10 +217,19 @@ static __always_inline void on_start(const struct sock *sk, __u8 dir)
 	c->fin_out = 0;
 	if (dir == TCP_DIR_ACTIVE) {
 		c->pid = bpf_get_current_pid_tgid() >> 32;
+		current_image(&c->start_time, &c->exec_id);
 		bpf_get_current_comm(&c->comm, sizeof(c->comm));
 	} else if (o) {
 		c->pid = o->pid;
+		c->start_time = o->start_time;
+		c->exec_id = o->exec_id;
 		__builtin_memcpy(c->comm, o->comm, sizeof(c->comm));
+	} else {
+		/* Storage is reused when the socket is: no owner left over. */
+		c->pid = 0;
+		c->start_time = 0;
+		c->exec_id = 0;
+		c->comm[0] = 0;
 	}
 }
 

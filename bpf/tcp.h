@@ -16,9 +16,14 @@ enum tcp_dir {
 	TCP_DIR_PASSIVE,     /* accepted from a listener */
 };
 
-/* One process, server endpoint and direction. The server is the remote end
- * of an active connection and the local end of a passive one. */
+/* One program image, server endpoint and direction. The server is the
+ * remote end of an active connection and the local end of a passive one.
+ * The image is the owner's, named as in cpu_key: a process start
+ * (start_boottime, ns) tells a reused pid apart, self_exec_id an exec in
+ * the same pid; all three are 0 when the owner is unknown. */
 struct conn_key {
+	__u64 start_time;
+	__u64 exec_id;
 	__u32 pid;
 	__u16 port;   /* server port, host byte order */
 	__u8 family;  /* 4 or 6 */

@@ -5,8 +5,10 @@ package ebpfreceiver
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -134,33 +136,9 @@ func TestSyscallsPIDReuseKeptApart(t *testing.T) {
 	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
 
 	// calls makes N getcpu calls once a byte arrives on stdin.
-	run := func(bin string, n int, pid int) (int, bool) {
-		c := exec.Command(bin, strconv.Itoa(n))
-		in, err := c.StdinPipe()
-		require.NoError(t, err)
-		require.NoError(t, c.Start())
-		if pid != 0 && c.Process.Pid != pid {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-			return c.Process.Pid, false
-		}
-		_, err = in.Write([]byte("x"))
-		require.NoError(t, err)
-		require.NoError(t, c.Wait())
-		return c.Process.Pid, true
-	}
-	pid, _ := run(first, 137, 0)
-	// /proc/PID/stat shows start times in 10 ms ticks: two processes
-	// started within one tick look alike to a read of /proc made after
-	// the first exited (the kernel side tells them apart regardless).
-	time.Sleep(20 * time.Millisecond)
-	for try := 0; ; try++ {
-		require.Less(t, try, 100, "pid %d was never handed out again", pid)
-		require.NoError(t, os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0))
-		if _, ok := run(second, 211, pid); ok {
-			break
-		}
-	}
+	pid := runWithSamePID(t,
+		func() *exec.Cmd { return exec.Command(first, "137") },
+		func() *exec.Cmd { return exec.Command(second, "211") })
 	require.NoError(t, m.Shutdown(context.Background()))
 
 	got := map[string]int64{}
@@ -233,4 +211,115 @@ func TestDlopenedLibraryOfShortProcessAttributed(t *testing.T) {
 	assert.Positive(t, mmaps, "mmap events counted")
 	// The start-up (exec, loader, dlopen) takes a few of the samples.
 	assert.GreaterOrEqual(t, float64(withLeaf)/float64(total), 0.9, "samples in the dlopened library, named")
+}
+
+// TestTCPPIDReuseKeptApart: two processes with the same pid and the same
+// name (the kernel hands the first one's pid to the second through
+// ns_last_pid) connect within one collection interval; each keeps its own
+// connection series instead of one merged by pid and name.
+func TestTCPPIDReuseKeptApart(t *testing.T) {
+	requirePrivileges(t)
+	bin := testenv.CC(t, t.TempDir(), "connect", "-O1", "-static", "testdata/connect.c")
+
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = time.Hour // one collection, at shutdown
+	cfg.Profiles.CPU.Enabled = false
+	cfg.Metrics.TCP.Enabled = true
+	cfg.Metrics.TCP.TopProcesses = 0
+	cfg.Metrics.TCP.MaxSeries = 0
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.MetricsSink)
+	m, err := createMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	// connect opens and closes N connections once a byte arrives on stdin.
+	pid := runWithSamePID(t,
+		func() *exec.Cmd { return exec.Command(bin, "3", strconv.Itoa(port)) },
+		func() *exec.Cmd { return exec.Command(bin, "5", strconv.Itoa(port)) })
+	require.NoError(t, m.Shutdown(context.Background()))
+
+	// Both series carry the same attributes (pid, name, server, direction):
+	// count the data points of the last batch one by one.
+	all := sink.AllMetrics()
+	require.NotEmpty(t, all)
+	var got []int64
+	names := map[string]bool{}
+	rms := all[len(all)-1].ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			mets := sms.At(j).Metrics()
+			for k := 0; k < mets.Len(); k++ {
+				if mets.At(k).Name() != "tcp.connections.opened" {
+					continue
+				}
+				dps := mets.At(k).Sum().DataPoints()
+				for p := 0; p < dps.Len(); p++ {
+					a := dps.At(p).Attributes().AsRaw()
+					if a["process.pid"] == int64(pid) && a["tcp.direction"] == "active" && a["server.port"] == int64(port) {
+						got = append(got, dps.At(p).IntValue())
+						names[fmt.Sprint(a["process.executable.name"])] = true
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(got)
+	t.Logf("connections opened by pid %d, per series: %v, names %v", pid, got, names)
+	assert.Equal(t, []int64{3, 5}, got, "each process's own connections, apart")
+	assert.Equal(t, map[string]bool{"connect": true}, names, "one name for both")
+}
+
+// runWithSamePID runs the program first makes, then the one second makes
+// until the kernel hands it the first one's pid (through ns_last_pid), and
+// returns that pid. Both programs wait for a byte on stdin before they do
+// anything, so a second that got another pid is killed unseen.
+func runWithSamePID(t *testing.T, first, second func() *exec.Cmd) int {
+	t.Helper()
+	pid, _ := runGated(t, first(), 0)
+	// /proc/PID/stat shows start times in 10 ms ticks: two processes
+	// started within one tick look alike to a read of /proc made after
+	// the first exited (the kernel side tells them apart regardless).
+	time.Sleep(20 * time.Millisecond)
+	for try := 0; ; try++ {
+		require.Less(t, try, 100, "pid %d was never handed out again", pid)
+		require.NoError(t, os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0))
+		if _, ok := runGated(t, second(), pid); ok {
+			return pid
+		}
+	}
+}
+
+// runGated starts c; unless pid is set and c got another (then c is
+// killed), it sends c the byte it waits for and waits for its end. It
+// returns c's pid and whether c ran.
+func runGated(t *testing.T, c *exec.Cmd, pid int) (int, bool) {
+	t.Helper()
+	in, err := c.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, c.Start())
+	if pid != 0 && c.Process.Pid != pid {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+		return c.Process.Pid, false
+	}
+	_, err = in.Write([]byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, c.Wait())
+	return c.Process.Pid, true
 }

@@ -7,10 +7,27 @@ import (
 	"slices"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // otherPID stands for every process folded into "other".
 const otherPID = ^uint32(0)
+
+// other is the image key of "other"; the zero key is the unknown owner (a
+// socket older than the tracer).
+var other = procmaps.Key{PID: otherPID}
+
+// imageOf is the connection owner's program image: pid, start time and
+// exec id, so a reused pid or an exec starts other series.
+func imageOf(k *tcpConnKey) procmaps.Key {
+	return procmaps.Key{PID: k.Pid, StartTime: k.StartTime, ExecID: k.ExecId}
+}
+
+// cmpImage orders images by pid, start time and exec id.
+func cmpImage(x, y procmaps.Key) int {
+	return cmp.Or(cmp.Compare(x.PID, y.PID), cmp.Compare(x.StartTime, y.StartTime), cmp.Compare(x.ExecID, y.ExecID))
+}
 
 // numSlots is LOG2_SLOTS of bits.bpf.h.
 const numSlots = 64
@@ -27,8 +44,11 @@ type peer struct {
 	addr   [16]byte
 }
 
+// seriesKey is one series: the owner's program image (two processes with
+// one pid, or the programs before and after an exec, are kept apart) and
+// its comm, the server endpoint and the direction.
 type seriesKey struct {
-	pid      uint32
+	img      procmaps.Key
 	comm     [16]byte
 	port     uint16
 	family   uint8
@@ -61,16 +81,18 @@ type aggregator struct {
 	// maxSeries bounds the series exported per interval (0: no bound).
 	maxSeries int
 	series    map[seriesKey]*series
+	names     map[procmaps.Key]string // resolved executable names
 	last      pcommon.Timestamp
 
 	// Reused per interval.
-	procs     map[uint32]uint64
+	procs     map[procmaps.Key]uint64
 	peers     map[peer]uint64
-	keepProc  map[uint32]bool
+	keepProc  map[procmaps.Key]bool
 	keepPeer  map[peer]bool
-	procRank  []ranked[uint32]
+	procRank  []ranked[procmaps.Key]
 	peerRank  []ranked[peer]
-	deadCache map[uint32]bool
+	deadCache map[procmaps.Key]bool
+	named     map[procmaps.Key]bool
 	// With maxSeries: each entry's series after the process and peer
 	// folding, the interval's activity per series and the series kept.
 	mapped     []mappedKey
@@ -82,11 +104,13 @@ type aggregator struct {
 func (a *aggregator) init(topProcs, topPeers int) {
 	a.topProcs, a.topPeers = topProcs, topPeers
 	a.series = map[seriesKey]*series{}
-	a.procs = map[uint32]uint64{}
+	a.names = map[procmaps.Key]string{}
+	a.procs = map[procmaps.Key]uint64{}
 	a.peers = map[peer]uint64{}
-	a.keepProc = map[uint32]bool{}
+	a.keepProc = map[procmaps.Key]bool{}
 	a.keepPeer = map[peer]bool{}
-	a.deadCache = map[uint32]bool{}
+	a.deadCache = map[procmaps.Key]bool{}
+	a.named = map[procmaps.Key]bool{}
 	a.act = map[seriesKey]uint64{}
 	a.keepSeries = map[seriesKey]bool{}
 }
@@ -102,7 +126,7 @@ type mappedKey struct {
 // "other", no server port, the key's family and direction (and server
 // address "other" when addresses are kept).
 func (a *aggregator) foldedKey(k seriesKey) seriesKey {
-	f := seriesKey{pid: otherPID, family: k.family, dir: k.dir, addrKind: addrNone}
+	f := seriesKey{img: other, family: k.family, dir: k.dir, addrKind: addrNone}
 	if a.topPeers > 0 {
 		f.addrKind = addrOther
 	}
@@ -111,7 +135,7 @@ func (a *aggregator) foldedKey(k seriesKey) seriesKey {
 
 // compareKeys orders series keys for deterministic ties.
 func compareKeys(x, y seriesKey) int {
-	if c := cmp.Compare(x.pid, y.pid); c != 0 {
+	if c := cmpImage(x.img, y.img); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(x.port, y.port); c != 0 {
@@ -172,31 +196,31 @@ func (a *aggregator) add(keys []tcpConnKey, vals []tcpTcpVal, start pcommon.Time
 		k := &keys[i]
 		n := activity(&vals[i])
 		if k.Pid != 0 { // unknown owner: always one series of its own
-			a.procs[k.Pid] += n
+			a.procs[imageOf(k)] += n
 		}
 		if a.topPeers > 0 {
 			a.peers[peer{k.Family, k.Addr}] += n
 		}
 	}
 
-	a.procRank, foldedProcs = top(a.procs, a.topProcs, a.procRank, a.keepProc, cmp.Compare[uint32])
+	a.procRank, foldedProcs = top(a.procs, a.topProcs, a.procRank, a.keepProc, cmpImage)
 	a.peerRank, foldedPeers = top(a.peers, a.topPeers, a.peerRank, a.keepPeer, func(x, y peer) int {
 		return slices.Compare(x.addr[:], y.addr[:])
 	})
-	a.keepProc[0] = true
+	a.keepProc[procmaps.Key{}] = true
 
 	folded := 0 // series entries merged into a folded series
 	a.mapped = a.mapped[:0]
 	clear(a.act)
 	for i := range keys {
 		k := &keys[i]
-		sk := seriesKey{pid: k.Pid, port: k.Port, family: k.Family, dir: k.Dir}
+		sk := seriesKey{img: imageOf(k), port: k.Port, family: k.Family, dir: k.Dir}
 		for j, c := range k.Comm {
 			sk.comm[j] = byte(c) //nolint:gosec // G115: a C char reinterpreted as a byte, not converted
 		}
 		f := false
-		if !a.keepProc[k.Pid] {
-			sk.pid, sk.comm, f = otherPID, [16]byte{}, true
+		if !a.keepProc[sk.img] {
+			sk.img, sk.comm, f = other, [16]byte{}, true
 		}
 		switch {
 		case a.topPeers == 0:
@@ -266,10 +290,29 @@ func (s *series) add(v *tcpTcpVal) {
 // start time, as cumulative temporality allows.
 const staleIntervals = 6
 
-// endInterval forgets series of processes that were idle this interval and
-// no longer exist, and series idle for staleIntervals, and clears the seen
-// marks.
-func (a *aggregator) endInterval(now pcommon.Timestamp, alive func(pid uint32) bool) {
+// resolveNames names the kept images met this interval that are not named
+// yet; resolve may be nil (series then carry the kernel's comm).
+func (a *aggregator) resolveNames(resolve func(procmaps.Key) (string, bool)) {
+	if resolve == nil {
+		return
+	}
+	for img := range a.keepProc {
+		if img == (procmaps.Key{}) {
+			continue
+		}
+		if _, ok := a.names[img]; ok {
+			continue
+		}
+		if name, ok := resolve(img); ok {
+			a.names[img] = name
+		}
+	}
+}
+
+// endInterval forgets series of program images that were idle this
+// interval and have ended (their process exited or exec'd another
+// program), and series idle for staleIntervals, and clears the seen marks.
+func (a *aggregator) endInterval(now pcommon.Timestamp, alive func(procmaps.Key) bool) {
 	a.last = now
 	clear(a.deadCache)
 	for k, s := range a.series {
@@ -279,17 +322,27 @@ func (a *aggregator) endInterval(now pcommon.Timestamp, alive func(pid uint32) b
 			continue
 		}
 		d := false
-		if k.pid != otherPID && k.pid != 0 {
+		if k.img != other && k.img.PID != 0 {
 			var ok bool
-			if d, ok = a.deadCache[k.pid]; !ok {
-				d = !alive(k.pid)
-				a.deadCache[k.pid] = d
+			if d, ok = a.deadCache[k.img]; !ok {
+				d = !alive(k.img)
+				a.deadCache[k.img] = d
 			}
 		}
 		// Forget series of exited processes at once, and any series idle
 		// for staleIntervals: the state stays bounded by recent activity.
 		if s.idle++; d || s.idle >= staleIntervals {
 			delete(a.series, k)
+		}
+	}
+	// Names are kept as long as their image has a series.
+	clear(a.named)
+	for k := range a.series {
+		a.named[k.img] = true
+	}
+	for img := range a.names {
+		if !a.named[img] {
+			delete(a.names, img)
 		}
 	}
 }

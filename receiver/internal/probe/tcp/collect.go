@@ -19,16 +19,26 @@ import (
 // and drop metrics to dst, and one log record per connection closed since
 // the last call to logs (which may be nil; events are then discarded).
 // start is the start time of series that existed from the beginning;
-// series that appear later start at the previous Collect's now.
-func (t *Probe) Collect(dst pmetric.MetricSlice, logs plog.LogRecordSlice, start, now pcommon.Timestamp) (Stats, error) {
+// series that appear later start at the previous Collect's now. Series are
+// per program image of the connection's owner (pid, start time, exec id):
+// resolve names an image (ok false when it is unknown; the owner's comm is
+// used then), alive reports whether it can still be active (the series of
+// one that ended are dropped once idle). Either may be nil: names are then
+// the comm, and liveness is read from ProcRoot by pid.
+func (t *Probe) Collect(dst pmetric.MetricSlice, logs plog.LogRecordSlice, start, now pcommon.Timestamp,
+	resolve func(procmaps.Key) (string, bool), alive func(procmaps.Key) bool) (Stats, error) {
 	// Every step runs whatever failed before it: what a failed drain read
 	// is already gone from the kernel, and the other readings are
 	// independent of it.
 	drainErr := t.drain()
 	var st Stats
 	st.FoldedSeries, st.FoldedProcesses, st.FoldedPeers = t.agg.add(t.keys, t.vals, start)
+	t.agg.resolveNames(resolve)
 	st.Series = t.agg.emit(dst, now)
-	t.agg.endInterval(now, t.alive)
+	if alive == nil {
+		alive = t.alive
+	}
+	t.agg.endInterval(now, alive)
 	dropsErr := t.readDrops()
 	if dropsErr == nil {
 		st.Series += emitDrops(dst, t.drops, t.reasons, start, now)
@@ -63,5 +73,6 @@ func (t *Probe) readEvents(logs plog.LogRecordSlice, now pcommon.Timestamp) (int
 	}
 }
 
-// alive reports whether a process still exists in ProcRoot.
-func (t *Probe) alive(pid uint32) bool { return procmaps.Alive(t.procRoot, pid) }
+// alive reports whether an image's process still exists in ProcRoot (by
+// pid only: without the process table, a reused pid counts as alive).
+func (t *Probe) alive(k procmaps.Key) bool { return procmaps.Alive(t.procRoot, k.PID) }

@@ -67,7 +67,7 @@ func networkType(family uint8) string {
 	return "ipv4"
 }
 
-func (k *seriesKey) attrs(m pcommon.Map) {
+func (a *aggregator) attrs(k *seriesKey, m pcommon.Map) {
 	m.EnsureCapacity(7)
 	m.PutStr(attrTransport, "tcp")
 	m.PutStr(attrType, networkType(k.family))
@@ -80,13 +80,18 @@ func (k *seriesKey) attrs(m pcommon.Map) {
 	case addrOther:
 		m.PutStr(attrServerAddr, otherName)
 	}
-	switch k.pid {
+	switch k.img.PID {
 	case otherPID:
 		m.PutStr(attrExe, otherName)
 	case 0: // owner unknown: the socket predates the tracer
 	default:
-		m.PutInt(attrPID, int64(k.pid))
-		m.PutStr(attrExe, cString(k.comm[:]))
+		m.PutInt(attrPID, int64(k.img.PID))
+		name, ok := a.names[k.img]
+		if !ok {
+			// Not resolved: the owner's comm, read by the kernel.
+			name = cString(k.comm[:])
+		}
+		m.PutStr(attrExe, name)
 	}
 	if int(k.dir) < len(directions) {
 		m.PutStr(attrDirection, directions[k.dir])
@@ -126,7 +131,7 @@ func (a *aggregator) emit(dst pmetric.MetricSlice, now pcommon.Timestamp) int {
 			dp.SetStartTimestamp(s.start)
 			dp.SetTimestamp(now)
 			dp.SetIntValue(int64(v)) //nolint:gosec // G115: OTLP stores int64; a counter of kernel events or bytes stays far below 2^63
-			k.attrs(dp.Attributes())
+			a.attrs(&k, dp.Attributes())
 			n++
 		}
 	}
@@ -146,7 +151,7 @@ func (a *aggregator) emit(dst pmetric.MetricSlice, now pcommon.Timestamp) int {
 		dp := h.DataPoints().AppendEmpty()
 		dp.SetStartTimestamp(s.start)
 		dp.SetTimestamp(now)
-		k.attrs(dp.Attributes())
+		a.attrs(&k, dp.Attributes())
 		log2hist.Set(dp, s.closes, s.durSum, s.durZero, s.durSlots[:])
 		n++
 	}

@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // TestIdleSeriesExpire: series of a live process that stop getting data
@@ -15,7 +18,7 @@ import (
 func TestIdleSeriesExpire(t *testing.T) {
 	var a aggregator
 	a.init(0, 0)
-	alive := func(uint32) bool { return true }
+	alive := func(procmaps.Key) bool { return true }
 	keys := []tcpConnKey{{Pid: 7, Port: 443, Family: 2}}
 	vals := []tcpTcpVal{{Opens: 1, Closes: 1}}
 	a.add(keys, vals, 1)
@@ -30,7 +33,7 @@ func TestIdleSeriesExpire(t *testing.T) {
 	// A dead process's series go at once.
 	a.add(keys, vals, 200)
 	a.endInterval(201, alive)
-	a.endInterval(202, func(uint32) bool { return false })
+	a.endInterval(202, func(procmaps.Key) bool { return false })
 	assert.Empty(t, a.series)
 }
 
@@ -41,7 +44,7 @@ func TestMaxSeriesFolds(t *testing.T) {
 	var a aggregator
 	a.init(0, 0)
 	a.maxSeries = 2
-	alive := func(uint32) bool { return true }
+	alive := func(procmaps.Key) bool { return true }
 	keys := []tcpConnKey{
 		{Pid: 1, Port: 443, Family: 2, Dir: 1},
 		{Pid: 1, Port: 8080, Family: 2, Dir: 2},
@@ -58,10 +61,10 @@ func TestMaxSeriesFolds(t *testing.T) {
 		opens[k] = s.opens
 	}
 	assert.Equal(t, map[seriesKey]uint64{
-		{pid: 1, port: 443, family: 2, dir: 1}:  9,
-		{pid: 1, port: 8080, family: 2, dir: 2}: 5,
-		{pid: otherPID, family: 2, dir: 1}:      2,
-		{pid: otherPID, family: 10, dir: 1}:     2,
+		{img: procmaps.Key{PID: 1}, port: 443, family: 2, dir: 1}:  9,
+		{img: procmaps.Key{PID: 1}, port: 8080, family: 2, dir: 2}: 5,
+		{img: other, family: 2, dir: 1}:                            2,
+		{img: other, family: 10, dir: 1}:                           2,
 	}, opens)
 	var sent uint64
 	for _, s := range a.series {
@@ -73,7 +76,49 @@ func TestMaxSeriesFolds(t *testing.T) {
 	// Next interval only pid 2 is active: it is kept, the earlier kept
 	// series end, the fold targets stay until stale.
 	a.add(keys[2:3], []tcpTcpVal{{Opens: 4}}, 10)
-	_, kept := a.series[seriesKey{pid: 2, port: 5432, family: 2, dir: 1}]
+	_, kept := a.series[seriesKey{img: procmaps.Key{PID: 2}, port: 5432, family: 2, dir: 1}]
 	assert.True(t, kept)
 	assert.Len(t, a.series, 3, "pid 2's series and the two fold targets")
+}
+
+// TestImagesKeptApart: two program images of one pid and comm (a reused
+// pid) are two series, named through resolve by their full key; the
+// series and name of the one that ended go once it is idle.
+func TestImagesKeptApart(t *testing.T) {
+	var a aggregator
+	a.init(0, 0)
+	first := tcpConnKey{StartTime: 100, ExecId: 1, Pid: 7, Port: 443, Family: 4, Dir: 1}
+	second := first
+	second.StartTime = 200
+	for i, c := range "app" {
+		first.Comm[i], second.Comm[i] = int8(c), int8(c)
+	}
+	a.add([]tcpConnKey{first, second}, []tcpTcpVal{{Opens: 3}, {Opens: 5}}, 1)
+	resolve := func(k procmaps.Key) (string, bool) {
+		if k.StartTime == 200 {
+			return "app-server", true
+		}
+		return "", false
+	}
+	a.resolveNames(resolve)
+	ms := pmetric.NewMetricSlice()
+	a.emit(ms, 2)
+	got := map[string]int64{}
+	dps := ms.At(0).Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		name, _ := dps.At(i).Attributes().Get(attrExe)
+		got[name.Str()] = dps.At(i).IntValue()
+	}
+	assert.Equal(t, map[string]int64{"app": 3, "app-server": 5}, got, "unresolved: the comm")
+
+	ended := func(k procmaps.Key) bool { return k.StartTime != 100 }
+	a.endInterval(2, ended)
+	a.endInterval(3, ended)
+	assert.Len(t, a.series, 1, "the ended image's series")
+	for k := range a.series {
+		assert.Equal(t, uint64(200), k.img.StartTime)
+	}
+	assert.Equal(t, map[procmaps.Key]string{{PID: 7, StartTime: 200, ExecID: 1}: "app-server"}, a.names)
+	a.endInterval(4, func(procmaps.Key) bool { return false })
+	assert.Empty(t, a.names, "names go with their series")
 }

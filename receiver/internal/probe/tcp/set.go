@@ -20,7 +20,9 @@ func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 		return nil, err
 	}
 	return probe.NewMetricSet(
-		func(iv *probe.Interval) (Stats, error) { return t.Collect(iv.Metrics, iv.Logs, iv.Start, iv.Now) },
+		func(iv *probe.Interval) (Stats, error) {
+			return t.Collect(iv.Metrics, iv.Logs, iv.Start, iv.Now, iv.Resolve, iv.Alive)
+		},
 		func(s Stats) int { return s.FoldedSeries },
 		func(s Stats) []probe.Count {
 			return []probe.Count{

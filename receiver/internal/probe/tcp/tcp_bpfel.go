@@ -16,6 +16,8 @@ import (
 type tcpConn struct {
 	_           structs.HostLayout
 	StartNs     uint64
+	StartTime   uint64
+	ExecId      uint64
 	Pid         uint32
 	Dir         uint8
 	Established uint8
@@ -25,13 +27,15 @@ type tcpConn struct {
 }
 
 type tcpConnKey struct {
-	_      structs.HostLayout
-	Pid    uint32
-	Port   uint16
-	Family uint8
-	Dir    uint8
-	Addr   [16]uint8
-	Comm   [16]int8
+	_         structs.HostLayout
+	StartTime uint64
+	ExecId    uint64
+	Pid       uint32
+	Port      uint16
+	Family    uint8
+	Dir       uint8
+	Addr      [16]uint8
+	Comm      [16]int8
 }
 
 type tcpListenKey struct {
@@ -42,11 +46,13 @@ type tcpListenKey struct {
 }
 
 type tcpOwner struct {
-	_      structs.HostLayout
-	Pid    uint32
-	Wanted uint8
-	Comm   [16]int8
-	_      [3]byte
+	_         structs.HostLayout
+	StartTime uint64
+	ExecId    uint64
+	Pid       uint32
+	Wanted    uint8
+	Comm      [16]int8
+	_         [3]byte
 }
 
 type tcpTcpDir uint32

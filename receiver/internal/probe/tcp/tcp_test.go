@@ -250,7 +250,7 @@ func TestLoopbackConnections(t *testing.T) {
 
 	// Cumulative: the next Collect repeats the totals.
 	ms2 := pmetric.NewMetricSlice()
-	if _, err := tr.Collect(ms2, plog.LogRecordSlice{}, begin, ts(time.Now())); err != nil {
+	if _, err := tr.Collect(ms2, plog.LogRecordSlice{}, begin, ts(time.Now()), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := total(ms2, MetricOpened, append(base, attrDirection, "active")...); got != m {
@@ -343,7 +343,7 @@ func TestLossyLink(t *testing.T) {
 	conns := 0
 	collect := func() {
 		ms = pmetric.NewMetricSlice()
-		if st, err = tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now())); err != nil {
+		if st, err = tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now()), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -425,7 +425,7 @@ func TestTopFold(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	ms := pmetric.NewMetricSlice()
-	st, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now()))
+	st, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now()), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +451,7 @@ func TestTopFold(t *testing.T) {
 	// Every process exited: a later interval forgets them.
 	for range 2 {
 		ms = pmetric.NewMetricSlice()
-		if _, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now())); err != nil {
+		if _, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now()), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -500,12 +500,12 @@ func TestLivenessFromProcRoot(t *testing.T) {
 		connect(t)
 		// Seen, then idle (and forgotten if gone), then emitted or not.
 		for i := 0; i < 2; i++ {
-			if _, err := tr.Collect(pmetric.NewMetricSlice(), plog.LogRecordSlice{}, begin, ts(time.Now())); err != nil {
+			if _, err := tr.Collect(pmetric.NewMetricSlice(), plog.LogRecordSlice{}, begin, ts(time.Now()), nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
 		ms := pmetric.NewMetricSlice()
-		if _, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now())); err != nil {
+		if _, err := tr.Collect(ms, plog.LogRecordSlice{}, begin, ts(time.Now()), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		tr.Close()
@@ -531,7 +531,7 @@ func TestFailedReadKeepsTheRest(t *testing.T) {
 	tr.objs.Drops.Close() // the programs keep their own reference
 	ms := pmetric.NewMetricSlice()
 	logs := plog.NewLogRecordSlice()
-	st, err := tr.Collect(ms, logs, begin, ts(time.Now()))
+	st, err := tr.Collect(ms, logs, begin, ts(time.Now()), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "reading drops") {
 		t.Fatalf("Collect error = %v, want the drops read's", err)
 	}
@@ -607,7 +607,7 @@ func collectClosed(t *testing.T, tr *Probe, begin pcommon.Timestamp) (pmetric.Me
 	time.Sleep(300 * time.Millisecond)
 	ms := pmetric.NewMetricSlice()
 	logs := plog.NewLogRecordSlice()
-	st, err := tr.Collect(ms, logs, begin, ts(time.Now()))
+	st, err := tr.Collect(ms, logs, begin, ts(time.Now()), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
