@@ -1,4 +1,4 @@
-import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE, fileIdentityKey, findDebugFile, readElfFile, statRegularFile } from './debug/lookup.js';
+import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE, type FileIdentity, fileIdentityKey, findDebugFile, readElfFile, statRegularFile } from './debug/lookup.js';
 import { initDemangler } from './demangle/demangle.js';
 import { ElfFile } from './elf/elf.js';
 import { ByteLru } from './lru.js';
@@ -53,11 +53,21 @@ export class ObjectSymbolizer {
 
   /** Opens `path` (and its separate debug file, if any). Throws ElfError for unusable files. */
   async load(path: string): Promise<ObjectContext> {
+    return (await this.loadFile(path)).ctx;
+  }
+
+  /**
+   * As load, with the identity of the file the context stands for (the one stat'ed on a cache
+   * hit, the one read otherwise): a caller that resolved `path` itself can check that the file
+   * opened is still the one it resolved (a link swapped in between is not).
+   */
+  async loadFile(path: string): Promise<{ ctx: ObjectContext; file: FileIdentity }> {
     await initDemangler();
     // stat only (FIFOs and devices refused, size capped): a cached file is not read again.
-    const known = this.byFile.get(fileIdentityKey(await statRegularFile(path, this.maxFileSize)));
+    const seen = await statRegularFile(path, this.maxFileSize);
+    const known = this.byFile.get(fileIdentityKey(seen));
     const hit = known !== undefined ? this.contexts.get(known) : undefined;
-    if (hit) return hit;
+    if (hit) return { ctx: hit, file: seen };
     this.reads++;
     const file = await readElfFile(path, this.maxFileSize);
     const fileKey = fileIdentityKey(file);
@@ -65,13 +75,19 @@ export class ObjectSymbolizer {
     const id = elf.buildId();
     const key = `${this.ns}${id ? `build-id:${id}` : `file:${fileKey}`}`;
     const cached = this.contexts.get(key);
-    if (cached) { this.remember(fileKey, key); return cached; }
+    if (cached) { this.remember(fileKey, key); return { ctx: cached, file }; }
     let debug: { path: string; elf: ElfFile } | undefined;
     if (this.separateDebug && !elf.hasDwarf()) debug = await findDebugFile(path, elf, this.debugDirs, this.maxFileSize);
     const ctx = new ObjectContext({ path, key, elf, debugElf: debug?.elf, debugPath: debug?.path });
     this.contexts.set(key, ctx);
     this.remember(fileKey, key);
-    return ctx;
+    return { ctx, file };
+  }
+
+  /** Drops a context from the cache (it came from a file its caller refused). */
+  forget(ctx: ObjectContext): void {
+    this.contexts.deleteWhere((k) => k === ctx.key);
+    for (const [f, k] of this.byFile) if (k === ctx.key) this.byFile.delete(f);
   }
 
   /** The context cached for this GNU build ID (hex), without touching the file system. */

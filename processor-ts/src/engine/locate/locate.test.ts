@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../testutil/batch.js';
@@ -187,6 +187,51 @@ describe('object locator', () => {
     expect(await loc.locate(ref({ file: 'x' }), pol, counts, loc.newMapsCache())).toEqual({ reason: 'relative_path' });
     expect(counts.misses.get('build_id_index/no_build_id')).toBe(1);
     expect(await loc.locate(ref({ file: 'prog', ids: { gnu: p.buildId } }), policy(['/usr']), counts, loc.newMapsCache())).toEqual({ reason: 'outside_roots' });
+  });
+
+  it('refuses a file swapped for a link while it is opened, and forgets what it read', async () => {
+    // The process owns its tree: between our check and our open it can put a link at the
+    // checked path. The open follows it (Node has no openat2); the file read must then be
+    // refused and must not answer later lookups from the cache either.
+    const p = buildProgram();
+    const dir = makeTempDir('ebpf-otel-swap-');
+    const good = join(dir, 'good.so');
+    copyFileSync(p.exe, good);
+    const secretIds = (await readBuildIds(LIBC))!;
+    class Swapping extends ObjectSymbolizer {
+      swap = false;
+      override async loadFile(path: string): ReturnType<ObjectSymbolizer['loadFile']> {
+        if (!this.swap) return super.loadFile(path);
+        renameSync(good, `${good}.moved`);
+        symlinkSync(LIBC, good);
+        try {
+          return await super.loadFile(path);
+        } finally {
+          rmSync(good);
+          renameSync(`${good}.moved`, good);
+        }
+      }
+    }
+    const sym = new Swapping();
+    const pol = { roots: [], debugDirs: [], hostPaths: true, symbolizer: sym };
+    const loc = new ObjectLocator();
+    const counts = newLookupCounts();
+    const plain = await loc.locate(ref({ file: good, ids: {} }), pol, counts, loc.newMapsCache());
+    expect('ctx' in plain && plain.step).toBe('path');
+    expect('ctx' in plain && plain.ctx.buildId).toBe(p.buildId);
+
+    sym.swap = true;
+    const fresh = new Swapping();
+    fresh.swap = true;
+    const swapped = await loc.locate(ref({ file: good, ids: {} }), { ...pol, symbolizer: fresh }, counts, loc.newMapsCache());
+    expect(swapped).toEqual({ reason: 'changed_while_opened' });
+    expect(counts.misses.get('path/changed_while_opened')).toBe(1);
+    // libc was read through the link, then forgotten: naming its build ID finds nothing cached.
+    expect(fresh.cachedByBuildId(secretIds.gnu!)).toBeUndefined();
+    expect(fresh.cachedObjects).toBe(0);
+    // A cache hit is checked the same way: the good file, known to sym, swapped at the hit.
+    const hit = await loc.locate(ref({ file: good, ids: {} }), pol, counts, loc.newMapsCache());
+    expect(hit).toEqual({ reason: 'changed_while_opened' });
   });
 
   it('checks every ID both sides have', async () => {

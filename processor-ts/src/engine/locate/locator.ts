@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { posix } from 'node:path';
 import type { ObjectContext } from '../../symbolize/object.js';
 import { parseMaps, type Mapping } from '../../symbolize/procmaps.js';
+import type { FileIdentity } from '../../symbolize/debug/lookup.js';
 import type { ObjectSymbolizer } from '../../symbolize/symbolizer.js';
 import { hasAnyId, htlhash, type BuildIds } from './identity.js';
 import type { BuildIdIndex } from './index.js';
@@ -123,15 +124,23 @@ export class ObjectLocator {
     return { ctx, step };
   }
 
-  /** Loads `path` and checks it against the producer's IDs; the reason when unusable. */
-  private async tryLoad(path: string, ids: BuildIds, policy: LookupPolicy): Promise<{ ctx: ObjectContext } | { reason: string }> {
-    let ctx: ObjectContext;
+  /**
+   * Loads `path` and checks it against the producer's IDs; the reason when unusable. `opened`,
+   * when given, must accept the identity of the file the context came from.
+   */
+  private async tryLoad(path: string, ids: BuildIds, policy: LookupPolicy, opened?: (file: FileIdentity) => Promise<boolean>): Promise<{ ctx: ObjectContext } | { reason: string }> {
+    let loaded: { ctx: ObjectContext; file: FileIdentity };
     try {
-      ctx = await policy.symbolizer.load(path);
+      loaded = await policy.symbolizer.loadFile(path);
     } catch (e) {
       return { reason: loadFailure(e) };
     }
-    return matches(ctx, ids) ? { ctx } : { reason: 'build_id_mismatch' };
+    if (opened && !(await opened(loaded.file))) {
+      // Not the file that was checked: whatever it is must not answer a later lookup either.
+      policy.symbolizer.forget(loaded.ctx);
+      return { reason: 'changed_while_opened' };
+    }
+    return matches(loaded.ctx, ids) ? { ctx: loaded.ctx } : { reason: 'build_id_mismatch' };
   }
 
   private async byPath(path: string, pids: readonly number[], ids: BuildIds, policy: LookupPolicy): Promise<{ ctx: ObjectContext } | { reason: string }> {
@@ -139,19 +148,20 @@ export class ObjectLocator {
     let reason = 'file_not_found';
     let escaped = false;
     for (const base of [...pids.map((p) => `${this.procRoot}/${p}/root`), ...(policy.hostPaths ? [''] : [])]) {
-      let real = path;
-      if (policy.roots.length > 0) {
-        // The file opened is <base><path>: its links are resolved inside <base> (the process's
-        // root) and what they lead to must be under the roots as well.
-        try {
-          real = await resolveIn(base, path);
-        } catch (e) {
-          reason = loadFailure(e);
-          continue;
-        }
-        if (!underRoots(real, policy.roots)) { escaped = true; continue; }
+      // The file opened is <base><path>: its links are resolved inside <base> (the process's
+      // root, as the process sees them, not as the kernel would from ours) and what they lead
+      // to must be under the roots. Node has no openat2(RESOLVE_IN_ROOT), so the path is
+      // opened by name and the file read is then checked to be the one resolved: a link
+      // swapped in between (the process owns its tree) is refused, not followed.
+      let real: string;
+      try {
+        real = await resolveIn(base, path);
+      } catch (e) {
+        reason = loadFailure(e);
+        continue;
       }
-      const r = await this.tryLoad(`${base}${real}`, ids, policy);
+      if (!underRoots(real, policy.roots)) { escaped = true; continue; }
+      const r = await this.tryLoad(`${base}${real}`, ids, policy, (file) => sameFile(base, path, real, file));
       if ('ctx' in r) return r;
       reason = r.reason;
     }
@@ -227,4 +237,15 @@ export function matches(ctx: ObjectContext, ids: BuildIds): boolean {
   if (ids.go !== undefined && go !== undefined) return go === ids.go;
   if (ids.htlhash !== undefined && !ctx.elf.contentsStripped()) return htlhash(ctx.elf.buf) === ids.htlhash.toLowerCase();
   return true;
+}
+
+/** True when `path` still resolves inside `base` to `real`, and that is the file `file` names. */
+async function sameFile(base: string, path: string, real: string, file: FileIdentity): Promise<boolean> {
+  try {
+    if (await resolveIn(base, path) !== real) return false;
+    const st = await fsp.lstat(`${base}${real}`);
+    return st.isFile() && st.dev === file.dev && st.ino === file.ino;
+  } catch {
+    return false;
+  }
 }
