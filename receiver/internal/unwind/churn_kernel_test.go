@@ -203,6 +203,17 @@ func TestFileIDsReusedUnderChurn(t *testing.T) {
 		}
 		stdin.Close()
 		_ = cmd.Wait()
+		// An exited copy leaves at the unwinder's next sweep (each
+		// second); until then it holds its file's id. Waiting for it keeps
+		// the bound below independent of how fast this loop runs (a quiet
+		// machine ran ten copies within one sweep: ids 22 > 16).
+		deadline := time.Now().Add(5 * time.Second)
+		for u.Registered(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("copy %d (pid %d) still registered 5 s after it exited", i, pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		// Give ids freed by the last evictions time out of quarantine.
 		time.Sleep(60 * time.Millisecond)
 	}
