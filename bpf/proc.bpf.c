@@ -192,6 +192,7 @@ static __always_inline __u32 file_path(struct file *f, char *buf)
 	struct dentry *parent;
 	struct mount *up;
 	__u32 off = 0;
+	__u64 o;
 	long n;
 
 	for (int i = 0; i < MMAP_PATH_DEPTH; i++) {
@@ -210,9 +211,15 @@ static __always_inline __u32 file_path(struct file *f, char *buf)
 			vm = (void *)up + bpf_core_field_offset(struct mount, mnt);
 			continue;
 		}
-		if (off > PROC_FILENAME_LEN - MMAP_NAME_MAX)
+		/* The bound is tested and used on one 64-bit register: 6.1's
+		 * verifier keeps no bound from a test on the 32-bit copy clang
+		 * otherwise compares ("R1 max value is outside of the allowed
+		 * memory range"). */
+		o = off;
+		asm volatile("" : "+r"(o));
+		if (o > PROC_FILENAME_LEN - MMAP_NAME_MAX)
 			return off;
-		n = bpf_probe_read_kernel_str(buf + off, MMAP_NAME_MAX, BPF_CORE_READ(d, d_name.name));
+		n = bpf_probe_read_kernel_str(buf + o, MMAP_NAME_MAX, BPF_CORE_READ(d, d_name.name));
 		if (n <= 0 || n == MMAP_NAME_MAX)
 			return off; /* unreadable, or truncated */
 		off += n;

@@ -130,7 +130,10 @@ func textMapping(t *testing.T, pid int, bin string) Text {
 }
 
 func TestForkExecExit(t *testing.T) {
-	_, c := startCollector(t, Config{})
+	tr, c := startCollector(t, Config{})
+	if tr.MmapErr != nil {
+		t.Fatalf("mmap events: %v", tr.MmapErr)
+	}
 	cmd := exec.Command("/bin/sleep", "0.3")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
