@@ -19,6 +19,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/ebpf-otel/ebpf-otel/bench/internal/collector"
 )
 
 var (
@@ -56,12 +58,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	const statsKnob = "/proc/sys/kernel/bpf_stats_enabled"
-	prev, _ := os.ReadFile(statsKnob)
-	if err := os.WriteFile(statsKnob, []byte("1"), 0); err != nil {
-		return fmt.Errorf("enabling BPF run-time stats: %w", err)
+	restore, err := collector.EnableBPFStats()
+	if err != nil {
+		return err
 	}
-	defer os.WriteFile(statsKnob, []byte(strings.TrimSpace(string(prev))+"\n"), 0)
+	defer restore()
 
 	phase := time.Duration(*seconds * float64(time.Second))
 	warm := min(time.Duration(*warmup*float64(time.Second)), phase/2)

@@ -88,10 +88,11 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", []byte("1"), 0); err != nil {
-		return fmt.Errorf("enabling BPF run-time stats: %w", err)
+	restore, err := collector.EnableBPFStats()
+	if err != nil {
+		return err
 	}
-	defer os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", []byte("0"), 0)
+	defer restore()
 
 	fmt.Printf("\nAttribution on a churn workload (%.0f s per phase, 99 Hz, ours and perf record -g at the same time)\n", *churnSeconds)
 	fmt.Printf("%-12s %-6s %9s %18s %18s\n", "events", "tool", "samples", "executable named", "leaf in a file")

@@ -82,13 +82,20 @@ func BPFStats(match func(name string) bool) (time.Duration, uint64) {
 }
 
 // EnableBPFStats turns on the kernel's BPF run-time statistics
-// (kernel.bpf_stats_enabled); the returned function turns them off.
+// (kernel.bpf_stats_enabled); the returned function puts back what it was.
 func EnableBPFStats() (restore func(), _ error) {
 	const knob = "/proc/sys/kernel/bpf_stats_enabled"
+	// The switch is machine-wide: restore what it was, not 0, so that a
+	// benchmark or profiler running beside this one keeps its statistics.
+	prev, _ := os.ReadFile(knob)
 	if err := os.WriteFile(knob, []byte("1"), 0); err != nil {
 		return nil, fmt.Errorf("enabling BPF run-time stats: %w", err)
 	}
-	return func() { _ = os.WriteFile(knob, []byte("0"), 0) }, nil
+	was := strings.TrimSpace(string(prev))
+	if was == "" {
+		was = "0"
+	}
+	return func() { _ = os.WriteFile(knob, []byte(was+"\n"), 0) }, nil
 }
 
 // BuildC compiles the C program src into dir/name with gcc -O2 and flags.
