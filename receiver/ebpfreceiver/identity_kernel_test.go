@@ -259,6 +259,7 @@ func TestTCPPIDReuseKeptApart(t *testing.T) {
 	require.NotEmpty(t, all)
 	var got []int64
 	names := map[string]bool{}
+	created := map[string]bool{}
 	rms := all[len(all)-1].ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		sms := rms.At(i).ScopeMetrics()
@@ -274,6 +275,7 @@ func TestTCPPIDReuseKeptApart(t *testing.T) {
 					if a["process.pid"] == int64(pid) && a["tcp.direction"] == "active" && a["server.port"] == int64(port) {
 						got = append(got, dps.At(p).IntValue())
 						names[fmt.Sprint(a["process.executable.name"])] = true
+						created[fmt.Sprint(a["process.creation.time"])] = true
 					}
 				}
 			}
@@ -283,6 +285,14 @@ func TestTCPPIDReuseKeptApart(t *testing.T) {
 	t.Logf("connections opened by pid %d, per series: %v, names %v", pid, got, names)
 	assert.Equal(t, []int64{3, 5}, got, "each process's own connections, apart")
 	assert.Equal(t, map[string]bool{"connect": true}, names, "one name for both")
+	// Told apart by process.creation.time, not only by being two points.
+	assert.Len(t, created, 2, "two creation times: %v", created)
+	for c := range created {
+		ct, err := time.Parse(time.RFC3339Nano, c)
+		if assert.NoError(t, err, "process.creation.time %q", c) {
+			assert.WithinDuration(t, time.Now(), ct, time.Minute, "created during the test")
+		}
+	}
 }
 
 // runWithSamePID runs the program first makes, then the one second makes

@@ -298,6 +298,12 @@ func (b *Builder) groupByProcess() {
 func (b *Builder) writeResource(res pcommon.Resource, p *processEntry) {
 	attrs := res.Attributes()
 	attrs.PutInt(b.resourceKey(AttrProcessPID), int64(p.key.PID))
+	// The creation time tells a reused pid apart even when nothing else
+	// about the process could be read.
+	if t, ok := procmaps.CreationTime(p.key); ok {
+		b.dict.str(t)
+		attrs.PutStr(b.resourceKey(procmaps.AttrCreationTime), t)
+	}
 	if !p.ok {
 		return
 	}

@@ -57,11 +57,14 @@ func (a *aggregator) emit(dst pmetric.MetricSlice, now pcommon.Timestamp) int {
 }
 
 func (a *aggregator) attrs(m pcommon.Map, img procmaps.Key) {
-	m.EnsureCapacity(2)
+	m.EnsureCapacity(3)
 	if img == other {
 		m.PutStr(attrExe, otherName)
 		return
 	}
 	m.PutInt(attrPID, int64(img.PID))
 	m.PutStr(attrExe, a.name(img))
+	if t, ok := procmaps.CreationTime(img); ok {
+		m.PutStr(procmaps.AttrCreationTime, t)
+	}
 }

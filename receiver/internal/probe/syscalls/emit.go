@@ -104,12 +104,15 @@ func (a *aggregator) emitErrors(dst pmetric.MetricSlice, names syscallnames.Tabl
 }
 
 func (a *aggregator) attrs(m pcommon.Map, img procmaps.Key, syscall string) {
-	m.EnsureCapacity(3)
+	m.EnsureCapacity(4)
 	if img == other {
 		m.PutStr(attrExe, otherName)
 	} else {
 		m.PutInt(attrPID, int64(img.PID))
 		m.PutStr(attrExe, a.name(img))
+		if t, ok := procmaps.CreationTime(img); ok {
+			m.PutStr(procmaps.AttrCreationTime, t)
+		}
 	}
 	m.PutStr(attrSyscall, syscall)
 }

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/log2hist"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // Metric names.
@@ -68,7 +69,7 @@ func networkType(family uint8) string {
 }
 
 func (a *aggregator) attrs(k *seriesKey, m pcommon.Map) {
-	m.EnsureCapacity(7)
+	m.EnsureCapacity(8)
 	m.PutStr(attrTransport, "tcp")
 	m.PutStr(attrType, networkType(k.family))
 	if k.port != 0 { // 0: series folded by MaxSeries, many ports
@@ -92,6 +93,9 @@ func (a *aggregator) attrs(k *seriesKey, m pcommon.Map) {
 			name = cString(k.comm[:])
 		}
 		m.PutStr(attrExe, name)
+		if t, ok := procmaps.CreationTime(k.img); ok {
+			m.PutStr(procmaps.AttrCreationTime, t)
+		}
 	}
 	if int(k.dir) < len(directions) {
 		m.PutStr(attrDirection, directions[k.dir])
