@@ -1,5 +1,4 @@
 import { DEFAULT_DEBUG_DIRS, DEFAULT_MAX_FILE_SIZE, type FileIdentity, fileIdentityKey, findDebugFile, readElfFile, statRegularFile } from './debug/lookup.js';
-import { initDemangler } from './demangle/demangle.js';
 import { ElfFile } from './elf/elf.js';
 import { ByteLru } from './lru.js';
 import { ObjectContext } from './object.js';
@@ -62,7 +61,6 @@ export class ObjectSymbolizer {
    * opened is still the one it resolved (a link swapped in between is not).
    */
   async loadFile(path: string): Promise<{ ctx: ObjectContext; file: FileIdentity }> {
-    await initDemangler();
     // stat only (FIFOs and devices refused, size capped): a cached file is not read again.
     const seen = await statRegularFile(path, this.maxFileSize);
     const known = this.byFile.get(fileIdentityKey(seen));

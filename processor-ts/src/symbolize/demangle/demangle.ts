@@ -1,37 +1,48 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { demangleItanium } from './itanium/index.js';
-import { demangleRustLegacy, demangleRustV0, isRustLegacy } from './rust/index.js';
+import { demangleRustV0, isRustLegacy } from './rust/index.js';
+import * as glue from 'gecko-profiler-demangle/index_bg.js';
 
 type DemangleFn = (name: string) => string;
 type Exports = Record<string, unknown>;
 interface WasmApi {
-  compile(bytes: Uint8Array): Promise<object>;
-  instantiate(mod: object, imports: Record<string, unknown>): Promise<{ exports: Exports }>;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (mod: object, imports: Record<string, unknown>) => { exports: Exports };
 }
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-let impl: DemangleFn | undefined;
-let pending: Promise<void> | undefined;
+/** The wasm demangler: undefined until first needed, null if it could not be loaded. */
+let impl: DemangleFn | null | undefined;
+let loadError: string | undefined;
 const cache = new Map<string, string>();
 const CACHE_MAX = 100_000;
 
 /**
- * Loads the cpp_demangle + rustc-demangle wasm (gecko-profiler-demangle) once; it only serves names
- * our own demanglers reject. `demangle` is synchronous throughout. Safe to call many times.
+ * Loads the cpp_demangle + rustc-demangle wasm (gecko-profiler-demangle) synchronously, once. It
+ * only serves names our own demanglers reject, so it is loaded on the first such name: a command
+ * whose names all demangle natively never compiles its 0.5 MB of wasm.
  */
+function wasmImpl(): DemangleFn | null {
+  if (impl === undefined) {
+    impl = null;
+    try {
+      const require = createRequire(import.meta.url);
+      const mod = new WA.Module(readFileSync(require.resolve('gecko-profiler-demangle/index_bg.wasm')));
+      const instance = new WA.Instance(mod, { './index_bg.js': glue });
+      glue.__wbg_set_wasm(instance.exports);
+      (instance.exports['__wbindgen_start'] as () => void)();
+      impl = glue.demangle_any;
+    } catch (e) {
+      loadError = (e as Error).message;
+    }
+  }
+  return impl;
+}
+
+/** Loads the wasm fallback now (a server does it at start rather than on its first odd name); throws if it cannot. */
 export function initDemangler(): Promise<void> {
-  pending ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const wasmPath = require.resolve('gecko-profiler-demangle/index_bg.wasm');
-    const glue = await import('gecko-profiler-demangle/index_bg.js');
-    const mod = await WA.compile(readFileSync(wasmPath));
-    const instance = await WA.instantiate(mod, { './index_bg.js': glue });
-    glue.__wbg_set_wasm(instance.exports);
-    (instance.exports['__wbindgen_start'] as () => void)();
-    impl = glue.demangle_any;
-  })();
-  return pending;
+  return wasmImpl() ? Promise.resolve() : Promise.reject(new Error(`cannot load the wasm demangler: ${loadError}`));
 }
 
 /** True if `name` looks like an Itanium C++ or Rust (legacy or v0) mangled symbol. */
@@ -50,10 +61,13 @@ export function demangleStats(): DemangleStats {
 /** Our demanglers, which reproduce LLVM 14's output; undefined when they reject the name. */
 export function demangleNative(name: string): string | undefined {
   if (name.startsWith('_R')) return demangleRustV0(name);
-  if (isRustLegacy(name)) return demangleRustLegacy(name);
   if (name.startsWith('_Z')) {
+    // Rust legacy names are Itanium names to LLVM 14 (demangleRustLegacy is demangleItanium on
+    // them): the Itanium parse comes first, and the legacy test (a scan) only decides whether a
+    // rejected name may still be retried without its version suffix.
     const out = demangleItanium(name);
     if (out !== undefined) return out;
+    if (isRustLegacy(name)) return undefined;
     // llvm-cxxfilt demangles `sym@VERSION` / `sym@@VERSION` by the part before the '@'.
     const at = name.indexOf('@');
     if (at > 0) {
@@ -65,9 +79,10 @@ export function demangleNative(name: string): string | undefined {
 }
 
 function wasmDemangle(name: string): string | undefined {
-  if (!impl) return undefined;
+  const f = wasmImpl();
+  if (!f) return undefined;
   let out: string;
-  try { out = impl(name); } catch { return undefined; }
+  try { out = f(name); } catch { return undefined; }
   // demangle_any drops a leading '_' (Mach-O style) from names it cannot demangle.
   if (out === name || out === name.slice(1)) return undefined;
   return out;
@@ -75,7 +90,7 @@ function wasmDemangle(name: string): string | undefined {
 
 /**
  * Demangles C++ Itanium and Rust legacy/v0 names the way `llvm-symbolizer --demangle` does; names
- * ours rejects go to the wasm demangler once it is loaded. Returns the input when not mangled.
+ * ours rejects go to the wasm demangler (loaded on the first). Returns the input when not mangled.
  */
 export function demangle(name: string): string {
   if (!isMangled(name)) return name;
@@ -87,8 +102,6 @@ export function demangle(name: string): string {
     out = native;
   } else {
     const w = wasmDemangle(name);
-    // Before the wasm is loaded a rejected name is not cached, so a later call can still fall back.
-    if (w === undefined && !impl) return name;
     if (w !== undefined) stats.fallback++;
     else stats.failed++;
     out = w ?? name;
@@ -99,5 +112,5 @@ export function demangle(name: string): string {
 }
 
 export function demanglerReady(): boolean {
-  return impl !== undefined;
+  return typeof impl === 'function';
 }

@@ -12,9 +12,16 @@ export class Output {
   packIndex = -1;
   packMax = -1;
   private steps = 0;
+  /**
+   * Last character written ('' when empty). Reading `s`'s last character instead would flatten
+   * the rope `+=` builds on every call (TemplateArgs and ArrayType ask after each list).
+   */
+  private last = '';
 
   add(t: string): void {
+    if (t.length === 0) return;
     this.s += t;
+    this.last = t[t.length - 1]!;
     if (this.s.length > MAX_OUTPUT) throw new OutputLimit();
   }
   /** Counts node visits so an empty-printing but huge expansion still terminates. */
@@ -22,12 +29,13 @@ export class Output {
     if (++this.steps > 1_000_000) throw new OutputLimit();
   }
   back(): string {
-    return this.s.length ? this.s[this.s.length - 1]! : '';
+    return this.last;
   }
   get pos(): number {
     return this.s.length;
   }
   truncate(pos: number): void {
     this.s = this.s.slice(0, pos);
+    this.last = pos > 0 ? this.s[pos - 1]! : '';
   }
 }
