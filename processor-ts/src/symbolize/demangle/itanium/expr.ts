@@ -4,7 +4,7 @@ import type { Node } from './nodes.js';
 import { fail, isDigit, OPERATORS } from './common.js';
 import type { Parser } from './parser.js';
 
-const INT_LITERAL: Record<string, string> = {
+export const INT_LITERAL: Record<string, string> = {
   w: 'wchar_t', c: 'char', a: 'signed char', h: 'unsigned char', s: 'short', t: 'unsigned short', i: '', j: 'u',
   l: 'l', m: 'ul', x: 'll', y: 'ull', n: '__int128', o: 'unsigned __int128',
 };

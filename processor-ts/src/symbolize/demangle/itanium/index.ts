@@ -1,3 +1,4 @@
+import { demangleFast } from './fast.js';
 import { DotSuffix, type Node } from './nodes.js';
 import { Output } from './output.js';
 import { Parser } from './parser.js';
@@ -10,6 +11,12 @@ const MAX_INPUT = 1 << 14;
  * formatting. Returns undefined for anything it cannot parse; never throws.
  */
 export function demangleItanium(name: string): string | undefined {
+  if (name.length > MAX_INPUT) return undefined;
+  return demangleFast(name) ?? demangleTree(name);
+}
+
+/** demangleItanium through the node tree only (LLVM's model; the fast path is checked against it). */
+export function demangleTree(name: string): string | undefined {
   if (name.length > MAX_INPUT) return undefined;
   try {
     const p = new Parser(name);

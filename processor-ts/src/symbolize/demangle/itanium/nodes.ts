@@ -320,8 +320,8 @@ export class LocalName extends Node {
 }
 
 export const enum SSK { Allocator, BasicString, String, IStream, OStream, IOStream }
-const SS_SHORT = ['std::allocator', 'std::basic_string', 'std::string', 'std::istream', 'std::ostream', 'std::iostream'];
-const SS_BASE = ['allocator', 'basic_string', 'basic_string', 'basic_istream', 'basic_ostream', 'basic_iostream'];
+export const SS_SHORT = ['std::allocator', 'std::basic_string', 'std::string', 'std::istream', 'std::ostream', 'std::iostream'];
+export const SS_BASE = ['allocator', 'basic_string', 'basic_string', 'basic_istream', 'basic_ostream', 'basic_iostream'];
 const TRAITS = '<char, std::char_traits<char> >';
 const SS_LONG = ['std::allocator', 'std::basic_string', `std::basic_string<char, std::char_traits<char>, std::allocator<char> >`,
   `std::basic_istream${TRAITS}`, `std::basic_ostream${TRAITS}`, `std::basic_iostream${TRAITS}`];

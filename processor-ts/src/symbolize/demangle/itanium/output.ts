@@ -1,7 +1,7 @@
 /** Thrown when printing exceeds its budget (DAG-shaped substitutions can expand exponentially). */
 export class OutputLimit extends Error {}
 
-const MAX_OUTPUT = 1 << 16;
+export const MAX_OUTPUT = 1 << 16;
 
 /**
  * Append-only text buffer with the pack-expansion cursor LLVM's printer threads through

@@ -4,12 +4,12 @@ import * as N from './nodes.js';
 import { Ref, type Node } from './nodes.js';
 import type { Parser } from './parser.js';
 
-const BUILTIN: Record<string, string> = {
+export const BUILTIN: Record<string, string> = {
   v: 'void', w: 'wchar_t', b: 'bool', c: 'char', a: 'signed char', h: 'unsigned char', s: 'short', t: 'unsigned short',
   i: 'int', j: 'unsigned int', l: 'long', m: 'unsigned long', x: 'long long', y: 'unsigned long long', n: '__int128',
   o: 'unsigned __int128', f: 'float', d: 'double', e: 'long double', g: '__float128', z: '...',
 };
-const BUILTIN_D: Record<string, string> = {
+export const BUILTIN_D: Record<string, string> = {
   d: 'decimal64', e: 'decimal128', f: 'decimal32', h: 'half', i: 'char32_t', s: 'char16_t', u: 'char8_t', a: 'auto',
   c: 'decltype(auto)', n: 'std::nullptr_t',
 };

@@ -1,0 +1,136 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { requireTool as requireCiTool } from '../../../testutil/ci.js';
+import { CXXFILT, llvmDemangle, NM, READELF, requireTool, symbolNames } from '../testdata/oracle.js';
+import { demangleFast } from './fast.js';
+import { demangleItanium, demangleTree } from './index.js';
+
+const LIBSTDCXX = '/usr/lib/x86_64-linux-gnu/libstdc++.so.6';
+
+/** A node binary with a .symtab (Debian's, else the one running the tests). */
+function nodeBinary(): string | undefined {
+  if (!READELF) return undefined;
+  for (const p of ['/usr/bin/node', process.execPath]) {
+    if (!existsSync(p)) continue;
+    const sections = execFileSync(READELF, ['-SW', p], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (/\s\.symtab\s/.test(sections)) return p;
+  }
+  return undefined;
+}
+
+describe('demangleFast', () => {
+  // Expected strings are llvm-cxxfilt 14's.
+  it.each([
+    ['_ZNK2v88internal3Foo3barERKS1_', 'v8::internal::Foo::bar(v8::internal::Foo const&) const'],
+    ['_ZN4node7FPrintFIJRNS_9Utf8ValueES2_S2_EEEvP8_IO_FILEPKcDpOT_',
+      'void node::FPrintF<node::Utf8Value&, node::Utf8Value&, node::Utf8Value&>(_IO_FILE*, char const*, node::Utf8Value&, node::Utf8Value&, node::Utf8Value&)'],
+    // An empty pack expansion leaves no parameter and no comma.
+    ['_ZN4node11SPrintFImplIPKcJEEENSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEES2_OT_DpOT0_',
+      'std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> > node::SPrintFImpl<char const*>(char const*, char const*&&)'],
+    ['_Z1fIJidEEvDpRKT_', 'void f<int, double>(int const&, double const&)'],
+    ['_Z1fIJRiOdEEvDpOT_', 'void f<int&, double&&>(int&, double&&)'],
+    ['_Z1fIJRiOdEEvDpRT_', 'void f<int&, double&&>(int&, double&)'],
+    ['_Z1fIJPiEEvDpKT_', 'void f<int*>(int* const)'],
+    ['_Z1fPFvPvE', 'f(void (*)(void*))'],
+    ['_Z1fRFivE', 'f(int (&)())'],
+    ['_Z1fOFivRE', 'f(int (&&)() &)'],
+    ['_Z1fIPFvvEEvT_', 'void f<void (*)()>(void (*)())'],
+    ['_ZNSt8functionIFviEEC2Ev', 'std::function<void (int)>::function()'],
+    ['_ZN3FooILc97ELNS_1EE2EE1fEv', 'Foo<(char)97, (Foo::E)2>::f()'],
+    ['_Z3fooIiLb1EEvv', 'void foo<int, true>()'],
+    ['_ZN3FooIJEE1fEv', 'Foo<>::f()'],
+    ['_ZN3FooIiED0Ev', 'Foo<int>::~Foo()'],
+    ['_ZN3FooIiEC1ERKS0_', 'Foo<int>::Foo(Foo<int> const&)'],
+    ['_ZN3FooC2IiEET_', 'Foo::Foo<int>(int)'],
+    ['_ZN3FooplERKS_', 'Foo::operator+(Foo const&)'],
+    ['_ZN3FoonwEm', 'Foo::operator new(unsigned long)'],
+    ['_ZN12_GLOBAL__N_13FooEv', '(anonymous namespace)::Foo()'],
+    ['_ZNVKO3Foo3barEv', 'Foo::bar() const volatile &&'],
+    ['_ZNrR3Foo3barEv', 'Foo::bar() restrict &'],
+    ['_ZNSt6vectorIiSaIiEE9push_backEOi', 'std::vector<int, std::allocator<int> >::push_back(int&&)'],
+    ['_Z1fIiEvT_PKT_', 'void f<int>(int, int const*)'],
+    ['_Z1fPKVrPc', 'f(char* restrict volatile const*)'],
+    ['_ZN3Foo3barEv.cold.1', 'Foo::bar() (.cold.1)'],
+    ['_Z1fIN3FooIiEEEvT_', 'void f<Foo<int> >(Foo<int>)'],
+    ['_ZNSs4_Rep10_M_destroyERKSaIcE', 'std::string::_Rep::_M_destroy(std::allocator<char> const&)'],
+    ['_Z1fDn', 'f(std::nullptr_t)'],
+    ['_ZN2v88internal6FLAG_xE', 'v8::internal::FLAG_x'],
+  ])('%s', (mangled, want) => {
+    expect(demangleFast(mangled)).toBe(want);
+    expect(demangleTree(mangled)).toBe(want);
+  });
+
+  it.each([
+    ['special names', '_ZTV3Foo'],
+    ['local names and lambdas', '_ZZ4mainENKUliE_clEi'],
+    ['ABI tags', '_ZNSt8ios_base7failureB5cxx11C1EPKc'],
+    ['constructors of an expanded special substitution', '_ZNSsC1Ev'],
+    ['expressions', '_Z1fIiEDTplfp_fp_ET_'],
+    ['expansion of a parameter that is not a pack', '_Z1fIiEvDpT_'],
+    ['a pack outside an expansion', '_Z1fIJiEEvPT_'],
+    ['arrays', '_Z1fA3_i'],
+    ['member pointers', '_Z1fM1AFivE'],
+    ['qualified function types', '_Z1fKFvvE'],
+    ['pointers to a function-pointer-returning function', '_Z1fPFPFvvEvE'],
+    ['a function type parameter under a pointer', '_Z1fIFvvEEvPT_'],
+    ['reference collapsing', '_Z1fIRiEvRT_'],
+    ['pointers to references', '_Z1fPRi'],
+    ['qualified references', '_Z1fIRiEvKT_'],
+    ['conversion operators', '_ZN3FoocviEv'],
+    ['a return type that names a template parameter', '_ZSt4moveIRiEONSt16remove_referenceIT_E4typeEOS2_'],
+    ['truncated input', '_ZN3Foo'],
+    ['trailing garbage', '_Z1fv!'],
+    ['substitutions out of range', '_Z1fS0_'],
+    ['not a mangled name', 'main'],
+  ])('leaves %s to the tree parser', (_what, mangled) => {
+    expect(demangleFast(mangled)).toBeUndefined();
+  });
+
+  it('gives up on output past the budget, as the tree parser does', () => {
+    // Each parameter is B<previous, previous>: the text doubles with every one.
+    let s = '_Z1f1A1BIS_S_E';
+    for (let i = 1; i < 30; i++) s += `S0_IS${i.toString(36).toUpperCase()}_S${i.toString(36).toUpperCase()}_E`;
+    expect(demangleFast(s)).toBeUndefined();
+    const short = s.slice(0, 36); // A, B<A, A>, B<B<A, A>, B<A, A> >, ...: within the budget
+    expect(demangleTree(short)).toBeDefined();
+    expect(demangleFast(short)).toBe(demangleTree(short));
+    expect(demangleItanium(s)).toBe(demangleTree(s));
+    expect(demangleFast(`_Z1f${'P'.repeat(300)}i`)).toBeUndefined();
+  });
+});
+
+describe('demangleFast on real symbol tables', () => {
+  const ready = requireTool(NM, 'nm') && requireTool(READELF, 'readelf');
+  const node = ready ? nodeBinary() : undefined;
+
+  /** Every name the fast path answers is answered exactly as by the tree parser; most are answered. */
+  function agree(names: readonly string[], minShare: number): void {
+    let fast = 0;
+    const diff: string[] = [];
+    for (const n of names) {
+      const f = demangleFast(n);
+      if (f === undefined) continue;
+      fast++;
+      if (f !== demangleTree(n)) diff.push(n);
+    }
+    console.log(`fast path: ${fast}/${names.length} names`);
+    expect(diff).toEqual([]);
+    expect(fast / names.length).toBeGreaterThan(minShare);
+  }
+
+  it.runIf(ready && requireCiTool('a node binary with a .symtab', node !== undefined))('node .symtab: identical to the tree parser and to llvm-cxxfilt', () => {
+    const names = symbolNames(node!, { prefix: '_Z' });
+    expect(names.length).toBeGreaterThan(10_000);
+    agree(names, 0.75);
+    if (!requireTool(CXXFILT, 'llvm-cxxfilt')) return;
+    // The demangler as a whole: what it demangles, it demangles as LLVM does.
+    const theirs = llvmDemangle(names);
+    const wrong = names.filter((n, i) => { const o = demangleItanium(n); return o !== undefined && o !== theirs[i]; });
+    expect(wrong).toEqual([]);
+  }, 60_000);
+
+  it.runIf(ready && existsSync(LIBSTDCXX))('libstdc++ exports: identical to the tree parser', () => {
+    agree(symbolNames(LIBSTDCXX, { dynamic: true, prefix: '_Z' }), 0.75);
+  });
+});
