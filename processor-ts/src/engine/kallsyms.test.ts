@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -44,6 +44,7 @@ describe('KallsymsSource', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kallsyms-'));
     const path = join(dir, 'kallsyms');
     writeFileSync(path, TEXT);
+    mkdirSync(join(dir, 'modules')); // a module list that cannot be read: every TTL
     let now = 0;
     const src = new KallsymsSource(path, 1000, () => now);
     const a = await src.get();
@@ -56,6 +57,21 @@ describe('KallsymsSource', () => {
     now = 4000;
     expect(await src.get()).toBeUndefined();
     expect(await new KallsymsSource(join(dir, 'missing')).get()).toBeUndefined();
+  });
+
+  it('without /proc/modules (no loadable modules) re-reads the table only when it is maxAge old', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kallsyms-'));
+    const path = join(dir, 'kallsyms');
+    writeFileSync(path, TEXT);
+    let now = 0;
+    const src = new KallsymsSource(path, 1000, () => now, 10_000);
+    const a = await src.get();
+    expect(a?.size).toBe(4);
+    writeFileSync(path, 'ffffffff81000000 T only\n');
+    now = 5000;
+    expect(await src.get()).toBe(a);
+    now = 10_500;
+    expect((await src.get())?.size).toBe(1);
   });
 
   it('re-reads the table only when the module list changed or it is maxAge old', async () => {
