@@ -21,15 +21,23 @@ CONFIG="${EBPF_OTEL_CONFIG:-$ROOT/config/default.yaml}"
 rm -f "$SOCK"
 LISTEN="${EBPF_OTEL_SIDECAR_LISTEN:-127.0.0.1:4319}"
 # The sidecar's memory budget (docs/deployment.md, "Sidecar memory"): the
-# parsed-file cache and V8's old generation are capped; the rest is Node's
-# own and one request's working set.
+# parsed-file cache, the flame graph store and V8's generations are capped;
+# the rest is Node's own and the requests' working set.
 CACHE_BYTES="${EBPF_OTEL_SIDECAR_CACHE_BYTES:-67108864}"
-OLD_SPACE_MIB="${EBPF_OTEL_SIDECAR_OLD_SPACE_MIB:-128}"
+FLAMEGRAPH_BYTES="${EBPF_OTEL_SIDECAR_FLAMEGRAPH_BYTES:-16777216}"
+OLD_SPACE_MIB="${EBPF_OTEL_SIDECAR_OLD_SPACE_MIB:-96}"
+# A young generation of a fixed size that holds a batch's garbage (node 24
+# otherwise grows it to 3 x 64 MiB), and no pretenuring: a decoded request
+# lives across awaits, and V8 then allocated every later request's objects
+# straight into the old generation, whose full collections ran several
+# times a second (docs/performance.md).
+SEMI_SPACE_MIB="${EBPF_OTEL_SIDECAR_SEMI_SPACE_MIB:-8}"
 # Extra node flags for the sidecar (the pipeline benchmark passes --cpu-prof,
 # which node refuses in NODE_OPTIONS).
 read -r -a NODE_FLAGS <<<"${EBPF_OTEL_SIDECAR_NODE_FLAGS:-}"
-setsid node --max-old-space-size="$OLD_SPACE_MIB" "${NODE_FLAGS[@]}" "$ROOT/processor-ts/dist/main.js" serve \
-	--listen "$LISTEN" --unix "$SOCK" --cache-bytes "$CACHE_BYTES" \
+setsid node --max-old-space-size="$OLD_SPACE_MIB" --min-semi-space-size="$SEMI_SPACE_MIB" --max-semi-space-size="$SEMI_SPACE_MIB" \
+	--no-allocation-site-pretenuring "${NODE_FLAGS[@]}" "$ROOT/processor-ts/dist/main.js" serve \
+	--listen "$LISTEN" --unix "$SOCK" --cache-bytes "$CACHE_BYTES" --flamegraph-bytes "$FLAMEGRAPH_BYTES" \
 	--pprof-dir "$EBPF_OTEL_OUT/pprof" >"$EBPF_OTEL_RUN/sidecar.log" 2>&1 &
 SIDECAR=$!
 stop_sidecar() {

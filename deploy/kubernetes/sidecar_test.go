@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 
 // TestSidecarMemoryBudget: the sidecar's own bounds (parsed-file cache, V8
 // old generation) fit its memory limit with room for Node itself, V8's
-// young generation and one object larger than the cache (docs/deployment.md,
+// young generation (fixed) and one object larger than the cache (docs/deployment.md,
 // "Sidecar memory").
 func TestSidecarMemoryBudget(t *testing.T) {
 	b := loadBase(t)
@@ -44,7 +45,22 @@ func TestSidecarMemoryBudget(t *testing.T) {
 	if len(side.Command) < 3 || side.Command[0] != "/usr/local/bin/node" || side.Command[len(side.Command)-1] != "/app/bin/ebpf-otel-sidecar.js" {
 		t.Errorf("sidecar command %v: want node, its flags, then the sidecar's script", side.Command)
 	}
-	const youngMiB, nodeMiB = 48, 45
+	semiMiB, err := strconv.ParseInt(argValue(side.Command, "--max-semi-space-size"), 10, 64)
+	if err != nil {
+		t.Fatalf("sidecar command %v: --max-semi-space-size: %v (node 24 grows the young generation to 3 x 64 MiB without it)", side.Command, err)
+	}
+	if argValue(side.Command, "--min-semi-space-size") != strconv.FormatInt(semiMiB, 10) {
+		t.Errorf("sidecar command %v: the young generation's size is fixed (--min-semi-space-size = --max-semi-space-size)", side.Command)
+	}
+	if !slices.Contains(side.Command, "--no-allocation-site-pretenuring") {
+		t.Errorf("sidecar command %v: without --no-allocation-site-pretenuring V8 moves requests into the old generation (docs/performance.md)", side.Command)
+	}
+	if argValue(side.Args, "--flamegraph-bytes") == "" {
+		t.Errorf("sidecar args %v: --flamegraph-bytes bounds the page's store (part of the old generation)", side.Args)
+	}
+	// The young generation is three semi-spaces; Node itself is its
+	// binary's resident pages and runtime (docs/deployment.md).
+	youngMiB, nodeMiB := 3*semiMiB, int64(60)
 	need := cache + (oldMiB+youngMiB+nodeMiB)<<20
 	limit := side.Resources.Limits.Memory()
 	if limit.Cmp(*resource.NewQuantity(need, resource.BinarySI)) <= 0 {
@@ -59,7 +75,13 @@ func TestSidecarMemoryBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"EBPF_OTEL_SIDECAR_CACHE_BYTES:-" + strconv.FormatInt(cache, 10), "EBPF_OTEL_SIDECAR_OLD_SPACE_MIB:-" + strconv.FormatInt(oldMiB, 10)} {
+	for _, want := range []string{
+		"EBPF_OTEL_SIDECAR_CACHE_BYTES:-" + strconv.FormatInt(cache, 10),
+		"EBPF_OTEL_SIDECAR_OLD_SPACE_MIB:-" + strconv.FormatInt(oldMiB, 10),
+		"EBPF_OTEL_SIDECAR_SEMI_SPACE_MIB:-" + strconv.FormatInt(semiMiB, 10),
+		"EBPF_OTEL_SIDECAR_FLAMEGRAPH_BYTES:-" + argValue(side.Args, "--flamegraph-bytes"),
+		"--no-allocation-site-pretenuring",
+	} {
 		if !bytes.Contains(start, []byte(want)) {
 			t.Errorf("scripts/start.sh lacks %q: the DaemonSet and npm start share their memory figures", want)
 		}

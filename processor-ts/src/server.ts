@@ -46,6 +46,8 @@ export interface ServerOptions {
   pprofMaxBytes?: number | undefined;
   /** Aggregation streams holding data at once (default 256). */
   maxStreams?: number | undefined;
+  /** Memory the flame graph page's store may hold (default 16 MiB); the oldest windows go first. */
+  flamegraphBytes?: number | undefined;
   /** Directories of the build-ID index (objects found by build ID when producers give no usable path). */
   buildIdDirs?: readonly string[] | undefined;
   /** Allow a TCP address other than loopback (needs `tokenFile`; kernel symbols are then never answered). */
@@ -110,7 +112,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   counters.gauge(METRIC.heapBytes, "V8 heap in use (bounded by node's --max-old-space-size plus the young generation).", () => process.memoryUsage().heapUsed);
   counters.gauge(METRIC.externalBytes, 'Memory of buffers outside the V8 heap (file bytes, request bodies).', () => process.memoryUsage().external);
 
-  const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes, maxStreams: opts.maxStreams });
+  const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes, maxStreams: opts.maxStreams, flamegraphBytes: opts.flamegraphBytes });
   const handler = connectNodeAdapter({
     routes: (router) => {
       routes({ engine, limiter, counters, log, health, aggregator, policy: { ...DEFAULT_POLICY, ...opts.policy } })(router);

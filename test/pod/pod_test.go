@@ -240,8 +240,9 @@ func TestPodRuns(t *testing.T) {
 	pid := strings.TrimSpace(run(t, 30*time.Second, "podman", "inspect", "--format", "{{.State.Pid}}", podName+"-sidecar"))
 	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
 	require.NoError(t, err)
-	require.Contains(t, string(cmdline), "--max-old-space-size=128\x00")
-	require.Contains(t, string(cmdline), "--cache-bytes\x0067108864")
+	for _, arg := range []string{"--max-old-space-size=96", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "--cache-bytes\x0067108864", "--flamegraph-bytes\x0016777216"} {
+		require.Contains(t, string(cmdline), arg+"\x00")
+	}
 }
 
 func fileHas(t *testing.T, path string, match func([]byte) bool) bool {

@@ -20,7 +20,7 @@ export interface AggregatorSetupOptions {
   maxStreams?: number | undefined;
   /** Windows kept per process/service and profile type for the page (default 10). */
   flamegraphWindows?: number | undefined;
-  /** Memory the page's store may hold (default 64 MiB); the oldest windows go first. */
+  /** Memory the page's store may hold (default DEFAULT_FLAMEGRAPH_BYTES); the oldest windows go first. */
   flamegraphBytes?: number | undefined;
 }
 
@@ -35,6 +35,11 @@ export interface AggregatorSetup {
 }
 
 export const DEFAULT_PPROF_MAX_BYTES = 256 * 1024 * 1024;
+/**
+ * The flame graph store's share of the sidecar's memory budget (docs/deployment.md): ten
+ * windows of a busy node's processes take a few MiB.
+ */
+export const DEFAULT_FLAMEGRAPH_BYTES = 16 * 1024 * 1024;
 
 /** Wires the aggregator: window state, pprof files, the flame graph store and page. */
 export function createAggregator(o: AggregatorSetupOptions = {}): AggregatorSetup {
@@ -43,7 +48,7 @@ export function createAggregator(o: AggregatorSetupOptions = {}): AggregatorSetu
     ...(o.log ? { log: o.log } : {}),
     ...(o.maxStreams !== undefined ? { maxStreams: o.maxStreams } : {}),
   });
-  const flames = new FlameStore({ keep: o.flamegraphWindows ?? 10, ...(o.flamegraphBytes !== undefined ? { maxBytes: o.flamegraphBytes } : {}) });
+  const flames = new FlameStore({ keep: o.flamegraphWindows ?? 10, maxBytes: o.flamegraphBytes ?? DEFAULT_FLAMEGRAPH_BYTES });
   if (o.counters) {
     o.counters.gauge('ebpf_otel_sidecar_flamegraph_bytes', 'Approximate bytes held by the flame graph store (bounded).', () => flames.bytes);
     o.counters.gauge('ebpf_otel_sidecar_flamegraph_windows_evicted', 'Flame graph windows evicted to keep the store within its bytes (a count since start).', () => flames.stats.evictedWindows);

@@ -15,6 +15,8 @@ describe('serve command', () => {
       listen: '[::1]:5', unix: '/s', readMaxBytes: 10, cacheBytes: 20, maxConcurrent: 3, kallsymsPath: '/k', logLevel: 'debug',
     });
     expect(parseServeArgs(['--max-streams', '7'])).toMatchObject({ maxStreams: 7 });
+    expect(parseServeArgs(['--flamegraph-bytes', '4096'])).toMatchObject({ flamegraphBytes: 4096 });
+    expect(() => parseServeArgs(['--flamegraph-bytes', '0'])).toThrow(/--flamegraph-bytes: "0" is not a positive integer/);
     expect(parseServeArgs(['--root', '/opt', '--root', '/srv', '--debug-dir', '/dbg', '--max-file-bytes', '99', '--host-paths'])).toMatchObject({
       policy: { roots: ['/opt', '/srv'], debugDirs: ['/dbg'], maxFileBytes: 99, hostPaths: true },
     });

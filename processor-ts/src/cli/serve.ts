@@ -1,3 +1,4 @@
+import { DEFAULT_FLAMEGRAPH_BYTES } from '../aggregate/setup.js';
 import { DEFAULT_MAX_STREAMS } from '../aggregate/window.js';
 import { DEFAULT_POLICY } from '../engine/policy.js';
 import { createLogger, isLogLevel } from '../log.js';
@@ -16,6 +17,7 @@ export const SERVE_USAGE =
   '  --pprof-dir       write each flushed aggregation window as gzipped pprof files here\n' +
   '  --pprof-max-bytes size cap of --pprof-dir (default 268435456); the oldest files go first\n' +
   `  --max-streams     aggregation streams holding data at once (default ${DEFAULT_MAX_STREAMS}); new ones beyond are refused\n` +
+  `  --flamegraph-bytes memory of the flame graph page's last windows (default ${DEFAULT_FLAMEGRAPH_BYTES}); the oldest go first\n` +
   '  --build-id-dirs   comma-separated absolute directories indexed by build ID, lazily (e.g. /usr/lib,/usr/bin)\n' +
   'what the symbolizer may read (requests may only narrow it):\n' +
   '  --root DIR        read only files whose path (as the process sees it) is under DIR; repeatable (default: any path under /proc/PID/root)\n' +
@@ -54,6 +56,7 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { logLe
       case '--pprof-dir': o.pprofDir = v(); if (!o.pprofDir) throw new Error('--pprof-dir: needs a directory'); break;
       case '--pprof-max-bytes': o.pprofMaxBytes = num(a, v()); break;
       case '--max-streams': o.maxStreams = num(a, v()); break;
+      case '--flamegraph-bytes': o.flamegraphBytes = num(a, v()); break;
       case '--build-id-dirs': {
         const dirs = (v() ?? '').split(',').filter((d) => d !== '');
         if (dirs.length === 0) throw new Error('--build-id-dirs: needs DIR[,DIR...]');

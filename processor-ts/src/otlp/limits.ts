@@ -49,11 +49,25 @@ const I64 = 1;
 const LEN = 2;
 const I32 = 5;
 
-/** A cursor over protobuf wire bytes that reads tags and skips values without copying. */
+/**
+ * A cursor over protobuf wire bytes that reads tags and skips values without copying. The last
+ * tag read is left in `field`/`wireType` and the last LEN value's extent in `start`/`stop`, so a
+ * scan allocates nothing per field (tuples did: tens of MiB per batch, all garbage).
+ */
 class Wire {
-  pos: number;
-  constructor(private readonly b: Uint8Array, start: number, readonly end: number) {
+  pos = 0;
+  end = 0;
+  field = 0;
+  wireType = 0;
+  start = 0;
+  stop = 0;
+  constructor(private readonly b: Uint8Array) {}
+
+  /** Points the cursor at the message in [start, end). */
+  at(start: number, end: number): this {
     this.pos = start;
+    this.end = end;
+    return this;
   }
 
   varint(): number {
@@ -69,19 +83,21 @@ class Wire {
     throw malformed('varint longer than 10 bytes');
   }
 
-  /** Reads a tag; returns [field, wire type]. */
-  tag(): [number, number] {
+  /** Reads a tag into `field` and `wireType`. */
+  tag(): void {
     const t = this.varint();
-    return [Math.floor(t / 8), t & 7];
+    this.field = Math.floor(t / 8);
+    this.wireType = t & 7;
   }
 
-  /** Reads a LEN value's extent and moves past it. */
-  len(): [number, number] {
+  /** Reads a LEN value's extent into `start`/`stop` and moves past it. */
+  len(): void {
     const n = this.varint();
     const start = this.pos;
     if (n > this.end - start) throw malformed('length past the end of the message');
     this.pos += n;
-    return [start, start + n];
+    this.start = start;
+    this.stop = start + n;
   }
 
   skip(wt: number): void {
@@ -116,7 +132,7 @@ type Counts = { -readonly [K in keyof RequestLimits]: number };
 /**
  * Counts the elements of an encoded ProfilesData and throws RequestLimitError naming the first
  * one over its limit (MalformedProfilesError for framing a decoder would refuse too). Reads
- * tags and lengths only: no allocation grows with the request.
+ * tags and lengths only, with one cursor per nesting level: nothing allocated per element.
  */
 export function checkProfilesLimits(bytes: Uint8Array, limits: Readonly<RequestLimits> = DEFAULT_REQUEST_LIMITS): void {
   const c: Counts = { resources: 0, samples: 0, locations: 0, lines: 0, functions: 0, mappings: 0, strings: 0, stacks: 0, stackFrames: 0, attributes: 0 };
@@ -125,28 +141,30 @@ export function checkProfilesLimits(bytes: Uint8Array, limits: Readonly<RequestL
       throw new RequestLimitError(`request carries more than ${limits[k]} ${NAMES[k]}; send smaller batches (per-request limit of the sidecar)`);
     }
   };
-  const w = new Wire(bytes, 0, bytes.length);
-  // messages walks the LEN fields numbered `field` of the message at [start, end).
-  const messages = (start: number, end: number, field: number, each: (s: number, e: number) => void): void => {
-    const m = new Wire(bytes, start, end);
+  const w = new Wire(bytes).at(0, bytes.length);
+  // ResourceProfiles (1) → ScopeProfiles (2) → Profile (2) → Sample (2): samples are counted.
+  const levels = [new Wire(bytes), new Wire(bytes), new Wire(bytes)];
+  const samples = (depth: number, start: number, end: number): void => {
+    const m = levels[depth]!.at(start, end);
     while (m.pos < m.end) {
-      const [f, wt] = m.tag();
-      if (f === field && wt === LEN) {
-        const [s, e] = m.len();
-        each(s, e);
-      } else m.skip(wt);
+      m.tag();
+      if (m.field === 2 && m.wireType === LEN) {
+        m.len();
+        if (depth === 2) { c.samples++; over('samples'); } else samples(depth + 1, m.start, m.stop);
+      } else m.skip(m.wireType);
     }
   };
+  const inner = [new Wire(bytes), new Wire(bytes)];
   while (w.pos < w.end) {
-    const [f, wt] = w.tag();
-    if (wt !== LEN) { w.skip(wt); continue; }
-    const [s, e] = w.len();
-    if (f === 1) {
+    w.tag();
+    if (w.wireType !== LEN) { w.skip(w.wireType); continue; }
+    w.len();
+    if (w.field === 1) {
       c.resources++;
       over('resources');
-      messages(s, e, 2, (ss, se) => messages(ss, se, 2, (ps, pe) => messages(ps, pe, 2, () => { c.samples++; over('samples'); })));
-    } else if (f === 2) {
-      dictionary(bytes, s, e, c, over);
+      samples(0, w.start, w.stop);
+    } else if (w.field === 2) {
+      dictionary(inner[0]!.at(w.start, w.stop), inner[1]!, c, over);
     }
   }
 }
@@ -160,34 +178,33 @@ const NAMES: Record<keyof RequestLimits, string> = {
 
 const TABLE: Partial<Record<number, keyof RequestLimits>> = { 1: 'mappings', 2: 'locations', 3: 'functions', 5: 'strings', 6: 'attributes', 7: 'stacks' };
 
-function dictionary(bytes: Uint8Array, start: number, end: number, c: Counts, over: (k: keyof RequestLimits) => void): void {
-  const w = new Wire(bytes, start, end);
+function dictionary(w: Wire, m: Wire, c: Counts, over: (k: keyof RequestLimits) => void): void {
   while (w.pos < w.end) {
-    const [f, wt] = w.tag();
-    const k = TABLE[f];
-    if (k === undefined || wt !== LEN) { w.skip(wt); continue; }
-    const [s, e] = w.len();
+    w.tag();
+    const k = TABLE[w.field];
+    if (k === undefined || w.wireType !== LEN) { w.skip(w.wireType); continue; }
+    w.len();
     c[k]++;
     over(k);
     if (k === 'locations') {
       // Location.lines (3) are messages.
-      const m = new Wire(bytes, s, e);
+      m.at(w.start, w.stop);
       while (m.pos < m.end) {
-        const [lf, lwt] = m.tag();
-        if (lf === 3 && lwt === LEN) { m.len(); c.lines++; } else m.skip(lwt);
+        m.tag();
+        if (m.field === 3 && m.wireType === LEN) { m.len(); c.lines++; } else m.skip(m.wireType);
       }
       over('lines');
     } else if (k === 'stacks') {
       // Stack.location_indices (1): packed, or one varint each.
-      const m = new Wire(bytes, s, e);
+      m.at(w.start, w.stop);
       while (m.pos < m.end) {
-        const [sf, swt] = m.tag();
-        if (sf === 1 && swt === LEN) {
-          const [ps, pe] = m.len();
-          c.stackFrames += m.countVarints(ps, pe);
+        m.tag();
+        if (m.field === 1 && m.wireType === LEN) {
+          m.len();
+          c.stackFrames += m.countVarints(m.start, m.stop);
         } else {
-          if (sf === 1 && swt === VARINT) c.stackFrames++;
-          m.skip(swt);
+          if (m.field === 1 && m.wireType === VARINT) c.stackFrames++;
+          m.skip(m.wireType);
         }
       }
       over('stackFrames');
