@@ -56,15 +56,33 @@ describe('demangleFast', () => {
     ['_ZNSs4_Rep10_M_destroyERKSaIcE', 'std::string::_Rep::_M_destroy(std::allocator<char> const&)'],
     ['_Z1fDn', 'f(std::nullptr_t)'],
     ['_ZN2v88internal6FLAG_xE', 'v8::internal::FLAG_x'],
+    ['_ZZ4mainENKUliE_clEi', "main::'lambda'(int)::operator()(int) const"],
+    ['_ZZ4mainENKUlvE0_clEv', "main::'lambda0'()::operator()() const"],
+    ['_ZZN3ada17url_search_params10initializeESt17basic_string_viewIcSt11char_traitsIcEEENKUlS4_E_clES4_',
+      "ada::url_search_params::initialize(std::basic_string_view<char, std::char_traits<char> >)::'lambda'(std::basic_string_view<char, std::char_traits<char> >)::operator()(std::basic_string_view<char, std::char_traits<char> >) const"],
+    ['_ZZ1fIiEvvE1x', 'void f<int>()::x'],
+    ['_ZZ1fvEs', 'f()::string literal'],
+    ['_ZZ1fvE1x_0', 'f()::x'],
+    ['_ZZ1fvE1x__12_', 'f()::x'],
+    ['_Z1fZ1gvE1S', 'f(g()::S)'],
+    ['_ZN3FooUt_E', "Foo::'unnamed'"],
+    ['_ZN3FooUt3_E', "Foo::'unnamed3'"],
+    ['_ZNSt8ios_base7failureB5cxx11C1EPKc', 'std::ios_base::failure[abi:cxx11]::(char const*)'],
+    ['_ZNK3ada3url10get_originB5cxx11Ev', 'ada::url::get_origin[abi:cxx11]() const'],
+    ['_ZN1AB3fooC2Ev', 'A[abi:foo]::()'],
+    ['_ZNSsB5cxx11C1Ev', 'std::string[abi:cxx11]::()'],
+    ['_Z1fSsB3abc', 'f(std::string[abi:abc])'],
+    ['_ZThn16_N4node9JSUDPWrapD0Ev', 'non-virtual thunk to node::JSUDPWrap::~JSUDPWrap()'],
+    ['_ZTv0_n24_N3FooD1Ev', 'virtual thunk to Foo::~Foo()'],
   ])('%s', (mangled, want) => {
     expect(demangleFast(mangled)).toBe(want);
     expect(demangleTree(mangled)).toBe(want);
   });
 
   it.each([
-    ['special names', '_ZTV3Foo'],
-    ['local names and lambdas', '_ZZ4mainENKUliE_clEi'],
-    ['ABI tags', '_ZNSt8ios_base7failureB5cxx11C1EPKc'],
+    ['special names other than thunks', '_ZTV3Foo'],
+    ['generic lambdas', '_ZZ4mainENKUlTyT_E_clIiEEDaS_'],
+    ['default-argument scopes', '_ZZ1fvEd_1x'],
     ['constructors of an expanded special substitution', '_ZNSsC1Ev'],
     ['expressions', '_Z1fIiEDTplfp_fp_ET_'],
     ['expansion of a parameter that is not a pack', '_Z1fIiEvDpT_'],

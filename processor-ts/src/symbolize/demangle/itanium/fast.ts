@@ -63,7 +63,8 @@ const SPECIAL = byCode({ a: '0', b: '1', s: '2', i: '3', o: '4', d: '5' });
 const enum Ch {
   Digit0 = 48, Digit1 = 49, Digit5 = 53, Digit9 = 57, A = 65, B = 66, C = 67, D = 68, E = 69, F = 70, G = 71, I = 73, J = 74,
   K = 75, L = 76, M = 77, N = 78, O = 79, P = 80, R = 82, S = 83, T = 84, U = 85, V = 86, X = 88, Y = 89, Z = 90,
-  Under = 95, a = 97, b = 98, e = 101, n = 110, o = 111, r = 114, s = 115, t = 116, u = 117, v = 118, w = 119, x = 120,
+  Under = 95, a = 97, b = 98, d = 100, e = 101, h = 104, l = 108, n = 110, o = 111, p = 112, r = 114, s = 115, t = 116,
+  u = 117, v = 118, w = 119, x = 120, y = 121,
   Dot = 46,
 }
 
@@ -98,6 +99,8 @@ class FastDemangler {
   private readonly tpKind: Kind[] = [];
   private readonly tpLast: number[] = [];
   private readonly tpPack: Array<Pack | undefined> = [];
+  /** Where the current encoding's parameters start (a local name's encoding has its own). */
+  private tpStart = 0;
   private tps = 0;
   /** False until a template-argument list of the name has been seen, and while one is being read. */
   private tpUsable = false;
@@ -115,6 +118,7 @@ class FastDemangler {
     this.end = s.length;
     this.depth = 0;
     this.subs = 0;
+    this.tpStart = 0;
     this.tps = 0;
     this.tpUsable = false;
     let out = this.encoding();
@@ -134,6 +138,12 @@ class FastDemangler {
   private eat(ch: number): boolean {
     if (this.pos < this.end && this.s.charCodeAt(this.pos) === ch) { this.pos++; return true; }
     return false;
+  }
+
+  /** A call offset's number and its '_'. */
+  private offset(): void {
+    this.eat(Ch.n);
+    if (this.number() < 0 || !this.eat(Ch.Under)) throw BAIL;
   }
 
   private atEncodingEnd(): boolean {
@@ -162,7 +172,15 @@ class FastDemangler {
 
   private encoding(): string {
     const c = this.c();
-    if (c === Ch.G || c === Ch.T) throw BAIL; // special names
+    if (c === Ch.T && (this.c(1) === Ch.h || this.c(1) === Ch.v)) {
+      // Th <offset> _ <encoding>, Tv <offset> _ <virtual offset> _ <encoding>
+      const virt = this.c(1) === Ch.v;
+      this.pos += 2;
+      this.offset();
+      if (virt) this.offset();
+      return (virt ? 'virtual thunk to ' : 'non-virtual thunk to ') + this.encoding();
+    }
+    if (c === Ch.G || c === Ch.T) throw BAIL; // other special names
     this.ctorDtorConv = false;
     this.endsWithTemplateArgs = false;
     this.quals = 0;
@@ -201,7 +219,7 @@ class FastDemangler {
     const c = this.c();
     let out: string;
     if (c === Ch.N) out = this.nested(top);
-    else if (c === Ch.Z) throw BAIL; // local names
+    else if (c === Ch.Z) out = this.localName(top);
     else if (c === Ch.S && this.c(1) !== Ch.t) {
       const sub = this.substitution(), base = this.base;
       if (this.c() !== Ch.I || this.kind !== Kind.Plain) throw BAIL;
@@ -221,6 +239,51 @@ class FastDemangler {
     return out;
   }
 
+  /** Z <encoding> E <entity> [<discriminator>]: the encoding has its own name state and parameters. */
+  private localName(top: boolean): string {
+    this.pos++; // Z
+    const ctorDtorConv = this.ctorDtorConv, endsWithTemplateArgs = this.endsWithTemplateArgs;
+    const quals = this.quals, refQual = this.refQual;
+    const tpStart = this.tpStart, tps = this.tps, tpUsable = this.tpUsable;
+    this.tpStart = tpStart + tps;
+    this.tps = 0;
+    this.tpUsable = false;
+    const enc = this.encoding();
+    this.ctorDtorConv = ctorDtorConv; this.endsWithTemplateArgs = endsWithTemplateArgs;
+    this.quals = quals; this.refQual = refQual;
+    this.tpStart = tpStart; this.tps = tps; this.tpUsable = tpUsable;
+    if (!this.eat(Ch.E)) throw BAIL;
+    if (this.eat(Ch.s)) {
+      this.discriminator();
+      return this.set(enc + '::string literal', '', Kind.Plain, 108);
+    }
+    if (this.c() === Ch.d) throw BAIL; // default arguments
+    const entity = this.name(top);
+    const last = this.last;
+    this.discriminator();
+    return this.set(enc + '::' + entity, '', Kind.Plain, last);
+  }
+
+  /** _<digit> or __<number>_, or (at the very end) a bare number: skipped. */
+  private discriminator(): void {
+    let p = this.pos;
+    const s = this.s, end = this.end;
+    if (p >= end) return;
+    const isDigit = (q: number): boolean => q < end && s.charCodeAt(q) >= Ch.Digit0 && s.charCodeAt(q) <= Ch.Digit9;
+    if (s.charCodeAt(p) === Ch.Under) {
+      p++;
+      if (isDigit(p)) { this.pos = p + 1; return; }
+      if (p < end && s.charCodeAt(p) === Ch.Under) {
+        p++;
+        while (isDigit(p)) p++;
+        if (p < end && s.charCodeAt(p) === Ch.Under) this.pos = p + 1;
+      }
+    } else if (isDigit(p)) {
+      while (isDigit(p)) p++;
+      if (p === end) this.pos = p;
+    }
+  }
+
   private unscopedName(): string {
     if (this.c() === Ch.S && this.c(1) === Ch.t) {
       this.pos += 2;
@@ -235,10 +298,49 @@ class FastDemangler {
     const c = this.c();
     let out: string;
     if (c >= Ch.Digit1 && c <= Ch.Digit9) out = this.sourceName();
-    else if (c === Ch.U || c === Ch.D) throw BAIL; // unnamed types, lambdas, structured bindings
+    else if (c === Ch.U) out = this.unnamedTypeName();
+    else if (c === Ch.D) throw BAIL; // structured bindings
     else out = this.operatorName();
-    if (this.c() === Ch.B) throw BAIL; // ABI tags
+    if (this.c() === Ch.B) return this.set(this.abiTags(out), '', Kind.Plain, 93);
     return out;
+  }
+
+  /** B <source-name>...: each tag printed `[abi:tag]` after `text` (a tagged name has no base name). */
+  private abiTags(text: string): string {
+    while (this.eat(Ch.B)) {
+      const len = this.number();
+      if (len <= 0 || len > this.end - this.pos) throw BAIL;
+      text = text + '[abi:' + this.s.slice(this.pos, this.pos + len) + ']';
+      this.pos += len;
+    }
+    return text;
+  }
+
+  /** Ut [<number>] _ and Ul <parameters> E [<number>] _ (lambdas without template parameters). */
+  private unnamedTypeName(): string {
+    const c1 = this.c(1);
+    if (c1 !== Ch.t && c1 !== Ch.l) throw BAIL;
+    this.pos += 2;
+    let params = '';
+    if (c1 === Ch.l) {
+      const t = this.c(), t1 = this.c(1);
+      if (t === Ch.T && (t1 === Ch.y || t1 === Ch.p || t1 === Ch.t || t1 === Ch.n)) throw BAIL; // generic lambdas
+      if (this.c() === Ch.v && this.c(1) === Ch.E) this.pos += 2;
+      else {
+        do {
+          const p = this.type();
+          if (this.kind === Kind.PackBound) throw BAIL;
+          if (p !== '') params = params === '' ? p : params + ', ' + p;
+          if (params.length > MAX_OUTPUT) throw BAIL;
+        } while (!this.eat(Ch.E));
+      }
+    }
+    const start = this.pos;
+    this.number();
+    const count = this.s.slice(start, this.pos);
+    if (!this.eat(Ch.Under)) throw BAIL;
+    if (c1 === Ch.t) return this.set("'unnamed" + count + "'", '', Kind.Plain, 39);
+    return this.set("'lambda" + count + "'(" + params + ')', '', Kind.Plain, 41);
   }
 
   private number(): number {
@@ -321,10 +423,10 @@ class FastDemangler {
         else throw BAIL;
         this.pos += 2;
         if (top) this.ctorDtorConv = true;
-        if (this.c() === Ch.B) throw BAIL;
         soFar = soFar + '::' + comp;
         soBase = '';
         soLast = comp === '' ? 58 : comp.charCodeAt(comp.length - 1);
+        if (this.c() === Ch.B) { soFar = this.abiTags(soFar); soLast = 93; }
         this.pushSub(soFar, '', Kind.Plain, soLast);
         continue;
       }
@@ -348,9 +450,14 @@ class FastDemangler {
       const k = SPECIAL[c];
       if (k === undefined) throw BAIL;
       this.pos++;
-      if (this.c() === Ch.B) throw BAIL;
       const i = Number(k);
       const t = SS_SHORT[i]!;
+      if (this.c() === Ch.B) {
+        // A tagged abbreviation is a node of its own, and a substitution candidate.
+        const tagged = this.abiTags(t);
+        this.pushSub(tagged, '', Kind.Plain, 93);
+        return this.set(tagged, '', Kind.Plain, 93);
+      }
       this.set(t, SS_BASE[i]!, Kind.Plain, t.charCodeAt(t.length - 1));
       this.special = true;
       return t;
@@ -389,7 +496,7 @@ class FastDemangler {
         this.tpUsable = false;
         arg = this.templateArg();
         this.tpUsable = true;
-        const i = this.tps++;
+        const i = this.tpStart + this.tps++;
         this.tpText[i] = arg;
         this.tpBase[i] = this.base;
         this.tpKind[i] = this.kind;
@@ -496,7 +603,7 @@ class FastDemangler {
       }
       case Ch.D: {
         const c1 = this.c(1);
-        if (c1 === 112 /* p */) return this.packExpansion();
+        if (c1 === Ch.p) return this.packExpansion();
         const bd = c1 < 128 ? BUILTIN_D_C[c1] : undefined;
         if (bd === undefined) throw BAIL;
         this.pos += 2;
@@ -552,7 +659,7 @@ class FastDemangler {
         last = this.last;
         break;
       }
-      case Ch.N: case Ch.Digit1: case Ch.Digit1 + 1: case Ch.Digit1 + 2: case Ch.Digit1 + 3: case Ch.Digit1 + 4:
+      case Ch.N: case Ch.Z: case Ch.Digit1: case Ch.Digit1 + 1: case Ch.Digit1 + 2: case Ch.Digit1 + 3: case Ch.Digit1 + 4:
       case Ch.Digit5 + 1: case Ch.Digit5 + 2: case Ch.Digit5 + 3: case Ch.Digit9:
         text = this.name(false);
         base = this.base;
@@ -586,7 +693,7 @@ class FastDemangler {
       i = n + 1;
     }
     if (i >= this.tps) throw BAIL;
-    return i;
+    return this.tpStart + i;
   }
 
   /** F [Y] <return type> <parameters> [R|O] E, printed `ret (params)`; `right` is the parameter half. */
