@@ -36,6 +36,7 @@ export class DwarfContext {
   private readonly dieNames = new Map<number, DieNames | null>();
   private readonly subName = new Map<number, string | undefined>();
   private lazyBytes = 0;
+  private lastUnit: Unit | undefined;
   /** Parse failures, counted by part (the context degrades instead of failing). */
   readonly errors = new DwarfErrors();
 
@@ -137,11 +138,16 @@ export class DwarfContext {
   }
 
   private unitAt(off: number): Unit | undefined {
+    // Most lookups name DIEs of the unit looked up last (a subroutine and its abstract origin).
+    const last = this.lastUnit;
+    if (last && off >= last.offset && off < last.end) return last;
     const us = this.units;
     let a = 0, b = us.length;
     while (a < b) { const m = (a + b) >>> 1; if (us[m]!.offset <= off) a = m + 1; else b = m; }
     const u = us[a - 1];
-    return u && off < u.end ? this.root(u) : undefined;
+    if (!u || off >= u.end) return undefined;
+    this.lastUnit = this.root(u);
+    return u;
   }
 
   private names(off: number): DieNames | null {

@@ -4,13 +4,18 @@ import * as C from './constants.js';
 import { isConstantForm, readUnsigned, resolveAddress, skipForm } from './forms.js';
 import { F64Builder, I32Builder } from './growable.js';
 import { readRanges } from './ranges.js';
-import { fixedSizes } from './skipsize.js';
+import { fixedSizes, hasAttr } from './skipsize.js';
 import type { DwarfSections } from './sections.js';
 import { abbrevsOf, refTarget, type Unit } from './unit.js';
 
 const DW_AT_sibling = 0x01;
 /** array, enumeration, structure, subroutine type, union, class. */
 const SKIP_CHILDREN_TAGS = new Set([0x01, 0x04, 0x13, 0x15, 0x17, 0x02]);
+
+/** Abbreviations whose attributes the walk reads: records, and type DIEs whose sibling lets it skip members. */
+function keepAttrs(tag: number, kids: boolean, d: Int32Array, first: number, end: number): boolean {
+  return tag === C.DW_TAG_subprogram || tag === C.DW_TAG_inlined_subroutine || (kids && SKIP_CHILDREN_TAGS.has(tag) && hasAttr(d, first, end, DW_AT_sibling));
+}
 
 /**
  * Scratch columns reused by every unit (construction is synchronous and not re-entrant):
@@ -43,8 +48,7 @@ export class UnitFunctions {
     const abbrevs = abbrevsOf(u, sec);
     const d = abbrevs.data, consts = abbrevs.consts;
     // Records are read attribute by attribute; so are type DIEs whose sibling lets us skip members.
-    const skip = fixedSizes(abbrevs, u, (tag, kids, has) =>
-      tag === C.DW_TAG_subprogram || tag === C.DW_TAG_inlined_subroutine || (kids && SKIP_CHILDREN_TAGS.has(tag) && has(DW_AT_sibling)));
+    const skip = fixedSizes(abbrevs, u, keepAttrs);
     const r = new Reader(sec.info, u.dieStart, u.end);
     const dieOff = S.dieOff.reset(), parent = S.parent.reset(), cf = S.cf.reset(), cl = S.cl.reset(), cc = S.cc.reset();
     const ivLo = S.ivLo.reset(), ivHi = S.ivHi.reset(), ivOwner = S.ivOwner.reset();
@@ -109,17 +113,23 @@ export class UnitFunctions {
         else if (hasChildren) stack.push(current);
       }
     }
-    this.dieOff = dieOff.finish();
-    // The four int columns share one buffer (fewer ArrayBuffers per unit for the GC to track).
+    // Two buffers per unit (fewer ArrayBuffers for the GC to track and malloc to serve):
+    // Float64 DIE offsets then segment starts; Int32 parent/call columns then segment owners.
     const n = parent.n;
     this.names = new Array<string | null | undefined>(n);
-    const ints = new Int32Array(4 * n);
+    const m = paint(ivLo.a, ivHi.a, ivOwner.a, ivLo.n);
+    const f64 = new Float64Array(n + m);
+    f64.set(dieOff.a.subarray(0, n)); f64.set(PAINT.start.a.subarray(0, m), n);
+    const ints = new Int32Array(5 * n + m);
     ints.set(parent.a.subarray(0, n)); ints.set(cf.a.subarray(0, n), n); ints.set(cl.a.subarray(0, n), 2 * n); ints.set(cc.a.subarray(0, n), 3 * n);
+    ints.set(PAINT.owner.a.subarray(0, m), 4 * n);
+    this.dieOff = f64.subarray(0, n);
+    this.segStart = f64.subarray(n);
     this.parent = ints.subarray(0, n);
     this.callFile = ints.subarray(n, 2 * n);
     this.callLine = ints.subarray(2 * n, 3 * n);
-    this.callColumn = ints.subarray(3 * n);
-    [this.segStart, this.segOwner] = paint(ivLo.finish(), ivHi.finish(), ivOwner.finish());
+    this.callColumn = ints.subarray(3 * n, 4 * n);
+    this.segOwner = ints.subarray(4 * n, 4 * n + m);
   }
 
   /** Deepest record containing `addr`, or -1. */
@@ -135,29 +145,36 @@ export class UnitFunctions {
   }
 }
 
-/** Later intervals (in DIE order: parents before children) overwrite earlier ones. */
-function paint(lo: Float64Array, hi: Float64Array, owner: Int32Array): [Float64Array, Int32Array] {
-  const n = lo.length;
-  if (n === 0) return [new Float64Array(0), new Int32Array(0)];
-  const all = new Float64Array(2 * n);
-  all.set(lo); all.set(hi, n);
+/** Scratch for paint (synchronous, not re-entrant): bounds, owner per bound, and the result. */
+const PAINT = { bounds: new F64Builder(1024), own: new I32Builder(1024), start: new F64Builder(1024), owner: new I32Builder(1024) };
+
+/**
+ * Paints intervals [lo[k], hi[k]) with owner[k], k < n; later intervals (in DIE order: parents
+ * before children) overwrite earlier ones. The segments go to PAINT.start/owner; returns how many.
+ */
+function paint(lo: Float64Array, hi: Float64Array, owner: Int32Array, n: number): number {
+  PAINT.start.reset(); PAINT.owner.reset();
+  if (n === 0) return 0;
+  const bb = PAINT.bounds.reset();
+  for (let k = 0; k < n; k++) bb.push(lo[k]!);
+  for (let k = 0; k < n; k++) bb.push(hi[k]!);
+  const all = bb.a.subarray(0, 2 * n);
   all.sort();
   let m = 0;
   for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) all[m++] = all[i]!;
-  const bounds = all.subarray(0, m);
-  const own = new Int32Array(m).fill(-1);
+  const ob = PAINT.own.reset();
+  for (let i = 0; i < m; i++) ob.push(-1);
+  const own = ob.a;
   for (let k = 0; k < n; k++) {
     const l = lo[k]!, h = hi[k]!, o = owner[k]!;
     let a = 0, b = m;
-    while (a < b) { const mid = (a + b) >>> 1; if (bounds[mid]! < l) a = mid + 1; else b = mid; }
-    for (let i = a; i < m && bounds[i]! < h; i++) own[i] = o;
+    while (a < b) { const mid = (a + b) >>> 1; if (all[mid]! < l) a = mid + 1; else b = mid; }
+    for (let i = a; i < m && all[i]! < h; i++) own[i] = o;
   }
-  let q = 0;
-  const segStart = new Float64Array(m);
-  const segOwner = new Int32Array(m);
+  const start = PAINT.start, segOwner = PAINT.owner;
   for (let i = 0; i < m; i++) {
-    if (q > 0 && segOwner[q - 1] === own[i]) continue;
-    segStart[q] = bounds[i]!; segOwner[q] = own[i]!; q++;
+    if (segOwner.n > 0 && segOwner.a[segOwner.n - 1] === own[i]) continue;
+    start.push(all[i]!); segOwner.push(own[i]!);
   }
-  return [segStart.subarray(0, q), segOwner.subarray(0, q)];
+  return start.n;
 }

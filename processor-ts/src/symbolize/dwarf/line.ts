@@ -3,6 +3,7 @@ import { DwarfError } from '../types.js';
 import type { DwarfErrors } from './errors.js';
 import { DW_FORM_string } from './constants.js';
 import { type FormUnit, readString, readUnsigned, skipForm } from './forms.js';
+import { I32Builder, U32Builder } from './growable.js';
 import { decodeProgram, out } from './lineprogram.js';
 import type { DwarfSections } from './sections.js';
 
@@ -11,17 +12,26 @@ const DW_LNCT_directory_index = 2;
 
 
 /**
- * A file entry whose name is decoded on first use: a cold run touches few of the ~20,000 file
- * entries of libc's line tables, and decoding them all was string churn for the GC.
- * `nameForm`/`namePos`: the form and .debug_line position of the path attribute (0/-1: none).
+ * Directory and file entries are kept as columns of where their names are (form and
+ * .debug_line position) and decoded on first use: a cold run touches few of the ~20,000 file
+ * entries of libc's line tables, and an object or a string per entry was churn for the GC.
  */
-interface FileEntry { name: string | undefined; readonly nameForm: number; readonly namePos: number; readonly dir: number }
+const DIR_FIELDS = 2; // form, position
+const FILE_FIELDS = 3; // form, position (0/-1: no path), directory index
+/** Scratch for the entry columns while a header is read (synchronous, not re-entrant). */
+const ENTRIES = new I32Builder(1024);
+const FMT = new Int32Array(2 * 255);
 
 /** A decoded line-number program: rows grouped into address-sorted sequences. */
 export class LineTable {
   readonly version: number;
-  readonly dirs: string[];
-  readonly files: FileEntry[];
+  /** Number of directory and file entries (file entries include DW_LNE_define_file's). */
+  readonly dirCount: number;
+  fileCount: number;
+  /** dirCount × (form, position), then the header's file entries × (form, position, directory). */
+  private readonly entries: Int32Array;
+  /** Decoded names: directories first, then files (undefined until first use). */
+  private readonly names: Array<string | undefined>;
   /** Row columns (struct-of-arrays). */
   readonly addr: Float64Array;
   readonly file: Uint32Array;
@@ -65,58 +75,59 @@ export class LineTable {
     this.sec = sec;
     this.fu = { offset: 0, version, addrSize, offsetSize, strOffsetsBase: 0, addrBase: 0, rnglistsBase: 0 };
     this.end = end;
-    this.dirs = [];
-    this.files = [];
     const fu = this.fu;
+    const ent = ENTRIES.reset();
+    let dirCount = 0, fileCount = 0;
     if (version >= 5) {
-      this.readEntries5(r, fu, sec, true);
-      this.readEntries5(r, fu, sec, false);
+      dirCount = readEntries5(r, fu, true);
+      fileCount = readEntries5(r, fu, false);
     } else {
-      for (;;) { const d = r.cstr(); if (d === '') break; this.dirs.push(d); }
+      for (;;) {
+        const pos = r.pos;
+        if (pos < r.end && buf[pos] === 0) { r.pos++; break; }
+        r.skipCstr();
+        ent.push(DW_FORM_string); ent.push(pos); dirCount++;
+      }
       for (;;) {
         const namePos = r.pos;
         if (namePos < r.end && buf[namePos] === 0) { r.pos++; break; }
         r.skipCstr();
         const dir = r.uleb(); r.skipUleb(); r.skipUleb();
-        this.files.push({ name: undefined, nameForm: DW_FORM_string, namePos, dir });
+        ent.push(DW_FORM_string); ent.push(namePos); ent.push(dir); fileCount++;
       }
     }
+    this.dirCount = dirCount;
+    this.fileCount = fileCount;
+    this.names = new Array<string | undefined>(dirCount + fileCount);
     r.pos = programStart;
 
-    decodeProgram(r, end, { version, minInst, lineBase, lineRange, opcodeBase, stdLens }, (name, dir) => { this.files.push({ name, nameForm: 0, namePos: -1, dir }); });
-    const n = out.rows;
-    this.addr = out.addr.slice(0, n);
-    // file/line/column share one buffer: ~1,500 tables × several columns of fresh ArrayBuffers
-    // (each a malloc plus a GC-tracked extension) showed up in cold runs.
-    const cols = new Uint32Array(3 * n);
-    cols.set(out.file.subarray(0, n)); cols.set(out.line.subarray(0, n), n); cols.set(out.column.subarray(0, n), 2 * n);
-    this.file = cols.subarray(0, n); this.line = cols.subarray(n, 2 * n); this.column = cols.subarray(2 * n);
-    [this.seqLo, this.seqHi, this.seqFirst, this.seqLast] = sortSequences();
+    decodeProgram(r, end, { version, minInst, lineBase, lineRange, opcodeBase, stdLens }, (name, dir) => { this.defineFile(name, dir); });
+    // Two buffers per table: ~1,500 tables × a fresh ArrayBuffer per column (each a malloc plus
+    // a GC-tracked extension) showed up in cold runs. Float64: row addresses, then sequence
+    // bounds; 32-bit: file/line/column, sequence rows, then the entry columns.
+    const n = out.rows, q = out.seqLo.n, ne = ent.n;
+    const f64 = new Float64Array(n + 2 * q);
+    f64.set(out.addr.subarray(0, n));
+    const u32 = new Uint32Array(3 * n + 2 * q + ne);
+    u32.set(out.file.subarray(0, n)); u32.set(out.line.subarray(0, n), n); u32.set(out.column.subarray(0, n), 2 * n);
+    this.addr = f64.subarray(0, n);
+    this.file = u32.subarray(0, n); this.line = u32.subarray(n, 2 * n); this.column = u32.subarray(2 * n, 3 * n);
+    this.seqLo = f64.subarray(n, n + q); this.seqHi = f64.subarray(n + q);
+    this.seqFirst = u32.subarray(3 * n, 3 * n + q); this.seqLast = u32.subarray(3 * n + q, 3 * n + 2 * q);
+    sortSequences(this.seqLo, this.seqHi, this.seqFirst, this.seqLast);
+    this.entries = new Int32Array(u32.buffer, (3 * n + 2 * q) * 4, ne);
+    this.entries.set(ent.a.subarray(0, ne));
   }
 
-  private readEntries5(r: Reader, fu: FormUnit, sec: DwarfSections, dirs: boolean): void {
-    const fmtCount = r.u8();
-    const types: number[] = [];
-    const forms: number[] = [];
-    for (let i = 0; i < fmtCount; i++) { types.push(r.uleb()); forms.push(r.uleb()); }
-    const count = r.uleb();
-    // Every entry takes at least one byte unless it has no fields: a count the header cannot hold is corrupt.
-    if (count > r.end - r.pos && (fmtCount === 0 || count > 0xffff)) throw new DwarfError(`implausible ${dirs ? 'directory' : 'file name'} count ${count}`);
-    for (let e = 0; e < count; e++) {
-      let name = '';
-      let dir = 0, nameForm = 0, namePos = -1;
-      for (let i = 0; i < fmtCount; i++) {
-        const t = types[i]!, f = forms[i]!;
-        if (t === DW_LNCT_path) {
-          if (dirs) name = readString(r, f, fu, sec) ?? '';
-          else { nameForm = f; namePos = r.pos; skipForm(r, f, fu); }
-        } else if (t === DW_LNCT_directory_index) dir = readUnsigned(r, f, fu);
-        else skipForm(r, f, fu);
-      }
-      if (dirs) this.dirs.push(name);
-      else this.files.push({ name: undefined, nameForm, namePos, dir });
-    }
+  /** A DW_LNE_define_file entry (DWARF < 5): appended after the header's entries. */
+  private defineFile(name: string, dir: number): void {
+    (this.defined ??= []).push(name, dir);
+    this.names[this.dirCount + this.fileCount] = name;
+    this.fileCount++;
   }
+
+  /** define_file entries as (name, directory) pairs, in order (rare). */
+  private defined: Array<string | number> | undefined;
 
   /** Row index for `addr` (last row at or below it in its sequence), or -1. */
   lookup(addr: number): number {
@@ -134,7 +145,7 @@ export class LineTable {
   }
 
   hasFile(index: number): boolean {
-    return this.version >= 5 ? index < this.files.length : index !== 0 && index <= this.files.length;
+    return this.version >= 5 ? index < this.fileCount : index !== 0 && index <= this.fileCount;
   }
 
   /** Full path of file `index`, joined like llvm-symbolizer (comp_dir + include dir + name). */
@@ -142,14 +153,15 @@ export class LineTable {
     const cached = this.pathCache[index];
     if (cached !== undefined) return cached;
     if (!this.hasFile(index)) return undefined;
-    const e = this.files[this.version >= 5 ? index : index - 1]!;
+    const e = this.version >= 5 ? index : index - 1;
     const name = this.fileName(e);
+    const dir = this.fileDir(e);
     let result: string;
     if (name.startsWith('/')) result = name;
     else {
       let incl = '';
-      if (this.version >= 5) { if (e.dir < this.dirs.length) incl = this.dirs[e.dir]!; }
-      else if (e.dir > 0 && e.dir <= this.dirs.length) incl = this.dirs[e.dir - 1]!;
+      if (this.version >= 5) { if (dir < this.dirCount) incl = this.entryName(dir, dir * DIR_FIELDS); }
+      else if (dir > 0 && dir <= this.dirCount) incl = this.entryName(dir - 1, (dir - 1) * DIR_FIELDS);
       let p = '';
       // llvm-symbolizer 14 prepends comp_dir whenever the include dir is relative (also v5 dir 0).
       if (compDir && !incl.startsWith('/')) p = compDir;
@@ -160,19 +172,41 @@ export class LineTable {
     return result;
   }
 
-  private fileName(e: FileEntry): string {
-    if (e.name === undefined) {
-      let name = '';
-      if (e.namePos >= 0) {
-        try { name = readString(new Reader(this.sec.line, e.namePos, this.end), e.nameForm, this.fu, this.sec) ?? ''; } catch (e) { this.errors?.record('file_name', e); name = ''; }
+  /** Name of file entry `e` (0-based). */
+  private fileName(e: number): string {
+    const slot = this.dirCount + e;
+    const header = this.entries.length - this.dirCount * DIR_FIELDS;
+    if (e * FILE_FIELDS >= header) return this.names[slot] ?? '';
+    return this.entryName(slot, this.dirCount * DIR_FIELDS + e * FILE_FIELDS);
+  }
+
+  /** Directory index of file entry `e` (0-based). */
+  private fileDir(e: number): number {
+    const k = e * FILE_FIELDS;
+    if (k >= this.entries.length - this.dirCount * DIR_FIELDS) return this.defined![2 * (e - this.headerFiles()) + 1] as number;
+    return this.entries[this.dirCount * DIR_FIELDS + k + 2]!;
+  }
+
+  private headerFiles(): number {
+    return (this.entries.length - this.dirCount * DIR_FIELDS) / FILE_FIELDS;
+  }
+
+  /** Decodes (once) the name of entry `slot` whose (form, position) is at `entries[k]`. */
+  private entryName(slot: number, k: number): string {
+    let name = this.names[slot];
+    if (name === undefined) {
+      name = '';
+      const form = this.entries[k]!, pos = this.entries[k + 1]!;
+      if (pos >= 0) {
+        try { name = readString(new Reader(this.sec.line, pos, this.end), form, this.fu, this.sec) ?? ''; } catch (e) { this.errors?.record('file_name', e); name = ''; }
       }
-      e.name = name;
+      this.names[slot] = name;
     }
-    return e.name;
+    return name;
   }
 
   byteSize(): number {
-    return this.addr.length * 20 + this.seqLo.length * 24 + this.files.length * 64;
+    return this.addr.length * 20 + this.seqLo.length * 24 + this.fileCount * 16 + this.dirCount * 8;
   }
 }
 
@@ -186,12 +220,15 @@ export function appendPath(path: string, comp: string): string {
 }
 
 
-/** Sequences of the last decodeProgram, stably sorted by (low, high) address. */
-function sortSequences(): [Float64Array, Float64Array, Uint32Array, Uint32Array] {
+const ORDER = new U32Builder(256);
+
+/** Writes the sequences of the last decodeProgram, stably sorted by (low, high) address. */
+function sortSequences(sLo: Float64Array, sHi: Float64Array, sFirst: Uint32Array, sLast: Uint32Array): void {
   const { seqLo, seqHi, seqFirst, seqLast } = out;
   const n = seqLo.n, lo = seqLo.a, hi = seqHi.a;
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
+  const ob = ORDER.reset();
+  for (let i = 0; i < n; i++) ob.push(i);
+  const order = ob.a.subarray(0, n);
   if (n > 64) order.sort((a, b) => lo[a]! - lo[b]! || hi[a]! - hi[b]! || a - b);
   // Few sequences, mostly in address order: insertion sort (stable, no comparator closure).
   else for (let i = 1; i < n; i++) {
@@ -200,11 +237,34 @@ function sortSequences(): [Float64Array, Float64Array, Uint32Array, Uint32Array]
     while (j >= 0 && (lo[order[j]!]! > lo[o]! || (lo[order[j]!]! === lo[o]! && hi[order[j]!]! > hi[o]!))) { order[j + 1] = order[j]!; j--; }
     order[j + 1] = o;
   }
-  const bounds = new Float64Array(2 * n), rows = new Uint32Array(2 * n);
-  const sLo = bounds.subarray(0, n), sHi = bounds.subarray(n), sFirst = rows.subarray(0, n), sLast = rows.subarray(n);
   for (let i = 0; i < n; i++) {
     const o = order[i]!;
     sLo[i] = lo[o]!; sHi[i] = hi[o]!; sFirst[i] = seqFirst.a[o]!; sLast[i] = seqLast.a[o]!;
   }
-  return [sLo, sHi, sFirst, sLast];
+}
+
+/**
+ * Reads a DWARF 5 directory or file name table into ENTRIES: per entry the path's form and
+ * position (-1: no path), and for files the directory index. Returns the entry count.
+ */
+function readEntries5(r: Reader, fu: FormUnit, dirs: boolean): number {
+  const fmtCount = r.u8();
+  const fmt = FMT;
+  for (let i = 0; i < fmtCount; i++) { fmt[2 * i] = r.uleb(); fmt[2 * i + 1] = r.uleb(); }
+  const count = r.uleb();
+  // Every entry takes at least one byte unless it has no fields: a count the header cannot hold is corrupt.
+  if (count > r.end - r.pos && (fmtCount === 0 || count > 0xffff)) throw new DwarfError(`implausible ${dirs ? 'directory' : 'file name'} count ${count}`);
+  const ent = ENTRIES;
+  for (let e = 0; e < count; e++) {
+    let dir = 0, nameForm = 0, namePos = -1;
+    for (let i = 0; i < fmtCount; i++) {
+      const t = fmt[2 * i]!, f = fmt[2 * i + 1]!;
+      if (t === DW_LNCT_path) { nameForm = f; namePos = r.pos; skipForm(r, f, fu); }
+      else if (t === DW_LNCT_directory_index) dir = readUnsigned(r, f, fu);
+      else skipForm(r, f, fu);
+    }
+    ent.push(nameForm); ent.push(namePos);
+    if (!dirs) ent.push(dir);
+  }
+  return count;
 }

@@ -19,7 +19,7 @@ export interface ProgramParams {
  */
 export const out = {
   rows: 0,
-  addr: new Float64Array(8192), file: new Uint32Array(8192), line: new Uint32Array(8192), column: new Uint32Array(8192),
+  addr: new Float64Array(32768), file: new Uint32Array(32768), line: new Uint32Array(32768), column: new Uint32Array(32768),
   seqLo: new F64Builder(64), seqHi: new F64Builder(64), seqFirst: new U32Builder(64), seqLast: new U32Builder(64),
 };
 

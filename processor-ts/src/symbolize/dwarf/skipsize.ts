@@ -26,9 +26,11 @@ const cache = new WeakMap<AbbrevTable, { key: number; sizes: Int32Array }>();
  * Per abbreviation (indexed by header index in `t.data`): the byte size of a DIE's attributes
  * when every form has a fixed size, else -1. Lets the DIE walk jump over the many DIEs it does
  * not read (variables, parameters, members, ...) in one step instead of form by form, as LLVM's
- * FixedAttributeSize does. `keep` marks abbreviations whose attributes must be read anyway.
+ * FixedAttributeSize does. `keep` marks abbreviations whose attributes must be read anyway; it
+ * gets the (attribute, form) pairs as `data[first..end)` (no closure per abbreviation: libc's
+ * debug file has ~55,000 of them).
  */
-export function fixedSizes(t: AbbrevTable, u: FormUnit, keep: (tag: number, hasChildren: boolean, hasAttr: (at: number) => boolean) => boolean): Int32Array {
+export function fixedSizes(t: AbbrevTable, u: FormUnit, keep: (tag: number, hasChildren: boolean, data: Int32Array, first: number, end: number) => boolean): Int32Array {
   const key = u.addrSize * 1000 + u.offsetSize * 10 + Math.min(u.version, 3);
   const hit = cache.get(t);
   if (hit && hit.key === key) return hit.sizes;
@@ -41,11 +43,16 @@ export function fixedSizes(t: AbbrevTable, u: FormUnit, keep: (tag: number, hasC
       const s = fixedFormSize(d[k + 1]!, u);
       size = s < 0 ? -1 : size + s;
     }
-    const hasAttr = (at: number) => { for (let k = h + 3; k < e; k += 2) if (d[k] === at) return true; return false; };
-    if (size >= 0 && keep(d[h]!, d[h + 1] !== 0, hasAttr)) size = -1;
+    if (size >= 0 && keep(d[h]!, d[h + 1] !== 0, d, h + 3, e)) size = -1;
     sizes[h] = size;
     h = e;
   }
   cache.set(t, { key, sizes });
   return sizes;
+}
+
+/** True if the (attribute, form) pairs `d[first..end)` include attribute `at`. */
+export function hasAttr(d: Int32Array, first: number, end: number, at: number): boolean {
+  for (let k = first; k < end; k += 2) if (d[k] === at) return true;
+  return false;
 }
