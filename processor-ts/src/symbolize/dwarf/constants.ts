@@ -5,6 +5,7 @@ export const DW_TAG_subprogram = 0x2e;
 export const DW_TAG_partial_unit = 0x3c;
 export const DW_TAG_skeleton_unit = 0x4a;
 
+export const DW_AT_sibling = 0x01;
 export const DW_AT_name = 0x03;
 export const DW_AT_stmt_list = 0x10;
 export const DW_AT_low_pc = 0x11;

@@ -1,20 +1,18 @@
 import { Reader } from '../reader.js';
-import { DwarfError } from '../types.js';
 import * as C from './constants.js';
 import { isConstantForm, readUnsigned, resolveAddress, skipForm } from './forms.js';
 import { F64Builder, I32Builder } from './growable.js';
 import { readRanges } from './ranges.js';
-import { fixedSizes, hasAttr } from './skipsize.js';
+import { skipDie, skipped, skipPrograms } from './skipsize.js';
 import type { DwarfSections } from './sections.js';
 import { abbrevsOf, refTarget, type Unit } from './unit.js';
 
-const DW_AT_sibling = 0x01;
 /** array, enumeration, structure, subroutine type, union, class. */
 const SKIP_CHILDREN_TAGS = new Set([0x01, 0x04, 0x13, 0x15, 0x17, 0x02]);
 
-/** Abbreviations whose attributes the walk reads: records, and type DIEs whose sibling lets it skip members. */
-function keepAttrs(tag: number, kids: boolean, d: Int32Array, first: number, end: number): boolean {
-  return tag === C.DW_TAG_subprogram || tag === C.DW_TAG_inlined_subroutine || (kids && SKIP_CHILDREN_TAGS.has(tag) && hasAttr(d, first, end, DW_AT_sibling));
+/** Type DIEs whose children (members, enumerators, parameters) the walk jumps over by DW_AT_sibling. */
+function wantSibling(tag: number, kids: boolean): boolean {
+  return kids && SKIP_CHILDREN_TAGS.has(tag);
 }
 
 /**
@@ -47,9 +45,11 @@ export class UnitFunctions {
   constructor(u: Unit, sec: DwarfSections) {
     const abbrevs = abbrevsOf(u, sec);
     const d = abbrevs.data, consts = abbrevs.consts;
-    // Records are read attribute by attribute; so are type DIEs whose sibling lets us skip members.
-    const skip = fixedSizes(abbrevs, u, keepAttrs);
-    const r = new Reader(sec.info, u.dieStart, u.end);
+    // Records are read attribute by attribute; other DIEs are stepped over by their skip program.
+    const { ops, start } = skipPrograms(abbrevs, u, wantSibling);
+    const buf = sec.info, end = u.end;
+    const r = new Reader(buf, u.dieStart, end);
+    let p = 0;
     const dieOff = S.dieOff.reset(), parent = S.parent.reset(), cf = S.cf.reset(), cl = S.cl.reset(), cc = S.cc.reset();
     const ivLo = S.ivLo.reset(), ivHi = S.ivHi.reset(), ivOwner = S.ivOwner.reset();
     // Stack of nearest enclosing record per nesting level.
@@ -98,14 +98,16 @@ export class UnitFunctions {
           while (ivOwner.n < ivLo.n) ivOwner.push(rec);
         }
         if (hasChildren) { stack.push(current); current = rec; }
-      } else if (skip[h]! >= 0) {
-        r.pos += skip[h]!;
-        if (r.pos > r.end) throw new DwarfError('attribute past end of unit');
-        if (hasChildren) stack.push(current);
+      } else if ((p = skipDie(buf, r.pos, end, ops, start[h]!, u)) >= 0) {
+        r.pos = p;
+        // Type DIEs cannot hold code: jump over their members when the producer gave a sibling.
+        const sibling = skipped.sibling;
+        if (hasChildren && sibling > p && sibling <= end) r.pos = sibling;
+        else if (hasChildren) stack.push(current);
       } else {
         let sibling = -1;
         for (let k = h + 3; k < e; k += 2) {
-          if (d[k] === DW_AT_sibling) sibling = refTarget(r, d[k + 1]!, u);
+          if (d[k] === C.DW_AT_sibling) sibling = refTarget(r, d[k + 1]!, u);
           else skipForm(r, d[k + 1]!, u);
         }
         // Type DIEs cannot hold code: jump over their members when the producer gave a sibling.
