@@ -9,11 +9,14 @@ const io = {
 
 const argv = process.argv.slice(2);
 if (argv[0] === 'symbolize') {
-  // A one-shot batch whose cost is its whole CPU time: TurboFan's compiles (background threads,
-  // counted too) do not pay back within a run of a second, while Maglev's code is nearly as fast
-  // here and far cheaper to compile. Measured on 20,000 addresses in the node binary: about a
-  // fifth less CPU (docs/symbolizer.md). The server keeps TurboFan: it runs for days.
-  setFlagsFromString('--no-turbofan');
+  // A one-shot batch whose cost is its whole CPU time: TurboFan compiles (background threads,
+  // counted too) of large inlined graphs — the DWARF and symbol readers with their form and
+  // LEB128 decoders inlined into every walk — do not pay back within a run of a second.
+  // Without inlining, TurboFan still compiles the hot loops, cheaply. Side by side on 20,000
+  // addresses (bench/symcli): as fast as Maglev only (--no-turbofan) on the node binary and
+  // about a quarter less CPU than it on libc with its DWARF (docs/symbolizer.md). The server
+  // keeps V8's defaults: it runs for days.
+  setFlagsFromString('--no-turbo-inlining');
 }
 // `serve` runs the Connect-RPC sidecar; every other command is the symbolizer CLI. Each is
 // imported only when chosen: the server's modules (HTTP/2, TLS, connect, protobuf) take
