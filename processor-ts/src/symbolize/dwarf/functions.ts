@@ -1,3 +1,4 @@
+import type { AbbrevTable } from './abbrev.js';
 import { Reader } from '../reader.js';
 import * as C from './constants.js';
 import { isConstantForm, readUnsigned, resolveAddress, skipForm } from './forms.js';
@@ -43,78 +44,8 @@ export class UnitFunctions {
   readonly names: Array<string | null | undefined>;
 
   constructor(u: Unit, sec: DwarfSections) {
-    const abbrevs = abbrevsOf(u, sec);
-    const d = abbrevs.data, consts = abbrevs.consts;
-    // Records are read attribute by attribute; other DIEs are stepped over by their skip program.
-    const { ops, start } = skipPrograms(abbrevs, u, wantSibling);
-    const buf = sec.info, end = u.end;
-    const r = new Reader(buf, u.dieStart, end);
-    let p = 0;
-    const dieOff = S.dieOff.reset(), parent = S.parent.reset(), cf = S.cf.reset(), cl = S.cl.reset(), cc = S.cc.reset();
-    const ivLo = S.ivLo.reset(), ivHi = S.ivHi.reset(), ivOwner = S.ivOwner.reset();
-    // Stack of nearest enclosing record per nesting level.
-    const stack: number[] = [];
-    let current = -1;
-    let rec = -1;
-    // The range sink does not capture `rec`: a captured variable written per DIE lives in a heap
-    // context; owners are filled in after each list instead.
-    const sink = (lo: number, hi: number) => { ivLo.push(lo); ivHi.push(hi); };
-    while (r.pos < u.end) {
-      const off = r.pos;
-      const code = r.uleb();
-      if (code === 0) {
-        if (stack.length === 0) break;
-        current = stack.pop()!;
-        continue;
-      }
-      const h = abbrevs.find(code);
-      const tag = d[h]!, hasChildren = d[h + 1] !== 0, e = h + 3 + 2 * d[h + 2]!;
-      const isSub = tag === C.DW_TAG_subprogram;
-      if (isSub || tag === C.DW_TAG_inlined_subroutine) {
-        let lowForm = 0, low = 0, highForm = 0, high = 0, rangesForm = 0, ranges = -1;
-        let callFile = 0, callLine = 0, callCol = 0;
-        for (let k = h + 3; k < e; k += 2) {
-          const form = d[k + 1]!;
-          switch (d[k]) {
-            case C.DW_AT_low_pc: lowForm = form; low = readUnsigned(r, form, u); break;
-            case C.DW_AT_high_pc: highForm = form; high = readUnsigned(r, form, u, consts?.[k]); break;
-            case C.DW_AT_ranges: rangesForm = form; ranges = readUnsigned(r, form, u); break;
-            case C.DW_AT_call_file: callFile = readUnsigned(r, form, u, consts?.[k]); break;
-            case C.DW_AT_call_line: callLine = readUnsigned(r, form, u, consts?.[k]); break;
-            case C.DW_AT_call_column: callCol = readUnsigned(r, form, u, consts?.[k]); break;
-            default: skipForm(r, form, u);
-          }
-        }
-        rec = dieOff.n;
-        dieOff.push(off);
-        parent.push(isSub ? -1 : current);
-        cf.push(callFile); cl.push(callLine); cc.push(callCol);
-        if (lowForm && highForm) {
-          const lo = resolveAddress(lowForm, low, u, sec);
-          const hi = isConstantForm(highForm) ? lo + high : resolveAddress(highForm, high, u, sec);
-          if (hi > lo) { ivLo.push(lo); ivHi.push(hi); ivOwner.push(rec); }
-        } else if (rangesForm) {
-          readRanges(u, sec, rangesForm, ranges, sink);
-          while (ivOwner.n < ivLo.n) ivOwner.push(rec);
-        }
-        if (hasChildren) { stack.push(current); current = rec; }
-      } else if ((p = skipDie(buf, r.pos, end, ops, start[h]!, u)) >= 0) {
-        r.pos = p;
-        // Type DIEs cannot hold code: jump over their members when the producer gave a sibling.
-        const sibling = skipped.sibling;
-        if (hasChildren && sibling > p && sibling <= end) r.pos = sibling;
-        else if (hasChildren) stack.push(current);
-      } else {
-        let sibling = -1;
-        for (let k = h + 3; k < e; k += 2) {
-          if (d[k] === C.DW_AT_sibling) sibling = refTarget(r, d[k + 1]!, u);
-          else skipForm(r, d[k + 1]!, u);
-        }
-        // Type DIEs cannot hold code: jump over their members when the producer gave a sibling.
-        if (hasChildren && sibling > r.pos && sibling <= u.end && SKIP_CHILDREN_TAGS.has(tag)) r.pos = sibling;
-        else if (hasChildren) stack.push(current);
-      }
-    }
+    walkUnit(u, sec);
+    const { dieOff, parent, cf, cl, cc, ivLo, ivHi, ivOwner } = S;
     // Two buffers per unit (fewer ArrayBuffers for the GC to track and malloc to serve):
     // Float64 DIE offsets then segment starts; Int32 parent/call columns then segment owners.
     const n = parent.n;
@@ -145,6 +76,96 @@ export class UnitFunctions {
   byteSize(): number {
     return this.dieOff.length * 24 + this.segStart.length * 12;
   }
+}
+
+/**
+ * Walks the DIEs of unit `u` into the scratch columns S. Kept apart from the record reader and
+ * the table building, and small: a cold run's CPU goes largely to TurboFan compiling the hot
+ * functions, and its cost grows faster than a function's size (one constructor doing all of it
+ * took longer to compile than to run on libc).
+ */
+function walkUnit(u: Unit, sec: DwarfSections): void {
+  const abbrevs = abbrevsOf(u, sec);
+  const d = abbrevs.data;
+  // Records are read attribute by attribute; other DIEs are stepped over by their skip program.
+  const { ops, start } = skipPrograms(abbrevs, u, wantSibling);
+  const buf = sec.info, end = u.end;
+  const r = new Reader(buf, u.dieStart, end);
+  S.dieOff.reset(); S.parent.reset(); S.cf.reset(); S.cl.reset(); S.cc.reset();
+  S.ivLo.reset(); S.ivHi.reset(); S.ivOwner.reset();
+  // Stack of nearest enclosing record per nesting level.
+  const stack = STACK.reset();
+  let current = -1;
+  while (r.pos < end) {
+    const off = r.pos;
+    const code = r.uleb();
+    if (code === 0) {
+      if (stack.n === 0) break;
+      current = stack.a[--stack.n]!;
+      continue;
+    }
+    const h = abbrevs.find(code);
+    const tag = d[h]!, hasChildren = d[h + 1] !== 0;
+    if (tag === C.DW_TAG_subprogram || tag === C.DW_TAG_inlined_subroutine) {
+      const rec = readRecord(r, abbrevs, h, u, sec, off, tag === C.DW_TAG_subprogram ? -1 : current);
+      if (hasChildren) { stack.push(current); current = rec; }
+      continue;
+    }
+    const p = skipDie(buf, r.pos, end, ops, start[h]!, u);
+    let sibling = skipped.sibling;
+    if (p >= 0) r.pos = p;
+    else sibling = skipSlow(r, d, h, u);
+    // Type DIEs cannot hold code: jump over their members when the producer gave a sibling.
+    if (hasChildren && sibling > r.pos && sibling <= end && SKIP_CHILDREN_TAGS.has(tag)) r.pos = sibling;
+    else if (hasChildren) stack.push(current);
+  }
+}
+
+const STACK = new I32Builder(64);
+
+/** Appends a range of the record being read (no closure per unit: owners are filled in after). */
+function pushRange(lo: number, hi: number): void { S.ivLo.push(lo); S.ivHi.push(hi); }
+
+/** Reads a subprogram / inlined_subroutine DIE into the scratch columns; returns its record index. */
+function readRecord(r: Reader, t: AbbrevTable, h: number, u: Unit, sec: DwarfSections, off: number, parentRec: number): number {
+  const d = t.data, consts = t.consts;
+  let lowForm = 0, low = 0, highForm = 0, high = 0, rangesForm = 0, ranges = -1;
+  let callFile = 0, callLine = 0, callCol = 0;
+  for (let k = h + 3, e = k + 2 * d[h + 2]!; k < e; k += 2) {
+    const form = d[k + 1]!;
+    switch (d[k]) {
+      case C.DW_AT_low_pc: lowForm = form; low = readUnsigned(r, form, u); break;
+      case C.DW_AT_high_pc: highForm = form; high = readUnsigned(r, form, u, consts?.[k]); break;
+      case C.DW_AT_ranges: rangesForm = form; ranges = readUnsigned(r, form, u); break;
+      case C.DW_AT_call_file: callFile = readUnsigned(r, form, u, consts?.[k]); break;
+      case C.DW_AT_call_line: callLine = readUnsigned(r, form, u, consts?.[k]); break;
+      case C.DW_AT_call_column: callCol = readUnsigned(r, form, u, consts?.[k]); break;
+      default: skipForm(r, form, u);
+    }
+  }
+  const rec = S.dieOff.n;
+  S.dieOff.push(off);
+  S.parent.push(parentRec);
+  S.cf.push(callFile); S.cl.push(callLine); S.cc.push(callCol);
+  if (lowForm && highForm) {
+    const lo = resolveAddress(lowForm, low, u, sec);
+    const hi = isConstantForm(highForm) ? lo + high : resolveAddress(highForm, high, u, sec);
+    if (hi > lo) { S.ivLo.push(lo); S.ivHi.push(hi); S.ivOwner.push(rec); }
+  } else if (rangesForm) {
+    readRanges(u, sec, rangesForm, ranges, pushRange);
+    while (S.ivOwner.n < S.ivLo.n) S.ivOwner.push(rec);
+  }
+  return rec;
+}
+
+/** Steps over a DIE form by form (forms the skip programs leave out); returns its sibling or -1. */
+function skipSlow(r: Reader, d: Int32Array, h: number, u: Unit): number {
+  let sibling = -1;
+  for (let k = h + 3, e = k + 2 * d[h + 2]!; k < e; k += 2) {
+    if (d[k] === C.DW_AT_sibling) sibling = refTarget(r, d[k + 1]!, u);
+    else skipForm(r, d[k + 1]!, u);
+  }
+  return sibling;
 }
 
 /** Scratch for paint (synchronous, not re-entrant): bounds, owner per bound, and the result. */
