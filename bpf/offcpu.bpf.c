@@ -5,6 +5,16 @@
  * it was blocked is added in the kernel to counts keyed by process, thread
  * and stacks.
  *
+ * Most blocks are shorter than min_block and are thrown away at switch-in,
+ * so walking the user stack at every switch-out (about 2 µs with the CFI
+ * unwinder) is mostly wasted. With defer_user, a task blocked in the body of
+ * a system call gets its user stack walked only when the block turned out
+ * long enough, in its own context at raw_syscalls:sys_exit: until it
+ * returns to user space its user registers and stack are the ones it
+ * blocked with. Blocks elsewhere (page faults, stops after a syscall
+ * returned, exec, exit) are walked at switch-out as before. See
+ * in_syscall_body for how the two are told apart.
+ *
  * Counts use two generations as in cpu.bpf.c. Stacks cannot: a task may stay
  * blocked across many drains and its stack id must stay valid. So there is
  * one stack map, cleared by user space only when it fills up; each clear
@@ -16,6 +26,8 @@
 #include <bpf/bpf_tracing.h>
 #include "offcpu.h"
 #include "maps.bpf.h"
+/* ENOSYS (in_syscall_body). */
+#include <asm-generic/errno.h>
 /* ctl[CTL_GENERATION]: counts generation; ctl[CTL_EPOCH]: stack epoch. */
 #define CTL_SLOTS 2
 #define CTL_EPOCH 1
@@ -30,6 +42,9 @@ const volatile bool user_stacks = true;
 const volatile __u64 min_block_ns = 1000;
 /* Walk user stacks with the CFI unwinder (unwind.bpf.h). */
 const volatile bool cfi_unwind = false;
+/* Walk the user stack of a block in a syscall at sys_exit, only when it
+ * was long enough (tp_btf only: needs task storage and BTF tasks). */
+const volatile bool defer_user = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -92,17 +107,114 @@ static __always_inline bool wanted(__u32 tgid)
 	return tgid != 0 && target_wanted(tgid);
 }
 
-static __always_inline void record_out(void *ctx, struct offcpu_start *s)
+/* Syscall numbers (x86_64) whose body may block but that never come back
+ * to sys_exit in the image they blocked in: exec replaces the user stack,
+ * exit does not return. */
+#define NR_EXECVE 59
+#define NR_EXIT 60
+#define NR_EXIT_GROUP 231
+#define NR_EXECVEAT 322
+/* Numbers at or above this are x32 (bit 30) or out of range. */
+#define NR_NATIVE_MAX 512
+/* thread_info.status: the task is in a 32-bit syscall, whose numbers differ. */
+#define TS_COMPAT 0x0002
+
+/* in_syscall_body tells whether a task switched out now will come back
+ * through raw_syscalls:sys_exit with the user registers and stack it has
+ * now. On x86_64, syscall entry sets pt_regs->orig_ax to the syscall
+ * number and pt_regs->ax to -ENOSYS until the syscall returns its value;
+ * exceptions and interrupts set orig_ax to -1 (entry_64.S, idtentry). So
+ * orig_ax >= 0 with ax == -ENOSYS is a task inside a syscall's body, before
+ * sys_exit; a task blocked after sys_exit fired (a stop or task work on the
+ * way back to user space) has the return value in ax. A syscall whose
+ * result is -ENOSYS and that then blocks on its way out would be mistaken
+ * for one still in its body; none does. */
+static __always_inline bool in_syscall_body(struct task_struct *task)
 {
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	long nr, ax;
+
+	if (!regs || (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT))
+		return false;
+	nr = BPF_CORE_READ(regs, orig_ax);
+	ax = BPF_CORE_READ(regs, ax);
+	if (nr < 0 || nr >= NR_NATIVE_MAX || ax != -ENOSYS)
+		return false;
+	return nr != NR_EXECVE && nr != NR_EXECVEAT && nr != NR_EXIT && nr != NR_EXIT_GROUP;
+}
+
+/* user_stack records the current task's user stack into s. */
+static __always_inline void user_stack(void *ctx, struct offcpu_start *s)
+{
+	if (cfi_unwind)
+		s->user_hash = unwind_store(&ustacks, bpf_get_current_pid_tgid() >> 32);
+	else
+		s->user_stack_id = stack_id(ctx, BPF_F_USER_STACK, OFFCPU_STAT_USER_COLLISION);
+}
+
+/* count adds delta to task's counts under the stacks in s. */
+static __always_inline void count(struct task_struct *task, struct offcpu_start *s, __u64 delta)
+{
+	struct offcpu_key key = {};
+	__u64 zero = 0, *total;
+	void *counts;
+
+	key.pid = BPF_CORE_READ(task, tgid);
+	key.tid = BPF_CORE_READ(task, pid);
+	/* A task blocks and wakes in one image (exec needs it running, and a
+	 * block in exec's body is never deferred), so the image now is the
+	 * one it blocked in. */
+	key.start_time = BPF_CORE_READ(task, group_leader, start_boottime);
+	key.exec_id = BPF_CORE_READ(task, self_exec_id);
+	key.user_stack_id = s->user_stack_id;
+	key.kern_stack_id = s->kern_stack_id;
+	key.user_hash = s->user_hash;
+	if (s->epoch != ctl_get(CTL_EPOCH)) {
+		key.user_stack_id = STACK_EXPIRED;
+		key.kern_stack_id = STACK_EXPIRED;
+		key.user_hash = 0;
+		stat_inc(&stats, OFFCPU_STAT_STACK_EXPIRED);
+	}
+	BPF_CORE_READ_STR_INTO(&key.comm, task, comm);
+
+	counts = GEN_MAP(generation(), counts);
+	total = lookup_or_init(counts, &key, &zero, &stats, OFFCPU_STAT_COUNTS_FULL);
+	if (!total)
+		return;
+	__sync_fetch_and_add(total, delta);
+	stat_inc(&stats, OFFCPU_STAT_BLOCKS);
+}
+
+/* resolve counts a long block that waited for its user stack, walking the
+ * stack now: the task is current and still in the syscall it blocked in. */
+static __always_inline void resolve(void *ctx, struct task_struct *task, struct offcpu_start *s)
+{
+	if (user_stacks)
+		user_stack(ctx, s);
+	count(task, s, s->pending);
+	s->pending = 0;
+}
+
+/* record_out remembers a switch-out of prev, the current task. defer: the
+ * user stack may wait for sys_exit (in_syscall_body). */
+static __always_inline void record_out(void *ctx, struct task_struct *prev, struct offcpu_start *s, bool defer)
+{
+	/* A long block still waiting for its user stack, and the task blocks
+	 * again in the same syscall: walk now and count it, and the new
+	 * block has the same user stack. */
+	if (defer_user && s->pending) {
+		resolve(ctx, prev, s);
+		s->await = 0;
+	} else {
+		s->user_stack_id = -1;
+		s->user_hash = 0;
+		s->await = defer;
+		if (user_stacks && !defer)
+			user_stack(ctx, s);
+	}
 	s->ts = bpf_ktime_get_ns();
 	s->epoch = ctl_get(CTL_EPOCH);
-	s->user_stack_id = -1;
 	s->kern_stack_id = -1;
-	s->user_hash = 0;
-	if (user_stacks && cfi_unwind)
-		s->user_hash = unwind_store(&ustacks, bpf_get_current_pid_tgid() >> 32);
-	else if (user_stacks)
-		s->user_stack_id = stack_id(ctx, BPF_F_USER_STACK, OFFCPU_STAT_USER_COLLISION);
 	if (kernel_stacks)
 		/* The whole stack, tracing frames included: how many frames the
 		 * tracing machinery adds above __schedule depends on what else is
@@ -115,9 +227,7 @@ static __always_inline void record_out(void *ctx, struct offcpu_start *s)
 
 static __always_inline void record_in(struct task_struct *next, struct offcpu_start *s)
 {
-	struct offcpu_key key = {};
-	__u64 delta, zero = 0, *total;
-	void *counts;
+	__u64 delta;
 
 	if (!s->ts)
 		return;
@@ -127,29 +237,13 @@ static __always_inline void record_in(struct task_struct *next, struct offcpu_st
 		stat_inc(&stats, OFFCPU_STAT_SHORT);
 		return;
 	}
-	key.pid = BPF_CORE_READ(next, tgid);
-	key.tid = BPF_CORE_READ(next, pid);
-	/* A task blocks and wakes in one image (exec needs it running), so
-	 * the image at switch-in is the one it blocked in. */
-	key.start_time = BPF_CORE_READ(next, group_leader, start_boottime);
-	key.exec_id = BPF_CORE_READ(next, self_exec_id);
-	key.user_stack_id = s->user_stack_id;
-	key.kern_stack_id = s->kern_stack_id;
-	key.user_hash = s->user_hash;
-	if (s->epoch != ctl_get(CTL_EPOCH)) {
-		key.user_stack_id = STACK_EXPIRED;
-		key.kern_stack_id = STACK_EXPIRED;
-		key.user_hash = 0;
-		stat_inc(&stats, OFFCPU_STAT_STACK_EXPIRED);
-	}
-	BPF_CORE_READ_STR_INTO(&key.comm, next, comm);
-
-	counts = GEN_MAP(generation(), counts);
-	total = lookup_or_init(counts, &key, &zero, &stats, OFFCPU_STAT_COUNTS_FULL);
-	if (!total)
+	if (defer_user && s->await) {
+		/* Counted at sys_exit, once the user stack is walked. */
+		s->pending = delta;
+		stat_inc(&stats, OFFCPU_STAT_DEFERRED);
 		return;
-	__sync_fetch_and_add(total, delta);
-	stat_inc(&stats, OFFCPU_STAT_BLOCKS);
+	}
+	count(next, s, delta);
 }
 
 /* blocked: a task switched out while not runnable is waiting for something;
@@ -167,13 +261,28 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (blocked(prev) && wanted(BPF_CORE_READ(prev, tgid))) {
 		s = bpf_task_storage_get(&start_storage, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (s)
-			record_out(ctx, s);
+			record_out(ctx, prev, s, defer_user && in_syscall_body(prev));
 		else
 			stat_inc(&stats, OFFCPU_STAT_START_FULL);
 	}
 	s = bpf_task_storage_get(&start_storage, next, 0, 0);
 	if (s)
 		record_in(next, s);
+	return 0;
+}
+
+/* offcpu_sys_exit counts a long block of the current task once its user
+ * stack is walked (attached only with defer_user). Every other syscall
+ * exit costs one lookup of the task's storage. */
+SEC("raw_tp/sys_exit")
+int offcpu_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct offcpu_start *s;
+
+	s = bpf_task_storage_get(&start_storage, task, 0, 0);
+	if (s && s->pending)
+		resolve(ctx, task, s);
 	return 0;
 }
 
@@ -190,7 +299,7 @@ int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct ta
 		} else {
 			s = bpf_map_lookup_elem(&start_hash, &tid);
 			if (s)
-				record_out(ctx, s);
+				record_out(ctx, prev, s, false);
 		}
 	}
 	tid = BPF_CORE_READ(next, pid);

@@ -25,12 +25,13 @@ struct offcpu_key {
 
 /* What a task carries while it is off the CPU. */
 struct offcpu_start {
-	__u64 ts;
+	__u64 ts;       /* switch-out time; 0: not blocked */
 	__s32 user_stack_id;
 	__s32 kern_stack_id;
 	__u32 epoch;
-	__u32 pad;
+	__u32 await;    /* blocked in a syscall's body: user stack not walked yet */
 	__u64 user_hash;
+	__u64 pending;  /* a long block's time, counted at sys_exit with its user stack */
 };
 
 enum offcpu_stat {
@@ -42,6 +43,7 @@ enum offcpu_stat {
 	OFFCPU_STAT_USER_COLLISION,
 	OFFCPU_STAT_KERN_COLLISION,
 	OFFCPU_STAT_STACK_ERR,
+	OFFCPU_STAT_DEFERRED,       /* long blocks whose user stack was walked after switch-in */
 	OFFCPU_STAT_MAX,
 };
 

@@ -40,6 +40,11 @@ type Config struct {
 	// Unwinder, when set, walks user stacks with CFI tables instead of the
 	// kernel's frame-pointer walker.
 	Unwinder *unwind.Unwinder
+	// WalkAtSwitchOut walks every blocked task's user stack when it is
+	// switched out, as before deferral existed; by default a block in a
+	// syscall has its user stack walked at sys_exit, only when it was
+	// long enough (offcpu.bpf.c). The benchmark and tests compare the two.
+	WalkAtSwitchOut bool
 }
 
 // schedulerEntry is the function that fires sched_switch: an off-CPU kernel
@@ -68,6 +73,8 @@ type Record struct {
 type Stats struct {
 	Blocks, Short, CountsFull, StartFull, StackExpired uint64
 	UserCollisions, KernelCollisions, StackErrors      uint64
+	// Deferred counts long blocks whose user stack was walked at sys_exit.
+	Deferred uint64
 	// KernelUnanchored counts drained records whose kernel stack kept its
 	// tracing frames: schedulerEntry was not found in kallsyms or not among
 	// the stack's first frames. Counted in user space.
@@ -79,11 +86,15 @@ type Stats struct {
 type Probe struct {
 	coll     *ebpf.Collection
 	link     link.Link
+	exitLink link.Link
 	gen      loader.Generation
 	epoch    uint32
 	stackMax uint32
 	// RawTracepoint reports whether the fallback is in use.
 	RawTracepoint bool
+	// Deferred reports whether user stacks of blocks in a syscall are
+	// walked at sys_exit (tp_btf with user stacks, unless WalkAtSwitchOut).
+	Deferred bool
 	// Scheduler is where kernel stacks are trimmed to; zero when kallsyms
 	// could not tell (kernel stacks are then kept whole and counted).
 	Scheduler  kallsyms.Range
@@ -112,11 +123,13 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading off-cpu profiler spec: %w", err)
 	}
+	deferUser := !raw && cfg.UserStacks && !cfg.WalkAtSwitchOut
 	consts := map[string]any{
 		"kernel_stacks": cfg.KernelStacks,
 		"user_stacks":   cfg.UserStacks,
 		"min_block_ns":  uint64(cfg.MinBlock.Nanoseconds()), //nolint:gosec // G115: Validate rejects negative durations
 		"cfi_unwind":    cfg.Unwinder != nil,
+		"defer_user":    deferUser,
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -140,6 +153,9 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 	} else {
 		delete(spec.Programs, "sched_switch_raw")
 	}
+	if !deferUser {
+		delete(spec.Programs, "offcpu_sys_exit")
+	}
 	opts := ebpf.CollectionOptions{}
 	if cfg.Unwinder != nil {
 		spec.Maps["ustacks"].MaxEntries = cfg.StackEntries
@@ -151,7 +167,7 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 	if err != nil {
 		return nil, loader.Explain("loading off-cpu profiler ("+progName+")", err)
 	}
-	t := &Probe{coll: coll, RawTracepoint: raw, stackMax: cfg.StackEntries}
+	t := &Probe{coll: coll, RawTracepoint: raw, Deferred: deferUser, stackMax: cfg.StackEntries}
 	if cfg.KernelStacks {
 		t.Scheduler = schedulerRange(cfg.KallsymsPath)
 	}
@@ -162,6 +178,14 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 	}()
 	if err := targets.Fill(coll.Maps["target_pids"], coll.Maps["target_cgroups"]); err != nil {
 		return nil, err
+	}
+	if deferUser {
+		// Before sched_switch: a block deferred there must find its
+		// sys_exit attached.
+		t.exitLink, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_exit", Program: coll.Programs["offcpu_sys_exit"]})
+		if err != nil {
+			return nil, loader.Explain("attaching offcpu_sys_exit", err)
+		}
 	}
 	prog := coll.Programs[progName]
 	if raw {
@@ -283,9 +307,24 @@ func (t *Probe) Stats() (Stats, error) {
 		offcpuOffcpuStatOFFCPU_STAT_USER_COLLISION: &s.UserCollisions,
 		offcpuOffcpuStatOFFCPU_STAT_KERN_COLLISION: &s.KernelCollisions,
 		offcpuOffcpuStatOFFCPU_STAT_STACK_ERR:      &s.StackErrors,
+		offcpuOffcpuStatOFFCPU_STAT_DEFERRED:       &s.Deferred,
 	}
 	err := loader.SumPerCPU(t.coll.Maps["stats"], dst)
 	return s, err
+}
+
+// ProgramStats returns the kernel's run-time statistics of each loaded
+// program by name (zero unless kernel.bpf_stats_enabled is on).
+func (t *Probe) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
+	out := make(map[string]*ebpf.ProgramStats, len(t.coll.Programs))
+	for name, p := range t.coll.Programs {
+		st, err := p.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("reading stats of %s: %w", name, err)
+		}
+		out[name] = st
+	}
+	return out, nil
 }
 
 // Close detaches and releases everything; safe to call more than once.
@@ -295,8 +334,11 @@ func (t *Probe) Close() error {
 	}
 	t.closed = true
 	var errs []error
-	if t.link != nil {
-		errs = append(errs, t.link.Close())
+	// sched_switch first: once it is gone nothing new is deferred.
+	for _, l := range []link.Link{t.link, t.exitLink} {
+		if l != nil {
+			errs = append(errs, l.Close())
+		}
 	}
 	t.coll.Close()
 	return errors.Join(errs...)

@@ -31,8 +31,9 @@ type offcpuOffcpuStart struct {
 	UserStackId int32
 	KernStackId int32
 	Epoch       uint32
-	Pad         uint32
+	Await       uint32
 	UserHash    uint64
+	Pending     uint64
 }
 
 type offcpuOffcpuStat uint32
@@ -46,7 +47,8 @@ const (
 	offcpuOffcpuStatOFFCPU_STAT_USER_COLLISION offcpuOffcpuStat = 5
 	offcpuOffcpuStatOFFCPU_STAT_KERN_COLLISION offcpuOffcpuStat = 6
 	offcpuOffcpuStatOFFCPU_STAT_STACK_ERR      offcpuOffcpuStat = 7
-	offcpuOffcpuStatOFFCPU_STAT_MAX            offcpuOffcpuStat = 8
+	offcpuOffcpuStatOFFCPU_STAT_DEFERRED       offcpuOffcpuStat = 8
+	offcpuOffcpuStatOFFCPU_STAT_MAX            offcpuOffcpuStat = 9
 )
 
 type offcpuUnwindProc struct {
@@ -103,9 +105,11 @@ const (
 	offcpuMapUnwindTables        = "unwind_tables"
 	offcpuMapUnwindWake          = "unwind_wake"
 	offcpuMapUstacks             = "ustacks"
+	offcpuProgOffcpuSysExit      = "offcpu_sys_exit"
 	offcpuProgSchedSwitch        = "sched_switch"
 	offcpuProgSchedSwitchRaw     = "sched_switch_raw"
 	offcpuVarCfiUnwind           = "cfi_unwind"
+	offcpuVarDeferUser           = "defer_user"
 	offcpuVarFilterCgroup        = "filter_cgroup"
 	offcpuVarFilterPid           = "filter_pid"
 	offcpuVarKernelStacks        = "kernel_stacks"
@@ -156,6 +160,7 @@ type offcpuSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type offcpuProgramSpecs struct {
+	OffcpuSysExit  *ebpf.ProgramSpec `ebpf:"offcpu_sys_exit"`
 	SchedSwitch    *ebpf.ProgramSpec `ebpf:"sched_switch"`
 	SchedSwitchRaw *ebpf.ProgramSpec `ebpf:"sched_switch_raw"`
 }
@@ -188,6 +193,7 @@ type offcpuMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type offcpuVariableSpecs struct {
 	CfiUnwind        *ebpf.VariableSpec `ebpf:"cfi_unwind"`
+	DeferUser        *ebpf.VariableSpec `ebpf:"defer_user"`
 	FilterCgroup     *ebpf.VariableSpec `ebpf:"filter_cgroup"`
 	FilterPid        *ebpf.VariableSpec `ebpf:"filter_pid"`
 	KernelStacks     *ebpf.VariableSpec `ebpf:"kernel_stacks"`
@@ -262,6 +268,7 @@ func (m *offcpuMaps) Close() error {
 // It can be passed to loadOffcpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type offcpuVariables struct {
 	CfiUnwind        *ebpf.Variable `ebpf:"cfi_unwind"`
+	DeferUser        *ebpf.Variable `ebpf:"defer_user"`
 	FilterCgroup     *ebpf.Variable `ebpf:"filter_cgroup"`
 	FilterPid        *ebpf.Variable `ebpf:"filter_pid"`
 	KernelStacks     *ebpf.Variable `ebpf:"kernel_stacks"`
@@ -274,12 +281,14 @@ type offcpuVariables struct {
 //
 // It can be passed to loadOffcpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type offcpuPrograms struct {
+	OffcpuSysExit  *ebpf.Program `ebpf:"offcpu_sys_exit"`
 	SchedSwitch    *ebpf.Program `ebpf:"sched_switch"`
 	SchedSwitchRaw *ebpf.Program `ebpf:"sched_switch_raw"`
 }
 
 func (p *offcpuPrograms) Close() error {
 	return _OffcpuClose(
+		p.OffcpuSysExit,
 		p.SchedSwitch,
 		p.SchedSwitchRaw,
 	)

@@ -149,6 +149,14 @@ func testBlockedTime(t *testing.T, raw bool) {
 	assert.GreaterOrEqual(t, st.Blocks, uint64(18))
 	assert.Zero(t, st.CountsFull)
 	assert.Zero(t, st.KernelUnanchored)
+	// Every block is in nanosleep's body: with task storage its user
+	// stack is walked at sys_exit, and only for the long blocks.
+	assert.Equal(t, !tr.RawTracepoint, tr.Deferred)
+	if tr.Deferred {
+		assert.Equal(t, st.Blocks, st.Deferred, "stats %+v", st)
+	} else {
+		assert.Zero(t, st.Deferred)
+	}
 }
 
 // TestOffCPUKernelStacksUnanchored: when kallsyms hides the scheduler's

@@ -1,0 +1,302 @@
+//go:build linux
+
+// Command benchcmd measures the off-CPU probe set's BPF time per context
+// switch with user stacks walked at switch-out (as before deferral) and
+// deferred to sys_exit (the default), side by side in one run: the modes
+// alternate within each round on the same workloads, with the receiver's
+// default stacks (kernel and user, CFI unwinder) on the whole machine.
+//
+//   - pingpong: two processes bounce a byte over pipes as fast as they can:
+//     every block is in a syscall and far shorter than min_block;
+//   - sleeps: a process sleeping 2 ms at a time: every block is long;
+//   - getppid: a syscall loop, for the deferral's cost on every syscall
+//     (the offcpu_sys_exit program), against no tracing at all.
+//
+// BPF ns per switch = (sched_switch + offcpu_sys_exit run time) / sched_switch
+// runs, from kernel.bpf_stats_enabled. Run as root through bench/offcpu/run.sh.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/offcpu"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
+)
+
+var (
+	seconds  = flag.Float64("seconds", 10, "length of each measured phase")
+	rounds   = flag.Int("rounds", 3, "rounds; modes alternate within each")
+	minBlock = flag.Duration("min-block", time.Millisecond, "min_block (npm start's config: 1ms)")
+	calls    = flag.Int("calls", 2000000, "getppid calls per phase")
+	fp       = flag.Bool("fp", false, "frame-pointer user stacks instead of the CFI unwinder")
+)
+
+// Sources of the workloads, relative to the repository root.
+const (
+	pingpongSrc = "bench/cpu/testdata/pingpong.c"
+	blockSrc    = "receiver/ebpfreceiver/testdata/block.c"
+	loopSrc     = "receiver/internal/probe/syscalls/benchcmd/csrc/loop.c"
+)
+
+type mode struct {
+	name  string
+	probe bool
+	eager bool
+}
+
+var modes = []mode{{"none", false, false}, {"switch-out", true, true}, {"deferred", true, false}}
+
+// sample is one phase's figures.
+type sample struct {
+	switches, exits  uint64
+	switchNs, exitNs float64 // run time, ns
+	wall             float64 // s
+	figure           float64 // the workload's own figure
+	switchRate       float64
+}
+
+type workload struct {
+	name, unit string
+	run        func(p *offcpu.Probe) (sample, error)
+}
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/offcpu:", err)
+		os.Exit(1)
+	}
+}
+
+func build(dir, name, src string) (string, error) {
+	out := filepath.Join(dir, name)
+	if b, err := exec.Command("gcc", "-O2", "-o", out, src).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s: %w: %s", src, err, b)
+	}
+	return out, nil
+}
+
+func run() error {
+	dir, err := os.MkdirTemp("", "bench-offcpu")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var bins [3]string
+	for i, src := range []string{pingpongSrc, blockSrc, loopSrc} {
+		if bins[i], err = build(dir, strconv.Itoa(i), src); err != nil {
+			return err
+		}
+	}
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return fmt.Errorf("enabling BPF run-time stats: %w", err)
+	}
+	defer stats.Close()
+	var u *unwind.Unwinder
+	if !*fp {
+		// One unwinder for every phase, as a receiver keeps one: tables
+		// built in the first phase serve the later ones.
+		u = unwind.New(unwind.Config{TableBytes: 128 << 20, MaxTables: 4096, MaxProcesses: 8192})
+		defer u.Close()
+	}
+	secs := strconv.FormatFloat(*seconds+1, 'f', -1, 64)
+	workloads := []workload{
+		{"pingpong", "trips/s", func(p *offcpu.Probe) (sample, error) {
+			return timed(p, exec.Command(bins[0], secs), time.Second, func(out string, wall float64) float64 {
+				v, _ := strconv.ParseFloat(out, 64)
+				return v / wall
+			})
+		}},
+		{"sleeps 2ms", "sleeps/s", func(p *offcpu.Probe) (sample, error) {
+			n := int((*seconds + 1) * 1000 / 2.1)
+			return timed(p, exec.Command(bins[1], strconv.Itoa(n), "2"), time.Second, func(_ string, wall float64) float64 {
+				return float64(n) / wall
+			})
+		}},
+		{"getppid", "ns/call", func(p *offcpu.Probe) (sample, error) {
+			return timed(p, exec.Command(bins[2], strconv.Itoa(*calls)), 0, func(out string, _ float64) float64 {
+				v, _ := strconv.ParseFloat(out, 64)
+				return v
+			})
+		}},
+	}
+	res := map[string][]sample{}
+	var loads []string
+	for r := 0; r < *rounds; r++ {
+		loads = append(loads, loadavg())
+		for _, w := range workloads {
+			// Rotate the order each round so no mode always follows another.
+			for i := range modes {
+				m := modes[(i+r)%len(modes)]
+				s, err := phase(m, w, u)
+				if err != nil {
+					return fmt.Errorf("%s, %s: %w", w.name, m.name, err)
+				}
+				res[w.name+"/"+m.name] = append(res[w.name+"/"+m.name], s)
+			}
+		}
+	}
+	loads = append(loads, loadavg())
+	unwinder := "cfi"
+	if *fp {
+		unwinder = "fp"
+	}
+	fmt.Printf("off-CPU probe: kernel + user stacks (%s), min_block %s, whole machine; %d rounds of %.0f s phases, medians; load average %s\n",
+		unwinder, *minBlock, *rounds, *seconds, strings.Join(loads, " → "))
+	fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %12s\n", "workload", "mode", "switches/s", "sched_switch", "sys_exit", "exits/sw", "BPF ns/switch", "workload")
+	for _, w := range workloads {
+		for _, m := range modes {
+			ss := res[w.name+"/"+m.name]
+			fig := median(ss, func(s sample) float64 { return s.figure })
+			if !m.probe {
+				fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %10.0f %s\n", w.name, m.name, "", "", "", "", "", fig, w.unit)
+				continue
+			}
+			fmt.Printf("  %-11s %-10s %12.0f %11.0f ns %9.0f ns %11.2f %14.0f %10.0f %s\n", w.name, m.name,
+				median(ss, func(s sample) float64 { return s.switchRate }),
+				median(ss, func(s sample) float64 { return s.switchNs / float64(max(s.switches, 1)) }),
+				median(ss, func(s sample) float64 { return s.exitNs / float64(max(s.exits, 1)) }),
+				median(ss, func(s sample) float64 { return float64(s.exits) / float64(max(s.switches, 1)) }),
+				median(ss, perSwitch), fig, w.unit)
+		}
+	}
+	fmt.Println("BPF time per context switch, deferred / switch-out (goal ≤ 0.5), per round:")
+	for _, w := range workloads[:2] {
+		var ratios []string
+		for i := range res[w.name+"/deferred"] {
+			ratios = append(ratios, fmt.Sprintf("%.2f", perSwitch(res[w.name+"/deferred"][i])/perSwitch(res[w.name+"/switch-out"][i])))
+		}
+		fmt.Printf("  %-11s median %.2f (%s)\n", w.name,
+			median(res[w.name+"/deferred"], perSwitch)/median(res[w.name+"/switch-out"], perSwitch), strings.Join(ratios, " "))
+	}
+	none := median(res["getppid/none"], func(s sample) float64 { return s.figure })
+	def := res["getppid/deferred"]
+	fmt.Printf("getppid: deferral adds %.0f ns of wall time per call against switch-out (%.0f vs %.0f ns, none %.0f), BPF %.0f ns per sys_exit\n",
+		median(def, func(s sample) float64 { return s.figure })-median(res["getppid/switch-out"], func(s sample) float64 { return s.figure }),
+		median(def, func(s sample) float64 { return s.figure }), median(res["getppid/switch-out"], func(s sample) float64 { return s.figure }), none,
+		median(def, func(s sample) float64 { return s.exitNs / float64(max(s.exits, 1)) }))
+	return nil
+}
+
+func perSwitch(s sample) float64 {
+	return (s.switchNs + s.exitNs) / float64(max(s.switches, 1))
+}
+
+// phase runs w once in mode m.
+func phase(m mode, w workload, u *unwind.Unwinder) (sample, error) {
+	if !m.probe {
+		return w.run(nil)
+	}
+	cfg := offcpu.Config{MinBlock: *minBlock, KernelStacks: true, UserStacks: true,
+		StackEntries: 16384, CountEntries: 16384, ThreadEntries: 65536, Unwinder: u, WalkAtSwitchOut: m.eager}
+	if u == nil {
+		cfg.Unwinder = nil
+	}
+	p, err := offcpu.Start(cfg)
+	if err != nil {
+		return sample{}, err
+	}
+	defer p.Close()
+	if p.Deferred == m.eager {
+		return sample{}, errors.New("the probe did not take the mode asked for (raw tracepoint fallback?)")
+	}
+	// Drain as the receiver would, so the maps stay small.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_, _ = p.Drain()
+			}
+		}
+	}()
+	s, err := w.run(p)
+	close(stop)
+	<-done
+	return s, err
+}
+
+// timed runs cmd; with a probe, BPF stats are read after settle (tables
+// built, processes registered) and at its end.
+func timed(p *offcpu.Probe, cmd *exec.Cmd, settle time.Duration, figure func(out string, wall float64) float64) (sample, error) {
+	var out strings.Builder
+	cmd.Stdout = &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return sample{}, err
+	}
+	var s sample
+	var before map[string]*ebpf.ProgramStats
+	var t0 time.Time
+	if p != nil {
+		time.Sleep(settle)
+		var err error
+		if before, err = p.ProgramStats(); err != nil {
+			return s, err
+		}
+		t0 = time.Now()
+	}
+	if err := cmd.Wait(); err != nil {
+		return s, err
+	}
+	s.wall = time.Since(start).Seconds()
+	s.figure = figure(strings.TrimSpace(out.String()), s.wall)
+	if p == nil {
+		return s, nil
+	}
+	after, err := p.ProgramStats()
+	if err != nil {
+		return s, err
+	}
+	el := time.Since(t0).Seconds()
+	for name, a := range after {
+		b := before[name]
+		runs, rt := a.RunCount-b.RunCount, float64((a.Runtime - b.Runtime).Nanoseconds())
+		if name == "offcpu_sys_exit" {
+			s.exits, s.exitNs = runs, rt
+		} else {
+			s.switches, s.switchNs = runs, rt
+		}
+	}
+	s.switchRate = float64(s.switches) / el
+	return s, nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+func median(ss []sample, f func(sample) float64) float64 {
+	v := make([]float64, len(ss))
+	for i, s := range ss {
+		v[i] = f(s)
+	}
+	sort.Float64s(v)
+	if len(v) == 0 {
+		return 0
+	}
+	return v[len(v)/2]
+}
