@@ -90,7 +90,21 @@ struct {
 	__uint(max_entries, 4096);
 } unwind_wake SEC(".maps");
 
+/* Slots of the per-CPU row cache (a power of two). */
+#define UNWIND_ROW_CACHE 1024
+
+/* unwind_cached: the row found for pc in a table, remembered by (table,
+ * pc). Only a hint: it is checked against the table before use. */
+struct unwind_cached {
+	__u32 table_id;
+	__u32 pc;
+	__u32 idx;
+};
+
 struct unwind_scratch {
+	/* Stacks repeat, and so do their return addresses: a pc found once
+	 * costs two row reads instead of a binary search next time. */
+	struct unwind_cached cache[UNWIND_ROW_CACHE];
 	struct unwind_stack stack;
 	__u64 ip, sp, bp;
 	__u64 hash;
@@ -195,7 +209,9 @@ static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_
 	return &proc->mappings[lo];
 }
 
-static __always_inline struct unwind_row *unwind_find_row(void *rows, __u32 count, __u64 pc)
+/* unwind_find_row returns the last row at or before pc, and its index in
+ * *idx, by binary search: a lookup per step. */
+static __always_inline struct unwind_row *unwind_find_row(void *rows, __u32 count, __u64 pc, __u32 *idx)
 {
 	__u32 lo = 0, n = count, half, mid;
 	struct unwind_row *r;
@@ -216,6 +232,50 @@ static __always_inline struct unwind_row *unwind_find_row(void *rows, __u32 coun
 	r = bpf_map_lookup_elem(rows, &lo);
 	if (!r || r->pc > pc)
 		return NULL;
+	*idx = lo;
+	return r;
+}
+
+/* unwind_row_at returns row idx when it is the one unwind_find_row would
+ * find for pc: at or before pc, and the last such (the next row, if any,
+ * is after pc). Rows are sorted, so this holds for one index only, and a
+ * stale cache entry (a table id reused for another file) is refused. */
+static __always_inline struct unwind_row *unwind_row_at(void *rows, __u32 count, __u64 pc, __u32 idx)
+{
+	struct unwind_row *r, *next;
+	__u32 nidx = idx + 1;
+
+	if (idx >= count)
+		return NULL;
+	r = bpf_map_lookup_elem(rows, &idx);
+	if (!r || r->pc > pc)
+		return NULL;
+	if (nidx >= count)
+		return r;
+	next = bpf_map_lookup_elem(rows, &nidx);
+	return next && next->pc > pc ? r : NULL;
+}
+
+/* unwind_lookup_row finds the row for pc through the per-CPU cache. */
+static __always_inline struct unwind_row *unwind_lookup_row(struct unwind_scratch *s, void *rows,
+							     __u32 table_id, __u32 count, __u64 pc)
+{
+	__u32 slot = ((__u32)pc ^ (table_id * 0x9e3779b1U)) & (UNWIND_ROW_CACHE - 1);
+	struct unwind_cached *c = &s->cache[slot];
+	struct unwind_row *r;
+	__u32 idx = 0;
+
+	if (c->table_id == table_id && c->pc == (__u32)pc) {
+		r = unwind_row_at(rows, count, pc, c->idx);
+		if (r)
+			return r;
+	}
+	r = unwind_find_row(rows, count, pc, &idx);
+	if (r) {
+		c->table_id = table_id;
+		c->pc = pc;
+		c->idx = idx;
+	}
 	return r;
 }
 
@@ -261,7 +321,7 @@ static long unwind_step(__u32 i, void *data)
 	/* A return address may be one past the end of its function (a call
 	 * to a noreturn function): look up the call instruction instead. */
 	pc = s->ip - m->bias - (s->exact_ip ? 0 : 1);
-	row = unwind_find_row(rows, m->rows, pc);
+	row = unwind_lookup_row(s, rows, m->table_id, m->rows, pc);
 	if (!row || row->cfa == UNWIND_CFA_NONE)
 		return unwind_fp_fallback(s);
 
@@ -293,13 +353,24 @@ static long unwind_step(__u32 i, void *data)
 	}
 	if (cfa <= s->sp && row->cfa != UNWIND_CFA_RBP)
 		return unwind_stop(s, UNWIND_STAT_BAD_RULE);
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
-		return unwind_stop(s, UNWIND_STAT_READ_FAULT);
-	if (row->rbp == UNWIND_RBP_AT_CFA) {
-		if (bpf_probe_read_user(&s->bp, sizeof(s->bp), (void *)(cfa + row->rbp_off)))
+	if (row->rbp == UNWIND_RBP_AT_CFA && row->rbp_off == -16) {
+		/* The usual push %rbp right after the call: the saved rbp
+		 * and the return address are adjacent, one read. */
+		__u64 pair[2];
+
+		if (bpf_probe_read_user(pair, sizeof(pair), (void *)(cfa - 16)))
 			return unwind_stop(s, UNWIND_STAT_READ_FAULT);
-	} else if (row->rbp == UNWIND_RBP_UNDEFINED) {
-		s->bp = 0;
+		s->bp = pair[0];
+		ra = pair[1];
+	} else {
+		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
+			return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+		if (row->rbp == UNWIND_RBP_AT_CFA) {
+			if (bpf_probe_read_user(&s->bp, sizeof(s->bp), (void *)(cfa + row->rbp_off)))
+				return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+		} else if (row->rbp == UNWIND_RBP_UNDEFINED) {
+			s->bp = 0;
+		}
 	}
 	s->sp = cfa;
 	s->ip = ra;

@@ -53,7 +53,13 @@ type cpuUnwindProc struct {
 }
 
 type cpuUnwindScratch struct {
-	_       structs.HostLayout
+	_     structs.HostLayout
+	Cache [1024]struct {
+		_       structs.HostLayout
+		TableId uint32
+		Pc      uint32
+		Idx     uint32
+	}
 	Stack   cpuUnwindStack
 	Ip      uint64
 	Sp      uint64

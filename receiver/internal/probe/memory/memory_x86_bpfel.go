@@ -111,7 +111,13 @@ type memoryUnwindProc struct {
 }
 
 type memoryUnwindScratch struct {
-	_       structs.HostLayout
+	_     structs.HostLayout
+	Cache [1024]struct {
+		_       structs.HostLayout
+		TableId uint32
+		Pc      uint32
+		Idx     uint32
+	}
 	Stack   memoryUnwindStack
 	Ip      uint64
 	Sp      uint64

@@ -66,7 +66,13 @@ type offcpuUnwindProc struct {
 }
 
 type offcpuUnwindScratch struct {
-	_       structs.HostLayout
+	_     structs.HostLayout
+	Cache [1024]struct {
+		_       structs.HostLayout
+		TableId uint32
+		Pc      uint32
+		Idx     uint32
+	}
 	Stack   offcpuUnwindStack
 	Ip      uint64
 	Sp      uint64

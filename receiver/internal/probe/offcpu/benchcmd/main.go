@@ -9,6 +9,7 @@
 //   - pingpong: two processes bounce a byte over pipes as fast as they can:
 //     every block is in a syscall and far shorter than min_block;
 //   - sleeps: a process sleeping 2 ms at a time: every block is long;
+//   - machine: nothing of ours, the machine's own mix of programs;
 //   - getppid: a syscall loop, for the deferral's cost on every syscall
 //     (the offcpu_sys_exit program), against no tracing at all.
 //
@@ -41,6 +42,7 @@ var (
 	minBlock = flag.Duration("min-block", time.Millisecond, "min_block (npm start's config: 1ms)")
 	calls    = flag.Int("calls", 2000000, "getppid calls per phase")
 	fp       = flag.Bool("fp", false, "frame-pointer user stacks instead of the CFI unwinder")
+	kernel   = flag.Bool("kernel-stacks", true, "record kernel stacks (the default config does)")
 )
 
 // Sources of the workloads, relative to the repository root.
@@ -126,6 +128,11 @@ func run() error {
 				return float64(n) / wall
 			})
 		}},
+		{"machine", "", func(p *offcpu.Probe) (sample, error) {
+			// No workload of ours: whatever the machine runs (its
+			// programs' user stacks are deeper than the ping-pong's).
+			return timed(p, exec.Command("sleep", secs), time.Second, func(string, float64) float64 { return 0 })
+		}},
 		{"getppid", "ns/call", func(p *offcpu.Probe) (sample, error) {
 			return timed(p, exec.Command(bins[2], strconv.Itoa(*calls)), 0, func(out string, _ float64) float64 {
 				v, _ := strconv.ParseFloat(out, 64)
@@ -141,6 +148,9 @@ func run() error {
 			// Rotate the order each round so no mode always follows another.
 			for i := range modes {
 				m := modes[(i+r)%len(modes)]
+				if !m.probe && w.unit == "" {
+					continue // nothing to compare the machine's mix with
+				}
 				s, err := phase(m, w, u)
 				if err != nil {
 					return fmt.Errorf("%s, %s: %w", w.name, m.name, err)
@@ -162,6 +172,9 @@ func run() error {
 			ss := res[w.name+"/"+m.name]
 			fig := median(ss, func(s sample) float64 { return s.figure })
 			if !m.probe {
+				if w.unit == "" {
+					continue
+				}
 				fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %10.0f %s\n", w.name, m.name, "", "", "", "", "", fig, w.unit)
 				continue
 			}
@@ -174,7 +187,7 @@ func run() error {
 		}
 	}
 	fmt.Println("BPF time per context switch, deferred / switch-out (goal ≤ 0.5), per round:")
-	for _, w := range workloads[:2] {
+	for _, w := range workloads[:3] {
 		var ratios []string
 		for i := range res[w.name+"/deferred"] {
 			ratios = append(ratios, fmt.Sprintf("%.2f", perSwitch(res[w.name+"/deferred"][i])/perSwitch(res[w.name+"/switch-out"][i])))
@@ -200,7 +213,7 @@ func phase(m mode, w workload, u *unwind.Unwinder) (sample, error) {
 	if !m.probe {
 		return w.run(nil)
 	}
-	cfg := offcpu.Config{MinBlock: *minBlock, KernelStacks: true, UserStacks: true,
+	cfg := offcpu.Config{MinBlock: *minBlock, KernelStacks: *kernel, UserStacks: true,
 		StackEntries: 16384, CountEntries: 16384, ThreadEntries: 65536, Unwinder: u, WalkAtSwitchOut: m.eager}
 	if u == nil {
 		cfg.Unwinder = nil
