@@ -44,6 +44,11 @@ func TestDeferredBlocksExact(t *testing.T) {
 				testenv.Skip(t, "deferral needs tp_btf and task storage")
 			}
 			assert.Equal(t, !atSwitchOut, tr.Deferred)
+			progs, err := tr.ProgramStats()
+			require.NoError(t, err)
+			assert.Contains(t, progs, "sched_switch")
+			_, exit := progs["offcpu_sys_exit"]
+			assert.Equal(t, !atSwitchOut, exit, "sys_exit attached only to defer")
 			_, err = stdin.Write([]byte("go\n"))
 			require.NoError(t, err)
 			// The program ends killed by its child.
