@@ -6,7 +6,7 @@
 //   - complete stacks: the share of a program's CPU samples whose user stack
 //     reaches __libc_start_call_main, ours (cfi and fp) vs perf's;
 //   - cost: the BPF program's run time per sample (kernel BPF stats) with the
-//     cfi and the fp unwinder on the same workload;
+//     cfi and the fp unwinder, both attached at once to the same workload;
 //   - tables: build time and table bytes per MB of .eh_frame on the
 //     distribution's libraries.
 package main
@@ -78,16 +78,12 @@ func run() error {
 	}
 	defer stats.Close()
 
-	fmt.Printf("complete stacks (reaching %s), %.0f s per phase at %d Hz, phases side by side:\n", target, *seconds, *freq)
+	fmt.Printf("complete stacks (reaching %s), %.0f s per phase at %d Hz, cfi and fp at once on the same samples, perf in its own phase:\n", target, *seconds, *freq)
 	fmt.Printf("  %-14s %10s %10s %10s %8s   %12s %12s %7s\n", "program", "ours cfi", "ours fp", "perf dwarf", "cfi-perf", "BPF ns cfi", "BPF ns fp", "ratio")
 	for _, w := range workloads {
-		cfi, err := ours(w, dir, true)
+		cfi, fp, err := ours(w, dir)
 		if err != nil {
-			return fmt.Errorf("%s with cfi: %w", w.name, err)
-		}
-		fp, err := ours(w, dir, false)
-		if err != nil {
-			return fmt.Errorf("%s with fp: %w", w.name, err)
+			return fmt.Errorf("%s: %w", w.name, err)
 		}
 		perf, err := perfDwarf(w, dir)
 		if err != nil {
@@ -117,37 +113,71 @@ type result struct {
 	nsPerSample float64
 }
 
-// ours profiles one run of w with the cpu probe, cfi or fp.
-func ours(w workload, dir string, cfi bool) (result, error) {
-	var u *unwind.Unwinder
-	if cfi {
-		u = unwind.New(unwind.Config{TableBytes: 128 << 20, MaxTables: 4096, MaxProcesses: 1024})
-		defer u.Close()
-	}
+// ours profiles one run of w with two cpu probes at once, one walking with
+// cfi and one with fp: both sample the same process at the same frequency
+// under the same machine load, so their BPF cost per sample compares the
+// unwinders on the same stacks (on a shared machine, phases run one after
+// the other differed by 2x from one another).
+func ours(w workload, dir string) (cfi, fp result, err error) {
+	u := unwind.New(unwind.Config{TableBytes: 128 << 20, MaxTables: 4096, MaxProcesses: 1024})
+	defer u.Close()
 	cmd := w.cmd(dir)
 	if err := cmd.Start(); err != nil {
-		return result{}, err
+		return cfi, fp, err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	pid := uint32(cmd.Process.Pid)
-	p, err := cpu.Start(cpu.Config{Frequency: *freq, UserStacks: true, PIDs: []uint32{pid},
-		StackEntries: 16384, CountEntries: 16384, Unwinder: u})
-	if err != nil {
-		return result{}, err
+	probes := make([]*cpu.Probe, 2)
+	for i, uw := range []*unwind.Unwinder{u, nil} {
+		p, err := cpu.Start(cpu.Config{Frequency: *freq, UserStacks: true, PIDs: []uint32{pid},
+			StackEntries: 16384, CountEntries: 16384, Unwinder: uw})
+		if err != nil {
+			return cfi, fp, err
+		}
+		defer p.Close()
+		probes[i] = p
 	}
-	defer p.Close()
-	if u != nil {
-		// As the receiver does for targets.pids. Register returns once
-		// the tables are loaded; samples taken before (frame pointers)
-		// are dropped: the figure is the steady state.
-		if err := u.Register(pid); err != nil {
-			return result{}, err
+	// As the receiver does for targets.pids. Register returns once the
+	// tables are loaded; samples taken before (frame pointers) are
+	// dropped: the figure is the steady state.
+	if err := u.Register(pid); err != nil {
+		return cfi, fp, err
+	}
+	before := make([]*ebpf.ProgramStats, 2)
+	for i, p := range probes {
+		if _, err := p.Drain(); err != nil {
+			return cfi, fp, err
+		}
+		if before[i], err = programStats(p); err != nil {
+			return cfi, fp, err
 		}
 	}
-	if _, err := p.Drain(); err != nil {
-		return result{}, err
-	}
 	time.Sleep(time.Duration(*seconds * float64(time.Second)))
+	var res [2]result
+	for i, p := range probes {
+		if res[i], err = measured(p, pid, before[i], i == 0 && *verbose, u, w.name); err != nil {
+			return cfi, fp, err
+		}
+	}
+	return res[0], res[1], nil
+}
+
+func programStats(p *cpu.Probe) (*ebpf.ProgramStats, error) {
+	id, err := p.ProgramID()
+	if err != nil {
+		return nil, err
+	}
+	prog, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return nil, err
+	}
+	defer prog.Close()
+	return prog.Stats()
+}
+
+// measured drains p and returns the share of its samples reaching target
+// and its BPF run time per sample since before.
+func measured(p *cpu.Probe, pid uint32, before *ebpf.ProgramStats, verbose bool, u *unwind.Unwinder, name string) (result, error) {
 	recs, err := p.Drain()
 	if err != nil {
 		return result{}, err
@@ -160,31 +190,23 @@ func ours(w workload, dir string, cfi bool) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	if *verbose && u != nil {
+	if verbose {
 		st, _ := u.Stats()
-		fmt.Printf("    %s: unwinder %+v\n", w.name, st)
+		fmt.Printf("    %s: unwinder %+v\n", name, st)
 		for _, b := range bad {
-			fmt.Printf("    %s: incomplete: %s\n", w.name, b)
+			fmt.Printf("    %s: incomplete: %s\n", name, b)
 		}
 	}
-	id, err := p.ProgramID()
+	st, err := programStats(p)
 	if err != nil {
 		return result{}, err
 	}
-	prog, err := ebpf.NewProgramFromID(id)
-	if err != nil {
-		return result{}, err
-	}
-	defer prog.Close()
-	st, err := prog.Stats()
-	if err != nil {
-		return result{}, err
-	}
-	if total == 0 || st.RunCount == 0 {
+	runs := st.RunCount - before.RunCount
+	if total == 0 || runs == 0 {
 		return result{}, fmt.Errorf("no samples")
 	}
 	return result{share: float64(complete) / float64(total),
-		nsPerSample: float64(st.Runtime.Nanoseconds()) / float64(st.RunCount)}, nil
+		nsPerSample: float64((st.Runtime - before.Runtime).Nanoseconds()) / float64(runs)}, nil
 }
 
 // perfDwarf profiles one run of w with perf record --call-graph dwarf and

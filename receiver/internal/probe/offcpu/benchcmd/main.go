@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/offcpu"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/syscalls"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
 
@@ -43,6 +44,7 @@ var (
 	calls    = flag.Int("calls", 2000000, "getppid calls per phase")
 	fp       = flag.Bool("fp", false, "frame-pointer user stacks instead of the CFI unwinder")
 	kernel   = flag.Bool("kernel-stacks", true, "record kernel stacks (the default config does)")
+	withSys  = flag.Bool("syscalls", true, "run the syscalls probe set beside the off-CPU one in both modes, as npm start's config does (its sys_enter/sys_exit programs already put every syscall on the traced path)")
 )
 
 // Sources of the workloads, relative to the repository root.
@@ -164,8 +166,8 @@ func run() error {
 	if *fp {
 		unwinder = "fp"
 	}
-	fmt.Printf("off-CPU probe: kernel + user stacks (%s), min_block %s, whole machine; %d rounds of %.0f s phases, medians; load average %s\n",
-		unwinder, *minBlock, *rounds, *seconds, strings.Join(loads, " → "))
+	fmt.Printf("off-CPU probe: kernel + user stacks (%s), min_block %s, whole machine, syscalls set beside it: %t; %d rounds of %.0f s phases, medians; load average %s\n",
+		unwinder, *minBlock, *withSys, *rounds, *seconds, strings.Join(loads, " → "))
 	fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %12s\n", "workload", "mode", "switches/s", "sched_switch", "sys_exit", "exits/sw", "BPF ns/switch", "workload")
 	for _, w := range workloads {
 		for _, m := range modes {
@@ -197,7 +199,7 @@ func run() error {
 	}
 	none := median(res["getppid/none"], func(s sample) float64 { return s.figure })
 	def := res["getppid/deferred"]
-	fmt.Printf("getppid: deferral adds %.0f ns of wall time per call against switch-out (%.0f vs %.0f ns, none %.0f), BPF %.0f ns per sys_exit\n",
+	fmt.Printf("getppid (none: no tracing at all): deferral adds %.0f ns of wall time per call against switch-out (%.0f vs %.0f ns, none %.0f), BPF %.0f ns per sys_exit\n",
 		median(def, func(s sample) float64 { return s.figure })-median(res["getppid/switch-out"], func(s sample) float64 { return s.figure }),
 		median(def, func(s sample) float64 { return s.figure }), median(res["getppid/switch-out"], func(s sample) float64 { return s.figure }), none,
 		median(def, func(s sample) float64 { return s.exitNs / float64(max(s.exits, 1)) }))
@@ -217,6 +219,13 @@ func phase(m mode, w workload, u *unwind.Unwinder) (sample, error) {
 		StackEntries: 16384, CountEntries: 16384, ThreadEntries: 65536, Unwinder: u, WalkAtSwitchOut: m.eager}
 	if u == nil {
 		cfg.Unwinder = nil
+	}
+	if *withSys {
+		sp, err := syscalls.Start(syscalls.Config{})
+		if err != nil {
+			return sample{}, err
+		}
+		defer sp.Close()
 	}
 	p, err := offcpu.Start(cfg)
 	if err != nil {
