@@ -1,18 +1,48 @@
 /* twoblocks MS: one splice(2) call that blocks twice in its body, each time
- * for about MS milliseconds, with the syscall instruction inline so the
+ * for at least MS milliseconds, with the syscall instruction inline so the
  * user stack's leaf is splice_here: first waiting for data on pipe a, then
- * for room in pipe b (filled beforehand). A child writes to a after MS and
- * drains b after 2*MS. Off-CPU time: two blocks with one user stack and two
- * kernel stacks. Then a user-mode loop is stopped with SIGSTOP for MS (a
- * block outside any syscall, in spin_here) by the child. */
+ * for room in pipe b (filled beforehand). Then a user-mode loop (spin_here)
+ * is stopped with SIGSTOP for at least MS: a block outside any syscall.
+ * A child drives it, and starts each MS only once the parent is seen
+ * waiting where it should (/proc/PID/wchan, or stopped), so that a loaded
+ * machine delaying the parent cannot shorten a block. The child ends the
+ * parent with SIGKILL. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
+
+/* wait_for waits until task pid waits in function wchan, or is stopped
+ * when wchan is NULL; on a 10 s timeout it kills pid (which would
+ * otherwise wait forever) and exits. */
+static void wait_for(pid_t pid, const char *wchan)
+{
+	char path[64], buf[512];
+
+	for (int i = 0; i < 10000; i++) {
+		int fd, n;
+
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, wchan ? "wchan" : "stat");
+		fd = open(path, O_RDONLY);
+		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			if (wchan ? strcmp(buf, wchan) == 0 : strstr(buf, ") T ") != NULL)
+				return;
+		}
+		struct timespec ts = { 0, 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	_exit(2);
+}
 
 static void sleep_ms(long ms)
 {
@@ -62,15 +92,18 @@ int main(int argc, char **argv)
 	fcntl(b[1], F_SETFL, 0);
 	child = fork();
 	if (child == 0) {
+		wait_for(parent, "pipe_wait_readable");
 		sleep_ms(ms);
 		if (write(a[1], buf, 1) != 1)
 			_exit(1);
+		wait_for(parent, "pipe_wait_writable");
 		sleep_ms(ms);
 		/* One page out of b: room for the splice. */
 		if (read(b[0], buf, sizeof(buf)) != sizeof(buf))
 			_exit(1);
 		sleep_ms(ms / 2);
 		kill(parent, SIGSTOP);
+		wait_for(parent, NULL);
 		sleep_ms(ms);
 		kill(parent, SIGCONT);
 		sleep_ms(ms / 2);
