@@ -596,9 +596,10 @@ class FastDemangler {
         // Function types (F, or an exception spec Do/DO/Dw/Dx first) and vendor qualifiers.
         if (n === Ch.F || n === Ch.U || (n === Ch.D && (n1 === Ch.o || n1 === Ch.O || n1 === Ch.w || n1 === Ch.x))) throw BAIL;
         const t = this.type();
-        if (this.kind !== Kind.Plain) throw BAIL;
-        text = t + QUALS[q]!;
-        last = QUALS_LAST[q]!;
+        this.wrap(t, this.kind, this.last, q);
+        text = this.text;
+        kind = this.kind;
+        last = this.last;
         break;
       }
       case Ch.D: {
@@ -626,11 +627,10 @@ class FastDemangler {
           kind = Kind.Sealed;
           last = this.last;
         } else {
-          // A reference to a reference would collapse; a pointer to one is not C++.
-          if (k !== Kind.Plain) throw BAIL;
-          text = t + op;
-          kind = c === Ch.P ? Kind.Plain : c === Ch.R ? Kind.LRef : Kind.RRef;
-          last = c === Ch.P ? 42 : 38;
+          this.wrap(t, k, this.last, c === Ch.P ? -1 : c === Ch.R ? -2 : -3);
+          text = this.text;
+          kind = this.kind;
+          last = this.last;
         }
         break;
       }
@@ -671,6 +671,25 @@ class FastDemangler {
     }
     this.pushSub(text, base, kind, last);
     return this.set(text, base, kind, last);
+  }
+
+  /**
+   * `t` (of kind `k`) under a pointer (-1), an lvalue (-2) or rvalue (-3) reference, or cv-qualifiers
+   * (a mask > 0), into the registers. Only a reference directly over a reference collapses (as
+   * LLVM's printer does: T&& & and T& && are T&, T&& && is T&&); a qualified or pointed-to
+   * reference prints as written (`int& const`, `int&*`).
+   */
+  private wrap(t: string, k: Kind, last: number, op: number): void {
+    if (k >= Kind.PackBound) throw BAIL;
+    this.special = false;
+    this.base = '';
+    if (op > 0) { this.text = t + QUALS[op]!; this.kind = Kind.Plain; this.last = QUALS_LAST[op]!; return; }
+    if (op === -1) { this.text = t + '*'; this.kind = Kind.Plain; this.last = 42; return; }
+    this.last = 38;
+    if (k === Kind.Plain) { this.text = t + (op === -2 ? '&' : '&&'); this.kind = op === -2 ? Kind.LRef : Kind.RRef; return; }
+    if (k === Kind.RRef && op === -2) { this.text = t.slice(0, t.length - 1); this.kind = Kind.LRef; return; }
+    this.text = t;
+    this.kind = k;
   }
 
   private cvQuals(): number {
@@ -747,20 +766,10 @@ class FastDemangler {
       let t = pack.text[e]!, k = pack.kind[e]!, last = pack.last[e]!;
       if (k >= Kind.PackBound) throw BAIL;
       for (let w = wraps.length - 1; w >= 0; w--) {
-        const op = wraps[w]!;
-        if (op === -1 || op > 0) {
-          if (k !== Kind.Plain) throw BAIL;
-          t += op === -1 ? '*' : QUALS[op]!;
-          last = op === -1 ? 42 : QUALS_LAST[op]!;
-        } else if (k === Kind.Plain) {
-          t += op === -2 ? '&' : '&&';
-          k = op === -2 ? Kind.LRef : Kind.RRef;
-          last = 38;
-        } else if (k === Kind.RRef && op === -2) {
-          // T&& & collapses to T&; T& & and T& && stay T&, T&& && stays T&&.
-          t = t.slice(0, t.length - 1);
-          k = Kind.LRef;
-        }
+        this.wrap(t, k, last, wraps[w]!);
+        t = this.text;
+        k = this.kind;
+        last = this.last;
       }
       if (t === '') continue;
       out = out === '' ? t : out + ', ' + t;
