@@ -85,6 +85,9 @@ describe('demangleFast', () => {
     ['_Z1fIJRiEEvDpKT_', 'void f<int&>(int& const)'],
     ['_Z1fIJRiEEvDpPT_', 'void f<int&>(int&*)'],
     ['_ZSt4moveIRiEONSt16remove_referenceIT_E4typeEOS2_', 'std::remove_reference<int&>::type&& std::move<int&>(int&)'],
+    // A function's address and an entity as template arguments (their encodings have their own scope).
+    ['_Z1fIXadL_ZN1A1gEiEEEvv', 'void f<&(A::g(int))>()'],
+    ['_Z1fILZ1gvEEvv', 'void f<g()>()'],
   ])('%s', (mangled, want) => {
     expect(demangleFast(mangled)).toBe(want);
     expect(demangleTree(mangled)).toBe(want);
@@ -96,6 +99,7 @@ describe('demangleFast', () => {
     ['default-argument scopes', '_ZZ1fvEd_1x'],
     ['constructors of an expanded special substitution', '_ZNSsC1Ev'],
     ['expressions', '_Z1fIiEDTplfp_fp_ET_'],
+    ['other expressions as template arguments', '_ZN1AIiE1fIXgtLi1ELi2EEEEvv'],
     ['expansion of a parameter that is not a pack', '_Z1fIiEvDpT_'],
     ['a pack outside an expansion', '_Z1fIJiEEvPT_'],
     ['arrays', '_Z1fA3_i'],

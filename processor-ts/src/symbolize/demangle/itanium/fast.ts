@@ -242,16 +242,7 @@ class FastDemangler {
   /** Z <encoding> E <entity> [<discriminator>]: the encoding has its own name state and parameters. */
   private localName(top: boolean): string {
     this.pos++; // Z
-    const ctorDtorConv = this.ctorDtorConv, endsWithTemplateArgs = this.endsWithTemplateArgs;
-    const quals = this.quals, refQual = this.refQual;
-    const tpStart = this.tpStart, tps = this.tps, tpUsable = this.tpUsable;
-    this.tpStart = tpStart + tps;
-    this.tps = 0;
-    this.tpUsable = false;
-    const enc = this.encoding();
-    this.ctorDtorConv = ctorDtorConv; this.endsWithTemplateArgs = endsWithTemplateArgs;
-    this.quals = quals; this.refQual = refQual;
-    this.tpStart = tpStart; this.tps = tps; this.tpUsable = tpUsable;
+    const enc = this.innerEncoding();
     if (!this.eat(Ch.E)) throw BAIL;
     if (this.eat(Ch.s)) {
       this.discriminator();
@@ -262,6 +253,21 @@ class FastDemangler {
     const last = this.last;
     this.discriminator();
     return this.set(enc + '::' + entity, '', Kind.Plain, last);
+  }
+
+  /** An encoding inside the name (local names, function addresses): its own name state and parameters. */
+  private innerEncoding(): string {
+    const ctorDtorConv = this.ctorDtorConv, endsWithTemplateArgs = this.endsWithTemplateArgs;
+    const quals = this.quals, refQual = this.refQual;
+    const tpStart = this.tpStart, tps = this.tps, tpUsable = this.tpUsable;
+    this.tpStart = tpStart + tps;
+    this.tps = 0;
+    this.tpUsable = false;
+    const enc = this.encoding();
+    this.ctorDtorConv = ctorDtorConv; this.endsWithTemplateArgs = endsWithTemplateArgs;
+    this.quals = quals; this.refQual = refQual;
+    this.tpStart = tpStart; this.tps = tps; this.tpUsable = tpUsable;
+    return enc;
   }
 
   /** _<digit> or __<number>_, or (at the very end) a bare number: skipped. */
@@ -516,7 +522,15 @@ class FastDemangler {
     if (++this.depth > MAX_DEPTH) throw BAIL;
     const c = this.c();
     let out: string;
-    if (c === Ch.X) throw BAIL; // expressions
+    if (c === Ch.X) {
+      // Of expressions only a function's address, X ad L _Z <encoding> E E: &(f(int)).
+      if (!this.s.startsWith('adL_Z', this.pos + 1)) throw BAIL;
+      this.pos += 6;
+      const enc = this.innerEncoding();
+      if (!this.eat(Ch.E) || !this.eat(Ch.E)) throw BAIL;
+      this.depth--;
+      return this.set('&(' + enc + ')', '', Kind.Plain, 41);
+    }
     if (c === Ch.J) {
       // A pack prints its elements as a list; an empty element (an empty pack) prints nothing.
       this.pos++;
@@ -539,7 +553,14 @@ class FastDemangler {
       return list;
     }
     if (c === Ch.L) {
-      if (this.c(1) === Ch.Z) throw BAIL;
+      if (this.c(1) === Ch.Z) {
+        // L Z <encoding> E: the entity itself.
+        this.pos += 2;
+        const enc = this.innerEncoding();
+        if (!this.eat(Ch.E)) throw BAIL;
+        this.depth--;
+        return this.set(enc, '', Kind.Plain, enc === '' ? 0 : enc.charCodeAt(enc.length - 1));
+      }
       out = this.literal();
     } else out = this.type();
     this.depth--;
