@@ -32,40 +32,30 @@ export class AbbrevTable {
   }
 
   static parse(buf: Buffer, offset: number): AbbrevTable {
-    const len = buf.length;
-    let p = offset;
-    // Hot loop over small ULEB128s: read with a local cursor, fall back to Reader for long ones.
+    // One cursor, no closure: a LEB128 reader closing over a mutable position kept that position
+    // in a heap context, read and written per value.
     const r = new Reader(buf, offset);
-    const uleb = (): number => {
-      if (p < len) { const b = buf[p]!; if (b < 0x80) { p++; return b; } }
-      r.pos = p;
-      const v = r.uleb();
-      p = r.pos;
-      return v;
-    };
     const data = SCRATCH_DATA.reset(), dense = SCRATCH_DENSE.reset();
     let sparse: Map<number, number> | undefined;
     let consts: Map<number, number> | undefined;
     for (;;) {
-      const code = uleb();
+      const code = r.uleb();
       if (code === 0) break;
-      const tag = uleb();
-      if (p >= len) throw new DwarfError('truncated abbreviation table');
+      const tag = r.uleb();
+      if (r.pos >= buf.length) throw new DwarfError('truncated abbreviation table');
       const h = data.n;
-      data.push(tag > 0x7fffffff ? -1 : tag); data.push(buf[p++] !== 0 ? 1 : 0); data.push(0);
+      data.push(tag > 0x7fffffff ? -1 : tag); data.push(buf[r.pos++] !== 0 ? 1 : 0); data.push(0);
       let n = 0;
       for (;;) {
-        const at = uleb();
-        const form = uleb();
+        const at = r.uleb();
+        const form = r.uleb();
         if (at === 0 && form === 0) break;
         const k = data.n;
         // Values past int32 name no known attribute or form: -1 keeps them unknown (skipForm rejects the form).
         data.push(at > 0x7fffffff ? -1 : at); data.push(form > 0x7fffffff ? -1 : form); n++;
         if (form === DW_FORM_implicit_const) {
           consts ??= new Map();
-          r.pos = p;
           consts.set(k, r.sleb());
-          p = r.pos;
         }
       }
       data.a[h + 2] = n;

@@ -82,19 +82,8 @@ export class LineTable {
       dirCount = readEntries5(r, fu, true);
       fileCount = readEntries5(r, fu, false);
     } else {
-      for (;;) {
-        const pos = r.pos;
-        if (pos < r.end && buf[pos] === 0) { r.pos++; break; }
-        r.skipCstr();
-        ent.push(DW_FORM_string); ent.push(pos); dirCount++;
-      }
-      for (;;) {
-        const namePos = r.pos;
-        if (namePos < r.end && buf[namePos] === 0) { r.pos++; break; }
-        r.skipCstr();
-        const dir = r.uleb(); r.skipUleb(); r.skipUleb();
-        ent.push(DW_FORM_string); ent.push(namePos); ent.push(dir); fileCount++;
-      }
+      dirCount = readEntries4(r, false);
+      fileCount = readEntries4(r, true);
     }
     this.dirCount = dirCount;
     this.fileCount = fileCount;
@@ -240,6 +229,23 @@ function sortSequences(sLo: Float64Array, sHi: Float64Array, sFirst: Uint32Array
   for (let i = 0; i < n; i++) {
     const o = order[i]!;
     sLo[i] = lo[o]!; sHi[i] = hi[o]!; sFirst[i] = seqFirst.a[o]!; sLast[i] = seqLast.a[o]!;
+  }
+}
+
+/**
+ * Reads a DWARF 2-4 include_directories (or file_names) list into ENTRIES: per entry the
+ * inline string's position, and for files the directory index. Returns the entry count.
+ */
+function readEntries4(r: Reader, files: boolean): number {
+  const buf = r.buf, ent = ENTRIES;
+  let count = 0;
+  for (;;) {
+    const pos = r.pos;
+    if (pos < r.end && buf[pos] === 0) { r.pos++; return count; }
+    r.skipCstr();
+    ent.push(DW_FORM_string); ent.push(pos);
+    if (files) { ent.push(r.uleb()); r.skipUleb(); r.skipUleb(); }
+    count++;
   }
 }
 
