@@ -190,17 +190,49 @@ describe('ProfilesSymbolizer', () => {
     await expect(resolveIn(root, '/loop')).rejects.toMatchObject({ code: 'ELOOP' });
   });
 
+  it('answers addresses it knows by build ID without opening the file again; new ones need the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'results-'));
+    const exe = join(dir, 'exe');
+    copyFileSync(prog.exe, exe);
+    const batch = (addrs: bigint[]) => makeBatch({
+      mappings: [{ file: exe, start: m.start, limit: m.limit, offset: m.offset, buildId: prog.buildId }],
+      locations: addrs.map((a) => ({ mapping: 1, address: runtimeAddr(prog, a) })),
+      pid: process.pid,
+    });
+    // A parsed-file cache too small to keep the object: only the results stay.
+    const engine = new ProfilesSymbolizer({ cacheBytes: 16 * 1024 });
+    const first = batch([deep, other]);
+    expect((await engine.symbolize(first, DEFAULT_OPTIONS)).locationsSymbolized).toBe(2);
+    expect(engine.cachedObjects).toBe(0);
+    expect(engine.resultBytes).toBeGreaterThan(0);
+    rmSync(dir, { recursive: true });
+    const again = batch([deep, other]);
+    const r = await engine.symbolize(again, DEFAULT_OPTIONS);
+    expect(r.locationsSymbolized).toBe(2);
+    expect(r.lookup.found.get('cache')).toBe(1);
+    expect(lineNames(again)).toEqual(lineNames(first));
+    // An address not answered before needs the file, which is gone.
+    const fresh = await engine.symbolize(batch([deep, work + 1n]), DEFAULT_OPTIONS);
+    expect(fresh.locationsSymbolized).toBe(0);
+    expect(fresh.unresolved.get('file_not_found')).toBe(2);
+    // Roots restrict which files may answer: no results by build ID then.
+    const rooted = await engine.symbolize(batch([deep]), { ...DEFAULT_OPTIONS, roots: ['/'] });
+    expect(rooted.locationsSymbolized).toBe(0);
+  });
+
   it('bounds the parsed-file cache once for all symbolizers', async () => {
     const one = new ProfilesSymbolizer();
     await one.symbolize(batchFor([work]), DEFAULT_OPTIONS);
-    const size = one.cachedBytes;
-    const engine = new ProfilesSymbolizer({ cacheBytes: Math.ceil(size * 1.5) });
+    const size = one.cachedBytes - one.resultBytes;
+    // Objects get five eighths of the budget (perf maps a quarter, results an eighth): room for 1.5.
+    const budget = Math.ceil((size * 1.5 * 8) / 5);
+    const engine = new ProfilesSymbolizer({ cacheBytes: budget });
     for (let i = 0; i < 4; i++) {
       const r = await engine.symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, debugDirs: [`/d${i}`] });
       expect(r.locationsSymbolized).toBe(1);
     }
     expect(engine.cachedObjects).toBe(1);
-    expect(engine.cachedBytes).toBeLessThanOrEqual(Math.ceil(size * 1.5));
+    expect(engine.cachedBytes).toBeLessThanOrEqual(budget);
   });
 
   it('resolves kernel frames from kallsyms, modules included', async () => {

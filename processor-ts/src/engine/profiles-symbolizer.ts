@@ -12,6 +12,7 @@ import type { PerfMap } from '../symbolize/perfmap/perfmap.js';
 import { DEFAULT_CACHE_BYTES, newObjectCache, type ObjectCache, ObjectSymbolizer } from '../symbolize/symbolizer.js';
 import { asFileOffset, type FileOffset, type Frame, type SymbolizeResult } from '../symbolize/types.js';
 import type { KallsymsSource } from './kallsyms.js';
+import { ResultCache } from './results.js';
 
 export const KERNEL_MAPPING = '[kernel.kallsyms]';
 export const ATTR_PID = 'process.pid';
@@ -76,7 +77,10 @@ function bump(m: Map<string, number>, k: string, n = 1): void {
 }
 
 export interface ProfilesSymbolizerOptions {
-  /** Byte budget of the parsed-file cache, shared by all symbolizers (default 256 MiB). */
+  /**
+   * Byte budget of the caches, shared by all symbolizers (default 256 MiB): a quarter for JIT
+   * perf maps, an eighth for results by build ID and address, the rest for parsed objects.
+   */
   cacheBytes?: number;
   /** Where /proc is (tests point it elsewhere). */
   procRoot?: string;
@@ -100,6 +104,8 @@ export function isAnonymousMapping(file: string): boolean {
  */
 export class ProfilesSymbolizer {
   private readonly symbolizers = new Map<string, { s: ObjectSymbolizer; ns: string }>();
+  /** Results by `ns` + GNU build ID and file offset: batches of known addresses open no file. */
+  private readonly results: ResultCache;
   private nextNs = 0;
   private readonly cache: ObjectCache;
   private readonly seen = new WeakSet<ObjectContext>();
@@ -110,20 +116,25 @@ export class ProfilesSymbolizer {
   constructor(private readonly opts: ProfilesSymbolizerOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.locator = new ObjectLocator({ procRoot: this.procRoot, index: opts.buildIdIndex });
-    // One budget: a quarter for JIT perf maps, the rest for parsed objects.
+    // One budget: a quarter for JIT perf maps, an eighth for results, the rest for parsed objects.
     const budget = opts.cacheBytes ?? DEFAULT_CACHE_BYTES;
     const perfMapBytes = Math.floor(budget / 4);
+    const resultBytes = Math.floor(budget / 8);
     this.perfMaps = opts.perfMaps ?? new PerfMapCache({ procRoot: this.procRoot, maxBytes: perfMapBytes, maxFileBytes: perfMapBytes });
-    this.cache = newObjectCache(opts.perfMaps ? budget : budget - perfMapBytes);
+    this.results = new ResultCache(resultBytes);
+    this.cache = newObjectCache((opts.perfMaps ? budget : budget - perfMapBytes) - resultBytes);
   }
 
   /** Objects currently cached, over all symbolizers. */
   get cachedObjects(): number { return this.cache.size; }
 
-  /** Bytes cached, over all symbolizers and perf maps (bounded by `cacheBytes`). */
-  get cachedBytes(): number { return this.cache.totalBytes() + this.perfMaps.bytes; }
+  /** Bytes cached, over all symbolizers, results and perf maps (bounded by `cacheBytes`). */
+  get cachedBytes(): number { return this.cache.totalBytes() + this.perfMaps.bytes + this.results.bytes; }
 
-  private symbolizerFor(o: ResolvedOptions): ObjectSymbolizer {
+  /** Bytes of results held by build ID and address (part of cachedBytes). */
+  get resultBytes(): number { return this.results.bytes; }
+
+  private symbolizerFor(o: ResolvedOptions): { s: ObjectSymbolizer; ns: string } {
     const key = `${o.debugDirs.join('\0')}|${o.maxFileBytes}`;
     let e = this.symbolizers.get(key);
     if (!e) {
@@ -131,12 +142,13 @@ export class ProfilesSymbolizer {
         const [oldKey, old] = this.symbolizers.entries().next().value!;
         this.symbolizers.delete(oldKey);
         this.cache.deleteWhere((k) => k.startsWith(old.ns));
+        this.results.deleteWhere((k) => k.startsWith(old.ns));
       }
       const ns = `${this.nextNs++}|`;
       e = { s: new ObjectSymbolizer({ debugDirs: o.debugDirs, maxFileSize: o.maxFileBytes, cache: this.cache, cacheNamespace: ns }), ns };
       this.symbolizers.set(key, e);
     }
-    return e.s;
+    return e;
   }
 
   /** Symbolizes `data` in place. Checks `signal` between object files. */
@@ -166,23 +178,35 @@ export class ProfilesSymbolizer {
         await this.symbolizeJit(dict, w.locations.map((li) => ({ li, pids: w.pids })), writer, out, true);
         continue;
       }
-      const obj = await this.open(file, mapping.fileOffset, w.pids, buildIdsOf(dict, mapping.attributeIndices), o, out, maps);
-      if (typeof obj === 'string') {
-        bump(out.unresolved, obj, w.locations.length);
-        continue;
-      }
+      const ids = buildIdsOf(dict, mapping.attributeIndices);
       const offsets: FileOffset[] = [];
       const located: number[] = [];
       for (const li of w.locations) {
         const loc = dict.locationTable[li]!;
-        if (loc.address < mapping.memoryStart || (mapping.memoryLimit > 0n && loc.address >= mapping.memoryLimit)) {
-          bump(out.unresolved, 'address_outside_mapping');
-          continue;
-        }
+        if (loc.address < mapping.memoryStart || (mapping.memoryLimit > 0n && loc.address >= mapping.memoryLimit)) continue;
         offsets.push(asFileOffset(Number(loc.address - mapping.memoryStart + mapping.fileOffset)));
         located.push(li);
       }
+      const outside = w.locations.length - located.length;
+      // Results by the producer's GNU build ID, as the parsed-file cache's own lookup by build ID:
+      // only when no roots restrict which files may answer.
+      const resultKey = ids.gnu !== undefined && o.roots.length === 0 ? `${this.symbolizerFor(o).ns}${ids.gnu.toLowerCase()}` : undefined;
+      const known = resultKey !== undefined ? this.results.get(resultKey) : undefined;
+      if (known !== undefined && offsets.every((off) => known.has(off))) {
+        out.cacheHits++;
+        out.lookup.found.set('cache', (out.lookup.found.get('cache') ?? 0) + 1);
+        if (outside > 0) bump(out.unresolved, 'address_outside_mapping', outside);
+        for (let i = 0; i < offsets.length; i++) this.apply(dict, located[i]!, known.get(offsets[i]!)!, o, writer, out);
+        continue;
+      }
+      const obj = await this.open(file, mapping.fileOffset, w.pids, ids, o, out, maps);
+      if (typeof obj === 'string') {
+        bump(out.unresolved, obj, w.locations.length);
+        continue;
+      }
+      if (outside > 0) bump(out.unresolved, 'address_outside_mapping', outside);
       const results = obj.symbolizer.symbolize(obj.ctx, offsets);
+      if (resultKey !== undefined) this.results.put(resultKey, offsets, results);
       results.forEach((r, i) => this.apply(dict, located[i]!, r, o, writer, out));
       for (const [part, n] of obj.ctx.dwarf?.errors.takeUnreported() ?? []) bump(out.dwarfErrors, part, n);
       await yieldToLoop();
@@ -286,7 +310,7 @@ export class ProfilesSymbolizer {
     out: SymbolizeOutcome,
     maps: ReturnType<ObjectLocator['newMapsCache']>,
   ): Promise<{ ctx: ObjectContext; symbolizer: ObjectSymbolizer } | string> {
-    const symbolizer = this.symbolizerFor(o);
+    const symbolizer = this.symbolizerFor(o).s;
     const r = await this.locator.locate({ file, fileOffset, ids, pids: [...pids] }, { roots: o.roots, debugDirs: o.debugDirs, symbolizer, hostPaths: o.hostPaths }, out.lookup, maps);
     if ('reason' in r) {
       if (r.reason !== 'no_file' && r.reason !== 'relative_path') bump(out.filesFailed, r.reason);
