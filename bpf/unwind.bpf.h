@@ -117,6 +117,9 @@ struct unwind_scratch {
 	 * no row, no mapping): in code without frame pointers it is often
 	 * garbage, not worth a re-read of the process when it is unmapped. */
 	__u32 guess;
+	/* Index of the mapping the last frame was in: frames next to one
+	 * another are mostly in one file, so it is tried before the search. */
+	__u32 map_hint;
 };
 
 struct {
@@ -185,12 +188,14 @@ static __always_inline long unwind_fp_fallback(struct unwind_scratch *s)
 	return unwind_fp(s);
 }
 
-static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_proc *proc, __u64 ip)
+static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_proc *proc, __u64 ip, __u32 *hint)
 {
-	__u32 lo = 0, n = proc->count, half, mid;
+	__u32 lo = 0, n = proc->count, half, mid, h = *hint & (UNWIND_MAX_MAPPINGS - 1);
 
 	if (n > UNWIND_MAX_MAPPINGS)
 		return NULL;
+	if (h < n && ip >= proc->mappings[h].start && ip < proc->mappings[h].end)
+		return &proc->mappings[h];
 	for (int i = 0; i < 9 && n > 1; i++) {
 		half = n / 2;
 		mid = (lo + half) & (UNWIND_MAX_MAPPINGS - 1);
@@ -206,6 +211,7 @@ static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_
 	lo &= UNWIND_MAX_MAPPINGS - 1;
 	if (ip < proc->mappings[lo].start || ip >= proc->mappings[lo].end)
 		return NULL;
+	*hint = lo;
 	return &proc->mappings[lo];
 }
 
@@ -297,7 +303,7 @@ static long unwind_step(__u32 i, void *data)
 
 	if (!c->proc)
 		return unwind_fp(s);
-	m = unwind_find_mapping(c->proc, s->ip);
+	m = unwind_find_mapping(c->proc, s->ip, &s->map_hint);
 	if (!m) {
 		/* Mapped after the process was read (a library the dynamic
 		 * loader mapped after exec, dlopen): ask, and use the frame
@@ -366,8 +372,13 @@ static long unwind_step(__u32 i, void *data)
 		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
 			return unwind_stop(s, UNWIND_STAT_READ_FAULT);
 		if (row->rbp == UNWIND_RBP_AT_CFA) {
-			if (bpf_probe_read_user(&s->bp, sizeof(s->bp), (void *)(cfa + row->rbp_off)))
+			/* Into the stack, not the scratch: a copy to a map
+			 * value costs the kernel's heap-object checks. */
+			__u64 bp;
+
+			if (bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + row->rbp_off)))
 				return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+			s->bp = bp;
 		} else if (row->rbp == UNWIND_RBP_UNDEFINED) {
 			s->bp = 0;
 		}
@@ -393,10 +404,15 @@ static __always_inline struct unwind_stack *unwind_user(__u32 pid, __u64 *hash)
 	s = bpf_map_lookup_elem(&unwind_scratch, &zero);
 	if (!s)
 		return NULL;
-	if (!task->mm || !regs ||
-	    bpf_probe_read_kernel(&s->ip, 8, &regs->ip) ||
-	    bpf_probe_read_kernel(&s->sp, 8, &regs->sp) ||
-	    bpf_probe_read_kernel(&s->bp, 8, &regs->bp) || !s->ip) {
+	if (!task->mm || !regs) {
+		stat_inc(&unwind_stats, UNWIND_STAT_NO_REGS);
+		return NULL;
+	}
+	/* regs is a BTF pointer: plain loads, no helper calls. */
+	s->ip = regs->ip;
+	s->sp = regs->sp;
+	s->bp = regs->bp;
+	if (!s->ip) {
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_REGS);
 		return NULL;
 	}
@@ -406,6 +422,7 @@ static __always_inline struct unwind_stack *unwind_user(__u32 pid, __u64 *hash)
 	s->stop = UNWIND_STAT_DEPTH;
 	s->exact_ip = 1;
 	s->guess = 0;
+	s->map_hint = 0;
 	c.s = s;
 	c.proc = bpf_map_lookup_elem(&unwind_procs, &pid);
 	if (!c.proc) {

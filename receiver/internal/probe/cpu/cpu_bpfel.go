@@ -69,6 +69,8 @@ type cpuUnwindScratch struct {
 	Stop    uint32
 	ExactIp uint32
 	Guess   uint32
+	MapHint uint32
+	_       [4]byte
 }
 
 type cpuUnwindStack struct {

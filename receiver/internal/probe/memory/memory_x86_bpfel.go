@@ -127,6 +127,8 @@ type memoryUnwindScratch struct {
 	Stop    uint32
 	ExactIp uint32
 	Guess   uint32
+	MapHint uint32
+	_       [4]byte
 }
 
 type memoryUnwindStack struct {

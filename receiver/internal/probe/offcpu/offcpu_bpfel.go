@@ -82,6 +82,8 @@ type offcpuUnwindScratch struct {
 	Stop    uint32
 	ExactIp uint32
 	Guess   uint32
+	MapHint uint32
+	_       [4]byte
 }
 
 type offcpuUnwindStack struct {
