@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ var (
 	calls    = flag.Int("calls", 2000000, "getppid calls per phase")
 	fp       = flag.Bool("fp", false, "frame-pointer user stacks instead of the CFI unwinder")
 	kernel   = flag.Bool("kernel-stacks", true, "record kernel stacks (the default config does)")
+	modeList = flag.String("modes", "none,switch-out,deferred", "modes to run, of none, switch-out and deferred")
 	withSys  = flag.Bool("syscalls", true, "run the syscalls probe set beside the off-CPU one in both modes, as npm start's config does (its sys_enter/sys_exit programs already put every syscall on the traced path)")
 )
 
@@ -142,6 +144,15 @@ func run() error {
 			})
 		}},
 	}
+	var picked []mode
+	for _, name := range strings.Split(*modeList, ",") {
+		i := slices.IndexFunc(modes, func(m mode) bool { return m.name == name })
+		if i < 0 {
+			return fmt.Errorf("unknown mode %q", name)
+		}
+		picked = append(picked, modes[i])
+	}
+	modes = picked
 	res := map[string][]sample{}
 	var loads []string
 	for r := 0; r < *rounds; r++ {
@@ -187,6 +198,9 @@ func run() error {
 				median(ss, func(s sample) float64 { return float64(s.exits) / float64(max(s.switches, 1)) }),
 				median(ss, perSwitch), fig, w.unit)
 		}
+	}
+	if len(res["pingpong/deferred"]) == 0 || len(res["pingpong/switch-out"]) == 0 {
+		return nil // nothing to compare
 	}
 	fmt.Println("BPF time per context switch, deferred / switch-out (goal ≤ 0.5), per round:")
 	for _, w := range workloads[:3] {
