@@ -1,4 +1,4 @@
-import { readFileSync, truncateSync, copyFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, truncateSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from '../elf/elf.js';
@@ -26,11 +26,16 @@ async function compare(path: string, goFile: boolean): Promise<{ skipped: string
   const elf = new ElfFile(whole);
   const skip = new Uint8Array(whole.length);
   const skipped: string[] = [];
+  // With a .symtab, the dynamic symbol table (.dynsym, its strings, hashes, versions) is not read.
+  const symtab = elf.sections.some((s) => s.type === 2 && s.size > 0);
+  const dynstr = new Set(symtab ? elf.sections.filter((s) => s.type === 11).map((s) => s.link) : []);
   for (const s of elf.sections) {
     if (s.type === 8 || s.size === 0) continue;
     const code = (s.flags & SHF_EXECINSTR) !== 0;
-    const image = (s.flags & SHF_ALLOC) !== 0 && [1, 4, 9, 14, 15, 16].includes(s.type);
-    if (!code && (goFile || !image)) continue;
+    const alloc = (s.flags & SHF_ALLOC) !== 0;
+    const image = alloc && [1, 4, 9, 14, 15, 16].includes(s.type);
+    const dynamic = alloc && symtab && ([5, 11, 0x6ffffff6, 0x6ffffffd, 0x6ffffffe, 0x6fffffff].includes(s.type) || dynstr.has(s.index));
+    if (!code && (goFile || !(image || dynamic))) continue;
     const a = Math.max(s.offset, 4096);
     const b = Math.min(s.offset + s.size, whole.length - 4096);
     if (a >= b) continue;
@@ -66,6 +71,31 @@ describe('readElfFile', () => {
     const full = new ObjectContext({ path: fx.exe, key: 'whole', elf: whole });
     const sparse = a.symbolize(ctx, offsets);
     expect(sparse.filter((r) => r.kind === 'frames').length).toBeGreaterThan(32);
+    expect(sparse).toEqual(offsets.map((o) => full.symbolizeFileOffset(o)));
+  });
+
+  // Debian's node: 7.7 of the 20 MB it would read are its dynamic symbol table.
+  it.runIf(existsSync('/usr/bin/node'))('leaves the dynamic symbol table of a file with .symtab unread', async () => {
+    const r = await compare('/usr/bin/node', false);
+    expect(r.skipped).toEqual(expect.arrayContaining(['.dynsym', '.dynstr', '.gnu.hash', '.gnu.version']));
+    expect(r.skipped).not.toContain('.symtab');
+    expect(r.skipped).not.toContain('.strtab');
+  }, 60_000);
+
+  it('reads the dynamic symbol table of a file without .symtab, and symbolizes from it', async () => {
+    const fx = buildFixtures();
+    const r = await compare(fx.libStripped, false);
+    expect(r.skipped).toContain('.text');
+    expect(r.skipped).not.toContain('.dynsym');
+    expect(r.skipped).not.toContain('.dynstr');
+    const a = new ObjectSymbolizer({ separateDebug: false });
+    const ctx = await a.load(fx.libStripped);
+    const whole = new ElfFile(readFileSync(fx.libStripped));
+    const text = whole.section('.text')!;
+    const offsets = Array.from({ length: 32 }, (_, i) => asFileOffset(text.offset + Math.floor((i * text.size) / 32)));
+    const full = new ObjectContext({ path: fx.libStripped, key: 'whole', elf: whole });
+    const sparse = a.symbolize(ctx, offsets);
+    expect(sparse.filter((x) => x.kind === 'frames').length).toBeGreaterThan(0);
     expect(sparse).toEqual(offsets.map((o) => full.symbolizeFileOffset(o)));
   });
 
