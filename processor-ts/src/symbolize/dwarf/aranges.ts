@@ -77,8 +77,7 @@ function sweep(lo: Float64Array, hi: Float64Array, unit: Int32Array): [Float64Ar
   const ev = new Float64Array(2 * n);
   const idx = new Uint32Array(2 * n);
   for (let i = 0; i < n; i++) { ev[2 * i] = lo[i]!; ev[2 * i + 1] = hi[i]!; }
-  for (let i = 0; i < 2 * n; i++) idx[i] = i;
-  idx.sort((a, b) => ev[a]! - ev[b]! || (a & 1) - (b & 1));
+  sortEvents(ev, idx);
   const oLo = new F64Builder(), oHi = new F64Builder(), oU = new I32Builder();
   const active: number[] = [];
   let prev = 0;
@@ -99,3 +98,26 @@ function sweep(lo: Float64Array, hi: Float64Array, unit: Int32Array): [Float64Ar
   return [oLo.finish(), oHi.finish(), oU.finish()];
 }
 
+
+const TWO20 = 1 << 20;
+
+/**
+ * Fills `idx` with the event indices ordered by (address, start before end, index). When
+ * addresses fit 32 bits and there are fewer than 2^20 events (every object but the kernel's),
+ * the whole order packs exactly into one double per event and a plain numeric sort does it:
+ * a comparator sort boxed a heap number per comparison (MiBs for libc's ~2,000 ranges).
+ */
+export function sortEvents(ev: Float64Array, idx: Uint32Array): void {
+  const m = ev.length;
+  let max = 0;
+  for (let i = 0; i < m; i++) if (ev[i]! > max) max = ev[i]!;
+  if (max >= 4294967296 || m >= TWO20) {
+    for (let i = 0; i < m; i++) idx[i] = i;
+    idx.sort((a, b) => ev[a]! - ev[b]! || (a & 1) - (b & 1) || a - b);
+    return;
+  }
+  const keys = new Float64Array(m);
+  for (let i = 0; i < m; i++) keys[i] = (ev[i]! * 2 + (i & 1)) * TWO20 + i;
+  keys.sort();
+  for (let i = 0; i < m; i++) idx[i] = keys[i]! % TWO20;
+}
