@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { parseArgs } from 'node:util';
-import { processAddrToFileOffset, readMaps } from '../symbolize/procmaps.js';
+import { type Mapping, processAddrToFileOffset, readMaps } from '../symbolize/procmaps.js';
 import { ObjectSymbolizer } from '../symbolize/symbolizer.js';
 import { asFileOffset, asVirtualAddress, type SymbolizeResult } from '../symbolize/types.js';
 import { formatLlvm } from './format.js';
@@ -55,38 +55,65 @@ export async function runSymbolize(argv: string[], io: CliIo): Promise<number> {
   const pid = values.pid !== undefined ? Number(values.pid) : undefined;
   const maps = pid !== undefined ? readMaps(pid) : undefined;
   const inode = maps ? statSync(values.obj).ino : undefined;
-  const unknown: SymbolizeResult = { kind: 'unknown', reason: 'bad input' };
   // Lines are symbolized in batches: one cache-budget check per batch instead of per
-  // address, and one write per batch.
+  // address, and one write per batch. Each loop is its own small function: V8 compiles a hot
+  // loop on its own (on-stack replacement), and a loop inside a larger function is compiled
+  // with the rest of that function before the rest has run, which then deoptimises it — once
+  // per batch when the whole batch step was one function.
   const lines: Array<number | undefined> = [];
   const flush = (): void => {
     const slots = new Int32Array(lines.length).fill(-1);
-    const batch: number[] = [];
-    for (let i = 0; i < lines.length; i++) {
-      const addr = lines[i];
-      if (addr === undefined) continue;
-      const v = maps ? processAddrToFileOffset(maps, addr, inode) : addr;
-      if (v === undefined) continue;
-      slots[i] = batch.length;
-      batch.push(v);
-    }
+    const batch = toBatch(lines, slots, maps, inode);
     const results = maps
       ? symbolizer.symbolize(ctx, batch.map(asFileOffset))
       : symbolizer.symbolizeVaddrs(ctx, batch.map(asVirtualAddress));
-    const out: string[] = new Array<string>(lines.length);
-    for (let i = 0; i < lines.length; i++) out[i] = formatLlvm(slots[i]! < 0 ? unknown : results[slots[i]!]!);
-    io.write(out.join(''));
+    io.write(formatBatch(slots, results));
     lines.length = 0;
   };
   for await (const chunk of readLines(io.input)) {
-    for (const line of chunk) {
-      if (line.trim() === '') continue;
-      lines.push(parseAddress(line));
+    for (let i = 0; i < chunk.length;) {
+      i = parseLines(chunk, i, lines, BATCH);
       if (lines.length >= BATCH) flush();
     }
   }
   if (lines.length > 0) flush();
   return 0;
+}
+
+/**
+ * Parses `chunk` from line `i` into `lines` (blank lines skipped) until `lines` holds `max`;
+ * returns the index of the next line to parse.
+ */
+function parseLines(chunk: readonly string[], i: number, lines: Array<number | undefined>, max: number): number {
+  for (; i < chunk.length && lines.length < max; i++) {
+    const line = chunk[i]!;
+    if (line.trim() === '') continue;
+    lines.push(parseAddress(line));
+  }
+  return i;
+}
+
+/** The addresses of `lines` to symbolize (mapped through `maps` when given); `slots[i]` says where line i's went (-1: none). */
+function toBatch(lines: ReadonlyArray<number | undefined>, slots: Int32Array, maps: readonly Mapping[] | undefined, inode: number | undefined): number[] {
+  const batch: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const addr = lines[i];
+    if (addr === undefined) continue;
+    const v = maps ? processAddrToFileOffset(maps, addr, inode) : addr;
+    if (v === undefined) continue;
+    slots[i] = batch.length;
+    batch.push(v);
+  }
+  return batch;
+}
+
+const UNKNOWN: SymbolizeResult = { kind: 'unknown', reason: 'bad input' };
+
+/** llvm-symbolizer's output for each line: its result, or `??` when it had no address. */
+function formatBatch(slots: Int32Array, results: readonly SymbolizeResult[]): string {
+  const out: string[] = new Array<string>(slots.length);
+  for (let i = 0; i < slots.length; i++) out[i] = formatLlvm(slots[i]! < 0 ? UNKNOWN : results[slots[i]!]!);
+  return out.join('');
 }
 
 /**
