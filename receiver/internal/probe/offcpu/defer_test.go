@@ -35,6 +35,8 @@ func TestDeferredBlocksExact(t *testing.T) {
 			stdin, err := cmd.StdinPipe()
 			require.NoError(t, err)
 			require.NoError(t, cmd.Start())
+			// Every block counted starts after the tracer attaches.
+			start := time.Now()
 			tr, err := Start(Config{MinBlock: time.Millisecond, KernelStacks: true, UserStacks: true,
 				PIDs: []uint32{uint32(cmd.Process.Pid)}, StackEntries: 1024, CountEntries: 1024, ThreadEntries: 1024,
 				WalkAtSwitchOut: atSwitchOut})
@@ -53,19 +55,19 @@ func TestDeferredBlocksExact(t *testing.T) {
 			require.NoError(t, err)
 			// The program ends killed by its child.
 			require.Error(t, cmd.Wait())
+			lifetime := time.Since(start)
 			recs, err := tr.Drain()
 			require.NoError(t, err)
 			// The program starts each wait once its parent is seen
 			// blocked, so a block lasts at least ms; it ends when the
-			// parent runs again, late on a loaded machine and more so
-			// on the kernel matrix's emulated CPUs.
-			tol := 0.3
-			if testenv.Emulated() {
-				tol = 0.6
-			}
+			// parent runs again, which a loaded machine delays by any
+			// amount (seen: +180 %). Blocks of one thread never
+			// overlap, so all of them together fit in its lifetime:
+			// a block counted twice would not.
 			var splice []Record
-			var stopped time.Duration
+			var stopped, all time.Duration
 			for _, r := range recs {
+				all += time.Duration(r.Nanoseconds)
 				if len(r.User) < 2 {
 					continue
 				}
@@ -81,9 +83,10 @@ func TestDeferredBlocksExact(t *testing.T) {
 			assert.NotEqual(t, splice[0].Kernel, splice[1].Kernel, "waiting for input, then for room")
 			for _, r := range splice {
 				assert.Equal(t, "__schedule", kernelSymbol(t, r.Kernel[0]))
-				inWindow(t, time.Duration(r.Nanoseconds), ms*time.Millisecond, tol, "a splice block")
+				atLeast(t, time.Duration(r.Nanoseconds), ms*time.Millisecond, "a splice block")
 			}
-			inWindow(t, stopped, ms*time.Millisecond, tol, "stopped in user mode")
+			atLeast(t, stopped, ms*time.Millisecond, "stopped in user mode")
+			assert.LessOrEqual(t, all, lifetime, "blocked time within the program's lifetime")
 			st, err := tr.Stats()
 			require.NoError(t, err)
 			t.Logf("splice blocks %v + %v, stopped %v; stats %+v", time.Duration(splice[0].Nanoseconds),
@@ -93,17 +96,17 @@ func TestDeferredBlocksExact(t *testing.T) {
 			} else {
 				// The first splice block waits for its stack; the second
 				// switch-out walks it, so the second is not deferred;
-				// the stop is not in a syscall.
-				assert.Equal(t, uint64(1), st.Deferred)
+				// the stop is not in a syscall. (The shell's read
+				// before the exec is deferred too when it blocks after
+				// the tracer attached.)
+				assert.GreaterOrEqual(t, st.Deferred, uint64(1))
 			}
 		})
 	}
 }
 
-// inWindow asserts that got lies in [want, want*(1+over)] (less 1 % for
-// clock reads).
-func inWindow(t *testing.T, got, want time.Duration, over float64, what string) {
+// atLeast asserts that got is at least want (less 1 % for clock reads).
+func atLeast(t *testing.T, got, want time.Duration, what string) {
 	t.Helper()
 	assert.GreaterOrEqual(t, got.Seconds(), want.Seconds()*0.99, "%s: %v, want at least %v", what, got, want)
-	assert.LessOrEqual(t, got.Seconds(), want.Seconds()*(1+over), "%s: %v, want at most %v", what, got, time.Duration(float64(want)*(1+over)))
 }
