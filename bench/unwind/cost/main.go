@@ -15,6 +15,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -39,6 +41,9 @@ var (
 	churn        = flag.Int("churn", 50, "short processes started per second")
 	freqs        = flag.String("frequencies", "19,99", "sampling frequencies to measure")
 	collectorBin = flag.String("collector", "build/otelcol-ebpf/otelcol-ebpf", "the otelcol-ebpf binary")
+	baseline     = flag.String("baseline", "", "another otelcol-ebpf binary (e.g. built from main) measured in the same run, phases alternating, to compare before and after a change")
+	unwinders    = flag.String("unwinders", "cfi,fp", "unwinders to measure")
+	perfDir      = flag.String("perf", "", "directory for a perf record -g of the collector during each measured phase (where its time goes; perf's own sampling adds a little to the measured share)")
 )
 
 const configTemplate = `
@@ -64,12 +69,14 @@ service:
 `
 
 type phase struct {
-	unwinder string
-	freq     int
-	share    []float64
-	coll     []float64 // collector CPU seconds
-	bpf      []float64 // BPF run time seconds
-	load     []float64
+	// binary is the collector; label names it in the results.
+	binary, label string
+	unwinder      string
+	freq          int
+	share         []float64
+	coll          []float64 // collector CPU seconds
+	bpf           []float64 // BPF run time seconds
+	load          []float64
 }
 
 func main() {
@@ -102,7 +109,16 @@ func run() error {
 		if err != nil || n <= 0 {
 			return fmt.Errorf("-frequencies: %q is not a frequency", f)
 		}
-		phases = append(phases, &phase{unwinder: "cfi", freq: n}, &phase{unwinder: "fp", freq: n})
+		for _, unw := range strings.Split(*unwinders, ",") {
+			unw = strings.TrimSpace(unw)
+			if unw != "cfi" && unw != "fp" {
+				return fmt.Errorf("-unwinders: %q is not cfi or fp", unw)
+			}
+			phases = append(phases, &phase{binary: *collectorBin, label: "new", unwinder: unw, freq: n})
+			if *baseline != "" {
+				phases = append(phases, &phase{binary: *baseline, label: "base", unwinder: unw, freq: n})
+			}
+		}
 	}
 	for r := 0; r < *rounds; r++ {
 		for _, p := range phases {
@@ -113,19 +129,23 @@ func run() error {
 	}
 	fmt.Printf("\ncollector + BPF CPU on a busy machine: %d CPUs busy with a no-frame-pointer program, %d short processes/s, a new binary every second; %.0f s measured after %.0f s, %d round(s)\n",
 		runtime.NumCPU(), *churn, *seconds, *warmup, *rounds)
-	fmt.Printf("%-10s %-4s %14s %10s %22s %14s\n", "frequency", "unw", "collector CPU", "BPF CPU", "share (min–max)", "load average")
+	if *baseline != "" {
+		fmt.Printf("new: %s, base: %s\n", *collectorBin, *baseline)
+	}
+	fmt.Printf("%-10s %-4s %-5s %14s %10s %22s %14s\n", "frequency", "unw", "bin", "collector CPU", "BPF CPU", "share (min–max)", "load average")
 	byKey := map[string]*phase{}
 	for _, p := range phases {
-		byKey[fmt.Sprintf("%s/%d", p.unwinder, p.freq)] = p
-		fmt.Printf("%-10s %-4s %13.2fs %9.2fs %9.3f%% (%.3f–%.3f) %14s\n", fmt.Sprintf("%d Hz", p.freq), p.unwinder,
+		byKey[fmt.Sprintf("%s/%s/%d", p.label, p.unwinder, p.freq)] = p
+		fmt.Printf("%-10s %-4s %-5s %13.2fs %9.2fs %9.3f%% (%.3f–%.3f) %14s\n", fmt.Sprintf("%d Hz", p.freq), p.unwinder, p.label,
 			median(p.coll), median(p.bpf), 100*median(p.share), 100*slices.Min(p.share), 100*slices.Max(p.share), loads(p.load))
 	}
 	for _, p := range phases {
-		if p.unwinder != "cfi" {
-			continue
+		if fp := byKey[fmt.Sprintf("%s/fp/%d", p.label, p.freq)]; p.unwinder == "cfi" && fp != nil {
+			fmt.Printf("%d Hz %s: cfi/fp share %.1f×\n", p.freq, p.label, median(p.share)/median(fp.share))
 		}
-		fp := byKey[fmt.Sprintf("fp/%d", p.freq)]
-		fmt.Printf("%d Hz: cfi/fp share %.1f×\n", p.freq, median(p.share)/median(fp.share))
+		if base := byKey[fmt.Sprintf("base/%s/%d", p.unwinder, p.freq)]; p.label == "new" && base != nil {
+			fmt.Printf("%d Hz %s: new/base share %.2f×\n", p.freq, p.unwinder, median(p.share)/median(base.share))
+		}
 	}
 	fmt.Println("goal: total share ≤ 0.5 % at 19 Hz, ≤ 1 % at 99 Hz (cfi)")
 	return nil
@@ -139,7 +159,7 @@ func measure(p *phase, burn, dir string) error {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, configTemplate, p.unwinder, p.freq, out), 0o600); err != nil {
 		return err
 	}
-	coll, err := collector.Start(*collectorBin, cfg)
+	coll, err := collector.Start(p.binary, cfg)
 	if err != nil {
 		return err
 	}
@@ -163,11 +183,18 @@ func measure(p *phase, burn, dir string) error {
 
 	time.Sleep(time.Duration(*warmup * float64(time.Second)))
 	ids := progIDs(coll.Process.Pid)
+	prof, err := startPerf(p, coll.Process.Pid)
+	if err != nil {
+		return err
+	}
 	c0, b0 := collector.CPUTime(coll), bpfTime(ids)
 	start := time.Now()
 	time.Sleep(time.Duration(*seconds * float64(time.Second)))
 	c1, b1 := collector.CPUTime(coll), bpfTime(ids)
 	wall := time.Since(start).Seconds()
+	if err := stopPerf(prof); err != nil {
+		return err
+	}
 	p.load = append(p.load, loadAverage())
 	close(stop)
 	wg.Wait()
@@ -179,8 +206,44 @@ func measure(p *phase, burn, dir string) error {
 	c, b := (c1 - c0).Seconds(), (b1 - b0).Seconds()
 	p.coll, p.bpf = append(p.coll, c), append(p.bpf, b)
 	p.share = append(p.share, (c+b)/(wall*float64(runtime.NumCPU())))
-	fmt.Fprintf(os.Stderr, "%s %d Hz: collector %.2fs, BPF %.2fs over %.0fs (%d programs), load %.1f\n",
-		p.unwinder, p.freq, c, b, wall, len(ids), p.load[len(p.load)-1])
+	fmt.Fprintf(os.Stderr, "%s %s %d Hz: collector %.2fs, BPF %.2fs over %.0fs (%d programs), load %.1f\n",
+		p.label, p.unwinder, p.freq, c, b, wall, len(ids), p.load[len(p.load)-1])
+	return nil
+}
+
+// startPerf starts perf record -g on the collector's pid when -perf names
+// a directory (nil otherwise); one file per phase and round.
+func startPerf(p *phase, pid int) (*exec.Cmd, error) {
+	if *perfDir == "" {
+		return nil, nil
+	}
+	if err := os.MkdirAll(*perfDir, 0o755); err != nil {
+		return nil, err
+	}
+	out := filepath.Join(*perfDir, fmt.Sprintf("%s-%s-%dhz-%d.data", p.label, p.unwinder, p.freq, len(p.share)+1))
+	cmd := exec.Command("perf", "record", "-q", "-g", "-F", "999", "-p", strconv.Itoa(pid), "-o", out)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting perf record (package linux-perf): %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "perf record of the collector into %s (perf report -i %s --no-children)\n", out, out)
+	return cmd, nil
+}
+
+// stopPerf ends a perf record started by startPerf; perf writes its file
+// on SIGINT.
+func stopPerf(cmd *exec.Cmd) error {
+	if cmd == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGINT {
+		return nil // perf may die of the SIGINT after writing its file
+	}
+	if err != nil {
+		return fmt.Errorf("perf record: %w", err)
+	}
 	return nil
 }
 

@@ -42,6 +42,13 @@ type Config struct {
 	DebugDirs []string
 	// Poll is how often requests from the kernel side are served.
 	Poll time.Duration
+	// Coalesce is how long the image changes the process table reports
+	// gather before their entries are written to the kernel, in one
+	// batch: a fork and the exec that follows it, an exec and the
+	// libraries the dynamic loader maps next, or a process that starts
+	// and ends within it cost one write or none. Default 2ms; a walk of a
+	// process still unwritten asks for it (no_process) and is served.
+	Coalesce time.Duration
 	// ProcRoot is /proc (tests may point elsewhere).
 	ProcRoot string
 	// Processes is the receiver's process table. The unwinder follows its
@@ -65,6 +72,11 @@ type Stats struct {
 	ProcErrors, Refreshes, LoadErrors, MappingsTruncated uint64
 	// Exited counts requests for processes that were gone when served.
 	Exited uint64
+	// Unwritten counts images that ended before their entry was due to
+	// be written: never written to the kernel.
+	Unwritten uint64
+	// Batches counts the batched writes of process entries.
+	Batches uint64
 	// Pending is the files waiting for their tables to be built.
 	Pending int
 	// TableRequests counts tables built because a walk needed them.
@@ -120,12 +132,19 @@ type Unwinder struct {
 	nextID  uint32
 	freeIDs []freedID
 	procs   map[uint32]*procState
-	pending map[FileKey]*pendingBuild
+	// dirty holds the pids whose kernel entry is to be written (or
+	// deleted) by the next flush; flushWake says one was added.
+	dirty     map[uint32]struct{}
+	flushWake chan struct{}
+	pending   map[FileKey]*pendingBuild
 	// wake (any builder) and wakeSmall (the small-file builder) say a
 	// file was queued.
 	wake, wakeSmall chan struct{}
 	counters        Stats
 	procBuf         []byte
+	batchKeys       []uint32
+	batchVals       []procValue
+	delKeys         []uint32
 	entries         []mappingEntry
 	files           []uint32
 	reqKeys         []uint32
@@ -134,6 +153,7 @@ type Unwinder struct {
 	stop            chan struct{}
 	done            chan struct{}
 	builderDone     chan struct{} // one value per builder
+	flusherDone     chan struct{}
 	closeOnce       sync.Once
 }
 
@@ -155,6 +175,9 @@ type procState struct {
 	files []uint32
 	// registered is set once the entry is in unwind_procs.
 	registered bool
+	// ended is set when the image ended while its pid was dirty: the
+	// flush deletes its entry.
+	ended bool
 	// asked is when a request for it was last served.
 	asked time.Time
 }
@@ -178,6 +201,13 @@ type pendingBuild struct {
 	pids     map[uint32]fileView
 }
 
+// procValue is one struct unwind_proc as written in a batch.
+type procValue [procSize]byte
+
+// maxBatch bounds the entries written per batch (and the batch buffer:
+// 64 × 8 KiB).
+const maxBatch = 64
+
 type mappingEntry struct {
 	start, end, bias uint64
 	id, rows         uint32
@@ -187,6 +217,9 @@ type mappingEntry struct {
 func New(cfg Config) *Unwinder {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 20 * time.Millisecond
+	}
+	if cfg.Coalesce <= 0 {
+		cfg.Coalesce = 2 * time.Millisecond
 	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
@@ -200,6 +233,8 @@ func New(cfg Config) *Unwinder {
 		rows:      map[FileKey]uint32{},
 		alias:     map[FileKey]FileKey{},
 		procs:     map[uint32]*procState{},
+		dirty:     map[uint32]struct{}{},
+		flushWake: make(chan struct{}, 1),
 		pending:   map[FileKey]*pendingBuild{},
 		wake:      make(chan struct{}, 1),
 		wakeSmall: make(chan struct{}, 1),
@@ -258,8 +293,10 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 		for pid, st := range u.procs {
 			u.writeLocked(pid, st, false)
 		}
-		u.stop, u.done, u.builderDone = make(chan struct{}), make(chan struct{}), make(chan struct{}, 2)
+		clear(u.dirty)
+		u.stop, u.done, u.builderDone, u.flusherDone = make(chan struct{}), make(chan struct{}), make(chan struct{}, 2), make(chan struct{})
 		go u.run()
+		go u.flusher()
 		// Two builders: one for any file, one only for small ones, so
 		// a process of small files never waits behind a browser's
 		// 100 MB executable.
@@ -274,28 +311,148 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 }
 
 // onImage follows the process table: an image's mappings are written to
-// the kernel as soon as they are known, and its entry is deleted when it
-// ends (a later image of the pid replaces it).
+// the kernel once its changes of the next Coalesce have gathered (see
+// flusher), and its entry is deleted when it ends (a later image of the
+// pid replaces it). An image that ends before it was written never is.
 func (u *Unwinder) onImage(ev procmaps.ImageEvent) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	pid := ev.Key.PID
 	switch ev.Kind {
 	case procmaps.ImageStarted, procmaps.ImageMappingsChanged:
-		u.setLocked(ev.Key, ev.Mappings, false)
+		st := u.procs[pid]
+		if st == nil {
+			st = &procState{}
+			u.procs[pid] = st
+		}
+		st.key, st.maps, st.ended = ev.Key, ev.Mappings, false
+		u.markLocked(pid)
 	case procmaps.ImageEnded, procmaps.ImageDropped:
-		if st := u.procs[ev.Key.PID]; st != nil && st.key == ev.Key {
-			u.removeLocked(ev.Key.PID, st)
+		st := u.procs[pid]
+		if st == nil || st.key != ev.Key || st.ended {
+			return
+		}
+		if st.registered {
+			st.ended = true
+			u.markLocked(pid)
+			return
+		}
+		if _, due := u.dirty[pid]; due {
+			u.counters.Unwritten++
+			delete(u.dirty, pid)
+		}
+		u.removeLocked(pid, st)
+	}
+}
+
+// markLocked queues pid's entry for the next flush.
+func (u *Unwinder) markLocked(pid uint32) {
+	u.dirty[pid] = struct{}{}
+	select {
+	case u.flushWake <- struct{}{}:
+	default:
+	}
+}
+
+// flusher writes the queued entries Coalesce after the first of a burst
+// was queued; it sleeps while nothing is.
+func (u *Unwinder) flusher() {
+	defer close(u.flusherDone)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		select {
+		case <-u.stop:
+			return
+		case <-u.flushWake:
+		}
+		t.Reset(u.cfg.Coalesce)
+		select {
+		case <-u.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		u.mu.Lock()
+		u.flushLocked()
+		u.mu.Unlock()
+	}
+}
+
+// flushLocked writes the entries of the dirty pids in batches and deletes
+// those of ended images.
+func (u *Unwinder) flushLocked() {
+	if u.procMap == nil {
+		return // written when the maps are created
+	}
+	u.batchKeys, u.delKeys = u.batchKeys[:0], u.delKeys[:0]
+	for pid := range u.dirty {
+		delete(u.dirty, pid)
+		st := u.procs[pid]
+		switch {
+		case st == nil:
+			// Removed since it was queued.
+		case st.ended:
+			if st.registered {
+				u.delKeys = append(u.delKeys, pid)
+			}
+			st.registered = false
+			u.removeLocked(pid, st)
+		default:
+			u.entryLocked(pid, st, false)
+			if len(u.batchVals) <= len(u.batchKeys) {
+				u.batchVals = append(u.batchVals, procValue{})
+			}
+			copy(u.batchVals[len(u.batchKeys)][:], u.procBuf)
+			u.batchKeys = append(u.batchKeys, pid)
+			if len(u.batchKeys) == maxBatch {
+				u.writeBatchLocked()
+			}
+		}
+	}
+	u.writeBatchLocked()
+	if len(u.delKeys) > 0 {
+		n, err := u.procMap.BatchDelete(u.delKeys, nil)
+		if err != nil {
+			// The batch stops at the first key it cannot delete:
+			// the rest one by one.
+			for _, pid := range u.delKeys[min(n+1, len(u.delKeys)):] {
+				_ = u.procMap.Delete(pid)
+			}
 		}
 	}
 }
 
+// writeBatchLocked writes the entries queued in batchKeys and batchVals
+// in one update (one by one after an error, so each failure is counted).
+func (u *Unwinder) writeBatchLocked() {
+	keys := u.batchKeys
+	if len(keys) == 0 {
+		return
+	}
+	u.batchKeys = u.batchKeys[:0]
+	u.counters.Batches++
+	n, err := u.procMap.BatchUpdate(keys, u.batchVals[:len(keys)], nil)
+	if err != nil {
+		n = max(n, 0)
+		for i := n; i < len(keys); i++ {
+			u.putLocked(keys[i], u.procs[keys[i]], u.batchVals[i][:])
+		}
+	}
+	for _, pid := range keys[:n] {
+		u.procs[pid].registered = true
+	}
+}
+
+// setLocked writes image k's entry now (a walk asked for it, or Register).
 func (u *Unwinder) setLocked(k procmaps.Key, maps []procmaps.Mapping, eager bool) {
 	st := u.procs[k.PID]
 	if st == nil {
 		st = &procState{}
 		u.procs[k.PID] = st
 	}
-	st.key, st.maps = k, maps
+	st.key, st.maps, st.ended = k, maps, false
+	delete(u.dirty, k.PID)
 	u.writeLocked(k.PID, st, eager)
 }
 
@@ -554,15 +711,32 @@ func (u *Unwinder) waiting(pid uint32) bool {
 	return false
 }
 
-// writeLocked writes pid's executable mappings into unwind_procs. With
-// eager, the tables of all its files are queued for building now;
-// otherwise a file's table is built when a walk first needs it (the kernel
-// asks by table id), which keeps the receiver from building tables for the
-// dozens of libraries a process maps but its stacks never cross.
+// writeLocked writes pid's executable mappings into unwind_procs.
 func (u *Unwinder) writeLocked(pid uint32, st *procState, eager bool) {
 	if u.procMap == nil {
 		return // written when the maps are created
 	}
+	u.entryLocked(pid, st, eager)
+	u.putLocked(pid, st, u.procBuf)
+}
+
+// putLocked writes one entry, value, of pid.
+func (u *Unwinder) putLocked(pid uint32, st *procState, value []byte) {
+	if err := u.procMap.Put(pid, value); err != nil {
+		u.counters.ProcErrors++
+		u.counters.LastError = fmt.Sprintf("registering process %d: %v", pid, err)
+		return
+	}
+	st.registered = true
+}
+
+// entryLocked fills procBuf with pid's entry: its executable mappings,
+// each with its file's table id. With eager, the tables of all its files
+// are queued for building now; otherwise a file's table is built when a
+// walk first needs it (the kernel asks by table id), which keeps the
+// receiver from building tables for the dozens of libraries a process
+// maps but its stacks never cross.
+func (u *Unwinder) entryLocked(pid uint32, st *procState, eager bool) {
 	u.counters.Refreshes++
 	u.entries, u.files = u.entries[:0], u.files[:0]
 	for i := range st.maps {
@@ -604,14 +778,6 @@ func (u *Unwinder) writeLocked(pid uint32, st *procState, eager bool) {
 		binary.LittleEndian.PutUint32(o[24:], e.id)
 		binary.LittleEndian.PutUint32(o[28:], e.rows)
 	}
-	// Only the mappings used: the rest of the value is zero and
-	// unread (count bounds the search).
-	if err := u.procMap.Put(pid, b); err != nil {
-		u.counters.ProcErrors++
-		u.counters.LastError = fmt.Sprintf("registering process %d: %v", pid, err)
-		return
-	}
-	st.registered = true
 }
 
 // tableLocked returns the id that names the file mapped at v from file
@@ -774,7 +940,8 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 		}
 	}
 	for pid := range pids {
-		if st := u.procs[pid]; st != nil {
+		if st := u.procs[pid]; st != nil && !st.ended {
+			delete(u.dirty, pid)
 			u.writeLocked(pid, st, false)
 		}
 	}
@@ -900,6 +1067,7 @@ func (u *Unwinder) Close() error {
 			<-u.done
 			<-u.builderDone
 			<-u.builderDone
+			<-u.flusherDone
 		}
 		u.mu.Lock()
 		defer u.mu.Unlock()

@@ -1,0 +1,73 @@
+//go:build linux
+
+package unwind_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
+)
+
+// Image changes gather for Config.Coalesce before they are written: an
+// image that ends within it is never written to the kernel, one that lives
+// on is written once (in a batch) whatever number of changes it had, and
+// an ended image leaves the kernel at the next flush.
+func TestImagesCoalesced(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root)")
+	}
+	procs := procmaps.NewCache(procmaps.CacheConfig{})
+	u := unwind.New(unwind.Config{TableBytes: 64 << 20, MaxTables: 64, MaxProcesses: 64,
+		Processes: procs, Coalesce: time.Second})
+	defer u.Close()
+	startProfiler(t, u)
+	before, err := u.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Children of this process (their fork copies its mappings) under
+	// pids above pid_max's largest value, so no real process has them.
+	self := uint32(os.Getpid())
+	short := procmaps.Key{PID: 1<<22 + 1, StartTime: 1}
+	long := procmaps.Key{PID: 1<<22 + 2, StartTime: 1}
+	procs.Fork(short, self)
+	procs.Fork(long, self)
+	procs.Exit(short)
+	if u.Registered(long.PID) {
+		t.Fatal("written before the coalescing delay")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !u.Registered(long.PID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the long-lived image was not written")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if u.Registered(short.PID) {
+		t.Error("the image that ended within the delay was written")
+	}
+	st, err := u.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Unwritten - before.Unwritten; got != 1 {
+		t.Errorf("%d images unwritten, want 1", got)
+	}
+	if got := st.Batches - before.Batches; got != 1 {
+		t.Errorf("%d batches, want 1 (one burst)", got)
+	}
+
+	procs.Exit(long)
+	deadline = time.Now().Add(5 * time.Second)
+	for u.Registered(long.PID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended image is still in the kernel")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
