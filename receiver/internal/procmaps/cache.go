@@ -111,6 +111,10 @@ type Cache struct {
 
 	bids buildIDCache
 
+	// procfs is set when ProcRoot is a procfs mount (see openProc).
+	procfsOnce sync.Once
+	procfs     bool
+
 	// Subscribers (see Subscribe) and the events queued for them.
 	subs    map[int]func(ImageEvent)
 	nextSub int
@@ -227,7 +231,7 @@ func (c *Cache) Alive(k Key) bool {
 		return false
 	}
 	c.mu.Unlock()
-	b, err := readSmall(c.procDir(k.PID) + "/stat")
+	b, err := c.readSmall(c.procDir(k.PID) + "/stat")
 	if err != nil {
 		return false
 	}
@@ -249,8 +253,11 @@ type ExecInfo struct {
 
 // Exec records a new program image k and reads it at once, before it can
 // exit: maps, executable, container and the build IDs of its files. The
-// pid's previous image ends. What the read cannot fetch (the process may
-// already be gone) is taken from the event.
+// pid's previous image ends. What the event tells (name, parent, start
+// time) is not read again: with the text mapping known, the maps read must
+// hold it, which tells the image apart from a later one of the pid (or
+// another process under a reused pid) without reading stat. What the read
+// cannot fetch (the process may already be gone) is taken from the event.
 func (c *Cache) Exec(k Key, x ExecInfo) {
 	defer c.flush()
 	c.mu.Lock()
@@ -287,7 +294,11 @@ func (c *Cache) Exec(k Key, x ExecInfo) {
 	}
 	e.loading = make(chan struct{})
 	c.mu.Unlock()
-	c.load(e)
+	var text *Mapping
+	if x.Text.Limit > x.Text.Start {
+		text = &x.Text
+	}
+	c.load(e, text)
 	c.mu.Lock()
 	e.execRead = true
 	c.mu.Unlock()
@@ -480,7 +491,7 @@ func (c *Cache) acquire(k Key) *procEntry {
 		}
 		e.loading = make(chan struct{})
 		c.mu.Unlock()
-		c.load(e)
+		c.load(e, nil)
 		return e
 	}
 	c.lru.MoveToFront(e.elem)
@@ -534,14 +545,15 @@ func (c *Cache) refreshIfDue(e *procEntry) bool {
 	e.execRead = false
 	e.loading = make(chan struct{})
 	c.mu.Unlock()
-	c.load(e)
+	c.load(e, nil)
 	return true
 }
 
 // load reads the process behind e and installs the result. e.loading must
-// have been set by the caller; load closes it.
-func (c *Cache) load(e *procEntry) {
-	maps, info, err := c.readProcess(e.key)
+// have been set by the caller; load closes it. text, when known, is the
+// image's text mapping from its exec event (see readProcess).
+func (c *Cache) load(e *procEntry, text *Mapping) {
+	maps, info, err := c.readProcess(e.key, text)
 	c.refreshes.Add(1)
 	now := c.now()
 

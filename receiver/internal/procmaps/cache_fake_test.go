@@ -377,7 +377,7 @@ func TestCacheWaitsForLoad(t *testing.T) {
 		t.Fatal("Lookup did not wait for the load in flight")
 	case <-time.After(50 * time.Millisecond):
 	}
-	c.load(e)
+	c.load(e, nil)
 	if !<-done {
 		t.Error("Lookup after load missed")
 	}
@@ -389,7 +389,7 @@ func TestCacheWaitsForLoad(t *testing.T) {
 	clk.Advance(time.Second)
 	go func() { done <- c.refreshIfDue(e) }()
 	time.Sleep(50 * time.Millisecond)
-	c.load(e)
+	c.load(e, nil)
 	<-done // true if it waited, false if it came late and was rate limited
 	if st := c.Stats(); st.Refreshes != 2 {
 		t.Errorf("stats %+v", st)

@@ -2,6 +2,7 @@ package procmaps
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -32,11 +33,19 @@ const nsPerTick = 1e9 / 100
 // reused and errOtherProcess is returned. Only those two and a failure to
 // read the maps are errors; identity fields that cannot be read (kernel
 // threads have no exe) are left empty.
-func (c *Cache) readProcess(k Key) ([]Mapping, ProcessInfo, error) {
+//
+// With text, the image's text mapping as its exec event reported it, the
+// read is the exec-time one: the maps must hold that mapping (the same
+// start and inode; under address randomization no other image has it)
+// or errOtherProcess is returned, and stat and comm, which the event
+// told, are not read.
+func (c *Cache) readProcess(k Key, text *Mapping) ([]Mapping, ProcessInfo, error) {
 	pid := k.PID
 	dir := c.procDir(pid)
-	info := ProcessInfo{PID: pid}
-	if b, err := readSmall(dir + "/stat"); err == nil {
+	info := ProcessInfo{PID: pid, StartTime: k.StartTime}
+	if text != nil {
+		// Checked against the maps below.
+	} else if b, err := c.readSmall(dir + "/stat"); err == nil {
 		st, err := parseStat(b)
 		if err != nil {
 			return nil, info, fmt.Errorf("pid %d: %w", pid, err)
@@ -52,7 +61,7 @@ func (c *Cache) readProcess(k Key) ([]Mapping, ProcessInfo, error) {
 	} else if k.StartTime != 0 {
 		return nil, info, err
 	}
-	f, err := safeopen.Open(dir + "/maps")
+	f, err := c.openProc(dir + "/maps")
 	if err != nil {
 		return nil, info, err
 	}
@@ -64,14 +73,19 @@ func (c *Cache) readProcess(k Key) ([]Mapping, ProcessInfo, error) {
 	if !slices.IsSortedFunc(maps, cmpStart) {
 		slices.SortFunc(maps, cmpStart)
 	}
+	if text != nil && len(maps) > 0 && !holds(maps, text) {
+		return nil, info, fmt.Errorf("pid %d does not map the text of its exec at %#x: %w", pid, text.Start, errOtherProcess)
+	}
 
-	if b, err := readSmall(dir + "/comm"); err == nil {
+	if text != nil {
+		// The exec event named it.
+	} else if b, err := c.readSmall(dir + "/comm"); err == nil {
 		info.ExecutableName = string(bytes.TrimSuffix(b, []byte("\n")))
 	}
 	if exe, err := os.Readlink(dir + "/exe"); err == nil {
 		info.ExecutablePath = strings.TrimSuffix(exe, deletedSuffix)
 	}
-	if b, err := readSmall(dir + "/cgroup"); err == nil {
+	if b, err := c.readSmall(dir + "/cgroup"); err == nil {
 		if paths, err := parseCgroupPaths(bytes.NewReader(b)); err == nil {
 			info.CgroupPath = paths[0]
 			for _, p := range paths {
@@ -83,11 +97,20 @@ func (c *Cache) readProcess(k Key) ([]Mapping, ProcessInfo, error) {
 		}
 	}
 	if c.cfg.CommandLine {
-		if b, err := readSmall(dir + "/cmdline"); err == nil {
+		if b, err := c.readSmall(dir + "/cmdline"); err == nil {
 			info.CommandLine = commandLine(b)
 		}
 	}
 	return maps, info, nil
+}
+
+// holds reports whether the sorted maps have a mapping starting where
+// text does, of text's file.
+func holds(maps []Mapping, text *Mapping) bool {
+	i, found := slices.BinarySearchFunc(maps, text.Start, func(m Mapping, start uint64) int {
+		return cmp.Compare(m.Start, start)
+	})
+	return found && maps[i].Inode == text.Inode
 }
 
 // procStat holds the fields of /proc/PID/stat the table uses.
@@ -137,8 +160,8 @@ func cmpStart(a, b Mapping) int {
 	return 0
 }
 
-func readSmall(path string) ([]byte, error) {
-	f, err := safeopen.Open(path)
+func (c *Cache) readSmall(path string) ([]byte, error) {
+	f, err := c.openProc(path)
 	if err != nil {
 		return nil, err
 	}

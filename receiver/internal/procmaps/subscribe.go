@@ -66,15 +66,17 @@ func (c *Cache) flush() {
 	for {
 		c.mu.Lock()
 		evs := c.pending
+		if len(evs) == 0 {
+			// Most calls change nothing a subscriber sees.
+			c.mu.Unlock()
+			return
+		}
 		c.pending = nil
 		subs := make([]func(ImageEvent), 0, len(c.subs))
 		for _, fn := range c.subs {
 			subs = append(subs, fn)
 		}
 		c.mu.Unlock()
-		if len(evs) == 0 {
-			return
-		}
 		for _, ev := range evs {
 			for _, fn := range subs {
 				fn(ev)

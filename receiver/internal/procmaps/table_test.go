@@ -202,7 +202,7 @@ func TestParseStat(t *testing.T) {
 	fp.process(60, "1000-2000 r-xp 00000000 00:00 0")
 	fp.write(60, "stat", []byte("garbage"))
 	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
-	if _, _, err := c.readProcess(Key{PID: 60}); err == nil || errors.Is(err, errOtherProcess) {
+	if _, _, err := c.readProcess(Key{PID: 60}, nil); err == nil || errors.Is(err, errOtherProcess) {
 		t.Errorf("readProcess with a malformed stat: %v", err)
 	}
 	if got := commandLine([]byte("a\x00\x00b\x00")); got != "a  b" {
