@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/ringpoll"
 )
 
 // DefaultRingBufferSize holds about 800 events: at 1,000 execs a second
@@ -61,7 +62,7 @@ type Stats struct {
 type Tracker struct {
 	objs   procObjects
 	links  []link.Link
-	reader *ringbuf.Reader
+	reader *ringpoll.Reader
 	// MmapErr is why mmap events could not be attached (nil when they
 	// were): the syscalls:sys_exit_mmap tracepoint needs tracefs and a
 	// kernel with syscall tracepoints. Exec, fork and exit work without.
@@ -140,7 +141,7 @@ func Start(cfg Config) (_ *Tracker, err error) {
 			t.links = append(t.links, l)
 		}
 	}
-	if t.reader, err = ringbuf.NewReader(t.objs.Events); err != nil {
+	if t.reader, err = ringpoll.NewReader(t.objs.Events); err != nil {
 		return nil, fmt.Errorf("opening the process event ring buffer: %w", err)
 	}
 	return t, nil
@@ -155,7 +156,6 @@ func Start(cfg Config) (_ *Tracker, err error) {
 func (t *Tracker) Run(handle func(*Event), flushed func()) error {
 	var rec ringbuf.Record
 	var ev Event
-	t.reader.SetDeadline(time.Now().Add(pollInterval))
 	for {
 		if err := t.reader.ReadInto(&rec); err != nil {
 			if errors.Is(err, ringbuf.ErrFlushed) {
@@ -165,9 +165,12 @@ func (t *Tracker) Run(handle func(*Event), flushed func()) error {
 				continue
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				// Fork and exit events do not wake us (see proc.bpf.c).
-				t.reader.SetDeadline(time.Now().Add(pollInterval))
-				continue
+				// All read. Fork and exit events do not wake us
+				// (see proc.bpf.c): the poll takes them.
+				err = t.reader.Wait(time.Now().Add(pollInterval))
+				if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+					continue
+				}
 			}
 			if errors.Is(err, ringbuf.ErrClosed) {
 				return ErrClosed

@@ -49,7 +49,7 @@ func TestExecReadOnProcfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	pid := uint32(cmd.Process.Pid) //nolint:gosec // G115: pids fit
+	pid := uint32(cmd.Process.Pid)
 	var text, libc Mapping
 	for deadline := time.Now().Add(5 * time.Second); libc.Limit == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/ringpoll"
 )
 
 // Sizes fixed by bpf/unwind.h.
@@ -117,7 +118,7 @@ type Unwinder struct {
 	tableRequests *ebpf.Map
 	// wakeMap is the ring a walk writes to when it queues a request.
 	wakeMap    *ebpf.Map
-	wakeReader *ringbuf.Reader
+	wakeReader *ringpoll.Reader
 	// ids names the files in use: mapped by a registered process, or
 	// with a table loaded. A file's id is kept across its table's
 	// eviction while processes map it (their entries name it); once
@@ -279,7 +280,7 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 			}
 			maps[i] = m
 		}
-		rd, err := ringbuf.NewReader(maps[5])
+		rd, err := ringpoll.NewReader(maps[5])
 		if err != nil {
 			for _, c := range maps {
 				_ = c.Close()
@@ -516,10 +517,17 @@ func (u *Unwinder) run() {
 	for {
 		// Asleep until a walk queues a request (unwind_wake), or a
 		// second: a full ring loses wake-ups, not requests.
-		u.wakeReader.SetDeadline(time.Now().Add(time.Second))
-		err := u.wakeReader.ReadInto(&rec)
+		err := u.wakeReader.Wait(time.Now().Add(time.Second))
 		if errors.Is(err, ringbuf.ErrClosed) {
 			return
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// The poller failed: serve the requests each second.
+			select {
+			case <-u.stop:
+				return
+			case <-time.After(time.Second):
+			}
 		}
 		woken := err == nil
 		if woken {
@@ -530,7 +538,6 @@ func (u *Unwinder) run() {
 				return
 			case <-time.After(u.cfg.Poll):
 			}
-			u.wakeReader.SetDeadline(time.Now())
 			for u.wakeReader.ReadInto(&rec) == nil {
 			}
 		}
