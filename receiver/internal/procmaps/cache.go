@@ -150,6 +150,8 @@ type procEntry struct {
 	// its exec: that read races the dynamic loader, which maps the
 	// libraries right after, so the first miss may read again at once.
 	execRead bool
+	// announced is set once subscribers were told the image started.
+	announced bool
 	// loading is non-nil while a read is in flight and closed when done,
 	// so concurrent callers wait for it instead of reading again.
 	loading chan struct{}
@@ -289,8 +291,9 @@ func (c *Cache) Exec(k Key, x ExecInfo) {
 		if t.Path == "" {
 			t.Path = e.info.ExecutablePath
 		}
+		// Announced with what the read below finds: one event, with
+		// the libraries and the loader when it succeeds.
 		e.mappings = []Mapping{t}
-		c.notifyLocked(ImageEvent{Kind: ImageStarted, Key: e.key, Mappings: e.mappings})
 	}
 	e.loading = make(chan struct{})
 	c.mu.Unlock()
@@ -300,6 +303,9 @@ func (c *Cache) Exec(k Key, x ExecInfo) {
 	}
 	c.load(e, text)
 	c.mu.Lock()
+	if !e.announced && len(e.mappings) > 0 {
+		c.announceLocked(e, e.mappings, true)
+	}
 	e.execRead = true
 	c.mu.Unlock()
 	c.warmBuildIDs(e)
@@ -323,7 +329,7 @@ func (c *Cache) Fork(child Key, ppid uint32) {
 	e.info.PID, e.info.PPID, e.info.StartTime = child.PID, ppid, child.StartTime
 	e.loaded = parent.loaded
 	if len(e.mappings) > 0 {
-		c.notifyLocked(ImageEvent{Kind: ImageStarted, Key: child, Mappings: e.mappings})
+		c.announceLocked(e, e.mappings, false)
 	}
 }
 
@@ -360,7 +366,7 @@ func (c *Cache) Mmap(k Key, m Mapping) {
 	ms, changed := withMapping(e.mappings, m)
 	if changed {
 		e.mappings = ms
-		c.notifyLocked(ImageEvent{Kind: ImageMappingsChanged, Key: e.key, Mappings: ms})
+		c.announceLocked(e, ms, false)
 	}
 	c.mu.Unlock()
 	if changed {
@@ -567,13 +573,9 @@ func (c *Cache) load(e *procEntry, text *Mapping) {
 	case err == nil:
 		// A zombie's maps are empty; keep what we had so samples taken
 		// just before exit still resolve.
-		if len(maps) > 0 && !slices.Equal(maps, e.mappings) {
-			kind := ImageMappingsChanged
-			if len(e.mappings) == 0 {
-				kind = ImageStarted
-			}
+		if len(maps) > 0 && (!slices.Equal(maps, e.mappings) || !e.announced) {
 			e.mappings = maps
-			c.notifyLocked(ImageEvent{Kind: kind, Key: e.key, Mappings: maps})
+			c.announceLocked(e, maps, text != nil)
 		}
 		e.info = mergeInfo(e.info, info)
 		e.loaded = true
@@ -584,10 +586,26 @@ func (c *Cache) load(e *procEntry, text *Mapping) {
 		if !e.loaded && !e.fromEvent {
 			c.unattributed.Add(1)
 		}
+		if !e.announced && len(e.mappings) > 0 {
+			// The exec event's text: started, then ended.
+			c.announceLocked(e, e.mappings, text != nil)
+		}
 		c.endLocked(e)
 	}
 	close(e.loading)
 	e.loading = nil
+}
+
+// announceLocked tells subscribers e's mappings ms: Started the first
+// time, MappingsChanged after. exec marks the image of an exec event,
+// running now: its first samples are due at once.
+func (c *Cache) announceLocked(e *procEntry, ms []Mapping, exec bool) {
+	kind := ImageMappingsChanged
+	if !e.announced {
+		kind = ImageStarted
+		e.announced = true
+	}
+	c.notifyLocked(ImageEvent{Kind: kind, Key: e.key, Mappings: ms, Exec: exec})
 }
 
 // warmBuildIDs reads the build IDs of e's executable file mappings now,

@@ -16,8 +16,15 @@ func TestExecReadChecksText(t *testing.T) {
 	// No stat: reading it would fail the read.
 	fp.process(90, mapsLine(0x1000, 0x2000, 7, "/bin/a"), mapsLine(0x5000, 0x6000, 8, "/lib/b.so"))
 	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	var evs []ImageEvent
+	unsubscribe := c.Subscribe(func(ev ImageEvent) { evs = append(evs, ev) })
 	k := key(90, 5, 1)
 	c.Exec(k, ExecInfo{PPID: 3, Comm: "from-event", Filename: "/bin/a", Text: Mapping{Start: 0x1000, Limit: 0x2000, Inode: 7}})
+	unsubscribe()
+	// One event: started with what the read found, marked as an exec's.
+	if len(evs) != 1 || evs[0].Kind != ImageStarted || !evs[0].Exec || len(evs[0].Mappings) != 2 {
+		t.Errorf("events of the exec: %+v", evs)
+	}
 	info, ok := c.Process(k)
 	if !ok || info.ExecutableName != "from-event" || info.PPID != 3 || info.ExecutablePath != "/usr/bin/fake" || info.ContainerID != cid {
 		t.Errorf("identity %+v, %v: want the event's name and parent, the read's executable and container", info, ok)

@@ -27,6 +27,10 @@ type ImageEvent struct {
 	// MappingsChanged (nil otherwise). The table never modifies a list it
 	// handed out: it may be kept.
 	Mappings []Mapping
+	// Exec is set on the Started (or the first MappingsChanged) of an
+	// image its exec event announced: it runs now, and its first samples
+	// are due, so a subscriber should not defer its work for it.
+	Exec bool
 }
 
 // Subscribe calls fn with every later change of the table, in the order

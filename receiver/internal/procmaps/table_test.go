@@ -303,7 +303,7 @@ func TestTableExecTextWhenGone(t *testing.T) {
 	if !slices.Equal(kinds, want) {
 		t.Errorf("events of the image: %v, want %v", kinds, want)
 	}
-	if len(events) == 0 || len(events[0].Mappings) != 1 || events[0].Mappings[0].Start != text.Start {
+	if len(events) == 0 || len(events[0].Mappings) != 1 || events[0].Mappings[0].Start != text.Start || !events[0].Exec {
 		t.Errorf("events %+v", events)
 	}
 }

@@ -4,6 +4,9 @@ package unwind_test
 
 import (
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +65,19 @@ func TestImagesCoalesced(t *testing.T) {
 		t.Errorf("%d batches, want 1 (one burst)", got)
 	}
 
+	// An exec'd image runs now: written at once, without the delay.
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	text := textMapping(t, cmd.Process.Pid)
+	sleeper := procmaps.Key{PID: uint32(cmd.Process.Pid), StartTime: 1, ExecID: 1}
+	procs.Exec(sleeper, procmaps.ExecInfo{Comm: "sleep", Filename: text.Path, Text: text})
+	if !u.Registered(sleeper.PID) {
+		t.Error("an exec'd image was not written at once")
+	}
+
 	procs.Exit(long)
 	deadline = time.Now().Add(5 * time.Second)
 	for u.Registered(long.PID) {
@@ -70,4 +86,28 @@ func TestImagesCoalesced(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// textMapping waits until pid's executable is mapped and returns its
+// text mapping as /proc/PID/maps shows it.
+func textMapping(t *testing.T, pid int) procmaps.Mapping {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/maps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps, err := procmaps.ParseMaps(f)
+		_ = f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range maps {
+			if m.Executable() && strings.HasSuffix(m.Path, "/sleep") {
+				return m
+			}
+		}
+	}
+	t.Fatalf("pid %d: no text mapping of sleep within 5s", pid)
+	return procmaps.Mapping{}
 }

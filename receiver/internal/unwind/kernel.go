@@ -315,12 +315,19 @@ func (u *Unwinder) Replacements(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map
 // the kernel once its changes of the next Coalesce have gathered (see
 // flusher), and its entry is deleted when it ends (a later image of the
 // pid replaces it). An image that ends before it was written never is.
+// An exec'd image is written at once: it runs now, and its first samples
+// must find it (a fork's image, usually replaced by an exec within
+// microseconds, waits).
 func (u *Unwinder) onImage(ev procmaps.ImageEvent) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	pid := ev.Key.PID
 	switch ev.Kind {
 	case procmaps.ImageStarted, procmaps.ImageMappingsChanged:
+		if ev.Exec && u.procMap != nil {
+			u.setLocked(ev.Key, ev.Mappings, false)
+			return
+		}
 		st := u.procs[pid]
 		if st == nil {
 			st = &procState{}
