@@ -59,15 +59,14 @@ func NewReader(m *ebpf.Map) (*Reader, error) {
 		_ = rd.Close()
 		return nil, fmt.Errorf("duplicating the ring buffer's descriptor: %w", err)
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		_ = rd.Close()
-		return nil, fmt.Errorf("ring buffer descriptor: %w", err)
-	}
+	// Non-blocking before os.NewFile, which then hands it to the poller.
+	err = unix.SetNonblock(fd, true)
 	r := &Reader{Reader: rd, f: os.NewFile(uintptr(fd), m.String())}
-	if r.rc, err = r.f.SyscallConn(); err == nil {
-		// Fails unless the poller took the descriptor.
-		err = r.f.SetReadDeadline(time.Time{})
+	if err == nil {
+		if r.rc, err = r.f.SyscallConn(); err == nil {
+			// Fails unless the poller took the descriptor.
+			err = r.f.SetReadDeadline(time.Time{})
+		}
 	}
 	if err != nil {
 		_ = r.Close()
@@ -87,9 +86,8 @@ func (r *Reader) Wait(deadline time.Time) error {
 	if r.closing.Load() {
 		return ringbuf.ErrClosed
 	}
-	if err := r.f.SetReadDeadline(deadline); err != nil {
-		return r.closed(err)
-	}
+	// It fails only on a closed file, and then so does Read.
+	_ = r.f.SetReadDeadline(deadline)
 	err := r.rc.Read(func(uintptr) bool {
 		return r.woken.Swap(false) || r.AvailableBytes() > 0
 	})

@@ -111,3 +111,41 @@ func textMapping(t *testing.T, pid int) procmaps.Mapping {
 	t.Fatalf("pid %d: no text mapping of sleep within 5s", pid)
 	return procmaps.Mapping{}
 }
+
+// A batch that does not fit (unwind_procs full) writes what fits and
+// counts the rest, each as a failed registration.
+func TestBatchOverflowCounted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root)")
+	}
+	procs := procmaps.NewCache(procmaps.CacheConfig{})
+	u := unwind.New(unwind.Config{TableBytes: 64 << 20, MaxTables: 64, MaxProcesses: 3,
+		Processes: procs, Coalesce: 100 * time.Millisecond})
+	defer u.Close()
+	startProfiler(t, u) // registers its idle process: two entries left
+	self := uint32(os.Getpid())
+	for i := range uint32(4) {
+		procs.Fork(procmaps.Key{PID: 1<<22 + 10 + i, StartTime: 1}, self)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := u.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ProcErrors > 0 {
+			if st.LastError == "" {
+				t.Error("no error named")
+			}
+			if st.Processes > 3 {
+				t.Errorf("%d processes registered in a map of 3", st.Processes)
+			}
+			t.Logf("%d registered, %d failed: %s", st.Processes, st.ProcErrors, st.LastError)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed registration counted: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
