@@ -52,7 +52,8 @@ type Cache struct {
 	lru     list.List
 	stats   CacheStats
 	// OnEvict, when set, is called (with the cache locked) for every
-	// evicted table, so the kernel's copy is dropped with it.
+	// evicted entry, so the kernel's copy of a table is dropped with it;
+	// the table is nil for a remembered failure.
 	OnEvict func(FileKey, *Table)
 }
 
@@ -146,9 +147,11 @@ func (c *Cache) evict(el *list.Element) {
 	c.stats.Tables--
 	if e.table != nil {
 		c.stats.Evictions++
-		if c.OnEvict != nil {
-			c.OnEvict(e.key, e.table)
-		}
+	}
+	// Failures too: what refers to the key (the unwinder's aliases of a
+	// build ID) must go with it, or it outlives the budget.
+	if c.OnEvict != nil {
+		c.OnEvict(e.key, e.table)
 	}
 }
 

@@ -2,6 +2,7 @@ package unwind
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -67,6 +68,27 @@ func TestCacheRemembersFailures(t *testing.T) {
 	}
 	if s := c.Stats(); s.Errors != 1 || s.Hits != 2 {
 		t.Fatalf("failure parsed once: %+v", s)
+	}
+	// Failures are evicted like tables, and reported, so what names
+	// them (the unwinder's aliases) goes too: none of it is unbounded.
+	small := NewCache(3*failedEntryBytes, nil)
+	var gone []FileKey
+	small.OnEvict = func(k FileKey, tb *Table) {
+		if tb != nil {
+			t.Errorf("%v: a failure evicted with a table", k)
+		}
+		gone = append(gone, k)
+	}
+	for i := range 5 {
+		if _, err := small.Get(FileKey{BuildID: fmt.Sprint("bad", i)}, bad); err == nil {
+			t.Fatal("want an error for a non-ELF file")
+		}
+	}
+	if s := small.Stats(); s.Tables != 3 || s.Bytes != 3*failedEntryBytes || s.Evictions != 0 {
+		t.Fatalf("remembered failures within the budget: %+v", s)
+	}
+	if len(gone) != 2 || gone[0] != (FileKey{BuildID: "bad0"}) || gone[1] != (FileKey{BuildID: "bad1"}) {
+		t.Fatalf("evicted failures reported oldest first: %v", gone)
 	}
 	// A file without any CFI is not an error: frame pointers are used.
 	tiny := NewCache(16, nil)
