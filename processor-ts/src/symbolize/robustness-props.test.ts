@@ -200,9 +200,9 @@ function dwarfFields(elf: ElfFile, fields: Field[]): void {
     if (!s || (s.flags & 0x800) !== 0) return;
     let p = 0;
     for (let k = 0; k < max && p + 12 <= s.size; k++) {
-      const len = elf.buf.readUInt32LE(s.offset + p);
+      const len = elf.bytes(s.offset + p, s.offset + p + 4).readUInt32LE(0);
       if (len === 0 || len >= 0xfffffff0) break;
-      each(p, s.offset + p, elf.buf.readUInt16LE(s.offset + p + 4));
+      each(p, s.offset + p, elf.bytes(s.offset + p + 4, s.offset + p + 6).readUInt16LE(0));
       p += 4 + len;
     }
   };
@@ -221,7 +221,7 @@ function dwarfFields(elf: ElfFile, fields: Field[]): void {
     }
   });
   units('.debug_line', 6, (_, f, v) => {
-    const b = elf.buf;
+    const b = elf.bytes(0, elf.size);
     add(`line.unit_length@${f}`, f, 4);
     add(`line.version@${f}`, f + 4, 2);
     const hl = f + (v >= 5 ? 8 : 6);

@@ -69,7 +69,7 @@ export class ObjectSymbolizer {
     this.reads++;
     const file = await readElfFile(path, this.maxFileSize);
     const fileKey = fileIdentityKey(file);
-    const elf = new ElfFile(file.buf, file.loaded);
+    const elf = new ElfFile(file.image);
     const id = elf.buildId();
     const key = `${this.ns}${id ? `build-id:${id}` : `file:${fileKey}`}`;
     const cached = this.contexts.get(key);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { parseNotes } from '../../symbolize/elf/elf.js';
+import { FileImage } from '../../symbolize/elf/image.js';
 
 /**
  * The identities a producer may give a mapping's file (OpenTelemetry semantic conventions,
@@ -25,12 +26,13 @@ const HTL_CHUNK = 4096;
  * (libpf/fileid.go FileIDFromExecutableReader and basehash's 32-digit form; re-implemented from
  * that description).
  */
-export function htlhash(buf: Buffer): string {
+export function htlhash(file: Buffer | FileImage): string {
+  const img = file instanceof FileImage ? file : FileImage.whole(file);
   const h = createHash('sha256');
-  h.update(buf.subarray(0, HTL_CHUNK));
-  h.update(buf.subarray(Math.max(0, buf.length - HTL_CHUNK)));
+  h.update(img.bytes(0, HTL_CHUNK));
+  h.update(img.bytes(Math.max(0, img.size - HTL_CHUNK), img.size));
   const len = Buffer.alloc(8);
-  len.writeBigUInt64BE(BigInt(buf.length));
+  len.writeBigUInt64BE(BigInt(img.size));
   h.update(len);
   return h.digest().subarray(0, 16).toString('hex');
 }

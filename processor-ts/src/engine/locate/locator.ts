@@ -235,7 +235,7 @@ export function matches(ctx: ObjectContext, ids: BuildIds): boolean {
   if (ids.gnu !== undefined && ctx.buildId !== undefined) return ctx.buildId === ids.gnu.toLowerCase();
   const go = ctx.elf.goBuildId();
   if (ids.go !== undefined && go !== undefined) return go === ids.go;
-  if (ids.htlhash !== undefined && !ctx.elf.contentsStripped()) return htlhash(ctx.elf.buf) === ids.htlhash.toLowerCase();
+  if (ids.htlhash !== undefined && !ctx.elf.contentsStripped()) return htlhash(ctx.elf.image) === ids.htlhash.toLowerCase();
   return true;
 }
 

@@ -2,6 +2,7 @@ import { constants as fsc, promises as fsp } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { ElfFile, type SectionHeader } from '../elf/elf.js';
+import { FileImage, type ImagePiece } from '../elf/image.js';
 import { ElfError } from '../types.js';
 
 export const DEFAULT_DEBUG_DIRS: readonly string[] = ['/usr/lib/debug'];
@@ -88,7 +89,7 @@ function unreadSections(elf: ElfFile): Array<[number, number]> {
     (!isGo && (s.flags & SHF_ALLOC) !== 0 && (PROGRAM_IMAGE.has(s.type) || (symtab && (DYNAMIC_SYMBOLS.has(s.type) || dynstr.has(s.index)))));
   return elf.sections
     .filter((s) => s.type !== SHT_NOBITS && s.size > 0 && unread(s))
-    .map((s): [number, number] => [Math.max(s.offset, ALWAYS_READ), Math.min(s.offset + s.size, elf.buf.length - ALWAYS_READ)])
+    .map((s): [number, number] => [Math.max(s.offset, ALWAYS_READ), Math.min(s.offset + s.size, elf.size - ALWAYS_READ)])
     .filter(([a, b]) => a < b)
     .sort((a, b) => a[0] - b[0]);
 }
@@ -111,10 +112,11 @@ function headerRanges(buf: Buffer, size: number): Array<[number, number]> | unde
   return out.every(([a, b]) => b <= size && a <= b) ? out : undefined;
 }
 
-async function readRange(fh: fsp.FileHandle, buf: Buffer, from: number, to: number): Promise<number> {
+/** Reads file bytes [at, at + to - from) into buf[from, to); returns how many were read. */
+async function readRange(fh: fsp.FileHandle, buf: Buffer, from: number, to: number, at = from): Promise<number> {
   let off = from;
   while (off < to) {
-    const { bytesRead } = await fh.read(buf, off, to - off, off);
+    const { bytesRead } = await fh.read(buf, off, to - off, at + off - from);
     if (bytesRead === 0) break;
     off += bytesRead;
   }
@@ -122,63 +124,85 @@ async function readRange(fh: fsp.FileHandle, buf: Buffer, from: number, to: numb
 }
 
 /**
- * Reads an ELF file as the symbolizer needs it: every byte but the sections it never reads
- * (code, and the loaded image of non-Go files — 80 % of the node binary), which stay zero. The buffer
- * is allocated zero-filled, so the pages never read are never touched and cost no resident
- * memory; `loaded` is what was read. The first and last 4 KiB are always read. A file whose section table is odd is
- * read whole (ElfFile then judges it) up to 64 MiB, refused beyond; a file that is not ELF is
- * refused on its first bytes.
+ * Reads the ranges (merged where they overlap or touch) each into a buffer of its own size.
+ * Undefined when the file ended before one of them (it shrank, or a header lied).
+ */
+async function readPieces(fh: fsp.FileHandle, size: number, ranges: Array<[number, number]>): Promise<FileImage | undefined> {
+  const merged: Array<[number, number]> = [];
+  for (const [a, b] of [...ranges].filter(([a, b]) => a < b).sort((x, y) => x[0] - y[0])) {
+    const last = merged[merged.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else merged.push([a, b]);
+  }
+  const pieces: ImagePiece[] = [];
+  for (const [a, b] of merged) {
+    // Each piece is filled by the read below before anyone sees it (short reads give up).
+    const buf = Buffer.allocUnsafe(b - a);
+    if ((await readRange(fh, buf, 0, b - a, a)) !== b - a) return undefined;
+    pieces.push({ offset: a, buf });
+  }
+  return new FileImage(size, pieces);
+}
+
+/**
+ * Reads an ELF file as the symbolizer needs it: headers first (ELF header, program and section
+ * header tables, section names), then every byte but the sections it never reads (code, and the
+ * loaded image of non-Go files — 80 % of the node binary), each run of needed bytes into a
+ * buffer of its own size: memory, and the external memory V8 schedules collections by, is what
+ * was read (`image.loadedBytes`), not the file's size. The first and last 4 KiB are always
+ * read. A file whose section table is odd is read whole (ElfFile then judges it) up to 64 MiB,
+ * refused beyond; a file that is not ELF is refused on its first bytes.
  * Same checks as readRegularFile.
  */
-export async function readElfFile(path: string, maxSize: number): Promise<{ buf: Buffer; loaded: number } & FileIdentity> {
+export async function readElfFile(path: string, maxSize: number): Promise<{ image: FileImage } & FileIdentity> {
   await statRegularFile(path, maxSize);
   const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
   try {
     const st = await fh.stat();
     checkRegular(path, st, maxSize);
     const id = { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size };
-    // Not ELF: refused on its first bytes, before the file's buffer exists (a 1 GiB file
-    // named by a request would otherwise be read whole into memory).
+    // Not ELF: refused on its first bytes, before anything of the file's size exists (a 1 GiB
+    // file named by a request would otherwise be read whole into memory).
     const head = Buffer.alloc(Math.min(64, st.size));
     if ((await readRange(fh, head, 0, head.length)) < 4 || head.readUInt32BE(0) !== ELF_MAGIC) {
       throw new ElfError(`${path}: not an ELF file`);
     }
-    const buf = Buffer.alloc(st.size);
-    head.copy(buf);
-    const whole = async (): Promise<{ buf: Buffer; loaded: number } & FileIdentity> => {
+    const whole = async (): Promise<{ image: FileImage } & FileIdentity> => {
       // A large file whose sections cannot be listed is not worth its size in memory (an ELF
       // magic followed by a gigabyte of zeros would be).
       if (st.size > MAX_UNLISTED_BYTES) throw new ElfError(`${path}: section table unreadable in a ${st.size}-byte file`);
+      const buf = Buffer.allocUnsafe(st.size);
       const n = await readRange(fh, buf, 0, st.size);
-      return { buf: n === st.size ? buf : buf.subarray(0, n), loaded: n, ...id };
+      return { image: FileImage.whole(buf.subarray(0, n)), ...id };
     };
-    const headers = headerRanges(buf, st.size);
+    const headers = headerRanges(head, st.size);
     if (!headers) return await whole();
-    for (const [a, b] of headers) if ((await readRange(fh, buf, a, b)) < b - a) return await whole();
+    const tables = await readPieces(fh, st.size, [[0, head.length], ...headers]);
+    if (!tables) return await whole();
     // The section names (the shstrtab entry of the table just read), then the sections.
     let skip: Array<[number, number]>;
     try {
-      const is64 = buf[4] === 2;
-      const e = headers[1]![0] + buf.readUInt16LE(is64 ? 62 : 50) * buf.readUInt16LE(is64 ? 58 : 46);
-      const off = is64 ? Number(buf.readBigUInt64LE(e + 24)) : buf.readUInt32LE(e + 16);
-      const size = is64 ? Number(buf.readBigUInt64LE(e + 32)) : buf.readUInt32LE(e + 20);
+      const is64 = head[4] === 2;
+      const e = tables.bytes(headers[1]![0] + head.readUInt16LE(is64 ? 62 : 50) * head.readUInt16LE(is64 ? 58 : 46), headers[1]![1]);
+      const off = is64 ? Number(e.readBigUInt64LE(24)) : e.readUInt32LE(16);
+      const size = is64 ? Number(e.readBigUInt64LE(32)) : e.readUInt32LE(20);
       if (off + size > st.size) return await whole();
-      await readRange(fh, buf, off, off + size);
-      skip = unreadSections(new ElfFile(buf));
+      const named = await readPieces(fh, st.size, [[0, head.length], ...headers, [off, off + size]]);
+      if (!named) return await whole();
+      skip = unreadSections(new ElfFile(named));
     } catch {
       return await whole();
     }
-    let loaded = 0;
+    const wanted: Array<[number, number]> = [];
     let at = 0;
     for (const [a, b] of [...skip, [st.size, st.size] as [number, number]]) {
-      if (a > at) {
-        const n = await readRange(fh, buf, at, a);
-        loaded += n;
-        if (n < a - at) return await whole(); // the file shrank: read it as it is now
-      }
+      if (a > at) wanted.push([at, a]);
       at = Math.max(at, b);
     }
-    return { buf, loaded, ...id };
+    const image = await readPieces(fh, st.size, wanted);
+    // The file shrank under us: read it as it is now.
+    if (!image) return await whole();
+    return { image, ...id };
   } finally {
     await fh.close();
   }
@@ -209,17 +233,16 @@ export async function findDebugFile(
   const link = elf.debugLink();
   for (const cand of debugCandidates(path, elf, debugDirs)) {
     if (cand === path) continue;
-    let buf: Buffer;
-    let loaded: number;
-    try {
-      // A .gnu_debuglink CRC covers the whole file: read all of it then.
-      ({ buf, loaded } = id !== undefined ? await readElfFile(cand, maxSize) : await readRegularFile(cand, maxSize, { elf: true }).then((f) => ({ ...f, loaded: f.buf.length })));
-    } catch { continue; }
     let dbg: ElfFile;
-    try { dbg = new ElfFile(buf, loaded); } catch { continue; }
+    let whole: Buffer | undefined;
+    try {
+      if (id !== undefined) dbg = new ElfFile((await readElfFile(cand, maxSize)).image);
+      // A .gnu_debuglink CRC covers the whole file: read all of it then.
+      else dbg = new ElfFile((whole = (await readRegularFile(cand, maxSize, { elf: true })).buf));
+    } catch { continue; }
     if (id !== undefined) {
       if (dbg.buildId() !== id) continue;
-    } else if (link && crc32(buf) >>> 0 !== link.crc) continue;
+    } else if (link && whole && crc32(whole) >>> 0 !== link.crc) continue;
     if (!dbg.hasDwarf() && !dbg.sections.some((s) => s.name === '.symtab')) continue;
     return { path: cand, elf: dbg };
   }

@@ -1,5 +1,6 @@
 import { inflateSync } from 'node:zlib';
 import { ElfError, type FileOffset, type VirtualAddress } from '../types.js';
+import { FileImage } from './image.js';
 
 export const SHT_NOBITS = 8;
 export const SHT_SYMTAB = 2;
@@ -34,102 +35,107 @@ export interface ProgramHeader {
   readonly memsz: number;
 }
 
-/** Read-only view of an ELF32/ELF64 little-endian object held in a Buffer. */
+/** Read-only view of an ELF32/ELF64 little-endian object: a whole file or the parts of it that were read. */
 export class ElfFile {
-  readonly buf: Buffer;
+  /** The file's bytes as read (FileImage: pieces; unread ranges read as zeros). */
+  readonly image: FileImage;
   readonly is64: boolean;
   readonly type: number;
   readonly machine: number;
   readonly sections: readonly SectionHeader[];
   readonly programHeaders: readonly ProgramHeader[];
-  private readonly dv: DataView;
   private readonly byName = new Map<string, SectionHeader>();
   private readonly dataCache = new Map<number, Buffer>();
 
-  /** Bytes of the file actually read (readElfFile leaves sections it never reads unread). */
-  readonly loadedBytes: number;
-
-  constructor(buf: Buffer, loadedBytes = buf.length) {
-    this.buf = buf;
-    this.loadedBytes = loadedBytes;
-    this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    if (buf.length < 52 || buf.readUInt32BE(0) !== 0x7f454c46) throw new ElfError('not an ELF file');
-    const cls = buf[4];
+  constructor(file: Buffer | FileImage) {
+    this.image = file instanceof FileImage ? file : FileImage.whole(file);
+    const hdr = this.image.bytes(0, 64);
+    if (hdr.length < 52 || hdr.readUInt32BE(0) !== 0x7f454c46) throw new ElfError('not an ELF file');
+    const cls = hdr[4];
     if (cls !== 1 && cls !== 2) throw new ElfError(`bad ELF class ${cls}`);
-    if (buf[5] !== 1) throw new ElfError('only little-endian ELF is supported');
+    if (hdr[5] !== 1) throw new ElfError('only little-endian ELF is supported');
     this.is64 = cls === 2;
-    if (this.is64 && buf.length < 64) throw new ElfError('truncated ELF header');
-    this.type = this.u16(16);
-    this.machine = this.u16(18);
-    this.programHeaders = this.readProgramHeaders();
-    this.sections = this.readSections();
+    if (this.is64 && hdr.length < 64) throw new ElfError('truncated ELF header');
+    this.type = hdr.readUInt16LE(16);
+    this.machine = hdr.readUInt16LE(18);
+    this.programHeaders = this.readProgramHeaders(hdr);
+    this.sections = this.readSections(hdr);
     for (const s of this.sections) if (!this.byName.has(s.name)) this.byName.set(s.name, s);
   }
 
-  private u16(off: number): number {
-    return this.dv.getUint16(off, true);
-  }
-  private u32(off: number): number {
-    return this.dv.getUint32(off, true);
-  }
-  private addr(off: number): number {
-    return this.is64 ? this.dv.getUint32(off + 4, true) * TWO32 + this.dv.getUint32(off, true) : this.u32(off);
+  /** The file's size (a file read in parts is as long as the file). */
+  get size(): number {
+    return this.image.size;
   }
 
-  private readProgramHeaders(): ProgramHeader[] {
-    const phoff = this.addr(this.is64 ? 32 : 28);
-    const phentsize = this.u16(this.is64 ? 54 : 42);
-    const phnum = this.u16(this.is64 ? 56 : 44);
+  /** Bytes of the file actually read (readElfFile leaves sections it never reads unread). */
+  get loadedBytes(): number {
+    return this.image.loadedBytes;
+  }
+
+  /** The file's bytes in [start, end), clamped to its size; unread bytes read as zeros. */
+  bytes(start: number, end: number): Buffer {
+    return this.image.bytes(start, end);
+  }
+
+  private addr(b: Buffer, off: number): number {
+    return this.is64 ? b.readUInt32LE(off + 4) * TWO32 + b.readUInt32LE(off) : b.readUInt32LE(off);
+  }
+
+  private readProgramHeaders(hdr: Buffer): ProgramHeader[] {
+    const phoff = this.addr(hdr, this.is64 ? 32 : 28);
+    const phentsize = hdr.readUInt16LE(this.is64 ? 54 : 42);
+    const phnum = hdr.readUInt16LE(this.is64 ? 56 : 44);
     if (phnum === 0) return [];
-    if (phentsize < (this.is64 ? 56 : 32) || phoff + phnum * phentsize > this.buf.length) {
+    if (phentsize < (this.is64 ? 56 : 32) || phoff + phnum * phentsize > this.size) {
       throw new ElfError('program header table out of range');
     }
+    const t = this.bytes(phoff, phoff + phnum * phentsize);
     const out: ProgramHeader[] = [];
     for (let i = 0; i < phnum; i++) {
-      const o = phoff + i * phentsize;
+      const o = i * phentsize;
       out.push(
         this.is64
-          ? { type: this.u32(o), flags: this.u32(o + 4), offset: this.addr(o + 8), vaddr: this.addr(o + 16), filesz: this.addr(o + 32), memsz: this.addr(o + 40) }
-          : { type: this.u32(o), offset: this.u32(o + 4), vaddr: this.u32(o + 8), filesz: this.u32(o + 16), memsz: this.u32(o + 20), flags: this.u32(o + 24) },
+          ? { type: t.readUInt32LE(o), flags: t.readUInt32LE(o + 4), offset: this.addr(t, o + 8), vaddr: this.addr(t, o + 16), filesz: this.addr(t, o + 32), memsz: this.addr(t, o + 40) }
+          : { type: t.readUInt32LE(o), offset: t.readUInt32LE(o + 4), vaddr: t.readUInt32LE(o + 8), filesz: t.readUInt32LE(o + 16), memsz: t.readUInt32LE(o + 20), flags: t.readUInt32LE(o + 24) },
       );
     }
     return out;
   }
 
-  private readSections(): SectionHeader[] {
-    const shoff = this.addr(this.is64 ? 40 : 32);
-    const shentsize = this.u16(this.is64 ? 58 : 46);
-    let shnum = this.u16(this.is64 ? 60 : 48);
-    let shstrndx = this.u16(this.is64 ? 62 : 50);
+  private readSections(hdr: Buffer): SectionHeader[] {
+    const shoff = this.addr(hdr, this.is64 ? 40 : 32);
+    const shentsize = hdr.readUInt16LE(this.is64 ? 58 : 46);
+    let shnum = hdr.readUInt16LE(this.is64 ? 60 : 48);
+    let shstrndx = hdr.readUInt16LE(this.is64 ? 62 : 50);
     if (shoff === 0) return [];
     const min = this.is64 ? 64 : 40;
-    if (shentsize < min || shoff + min > this.buf.length) throw new ElfError('section header table out of range');
-    const raw = (i: number) => {
-      const o = shoff + i * shentsize;
+    if (shentsize < min || shoff + min > this.size) throw new ElfError('section header table out of range');
+    const raw = (t: Buffer, i: number) => {
+      const o = i * shentsize;
       return this.is64
-        ? { nameOff: this.u32(o), type: this.u32(o + 4), flags: this.addr(o + 8), addr: this.addr(o + 16), offset: this.addr(o + 24), size: this.addr(o + 32), link: this.u32(o + 40), entsize: this.addr(o + 56) }
-        : { nameOff: this.u32(o), type: this.u32(o + 4), flags: this.u32(o + 8), addr: this.u32(o + 12), offset: this.u32(o + 16), size: this.u32(o + 20), link: this.u32(o + 24), entsize: this.u32(o + 36) };
+        ? { nameOff: t.readUInt32LE(o), type: t.readUInt32LE(o + 4), flags: this.addr(t, o + 8), addr: this.addr(t, o + 16), offset: this.addr(t, o + 24), size: this.addr(t, o + 32), link: t.readUInt32LE(o + 40), entsize: this.addr(t, o + 56) }
+        : { nameOff: t.readUInt32LE(o), type: t.readUInt32LE(o + 4), flags: t.readUInt32LE(o + 8), addr: t.readUInt32LE(o + 12), offset: t.readUInt32LE(o + 16), size: t.readUInt32LE(o + 20), link: t.readUInt32LE(o + 24), entsize: t.readUInt32LE(o + 36) };
     };
-    if (shnum === 0) shnum = raw(0).size; // extended numbering
-    if (shstrndx === 0xffff) shstrndx = raw(0).link;
-    if (shoff + shnum * shentsize > this.buf.length) throw new ElfError('section header table out of range');
+    const first = raw(this.bytes(shoff, shoff + min), 0);
+    if (shnum === 0) shnum = first.size; // extended numbering
+    if (shstrndx === 0xffff) shstrndx = first.link;
+    if (shoff + shnum * shentsize > this.size) throw new ElfError('section header table out of range');
+    const table = this.bytes(shoff, shoff + shnum * shentsize);
     const raws = [];
-    for (let i = 0; i < shnum; i++) raws.push(raw(i));
+    for (let i = 0; i < shnum; i++) raws.push(raw(table, i));
     const strtab = raws[shstrndx];
+    const names = strtab && strtab.type !== SHT_NOBITS ? this.bytes(strtab.offset, strtab.offset + strtab.size) : undefined;
     const out: SectionHeader[] = [];
     for (let i = 0; i < shnum; i++) {
       const r = raws[i]!;
       let name = '';
-      if (strtab && strtab.type !== SHT_NOBITS) {
-        const start = strtab.offset + r.nameOff;
-        const limit = Math.min(strtab.offset + strtab.size, this.buf.length);
-        if (start < limit) {
-          let nul = this.buf.indexOf(0, start);
-          if (nul < 0 || nul > limit) nul = limit;
-          name = this.buf.toString('latin1', start, nul);
-        }
+      if (names && r.nameOff < names.length) {
+        let nul = names.indexOf(0, r.nameOff);
+        if (nul < 0) nul = names.length;
+        name = names.toString('latin1', r.nameOff, nul);
       }
-      if (r.type !== SHT_NOBITS && r.size > 0 && r.offset + r.size > this.buf.length) {
+      if (r.type !== SHT_NOBITS && r.size > 0 && r.offset + r.size > this.size) {
         throw new ElfError(`section ${name || i} extends past end of file`);
       }
       out.push({ index: i, name, type: r.type, flags: r.flags, addr: r.addr, offset: r.offset, size: r.size, link: r.link, entsize: r.entsize });
@@ -151,7 +157,7 @@ export class ElfFile {
     if (!sec || sec.type === SHT_NOBITS) return undefined;
     const cached = this.dataCache.get(sec.index);
     if (cached) return cached;
-    let data = this.buf.subarray(sec.offset, sec.offset + sec.size);
+    let data = this.bytes(sec.offset, sec.offset + sec.size);
     if (sec.flags & SHF_COMPRESSED) data = this.decompress(data, sec.name);
     else if (sec.name.startsWith('.zdebug_') && data.length >= 12 && data.toString('latin1', 0, 4) === 'ZLIB') {
       const size = data.readUInt32BE(4) * TWO32 + data.readUInt32BE(8);
@@ -192,7 +198,10 @@ export class ElfFile {
     const ranges: Array<[number, number]> = [];
     for (const s of this.sections) if (s.type === SHT_NOTE) ranges.push([s.offset, s.size]);
     if (ranges.length === 0) for (const p of this.programHeaders) if (p.type === PT_NOTE) ranges.push([p.offset, p.filesz]);
-    for (const [off, size] of ranges) yield* parseNotes(this.buf, off, Math.min(off + size, this.buf.length));
+    for (const [off, size] of ranges) {
+      const b = this.bytes(off, off + size);
+      yield* parseNotes(b, 0, b.length);
+    }
   }
 
   /** GNU build ID as lowercase hex, if present. */

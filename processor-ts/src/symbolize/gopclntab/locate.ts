@@ -38,13 +38,13 @@ export function mayHavePclntab(elf: ElfFile): boolean {
 export function locatePclntab(elf: ElfFile): PclntabLocation {
   const sec = elf.section('.gopclntab');
   if (sec && sec.type !== SHT_NOBITS && sec.size > 0) {
-    const data = elf.buf.subarray(sec.offset, sec.offset + sec.size);
+    const data = elf.bytes(sec.offset, sec.offset + sec.size);
     return { data, vaddr: sec.addr, header: parseHeader(data), via: 'section' };
   }
   let lastError = 'no pclntab header magic found';
   for (const p of elf.programHeaders) {
     if (p.type !== PT_LOAD || (p.flags & PF_W) !== 0 || p.filesz === 0) continue;
-    const seg = elf.buf.subarray(p.offset, Math.min(elf.buf.length, p.offset + p.filesz));
+    const seg = elf.bytes(p.offset, p.offset + p.filesz);
     for (const magic of MAGIC.keys()) {
       const needle = Buffer.alloc(6);
       needle.writeUInt32LE(magic, 0);
@@ -95,7 +95,7 @@ export function findModuleData(elf: ElfFile, loc: PclntabLocation): ModuleData |
   const need = (Math.max(textWord, gofuncWord) + 1) * ps;
   for (const p of elf.programHeaders) {
     if (p.type !== PT_LOAD || (p.flags & PF_W) === 0 || p.filesz === 0) continue;
-    const seg = elf.buf.subarray(p.offset, Math.min(elf.buf.length, p.offset + p.filesz));
+    const seg = elf.bytes(p.offset, p.offset + p.filesz);
     for (let at = seg.indexOf(needle); at >= 0; at = seg.indexOf(needle, at + 1)) {
       if ((p.vaddr + at) % ps !== 0 || at + need > seg.length) continue;
       const w = (i: number) => word(seg, at + i * ps, ps);

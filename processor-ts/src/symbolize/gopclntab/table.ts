@@ -140,12 +140,12 @@ export class GoPclntab {
     let at = pc;
     let ix = inlTable ? this.pcv(inlTable, entry, at) : -1;
     const inlSize = this.header.version === '1.20' ? 16 : 20;
-    const buf = this.elf.buf;
     for (let depth = 0; ix >= 0 && depth < MAX_INLINE_DEPTH; depth++) {
-      const rec = tree + ix * inlSize;
-      if (rec + inlSize > buf.length) break;
-      const nameOff = buf.readInt32LE(rec + (this.header.version === '1.20' ? 4 : 12));
-      const parentPc = buf.readInt32LE(rec + (this.header.version === '1.20' ? 8 : 16));
+      const at0 = tree + ix * inlSize;
+      if (at0 + inlSize > this.elf.size) break;
+      const rec = this.elf.bytes(at0, at0 + inlSize);
+      const nameOff = rec.readInt32LE(this.header.version === '1.20' ? 4 : 12);
+      const parentPc = rec.readInt32LE(this.header.version === '1.20' ? 8 : 16);
       frames.push(this.positioned(f, entry, at, this.funcName(nameOff)));
       at = entry + parentPc;
       ix = this.pcv(inlTable, entry, at);
