@@ -43,6 +43,8 @@ async function compare(path: string, goFile: boolean): Promise<{ skipped: string
     skipped.push(s.name);
     skip.fill(1, a, b);
   }
+  // Runs of read bytes start on a multiple of 8 (sections keep their alignment in memory).
+  for (let i = 1; i < whole.length; i++) if (skip[i - 1] && !skip[i]) skip.fill(0, i - (i % 8), i);
   let differ = 0;
   let nonzero = 0;
   for (let i = 0; i < whole.length; i++) {
@@ -91,7 +93,9 @@ describe('readElfFile', () => {
     const held = process.memoryUsage().arrayBuffers - before;
     expect(image.loadedBytes).toBeLessThan(image.size / 2);
     expect(held).toBeLessThan(image.loadedBytes + 8 * 1024 * 1024);
-    expect(new ElfFile(image).section('.symtab')).toBeDefined();
+    // Sections keep their file alignment: the symbol table is read through a Uint32Array view.
+    const symtab = new ElfFile(image).sectionData('.symtab')!;
+    expect(symtab.byteOffset % 8).toBe(0);
   }, 60_000);
 
   it('reads the dynamic symbol table of a file without .symtab, and symbolizes from it', async () => {

@@ -129,7 +129,9 @@ async function readRange(fh: fsp.FileHandle, buf: Buffer, from: number, to: numb
  */
 async function readPieces(fh: fsp.FileHandle, size: number, ranges: Array<[number, number]>): Promise<FileImage | undefined> {
   const merged: Array<[number, number]> = [];
-  for (const [a, b] of [...ranges].filter(([a, b]) => a < b).sort((x, y) => x[0] - y[0])) {
+  // Pieces start on a multiple of 8 of the file offset, and buffers are 8-aligned: a section
+  // keeps the alignment it has in the file (symbol tables are read as Uint32Array views).
+  for (const [a, b] of ranges.map(([a, b]): [number, number] => [a - (a % 8), b]).filter(([a, b]) => a < b).sort((x, y) => x[0] - y[0])) {
     const last = merged[merged.length - 1];
     if (last && a <= last[1]) last[1] = Math.max(last[1], b);
     else merged.push([a, b]);
