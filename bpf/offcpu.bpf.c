@@ -15,6 +15,13 @@
  * returned, exec, exit) are walked at switch-out as before. See
  * in_syscall_body for how the two are told apart.
  *
+ * The kernel stack likewise (kstack_at_in): taken at switch-in, of long
+ * blocks only, with bpf_get_task_stack on the task about to run, whose
+ * stack is frozen where it slept. That walk leaves out the scheduler's and
+ * the locks' own functions (.sched.text, .spinlock.text: the kernel's
+ * in_sched_functions), so its leaf is the first frame outside them; user
+ * space trims switch-out stacks the same way, so both read alike.
+ *
  * Counts use two generations as in cpu.bpf.c. Stacks cannot: a task may stay
  * blocked across many drains and its stack id must stay valid. So there is
  * one stack map, cleared by user space only when it fills up; each clear
@@ -45,6 +52,15 @@ const volatile bool cfi_unwind = false;
 /* Walk the user stack of a block in a syscall at sys_exit, only when it
  * was long enough (tp_btf only: needs task storage and BTF tasks). */
 const volatile bool defer_user = false;
+/* Take the kernel stack at switch-in, of long blocks only (tp_btf only:
+ * bpf_get_task_stack needs a BTF task). */
+const volatile bool kstack_at_in = false;
+
+/* Tasks with a deferred block not counted yet: while there is none, which
+ * is nearly always, offcpu_sys_exit returns after one load. Only a hint: a
+ * task that died with a block pending leaves it high, which costs the
+ * lookup of the task's storage at each sys_exit, never a count. */
+__u64 pending_tasks;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -61,6 +77,24 @@ struct {
 	__type(value, struct unwind_stack);
 	__uint(max_entries, 1);
 } ustacks SEC(".maps");
+
+/* Kernel stacks taken at switch-in, keyed by hash; cleared with stacks
+ * (same epoch). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct unwind_stack);
+	__uint(max_entries, 1);
+} kstacks SEC(".maps");
+
+/* Where a kernel stack is walked into before it is stored: too big for
+ * the 512-byte stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct unwind_stack);
+	__uint(max_entries, 1);
+} kstack_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -98,6 +132,42 @@ static __always_inline __s32 stack_id(void *ctx, __u64 flags, __u32 collision_st
 	if (id < 0 && id != -EFAULT)
 		stat_inc(&stats, id == -EEXIST ? collision_stat : OFFCPU_STAT_STACK_ERR);
 	return id;
+}
+
+/* kstack_store walks the kernel stack of task, which is not running, and
+ * stores it in kstacks unless an identical stack is there. It returns the
+ * stack's key, or 0 when there is none to record. */
+static __always_inline __u64 kstack_store(struct task_struct *task)
+{
+	__u64 hash = 0xcbf29ce484222325ULL;
+	struct unwind_stack *st;
+	__u32 zero = 0, i, n;
+	long bytes;
+
+	st = bpf_map_lookup_elem(&kstack_scratch, &zero);
+	if (!st)
+		return 0;
+	bytes = bpf_get_task_stack(task, st->ips, MAX_STACK_DEPTH * sizeof(__u64), 0);
+	if (bytes <= 0) {
+		if (bytes < 0)
+			stat_inc(&stats, OFFCPU_STAT_STACK_ERR);
+		return 0;
+	}
+	n = bytes / sizeof(__u64);
+	st->len = n;
+	/* FNV-1a over the frames, as unwind.bpf.h hashes user stacks. */
+	for (i = 0; i < MAX_STACK_DEPTH && i < n; i++)
+		hash = (hash ^ st->ips[i]) * 0x100000001b3ULL;
+	if (!hash)
+		hash = 1;
+	if (bpf_map_lookup_elem(&kstacks, &hash))
+		return hash;
+	if (bpf_map_update_elem(&kstacks, &hash, st, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&kstacks, &hash)) {
+		stat_inc(&stats, OFFCPU_STAT_STACK_ERR);
+		return 0;
+	}
+	return hash;
 }
 
 /* wanted applies the target filters to the task being switched out, which is
@@ -177,10 +247,12 @@ static __always_inline void count(struct task_struct *task, struct offcpu_start 
 	key.user_stack_id = s->user_stack_id;
 	key.kern_stack_id = s->kern_stack_id;
 	key.user_hash = s->user_hash;
+	key.kern_hash = s->kern_hash;
 	if (s->epoch != ctl_get(CTL_EPOCH)) {
 		key.user_stack_id = STACK_EXPIRED;
 		key.kern_stack_id = STACK_EXPIRED;
 		key.user_hash = 0;
+		key.kern_hash = 0;
 		stat_inc(&stats, OFFCPU_STAT_STACK_EXPIRED);
 	}
 	/* comm is NUL-padded (__set_task_comm uses strscpy_pad). */
@@ -205,6 +277,7 @@ static __always_inline void resolve(void *ctx, struct task_struct *task, struct 
 		user_stack(ctx, s);
 	count(task, s, s->pending, true);
 	s->pending = 0;
+	__sync_fetch_and_add(&pending_tasks, -1);
 }
 
 /* record_out remembers a switch-out of prev, the current task. defer: the
@@ -227,7 +300,8 @@ static __always_inline void record_out(void *ctx, struct task_struct *prev, stru
 	s->ts = bpf_ktime_get_ns();
 	s->epoch = ctl_get(CTL_EPOCH);
 	s->kern_stack_id = -1;
-	if (kernel_stacks)
+	s->kern_hash = 0;
+	if (kernel_stacks && !kstack_at_in)
 		/* The whole stack, tracing frames included: how many frames the
 		 * tracing machinery adds above __schedule depends on what else is
 		 * attached to sched_switch (one callback is called directly, more
@@ -249,9 +323,12 @@ static __always_inline void record_in(struct task_struct *next, struct offcpu_st
 		stat_inc(&stats, OFFCPU_STAT_SHORT);
 		return;
 	}
+	if (btf && kernel_stacks && kstack_at_in)
+		s->kern_hash = kstack_store(next);
 	if (defer_user && s->await) {
 		/* Counted at sys_exit, once the user stack is walked. */
 		s->pending = delta;
+		__sync_fetch_and_add(&pending_tasks, 1);
 		stat_inc(&stats, OFFCPU_STAT_DEFERRED);
 		return;
 	}
@@ -295,13 +372,17 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 
 /* offcpu_sys_exit counts a long block of the current task once its user
  * stack is walked (attached only with defer_user). Every other syscall
- * exit costs one lookup of the task's storage. */
+ * exit costs one load of pending_tasks, and while some task anywhere has a
+ * block pending, one lookup of the task's storage. */
 SEC("raw_tp/sys_exit")
 int offcpu_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task;
 	struct offcpu_start *s;
 
+	if (!*(volatile __u64 *)&pending_tasks)
+		return 0;
+	task = bpf_get_current_task_btf();
 	s = bpf_task_storage_get(&start_storage, task, 0, 0);
 	if (s && s->pending)
 		resolve(ctx, task, s);

@@ -21,6 +21,9 @@ struct offcpu_key {
 	char comm[TASK_COMM_LEN];
 	/* With the CFI unwinder: the user stack's key in ustacks (0: none). */
 	__u64 user_hash;
+	/* A kernel stack taken at switch-in: its key in kstacks (0: none;
+	 * kern_stack_id holds a switch-out stack instead). */
+	__u64 kern_hash;
 };
 
 /* What a task carries while it is off the CPU. */
@@ -32,6 +35,7 @@ struct offcpu_start {
 	__u32 await;    /* blocked in a syscall's body: user stack not walked yet */
 	__u64 user_hash;
 	__u64 pending;  /* a long block's time, counted at sys_exit with its user stack */
+	__u64 kern_hash;
 };
 
 enum offcpu_stat {

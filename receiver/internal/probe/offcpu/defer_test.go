@@ -5,7 +5,9 @@ package offcpu
 import (
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +22,8 @@ import (
 // twice in its body (the second switch-out walks the stack the first was
 // waiting for, and both blocks keep their own kernel stacks), then a stop
 // by SIGSTOP while running in user mode (not in a syscall: walked at
-// switch-out). Each is attributed exactly as with walks at switch-out.
+// switch-out). Each is attributed exactly as with walks at switch-out,
+// kernel stacks included (taken at switch-in when deferred).
 func TestDeferredBlocksExact(t *testing.T) {
 	requirePrivileges(t)
 	if runtime.GOARCH != "amd64" {
@@ -28,6 +31,8 @@ func TestDeferredBlocksExact(t *testing.T) {
 	}
 	bin := testenv.CC(t, t.TempDir(), "twoblocks", "-O0", "-g", "-no-pie", "-fno-omit-frame-pointer", "testdata/twoblocks.c")
 	sym := symbolize(t, bin)
+	// The splice call's kernel stacks by mode, leaf first, symbolized.
+	kernel := map[bool][]string{}
 	for _, atSwitchOut := range []bool{false, true} {
 		t.Run(map[bool]string{false: "deferred", true: "switch_out"}[atSwitchOut], func(t *testing.T) {
 			const ms = 200
@@ -46,6 +51,7 @@ func TestDeferredBlocksExact(t *testing.T) {
 				testenv.Skip(t, "deferral needs tp_btf and task storage")
 			}
 			assert.Equal(t, !atSwitchOut, tr.Deferred)
+			assert.Equal(t, !atSwitchOut, tr.KernelAtSwitchIn)
 			progs, err := tr.ProgramStats()
 			require.NoError(t, err)
 			assert.Contains(t, progs, "sched_switch")
@@ -82,11 +88,22 @@ func TestDeferredBlocksExact(t *testing.T) {
 			require.Len(t, splice, 2, "one record per kernel stack of the splice call")
 			assert.NotEqual(t, splice[0].Kernel, splice[1].Kernel, "waiting for input, then for room")
 			for _, r := range splice {
-				assert.Equal(t, "__schedule", kernelSymbol(t, r.Kernel[0]))
+				names := make([]string, len(r.Kernel))
+				for i, pc := range r.Kernel {
+					names[i] = kernelSymbol(t, pc) + "@" + strconv.FormatUint(pc, 16)
+				}
+				leaf := kernelSymbol(t, r.Kernel[0])
+				assert.NotContains(t, []string{"__schedule", "schedule"}, leaf, "the scheduler's frames are left out")
+				kernel[atSwitchOut] = append(kernel[atSwitchOut], strings.Join(names, " < "))
 				atLeast(t, time.Duration(r.Nanoseconds), ms*time.Millisecond, "a splice block")
 			}
 			atLeast(t, stopped, ms*time.Millisecond, "stopped in user mode")
 			assert.LessOrEqual(t, all, lifetime, "blocked time within the program's lifetime")
+			// Every deferred block was counted: offcpu_sys_exit's hint
+			// that some task has one pending is down to zero again.
+			var pending uint64
+			require.NoError(t, tr.coll.Variables["pending_tasks"].Get(&pending))
+			assert.Zero(t, pending, "tasks with a block pending")
 			st, err := tr.Stats()
 			require.NoError(t, err)
 			t.Logf("splice blocks %v + %v, stopped %v; stats %+v", time.Duration(splice[0].Nanoseconds),
@@ -103,6 +120,12 @@ func TestDeferredBlocksExact(t *testing.T) {
 			}
 		})
 	}
+	// The same return addresses whichever end of the block took them.
+	for _, ks := range kernel {
+		slices.Sort(ks)
+	}
+	t.Logf("splice kernel stacks: %q", kernel[false])
+	assert.Equal(t, kernel[true], kernel[false], "kernel stacks at switch-out and at switch-in")
 }
 
 // atLeast asserts that got is at least want (less 1 % for clock reads).

@@ -47,9 +47,19 @@ type Config struct {
 	WalkAtSwitchOut bool
 }
 
-// schedulerEntry is the function that fires sched_switch: an off-CPU kernel
-// stack starts there.
+// schedulerEntry is the function that fires sched_switch: a kernel stack
+// taken at switch-out is anchored there, below the tracing frames.
 const schedulerEntry = "__schedule"
+
+// The scheduler's and the locks' own functions are linked between these
+// symbols. The kernel's walk of a sleeping task (bpf_get_task_stack, used at
+// switch-in) leaves them out (in_sched_functions); stacks taken at switch-out
+// leave them out in user space too, so both start at the same frame: the
+// first one outside them, where the task chose to wait.
+const (
+	schedTextStart, schedTextEnd = "__sched_text_start", "__sched_text_end"
+	lockTextStart, lockTextEnd   = "__lock_text_start", "__lock_text_end"
+)
 
 // maxTracingFrames bounds the search for schedulerEntry from the leaf: the
 // program, bpf_trace_run*, __bpf_trace_* and __traceiter_* sit above it.
@@ -95,15 +105,23 @@ type Probe struct {
 	// Deferred reports whether user stacks of blocks in a syscall are
 	// walked at sys_exit (tp_btf with user stacks, unless WalkAtSwitchOut).
 	Deferred bool
-	// Scheduler is where kernel stacks are trimmed to; zero when kallsyms
-	// could not tell (kernel stacks are then kept whole and counted).
-	Scheduler  kallsyms.Range
-	unanchored uint64
+	// KernelAtSwitchIn reports whether kernel stacks are taken at
+	// switch-in, of long blocks only (tp_btf, unless WalkAtSwitchOut).
+	KernelAtSwitchIn bool
+	// Scheduler is where kernel stacks taken at switch-out are anchored;
+	// zero when kallsyms could not tell (they are then kept whole and
+	// counted). schedText and lockText are left out of them.
+	Scheduler           kallsyms.Range
+	schedText, lockText kallsyms.Range
+	unanchored          uint64
 
 	keys    []offcpuOffcpuKey
 	vals    []uint64
 	stacks  loader.StackReader
 	ustacks unwind.StackReader
+	kstacks unwind.StackReader
+	// trimmed caches trimKernel's result by stack id within a drain.
+	trimmed map[int32][]uint64
 	closed  bool
 }
 
@@ -124,12 +142,14 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 		return nil, fmt.Errorf("loading off-cpu profiler spec: %w", err)
 	}
 	deferUser := !raw && cfg.UserStacks && !cfg.WalkAtSwitchOut
+	kernelAtIn := !raw && cfg.KernelStacks && !cfg.WalkAtSwitchOut
 	consts := map[string]any{
 		"kernel_stacks": cfg.KernelStacks,
 		"user_stacks":   cfg.UserStacks,
 		"min_block_ns":  uint64(cfg.MinBlock.Nanoseconds()), //nolint:gosec // G115: Validate rejects negative durations
 		"cfi_unwind":    cfg.Unwinder != nil,
 		"defer_user":    deferUser,
+		"kstack_at_in":  kernelAtIn,
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -137,6 +157,9 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 		}
 	}
 	spec.Maps["stacks"].MaxEntries = cfg.StackEntries
+	if kernelAtIn {
+		spec.Maps["kstacks"].MaxEntries = cfg.StackEntries
+	}
 	spec.Maps["counts0"].MaxEntries = cfg.CountEntries
 	spec.Maps["counts1"].MaxEntries = cfg.CountEntries
 	spec.Maps["start_hash"].MaxEntries = max(cfg.ThreadEntries, 1)
@@ -167,9 +190,10 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 	if err != nil {
 		return nil, loader.Explain("loading off-cpu profiler ("+progName+")", err)
 	}
-	t := &Probe{coll: coll, RawTracepoint: raw, Deferred: deferUser, stackMax: cfg.StackEntries}
-	if cfg.KernelStacks {
-		t.Scheduler = schedulerRange(cfg.KallsymsPath)
+	t := &Probe{coll: coll, RawTracepoint: raw, Deferred: deferUser, KernelAtSwitchIn: kernelAtIn,
+		stackMax: cfg.StackEntries, trimmed: make(map[int32][]uint64)}
+	if cfg.KernelStacks && !kernelAtIn {
+		t.Scheduler, t.schedText, t.lockText = schedulerRanges(cfg.KallsymsPath)
 	}
 	defer func() {
 		if err != nil {
@@ -208,19 +232,25 @@ func (t *Probe) Drain() ([]Record, error) {
 		return nil, err
 	}
 	counts := t.coll.Maps[fmt.Sprintf("counts%d", old)]
-	stacks, ustacks := t.coll.Maps["stacks"], t.coll.Maps["ustacks"]
+	stacks, ustacks, kstacks := t.coll.Maps["stacks"], t.coll.Maps["ustacks"], t.coll.Maps["kstacks"]
 	// Entries read before a failure are already deleted from the map: keep
 	// them and report the error with the records rather than lose them.
 	var drainErr error
 	t.keys, t.vals, drainErr = loader.DrainHash(counts, t.keys[:0], t.vals[:0])
 	t.stacks.Reset()
 	t.ustacks.Reset()
+	t.kstacks.Reset()
+	clear(t.trimmed)
 	records := make([]Record, 0, len(t.keys))
 	for i := range t.keys {
 		k := &t.keys[i]
 		user := t.stacks.Read(stacks, k.UserStackId)
 		if k.UserHash != 0 {
 			user = t.ustacks.Read(ustacks, k.UserHash)
+		}
+		kernel := t.kstacks.Read(kstacks, k.KernHash)
+		if k.KernHash == 0 {
+			kernel = t.trimKernel(stacks, k.KernStackId)
 		}
 		records = append(records, Record{
 			PID:         k.Pid,
@@ -229,7 +259,7 @@ func (t *Probe) Drain() ([]Record, error) {
 			ExecID:      k.ExecId,
 			ThreadName:  loader.CommString(k.Comm[:]),
 			User:        user,
-			Kernel:      t.trimKernel(t.stacks.Read(stacks, k.KernStackId)),
+			Kernel:      kernel,
 			Expired:     k.UserStackId == StackExpired,
 			Nanoseconds: t.vals[i],
 		})
@@ -245,7 +275,11 @@ func (t *Probe) Drain() ([]Record, error) {
 	if err != nil {
 		return records, err
 	}
-	if uint32(max(n, un)) > t.stackMax/4*3 { //nolint:gosec // G115: a stack map holds at most 2^20 entries (Validate)
+	kn, err := t.kstacks.Count(kstacks)
+	if err != nil {
+		return records, err
+	}
+	if uint32(max(n, un, kn)) > t.stackMax/4*3 { //nolint:gosec // G115: a stack map holds at most 2^20 entries (Validate)
 		// Bump the epoch first so blocks recorded before the clear are
 		// counted as expired rather than under a reused stack id.
 		t.epoch++
@@ -253,45 +287,86 @@ func (t *Probe) Drain() ([]Record, error) {
 			return records, fmt.Errorf("bumping stack epoch: %w", err)
 		}
 		time.Sleep(loader.DrainGrace)
-		if err := errors.Join(t.stacks.Clear(stacks), t.ustacks.Clear(ustacks)); err != nil {
+		if err := errors.Join(t.stacks.Clear(stacks), t.ustacks.Clear(ustacks), t.kstacks.Clear(kstacks)); err != nil {
 			return records, err
 		}
 	}
 	return records, nil
 }
 
-// schedulerRange finds schedulerEntry in kallsyms; a zero range when it
-// cannot (addresses hidden, file unreadable).
-func schedulerRange(path string) kallsyms.Range {
+// schedulerRanges finds schedulerEntry and the scheduler's and locks' text
+// in kallsyms; zero ranges where it cannot (addresses hidden, file
+// unreadable, symbols missing).
+func schedulerRanges(path string) (entry, sched, lock kallsyms.Range) {
 	if path == "" {
 		path = kallsyms.DefaultPath
 	}
-	syms, err := kallsyms.Find(path, schedulerEntry)
+	syms, err := kallsyms.Find(path, schedulerEntry, schedTextStart, schedTextEnd, lockTextStart, lockTextEnd)
 	if err != nil {
-		return kallsyms.Range{}
+		return
 	}
-	r := syms[schedulerEntry]
-	if r.End <= r.Start {
-		return kallsyms.Range{}
+	if r := syms[schedulerEntry]; r.End > r.Start {
+		entry = r
 	}
-	return r
+	between := func(start, end string) kallsyms.Range {
+		s, ok1 := syms[start]
+		e, ok2 := syms[end]
+		if !ok1 || !ok2 || e.Start <= s.Start {
+			return kallsyms.Range{}
+		}
+		return kallsyms.Range{Start: s.Start, End: e.Start}
+	}
+	return entry, between(schedTextStart, schedTextEnd), between(lockTextStart, lockTextEnd)
 }
 
-// trimKernel drops the tracing frames a sched_switch stack starts with, so
-// that it starts in the scheduler whatever else is attached to the
-// tracepoint. Stacks are walked whole in the kernel (see offcpu.bpf.c) and
-// trimmed here once per distinct stack: a few comparisons per drained record.
-// A stack without the scheduler near its leaf is kept whole and counted.
-func (t *Probe) trimKernel(k []uint64) []uint64 {
+// trimKernel reads a kernel stack taken at switch-out and trims it as the
+// kernel trims a stack taken at switch-in (see schedTextStart): the tracing
+// frames a sched_switch stack starts with go, whatever else is attached to
+// the tracepoint, and so do the scheduler's and the locks' own frames. Once
+// per distinct stack per drain. A stack without the scheduler near its leaf
+// is kept whole and counted.
+func (t *Probe) trimKernel(m *ebpf.Map, id int32) []uint64 {
+	if k, ok := t.trimmed[id]; ok {
+		return k
+	}
+	k := t.stacks.Read(m, id)
 	if len(k) == 0 {
 		return k
 	}
+	anchored := false
 	for i := 0; i < len(k) && i < maxTracingFrames; i++ {
 		if t.Scheduler.Contains(k[i]) {
-			return k[i:]
+			k, anchored = t.dropScheduler(k[i:]), true
+			break
 		}
 	}
-	t.unanchored++
+	if !anchored {
+		t.unanchored++
+		return k
+	}
+	t.trimmed[id] = k
+	return k
+}
+
+// dropScheduler leaves out the frames in the scheduler's and the locks'
+// text, as the kernel's stack_trace_save_tsk does. They lead the stack; one
+// further down (rare) costs a copy, never a change to the cached k.
+func (t *Probe) dropScheduler(k []uint64) []uint64 {
+	in := func(pc uint64) bool { return t.schedText.Contains(pc) || t.lockText.Contains(pc) }
+	for len(k) > 0 && in(k[0]) {
+		k = k[1:]
+	}
+	for i, pc := range k {
+		if in(pc) {
+			out := append(make([]uint64, 0, len(k)-1), k[:i]...)
+			for _, pc := range k[i+1:] {
+				if !in(pc) {
+					out = append(out, pc)
+				}
+			}
+			return out
+		}
+	}
 	return k
 }
 

@@ -23,6 +23,7 @@ type offcpuOffcpuKey struct {
 	KernStackId int32
 	Comm        [16]int8
 	UserHash    uint64
+	KernHash    uint64
 }
 
 type offcpuOffcpuStart struct {
@@ -34,6 +35,7 @@ type offcpuOffcpuStart struct {
 	Await       uint32
 	UserHash    uint64
 	Pending     uint64
+	KernHash    uint64
 }
 
 type offcpuOffcpuStat uint32
@@ -99,6 +101,8 @@ const (
 	offcpuMapCounts0             = "counts0"
 	offcpuMapCounts1             = "counts1"
 	offcpuMapCtl                 = "ctl"
+	offcpuMapKstackScratch       = "kstack_scratch"
+	offcpuMapKstacks             = "kstacks"
 	offcpuMapStacks              = "stacks"
 	offcpuMapStartHash           = "start_hash"
 	offcpuMapStartStorage        = "start_storage"
@@ -121,7 +125,9 @@ const (
 	offcpuVarFilterCgroup        = "filter_cgroup"
 	offcpuVarFilterPid           = "filter_pid"
 	offcpuVarKernelStacks        = "kernel_stacks"
+	offcpuVarKstackAtIn          = "kstack_at_in"
 	offcpuVarMinBlockNs          = "min_block_ns"
+	offcpuVarPendingTasks        = "pending_tasks"
 	offcpuVarUnusedOffcpuStat    = "unused_offcpu_stat"
 	offcpuVarUserStacks          = "user_stacks"
 )
@@ -180,6 +186,8 @@ type offcpuMapSpecs struct {
 	Counts0             *ebpf.MapSpec `ebpf:"counts0"`
 	Counts1             *ebpf.MapSpec `ebpf:"counts1"`
 	Ctl                 *ebpf.MapSpec `ebpf:"ctl"`
+	KstackScratch       *ebpf.MapSpec `ebpf:"kstack_scratch"`
+	Kstacks             *ebpf.MapSpec `ebpf:"kstacks"`
 	Stacks              *ebpf.MapSpec `ebpf:"stacks"`
 	StartHash           *ebpf.MapSpec `ebpf:"start_hash"`
 	StartStorage        *ebpf.MapSpec `ebpf:"start_storage"`
@@ -205,7 +213,9 @@ type offcpuVariableSpecs struct {
 	FilterCgroup     *ebpf.VariableSpec `ebpf:"filter_cgroup"`
 	FilterPid        *ebpf.VariableSpec `ebpf:"filter_pid"`
 	KernelStacks     *ebpf.VariableSpec `ebpf:"kernel_stacks"`
+	KstackAtIn       *ebpf.VariableSpec `ebpf:"kstack_at_in"`
 	MinBlockNs       *ebpf.VariableSpec `ebpf:"min_block_ns"`
+	PendingTasks     *ebpf.VariableSpec `ebpf:"pending_tasks"`
 	UnusedOffcpuStat *ebpf.VariableSpec `ebpf:"unused_offcpu_stat"`
 	UserStacks       *ebpf.VariableSpec `ebpf:"user_stacks"`
 }
@@ -233,6 +243,8 @@ type offcpuMaps struct {
 	Counts0             *ebpf.Map `ebpf:"counts0"`
 	Counts1             *ebpf.Map `ebpf:"counts1"`
 	Ctl                 *ebpf.Map `ebpf:"ctl"`
+	KstackScratch       *ebpf.Map `ebpf:"kstack_scratch"`
+	Kstacks             *ebpf.Map `ebpf:"kstacks"`
 	Stacks              *ebpf.Map `ebpf:"stacks"`
 	StartHash           *ebpf.Map `ebpf:"start_hash"`
 	StartStorage        *ebpf.Map `ebpf:"start_storage"`
@@ -254,6 +266,8 @@ func (m *offcpuMaps) Close() error {
 		m.Counts0,
 		m.Counts1,
 		m.Ctl,
+		m.KstackScratch,
+		m.Kstacks,
 		m.Stacks,
 		m.StartHash,
 		m.StartStorage,
@@ -280,7 +294,9 @@ type offcpuVariables struct {
 	FilterCgroup     *ebpf.Variable `ebpf:"filter_cgroup"`
 	FilterPid        *ebpf.Variable `ebpf:"filter_pid"`
 	KernelStacks     *ebpf.Variable `ebpf:"kernel_stacks"`
+	KstackAtIn       *ebpf.Variable `ebpf:"kstack_at_in"`
 	MinBlockNs       *ebpf.Variable `ebpf:"min_block_ns"`
+	PendingTasks     *ebpf.Variable `ebpf:"pending_tasks"`
 	UnusedOffcpuStat *ebpf.Variable `ebpf:"unused_offcpu_stat"`
 	UserStacks       *ebpf.Variable `ebpf:"user_stacks"`
 }

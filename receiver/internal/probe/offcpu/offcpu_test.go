@@ -56,8 +56,13 @@ func symbolize(t *testing.T, bin string) func(uint64) string {
 // blockedTime runs the block program under the tracer and returns the time
 // attributed to stacks whose user leaf is block_here.
 func blockedTime(t *testing.T, raw bool, sleeps, ms int) (time.Duration, *Probe) {
-	return blockedTimeWith(t, Config{ForceRawTracepoint: raw}, sleeps, ms, "__schedule")
+	return blockedTimeWith(t, Config{ForceRawTracepoint: raw}, sleeps, ms, sleepLeaf)
 }
+
+// sleepLeaf is the kernel leaf of a nanosleep: the first frame outside the
+// scheduler's own functions (schedule, do_nanosleep, ...), taken at
+// switch-out or at switch-in alike.
+const sleepLeaf = "hrtimer_nanosleep"
 
 // blockedTimeWith is blockedTime with the tracer's config (pids and map sizes
 // are filled in) and the kernel leaf every stack must have (a prefix when it
@@ -160,19 +165,32 @@ func testBlockedTime(t *testing.T, raw bool) {
 }
 
 // TestOffCPUKernelStacksUnanchored: when kallsyms hides the scheduler's
-// address, kernel stacks are kept whole (the program's own frame first) and
-// counted, never trimmed by a guess.
+// address, kernel stacks taken at switch-out are kept whole (the program's
+// own frame first) and counted, never trimmed by a guess. Stacks taken at
+// switch-in need no kallsyms: the kernel's walk leaves the scheduler out.
 func TestOffCPUKernelStacksUnanchored(t *testing.T) {
 	requirePrivileges(t)
 	hidden := filepath.Join(t.TempDir(), "kallsyms")
 	require.NoError(t, os.WriteFile(hidden, []byte("0000000000000000 T _stext\n0000000000000000 t __schedule\n"), 0o600))
-	// The leaf is then the program itself, listed in kallsyms as bpf_prog_<tag>_<name>.
-	got, tr := blockedTimeWith(t, Config{KallsymsPath: hidden}, 5, 50, "bpf_prog_*")
-	assert.Greater(t, got, 200*time.Millisecond)
-	assert.Zero(t, tr.Scheduler)
-	st, err := tr.Stats()
-	require.NoError(t, err)
-	assert.NotZero(t, st.KernelUnanchored)
+	t.Run("switch_out", func(t *testing.T) {
+		// The leaf is then the program itself, listed in kallsyms as bpf_prog_<tag>_<name>.
+		got, tr := blockedTimeWith(t, Config{KallsymsPath: hidden, WalkAtSwitchOut: true}, 5, 50, "bpf_prog_*")
+		assert.Greater(t, got, 200*time.Millisecond)
+		assert.Zero(t, tr.Scheduler)
+		st, err := tr.Stats()
+		require.NoError(t, err)
+		assert.NotZero(t, st.KernelUnanchored)
+	})
+	t.Run("switch_in", func(t *testing.T) {
+		got, tr := blockedTimeWith(t, Config{KallsymsPath: hidden}, 5, 50, sleepLeaf)
+		if !tr.KernelAtSwitchIn {
+			testenv.Skip(t, "kernel stacks at switch-in need tp_btf and task storage")
+		}
+		assert.Greater(t, got, 200*time.Millisecond)
+		st, err := tr.Stats()
+		require.NoError(t, err)
+		assert.Zero(t, st.KernelUnanchored)
+	})
 }
 
 // setTraceEvents makes the set of enabled trace events exactly the given one

@@ -23,7 +23,7 @@ func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.KernelStacks && t.Scheduler.End == 0 && env.Logger != nil {
+	if cfg.KernelStacks && !t.KernelAtSwitchIn && t.Scheduler.End == 0 && env.Logger != nil {
 		env.Logger.Warn("off-CPU kernel stacks keep their tracing frames: " + schedulerEntry +
 			" is not readable in /proc/kallsyms (addresses hidden: grant CAP_SYSLOG or set kernel.kptr_restrict=0)")
 	}
