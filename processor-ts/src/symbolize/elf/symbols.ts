@@ -163,14 +163,19 @@ export class SymbolIndex {
 }
 
 /**
- * Indices 0..m-1 ordered by address, then index. When every address leaves room for the index
- * in a double's 53-bit mantissa, they are packed into one key and sorted natively (a comparator
- * sort calls back into JavaScript n log n times: 1.8 M calls for a 10^5-symbol table).
+ * Indices 0..m-1 ordered by address, then index. Large tables of addresses below 2^32 (every
+ * user-space object but a few) are ordered by a stable radix sort on two 16-bit digits: four linear passes, where
+ * V8's native sort of packed doubles compares each pair with NaN and -0 checks (node's 10^5
+ * symbols: ~6 ms against ~24 ms). Otherwise, when every address leaves room for the index in a
+ * double's 53-bit mantissa, they are packed into one key and sorted natively (a comparator sort
+ * calls back into JavaScript n log n times: 1.8 M calls for a 10^5-symbol table).
  */
-function sortedOrder(addrs: Float64Array, m: number): Uint32Array {
-  const order = new Uint32Array(m);
+export function sortedOrder(addrs: Float64Array, m: number): Uint32Array {
   let max = 0;
   for (let i = 0; i < m; i++) if (addrs[i]! > max) max = addrs[i]!;
+  // Its two 65,536-entry digit tables cost more than a small table's sort.
+  if (max < 4294967296 && m >= 16384) return radixOrder(addrs, m);
+  const order = new Uint32Array(m);
   const scale = 2 ** Math.max(1, Math.ceil(Math.log2(m + 1)));
   if (max * scale + scale <= Number.MAX_SAFE_INTEGER) {
     const keys = new Float64Array(m);
@@ -181,6 +186,30 @@ function sortedOrder(addrs: Float64Array, m: number): Uint32Array {
   }
   for (let i = 0; i < m; i++) order[i] = i;
   return order.sort((a, b) => addrs[a]! - addrs[b]! || a - b);
+}
+
+/** Stable least-significant-digit radix sort of 0..m-1 by `addrs` (integers below 2^32). */
+function radixOrder(addrs: Float64Array, m: number): Uint32Array {
+  const low = new Uint32Array(65536);
+  const high = new Uint32Array(65536);
+  for (let i = 0; i < m; i++) {
+    const a = addrs[i]!;
+    low[a & 0xffff]!++;
+    high[a >>> 16]!++;
+  }
+  for (let d = 0, sl = 0, sh = 0; d < 65536; d++) {
+    const cl = low[d]!, ch = high[d]!;
+    low[d] = sl; high[d] = sh;
+    sl += cl; sh += ch;
+  }
+  const byLow = new Uint32Array(m);
+  for (let i = 0; i < m; i++) byLow[low[addrs[i]! & 0xffff]!++] = i;
+  const order = new Uint32Array(m);
+  for (let j = 0; j < m; j++) {
+    const i = byLow[j]!;
+    order[high[addrs[i]! >>> 16]!++] = i;
+  }
+  return order;
 }
 
 /** `data` (little-endian) as 32-bit words: a view when aligned on a little-endian host, else a copy. */
