@@ -6,6 +6,9 @@ import { NM, symbolNames } from './testdata/oracle.js';
 describe('demangle', () => {
   it('returns names unchanged for C names; ours works before the wasm loads', async () => {
     expect(isMangled('main')).toBe(false);
+    // The prefixes, and what is one character short of each.
+    for (const m of ['_Z1fv', '__Z1fv', '___Z1fv', '_RNvC1a1b', '_Z', '_R']) expect(isMangled(m), m).toBe(true);
+    for (const m of ['', '_', '__', '___', '____Z', '_z', '__R', '___R', 'Z', '_X', '__X']) expect(isMangled(m), m).toBe(false);
     expect(demangle('main')).toBe('main');
     expect(demangle('_ZN3geo4RectC2Edd')).toBe('geo::Rect::Rect(double, double)');
     await initDemangler();
