@@ -9,7 +9,10 @@
 // wall time and peak RSS, medians over alternating rounds, the ratio
 // llvm CPU / ours CPU (≥ 1 means ours is at least as fast), and how many
 // answers differ from llvm-symbolizer's. Other work on the machine slows
-// both; the load average is printed with the figures.
+// both; the load average is printed with the figures. With -baseline DIR
+// (another build's processor-ts directory, e.g. a worktree of an older
+// commit after `npm run build`), that build's command runs in the same
+// alternation, so a change is measured before and after side by side.
 package main
 
 import (
@@ -33,6 +36,7 @@ var (
 	rounds = flag.Int("rounds", 3, "alternating rounds per tool and binary (medians reported)")
 	seed   = flag.Int64("seed", 14, "seed of the address generator")
 	bins   = flag.String("bins", "", "comma-separated binaries (default: libc, read with its debug file found by build ID, and Debian's /usr/bin/node, else the node on PATH)")
+	base   = flag.String("baseline", "", "processor-ts directory of another build, run alternately with ours (its bin/ebpf-otel-sidecar.js)")
 )
 
 func main() {
@@ -63,6 +67,13 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("llvm-symbolizer (Debian package llvm) is the reference: %w", err)
 	}
+	baseline := ""
+	if *base != "" {
+		baseline = filepath.Join(*base, "bin", "ebpf-otel-sidecar.js")
+		if _, err := os.Stat(baseline); err != nil {
+			return fmt.Errorf("-baseline: %w", err)
+		}
+	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("cold symbolization, whole process: %d random .text addresses, %d alternating rounds, medians; load average %s\n",
 		*count, *rounds, strings.Join(strings.Fields(string(load))[:3], " "))
@@ -81,7 +92,7 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", bin, err)
 		}
-		var ours, ref []sample
+		var ours, ref, before []sample
 		for r := 0; r < *rounds; r++ {
 			o, err := measure(input, "node", sidecar, "symbolize", "--obj", bin)
 			if err != nil {
@@ -92,6 +103,13 @@ func run() error {
 				return fmt.Errorf("llvm-symbolizer on %s: %w", bin, err)
 			}
 			ours, ref = append(ours, o), append(ref, l)
+			if baseline != "" {
+				b, err := measure(input, "node", baseline, "symbolize", "--obj", bin)
+				if err != nil {
+					return fmt.Errorf("baseline on %s: %w", bin, err)
+				}
+				before = append(before, b)
+			}
 		}
 		oc, lc := median(ours, func(s sample) float64 { return s.cpu.Seconds() }), median(ref, func(s sample) float64 { return s.cpu.Seconds() })
 		fmt.Printf("%-46s | %8.2fs | %8.2fs | %8.2fs | %8.2fs | %5.0f MiB | %4.0f MiB | %9.2fx | %d of %d\n",
@@ -99,6 +117,13 @@ func run() error {
 			median(ours, func(s sample) float64 { return s.wall.Seconds() }), median(ref, func(s sample) float64 { return s.wall.Seconds() }),
 			median(ours, func(s sample) float64 { return float64(s.rssKiB) / 1024 }), median(ref, func(s sample) float64 { return float64(s.rssKiB) / 1024 }),
 			lc/oc, differing(ours[0].out, ref[0].out), *count)
+		if baseline != "" {
+			bc := median(before, func(s sample) float64 { return s.cpu.Seconds() })
+			fmt.Printf("%-46s | %8.2fs | %9s | %8.2fs | %9s | %5.0f MiB | %8s | %9.2fx | %d of %d differ from ours\n",
+				"  baseline "+*base, bc, "", median(before, func(s sample) float64 { return s.wall.Seconds() }), "",
+				median(before, func(s sample) float64 { return float64(s.rssKiB) / 1024 }), "", lc/bc,
+				differing(ours[0].out, before[0].out), *count)
+		}
 	}
 	return nil
 }
