@@ -38,6 +38,15 @@ describe.runIf(built)('the symbolize command bundled in one module', () => {
     const ours = run(own);
     expect(ours).toBe(run(join(dist, 'main.js')));
     if (LLVM_SYMBOLIZER) expect(ours).toBe(execFileSync(LLVM_SYMBOLIZER, ['--inlining', '--demangle', `--obj=${fx.exe}`], { input, encoding: 'utf8' }));
+    // A write that fails leaves neither the bundle nor its temporary file.
+    const blocked = join(dist, `symbolize.bundle.test-${process.pid}.dir`);
+    writeFileSync(blocked, '');
+    try {
+      await expect(bundleSymbolize(dist, join(blocked, 'x.js'))).rejects.toThrow();
+      expect(existsSync(join(blocked, 'x.js'))).toBe(false);
+    } finally {
+      rmSync(blocked, { force: true });
+    }
     // Reproducible: the build's bundle of the same dist/ is the same bytes.
     if (statSync(join(dist, BUNDLE)).mtimeMs >= statSync(join(dist, '.tsbuildinfo')).mtimeMs) {
       expect(readFileSync(own).equals(readFileSync(join(dist, BUNDLE)))).toBe(true);

@@ -3,12 +3,10 @@
 // Node resolves, reads, compiles and links every ES module of a program at start: one file
 // instead of ~45 saves ~30 ms of a cold run's CPU, a tenth of llvm-symbolizer's whole run on
 // the node binary (docs/symbolizer.md). The bundle is built output, like the rest of dist/:
-// `npm run build` writes it after tsc; the command falls back to dist/main.js when it is
-// missing or older than the last tsc build.
-import { realpathSync } from 'node:fs';
+// `npm run build` writes it after tsc (src/build-bundle.ts); the command falls back to
+// dist/main.js when it is missing or older than the last tsc build.
 import { rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 
 /** The bundle's name in dist/ (bin/ebpf-otel-sidecar.js looks for it there). */
 export const BUNDLE = 'symbolize.bundle.js';
@@ -37,13 +35,4 @@ export async function bundleSymbolize(dist: string, out: string = join(dist, BUN
     await build.close();
   }
   await rename(tmp, out);
-}
-
-// Run as a script (`node dist/bundle.js`, the build's last step; the path may go through links).
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
-  const dist = dirname(fileURLToPath(import.meta.url));
-  bundleSymbolize(dist).catch((e: unknown) => {
-    process.stderr.write(`bundle: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  });
 }
