@@ -16,7 +16,12 @@
  * sys_exit computes the latency and adds to the counts of the generation
  * user space is not draining (two generations as in cpu.bpf.c).
  *
- * exit and exit_group never return, so they are never counted. */
+ * exit and exit_group never return, so they are never counted.
+ *
+ * sys_exit ends with a tail call into exit_hooks, where another probe set
+ * may put its own work at every syscall exit (the off-CPU deferral,
+ * offcpu_sys_exit): one program on the tracepoint instead of two. An empty
+ * slot costs a few instructions. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -62,6 +67,14 @@ struct {
 	__uint(max_entries, SYS_STAT_MAX);
 } stats SEC(".maps");
 
+/* Slot 0: a program run at the end of sys_exit (receiver/internal/probe.SyscallExit). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} exit_hooks SEC(".maps");
+
 /* Zeroed template for new entries: too big for the 512-byte stack. */
 static const struct sys_val zero_val;
 
@@ -94,8 +107,7 @@ static __always_inline void count_error(void *errors, struct sys_key *key, long 
 		__sync_fetch_and_add(cnt, 1);
 }
 
-SEC("raw_tp/sys_exit")
-int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	long ret = ctx->args[1];
 	struct task_struct *task;
@@ -110,7 +122,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	s = bpf_task_storage_get(&start, task, 0, 0);
 	/* No start: filtered out, or the call began before we attached. */
 	if (!s || !s->ts)
-		return 0;
+		return;
 	delta = bpf_ktime_get_ns() - s->ts;
 	s->ts = 0;
 	key.pid = bpf_get_current_pid_tgid() >> 32;
@@ -125,7 +137,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	errors = GEN_MAP(gen, errors);
 	v = lookup_or_init(counts, &key, &zero_val, &stats, SYS_STAT_COUNTS_FULL);
 	if (!v)
-		return 0;
+		return;
 	/* No count: user space sums zero and the slots (one atomic less). */
 	__sync_fetch_and_add(&v->sum_ns, delta);
 	if (delta == 0)
@@ -135,6 +147,14 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 
 	if (ret < 0 && ret >= -MAX_ERRNO)
 		count_error(errors, &key, ret);
+}
+
+SEC("raw_tp/sys_exit")
+int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	count_exit(ctx);
+	/* Every exit, counted or not: the hook's work is not ours to filter. */
+	bpf_tail_call(ctx, &exit_hooks, 0);
 	return 0;
 }
 

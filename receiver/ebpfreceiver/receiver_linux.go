@@ -105,7 +105,8 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	logFeatures(r.set.Logger, features)
 	cfg := r.cfg
 	e := &linuxEngine{r: r, logger: r.set.Logger, cfg: cfg, status: collectStatus{host: r.host}, features: features, privileges: lease}
-	env := probe.Env{Logger: r.set.Logger, ProcRoot: cfg.ProcRoot, Targets: probe.Targets{PIDs: cfg.Targets.PIDs}}
+	env := probe.Env{Logger: r.set.Logger, ProcRoot: cfg.ProcRoot, Targets: probe.Targets{PIDs: cfg.Targets.PIDs},
+		SyscallExit: &probe.SyscallExit{}}
 	if cfg.Targets.ProcessName != "" {
 		env.Targets.Name = regexp.MustCompile(cfg.Targets.ProcessName) // Validate compiled it already
 	}

@@ -24,6 +24,8 @@ type probeSet struct {
 
 // probeSets lists every probe set in start order. Adding one is its
 // package under internal/probe, its section in Config, and one line here.
+// off_cpu starts before syscalls: its work at every syscall exit then moves
+// into the syscalls set's sys_exit program (probe.SyscallExit).
 var probeSets = []probeSet{
 	{"cpu", "the cpu profiler", func(c *Config) bool { return c.Profiles.CPU.Enabled }, startCPU},
 	{"off_cpu", "the off-cpu profiler", func(c *Config) bool { return c.Profiles.OffCPU.Enabled }, startOffCPU},

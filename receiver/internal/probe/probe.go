@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -52,6 +54,22 @@ type Env struct {
 	// Unwinder walks user stacks from CFI tables (unwinder: cfi); nil
 	// leaves them to the kernel's frame-pointer walker.
 	Unwinder *unwind.Unwinder
+	// SyscallExit is shared by the sets started from one Env; nil when
+	// the receiver does not share it.
+	SyscallExit *SyscallExit
+}
+
+// SyscallExit lets a set's work at every syscall exit run inside the
+// syscalls set's sys_exit program (a tail call into Programs, slot 0)
+// rather than as a second program on raw_syscalls:sys_exit. The set with
+// such work (off-CPU) attaches its own program first, then fills Programs
+// and Attached; a syscalls set started after it loads its program with
+// Programs and calls Attached once that program is attached, and the first
+// set detaches its own then. Until then both run, which the work must
+// tolerate (off-CPU's does: what one run handles, the other finds done).
+type SyscallExit struct {
+	Programs *ebpf.Map
+	Attached func() error
 }
 
 // Targets are the receiver's target filters, resolved. Empty fields keep

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/syscalls"
 )
 
 // TestDeferredBlocksExact covers the paths of a deferred user stack (see
@@ -23,7 +24,8 @@ import (
 // waiting for, and both blocks keep their own kernel stacks), then a stop
 // by SIGSTOP while running in user mode (not in a syscall: walked at
 // switch-out). Each is attributed exactly as with walks at switch-out,
-// kernel stacks included (taken at switch-in when deferred).
+// kernel stacks included (taken at switch-in when deferred), and with the
+// deferral run by the syscalls probe's sys_exit (probe.SyscallExit).
 func TestDeferredBlocksExact(t *testing.T) {
 	requirePrivileges(t)
 	if runtime.GOARCH != "amd64" {
@@ -32,9 +34,10 @@ func TestDeferredBlocksExact(t *testing.T) {
 	bin := testenv.CC(t, t.TempDir(), "twoblocks", "-O0", "-g", "-no-pie", "-fno-omit-frame-pointer", "testdata/twoblocks.c")
 	sym := symbolize(t, bin)
 	// The splice call's kernel stacks by mode, leaf first, symbolized.
-	kernel := map[bool][]string{}
-	for _, atSwitchOut := range []bool{false, true} {
-		t.Run(map[bool]string{false: "deferred", true: "switch_out"}[atSwitchOut], func(t *testing.T) {
+	kernel := map[string][]string{}
+	for _, mode := range []string{"deferred", "switch_out", "in_syscalls_exit"} {
+		atSwitchOut := mode == "switch_out"
+		t.Run(mode, func(t *testing.T) {
 			const ms = 200
 			cmd := exec.Command("/bin/sh", "-c", `read x; exec "$0" "$1"`, bin, strconv.Itoa(ms))
 			stdin, err := cmd.StdinPipe()
@@ -57,6 +60,15 @@ func TestDeferredBlocksExact(t *testing.T) {
 			assert.Contains(t, progs, "sched_switch")
 			_, exit := progs["offcpu_sys_exit"]
 			assert.Equal(t, !atSwitchOut, exit, "sys_exit attached only to defer")
+			if mode == "in_syscalls_exit" {
+				hooks, attached, err := tr.ExitHook()
+				require.NoError(t, err)
+				sc, err := syscalls.Start(syscalls.Config{PIDs: []uint32{uint32(cmd.Process.Pid)}, ExitHooks: hooks})
+				require.NoError(t, err)
+				defer sc.Close()
+				require.NoError(t, attached())
+				assert.Nil(t, tr.exitLink, "offcpu_sys_exit detached: the syscalls probe runs it")
+			}
 			_, err = stdin.Write([]byte("go\n"))
 			require.NoError(t, err)
 			// The program ends killed by its child.
@@ -94,7 +106,7 @@ func TestDeferredBlocksExact(t *testing.T) {
 				}
 				leaf := kernelSymbol(t, r.Kernel[0])
 				assert.NotContains(t, []string{"__schedule", "schedule"}, leaf, "the scheduler's frames are left out")
-				kernel[atSwitchOut] = append(kernel[atSwitchOut], strings.Join(names, " < "))
+				kernel[mode] = append(kernel[mode], strings.Join(names, " < "))
 				atLeast(t, time.Duration(r.Nanoseconds), ms*time.Millisecond, "a splice block")
 			}
 			atLeast(t, stopped, ms*time.Millisecond, "stopped in user mode")
@@ -124,8 +136,9 @@ func TestDeferredBlocksExact(t *testing.T) {
 	for _, ks := range kernel {
 		slices.Sort(ks)
 	}
-	t.Logf("splice kernel stacks: %q", kernel[false])
-	assert.Equal(t, kernel[true], kernel[false], "kernel stacks at switch-out and at switch-in")
+	t.Logf("splice kernel stacks: %q", kernel["deferred"])
+	assert.Equal(t, kernel["switch_out"], kernel["deferred"], "kernel stacks at switch-out and at switch-in")
+	assert.Equal(t, kernel["deferred"], kernel["in_syscalls_exit"])
 }
 
 // atLeast asserts that got is at least want (less 1 % for clock reads).

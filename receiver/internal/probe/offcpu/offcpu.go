@@ -97,9 +97,12 @@ type Probe struct {
 	coll     *ebpf.Collection
 	link     link.Link
 	exitLink link.Link
-	gen      loader.Generation
-	epoch    uint32
-	stackMax uint32
+	// exitHooks holds offcpu_sys_exit for a syscalls probe's sys_exit to
+	// tail-call (ExitHook).
+	exitHooks *ebpf.Map
+	gen       loader.Generation
+	epoch     uint32
+	stackMax  uint32
 	// RawTracepoint reports whether the fallback is in use.
 	RawTracepoint bool
 	// Deferred reports whether user stacks of blocks in a syscall are
@@ -402,6 +405,41 @@ func (t *Probe) ProgramStats() (map[string]*ebpf.ProgramStats, error) {
 	return out, nil
 }
 
+// ExitHook returns a program array holding the deferral's sys_exit program
+// in slot 0, for a syscalls probe's sys_exit to tail-call (probe.SyscallExit),
+// and the function to call once that program is attached: it detaches this
+// probe's own program from the tracepoint, so that each syscall runs one
+// program instead of two. Both nil when nothing is deferred. Close empties
+// the array.
+func (t *Probe) ExitHook() (*ebpf.Map, func() error, error) {
+	if !t.Deferred {
+		return nil, nil, nil
+	}
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "exit_hooks", Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		return nil, nil, loader.Explain("creating the syscall exit hook", err)
+	}
+	if err := m.Put(uint32(0), t.coll.Programs["offcpu_sys_exit"]); err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("adding offcpu_sys_exit to the syscall exit hook: %w", err), m.Close())
+	}
+	t.exitHooks = m
+	return m, t.handOver, nil
+}
+
+// handOver detaches offcpu_sys_exit once a syscalls probe's sys_exit calls
+// it. Until then both ran it: what one run resolved, the other found done.
+func (t *Probe) handOver() error {
+	if t.exitLink == nil {
+		return nil
+	}
+	err := t.exitLink.Close()
+	t.exitLink = nil
+	if err != nil {
+		return fmt.Errorf("detaching offcpu_sys_exit: %w", err)
+	}
+	return nil
+}
+
 // Close detaches and releases everything; safe to call more than once.
 func (t *Probe) Close() error {
 	if t.closed {
@@ -414,6 +452,14 @@ func (t *Probe) Close() error {
 		if l != nil {
 			errs = append(errs, l.Close())
 		}
+	}
+	if t.exitHooks != nil {
+		// The syscalls probe's program may outlive ours: it must stop
+		// calling into it.
+		if err := t.exitHooks.Delete(uint32(0)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("emptying the syscall exit hook: %w", err))
+		}
+		errs = append(errs, t.exitHooks.Close())
 	}
 	t.coll.Close()
 	return errors.Join(errs...)

@@ -3,6 +3,8 @@
 package offcpu
 
 import (
+	"errors"
+
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/profbuild"
 )
@@ -26,6 +28,15 @@ func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 	if cfg.KernelStacks && !t.KernelAtSwitchIn && t.Scheduler.End == 0 && env.Logger != nil {
 		env.Logger.Warn("off-CPU kernel stacks keep their tracing frames: " + schedulerEntry +
 			" is not readable in /proc/kallsyms (addresses hidden: grant CAP_SYSLOG or set kernel.kptr_restrict=0)")
+	}
+	if env.SyscallExit != nil {
+		hooks, attached, err := t.ExitHook()
+		if err != nil {
+			return nil, errors.Join(err, t.Close())
+		}
+		if hooks != nil {
+			env.SyscallExit.Programs, env.SyscallExit.Attached = hooks, attached
+		}
 	}
 	out := probe.NewProfiles(env, probe.Kind{Name: "off_cpu", Type: ProfileType})
 	return probe.NewStackSet(out, t.Drain, t.Stats, health, t.Close), nil

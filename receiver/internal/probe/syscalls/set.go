@@ -3,15 +3,27 @@
 package syscalls
 
 import (
+	"errors"
+
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe"
 )
 
-// NewSet starts the tracer with env's pid and cgroup targets.
+// NewSet starts the tracer with env's pid and cgroup targets; its sys_exit
+// takes over env's syscall exit work when a set offered it.
 func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 	cfg.PIDs, cfg.CgroupIDs = env.Targets.PIDs, env.Targets.CgroupIDs
+	hook := env.SyscallExit
+	if hook != nil && hook.Programs != nil {
+		cfg.ExitHooks = hook.Programs
+	}
 	t, err := Start(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ExitHooks != nil {
+		if err := hook.Attached(); err != nil {
+			return nil, errors.Join(err, t.Close())
+		}
 	}
 	return probe.NewMetricSet(
 		func(iv *probe.Interval) (Stats, error) {

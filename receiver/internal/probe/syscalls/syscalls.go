@@ -38,6 +38,9 @@ type Config struct {
 	// maps (distinct process × syscall and process × syscall × errno per
 	// interval); 0 means DefaultMapEntries.
 	MapEntries uint32
+	// ExitHooks, when set, is the program array sys_exit tail-calls at
+	// its end (probe.SyscallExit); otherwise sys_exit gets an empty one.
+	ExitHooks *ebpf.Map
 }
 
 // Stats says what Collect folded and what the kernel side lost.
@@ -99,7 +102,11 @@ func Start(cfg Config) (_ *Probe, err error) {
 	t := &Probe{names: syscallnames.Native(), top: cfg.TopProcesses}
 	t.agg.init()
 	t.agg.lim = limits{syscalls: cfg.TopSyscalls, histograms: cfg.TopHistograms}
-	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+	var opts *ebpf.CollectionOptions
+	if cfg.ExitHooks != nil {
+		opts = &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{"exit_hooks": cfg.ExitHooks}}
+	}
+	if err := spec.LoadAndAssign(&t.objs, opts); err != nil {
 		return nil, loader.Explain("loading syscall tracer", err)
 	}
 	defer func() {

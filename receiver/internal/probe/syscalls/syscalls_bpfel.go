@@ -63,6 +63,7 @@ const (
 	syscallsMapCtl           = "ctl"
 	syscallsMapErrors0       = "errors0"
 	syscallsMapErrors1       = "errors1"
+	syscallsMapExitHooks     = "exit_hooks"
 	syscallsMapStart         = "start"
 	syscallsMapStats         = "stats"
 	syscallsMapTargetCgroups = "target_cgroups"
@@ -129,6 +130,7 @@ type syscallsMapSpecs struct {
 	Ctl           *ebpf.MapSpec `ebpf:"ctl"`
 	Errors0       *ebpf.MapSpec `ebpf:"errors0"`
 	Errors1       *ebpf.MapSpec `ebpf:"errors1"`
+	ExitHooks     *ebpf.MapSpec `ebpf:"exit_hooks"`
 	Start         *ebpf.MapSpec `ebpf:"start"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
 	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
@@ -169,6 +171,7 @@ type syscallsMaps struct {
 	Ctl           *ebpf.Map `ebpf:"ctl"`
 	Errors0       *ebpf.Map `ebpf:"errors0"`
 	Errors1       *ebpf.Map `ebpf:"errors1"`
+	ExitHooks     *ebpf.Map `ebpf:"exit_hooks"`
 	Start         *ebpf.Map `ebpf:"start"`
 	Stats         *ebpf.Map `ebpf:"stats"`
 	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
@@ -182,6 +185,7 @@ func (m *syscallsMaps) Close() error {
 		m.Ctl,
 		m.Errors0,
 		m.Errors1,
+		m.ExitHooks,
 		m.Start,
 		m.Stats,
 		m.TargetCgroups,
