@@ -22,6 +22,7 @@ export const METRIC = {
   inFlight: 'ebpf_otel_sidecar_requests_in_flight',
   cachedObjects: 'ebpf_otel_sidecar_cached_objects',
   cachedBytes: 'ebpf_otel_sidecar_cached_bytes',
+  filesRead: 'ebpf_otel_sidecar_files_read_total',
   lookupMisses: 'ebpf_otel_sidecar_lookup_misses_total',
   lookupFound: 'ebpf_otel_sidecar_lookup_found_total',
   framesSkipped: 'ebpf_otel_sidecar_frames_skipped_total',
@@ -76,10 +77,10 @@ export class Counters {
     f.values.set(k, (f.values.get(k) ?? 0) + n);
   }
 
-  /** Registers a gauge read when rendered. */
-  gauge(name: string, help: string, read: () => number): void {
+  /** Registers a gauge read when rendered (or a counter kept elsewhere: `type` 'counter'). */
+  gauge(name: string, help: string, read: () => number, type: 'counter' | 'gauge' = 'gauge'): void {
     HELP[name] ??= help;
-    this.family(name, 'gauge', read);
+    this.family(name, type, read);
   }
 
   /** Current value of a counter (0 when never incremented). */

@@ -65,6 +65,7 @@ describe('server', () => {
     expect(metrics.status).toBe(200);
     expect(metrics.body).toContain('ebpf_otel_sidecar_requests_total{code="ok",procedure="ebpfotel.sidecar.v1.SymbolizerService/Symbolize"} 4');
     for (const g of ['resident_memory_bytes', 'heap_used_bytes', 'external_memory_bytes']) expect(metrics.body).toMatch(new RegExp(`\\nebpf_otel_sidecar_${g} [1-9]\\d{5,}\\n`));
+    expect(metrics.body).toMatch(/# TYPE ebpf_otel_sidecar_files_read_total counter\nebpf_otel_sidecar_files_read_total \d+\n/);
     expect((await httpGet({ host: '127.0.0.1', port: s.tcp!.port, path: '/other' })).status).toBe(404);
     expect(s.counters.get('ebpf_otel_sidecar_requests_in_flight')).toBe(0);
   });

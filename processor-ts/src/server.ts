@@ -106,6 +106,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   counters.gauge(METRIC.inFlight, 'RPCs being served.', () => limiter.inFlight);
   counters.gauge(METRIC.cachedObjects, 'Parsed object files held in the cache.', () => engine.cachedObjects);
   counters.gauge(METRIC.cachedBytes, 'Approximate bytes held by the parsed-file cache.', () => engine.cachedBytes);
+  // Parses: in a steady state this stops growing; a file parsed again and again did not fit the cache.
+  counters.gauge(METRIC.filesRead, 'Object files read and parsed (cached files are not read again).', () => engine.fileReads, 'counter');
   // Where the memory budget goes (docs/deployment.md): all of it, V8's heap, and buffers
   // outside it (file bytes of the cache, request bodies).
   counters.gauge(METRIC.residentBytes, 'Resident memory of the sidecar process.', () => process.memoryUsage.rss());

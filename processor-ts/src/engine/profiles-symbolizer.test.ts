@@ -92,6 +92,7 @@ describe('ProfilesSymbolizer', () => {
     const second = await engine.symbolize(batchFor([work]), DEFAULT_OPTIONS);
     expect(second.cacheHits).toBe(1);
     expect(engine.cachedObjects).toBe(1);
+    expect(engine.fileReads).toBe(1);
     expect(engine.cachedBytes).toBeGreaterThan(0);
   });
 
@@ -271,6 +272,8 @@ describe('ProfilesSymbolizer', () => {
     const engine = new ProfilesSymbolizer({ cacheBytes: 1 << 30 });
     for (let i = 0; i < 10; i++) await engine.symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, debugDirs: [`/d${i}`] });
     expect(engine.cachedObjects).toBeLessThanOrEqual(8);
+    // Each setting's symbolizer read the file once; reads of dropped ones still count.
+    expect(engine.fileReads).toBe(10);
   });
 });
 

@@ -107,6 +107,8 @@ export class ProfilesSymbolizer {
   /** Results by `ns` + GNU build ID and file offset: batches of known addresses open no file. */
   private readonly results: ResultCache;
   private nextNs = 0;
+  /** File reads of symbolizers dropped from `symbolizers`. */
+  private retiredReads = 0;
   private readonly cache: ObjectCache;
   private readonly seen = new WeakSet<ObjectContext>();
   private readonly procRoot: string;
@@ -131,6 +133,13 @@ export class ProfilesSymbolizer {
   /** Bytes cached, over all symbolizers, results and perf maps (bounded by `cacheBytes`). */
   get cachedBytes(): number { return this.cache.totalBytes() + this.perfMaps.bytes + this.results.bytes; }
 
+  /** Object files read and parsed since start, over all symbolizers (cache misses). */
+  get fileReads(): number {
+    let n = this.retiredReads;
+    for (const { s } of this.symbolizers.values()) n += s.fileReads;
+    return n;
+  }
+
   /** Bytes of results held by build ID and address (part of cachedBytes). */
   get resultBytes(): number { return this.results.bytes; }
 
@@ -141,6 +150,7 @@ export class ProfilesSymbolizer {
       if (this.symbolizers.size >= 8) {
         const [oldKey, old] = this.symbolizers.entries().next().value!;
         this.symbolizers.delete(oldKey);
+        this.retiredReads += old.s.fileReads;
         this.cache.deleteWhere((k) => k.startsWith(old.ns));
         this.results.deleteWhere((k) => k.startsWith(old.ns));
       }
