@@ -8,6 +8,8 @@ import { KallsymsSource } from './kallsyms.js';
 import { ElfFile } from '../symbolize/elf/elf.js';
 import { GoPclntab } from '../symbolize/gopclntab/table.js';
 import { PerfMapCache } from '../symbolize/perfmap/cache.js';
+import { ObjectSymbolizer } from '../symbolize/symbolizer.js';
+import { asFileOffset } from '../symbolize/types.js';
 import { buildGoPrograms } from '../symbolize/testutil/goprog.js';
 import { DEFAULT_OPTIONS, KERNEL_MAPPING, ProfilesSymbolizer, isAnonymousMapping } from './profiles-symbolizer.js';
 import { loadFailure, resolveIn, underRoots } from './paths.js';
@@ -225,8 +227,8 @@ describe('ProfilesSymbolizer', () => {
     const one = new ProfilesSymbolizer();
     await one.symbolize(batchFor([work]), DEFAULT_OPTIONS);
     const size = one.cachedBytes - one.resultBytes;
-    // Objects get five eighths of the budget (perf maps a quarter, results an eighth): room for 1.5.
-    const budget = Math.ceil((size * 1.5 * 8) / 5);
+    // Objects get seven eighths of the budget while no perf map is held (results an eighth): room for 1.5.
+    const budget = Math.ceil((size * 1.5 * 8) / 7);
     const engine = new ProfilesSymbolizer({ cacheBytes: budget });
     for (let i = 0; i < 4; i++) {
       const r = await engine.symbolize(batchFor([work]), { ...DEFAULT_OPTIONS, debugDirs: [`/d${i}`] });
@@ -266,6 +268,24 @@ describe('ProfilesSymbolizer', () => {
     const ac = new AbortController();
     ac.abort(new Error('deadline'));
     await expect(engine.symbolize(batchFor([work]), DEFAULT_OPTIONS, ac.signal)).rejects.toThrow('deadline');
+  });
+
+  it('gives parsed objects the share of the budget that perf maps do not use', async () => {
+    // The object's weight when inserted and after this batch's lookups.
+    const probe = new ObjectSymbolizer({ separateDebug: false });
+    const ctx = await probe.load(prog.exe);
+    const fresh = ctx.byteSize;
+    await new ProfilesSymbolizer({ cacheBytes: 1 << 30 }).symbolize(batchFor([work, deep, other]), DEFAULT_OPTIONS);
+    probe.symbolize(ctx, [work, deep, other].map((a) => asFileOffset(Number(runtimeAddr(prog, a) - m.start + m.offset))));
+    const used = ctx.byteSize;
+    // Objects had 5/8 of the budget (a quarter kept for perf maps); now 7/8 while no perf map is held.
+    expect(used / fresh).toBeLessThan(1.4);
+    const budget = Math.floor((used / 0.875 + fresh / 0.625) / 2);
+    const engine = new ProfilesSymbolizer({ cacheBytes: budget });
+    for (let i = 0; i < 3; i++) expect((await engine.symbolize(batchFor([work, deep, other]), DEFAULT_OPTIONS)).locationsSymbolized).toBe(3);
+    expect(engine.cachedObjects).toBe(1);
+    expect(engine.fileReads).toBe(1);
+    expect(engine.perfMaps.bytes).toBe(0);
   });
 
   it('keeps a bounded number of symbolizers', async () => {

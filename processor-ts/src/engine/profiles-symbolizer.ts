@@ -118,13 +118,15 @@ export class ProfilesSymbolizer {
   constructor(private readonly opts: ProfilesSymbolizerOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.locator = new ObjectLocator({ procRoot: this.procRoot, index: opts.buildIdIndex });
-    // One budget: a quarter for JIT perf maps, an eighth for results, the rest for parsed objects.
+    // One budget: an eighth for results, up to a quarter for JIT perf maps, the rest — and what
+    // the perf maps do not use (a node without JIT code has none) — for parsed objects.
     const budget = opts.cacheBytes ?? DEFAULT_CACHE_BYTES;
     const perfMapBytes = Math.floor(budget / 4);
     const resultBytes = Math.floor(budget / 8);
-    this.perfMaps = opts.perfMaps ?? new PerfMapCache({ procRoot: this.procRoot, maxBytes: perfMapBytes, maxFileBytes: perfMapBytes });
+    const perfMaps = opts.perfMaps ?? new PerfMapCache({ procRoot: this.procRoot, maxBytes: perfMapBytes, maxFileBytes: perfMapBytes });
+    this.perfMaps = perfMaps;
     this.results = new ResultCache(resultBytes);
-    this.cache = newObjectCache((opts.perfMaps ? budget : budget - perfMapBytes) - resultBytes);
+    this.cache = newObjectCache(opts.perfMaps ? budget - resultBytes : () => budget - resultBytes - perfMaps.bytes);
   }
 
   /** Objects currently cached, over all symbolizers. */
@@ -166,6 +168,8 @@ export class ProfilesSymbolizer {
     const out = newOutcome();
     const dict = data.dictionary;
     if (!dict) return out;
+    // Perf maps may have grown since the last batch: objects give the room back first.
+    this.cache.evict();
     const { work, unmapped } = collectWork(data, dict, out);
     if (work.size === 0 && unmapped.length === 0) return out;
     ensureDictionary(data);

@@ -35,6 +35,20 @@ describe('ByteLru', () => {
     expect(c.size).toBe(2);
   });
 
+  it('follows a budget that moves: what no longer fits goes at the next eviction', () => {
+    let budget = 4;
+    const c = new ByteLru<string, number>(() => budget, () => 1);
+    pass(c, ['a', 'b', 'c', 'd']);
+    expect(c.size).toBe(4);
+    budget = 2;
+    expect(c.budget).toBe(2);
+    c.evict();
+    expect([...['a', 'b', 'c', 'd'].filter((k) => c.has(k))]).toEqual(['c', 'd']);
+    budget = 3;
+    expect(c.set('e', 1)).toBe(true);
+    expect(c.size).toBe(3);
+  });
+
   it('fills up to the budget without displacing anything, and never caches what exceeds it', () => {
     const c = new ByteLru<string, number>(10, (v) => v);
     expect(c.set('a', 4)).toBe(true);

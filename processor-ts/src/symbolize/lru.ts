@@ -11,7 +11,17 @@ export class ByteLru<K, V> {
   /** Accesses per key (cached or not), halved every `agingPeriod` accesses so old popularity fades. */
   private readonly freq = new Map<K, number>();
   private accesses = 0;
-  constructor(private readonly budget: number, private readonly weigh: (v: V) => number) {}
+  private readonly limit: () => number;
+
+  /** `budget`: bytes, or a function read at each insertion and eviction (a budget shared with others). */
+  constructor(budget: number | (() => number), private readonly weigh: (v: V) => number) {
+    this.limit = typeof budget === 'number' ? () => budget : budget;
+  }
+
+  /** The budget now. */
+  get budget(): number {
+    return this.limit();
+  }
 
   get(key: K): V | undefined {
     const v = this.map.get(key);

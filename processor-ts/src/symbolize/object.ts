@@ -66,9 +66,9 @@ export class ObjectContext {
     this.dwarf = dwarf;
   }
 
-  /** Approximate bytes retained (file bytes read + decoded tables). */
+  /** Approximate bytes retained (file bytes read, decompressed sections, decoded tables). */
   get byteSize(): number {
-    let n = this.elf.loadedBytes + (this.debugElf?.loadedBytes ?? 0) + this.symtab.byteSize();
+    let n = this.elf.heldBytes + (this.debugElf?.heldBytes ?? 0) + this.symtab.byteSize();
     for (const f of this.fallbacks) n += f.byteSize();
     if (this.goTable) n += this.goTable.byteSize();
     return n + (this.dwarf?.retainedBytes ?? 0) + (this.results.size + this.older.size) * 200;

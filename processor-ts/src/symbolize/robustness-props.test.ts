@@ -450,7 +450,15 @@ describe('mutated real objects (fast-check)', () => {
     const version = (t: Target) => { const e = new ElfFile(t.buf); const s = e.section('.debug_info')!; return e.sectionData(s)!.readUInt16LE(4); };
     expect(version(d5!)).toBe(5);
     expect(version(d4!)).toBe(4);
-    expect(new ElfFile(z!.buf).section('.debug_info')!.flags & 0x800).toBe(0x800);
+    const ze = new ElfFile(z!.buf);
+    expect(ze.section('.debug_info')!.flags & 0x800).toBe(0x800);
+    // What an object holds counts its decompressed sections, a plain section once (a view).
+    expect(ze.heldBytes).toBe(z!.buf.length);
+    const info = ze.sectionData('.debug_info')!;
+    expect(ze.heldBytes).toBe(z!.buf.length + info.length);
+    ze.sectionData('.debug_info');
+    ze.sectionData('.symtab');
+    expect(ze.heldBytes).toBe(z!.buf.length + info.length);
     for (const t of targets) {
       expect(t.vaddrs.length).toBeGreaterThan(40);
       expect(t.fields.some((f) => f.name.startsWith('line.'))).toBe(t === d5 || t === d4);

@@ -9,7 +9,7 @@ export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 /** A parsed-object cache bounded by bytes; several symbolizers may share one (one global budget). */
 export type ObjectCache = ByteLru<string, ObjectContext>;
 
-export function newObjectCache(bytes: number = DEFAULT_CACHE_BYTES): ObjectCache {
+export function newObjectCache(bytes: number | (() => number) = DEFAULT_CACHE_BYTES): ObjectCache {
   return new ByteLru(bytes, (c) => c.byteSize);
 }
 

@@ -46,6 +46,8 @@ export class ElfFile {
   readonly programHeaders: readonly ProgramHeader[];
   private readonly byName = new Map<string, SectionHeader>();
   private readonly dataCache = new Map<number, Buffer>();
+  /** Bytes of decompressed sections held in dataCache (views of the file are not counted twice). */
+  private inflatedBytes = 0;
 
   constructor(file: Buffer | FileImage) {
     this.image = file instanceof FileImage ? file : FileImage.whole(file);
@@ -71,6 +73,11 @@ export class ElfFile {
   /** Bytes of the file actually read (readElfFile leaves sections it never reads unread). */
   get loadedBytes(): number {
     return this.image.loadedBytes;
+  }
+
+  /** Bytes held: the file bytes read and the decompressed sections read so far. */
+  get heldBytes(): number {
+    return this.image.loadedBytes + this.inflatedBytes;
   }
 
   /** The file's bytes in [start, end), clamped to its size; unread bytes read as zeros. */
@@ -157,13 +164,15 @@ export class ElfFile {
     if (!sec || sec.type === SHT_NOBITS) return undefined;
     const cached = this.dataCache.get(sec.index);
     if (cached) return cached;
-    let data = this.bytes(sec.offset, sec.offset + sec.size);
+    const raw = this.bytes(sec.offset, sec.offset + sec.size);
+    let data = raw;
     if (sec.flags & SHF_COMPRESSED) data = this.decompress(data, sec.name);
     else if (sec.name.startsWith('.zdebug_') && data.length >= 12 && data.toString('latin1', 0, 4) === 'ZLIB') {
       const size = data.readUInt32BE(4) * TWO32 + data.readUInt32BE(8);
       if (size > MAX_INFLATED) throw new ElfError(`${sec.name} declares ${size} bytes uncompressed, more than the ${MAX_INFLATED}-byte limit`);
       data = this.inflate(data.subarray(12), sec.name, size);
     }
+    if (data !== raw) this.inflatedBytes += data.length;
     this.dataCache.set(sec.index, data);
     return data;
   }

@@ -156,9 +156,12 @@ export class SymbolIndex {
     for (let i = 0; i < this.count; i++) if (this.sizes[i]! > 0) yield { addr: this.addrs[i]!, size: this.sizes[i]!, name: this.name(i) };
   }
 
-  /** Approximate retained bytes. */
+  /**
+   * Approximate retained bytes: the index arrays and decoded names' slots. The string table is
+   * the file's (counted by the ElfFile that holds it).
+   */
   byteSize(): number {
-    return this.count * 28 + this.strtab.length;
+    return this.count * (28 + (this.nameCache ? 8 : 0));
   }
 }
 
