@@ -223,6 +223,66 @@ describe('ProfilesSymbolizer', () => {
     expect(rooted.locationsSymbolized).toBe(0);
   });
 
+  it('answers addresses it knows by Go build ID when the producer gave no GNU one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'results-go-'));
+    const exe = join(dir, 'exe');
+    copyFileSync(prog.exe, exe);
+    const batch = () => makeBatch({
+      mappings: [{ file: exe, start: m.start, limit: m.limit, offset: m.offset, goBuildId: 'aaaa/bbbb/cccc/dddd' }],
+      locations: [deep, other].map((a) => ({ mapping: 1, address: runtimeAddr(prog, a) })),
+      pid: process.pid,
+    });
+    const engine = new ProfilesSymbolizer({ cacheBytes: 16 * 1024 });
+    const first = batch();
+    expect((await engine.symbolize(first, DEFAULT_OPTIONS)).locationsSymbolized).toBe(2);
+    rmSync(dir, { recursive: true });
+    const again = batch();
+    const r = await engine.symbolize(again, DEFAULT_OPTIONS);
+    expect(r.lookup.found.get('cache')).toBe(1);
+    expect(lineNames(again)).toEqual(lineNames(first));
+  });
+
+  it('does not look for a missing file again in every batch, and counts its locations each time', async () => {
+    let now = 1_000_000;
+    const engine = new ProfilesSymbolizer({ now: () => now, failedLookupMs: 60_000 });
+    const dir = mkdtempSync(join(tmpdir(), 'failed-'));
+    const lib = join(dir, 'lib.so');
+    const batch = () => makeBatch({
+      mappings: [{ file: lib, start: m.start, limit: m.limit, offset: m.offset, buildId: prog.buildId }],
+      locations: [work, other].map((a) => ({ mapping: 1, address: runtimeAddr(prog, a) })),
+      pid: process.pid,
+    });
+    const first = await engine.symbolize(batch(), DEFAULT_OPTIONS);
+    expect(first.lookup.misses.get('path/file_not_found')).toBe(1);
+    expect(first.unresolved.get('file_not_found')).toBe(2);
+    // The file appears: within the minute the failure stands (no file system work), counted as before.
+    copyFileSync(prog.exe, lib);
+    now += 59_000;
+    const second = await engine.symbolize(batch(), DEFAULT_OPTIONS);
+    expect(second.lookup.misses.get('cache/file_not_found')).toBe(1);
+    expect(second.lookup.misses.has('path/file_not_found')).toBe(false);
+    expect(second.unresolved.get('file_not_found')).toBe(2);
+    expect(Object.fromEntries(second.filesFailed)).toEqual({ file_not_found: 1 });
+    // Another process mapping the same file is a lookup of its own; once it loaded the object,
+    // the object cached under the build ID answers the first process too.
+    const other2 = makeBatch({
+      mappings: [{ file: lib, start: m.start, limit: m.limit, offset: m.offset, buildId: prog.buildId }],
+      locations: [{ mapping: 1, address: runtimeAddr(prog, work) }],
+      pid: 1,
+    });
+    expect((await engine.symbolize(other2, DEFAULT_OPTIONS)).locationsSymbolized).toBe(1);
+    const third = await engine.symbolize(batch(), DEFAULT_OPTIONS);
+    expect(third.locationsSymbolized).toBe(2);
+    expect(third.filesFailed.size).toBe(0);
+    // Without a build ID to find it by, a missing file is looked up again after the minute.
+    const gone = () => makeBatch({ mappings: [{ file: join(dir, 'gone.so'), start: 0x1000n, limit: 0x2000n }], locations: [{ mapping: 1, address: 0x1100n }], pid: process.pid });
+    expect((await engine.symbolize(gone(), DEFAULT_OPTIONS)).lookup.misses.get('path/file_not_found')).toBe(1);
+    now += 30_000;
+    expect((await engine.symbolize(gone(), DEFAULT_OPTIONS)).lookup.misses.get('cache/file_not_found')).toBe(1);
+    now += 31_000;
+    expect((await engine.symbolize(gone(), DEFAULT_OPTIONS)).lookup.misses.get('path/file_not_found')).toBe(1);
+  });
+
   it('bounds the parsed-file cache once for all symbolizers', async () => {
     const one = new ProfilesSymbolizer();
     await one.symbolize(batchFor([work]), DEFAULT_OPTIONS);

@@ -89,7 +89,16 @@ export interface ProfilesSymbolizerOptions {
   perfMaps?: PerfMapCache;
   /** The build-ID index of the sidecar's configured directories (--build-id-dirs), if any. */
   buildIdIndex?: BuildIdIndex | undefined;
+  /** How long a mapping whose file could not be used is not looked up again (default 60 s). */
+  failedLookupMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
 }
+
+/** Failed lookups remembered at most (the oldest are forgotten first). */
+const MAX_FAILED_LOOKUPS = 4096;
+/** Failures worth looking up again at once: a file replaced while it was being opened. */
+const TRANSIENT_FAILURES = new Set(['changed_while_opened']);
 
 /** Mapping file names of anonymous memory, where JIT compilers put code. */
 export function isAnonymousMapping(file: string): boolean {
@@ -114,9 +123,19 @@ export class ProfilesSymbolizer {
   private readonly procRoot: string;
   private readonly locator: ObjectLocator;
   readonly perfMaps: PerfMapCache;
+  /**
+   * Mappings whose file could not be used, by mapping key, with the reason and until when it
+   * stands: a deleted file or a process that is gone is not searched for (path components
+   * lstat'ed under each /proc/PID/root, maps read, debug directories stat'ed) in every batch.
+   */
+  private readonly failed = new Map<string, { reason: string; until: number }>();
+  private readonly failedLookupMs: number;
+  private readonly now: () => number;
 
   constructor(private readonly opts: ProfilesSymbolizerOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
+    this.failedLookupMs = opts.failedLookupMs ?? 60_000;
+    this.now = opts.now ?? Date.now;
     this.locator = new ObjectLocator({ procRoot: this.procRoot, index: opts.buildIdIndex });
     // One budget: an eighth for results, up to a quarter for JIT perf maps, the rest — and what
     // the perf maps do not use (a node without JIT code has none) — for parsed objects.
@@ -202,9 +221,12 @@ export class ProfilesSymbolizer {
         located.push(li);
       }
       const outside = w.locations.length - located.length;
-      // Results by the producer's GNU build ID, as the parsed-file cache's own lookup by build ID:
-      // only when no roots restrict which files may answer.
-      const resultKey = ids.gnu !== undefined && o.roots.length === 0 ? `${this.symbolizerFor(o).ns}${ids.gnu.toLowerCase()}` : undefined;
+      // Results by the producer's GNU build ID (as the parsed-file cache's own lookup by build
+      // ID), else its Go build ID (a hash of the binary's inputs and content: Go programs built
+      // without a GNU note): only when no roots restrict which files may answer.
+      const resultKey = o.roots.length > 0 ? undefined
+        : ids.gnu !== undefined ? `${this.symbolizerFor(o).ns}${ids.gnu.toLowerCase()}`
+        : ids.go !== undefined ? `${this.symbolizerFor(o).ns}go:${ids.go}` : undefined;
       const known = resultKey !== undefined ? this.results.get(resultKey) : undefined;
       if (known !== undefined && offsets.every((off) => known.has(off))) {
         out.cacheHits++;
@@ -324,15 +346,33 @@ export class ProfilesSymbolizer {
     out: SymbolizeOutcome,
     maps: ReturnType<ObjectLocator['newMapsCache']>,
   ): Promise<{ ctx: ObjectContext; symbolizer: ObjectSymbolizer } | string> {
-    const symbolizer = this.symbolizerFor(o).s;
-    const r = await this.locator.locate({ file, fileOffset, ids, pids: [...pids] }, { roots: o.roots, debugDirs: o.debugDirs, symbolizer, hostPaths: o.hostPaths }, out.lookup, maps);
+    const { s: symbolizer, ns } = this.symbolizerFor(o);
+    const ref = { file, fileOffset, ids, pids: [...pids].slice(0, MAX_PIDS_PER_MAPPING).sort((a, b) => a - b) };
+    const key = `${ns}${o.roots.join('\0')}|${o.hostPaths}|${file}|${fileOffset}|${ids.gnu}|${ids.go}|${ids.htlhash}|${ref.pids.join(',')}`;
+    const known = this.failed.get(key);
+    // An object cached under the producer's build ID answers at once (another process loaded it).
+    const cached = o.roots.length === 0 && ids.gnu !== undefined && symbolizer.cachedByBuildId(ids.gnu) !== undefined;
+    if (known !== undefined && known.until > this.now() && !cached) {
+      out.lookup.misses.set(`cache/${known.reason}`, (out.lookup.misses.get(`cache/${known.reason}`) ?? 0) + 1);
+      if (known.reason !== 'no_file' && known.reason !== 'relative_path') bump(out.filesFailed, known.reason);
+      return known.reason;
+    }
+    const r = await this.locator.locate(ref, { roots: o.roots, debugDirs: o.debugDirs, symbolizer, hostPaths: o.hostPaths }, out.lookup, maps);
     if ('reason' in r) {
       if (r.reason !== 'no_file' && r.reason !== 'relative_path') bump(out.filesFailed, r.reason);
+      if (!TRANSIENT_FAILURES.has(r.reason)) this.rememberFailure(key, r.reason);
       return r.reason;
     }
+    this.failed.delete(key);
     if (this.seen.has(r.ctx)) out.cacheHits++;
     else this.seen.add(r.ctx);
     return { ctx: r.ctx, symbolizer };
+  }
+
+  private rememberFailure(key: string, reason: string): void {
+    this.failed.delete(key);
+    this.failed.set(key, { reason, until: this.now() + this.failedLookupMs });
+    if (this.failed.size > MAX_FAILED_LOOKUPS) this.failed.delete(this.failed.keys().next().value!);
   }
 }
 

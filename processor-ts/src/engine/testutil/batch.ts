@@ -80,7 +80,7 @@ export function runtimeAddr(p: Program, vaddr: bigint): bigint {
 
 export interface BatchSpec {
   /** Mapping file names (index i+1 in the mapping table). */
-  mappings: Array<{ file: string; start?: bigint; limit?: bigint; offset?: bigint; buildId?: string }>;
+  mappings: Array<{ file: string; start?: bigint; limit?: bigint; offset?: bigint; buildId?: string; goBuildId?: string }>;
   /** Locations: mapping index (1-based, 0 none) and address. */
   locations: Array<{ mapping: number; address: bigint; lines?: number }>;
   pid?: number | string;
@@ -101,6 +101,13 @@ export function makeBatch(spec: BatchSpec): ProfilesData {
       attrs.push(create(KeyValueAndUnitSchema, {
         keyStrindex: str('process.executable.build_id.gnu'),
         value: create(AnyValueSchema, { value: { case: 'stringValue', value: m.buildId } }),
+      }));
+      attributeIndices.push(attrs.length - 1);
+    }
+    if (m.goBuildId !== undefined) {
+      attrs.push(create(KeyValueAndUnitSchema, {
+        keyStrindex: str('process.executable.build_id.go'),
+        value: create(AnyValueSchema, { value: { case: 'stringValue', value: m.goBuildId } }),
       }));
       attributeIndices.push(attrs.length - 1);
     }
