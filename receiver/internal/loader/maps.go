@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 )
@@ -14,15 +15,16 @@ const MaxStackDepth = 127
 // DrainHash reads and deletes every entry of a hash map that no program
 // writes any more, in batches, appending to keys and vals (reused by the
 // caller between drains so steady state does not allocate per entry).
+// Batches are read straight into the spare capacity of keys and vals: a
+// drain allocates only when the map holds more than ever before.
 func DrainHash[K, V any](m *ebpf.Map, keys []K, vals []V) ([]K, []V, error) {
-	const chunk = 4096
-	kb := make([]K, chunk)
-	vb := make([]V, chunk)
+	const chunk = 1024
 	var cursor ebpf.MapBatchCursor
 	for {
-		n, err := m.BatchLookupAndDelete(&cursor, kb, vb, nil)
-		keys = append(keys, kb[:n]...)
-		vals = append(vals, vb[:n]...)
+		keys, vals = slices.Grow(keys, chunk), slices.Grow(vals, chunk)
+		nk, nv := len(keys), len(vals)
+		n, err := m.BatchLookupAndDelete(&cursor, keys[nk:nk+chunk], vals[nv:nv+chunk], nil)
+		keys, vals = keys[:nk+n], vals[:nv+n]
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return keys, vals, nil
 		}
@@ -90,17 +92,23 @@ func (r *StackReader) Clear(m *ebpf.Map) error {
 	return nil
 }
 
+// collectIDs lists the map's ids by key alone: a stack trace map has no
+// batch operations, and Iterate would also copy every stack out.
 func (r *StackReader) collectIDs(m *ebpf.Map) error {
 	r.ids = r.ids[:0]
 	var key uint32
-	it := m.Iterate()
-	for it.Next(&key, &r.buf) {
+	prev := any(nil) // the first key
+	for {
+		err := m.NextKey(prev, &key)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("walking stack map: %w", err)
+		}
 		r.ids = append(r.ids, key)
+		prev = &key
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("walking stack map: %w", err)
-	}
-	return nil
 }
 
 // SumPerCPU sets *dst[i] to slot i of a per-CPU u64 array summed over

@@ -1101,7 +1101,12 @@ type StackReader struct {
 	buf   [StackSize]byte
 	cache map[uint64][]uint64
 	keys  []uint64
+	// vals receives the stacks a batch listing keys copies out too.
+	vals [][StackSize]byte
 }
+
+// stackBatch is how many stacks one listing call copies (64 KiB).
+const stackBatch = 64
 
 // Reset forgets the stacks read so far; call it at the start of a drain.
 func (r *StackReader) Reset() {
@@ -1150,21 +1155,25 @@ func (r *StackReader) Clear(m *ebpf.Map) error {
 	return err
 }
 
-// collectKeys lists m's keys first: deleting while walking restarts the
-// kernel's iteration.
+// collectKeys lists m's keys first (deleting while walking restarts the
+// kernel's iteration), a batch at a time: one system call per key cost
+// more than the rest of an idle collection.
 func (r *StackReader) collectKeys(m *ebpf.Map) error {
 	r.keys = r.keys[:0]
-	var prev any // nil: the first key
+	if r.vals == nil {
+		r.vals = make([][StackSize]byte, stackBatch)
+	}
+	var cursor ebpf.MapBatchCursor
 	for {
-		var k uint64
-		err := m.NextKey(prev, &k)
+		r.keys = slices.Grow(r.keys, stackBatch)
+		k := len(r.keys)
+		n, err := m.BatchLookup(&cursor, r.keys[k:k+stackBatch], r.vals, nil)
+		r.keys = r.keys[:k+n]
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", m.String(), err)
 		}
-		r.keys = append(r.keys, k)
-		prev = k
 	}
 }

@@ -3,7 +3,10 @@
 package tcp
 
 import (
+	"errors"
 	"fmt"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
@@ -27,22 +30,34 @@ func (t *Probe) drain() error {
 	return nil
 }
 
-// readDrops sums the cumulative per-CPU drop counters into t.drops.
+// readDrops sums the cumulative per-CPU drop counters into t.drops, reading
+// the array in one batch: walking its 512 slots one key at a time cost
+// two system calls a slot, every collection.
 func (t *Probe) readDrops() error {
 	if t.drops == nil {
+		cpus, err := ebpf.PossibleCPU()
+		if err != nil {
+			return fmt.Errorf("reading drops: %w", err)
+		}
 		t.drops = make([]uint64, dropSlots)
+		t.dropKeys = make([]uint32, dropSlots)
+		t.perCPU = make([]uint64, dropSlots*cpus)
 	}
-	var key uint32
-	it := t.objs.Drops.Iterate()
-	for it.Next(&key, &t.perCPU) {
+	var cursor ebpf.MapBatchCursor
+	n, err := t.objs.Drops.BatchLookup(&cursor, t.dropKeys, t.perCPU, nil)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("reading drops: %w", err)
+	}
+	if n != dropSlots {
+		return fmt.Errorf("reading drops: %d of %d slots read", n, dropSlots)
+	}
+	cpus := len(t.perCPU) / dropSlots
+	for i, key := range t.dropKeys {
 		var sum uint64
-		for _, v := range t.perCPU {
+		for _, v := range t.perCPU[i*cpus : (i+1)*cpus] {
 			sum += v
 		}
 		t.drops[key] = sum
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading drops: %w", err)
 	}
 	return nil
 }

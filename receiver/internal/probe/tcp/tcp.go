@@ -89,6 +89,7 @@ type Probe struct {
 	vals     []tcpTcpVal
 	drops    []uint64
 	perCPU   []uint64
+	dropKeys []uint32
 	procRoot string
 	closed   bool
 }
