@@ -24,8 +24,15 @@ import (
 const DefaultRingBufferSize = 256 * 1024
 
 // pollInterval bounds how long a fork or exit event waits in the ring
-// buffer when no exec wakes the reader.
+// buffer when no exec wakes the reader, while events come.
 const pollInterval = 100 * time.Millisecond
+
+// idlePollInterval is where the poll backs off to (doubling from
+// pollInterval) while the polls find nothing: ten wake-ups a second were
+// half of what an idle collector cost. The first events after a quiet
+// spell wait up to this long; the ring holds about 800 of them, and an
+// exec (which wakes the reader) or a collection's Flush takes them sooner.
+const idlePollInterval = time.Second
 
 // breakMmapForTest makes mmap_exit fail verification, so that a test can
 // see the tracker start without mmap events (as on a kernel that rejects it).
@@ -156,6 +163,7 @@ func Start(cfg Config) (_ *Tracker, err error) {
 func (t *Tracker) Run(handle func(*Event), flushed func()) error {
 	var rec ringbuf.Record
 	var ev Event
+	poll, got := pollInterval, false
 	for {
 		if err := t.reader.ReadInto(&rec); err != nil {
 			if errors.Is(err, ringbuf.ErrFlushed) {
@@ -167,7 +175,13 @@ func (t *Tracker) Run(handle func(*Event), flushed func()) error {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// All read. Fork and exit events do not wake us
 				// (see proc.bpf.c): the poll takes them.
-				err = t.reader.Wait(time.Now().Add(pollInterval))
+				if got {
+					poll = pollInterval
+				} else {
+					poll = min(2*poll, idlePollInterval)
+				}
+				got = false
+				err = t.reader.Wait(time.Now().Add(poll))
 				if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 					continue
 				}
@@ -183,6 +197,7 @@ func (t *Tracker) Run(handle func(*Event), flushed func()) error {
 			return err
 		}
 		handle(&ev)
+		got = true
 	}
 }
 
