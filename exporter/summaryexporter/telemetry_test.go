@@ -105,3 +105,19 @@ func TestTelemetryFailuresWarnOnce(t *testing.T) {
 	_, err = newTelemetry(srv.URL).delta(context.Background())
 	assert.ErrorContains(t, err, "reading the collector's telemetry")
 }
+
+// The scrape asks for the page uncompressed: a gzip of the collector's
+// whole telemetry every interval cost more than the rest of the summary.
+func TestTelemetryScrapeAsksForPlainText(t *testing.T) {
+	var encodings atomic.Value
+	encodings.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encodings.Store(r.Header.Get("Accept-Encoding"))
+		_, _ = w.Write([]byte(exposition(1, 0, 0, 0)))
+	}))
+	defer srv.Close()
+	got, err := newTelemetry(srv.URL).delta(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "identity", encodings.Load())
+	assert.Equal(t, losses{samples: 1}, got)
+}

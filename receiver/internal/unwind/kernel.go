@@ -517,14 +517,23 @@ func (u *Unwinder) newIDLocked() uint32 {
 	return id
 }
 
+// maxScan is the longest the unwinder sleeps between looks at the request
+// maps when no walk wakes it.
+const maxScan = 8 * time.Second
+
 func (u *Unwinder) run() {
 	defer close(u.done)
 	var rec ringbuf.Record
 	var lastSweep, lastScan time.Time
+	scan := time.Second
 	for {
-		// Asleep until a walk queues a request (unwind_wake), or a
-		// second: a full ring loses wake-ups, not requests.
-		err := u.wakeReader.Wait(time.Now().Add(time.Second))
+		// Asleep until a walk queues a request (unwind_wake), or the
+		// scan interval: a full ring loses wake-ups, not requests. The
+		// reader empties the ring before it takes the requests, so a
+		// lost wake-up needs a ring full of unread ones; the scan backs
+		// off from a second to maxScan while nothing wakes us (a
+		// wake-up a second was a sixth of an idle collector's cost).
+		err := u.wakeReader.Wait(time.Now().Add(scan))
 		if errors.Is(err, ringbuf.ErrClosed) {
 			return
 		}
@@ -537,6 +546,11 @@ func (u *Unwinder) run() {
 			}
 		}
 		woken := err == nil
+		if woken || u.ownSrc {
+			scan = time.Second
+		} else {
+			scan = min(2*scan, maxScan)
+		}
 		if woken {
 			// Let the requests of a burst (a new process's first
 			// samples on every CPU) gather, then take them at once.
