@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"testing"
@@ -173,6 +174,11 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 	if err := e.startTelemetry(); err != nil {
 		return nil, fmt.Errorf("registering the receiver's telemetry: %w", err)
 	}
+	// Loading the programs parsed the kernel's BTF and our objects: tens
+	// of MiB, garbage now. A collection allocates little, so the next
+	// garbage collection could be minutes away, and those pages stayed
+	// resident until then (95 MiB instead of 60 on an idle machine).
+	debug.FreeOSMemory()
 	e.started = time.Now()
 	e.lastDrain = e.started
 	loopCtx, cancel := context.WithCancel(context.Background())
