@@ -280,9 +280,20 @@ static __always_inline void resolve(void *ctx, struct task_struct *task, struct 
 	__sync_fetch_and_add(&pending_tasks, -1);
 }
 
+/* switch_time reads the clock once per context switch: prev's switch-out
+ * and next's switch-in are the same instant (a clock read costs ~50 ns
+ * here). *now is 0 until read. */
+static __always_inline __u64 switch_time(__u64 *now)
+{
+	if (!*now)
+		*now = bpf_ktime_get_ns();
+	return *now;
+}
+
 /* record_out remembers a switch-out of prev, the current task. defer: the
  * user stack may wait for sys_exit (in_syscall_body). */
-static __always_inline void record_out(void *ctx, struct task_struct *prev, struct offcpu_start *s, bool defer)
+static __always_inline void record_out(void *ctx, struct task_struct *prev, struct offcpu_start *s, bool defer,
+				       __u64 *now)
 {
 	/* A long block still waiting for its user stack, and the task blocks
 	 * again in the same syscall: walk now and count it, and the new
@@ -297,7 +308,7 @@ static __always_inline void record_out(void *ctx, struct task_struct *prev, stru
 		if (user_stacks && !defer)
 			user_stack(ctx, s);
 	}
-	s->ts = bpf_ktime_get_ns();
+	s->ts = switch_time(now);
 	s->epoch = ctl_get(CTL_EPOCH);
 	s->kern_stack_id = -1;
 	s->kern_hash = 0;
@@ -311,13 +322,13 @@ static __always_inline void record_out(void *ctx, struct task_struct *prev, stru
 		s->kern_stack_id = stack_id(ctx, 0, OFFCPU_STAT_KERN_COLLISION);
 }
 
-static __always_inline void record_in(struct task_struct *next, struct offcpu_start *s, bool btf)
+static __always_inline void record_in(struct task_struct *next, struct offcpu_start *s, bool btf, __u64 *now)
 {
 	__u64 delta;
 
 	if (!s->ts)
 		return;
-	delta = bpf_ktime_get_ns() - s->ts;
+	delta = switch_time(now) - s->ts;
 	s->ts = 0;
 	if (delta < min_block_ns) {
 		stat_inc(&stats, OFFCPU_STAT_SHORT);
@@ -356,17 +367,18 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct offcpu_start *s;
+	__u64 now = 0;
 
 	if (blocked_btf(prev) && wanted(prev->tgid)) {
 		s = bpf_task_storage_get(&start_storage, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (s)
-			record_out(ctx, prev, s, defer_user && in_syscall_body(prev));
+			record_out(ctx, prev, s, defer_user && in_syscall_body(prev), &now);
 		else
 			stat_inc(&stats, OFFCPU_STAT_START_FULL);
 	}
 	s = bpf_task_storage_get(&start_storage, next, 0, 0);
 	if (s)
-		record_in(next, s, true);
+		record_in(next, s, true, &now);
 	return 0;
 }
 
@@ -393,6 +405,7 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct offcpu_start *s, zero = {};
+	__u64 now = 0;
 	__u32 tid;
 
 	if (blocked(prev) && wanted(BPF_CORE_READ(prev, tgid))) {
@@ -402,13 +415,13 @@ int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct ta
 		} else {
 			s = bpf_map_lookup_elem(&start_hash, &tid);
 			if (s)
-				record_out(ctx, prev, s, false);
+				record_out(ctx, prev, s, false, &now);
 		}
 	}
 	tid = BPF_CORE_READ(next, pid);
 	s = bpf_map_lookup_elem(&start_hash, &tid);
 	if (s) {
-		record_in(next, s, false);
+		record_in(next, s, false, &now);
 		bpf_map_delete_elem(&start_hash, &tid);
 	}
 	return 0;
