@@ -18,7 +18,10 @@
  * Only an exec wakes the reader: it must read the new process before it
  * exits. Waking it costs about as much again as the rest of the program,
  * so fork and exit events wait for the next exec or the reader's periodic
- * poll (BPF_RB_NO_WAKEUP); the ring keeps them in order either way. */
+ * poll (BPF_RB_NO_WAKEUP); the ring keeps them in order either way. The
+ * exec forces its wake-up: left to the ring's own rule, a record wakes the
+ * reader only when every earlier one was read, and the fork just before
+ * an exec never is, so execs waited for the poll too. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -113,7 +116,7 @@ int BPF_PROG(process_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 		e->text_inode = BPF_CORE_READ(ino, i_ino);
 		e->text_dev = BPF_CORE_READ(ino, i_sb, s_dev);
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	stat_inc(&stats, PROC_STAT_EXEC);
 	return 0;
 }
