@@ -261,6 +261,8 @@ static __always_inline void emit_event(const struct sock *sk, struct conn *c,
 	e->duration_ns = dur;
 	e->bytes_sent = sent;
 	e->bytes_received = recvd;
+	e->start_time = c->start_time;
+	e->exec_id = c->exec_id;
 	e->pid = c->pid;
 	e->family = k->family;
 	e->dir = c->dir;

@@ -45,13 +45,17 @@ struct tcp_val {
 	__u64 dur_slots[LOG2_SLOTS];
 };
 
-/* A closed connection, sent through the ring buffer. */
+/* A closed connection, sent through the ring buffer. The owner (pid, comm
+ * and image) is the one conn_key names: recorded at connect or listen, not
+ * the task that happens to run when the socket closes. */
 struct tcp_event {
 	__u8 saddr[16]; /* local */
 	__u8 daddr[16]; /* remote */
 	__u64 duration_ns;
 	__u64 bytes_sent;
 	__u64 bytes_received;
+	__u64 start_time; /* owner's image as in conn_key; 0 when unknown */
+	__u64 exec_id;
 	__u32 pid;
 	__u16 sport; /* local port, host order */
 	__u16 dport; /* remote port, host order */

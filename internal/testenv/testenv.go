@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // InCI reports whether the tests run in CI: the CI variable is set to
@@ -39,21 +41,11 @@ const clockTicks = 100
 // instead of wall time: on a loaded machine a spinning thread gets only a
 // share of a CPU, and a cpu-clock profiler rightly samples only that share.
 func ProcessCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) may hold spaces and parentheses: fields
-	// are counted from the last ')'.
-	end := bytes.LastIndexByte(b, ')')
-	if end < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[end+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
-	}
+	// utime and stime are fields 14 and 15.
 	var ticks uint64
 	for _, s := range f[11:13] {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -63,6 +55,64 @@ func ProcessCPU(pid int) (time.Duration, error) {
 		ticks += v
 	}
 	return time.Duration(ticks) * time.Second / clockTicks, nil //nolint:gosec // G115: CPU ticks of a test process, far below 2^33
+}
+
+// ProcessStart is the start of a process since boot, from /proc/PID/stat's
+// starttime (field 22): the kernel's start_boottime cut to a clock tick.
+func ProcessStart(pid int) (time.Duration, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	ticks, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil //nolint:gosec // G115: ticks since boot, far below 2^33
+}
+
+// CheckCreationTime checks that c, a process.creation.time value (ISO 8601,
+// UTC, milliseconds), names the process that started at start (as
+// ProcessStart reads it): it falls in start's clock tick. The boot's wall
+// time is measured here apart from the code under test; the slack covers
+// the cut to milliseconds and the gap between the two clock reads.
+func CheckCreationTime(c string, start time.Duration) error {
+	ct, err := time.Parse(time.RFC3339Nano, c)
+	if err != nil {
+		return fmt.Errorf("process.creation.time %q: %w", c, err)
+	}
+	var real, boot unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &real); err != nil {
+		return err
+	}
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot); err != nil {
+		return err
+	}
+	since := ct.Sub(time.Unix(real.Unix()).Add(-time.Duration(boot.Nano())))
+	const tick, slack = time.Second / clockTicks, 2 * time.Millisecond
+	if since < start-slack || since >= start+tick+slack {
+		return fmt.Errorf("process.creation.time %s is %v after boot, not in the tick of the start at %v", c, since, start)
+	}
+	return nil
+}
+
+// statFields reads /proc/PID/stat's fields from field 3 (state) on. The
+// command name (field 2) may hold spaces and parentheses: fields are
+// counted from the last ')'.
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	end := bytes.LastIndexByte(b, ')')
+	if end < 0 {
+		return nil, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 20 {
+		return nil, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	return f, nil
 }
 
 // ExpectMissingEnv names the kernel features (loader.AllFeatures names,

@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestInCI(t *testing.T) {
@@ -48,6 +50,35 @@ func TestProcessCPU(t *testing.T) {
 		t.Fatalf("CPU time did not grow while spinning: %s then %s", before, after)
 	}
 	if _, err := ProcessCPU(-1); err == nil {
+		t.Fatal("no error for a missing process")
+	}
+}
+
+func TestProcessStartAndCreationTime(t *testing.T) {
+	start, err := ProcessStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var boot unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot); err != nil {
+		t.Fatal(err)
+	}
+	if up := time.Duration(boot.Nano()); start <= 0 || start > up {
+		t.Fatalf("started %v after boot, up for %v", start, up)
+	}
+	// The wall time of the start, formatted as process.creation.time.
+	at := func(d time.Duration) string {
+		return time.Now().Add(d - time.Duration(boot.Nano())).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	}
+	if err := CheckCreationTime(at(start+5*time.Millisecond), start); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{at(start + 50*time.Millisecond), at(start - 50*time.Millisecond), "yesterday"} {
+		if err := CheckCreationTime(bad, start); err == nil {
+			t.Fatalf("%q accepted for a start at %v", bad, start)
+		}
+	}
+	if _, err := ProcessStart(-1); err == nil {
 		t.Fatal("no error for a missing process")
 	}
 }

@@ -136,7 +136,7 @@ func TestSyscallsPIDReuseKeptApart(t *testing.T) {
 	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
 
 	// calls makes N getcpu calls once a byte arrives on stdin.
-	pid := runWithSamePID(t,
+	pid, _ := runWithSamePID(t,
 		func() *exec.Cmd { return exec.Command(first, "137") },
 		func() *exec.Cmd { return exec.Command(second, "211") })
 	require.NoError(t, m.Shutdown(context.Background()))
@@ -216,7 +216,9 @@ func TestDlopenedLibraryOfShortProcessAttributed(t *testing.T) {
 // TestTCPPIDReuseKeptApart: two processes with the same pid and the same
 // name (the kernel hands the first one's pid to the second through
 // ns_last_pid) connect within one collection interval; each keeps its own
-// connection series instead of one merged by pid and name.
+// connection series instead of one merged by pid and name, and each
+// connection's log record names its own process by the creation time its
+// series carries, the process's real start.
 func TestTCPPIDReuseKeptApart(t *testing.T) {
 	requirePrivileges(t)
 	bin := testenv.CC(t, t.TempDir(), "connect", "-O1", "-static", "testdata/connect.c")
@@ -227,11 +229,16 @@ func TestTCPPIDReuseKeptApart(t *testing.T) {
 	cfg.Metrics.TCP.Enabled = true
 	cfg.Metrics.TCP.TopProcesses = 0
 	cfg.Metrics.TCP.MaxSeries = 0
+	cfg.Metrics.TCP.ConnectionLogs = true
 	require.NoError(t, cfg.Validate())
-	sink := new(consumertest.MetricsSink)
-	m, err := createMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	sink, logSink := new(consumertest.MetricsSink), new(consumertest.LogsSink)
+	set := receivertest.NewNopSettings(metadata.Type)
+	m, err := createMetrics(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	l, err := createLogs(context.Background(), set, cfg, logSink)
 	require.NoError(t, err)
 	require.NoError(t, m.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, l.Start(context.Background(), componenttest.NewNopHost()))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -248,10 +255,11 @@ func TestTCPPIDReuseKeptApart(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 
 	// connect opens and closes N connections once a byte arrives on stdin.
-	pid := runWithSamePID(t,
+	pid, starts := runWithSamePID(t,
 		func() *exec.Cmd { return exec.Command(bin, "3", strconv.Itoa(port)) },
 		func() *exec.Cmd { return exec.Command(bin, "5", strconv.Itoa(port)) })
 	require.NoError(t, m.Shutdown(context.Background()))
+	require.NoError(t, l.Shutdown(context.Background()))
 
 	// Both series carry the same attributes (pid, name, server, direction):
 	// count the data points of the last batch one by one.
@@ -293,15 +301,55 @@ func TestTCPPIDReuseKeptApart(t *testing.T) {
 			assert.WithinDuration(t, time.Now(), ct, time.Minute, "created during the test")
 		}
 	}
+
+	// One log record per connection of the pid, each with the creation
+	// time of the process that connected: 3 of the first's, 5 of the
+	// second's, the same strings as the series.
+	logsBy := map[string]int{}
+	for _, ld := range logSink.AllLogs() {
+		rls := ld.ResourceLogs()
+		for i := 0; i < rls.Len(); i++ {
+			sls := rls.At(i).ScopeLogs()
+			for j := 0; j < sls.Len(); j++ {
+				lrs := sls.At(j).LogRecords()
+				for k := 0; k < lrs.Len(); k++ {
+					a := lrs.At(k).Attributes().AsRaw()
+					if a["process.pid"] == int64(pid) && a["tcp.direction"] == "active" && a["network.peer.port"] == int64(port) {
+						logsBy[fmt.Sprint(a["process.creation.time"])]++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("connection logs of pid %d by creation time: %v; starts after boot %v", pid, logsBy, starts)
+	require.Len(t, logsBy, 2, "two creation times in the logs: %v", logsBy)
+	var counts []int
+	for c, n := range logsBy {
+		assert.True(t, created[c], "log creation time %q is a series'", c)
+		counts = append(counts, n)
+	}
+	slices.Sort(counts)
+	assert.Equal(t, []int{3, 5}, counts, "each process's own connections")
+	for i, want := range []int{3, 5} {
+		var match []string
+		for c, n := range logsBy {
+			if n == want && testenv.CheckCreationTime(c, starts[i]) == nil {
+				match = append(match, c)
+			}
+		}
+		assert.Len(t, match, 1, "process %d (%d connections, started %v after boot): logs %v", i+1, want, starts[i], logsBy)
+	}
 }
 
 // runWithSamePID runs the program first makes, then the one second makes
 // until the kernel hands it the first one's pid (through ns_last_pid), and
-// returns that pid. Both programs wait for a byte on stdin before they do
+// returns that pid and the two processes' starts since boot (from
+// /proc/PID/stat). Both programs wait for a byte on stdin before they do
 // anything, so a second that got another pid is killed unseen.
-func runWithSamePID(t *testing.T, first, second func() *exec.Cmd) int {
+func runWithSamePID(t *testing.T, first, second func() *exec.Cmd) (int, [2]time.Duration) {
 	t.Helper()
-	pid, _ := runGated(t, first(), 0)
+	var starts [2]time.Duration
+	pid, _ := runGated(t, first(), 0, &starts[0])
 	// /proc/PID/stat shows start times in 10 ms ticks: two processes
 	// started within one tick look alike to a read of /proc made after
 	// the first exited (the kernel side tells them apart regardless).
@@ -309,16 +357,16 @@ func runWithSamePID(t *testing.T, first, second func() *exec.Cmd) int {
 	for try := 0; ; try++ {
 		require.Less(t, try, 100, "pid %d was never handed out again", pid)
 		require.NoError(t, os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0))
-		if _, ok := runGated(t, second(), pid); ok {
-			return pid
+		if _, ok := runGated(t, second(), pid, &starts[1]); ok {
+			return pid, starts
 		}
 	}
 }
 
 // runGated starts c; unless pid is set and c got another (then c is
-// killed), it sends c the byte it waits for and waits for its end. It
-// returns c's pid and whether c ran.
-func runGated(t *testing.T, c *exec.Cmd, pid int) (int, bool) {
+// killed), it reads c's start into *start, sends c the byte it waits for
+// and waits for its end. It returns c's pid and whether c ran.
+func runGated(t *testing.T, c *exec.Cmd, pid int, start *time.Duration) (int, bool) {
 	t.Helper()
 	in, err := c.StdinPipe()
 	require.NoError(t, err)
@@ -328,6 +376,8 @@ func runGated(t *testing.T, c *exec.Cmd, pid int) (int, bool) {
 		_ = c.Wait()
 		return c.Process.Pid, false
 	}
+	*start, err = testenv.ProcessStart(c.Process.Pid)
+	require.NoError(t, err)
 	_, err = in.Write([]byte("x"))
 	require.NoError(t, err)
 	require.NoError(t, c.Wait())

@@ -70,6 +70,8 @@ type tcpTcpEvent struct {
 	DurationNs    uint64
 	BytesSent     uint64
 	BytesReceived uint64
+	StartTime     uint64
+	ExecId        uint64
 	Pid           uint32
 	Sport         uint16
 	Dport         uint16

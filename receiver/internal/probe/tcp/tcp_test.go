@@ -25,6 +25,7 @@ import (
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 )
 
 // lossy attaches a tcx egress program to dev that drops pct% of packets at
@@ -230,7 +231,12 @@ func TestLoopbackConnections(t *testing.T) {
 		t.Errorf("NO_SOCKET drops: %d", got)
 	}
 
-	// One log record per closed connection, both ends.
+	// One log record per closed connection, both ends, each naming this
+	// process by its real start: the connecting task and the listener.
+	start, err := testenv.ProcessStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	found := 0
 	for i := 0; i < logs.Len(); i++ {
 		a := logs.At(i).Attributes().AsRaw()
@@ -241,6 +247,9 @@ func TestLoopbackConnections(t *testing.T) {
 			found++
 			if a["tcp.connection.duration_ns"].(int64) <= 0 {
 				t.Errorf("log without duration: %v", a)
+			}
+			if err := testenv.CheckCreationTime(fmt.Sprint(a[procmaps.AttrCreationTime]), start); err != nil {
+				t.Errorf("log %v: %v", a, err)
 			}
 		}
 	}
