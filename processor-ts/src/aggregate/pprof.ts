@@ -183,9 +183,13 @@ class PprofBuilder {
   }
 }
 
-/** Gzipped pprof bytes, as `go tool pprof` reads them. */
+/**
+ * Gzipped pprof bytes, as `go tool pprof` reads them. Level 1: a window's files are written every
+ * 10 s by default, and zlib's default level 6 took 1.4 times the CPU for files 8 % smaller (96
+ * windows recorded from npm start: 520 against 381 ms, 4.5 against 4.9 MB).
+ */
 export async function encodePprof(p: PProfile): Promise<Buffer> {
-  return gzip(p.encode());
+  return gzip(p.encode(), { level: 1 });
 }
 
 export const PPROF_SUFFIX = '.pb.gz';
