@@ -142,7 +142,7 @@ struct unwind_loop_ctx {
 
 /* unwind_wake_up wakes the receiver, which sleeps until a request is
  * queued. A full ring loses only the wake-up: the receiver also looks at
- * the request maps every second. */
+ * the request maps, every second, backing off to 8 s while none comes. */
 static __always_inline void unwind_wake_up(void)
 {
 	__u8 one = 1;
