@@ -25,16 +25,15 @@ const DefaultRingBufferSize = 256 * 1024
 
 // pollInterval bounds how long a fork or exit event waits in the ring
 // buffer when no exec wakes the reader, while events come.
-//
-// Variables only so that a test can prove an exec wakes the reader.
-var pollInterval = 100 * time.Millisecond
+const pollInterval = 100 * time.Millisecond
 
 // idlePollInterval is where the poll backs off to (doubling from
 // pollInterval) while the polls find nothing: ten wake-ups a second were
 // half of what an idle collector cost. The first events after a quiet
 // spell wait up to this long; the ring holds about 800 of them, and an
-// exec (which wakes the reader) or a collection's Flush takes them sooner.
-var idlePollInterval = time.Second
+// exec after a read-out ring (which wakes the reader) or a collection's
+// Flush takes them sooner.
+const idlePollInterval = time.Second
 
 // breakMmapForTest makes mmap_exit fail verification, so that a test can
 // see the tracker start without mmap events (as on a kernel that rejects it).

@@ -206,40 +206,6 @@ func TestForkExecExit(t *testing.T) {
 	}
 }
 
-// An exec must reach the reader at once, not at its next poll: the
-// exec-time read of a short process races its exit. The polls are pushed
-// out of the test's reach, so only a wake-up can deliver the exec. (On a
-// busy machine another process's event may wake the reader first; the
-// test cannot fail then, but a quiet machine — CI — tells.)
-func TestExecWakesReader(t *testing.T) {
-	// Restored after the reader stops (cleanups run last-in first-out).
-	p, idle := pollInterval, idlePollInterval
-	t.Cleanup(func() { pollInterval, idlePollInterval = p, idle })
-	pollInterval, idlePollInterval = time.Hour, time.Hour
-	_, c := startCollector(t, Config{})
-	// A first round, so that the reader is waiting (not between reads)
-	// when the process under test forks.
-	first := exec.Command("/bin/true")
-	if err := first.Run(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return len(c.of(uint32(first.Process.Pid))) >= 2 })
-	cmd := exec.Command("/bin/sleep", "10")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	pid := uint32(cmd.Process.Pid)
-	waitFor(t, func() bool {
-		for _, e := range c.of(pid) {
-			if e.Type == Exec {
-				return true
-			}
-		}
-		return false
-	})
-}
-
 func TestThreadsAreNotProcesses(t *testing.T) {
 	tr, c := startCollector(t, Config{})
 	// New threads of this process: goroutines locked to OS threads make
