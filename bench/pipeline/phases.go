@@ -37,7 +37,14 @@ type result struct {
 	splitErr         error
 	// The sidecar's own memory gauges at the end of the window (GET /metrics).
 	sideMem map[string]float64
+	// Collector + sidecar + BPF CPU per slice of the window, in order: shows
+	// how long the sidecar's caches take to warm.
+	slices []time.Duration
 }
+
+// sliceLen is the length of one slice of the timeline: three collection
+// intervals of the default config.
+const sliceLen = 30 * time.Second
 
 type snap struct {
 	coll   time.Duration
@@ -61,6 +68,12 @@ func take(coll, side int, out string) (snap, error) {
 	}
 	busy, all := totalCPU()
 	return snap{coll: c.cpu, side: s, bpf: bpfPrograms(coll), bytes: dirBytes(out), busy: busy, all: all, monoUS: monotonicNow(), at: time.Now()}, nil
+}
+
+// cpuOf is the pipeline's CPU time in a snapshot: collector, sidecar and
+// the kernel's run time of the collector's BPF programs.
+func cpuOf(s snap) time.Duration {
+	return s.coll + s.side["total"] + bpfTotal(s.bpf)
 }
 
 func bpfTotal(m map[string]bpfStat) time.Duration {
@@ -93,6 +106,13 @@ func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The collector's own telemetry on a port of its own, so that a run
+	// beside another pipeline (a user's, another benchmark) does not fail
+	// on 8888.
+	telemetry, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	logf, err := os.Create(filepath.Join(base, "start.log"))
 	if err != nil {
 		return nil, err
@@ -100,7 +120,7 @@ func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
 	defer logf.Close()
 	cmd := exec.Command("scripts/start.sh")
 	cmd.Env = append(os.Environ(), "EBPF_OTEL_OUT="+out, "EBPF_OTEL_RUN="+runDir,
-		"EBPF_OTEL_SIDECAR_LISTEN=127.0.0.1:"+strconv.Itoa(port))
+		"EBPF_OTEL_SIDECAR_LISTEN=127.0.0.1:"+strconv.Itoa(port), "EBPF_OTEL_TELEMETRY_PORT="+strconv.Itoa(telemetry))
 	if *cpuProf {
 		// A 10 ms interval keeps the profiler's own cost small.
 		cmd.Env = append(cmd.Env, "EBPF_OTEL_SIDECAR_NODE_FLAGS=--cpu-prof --cpu-prof-dir="+prof+" --cpu-prof-interval=10000")
@@ -137,6 +157,7 @@ func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
 		return nil, err
 	}
 	var sw snap
+	last := s0
 	for tick := time.NewTicker(time.Second); ; {
 		<-tick.C
 		el := time.Since(s0.at)
@@ -144,6 +165,14 @@ func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
 			if sw, err = take(coll, side, out); err != nil {
 				return nil, err
 			}
+		}
+		if time.Since(last.at) >= sliceLen {
+			now, err := take(coll, side, out)
+			if err != nil {
+				return nil, err
+			}
+			r.slices = append(r.slices, cpuOf(now)-cpuOf(last))
+			last = now
 		}
 		if el >= phase {
 			tick.Stop()

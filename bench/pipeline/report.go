@@ -64,6 +64,13 @@ func report(rs []*result) {
 			}
 		}
 		fmt.Println()
+		if len(r.slices) > 0 {
+			fmt.Printf("%s: pipeline CPU per %.0f s (share of all CPU, in order):", r.state, sliceLen.Seconds())
+			for _, d := range r.slices {
+				fmt.Printf(" %.2f%%", 100*d.Seconds()/(sliceLen.Seconds()*float64(runtime.NumCPU())))
+			}
+			fmt.Println()
+		}
 		if r.splitErr != nil {
 			fmt.Printf("%s: sidecar main thread split unavailable: %v\n", r.state, r.splitErr)
 		} else if r.split != nil {
