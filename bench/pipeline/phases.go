@@ -40,6 +40,12 @@ type result struct {
 	// Collector + sidecar + BPF CPU per slice of the window, in order: shows
 	// how long the sidecar's caches take to warm.
 	slices []time.Duration
+	// BPF run time in the collector's and the sidecar's own context (see
+	// ownBPF), already in their CPU time; and what it was estimated from.
+	own, ownSteady time.Duration
+	ownCalls       float64
+	ownSwitches    int64
+	ownErr         error
 }
 
 // sliceLen is the length of one slice of the timeline: three collection
@@ -55,6 +61,7 @@ type snap struct {
 	all    time.Duration
 	monoUS int64
 	at     time.Time
+	ctxt   int64 // the collector's and the sidecar's context switches
 }
 
 func take(coll, side int, out string) (snap, error) {
@@ -67,7 +74,8 @@ func take(coll, side int, out string) (snap, error) {
 		return snap{}, fmt.Errorf("the sidecar exited: %w", err)
 	}
 	busy, all := totalCPU()
-	return snap{coll: c.cpu, side: s, bpf: bpfPrograms(coll), bytes: dirBytes(out), busy: busy, all: all, monoUS: monotonicNow(), at: time.Now()}, nil
+	return snap{coll: c.cpu, side: s, bpf: bpfPrograms(coll), bytes: dirBytes(out), busy: busy, all: all, monoUS: monotonicNow(), at: time.Now(),
+		ctxt: ctxtSwitches(coll) + ctxtSwitches(side)}, nil
 }
 
 // cpuOf is the pipeline's CPU time in a snapshot: collector, sidecar and
@@ -214,6 +222,19 @@ func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
 	if *cpuProf {
 		r.split, r.splitErr = readCPUProfile(prof, side, s0.monoUS, s1.monoUS)
 	}
+	// Read after the stop: the collector has flushed its last interval.
+	series, err := syscallSeries(filepath.Join(out, "metrics.jsonl"), map[int]bool{coll: true, side: true})
+	if err != nil {
+		r.ownErr = err
+		return r, nil
+	}
+	steadyProgs := map[string]bpfStat{}
+	for k, v := range s1.bpf {
+		steadyProgs[k] = bpfStat{runtime: v.runtime - sw.bpf[k].runtime, runs: v.runs - sw.bpf[k].runs}
+	}
+	r.ownCalls, r.ownSwitches = ownCalls(series, s0.at, s1.at), s1.ctxt-s0.ctxt
+	r.own = min(ownBPF(r.ownCalls, r.ownSwitches, r.bpfProgs), r.bpf)
+	r.ownSteady = min(ownBPF(ownCalls(series, sw.at, s1.at), s1.ctxt-sw.ctxt, steadyProgs), r.bpfSteady)
 	return r, nil
 }
 
