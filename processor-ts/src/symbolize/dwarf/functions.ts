@@ -4,17 +4,17 @@ import * as C from './constants.js';
 import { isConstantForm, readUnsigned, resolveAddress, skipForm } from './forms.js';
 import { F64Builder, I32Builder } from './growable.js';
 import { readRanges } from './ranges.js';
-import { skipDie, skipped, skipPrograms } from './skipsize.js';
+import { siblingTags, skipDie, skipped, skipPrograms } from './skipsize.js';
 import type { DwarfSections } from './sections.js';
 import { abbrevsOf, refTarget, type Unit } from './unit.js';
 
-/** array, enumeration, structure, subroutine type, union, class. */
-const SKIP_CHILDREN_TAGS = new Set([0x01, 0x04, 0x13, 0x15, 0x17, 0x02]);
-
-/** Type DIEs whose children (members, enumerators, parameters) the walk jumps over by DW_AT_sibling. */
-function wantSibling(tag: number, kids: boolean): boolean {
-  return kids && SKIP_CHILDREN_TAGS.has(tag);
-}
+/**
+ * Type DIEs whose children (members, enumerators, parameters) the walk jumps over by
+ * DW_AT_sibling: array, enumeration, structure, subroutine type, union, class.
+ */
+const SKIP_CHILDREN = [0x01, 0x04, 0x13, 0x15, 0x17, 0x02];
+const SKIP_CHILDREN_TAGS = new Set(SKIP_CHILDREN);
+const wantSibling = siblingTags(SKIP_CHILDREN);
 
 /**
  * Scratch columns reused by every unit (construction is synchronous and not re-entrant):

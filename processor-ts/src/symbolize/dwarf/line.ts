@@ -4,7 +4,7 @@ import type { DwarfErrors } from './errors.js';
 import { DW_FORM_string } from './constants.js';
 import { type FormUnit, readString, readUnsigned, skipForm } from './forms.js';
 import { I32Builder, U32Builder } from './growable.js';
-import { decodeProgram, out } from './lineprogram.js';
+import { decodeProgram, type LineRows } from './lineprogram.js';
 import type { DwarfSections } from './sections.js';
 
 const DW_LNCT_path = 1;
@@ -90,20 +90,20 @@ export class LineTable {
     this.names = new Array<string | undefined>(dirCount + fileCount);
     r.pos = programStart;
 
-    decodeProgram(r, end, { version, minInst, lineBase, lineRange, opcodeBase, stdLens }, (name, dir) => { this.defineFile(name, dir); });
+    const rows = decodeProgram(r, end, { version, minInst, lineBase, lineRange, opcodeBase, stdLens }, (name, dir) => { this.defineFile(name, dir); });
     // Two buffers per table: ~1,500 tables × a fresh ArrayBuffer per column (each a malloc plus
     // a GC-tracked extension) showed up in cold runs. Float64: row addresses, then sequence
     // bounds; 32-bit: file/line/column, sequence rows, then the entry columns.
-    const n = out.rows, q = out.seqLo.n, ne = ent.n;
+    const n = rows.n, q = rows.q, ne = ent.n;
     const f64 = new Float64Array(n + 2 * q);
-    f64.set(out.addr.subarray(0, n));
+    f64.set(rows.addr.subarray(0, n));
     const u32 = new Uint32Array(3 * n + 2 * q + ne);
-    u32.set(out.file.subarray(0, n)); u32.set(out.line.subarray(0, n), n); u32.set(out.column.subarray(0, n), 2 * n);
+    u32.set(rows.file.subarray(0, n)); u32.set(rows.line.subarray(0, n), n); u32.set(rows.column.subarray(0, n), 2 * n);
     this.addr = f64.subarray(0, n);
     this.file = u32.subarray(0, n); this.line = u32.subarray(n, 2 * n); this.column = u32.subarray(2 * n, 3 * n);
     this.seqLo = f64.subarray(n, n + q); this.seqHi = f64.subarray(n + q);
     this.seqFirst = u32.subarray(3 * n, 3 * n + q); this.seqLast = u32.subarray(3 * n + q, 3 * n + 2 * q);
-    sortSequences(this.seqLo, this.seqHi, this.seqFirst, this.seqLast);
+    sortSequences(rows, this.seqLo, this.seqHi, this.seqFirst, this.seqLast);
     this.entries = new Int32Array(u32.buffer, (3 * n + 2 * q) * 4, ne);
     this.entries.set(ent.a.subarray(0, ne));
   }
@@ -211,10 +211,10 @@ export function appendPath(path: string, comp: string): string {
 
 const ORDER = new U32Builder(256);
 
-/** Writes the sequences of the last decodeProgram, stably sorted by (low, high) address. */
-function sortSequences(sLo: Float64Array, sHi: Float64Array, sFirst: Uint32Array, sLast: Uint32Array): void {
-  const { seqLo, seqHi, seqFirst, seqLast } = out;
-  const n = seqLo.n, lo = seqLo.a, hi = seqHi.a;
+/** Writes the sequences of `rows`, stably sorted by (low, high) address. */
+function sortSequences(rows: LineRows, sLo: Float64Array, sHi: Float64Array, sFirst: Uint32Array, sLast: Uint32Array): void {
+  const { seqFirst, seqLast } = rows;
+  const n = rows.q, lo = rows.seqLo, hi = rows.seqHi;
   const ob = ORDER.reset();
   for (let i = 0; i < n; i++) ob.push(i);
   const order = ob.a.subarray(0, n);
@@ -228,7 +228,7 @@ function sortSequences(sLo: Float64Array, sHi: Float64Array, sFirst: Uint32Array
   }
   for (let i = 0; i < n; i++) {
     const o = order[i]!;
-    sLo[i] = lo[o]!; sHi[i] = hi[o]!; sFirst[i] = seqFirst.a[o]!; sLast[i] = seqLast.a[o]!;
+    sLo[i] = lo[o]!; sHi[i] = hi[o]!; sFirst[i] = seqFirst[o]!; sLast[i] = seqLast[o]!;
   }
 }
 

@@ -1,15 +1,23 @@
 import type { Reader } from '../reader.js';
+import { type LineParams, type LineRows, nativeDwarf } from '../native/dwarf.js';
 import { F64Builder, U32Builder } from './growable.js';
 
-/** Header fields the line-number state machine needs. */
-export interface ProgramParams {
-  readonly version: number;
-  readonly minInst: number;
-  readonly lineBase: number;
-  readonly lineRange: number;
-  readonly opcodeBase: number;
-  /** Operand counts of the standard opcodes, indexed by opcode. */
-  readonly stdLens: Uint8Array;
+export type ProgramParams = LineParams;
+export type { LineRows };
+
+/**
+ * Runs the line-number program from `r.pos` to `end`: natively when the WebAssembly reader is
+ * available and the program defines no files, else decodeProgramJs. The rows are scratch
+ * (linear memory or `out`), valid until the next call.
+ */
+export function decodeProgram(r: Reader, end: number, p: ProgramParams, defineFile: (name: string, dir: number) => void): LineRows {
+  const res = nativeDwarf()?.lineProgram(r.buf, r.pos, end, p);
+  if (res !== undefined && res !== 'decline') return res;
+  decodeProgramJs(r, end, p, defineFile);
+  const rows = JS_ROWS;
+  rows.n = out.rows; rows.addr = out.addr; rows.file = out.file; rows.line = out.line; rows.column = out.column;
+  rows.q = out.seqLo.n; rows.seqLo = out.seqLo.a; rows.seqHi = out.seqHi.a; rows.seqFirst = out.seqFirst.a; rows.seqLast = out.seqLast.a;
+  return rows;
 }
 
 /**
@@ -21,6 +29,11 @@ export const out = {
   rows: 0,
   addr: new Float64Array(32768), file: new Uint32Array(32768), line: new Uint32Array(32768), column: new Uint32Array(32768),
   seqLo: new F64Builder(64), seqHi: new F64Builder(64), seqFirst: new U32Builder(64), seqLast: new U32Builder(64),
+};
+
+const JS_ROWS: LineRows = {
+  n: 0, addr: out.addr, file: out.file, line: out.line, column: out.column,
+  q: 0, seqLo: out.seqLo.a, seqHi: out.seqHi.a, seqFirst: out.seqFirst.a, seqLast: out.seqLast.a,
 };
 
 function grow(): void {
@@ -38,7 +51,7 @@ function grow(): void {
  * sooner (and deoptimises less) than the whole table constructor did.
  * `defineFile` receives DW_LNE_define_file entries (DWARF < 5).
  */
-export function decodeProgram(r: Reader, end: number, p: ProgramParams, defineFile: (name: string, dir: number) => void): void {
+export function decodeProgramJs(r: Reader, end: number, p: ProgramParams, defineFile: (name: string, dir: number) => void): void {
   const { version, minInst, lineBase, lineRange, opcodeBase, stdLens } = p;
   const buf = r.buf;
   const constAddPc = Math.floor((255 - opcodeBase) / lineRange) * minInst;

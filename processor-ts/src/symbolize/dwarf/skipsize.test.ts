@@ -1,9 +1,10 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { requireTool } from '../../testutil/ci.js';
 import { ElfFile } from '../elf/elf.js';
 import { Reader } from '../reader.js';
+import { libcDebugFile } from '../testutil/libc.js';
 import { cProgram } from '../testutil/programs.js';
 import { compile, makeTempDir, which, writeFiles } from '../testutil/oracle.js';
 import { DwarfError } from '../types.js';
@@ -49,14 +50,6 @@ function compareWalks(elf: ElfFile): { dies: number; slow: number } {
     }
   }
   return { dies, slow };
-}
-
-function libcDebugFile(): string | undefined {
-  const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6'].find((p) => existsSync(p));
-  if (!libc) return undefined;
-  const id = new ElfFile(readFileSync(realpathSync(libc))).buildId();
-  const dbg = id && `/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
-  return dbg && existsSync(dbg) ? dbg : undefined;
 }
 
 describe('skip programs step over DIEs exactly as form-by-form decoding does', () => {

@@ -1,0 +1,246 @@
+// The WebAssembly build of dwarf.c (abbreviation tables, skip programs, line-number programs)
+// and the linear memory it works in. Every entry point returns undefined when the module is not
+// available (disabled, or it failed to load): the callers then run their TypeScript twin, which
+// gives the same results. Parse errors are thrown as DwarfError, as the TypeScript path throws.
+import { DwarfError } from '../types.js';
+import { WASM_BASE64 } from './dwarf-wasm.js';
+
+/** What this file uses of the WebAssembly API (tsconfig's lib has no DOM or WebAssembly types). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (mod: object, imports: Record<string, unknown>) => { exports: unknown };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface Exports {
+  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  result_ptr(): number;
+  heap_base(): number;
+  abbrev_parse(sec: number, len: number, off: number, data: number, dataCap: number, dense: number, denseCap: number,
+    sparse: number, sparseCap: number, consts: number, constsCap: number): number;
+  skip_programs(data: number, n: number, version: number, addrSize: number, offsetSize: number,
+    sibTags: number, nsib: number, ops: number, opsCap: number, start: number): number;
+  line_program(sec: number, len: number, pos: number, end: number, params: number, addr: number, file: number, line: number,
+    column: number, cap: number, seqLo: number, seqHi: number, seqFirst: number, seqLast: number): number;
+}
+
+const OK = 0, OVERFLOW = -1, DECLINE = -2;
+const MESSAGES = new Map<number, string>([
+  [-10, 'truncated LEB128'], [-11, 'truncated abbreviation table'], [-12, 'read past end'], [-13, 'unsupported size'],
+]);
+const DENSE_MAX = 100000;
+/**
+ * Section copies may fill the linear memory up to this many bytes; the next copy past it starts
+ * the arena over (every copy is made again on its next use). WebAssembly memory never shrinks:
+ * this bounds it, with the largest single call's scratch on top. A section larger than a
+ * quarter of it is left to the TypeScript path.
+ */
+const ARENA_BYTES = 128 << 20;
+const PAGE = 65536;
+
+function fail(status: number): never {
+  throw new DwarfError(MESSAGES.get(status) ?? `native reader status ${status}`);
+}
+
+export class NativeDwarf {
+  private readonly x: Exports;
+  private readonly arenaBytes: number;
+  private readonly base: number;
+  private readonly result: number;
+  private top: number;
+  /** Bumped when the arena starts over: copies of an older generation are gone. */
+  private gen = 0;
+  private readonly copies = new WeakMap<Uint8Array, { gen: number; ptr: number }>();
+  private abbrevCap = 16384;
+
+  constructor(x: Exports, arenaBytes: number) {
+    this.x = x;
+    this.arenaBytes = arenaBytes;
+    this.base = this.top = align(x.heap_base());
+    this.result = x.result_ptr();
+  }
+
+  /** Reserves `n` bytes (8-aligned) at the top of the arena, growing the memory as needed. */
+  private alloc(n: number): number {
+    const p = this.top;
+    const end = align(p + n);
+    const have = this.x.memory.buffer.byteLength;
+    if (end > have) this.x.memory.grow(Math.ceil((end - have) / PAGE));
+    this.top = end;
+    return p;
+  }
+
+  /** Address of `buf`'s copy in linear memory (copied on first use), or undefined if too large. */
+  private section(buf: Uint8Array): number | undefined {
+    const c = this.copies.get(buf);
+    if (c && c.gen === this.gen) return c.ptr;
+    if (buf.length > this.arenaBytes / 4) return undefined;
+    if (this.top + buf.length > this.base + this.arenaBytes) { this.top = this.base; this.gen++; }
+    const ptr = this.alloc(buf.length);
+    new Uint8Array(this.x.memory.buffer, ptr, buf.length).set(buf);
+    this.copies.set(buf, { gen: this.gen, ptr });
+    return ptr;
+  }
+
+  private counts(): Int32Array {
+    return new Int32Array(this.x.memory.buffer, this.result, 5);
+  }
+
+  abbrevs(buf: Uint8Array, offset: number): NativeAbbrevs | undefined {
+    const sec = this.section(buf);
+    if (sec === undefined) return undefined;
+    const mark = this.top;
+    try {
+      for (;;) {
+        const cap = this.abbrevCap, half = cap >>> 1;
+        const data = this.alloc(4 * cap), dense = this.alloc(4 * DENSE_MAX), sparse = this.alloc(16 * half), consts = this.alloc(16 * half);
+        const st = this.x.abbrev_parse(sec, buf.length, offset, data, cap, dense, DENSE_MAX, sparse, half, consts, half);
+        if (st === OVERFLOW) { this.abbrevCap *= 2; this.top = mark; continue; }
+        if (st !== OK) fail(st);
+        const [n, nd, ns, nc] = this.counts();
+        const mem = this.x.memory.buffer;
+        const out: NativeAbbrevs = {
+          data: new Int32Array(mem, data, n).slice(),
+          dense: new Int32Array(mem, dense, nd).slice(),
+          sparse: undefined, consts: undefined,
+        };
+        if (ns! > 0) {
+          const s = new Float64Array(mem, sparse, 2 * ns!);
+          out.sparse = new Map();
+          for (let i = 0; i < ns!; i++) out.sparse.set(s[2 * i]!, s[2 * i + 1]!);
+        }
+        if (nc! > 0) {
+          const c = new Float64Array(mem, consts, 2 * nc!);
+          out.consts = new Float64Array(n!);
+          for (let i = 0; i < nc!; i++) out.consts[c[2 * i]!] = c[2 * i + 1]!;
+        }
+        return out;
+      }
+    } finally {
+      this.top = mark;
+    }
+  }
+
+  skipPrograms(data: Int32Array, version: number, addrSize: number, offsetSize: number, sibTags: Int32Array): { ops: Int32Array; start: Int32Array } {
+    const mark = this.top;
+    try {
+      const n = data.length;
+      const d = this.alloc(4 * n), tags = this.alloc(4 * sibTags.length), ops = this.alloc(4 * (n + 2)), start = this.alloc(4 * n);
+      const mem = this.x.memory.buffer;
+      new Int32Array(mem, d, n).set(data);
+      new Int32Array(mem, tags, sibTags.length).set(sibTags);
+      const st = this.x.skip_programs(d, n, version, addrSize, offsetSize, tags, sibTags.length, ops, n + 2, start);
+      if (st !== OK) fail(st);
+      const no = this.counts()[0]!;
+      return { ops: new Int32Array(mem, ops, no).slice(), start: new Int32Array(mem, start, n).slice() };
+    } finally {
+      this.top = mark;
+    }
+  }
+
+  /**
+   * Runs a line-number program; the rows are views of linear memory, valid until the next call
+   * into this module. 'decline' when the program defines files (DW_LNE_define_file).
+   */
+  lineProgram(buf: Uint8Array, pos: number, end: number, p: LineParams): LineRows | 'decline' | undefined {
+    const sec = this.section(buf);
+    if (sec === undefined) return undefined;
+    const mark = this.top;
+    try {
+      const cap = Math.max(end - pos + 1, 1);
+      const params = this.alloc(20 + 256);
+      const addr = this.alloc(8 * cap), file = this.alloc(4 * cap), line = this.alloc(4 * cap), column = this.alloc(4 * cap);
+      const seqLo = this.alloc(8 * cap), seqHi = this.alloc(8 * cap), seqFirst = this.alloc(4 * cap), seqLast = this.alloc(4 * cap);
+      const mem = this.x.memory.buffer;
+      const head = new Int32Array(mem, params, 5);
+      head[0] = p.version; head[1] = p.minInst; head[2] = p.lineBase; head[3] = p.lineRange; head[4] = p.opcodeBase;
+      const lens = new Uint8Array(mem, params + 20, 256);
+      lens.fill(0); lens.set(p.stdLens.subarray(0, 256));
+      const st = this.x.line_program(sec, buf.length, pos, end, params, addr, file, line, column, cap, seqLo, seqHi, seqFirst, seqLast);
+      if (st === DECLINE) return 'decline';
+      if (st !== OK) fail(st);
+      const [n, q] = this.counts();
+      return {
+        n: n!, addr: new Float64Array(mem, addr, n), file: new Uint32Array(mem, file, n), line: new Uint32Array(mem, line, n),
+        column: new Uint32Array(mem, column, n), q: q!, seqLo: new Float64Array(mem, seqLo, q), seqHi: new Float64Array(mem, seqHi, q),
+        seqFirst: new Uint32Array(mem, seqFirst, q), seqLast: new Uint32Array(mem, seqLast, q),
+      };
+    } finally {
+      this.top = mark;
+    }
+  }
+}
+
+function align(n: number): number { return (n + 7) & ~7; }
+
+export interface NativeAbbrevs {
+  data: Int32Array;
+  dense: Int32Array;
+  sparse: Map<number, number> | undefined;
+  consts: Float64Array | undefined;
+}
+
+/** Header fields the line-number state machine needs. */
+export interface LineParams {
+  readonly version: number;
+  readonly minInst: number;
+  readonly lineBase: number;
+  readonly lineRange: number;
+  readonly opcodeBase: number;
+  /** Operand counts of the standard opcodes, indexed by opcode. */
+  readonly stdLens: Uint8Array;
+}
+
+/** Decoded rows and sequences (rows [seqFirst, seqLast) cover [seqLo, seqHi)), in program order. */
+export interface LineRows {
+  n: number;
+  addr: Float64Array;
+  file: Uint32Array;
+  line: Uint32Array;
+  column: Uint32Array;
+  q: number;
+  seqLo: Float64Array;
+  seqHi: Float64Array;
+  seqFirst: Uint32Array;
+  seqLast: Uint32Array;
+}
+
+/** Compiles and instantiates `bytes` (dwarf.wasm); throws when they are not that module. */
+export function createNativeDwarf(bytes: Uint8Array, arenaBytes = ARENA_BYTES): NativeDwarf {
+  const x = new WA.Instance(new WA.Module(bytes), {}).exports as Partial<Exports>;
+  for (const f of ['result_ptr', 'heap_base', 'abbrev_parse', 'skip_programs', 'line_program'] as const) {
+    if (typeof x[f] !== 'function') throw new Error(`the module exports no ${f}`);
+  }
+  if (!x.memory) throw new Error('the module exports no memory');
+  return new NativeDwarf(x as Exports, arenaBytes);
+}
+
+let instance: NativeDwarf | null | undefined;
+let enabled = process.env.EBPF_OTEL_SYMBOLIZE_WASM !== '0';
+let source: Uint8Array | undefined;
+/** Why the module did not load (undefined: it did, or was not tried). */
+export let loadError: string | undefined;
+
+/** The native reader, loaded on first use; undefined when disabled or when it cannot load. */
+export function nativeDwarf(): NativeDwarf | undefined {
+  if (!enabled) return undefined;
+  if (instance === undefined) {
+    try {
+      instance = createNativeDwarf(source ?? Buffer.from(WASM_BASE64, 'base64'));
+      loadError = undefined;
+    } catch (e) {
+      loadError = e instanceof Error ? e.message : String(e);
+      instance = null;
+    }
+  }
+  return instance ?? undefined;
+}
+
+/**
+ * Turns the native reader on or off (EBPF_OTEL_SYMBOLIZE_WASM=0 starts it off). Tests run both
+ * paths, and give other module bytes to see the fallback when the module cannot load.
+ */
+export function setNativeDwarf(on: boolean, bytes?: Uint8Array): void {
+  enabled = on;
+  if (bytes !== source) { source = bytes; instance = undefined; }
+}
