@@ -176,7 +176,9 @@ export class ProfilesSymbolizer {
         this.results.deleteWhere((k) => k.startsWith(old.ns));
       }
       const ns = `${this.nextNs++}|`;
-      e = { s: new ObjectSymbolizer({ debugDirs: o.debugDirs, maxFileSize: o.maxFileBytes, cache: this.cache, cacheNamespace: ns }), ns };
+      // On demand: a Go binary's pclntab and large symbol tables stay in the file (a page at a
+      // time), so the collector, node and libc fit the budget together and are never parsed again.
+      e = { s: new ObjectSymbolizer({ debugDirs: o.debugDirs, maxFileSize: o.maxFileBytes, cache: this.cache, cacheNamespace: ns, readOnDemand: true }), ns };
       this.symbolizers.set(key, e);
     }
     return e;

@@ -87,7 +87,7 @@ export class ObjectContext {
           this.goTable = new GoPclntab(elf);
           break;
         } catch (e) {
-          if (!(e instanceof PclntabError || e instanceof RangeError)) throw e;
+          if (!(e instanceof PclntabError || e instanceof RangeError || e instanceof ElfError)) throw e;
           this.goError = e.message;
         }
       }
@@ -140,6 +140,17 @@ export class ObjectContext {
     if (hit) return hit;
     hit = this.older.get(va);
     if (hit) { this.remember(va, hit); return hit; }
+    try {
+      return this.lookUp(va);
+    } catch (e) {
+      // Tables read from the file on demand (elf/paged.ts): the file changed or went unreadable.
+      // This address is unknown, not remembered: the caller may load the file again.
+      if (!(e instanceof ElfError)) throw e;
+      return { kind: 'unknown', reason: e.message };
+    }
+  }
+
+  private lookUp(va: VirtualAddress): SymbolizeResult {
     let n = 0;
     if (this.dwarf) {
       try { n = this.dwarf.fillFrames(va); } catch (e) { this.dwarf.errors.record('frames', e); n = 0; }

@@ -26,6 +26,12 @@ export interface ObjectSymbolizerOptions {
   maxFileSize?: number;
   /** Look for separate debug files (default true). */
   separateDebug?: boolean;
+  /**
+   * Read large, sparsely consulted sections (symbol tables, a Go binary's pclntab) on demand from
+   * the file, kept open while the object is cached, instead of up front (default false): the
+   * sidecar's setting, where objects stay cached for hours and memory is bounded.
+   */
+  readOnDemand?: boolean;
 }
 
 /**
@@ -36,6 +42,7 @@ export class ObjectSymbolizer {
   private readonly debugDirs: readonly string[];
   private readonly maxFileSize: number;
   private readonly separateDebug: boolean;
+  private readonly read: { onDemand: boolean };
   private readonly contexts: ObjectCache;
   private readonly ns: string;
   /** File identity (dev:ino:mtime:size) → cache key. */
@@ -46,6 +53,7 @@ export class ObjectSymbolizer {
     this.debugDirs = opts.debugDirs ?? DEFAULT_DEBUG_DIRS;
     this.maxFileSize = opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
     this.separateDebug = opts.separateDebug ?? true;
+    this.read = { onDemand: opts.readOnDemand ?? false };
     this.contexts = opts.cache ?? newObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.ns = opts.cacheNamespace ?? '';
   }
@@ -67,7 +75,7 @@ export class ObjectSymbolizer {
     const hit = known !== undefined ? this.contexts.get(known) : undefined;
     if (hit) return { ctx: hit, file: seen };
     this.reads++;
-    const file = await readElfFile(path, this.maxFileSize);
+    const file = await readElfFile(path, this.maxFileSize, this.read);
     const fileKey = fileIdentityKey(file);
     const elf = new ElfFile(file.image);
     const id = elf.buildId();
@@ -75,7 +83,7 @@ export class ObjectSymbolizer {
     const cached = this.contexts.get(key);
     if (cached) { this.remember(fileKey, key); return { ctx: cached, file }; }
     let debug: { path: string; elf: ElfFile } | undefined;
-    if (this.separateDebug && !elf.hasDwarf()) debug = await findDebugFile(path, elf, this.debugDirs, this.maxFileSize);
+    if (this.separateDebug && !elf.hasDwarf()) debug = await findDebugFile(path, elf, this.debugDirs, this.maxFileSize, this.read);
     const ctx = new ObjectContext({ path, key, elf, debugElf: debug?.elf, debugPath: debug?.path });
     this.contexts.set(key, ctx);
     this.remember(fileKey, key);

@@ -3,6 +3,7 @@ import { crc32 } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { ElfFile, type SectionHeader } from '../elf/elf.js';
 import { FileImage, type ImagePiece } from '../elf/image.js';
+import { PagedFile } from '../elf/paged.js';
 import { ElfError } from '../types.js';
 
 export const DEFAULT_DEBUG_DIRS: readonly string[] = ['/usr/lib/debug'];
@@ -66,11 +67,52 @@ const SHT_NOBITS = 8;
 /** Section types of a program's loaded code and data: PROGBITS, RELA, REL, init/fini arrays. */
 const PROGRAM_IMAGE = new Set([1, 4, 9, 14, 15, 16]);
 const SHT_SYMTAB = 2;
+const SHF_COMPRESSED = 0x800;
 const SHT_DYNSYM = 11;
 /** The dynamic symbol table's companions: SysV and GNU hash tables, symbol versions. */
 const DYNAMIC_SYMBOLS = new Set([5, SHT_DYNSYM, 0x6ffffff6, 0x6ffffffd, 0x6ffffffe, 0x6fffffff]);
 /** The first and last 4 KiB are always read: file IDs such as htlhash are computed over them. */
 const ALWAYS_READ = 4096;
+
+export interface ReadOptions {
+  /**
+   * Leave large sections that lookups consult sparsely in the file, read on demand (see
+   * pagedSections): for a long-running symbolizer whose memory is bounded. A one-shot run that
+   * looks up many addresses at once reads them up front instead (fewer, larger reads).
+   */
+  readonly onDemand?: boolean;
+}
+
+/** Sections smaller than this are read with the rest even when they could be read on demand. */
+const MIN_PAGED_BYTES = 1024 * 1024;
+const SHF_WRITE = 0x1;
+
+/**
+ * Large sections that lookups consult at a few places per address, left in the file and read a
+ * page at a time on demand (the file stays open): `.symtab` (read once to build the symbol
+ * index) with its string table (names, read per symbol found: node's is 12 MB), and a Go
+ * binary's `.gopclntab` with its read-only data (inline trees): 22 of the collector's 24 MB.
+ * A Go binary without a `.gopclntab` section is scanned for its pclntab, so it is read as before.
+ */
+function pagedSections(elf: ElfFile): Array<[number, number]> {
+  const out: SectionHeader[] = [];
+  const symtab = elf.sections.find((s) => s.type === SHT_SYMTAB && s.size > 0);
+  if (symtab) {
+    out.push(symtab);
+    const str = elf.sections[symtab.link];
+    if (str && str.index !== 0) out.push(str);
+  }
+  const pclntab = elf.section('.gopclntab');
+  if (pclntab && pclntab.type !== SHT_NOBITS && pclntab.size > 0) {
+    for (const s of elf.sections) {
+      if ((s.flags & SHF_ALLOC) !== 0 && (s.flags & (SHF_WRITE | SHF_EXECINSTR)) === 0 && s.type === 1) out.push(s);
+    }
+  }
+  return out
+    .filter((s) => s.type !== SHT_NOBITS && s.size >= MIN_PAGED_BYTES && (s.flags & SHF_COMPRESSED) === 0)
+    .map((s): [number, number] => [Math.max(s.offset, ALWAYS_READ), Math.min(s.offset + s.size, elf.size - ALWAYS_READ)])
+    .filter(([a, b]) => a < b);
+}
 
 /**
  * The sections of an ELF file the symbolizer never reads: code always; for non-Go files the
@@ -127,7 +169,7 @@ async function readRange(fh: fsp.FileHandle, buf: Buffer, from: number, to: numb
  * Reads the ranges (merged where they overlap or touch) each into a buffer of its own size.
  * Undefined when the file ended before one of them (it shrank, or a header lied).
  */
-async function readPieces(fh: fsp.FileHandle, size: number, ranges: Array<[number, number]>): Promise<FileImage | undefined> {
+async function readPieces(fh: fsp.FileHandle, size: number, ranges: Array<[number, number]>, backing?: PagedFile): Promise<FileImage | undefined> {
   const merged: Array<[number, number]> = [];
   // Pieces start on a multiple of 8 of the file offset, and buffers are 8-aligned: a section
   // keeps the alignment it has in the file (symbol tables are read as Uint32Array views).
@@ -143,7 +185,7 @@ async function readPieces(fh: fsp.FileHandle, size: number, ranges: Array<[numbe
     if ((await readRange(fh, buf, 0, b - a, a)) !== b - a) return undefined;
     pieces.push({ offset: a, buf });
   }
-  return new FileImage(size, pieces);
+  return new FileImage(size, pieces, backing);
 }
 
 /**
@@ -156,9 +198,11 @@ async function readPieces(fh: fsp.FileHandle, size: number, ranges: Array<[numbe
  * refused beyond; a file that is not ELF is refused on its first bytes.
  * Same checks as readRegularFile.
  */
-export async function readElfFile(path: string, maxSize: number): Promise<{ image: FileImage } & FileIdentity> {
+export async function readElfFile(path: string, maxSize: number, opts: ReadOptions = {}): Promise<{ image: FileImage } & FileIdentity> {
   await statRegularFile(path, maxSize);
   const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+  // Handed to the image's PagedFile when some sections are left to be read on demand.
+  let kept = false;
   try {
     const st = await fh.stat();
     checkRegular(path, st, maxSize);
@@ -183,6 +227,7 @@ export async function readElfFile(path: string, maxSize: number): Promise<{ imag
     if (!tables) return await whole();
     // The section names (the shstrtab entry of the table just read), then the sections.
     let skip: Array<[number, number]>;
+    let paged: Array<[number, number]>;
     try {
       const is64 = head[4] === 2;
       const e = tables.bytes(headers[1]![0] + head.readUInt16LE(is64 ? 62 : 50) * head.readUInt16LE(is64 ? 58 : 46), headers[1]![1]);
@@ -191,22 +236,27 @@ export async function readElfFile(path: string, maxSize: number): Promise<{ imag
       if (off + size > st.size) return await whole();
       const named = await readPieces(fh, st.size, [[0, head.length], ...headers, [off, off + size]]);
       if (!named) return await whole();
-      skip = unreadSections(new ElfFile(named));
+      const sections = new ElfFile(named);
+      skip = unreadSections(sections);
+      paged = opts.onDemand ? pagedSections(sections) : [];
     } catch {
       return await whole();
     }
     const wanted: Array<[number, number]> = [];
     let at = 0;
-    for (const [a, b] of [...skip, [st.size, st.size] as [number, number]]) {
+    for (const [a, b] of [...skip, ...paged].sort((x, y) => x[0] - y[0]).concat([[st.size, st.size]])) {
       if (a > at) wanted.push([at, a]);
       at = Math.max(at, b);
     }
-    const image = await readPieces(fh, st.size, wanted);
+    const backing = paged.length > 0 ? new PagedFile(fh, path, id) : undefined;
+    kept = backing !== undefined;
+    const image = await readPieces(fh, st.size, wanted, backing);
     // The file shrank under us: read it as it is now.
     if (!image) return await whole();
     return { image, ...id };
   } finally {
-    await fh.close();
+    // A kept handle is closed when its PagedFile is collected.
+    if (!kept) await fh.close();
   }
 }
 
@@ -230,6 +280,7 @@ export async function findDebugFile(
   elf: ElfFile,
   debugDirs: readonly string[],
   maxSize: number,
+  opts: ReadOptions = {},
 ): Promise<{ path: string; elf: ElfFile } | undefined> {
   const id = elf.buildId();
   const link = elf.debugLink();
@@ -238,7 +289,7 @@ export async function findDebugFile(
     let dbg: ElfFile;
     let whole: Buffer | undefined;
     try {
-      if (id !== undefined) dbg = new ElfFile((await readElfFile(cand, maxSize)).image);
+      if (id !== undefined) dbg = new ElfFile((await readElfFile(cand, maxSize, opts)).image);
       // A .gnu_debuglink CRC covers the whole file: read all of it then.
       else dbg = new ElfFile((whole = (await readRegularFile(cand, maxSize, { elf: true })).buf));
     } catch { continue; }

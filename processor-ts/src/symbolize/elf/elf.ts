@@ -1,6 +1,7 @@
 import { inflateSync } from 'node:zlib';
 import { ElfError, type FileOffset, type VirtualAddress } from '../types.js';
 import { FileImage } from './image.js';
+import { bufferSource, type ByteSource, subSource } from './paged.js';
 
 export const SHT_NOBITS = 8;
 export const SHT_SYMTAB = 2;
@@ -75,9 +76,9 @@ export class ElfFile {
     return this.image.loadedBytes;
   }
 
-  /** Bytes held: the file bytes read and the decompressed sections read so far. */
+  /** Bytes held: the file bytes read (pieces and pages read on demand) and the decompressed sections read so far. */
   get heldBytes(): number {
-    return this.image.loadedBytes + this.inflatedBytes;
+    return this.image.heldBytes + this.inflatedBytes;
   }
 
   /** The file's bytes in [start, end), clamped to its size; unread bytes read as zeros. */
@@ -165,6 +166,8 @@ export class ElfFile {
     const cached = this.dataCache.get(sec.index);
     if (cached) return cached;
     const raw = this.bytes(sec.offset, sec.offset + sec.size);
+    // A section left to be read on demand is read for this caller and not kept.
+    const keep = this.image.holds(sec.offset, sec.offset + sec.size) || sec.size === 0;
     let data = raw;
     if (sec.flags & SHF_COMPRESSED) data = this.decompress(data, sec.name);
     else if (sec.name.startsWith('.zdebug_') && data.length >= 12 && data.toString('latin1', 0, 4) === 'ZLIB') {
@@ -172,9 +175,31 @@ export class ElfFile {
       if (size > MAX_INFLATED) throw new ElfError(`${sec.name} declares ${size} bytes uncompressed, more than the ${MAX_INFLATED}-byte limit`);
       data = this.inflate(data.subarray(12), sec.name, size);
     }
+    if (data === raw && !keep) return data;
     if (data !== raw) this.inflatedBytes += data.length;
     this.dataCache.set(sec.index, data);
     return data;
+  }
+
+  /**
+   * A section's contents as a ByteSource: the held bytes (decompressed when compressed), or,
+   * for a section the image reads on demand, the file itself, a page at a time. Empty for
+   * NOBITS/missing sections.
+   */
+  sectionSource(sec: SectionHeader | undefined): ByteSource {
+    if (!sec || sec.type === SHT_NOBITS) return bufferSource(Buffer.alloc(0));
+    const backing = this.image.backing;
+    if (backing && !(sec.flags & SHF_COMPRESSED) && !this.dataCache.has(sec.index) && !this.image.holds(sec.offset, sec.offset + sec.size)) {
+      return subSource(backing, sec.offset, sec.size);
+    }
+    return bufferSource(this.sectionData(sec) ?? Buffer.alloc(0));
+  }
+
+  /** The file's bytes [start, end) as a ByteSource (on demand when the image reads them so). */
+  range(start: number, end: number): ByteSource {
+    const backing = this.image.backing;
+    if (backing && !this.image.holds(start, end)) return subSource(backing, start, end - start);
+    return bufferSource(this.bytes(start, end));
   }
 
   private decompress(data: Buffer, name: string): Buffer {

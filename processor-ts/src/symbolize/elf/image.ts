@@ -1,3 +1,5 @@
+import type { PagedFile } from './paged.js';
+
 /** One range of a file that was read: `buf` holds the bytes from file offset `offset`. */
 export interface ImagePiece {
   readonly offset: number;
@@ -6,10 +8,12 @@ export interface ImagePiece {
 
 /**
  * The parts of a file that were read, each in a buffer of its own size: the rest of the file
- * was never read and reads as zeros. Memory (and what V8 counts as external memory) is what was
+ * was never read and reads as zeros, or, when the image has a `backing` (the file kept open), is
+ * read from the file on demand. Memory (and what V8 counts as external memory) is what was
  * read, not the file's size. A range inside one piece is a view of it; a range across pieces
- * or unread bytes is assembled in a new zero-filled buffer (only readers of sections that were
- * left unread do that, and they get what a zero-filled whole-file buffer would have given).
+ * or unread bytes comes from the backing, else is assembled in a new zero-filled buffer (only
+ * readers of sections that were left unread do that, and they get what a zero-filled
+ * whole-file buffer would have given).
  */
 export class FileImage {
   /** The file's size: reads stop there. */
@@ -20,7 +24,7 @@ export class FileImage {
   private readonly starts: Float64Array;
 
   /** Pieces must not overlap and must lie within `size`; they are sorted here. */
-  constructor(size: number, pieces: readonly ImagePiece[]) {
+  constructor(size: number, pieces: readonly ImagePiece[], readonly backing?: PagedFile) {
     const sorted = pieces.filter((p) => p.buf.length > 0).sort((a, b) => a.offset - b.offset);
     let end = 0;
     for (const p of sorted) {
@@ -38,6 +42,19 @@ export class FileImage {
     return new FileImage(buf.length, [{ offset: 0, buf }]);
   }
 
+  /** Bytes held: the pieces read, and the backing's pages. */
+  get heldBytes(): number {
+    return this.loadedBytes + (this.backing?.heldBytes ?? 0);
+  }
+
+  /** Whether [start, end) lies inside one piece that was read (a view of it, no file read). */
+  holds(start: number, end: number): boolean {
+    const i = this.pieceAt(start);
+    if (i < 0) return false;
+    const p = this.pieces[i]!;
+    return end <= p.offset + p.buf.length;
+  }
+
   /** The bytes in [start, end), clamped to the file's size as Buffer.subarray clamps. */
   bytes(start: number, end: number): Buffer {
     const a = Math.max(0, Math.min(start, this.size));
@@ -47,6 +64,7 @@ export class FileImage {
       const p = this.pieces[i]!;
       if (b <= p.offset + p.buf.length) return p.buf.subarray(a - p.offset, b - p.offset);
     }
+    if (this.backing) return this.backing.bytes(a, b);
     const out = Buffer.alloc(b - a);
     for (let k = Math.max(0, i); k < this.pieces.length; k++) {
       const p = this.pieces[k]!;

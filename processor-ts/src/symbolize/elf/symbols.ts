@@ -1,5 +1,6 @@
-import { cstrAt, LITTLE_ENDIAN, upperBoundMinus1 } from '../reader.js';
+import { LITTLE_ENDIAN, upperBoundMinus1 } from '../reader.js';
 import { type ElfFile, type SectionHeader, SHT_DYNSYM, SHT_SYMTAB } from './elf.js';
+import { type ByteSource, cstrIn } from './paged.js';
 
 const STT_NOTYPE = 0;
 const STT_OBJECT = 1;
@@ -31,7 +32,8 @@ export class SymbolIndex {
   private readonly sizes: Float64Array;
   private readonly nameOffs: Uint32Array;
   private readonly fileNames: Int32Array;
-  private readonly strtab: Buffer;
+  /** The string table: held, or read a page at a time from the file (node's is 12 MB). */
+  private readonly strtab: ByteSource;
   private readonly files: string[] = [];
   /** Decoded names by symbol index (allocated on first use). */
   private nameCache: Array<string | undefined> | undefined;
@@ -41,9 +43,10 @@ export class SymbolIndex {
     const dynsym = which !== 'symtab' && !symtab ? elf.sections.find((s) => s.type === SHT_DYNSYM) : undefined;
     const sec: SectionHeader | undefined = symtab ?? dynsym;
     this.source = symtab ? 'symtab' : sec ? 'dynsym' : 'none';
+    // The table itself is read once here (its entries go into the typed arrays below).
     const data = sec ? elf.sectionData(sec) : undefined;
     const strSec = sec ? elf.sections[sec.link] : undefined;
-    this.strtab = (strSec && elf.sectionData(strSec)) ?? Buffer.alloc(0);
+    this.strtab = elf.sectionSource(strSec);
     const entsize = elf.is64 ? 24 : 16;
     const n = data ? Math.floor(data.length / entsize) : 0;
     const tmpAddr = new Float64Array(n);
@@ -78,7 +81,7 @@ export class SymbolIndex {
         const type = info & 0xf;
         const bind = info >> 4;
         if (type === STT_FILE) {
-          this.files.push(cstrAt(this.strtab, nameOff) ?? '');
+          this.files.push(cstrIn(this.strtab, nameOff) ?? '');
           curFile = this.files.length - 1;
           continue;
         }
@@ -132,7 +135,7 @@ export class SymbolIndex {
     const c = (this.nameCache ??= new Array<string | undefined>(this.count));
     let s = c[i];
     if (s === undefined) {
-      s = cstrAt(this.strtab, this.nameOffs[i]!) ?? '';
+      s = cstrIn(this.strtab, this.nameOffs[i]!) ?? '';
       c[i] = s;
     }
     return s;

@@ -130,8 +130,9 @@ describe.skipIf(!requireTool('go', progs !== undefined, 'no go on PATH'))('Go pc
 
   it('survives corrupt pclntabs', async () => {
     const buf = readFileSync(p.stripped);
-    const loc = locatePclntab(new ElfFile(buf));
-    const start = loc.data.byteOffset - buf.byteOffset;
+    const elf0 = new ElfFile(buf);
+    const loc = locatePclntab(elf0);
+    const start = elf0.vaddrToFileOffset(asVirtualAddress(loc.vaddr))!;
     let seed = 7;
     const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     for (let iter = 0; iter < 40; iter++) {

@@ -40,11 +40,12 @@ export function word(buf: Buffer, off: number, ptrSize: 4 | 8): number {
 }
 
 /**
- * Parses and sanity-checks the header at the start of `buf` (which runs to the end of the
- * pclntab or of its segment). Throws PclntabError when it is not a plausible pclntab.
+ * Parses and sanity-checks the header at the start of `buf`; the pclntab runs `total` bytes (to
+ * the end of its section or segment; `buf` may hold only its start). Throws PclntabError when it
+ * is not a plausible pclntab.
  */
-export function parseHeader(buf: Buffer): PclntabHeader {
-  if (buf.length < 16) throw new PclntabError('pclntab too short');
+export function parseHeader(buf: Buffer, total = buf.length): PclntabHeader {
+  if (buf.length < 16 || total < 16) throw new PclntabError('pclntab too short');
   const version = MAGIC.get(buf.readUInt32LE(0));
   if (!version) throw new PclntabError(`unsupported pclntab magic 0x${buf.readUInt32LE(0).toString(16)}`);
   if (buf[4] !== 0 || buf[5] !== 0) throw new PclntabError('bad pclntab padding');
@@ -64,13 +65,13 @@ export function parseHeader(buf: Buffer): PclntabHeader {
   const hdrEnd = 8 + words * ptrSize;
   const offs = [h.funcnameOff, h.cuOff, h.filetabOff, h.pctabOff, h.pclnOff];
   for (let i = 0; i < offs.length; i++) {
-    if (offs[i]! < hdrEnd || offs[i]! > buf.length || (i > 0 && offs[i]! < offs[i - 1]!)) {
+    if (offs[i]! < hdrEnd || offs[i]! > total || (i > 0 && offs[i]! < offs[i - 1]!)) {
       throw new PclntabError('pclntab table offsets out of order or out of range');
     }
   }
   if (h.nfunc === 0 || h.nfunc > 1e8) throw new PclntabError(`implausible function count ${h.nfunc}`);
   const ftabBytes = (2 * h.nfunc + 1) * functabField(h);
-  if (h.pclnOff + ftabBytes > buf.length) throw new PclntabError('function table extends past the pclntab');
+  if (h.pclnOff + ftabBytes > total) throw new PclntabError('function table extends past the pclntab');
   return h;
 }
 

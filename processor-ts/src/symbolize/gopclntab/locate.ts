@@ -1,4 +1,5 @@
 import type { ElfFile } from '../elf/elf.js';
+import type { ByteSource } from '../elf/paged.js';
 import { MAGIC, parseHeader, PclntabError, type PclntabHeader, word } from './header.js';
 
 const PT_LOAD = 1;
@@ -6,9 +7,12 @@ const PF_X = 1;
 const PF_W = 2;
 const SHT_NOBITS = 8;
 
-/** Where a pclntab was found: its bytes (to the end of its section or segment) and link-time address. */
+/**
+ * Where a pclntab was found: its bytes (to the end of its section or segment: in memory, or
+ * read from the file on demand) and link-time address.
+ */
 export interface PclntabLocation {
-  readonly data: Buffer;
+  readonly data: Buffer | ByteSource;
   readonly vaddr: number;
   readonly header: PclntabHeader;
   readonly via: 'section' | 'scan';
@@ -38,8 +42,8 @@ export function mayHavePclntab(elf: ElfFile): boolean {
 export function locatePclntab(elf: ElfFile): PclntabLocation {
   const sec = elf.section('.gopclntab');
   if (sec && sec.type !== SHT_NOBITS && sec.size > 0) {
-    const data = elf.bytes(sec.offset, sec.offset + sec.size);
-    return { data, vaddr: sec.addr, header: parseHeader(data), via: 'section' };
+    const data = elf.range(sec.offset, sec.offset + sec.size);
+    return { data, vaddr: sec.addr, header: parseHeader(data.bytes(0, 128), data.length), via: 'section' };
   }
   let lastError = 'no pclntab header magic found';
   for (const p of elf.programHeaders) {

@@ -90,3 +90,30 @@ export function decodePcTable(buf: Buffer, off: number, quantum: number): PcTabl
   }
   return { ends: Float64Array.from(ends), vals: Int32Array.from(vals) };
 }
+
+/**
+ * Whether the table at `off` ends inside `buf` (its terminating zero value delta is there):
+ * callers reading a table from a file a window at a time read a larger window when it does not.
+ */
+export function pcTableEnds(buf: Buffer, off: number): boolean {
+  const end = buf.length;
+  let p = off;
+  for (let first = true; ; first = false) {
+    let uv = 0, mul = 1, b: number;
+    do {
+      if (p >= end) return false;
+      if (mul > 2 ** 35) return true; // malformed: the decoder stops here too
+      b = buf[p++]!;
+      uv += (b & 0x7f) * mul;
+      mul *= 128;
+    } while (b & 0x80);
+    if (uv === 0 && !first) return true;
+    mul = 1;
+    do {
+      if (p >= end) return false;
+      if (mul > 2 ** 35) return true;
+      b = buf[p++]!;
+      mul *= 128;
+    } while (b & 0x80);
+  }
+}

@@ -1,15 +1,23 @@
 import type { DwarfFrame } from '../dwarf/context.js';
 import type { ElfFile } from '../elf/elf.js';
-import { cstrAt, upperBoundMinus1 } from '../reader.js';
+import { bufferSource, type ByteSource, cstrIn } from '../elf/paged.js';
+import { upperBoundMinus1 } from '../reader.js';
 import { functabField, PclntabError, type PclntabHeader, word } from './header.js';
 import { findModuleData, locatePclntab, type ModuleData, type PclntabLocation } from './locate.js';
-import { decodePcTable, PC_NOT_FOUND, type PcTable, pcValue } from './pcvalue.js';
+import { decodePcTable, PC_NOT_FOUND, type PcTable, pcTableEnds, pcValue } from './pcvalue.js';
 
 const PCDATA_INL_TREE_INDEX = 2;
 const FUNCDATA_INL_TREE = 3;
 const NO_FUNCDATA = 0xffffffff;
 /** Deepest inlined chain followed (guards against cyclic trees in corrupt files). */
 const MAX_INLINE_DEPTH = 100;
+/**
+ * Bytes handed to the pc-value decoder at once: a valid table is far shorter (the decoder stops
+ * at MAX_DECODED_PAIRS pairs of at most 10 bytes each before it needs more).
+ */
+const PC_TABLE_WINDOW = 96 * 1024;
+/** What is tried first: most tables are a few dozen bytes. */
+const PC_TABLE_SMALL_WINDOW = 512;
 
 /** Byte offsets of fields inside a _func record, per layout generation. */
 interface FuncLayout {
@@ -43,7 +51,9 @@ export interface GoFunc {
 /**
  * Address → function, file, line and inlined frames from a Go binary's pclntab (Go 1.16+).
  * Built once per object: the function table is copied into sorted typed arrays; everything else
- * (names, pc-value tables, inline trees) is read in place on demand.
+ * (names, pc-value tables, inline trees) is read on demand — in place when the pclntab is in
+ * memory, else from the file a page at a time (readElfFile leaves a Go binary's pclntab and
+ * read-only data in the file: a lookup touches a few hundred bytes of its 16 MB).
  */
 export class GoPclntab {
   readonly header: PclntabHeader;
@@ -52,7 +62,7 @@ export class GoPclntab {
   readonly textStart: number;
   /** Base of 1.18+ funcdata offsets (0: unknown, so inline trees are unavailable). */
   readonly gofunc: number;
-  private readonly data: Buffer;
+  private readonly data: ByteSource;
   private readonly elf: ElfFile;
   private readonly layout: FuncLayout;
   /** nfunc + 1 entry pcs (the last is the end of the last function). */
@@ -71,24 +81,26 @@ export class GoPclntab {
     this.elf = elf;
     this.header = h;
     this.via = loc.via;
-    this.data = loc.data;
+    this.data = Buffer.isBuffer(loc.data) ? bufferSource(loc.data) : loc.data;
     this.layout = funcLayout(h);
     this.textStart = h.version === '1.16' ? 0 : h.textStart || md?.text || elf.section('.text')?.addr || 0;
     if (h.version !== '1.16' && this.textStart === 0) throw new PclntabError('cannot find the text start of the Go pclntab');
     this.gofunc = md?.gofunc ?? 0;
     const n = h.nfunc;
     const field = functabField(h);
-    const d = this.data;
+    const total = this.data.length;
+    // The function table, read once (parseHeader checked that it lies inside the pclntab).
+    const d = this.data.bytes(h.pclnOff, h.pclnOff + (2 * n + 1) * field);
     this.entries = new Float64Array(n + 1);
     this.funcs = new Uint32Array(n);
     const read = field === 4 ? (o: number) => d.readUInt32LE(o) : (o: number) => word(d, o, h.ptrSize);
     const base = field === 4 ? this.textStart : 0;
     for (let i = 0; i <= n; i++) {
-      const o = h.pclnOff + 2 * i * field;
+      const o = 2 * i * field;
       this.entries[i] = base + read(o);
       if (i < n) {
         const f = h.pclnOff + read(o + field);
-        if (f + this.layout.pcdata > d.length) throw new PclntabError(`function record ${i} out of range`);
+        if (f + this.layout.pcdata > total) throw new PclntabError(`function record ${i} out of range`);
         this.funcs[i] = f;
       }
       if (i > 0 && this.entries[i]! < this.entries[i - 1]!) throw new PclntabError('function table is not sorted');
@@ -102,7 +114,7 @@ export class GoPclntab {
     return { start: this.entries[0]!, end: this.entries[this.funcs.length]! };
   }
 
-  /** Approximate retained bytes (the pclntab itself is a view of the file buffer). */
+  /** Approximate retained bytes (the pclntab itself is the file's: counted by its ElfFile). */
   byteSize(): number {
     return this.entries.byteLength + this.funcs.byteLength + this.nameCache.size * 64 + this.fileCache.size * 64 + this.pcTableBytes;
   }
@@ -165,16 +177,24 @@ export class GoPclntab {
     if (tableOff === 0) return PC_NOT_FOUND;
     let t = this.pcTables.get(tableOff);
     if (t === undefined) {
-      t = decodePcTable(this.data, this.header.pctabOff + tableOff, this.header.minLC);
+      t = decodePcTable(this.pcWindow(tableOff), 0, this.header.minLC);
       this.pcTables.set(tableOff, t);
       this.pcTableBytes += (t ? t.ends.length * 12 : 0) + 64;
     }
-    if (t === null) return pcValue(this.data, this.header.pctabOff + tableOff, entry, pc, this.header.minLC);
+    if (t === null) return pcValue(this.pcWindow(tableOff), 0, entry, pc, this.header.minLC);
     // First pair whose end (relative to the entry) lies above the pc: what pcValue returns.
     const ends = t.ends, x = pc - entry;
     let lo = 0, hi = ends.length;
     while (lo < hi) { const m = (lo + hi) >>> 1; if (ends[m]! <= x) lo = m + 1; else hi = m; }
     return lo < ends.length ? t.vals[lo]! : PC_NOT_FOUND;
+  }
+
+  /** The bytes of the pc-value table at `tableOff`: a small window, a larger one if it does not end there. */
+  private pcWindow(tableOff: number): Buffer {
+    const at = this.header.pctabOff + tableOff;
+    const small = this.data.bytes(at, at + PC_TABLE_SMALL_WINDOW);
+    if (small.length < PC_TABLE_SMALL_WINDOW || pcTableEnds(small, 0)) return small;
+    return this.data.bytes(at, at + PC_TABLE_WINDOW);
   }
 
   /** Offset of the pc-value table for PCDATA index `k` (0 when none). */
@@ -187,13 +207,13 @@ export class GoPclntab {
   private inlineTree(f: number): number {
     const L = this.layout;
     const h = this.header;
-    if (this.data[f + L.nfuncdata]! <= FUNCDATA_INL_TREE) return -1;
+    if (this.u8(f + L.nfuncdata) <= FUNCDATA_INL_TREE) return -1;
     const fdStart = f + L.pcdata + 4 * this.u32(f + L.npcdata);
     let va: number;
     if (h.version === '1.16') {
       let p = fdStart;
       if (h.ptrSize === 8 && (p & 4) !== 0) p += 4;
-      va = word(this.data, p + FUNCDATA_INL_TREE * 8, h.ptrSize);
+      va = word(this.data.bytes(p + FUNCDATA_INL_TREE * 8, p + FUNCDATA_INL_TREE * 8 + h.ptrSize), 0, h.ptrSize);
       if (va === 0) return -1;
     } else {
       const off = this.u32(fdStart + 4 * FUNCDATA_INL_TREE);
@@ -204,20 +224,25 @@ export class GoPclntab {
     return fo === undefined ? -1 : fo;
   }
 
+  private u8(o: number): number {
+    if (o < 0 || o + 1 > this.data.length) throw new PclntabError(`read past the pclntab at ${o}`);
+    return this.data.bytes(o, o + 1)[0]!;
+  }
+
   private u32(o: number): number {
-    if (o + 4 > this.data.length) throw new PclntabError(`read past the pclntab at ${o}`);
-    return this.data.readUInt32LE(o);
+    if (o < 0 || o + 4 > this.data.length) throw new PclntabError(`read past the pclntab at ${o}`);
+    return this.data.bytes(o, o + 4).readUInt32LE(0);
   }
 
   private i32(o: number): number {
-    if (o + 4 > this.data.length) throw new PclntabError(`read past the pclntab at ${o}`);
-    return this.data.readInt32LE(o);
+    if (o < 0 || o + 4 > this.data.length) throw new PclntabError(`read past the pclntab at ${o}`);
+    return this.data.bytes(o, o + 4).readInt32LE(0);
   }
 
   funcName(nameOff: number): string {
     let s = this.nameCache.get(nameOff);
     if (s === undefined) {
-      s = nameOff < 0 ? '' : cstrAt(this.data, this.header.funcnameOff + nameOff) ?? '';
+      s = nameOff < 0 ? '' : cstrIn(this.data, this.header.funcnameOff + nameOff) ?? '';
       this.nameCache.set(nameOff, s);
     }
     return s;
@@ -229,9 +254,9 @@ export class GoPclntab {
     if (s === undefined) {
       const at = this.header.cuOff + 4 * key;
       if (at + 4 > this.header.filetabOff) return undefined;
-      const off = this.data.readUInt32LE(at);
+      const off = this.u32(at);
       if (off === 0xffffffff) return undefined;
-      s = cstrAt(this.data, this.header.filetabOff + off) ?? '';
+      s = cstrIn(this.data, this.header.filetabOff + off) ?? '';
       this.fileCache.set(key, s);
     }
     return s;
