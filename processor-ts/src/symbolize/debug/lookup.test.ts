@@ -32,9 +32,10 @@ async function compare(path: string, goFile: boolean, onDemand = false): Promise
   const paged: string[] = [];
   const symtabSec = elf.sections.find((s) => s.type === 2 && s.size > 0);
   const pclntab = elf.section('.gopclntab');
-  const later = (s: { index: number; type: number; flags: number; size: number }): boolean => onDemand && s.size >= 1024 * 1024 && (
-    s === symtabSec || (symtabSec !== undefined && s.index === symtabSec.link) ||
-    (pclntab !== undefined && (s.flags & SHF_ALLOC) !== 0 && (s.flags & (SHF_EXECINSTR | 1)) === 0 && s.type === 1));
+  const later = (s: { index: number; name: string; type: number; flags: number; size: number }): boolean => onDemand && (
+    (s.size >= 64 * 1024 && ((s.flags & 0x800) !== 0 || s.name.startsWith('.zdebug_'))) || (s.size >= 1024 * 1024 && (s.flags & 0x800) === 0 && (
+      s === symtabSec || (symtabSec !== undefined && s.index === symtabSec.link) ||
+      (pclntab !== undefined && (s.flags & SHF_ALLOC) !== 0 && (s.flags & (SHF_EXECINSTR | 1)) === 0 && s.type === 1))));
   // With a .symtab, the dynamic symbol table (.dynsym, its strings, hashes, versions) is not read.
   const symtab = elf.sections.some((s) => s.type === 2 && s.size > 0);
   const dynstr = new Set(symtab ? elf.sections.filter((s) => s.type === 11).map((s) => s.link) : []);

@@ -86,6 +86,8 @@ export interface ReadOptions {
 /** Sections smaller than this are read with the rest even when they could be read on demand. */
 const MIN_PAGED_BYTES = 1024 * 1024;
 const SHF_WRITE = 0x1;
+/** Compressed sections smaller than this are read with the rest. */
+const MIN_COMPRESSED_BYTES = 64 * 1024;
 
 /**
  * Large sections that lookups consult at a few places per address, left in the file and read a
@@ -93,6 +95,7 @@ const SHF_WRITE = 0x1;
  * index) with its string table (names, read per symbol found: node's is 12 MB), and a Go
  * binary's `.gopclntab` with its read-only data (inline trees): 22 of the collector's 24 MB.
  * A Go binary without a `.gopclntab` section is scanned for its pclntab, so it is read as before.
+ * Also compressed sections, which are read once when they are inflated.
  */
 function pagedSections(elf: ElfFile): Array<[number, number]> {
   const out: SectionHeader[] = [];
@@ -108,8 +111,12 @@ function pagedSections(elf: ElfFile): Array<[number, number]> {
       if ((s.flags & SHF_ALLOC) !== 0 && (s.flags & (SHF_WRITE | SHF_EXECINSTR)) === 0 && s.type === 1) out.push(s);
     }
   }
-  return out
-    .filter((s) => s.type !== SHT_NOBITS && s.size >= MIN_PAGED_BYTES && (s.flags & SHF_COMPRESSED) === 0)
+  const large = out.filter((s) => s.size >= MIN_PAGED_BYTES && (s.flags & SHF_COMPRESSED) === 0);
+  // Compressed sections (a debug file's DWARF) are read once, to be inflated: the inflated copy is
+  // what is kept, so the compressed bytes need not stay in memory beside it.
+  const compressed = elf.sections.filter((s) => s.size >= MIN_COMPRESSED_BYTES && ((s.flags & SHF_COMPRESSED) !== 0 || s.name.startsWith('.zdebug_')));
+  return [...large, ...compressed]
+    .filter((s) => s.type !== SHT_NOBITS)
     .map((s): [number, number] => [Math.max(s.offset, ALWAYS_READ), Math.min(s.offset + s.size, elf.size - ALWAYS_READ)])
     .filter(([a, b]) => a < b);
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, openSync, readFileSync, utimesSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -122,5 +122,27 @@ describe('a Go binary read on demand', () => {
     utimesSync(path, new Date(), new Date(Date.now() + 5000));
     const later = s.symbolize(ctx, [at(30)])[0]!;
     expect(later).toMatchObject({ kind: 'unknown', reason: expect.stringMatching(/changed since it was opened/) });
+  }, 120_000);
+});
+
+describe('a separate debug file read on demand', () => {
+  const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6'].find((p) => existsSync(p));
+  const id = libc ? new ElfFile(readFileSync(libc)).buildId() : undefined;
+  const dbg = id ? `/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug` : undefined;
+
+  // setup installs libc6-dbg; libc.test.ts checks that it is there.
+  it.runIf(dbg !== undefined && existsSync(dbg))('inflates its compressed DWARF without keeping the compressed bytes, same results', async () => {
+    const upFront = new ObjectSymbolizer();
+    const later = new ObjectSymbolizer({ readOnDemand: true });
+    const a = await upFront.load(libc!);
+    const b = await later.load(libc!);
+    expect(b.debugElf!.sections.some((s) => (s.flags & 0x800) !== 0)).toBe(true);
+    expect(b.debugElf!.loadedBytes).toBeLessThan(a.debugElf!.loadedBytes / 2);
+    const text = a.elf.section('.text')!;
+    const offsets = Array.from({ length: 300 }, (_, i) => asFileOffset(text.offset + Math.floor((i * text.size) / 300)));
+    const want = upFront.symbolize(a, offsets);
+    expect(want.filter((r) => r.kind === 'frames' && r.source === 'dwarf').length).toBeGreaterThan(200);
+    expect(later.symbolize(b, offsets)).toEqual(want);
+    expect(b.byteSize).toBeLessThan(a.byteSize);
   }, 120_000);
 });
