@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   for (const b of batches) {
     for (const p of toPprof(b)) {
       const f = join(dir, `${n++}.pb.gz`);
-      writeFileSync(f, await encodePprof(p.profile));
+      writeFileSync(f, await encodePprof(p.bytes));
       const list = byType.get(p.type) ?? [];
       list.push(f);
       byType.set(p.type, list);

@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { Counters } from '../counters.js';
 import { mergeProfiles } from './merge.js';
 import { METRIC_PPROF, PprofWriter, profileTypeName, resourceLabel, toPprof } from './pprof.js';
-import { FUNCS, makeProfiles, type SampleSpec } from './testutil/gen.js';
+import fc from 'fast-check';
+import { batch, FUNCS, makeProfiles, type SampleSpec, timedSampleSpec } from './testutil/gen.js';
+import { toPprofObjects } from './testutil/pprof-oracle.js';
 
 const spec = (pid: number, frames: number[], v: bigint, type = 0, thread = 0): SampleSpec => ({ pid, type, frames: frames.map((f, i) => [f, 10 + i, i] as [number, number, number]), thread, link: 0, values: [v], timestamps: [] });
 
@@ -27,7 +29,7 @@ describe('pprof', () => {
     const data = mergeProfiles([sampleData()]);
     const ps = toPprof(data);
     expect(ps.map((p) => p.type).sort()).toEqual(['cpu', 'off_cpu']);
-    const cpu = PProfile.decode(ps.find((p) => p.type === 'cpu')!.profile.encode());
+    const cpu = PProfile.decode(ps.find((p) => p.type === 'cpu')!.bytes);
     const str = (i: number | bigint): string => cpu.stringTable.strings[Number(i)]!;
     expect(cpu.sample.reduce((t, s) => t + Number(s.value[0]), 0)).toBe(69);
     // Each sample carries its process: totals per process.pid label are the inputs' totals.
@@ -44,6 +46,34 @@ describe('pprof', () => {
     // The window spans both processes' profiles.
     expect(Number(cpu.timeNanos)).toBe(1_000_007);
     expect(toPprof({ ...data, dictionary: undefined })).toEqual([]);
+  });
+
+  it('writes the same bytes as the pprof-format object model it replaced', () => {
+    const same = (data: ReturnType<typeof makeProfiles>): void => {
+      const ours = toPprof(data);
+      const want = toPprofObjects(data);
+      expect(ours.map((p) => p.type)).toEqual(want.map((p) => p.type));
+      ours.forEach((p, i) => {
+        expect(p.samples).toBe(want[i]!.profile.sample.length);
+        expect(Buffer.from(p.bytes).equals(Buffer.from(want[i]!.profile.encode()))).toBe(true);
+      });
+    };
+    same(sampleData());
+    same(mergeProfiles([sampleData()]));
+    fc.assert(fc.property(batch, (b) => { same(b); same(mergeProfiles([b])); }), { numRuns: 150 });
+    fc.assert(fc.property(fc.array(timedSampleSpec, { maxLength: 20 }), (xs) => same(makeProfiles(xs, { strindexAttrs: true }))), { numRuns: 100 });
+  });
+
+  it('encodes lengths of 128 bytes and more, large and negative numbers as pprof-format does', () => {
+    // 200 frames: a sample message far over one length byte; values past 32 bits and below zero.
+    const deep = spec(9, Array.from({ length: 200 }, (_, i) => i % 7), -5n);
+    const big = spec(9, [1, 2], 0x1_0000_0001n);
+    const data = makeProfiles([deep, big, spec(9, [3], 0n)], { strindexAttrs: true });
+    const ours = toPprof(data);
+    const want = toPprofObjects(data);
+    ours.forEach((p, i) => expect(Buffer.from(p.bytes).equals(Buffer.from(want[i]!.profile.encode()))).toBe(true));
+    const cpu = PProfile.decode(ours.find((p) => p.type === 'cpu')!.bytes);
+    expect(cpu.sample.map((s) => BigInt(s.value[0]!))).toContain(0x1_0000_0001n);
   });
 
   it('names resources and types', () => {
