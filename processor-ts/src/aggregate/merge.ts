@@ -12,7 +12,7 @@ import {
   ValueTypeSchema,
 } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
 import type { Resource } from '../gen/otlp/opentelemetry/proto/resource/v1/resource_pb.js';
-import { compact } from './compact.js';
+import { compact, compactDistinct } from './compact.js';
 import { Interner, keyValuesKey, resolveKeyValues } from './dict.js';
 import { Importer } from './importer.js';
 import { type AggregateOptions, normalizeOptions } from './options.js';
@@ -220,7 +220,7 @@ export class Aggregation {
       out.resourceProfiles.push(rp);
     }
     this.reset();
-    return { data: compact(out), stats };
+    return { data: compactDistinct(out), stats };
   }
 
   /** Drops everything held. */
