@@ -9,6 +9,7 @@ import {
   type ProfilesData,
   type ProfilesDictionary,
 } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
+import { decodeProfilesFast } from './decode.js';
 
 export type { ProfilesData, ProfilesDictionary, Line, OtlpFunction };
 
@@ -19,6 +20,8 @@ export class MalformedProfilesError extends Error {
 
 /** Decodes OTLP ProfilesData as pdata's ProtoMarshaler writes it. Unknown fields are kept. */
 export function decodeProfiles(bytes: Uint8Array): ProfilesData {
+  const fast = decodeProfilesFast(bytes);
+  if (fast) return fast;
   try {
     return fromBinary(ProfilesDataSchema, bytes);
   } catch (e) {
