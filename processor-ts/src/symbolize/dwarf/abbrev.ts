@@ -15,19 +15,23 @@ export class AbbrevTable {
   /** DW_FORM_implicit_const values, indexed like `data` at the pair's attribute slot (only if any). */
   readonly consts: Float64Array | undefined;
   /** Code → header index + 1 (0: no such code), for codes below DENSE_MAX. */
-  private readonly dense: Int32Array;
+  private readonly denseIndex: Int32Array;
   private readonly sparse: Map<number, number> | undefined;
 
   private constructor(data: Int32Array, consts: Float64Array | undefined, dense: Int32Array, sparse: Map<number, number> | undefined) {
     this.data = data;
     this.consts = consts;
-    this.dense = dense;
+    this.denseIndex = dense;
     this.sparse = sparse;
   }
 
+  /** The code index below DENSE_MAX, and whether larger codes exist (the native walk's view). */
+  get dense(): Int32Array { return this.denseIndex; }
+  get hasSparse(): boolean { return this.sparse !== undefined; }
+
   /** Header index of abbreviation `code` in `data`. */
   find(code: number): number {
-    const h = code < this.dense.length ? this.dense[code]! - 1 : (this.sparse?.get(code) ?? -1);
+    const h = code < this.denseIndex.length ? this.denseIndex[code]! - 1 : (this.sparse?.get(code) ?? -1);
     if (h < 0) throw new DwarfError(`unknown abbreviation code ${code}`);
     return h;
   }

@@ -7,6 +7,7 @@ import { readRanges } from './ranges.js';
 import { siblingTags, skipDie, skipped, skipPrograms } from './skipsize.js';
 import type { DwarfSections } from './sections.js';
 import { abbrevsOf, refTarget, type Unit } from './unit.js';
+import { nativeDwarf, type WalkRecords } from '../native/dwarf.js';
 
 /**
  * Type DIEs whose children (members, enumerators, parameters) the walk jumps over by
@@ -86,13 +87,32 @@ export class UnitFunctions {
  */
 function walkUnit(u: Unit, sec: DwarfSections): void {
   const abbrevs = abbrevsOf(u, sec);
-  const d = abbrevs.data;
   // Records are read attribute by attribute; other DIEs are stepped over by their skip program.
   const { ops, start } = skipPrograms(abbrevs, u, wantSibling);
-  const buf = sec.info, end = u.end;
-  const r = new Reader(buf, u.dieStart, end);
   S.dieOff.reset(); S.parent.reset(); S.cf.reset(); S.cl.reset(); S.cc.reset();
   S.ivLo.reset(); S.ivHi.reset(); S.ivOwner.reset();
+  const recs = nativeDwarf()?.walkUnit(sec.info, u, abbrevs, ops, start, wantSibling.tags);
+  if (recs !== undefined && recs !== 'decline') addRecords(recs, u, sec);
+  else walkUnitJs(u, sec, abbrevs, ops, start);
+}
+
+/** The records of the native walk, into the scratch columns with their address ranges resolved. */
+function addRecords(recs: WalkRecords, u: Unit, sec: DwarfSections): void {
+  const { f64, i32 } = recs;
+  for (let i = 0; i < recs.n; i++) {
+    const f = 8 * i, k = 16 * i + 8;
+    S.dieOff.push(f64[f]!);
+    S.parent.push(i32[k]!);
+    S.cf.push(i32[k + 1]!); S.cl.push(i32[k + 2]!); S.cc.push(i32[k + 3]!);
+    addRanges(i, i32[k + 4]!, f64[f + 1]!, i32[k + 5]!, f64[f + 2]!, i32[k + 6]!, f64[f + 3]!, u, sec);
+  }
+}
+
+/** The TypeScript walk (the native one's twin, and its fallback). */
+function walkUnitJs(u: Unit, sec: DwarfSections, abbrevs: AbbrevTable, ops: Int32Array, start: Int32Array): void {
+  const d = abbrevs.data;
+  const buf = sec.info, end = u.end;
+  const r = new Reader(buf, u.dieStart, end);
   // Stack of nearest enclosing record per nesting level.
   const stack = STACK.reset();
   let current = -1;
@@ -147,6 +167,12 @@ function readRecord(r: Reader, t: AbbrevTable, h: number, u: Unit, sec: DwarfSec
   S.dieOff.push(off);
   S.parent.push(parentRec);
   S.cf.push(callFile); S.cl.push(callLine); S.cc.push(callCol);
+  addRanges(rec, lowForm, low, highForm, high, rangesForm, ranges, u, sec);
+  return rec;
+}
+
+/** The address ranges of record `rec` from its low_pc/high_pc or ranges attribute. */
+function addRanges(rec: number, lowForm: number, low: number, highForm: number, high: number, rangesForm: number, ranges: number, u: Unit, sec: DwarfSections): void {
   if (lowForm && highForm) {
     const lo = resolveAddress(lowForm, low, u, sec);
     const hi = isConstantForm(highForm) ? lo + high : resolveAddress(highForm, high, u, sec);
@@ -155,7 +181,6 @@ function readRecord(r: Reader, t: AbbrevTable, h: number, u: Unit, sec: DwarfSec
     readRanges(u, sec, rangesForm, ranges, pushRange);
     while (S.ivOwner.n < S.ivLo.n) S.ivOwner.push(rec);
   }
-  return rec;
 }
 
 /** Steps over a DIE form by form (forms the skip programs leave out); returns its sibling or -1. */

@@ -364,3 +364,280 @@ i32 line_program(const u8 *sec, u32 len, u32 pos, u32 end, const struct line_par
   result.pos = (i32)c.pos;
   return NATIVE_OK;
 }
+
+// ---- The DIE walk of a unit (functions.ts: walkUnit, readRecord, skipSlow; skipsize.ts: skipDie) ----
+
+#define DW_TAG_subprogram 0x2e
+#define DW_TAG_inlined_subroutine 0x1d
+#define DW_AT_low_pc 0x11
+#define DW_AT_high_pc 0x12
+#define DW_AT_ranges 0x55
+#define DW_AT_call_column 0x57
+#define DW_AT_call_file 0x58
+#define DW_AT_call_line 0x59
+#define DW_FORM_indirect 0x16
+#define ERR_UNKNOWN_FORM -14       // "unknown form"
+#define ERR_PAST_UNIT -15          // "attribute past end of unit"
+#define ERR_UNTERMINATED -16       // "unterminated string"
+#define ERR_UNKNOWN_ABBREV -17     // "unknown abbreviation code"
+
+// The unit being walked: shape and where its DIEs are.
+struct walk_unit {
+  i32 version, addr_size, offset_size;
+  u32 die_start, end;
+  double offset;  // the unit's .debug_info offset (references are relative to it)
+};
+
+// One subprogram or inlined subroutine, as readRecord keeps it before addresses are resolved.
+struct record {
+  double off, low, high, ranges;
+  i32 parent, call_file, call_line, call_column, low_form, high_form, ranges_form, pad;
+};
+
+// A form value held in a double, as the TypeScript holds forms read by DW_FORM_indirect; one
+// that is no int32 names no form (-1 is no form either).
+static i32 form_of(double v) { return v >= 0 && v <= 2147483647.0 ? (i32)v : -1; }
+
+static void bump(struct cursor *c, double n) {
+  // r.pos += n: positions past 2^32 are past any end; keep them there.
+  double p = (double)c->pos + n;
+  c->pos = p > 4294967295.0 ? 0xffffffffu : (u32)p;
+}
+
+static i32 skip_form(struct cursor *c, i32 form, const struct walk_unit *u);
+
+// readUnsigned (forms.ts): the value of a numeric attribute; blocks and strings give their position.
+static double read_unsigned(struct cursor *c, i32 form, const struct walk_unit *u, double implicit_const) {
+  double v = 0;
+  u32 st;
+  for (;;) {
+    switch (form) {
+      case 0x0b: case 0x11: case 0x0c: case 0x25: case 0x29: st = read_u(c, 1, &v); break;
+      case 0x05: case 0x12: case 0x26: case 0x2a: st = read_u(c, 2, &v); break;
+      case 0x27: case 0x2b:
+        if (c->pos + 3 > c->end || c->pos + 3 < c->pos) { c->err = ERR_READ_PAST_END; return 0; }
+        v = c->buf[c->pos] | (c->buf[c->pos + 1] << 8) | (c->buf[c->pos + 2] << 16);
+        c->pos += 3;
+        return v;
+      case 0x06: case 0x13: case 0x1c: case 0x28: case 0x2c: st = read_u(c, 4, &v); break;
+      case 0x07: case 0x14: case 0x20: case 0x24: st = read_u(c, 8, &v); break;
+      case 0x01: st = read_u(c, (u32)u->addr_size, &v); break;
+      case 0x10: st = read_u(c, (u32)(u->version <= 2 ? u->addr_size : u->offset_size), &v); break;
+      case 0x0e: case 0x17: case 0x1f: case 0x1d: case 0x1f20: case 0x1f21: st = read_u(c, (u32)u->offset_size, &v); break;
+      case 0x0d: return sleb(c);
+      case 0x0f: case 0x15: case 0x1a: case 0x1b: case 0x22: case 0x23: case 0x1f01: case 0x1f02: return uleb(c);
+      case 0x19: return 1;
+      case 0x21: return implicit_const;
+      case DW_FORM_indirect: {
+        double f = uleb(c);
+        if (c->err) return 0;
+        form = form_of(f);
+        continue;
+      }
+      default: {
+        u32 start = c->pos;
+        i32 e = skip_form(c, form, u);
+        if (e) c->err = e;
+        return start;
+      }
+    }
+    if (st) c->err = (i32)st;
+    return v;
+  }
+}
+
+// skipForm (forms.ts).
+static i32 skip_form(struct cursor *c, i32 form, const struct walk_unit *u) {
+  for (;;) {
+    switch (form) {
+      case 0x19: case 0x21: return 0;
+      case DW_FORM_indirect: {
+        double f = uleb(c);
+        if (c->err) return c->err;
+        form = form_of(f);
+        continue;
+      }
+      case 0x08: {  // string
+        for (;;) {
+          if (c->pos >= c->end) return ERR_UNTERMINATED;
+          if (c->buf[c->pos++] == 0) break;
+        }
+        break;
+      }
+      case 0x0a: { double n; u32 st = read_u(c, 1, &n); if (st) return (i32)st; bump(c, n); break; }
+      case 0x03: { double n; u32 st = read_u(c, 2, &n); if (st) return (i32)st; bump(c, n); break; }
+      case 0x04: { double n; u32 st = read_u(c, 4, &n); if (st) return (i32)st; bump(c, n); break; }
+      case 0x09: case 0x18: { double n = uleb(c); if (c->err) return c->err; bump(c, n); break; }
+      case 0x0d: case 0x0f: case 0x15: case 0x1a: case 0x1b: case 0x22: case 0x23: case 0x1f01: case 0x1f02:
+        skip_uleb(c);
+        break;
+      default: {
+        i32 size = fixed_form_size(form, u->version, u->addr_size, u->offset_size);
+        if (size < 0) return ERR_UNKNOWN_FORM;
+        bump(c, size);
+      }
+    }
+    if (c->pos > c->end) return ERR_PAST_UNIT;
+    return 0;
+  }
+}
+
+// refTarget (unit.ts): a reference's absolute .debug_info offset, -1 for ones not followed.
+static double ref_target(struct cursor *c, i32 form, const struct walk_unit *u) {
+  double v = read_unsigned(c, form, u, 0);
+  if (form >= 0x11 && form <= 0x15) return u->offset + v;
+  if (form == 0x10) return v;
+  return -1;
+}
+
+// skipDie (skipsize.ts): steps over a DIE's attributes by its skip program; returns 1, or 0 when
+// the program met OP_SLOW (nothing consumed), or an error status. *sibling gets DW_AT_sibling.
+static i32 skip_die(struct cursor *c, const i32 *ops, u32 nops, u32 i, const struct walk_unit *u, double *sibling) {
+  const u8 *buf = c->buf;
+  u32 end = c->end;
+  double pos = c->pos;  // may pass the end (fixed sizes), checked at OP_END as the TypeScript does
+  double sib = -1;
+  for (;;) {
+    if (i >= nops) return ERR_READ_PAST_END;
+    i32 op = ops[i++];
+    if (op > 0) { pos += op; continue; }
+    if (op == OP_END) break;
+    if (op == OP_ULEB) {
+      while (pos < end && (buf[(u32)pos++] & 0x80) != 0) {}
+      continue;
+    }
+    if (op == OP_CSTR) {
+      for (;;) {
+        if (pos >= end) return ERR_UNTERMINATED;
+        if (buf[(u32)pos++] == 0) break;
+      }
+      continue;
+    }
+    if (op == OP_SLOW) return 0;
+    if (pos >= end) return ERR_PAST_UNIT;
+    u32 p = (u32)pos;
+    if (op == OP_BLOCK1) pos += 1 + buf[p];
+    else if (op == OP_BLOCK2) { if (pos + 2 > end) return ERR_PAST_UNIT; pos += 2 + (buf[p] | (buf[p + 1] << 8)); }
+    else if (op == OP_BLOCK4) {
+      if (pos + 4 > end) return ERR_PAST_UNIT;
+      pos += 4 + (double)(buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)) + (double)buf[p + 3] * 16777216.0;
+    } else if (op == OP_BLOCK) {
+      double len = 0, mul = 1;
+      u8 b;
+      do {
+        if (pos >= end) return ERR_TRUNCATED_LEB;
+        b = buf[(u32)pos++];
+        len += (double)(b & 0x7f) * mul;
+        mul *= 128;
+      } while (b & 0x80);
+      pos += len;
+    } else {  // OP_SIB, then the reference form
+      if (i >= nops) return ERR_READ_PAST_END;
+      i32 form = ops[i++];
+      if (form == 0x13) {
+        if (pos + 4 > end) return ERR_PAST_UNIT;
+        sib = u->offset + (double)(buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)) + (double)buf[p + 3] * 16777216.0;
+        pos += 4;
+      } else {
+        struct cursor r = {buf, p, end, 0};
+        sib = ref_target(&r, form, u);
+        if (r.err) return r.err;
+        pos = r.pos;
+      }
+    }
+  }
+  if (pos > end) return ERR_PAST_UNIT;
+  c->pos = (u32)pos;
+  *sibling = sib;
+  return 1;
+}
+
+static i32 is_skip_children(i32 tag, const i32 *sib_tags, u32 nsib) {
+  for (u32 i = 0; i < nsib; i++)
+    if (sib_tags[i] == tag) return 1;
+  return 0;
+}
+
+// Walks the DIEs of one unit of the section [sec, sec + len): records (result.n0 of them, at
+// most rec_cap) for subprograms and inlined subroutines, every other DIE stepped over.
+// `data`/`n` and `consts` (n doubles, or null) are the unit's abbreviation table, `dense`/`ndense`
+// its code index; codes past it are in the table's sparse map, which only the TypeScript keeps:
+// NATIVE_DECLINE when one is met (`has_sparse`), else the unknown-code error, as find() throws.
+// `ops`/`start` are its skip programs; `stack` the nesting scratch (stack_cap entries).
+__attribute__((export_name("walk_unit")))
+i32 walk_unit(const u8 *sec, u32 len, const struct walk_unit *u,
+              const i32 *data, u32 n, const double *consts, const i32 *dense, u32 ndense, i32 has_sparse,
+              const i32 *ops, u32 nops, const i32 *start, const i32 *sib_tags, u32 nsib,
+              struct record *recs, u32 rec_cap, i32 *stack, u32 stack_cap) {
+  if (u->end > len || u->die_start > u->end) return ERR_READ_PAST_END;
+  struct cursor c = {sec, u->die_start, u->end, 0};
+  const u32 end = u->end;
+  u32 nrec = 0, depth = 0;
+  i32 current = -1;
+  while (c.pos < end) {
+    u32 off = c.pos;
+    double code = uleb(&c);
+    if (c.err) return c.err;
+    if (code == 0) {
+      if (depth == 0) break;
+      current = stack[--depth];
+      continue;
+    }
+    if (code >= ndense) return has_sparse ? NATIVE_DECLINE : ERR_UNKNOWN_ABBREV;
+    i32 h = dense[(u32)code] - 1;
+    if (h < 0) return ERR_UNKNOWN_ABBREV;
+    if ((u32)h + 3 > n) return ERR_READ_PAST_END;
+    i32 tag = data[h], has_children = data[h + 1] != 0;
+    i32 count = data[h + 2];
+    if (count < 0 || (u64)h + 3 + 2 * (u64)count > n) return ERR_READ_PAST_END;
+    if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
+      if (nrec >= rec_cap) return NATIVE_OVERFLOW;
+      struct record *rec = &recs[nrec];
+      double low = 0, high = 0, ranges = -1, cf = 0, cl = 0, cc = 0;
+      i32 low_form = 0, high_form = 0, ranges_form = 0;
+      for (u32 k = (u32)h + 3, e = k + 2 * (u32)count; k < e; k += 2) {
+        i32 form = data[k + 1];
+        double ic = consts ? consts[k] : 0;
+        switch (data[k]) {
+          case DW_AT_low_pc: low_form = form; low = read_unsigned(&c, form, u, 0); break;
+          case DW_AT_high_pc: high_form = form; high = read_unsigned(&c, form, u, ic); break;
+          case DW_AT_ranges: ranges_form = form; ranges = read_unsigned(&c, form, u, 0); break;
+          case DW_AT_call_file: cf = read_unsigned(&c, form, u, ic); break;
+          case DW_AT_call_line: cl = read_unsigned(&c, form, u, ic); break;
+          case DW_AT_call_column: cc = read_unsigned(&c, form, u, ic); break;
+          default: { i32 e2 = skip_form(&c, form, u); if (e2) return e2; }
+        }
+        if (c.err) return c.err;
+      }
+      rec->off = off; rec->low = low; rec->high = high; rec->ranges = ranges;
+      rec->parent = tag == DW_TAG_subprogram ? -1 : current;
+      rec->call_file = (i32)to_u32(cf); rec->call_line = (i32)to_u32(cl); rec->call_column = (i32)to_u32(cc);
+      rec->low_form = low_form; rec->high_form = high_form; rec->ranges_form = ranges_form; rec->pad = 0;
+      if (has_children) {
+        if (depth >= stack_cap) return NATIVE_OVERFLOW;
+        stack[depth++] = current;
+        current = (i32)nrec;
+      }
+      nrec++;
+      continue;
+    }
+    double sibling = -1;
+    i32 st = skip_die(&c, ops, nops, (u32)start[h], u, &sibling);
+    if (st < 0) return st;
+    if (st == 0) {  // skipSlow: form by form
+      sibling = -1;
+      for (u32 k = (u32)h + 3, e = k + 2 * (u32)count; k < e; k += 2) {
+        if (data[k] == DW_AT_sibling) sibling = ref_target(&c, data[k + 1], u);
+        else { i32 e2 = skip_form(&c, data[k + 1], u); if (e2) return e2; }
+        if (c.err) return c.err;
+      }
+    }
+    if (has_children && sibling > c.pos && sibling <= end && is_skip_children(tag, sib_tags, nsib)) c.pos = (u32)sibling;
+    else if (has_children) {
+      if (depth >= stack_cap) return NATIVE_OVERFLOW;
+      stack[depth++] = current;
+    }
+  }
+  result.n0 = (i32)nrec;
+  return NATIVE_OK;
+}

@@ -8,7 +8,8 @@ import { LineTable } from '../dwarf/line.js';
 import type { FormUnit } from '../dwarf/forms.js';
 import { DwarfSections } from '../dwarf/sections.js';
 import { siblingTags, skipPrograms, skipProgramsJs } from '../dwarf/skipsize.js';
-import { abbrevsOf, parseRootDie, readUnitHeaders } from '../dwarf/unit.js';
+import { UnitFunctions } from '../dwarf/functions.js';
+import { abbrevsOf, parseRootDie, readUnitHeaders, type Unit } from '../dwarf/unit.js';
 import { ElfFile } from '../elf/elf.js';
 import { libcDebugFile } from '../testutil/libc.js';
 import { cProgram } from '../testutil/programs.js';
@@ -52,11 +53,31 @@ function bothLines(sec: DwarfSections, off: number, addrSize: number): [unknown,
   return [a, b];
 }
 
+/** What a unit's function table holds (or the error building it threw). */
+function funcState(make: () => UnitFunctions): unknown {
+  let f: UnitFunctions;
+  try { f = make(); } catch (e) { return { error: e instanceof DwarfError ? 'DwarfError' : String(e) }; }
+  return {
+    dieOff: Array.from(f.dieOff), parent: Array.from(f.parent), callFile: Array.from(f.callFile), callLine: Array.from(f.callLine),
+    callColumn: Array.from(f.callColumn), segStart: Array.from(f.segStart), segOwner: Array.from(f.segOwner),
+  };
+}
+
+/** A unit's function table built with the native walk and without it. */
+function bothFunctions(u: Unit, sec: DwarfSections): [unknown, unknown] {
+  setNativeDwarf(true);
+  const a = funcState(() => new UnitFunctions(u, sec));
+  setNativeDwarf(false);
+  const b = funcState(() => new UnitFunctions(u, sec));
+  setNativeDwarf(true);
+  return [a, b];
+}
+
 /** Compares the native and TypeScript results for every unit's tables of an object. */
-function compareObject(elf: ElfFile): { units: number; rows: number } {
+function compareObject(elf: ElfFile): { units: number; rows: number; records: number } {
   const sec = new DwarfSections(elf);
   const nat = nativeDwarf()!;
-  let units = 0, rows = 0;
+  let units = 0, rows = 0, records = 0;
   const seen = new Set<number>();
   for (const u of readUnitHeaders(sec)) {
     parseRootDie(u, sec);
@@ -69,6 +90,15 @@ function compareObject(elf: ElfFile): { units: number; rows: number } {
       expect(Array.from(n.ops)).toEqual(Array.from(js.ops));
       expect(Array.from(n.start)).toEqual(Array.from(js.start));
     }
+    if (u.isCompile) {
+      // The native walk ran (it declines only units with abbreviation codes ≥ 100,000).
+      const t = abbrevsOf(u, sec);
+      const progs = skipProgramsJs(t, u, SIB);
+      expect(nat.walkUnit(sec.info, u, t, progs.ops, progs.start, SIB.tags)).toMatchObject({ n: expect.any(Number) as number });
+      const [a, b] = bothFunctions(u, sec);
+      expect(a).toEqual(b);
+      records += (a as { dieOff?: number[] }).dieOff?.length ?? 0;
+    }
     if (u.stmtList !== undefined) {
       const [a, b] = bothLines(sec, u.stmtList, u.addrSize);
       expect(a).toEqual(b);
@@ -76,7 +106,7 @@ function compareObject(elf: ElfFile): { units: number; rows: number } {
     }
     units++;
   }
-  return { units, rows };
+  return { units, rows, records };
 }
 
 describe('the native DWARF reader gives what the TypeScript one gives', () => {
@@ -88,9 +118,10 @@ describe('the native DWARF reader gives what the TypeScript one gives', () => {
   it('on every abbreviation table and line table of libc\'s debug file', () => {
     const dbg = libcDebugFile();
     if (!requireTool('libc6-dbg', dbg !== undefined, 'no debug file for libc under /usr/lib/debug/.build-id')) return;
-    const { units, rows } = compareObject(new ElfFile(readFileSync(dbg!)));
+    const { units, rows, records } = compareObject(new ElfFile(readFileSync(dbg!)));
     expect(units).toBeGreaterThan(1000);
     expect(rows).toBeGreaterThan(100_000);
+    expect(records).toBeGreaterThan(10_000);
   });
 
   it('on programs built with gcc and clang, DWARF 4 and 5', () => {
@@ -102,13 +133,37 @@ describe('the native DWARF reader gives what the TypeScript one gives', () => {
       if (!requireTool(cc, which(cc) !== undefined)) continue;
       const out = `p-${cc}${flag}`;
       expect(compile(dir, cc, ['-O2', '-g', flag, 'p.c', '-o', out]).error).toBeUndefined();
-      const { rows } = compareObject(new ElfFile(readFileSync(join(dir, out))));
+      const elf = new ElfFile(readFileSync(join(dir, out)));
+      const { rows, records } = compareObject(elf);
       expect(rows).toBeGreaterThan(100);
+      expect(records).toBeGreaterThan(20);
+      fuzzWalk(elf, built);
       built++;
     }
     expect(built).toBeGreaterThan(0);
   });
 });
+
+/**
+ * Corrupts bytes of .debug_info (a copy) and compares the native and TypeScript walks of every
+ * unit: both must build the same table or both fail.
+ */
+function fuzzWalk(elf: ElfFile, seed: number): void {
+  const good = new DwarfSections(elf);
+  const units = readUnitHeaders(good).filter((u) => u.isCompile);
+  let failed = 0;
+  fc.assert(fc.property(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), (flips) => {
+    const info = Buffer.from(good.info);
+    for (const [at, v] of flips) info[at % info.length] = v;
+    const sec = Object.assign(Object.create(Object.getPrototypeOf(good) as object) as DwarfSections, good, { info });
+    for (const u of units) {
+      const [a, b] = bothFunctions({ ...u }, sec);
+      expect(a).toEqual(b);
+      if ((a as { error?: string }).error) failed++;
+    }
+  }), { numRuns: 150, seed });
+  expect(failed).toBeGreaterThan(0);
+}
 
 /** A DWARF 4 line table (32-bit DWARF, address size 8) around `program`. */
 function lineTable4(program: number[], files: string[] = ['a.c']): Buffer {

@@ -22,12 +22,18 @@ interface Exports {
     sibTags: number, nsib: number, ops: number, opsCap: number, start: number): number;
   line_program(sec: number, len: number, pos: number, end: number, params: number, addr: number, file: number, line: number,
     column: number, cap: number, seqLo: number, seqHi: number, seqFirst: number, seqLast: number): number;
+  walk_unit(sec: number, len: number, unit: number, data: number, n: number, consts: number, dense: number, ndense: number,
+    hasSparse: number, ops: number, nops: number, start: number, sibTags: number, nsib: number,
+    recs: number, recCap: number, stack: number, stackCap: number): number;
 }
 
 const OK = 0, OVERFLOW = -1, DECLINE = -2;
 const MESSAGES = new Map<number, string>([
   [-10, 'truncated LEB128'], [-11, 'truncated abbreviation table'], [-12, 'read past end'], [-13, 'unsupported size'],
+  [-14, 'unknown form'], [-15, 'attribute past end of unit'], [-16, 'unterminated string'], [-17, 'unknown abbreviation code'],
 ]);
+/** Bytes of dwarf.c's struct record: four doubles (DIE offset, low, high, ranges), then eight int32. */
+const RECORD = 64;
 const DENSE_MAX = 100000;
 /**
  * Section copies may fill the linear memory up to this many bytes; the next copy past it starts
@@ -52,6 +58,8 @@ export class NativeDwarf {
   private gen = 0;
   private readonly copies = new WeakMap<Uint8Array, { gen: number; ptr: number }>();
   private abbrevCap = 16384;
+  private recCap = 4096;
+  private stackCap = 256;
 
   constructor(x: Exports, arenaBytes: number) {
     this.x = x;
@@ -169,9 +177,82 @@ export class NativeDwarf {
       this.top = mark;
     }
   }
+
+  /**
+   * Walks the DIEs of one unit: subprogram and inlined-subroutine records, unresolved (see
+   * WalkRecords), as views of linear memory valid until the next call; 'decline' when the unit
+   * uses an abbreviation code only the table's sparse map holds.
+   */
+  walkUnit(buf: Uint8Array, u: WalkUnit, t: WalkTable, ops: Int32Array, start: Int32Array, sibTags: Int32Array): WalkRecords | 'decline' | undefined {
+    const sec = this.section(buf);
+    if (sec === undefined) return undefined;
+    const mark = this.top;
+    try {
+      const n = t.data.length;
+      const unit = this.alloc(32), data = this.alloc(4 * n), consts = t.consts ? this.alloc(8 * n) : 0;
+      const dense = this.alloc(4 * t.dense.length), o = this.alloc(4 * ops.length), st = this.alloc(4 * n), tags = this.alloc(4 * sibTags.length);
+      const base = this.top;
+      for (;;) {
+        const recs = this.alloc(RECORD * this.recCap), stack = this.alloc(4 * this.stackCap);
+        let mem = this.x.memory.buffer;
+        const head = new Int32Array(mem, unit, 8);
+        head[0] = u.version; head[1] = u.addrSize; head[2] = u.offsetSize; head[3] = u.dieStart; head[4] = u.end;
+        new Float64Array(mem, unit + 24, 1)[0] = u.offset;
+        new Int32Array(mem, data, n).set(t.data);
+        if (t.consts) new Float64Array(mem, consts, n).set(t.consts);
+        new Int32Array(mem, dense, t.dense.length).set(t.dense);
+        new Int32Array(mem, o, ops.length).set(ops);
+        new Int32Array(mem, st, n).set(start);
+        new Int32Array(mem, tags, sibTags.length).set(sibTags);
+        const status = this.x.walk_unit(sec, buf.length, unit, data, n, consts, dense, t.dense.length, t.hasSparse ? 1 : 0,
+          o, ops.length, st, tags, sibTags.length, recs, this.recCap, stack, this.stackCap);
+        if (status === OVERFLOW) {
+          // Records or nesting did not fit: the one that ran out doubles (both: cheap either way).
+          this.recCap *= 2; this.stackCap *= 2; this.top = base;
+          continue;
+        }
+        if (status === DECLINE) return 'decline';
+        if (status !== OK) fail(status);
+        const count = this.counts()[0]!;
+        mem = this.x.memory.buffer;
+        return { n: count, f64: new Float64Array(mem, recs, 8 * count), i32: new Int32Array(mem, recs, 16 * count) };
+      }
+    } finally {
+      this.top = mark;
+    }
+  }
 }
 
 function align(n: number): number { return (n + 7) & ~7; }
+
+/** The unit shape walk_unit needs. */
+export interface WalkUnit {
+  readonly offset: number;
+  readonly version: number;
+  readonly addrSize: number;
+  readonly offsetSize: number;
+  readonly dieStart: number;
+  readonly end: number;
+}
+
+/** An abbreviation table as walk_unit reads it. */
+export interface WalkTable {
+  readonly data: Int32Array;
+  readonly consts: Float64Array | undefined;
+  readonly dense: Int32Array;
+  readonly hasSparse: boolean;
+}
+
+/**
+ * Records of a walk, 64 bytes each: f64[8i..8i+3] = DIE offset, low, high, ranges value;
+ * i32[16i+8..16i+14] = parent record, call file, call line, call column, low_pc form,
+ * high_pc form, ranges form.
+ */
+export interface WalkRecords {
+  n: number;
+  f64: Float64Array;
+  i32: Int32Array;
+}
 
 export interface NativeAbbrevs {
   data: Int32Array;
@@ -208,7 +289,7 @@ export interface LineRows {
 /** Compiles and instantiates `bytes` (dwarf.wasm); throws when they are not that module. */
 export function createNativeDwarf(bytes: Uint8Array, arenaBytes = ARENA_BYTES): NativeDwarf {
   const x = new WA.Instance(new WA.Module(bytes), {}).exports as Partial<Exports>;
-  for (const f of ['result_ptr', 'heap_base', 'abbrev_parse', 'skip_programs', 'line_program'] as const) {
+  for (const f of ['result_ptr', 'heap_base', 'abbrev_parse', 'skip_programs', 'line_program', 'walk_unit'] as const) {
     if (typeof x[f] !== 'function') throw new Error(`the module exports no ${f}`);
   }
   if (!x.memory) throw new Error('the module exports no memory');
