@@ -1,5 +1,6 @@
 import { LITTLE_ENDIAN, upperBoundMinus1 } from '../reader.js';
 import { type ElfFile, type SectionHeader, SHT_DYNSYM, SHT_SYMTAB } from './elf.js';
+import { type BuiltIndex, nativeSymbolIndex } from '../native/symbols.js';
 import { type ByteSource, cstrIn } from './paged.js';
 
 const STT_NOTYPE = 0;
@@ -47,79 +48,13 @@ export class SymbolIndex {
     const data = sec ? elf.sectionData(sec) : undefined;
     const strSec = sec ? elf.sections[sec.link] : undefined;
     this.strtab = elf.sectionSource(strSec);
-    const entsize = elf.is64 ? 24 : 16;
-    const n = data ? Math.floor(data.length / entsize) : 0;
-    const tmpAddr = new Float64Array(n);
-    const tmpSize = new Float64Array(n);
-    const tmpName = new Uint32Array(n);
-    const tmpFile = new Int32Array(n);
-    const tmpRank = new Uint8Array(n);
-    let m = 0;
-    let curFile = -1;
-    if (data) {
-      // Symbol entries are 4-byte little-endian words: read them as a Uint32Array (element
-      // loads instead of a DataView call per field, 6 per symbol over ~10^5 symbols).
-      const w = words32(data);
-      const per = entsize / 4;
-      for (let i = 1; i < n; i++) {
-        const b = i * per;
-        const nameOff = w[b]!;
-        let info: number, shndx: number, value: number, size: number;
-        if (elf.is64) {
-          const x = w[b + 1]!;
-          info = x & 0xff;
-          shndx = x >>> 16;
-          value = w[b + 3]! * 4294967296 + w[b + 2]!;
-          size = w[b + 5]! * 4294967296 + w[b + 4]!;
-        } else {
-          value = w[b + 1]!;
-          size = w[b + 2]!;
-          const x = w[b + 3]!;
-          info = x & 0xff;
-          shndx = x >>> 16;
-        }
-        const type = info & 0xf;
-        const bind = info >> 4;
-        if (type === STT_FILE) {
-          this.files.push(cstrIn(this.strtab, nameOff) ?? '');
-          curFile = this.files.length - 1;
-          continue;
-        }
-        if (shndx === SHN_UNDEF || shndx >= SHN_LORESERVE) continue;
-        if (type !== STT_NOTYPE && type !== STT_FUNC && type !== STT_OBJECT && type !== STT_GNU_IFUNC) continue;
-        tmpAddr[m] = value;
-        tmpSize[m] = size;
-        tmpName[m] = nameOff;
-        tmpFile[m] = bind === STB_LOCAL ? curFile : -1;
-        tmpRank[m] = type === STT_FUNC || type === STT_GNU_IFUNC ? 1 : 0;
-        m++;
-      }
-    }
-    const order = sortedOrder(tmpAddr, m);
-    // Keep the best entry of each address group: largest size, then FUNC over data/untyped,
-    // then the later table entry (what the comparator sort by (addr, size, rank, index) and
-    // "keep the last of each group" gave).
-    this.addrs = new Float64Array(m);
-    this.sizes = new Float64Array(m);
-    this.nameOffs = new Uint32Array(m);
-    this.fileNames = new Int32Array(m);
-    let k = 0;
-    for (let j = 0; j < m; ) {
-      let best = order[j]!;
-      const addr = tmpAddr[best]!;
-      let g = j + 1;
-      for (; g < m && tmpAddr[order[g]!] === addr; g++) {
-        const i = order[g]!;
-        if (tmpSize[i]! > tmpSize[best]! || (tmpSize[i] === tmpSize[best] && tmpRank[i]! >= tmpRank[best]!)) best = i;
-      }
-      j = g;
-      this.addrs[k] = addr;
-      this.sizes[k] = tmpSize[best]!;
-      this.nameOffs[k] = tmpName[best]!;
-      this.fileNames[k] = tmpFile[best]!;
-      k++;
-    }
-    this.count = k;
+    const built = (data && nativeSymbolIndex(data, elf.is64)) || buildIndex(data, elf.is64);
+    this.addrs = built.addrs;
+    this.sizes = built.sizes;
+    this.nameOffs = built.nameOffs;
+    this.fileNames = built.fileNames;
+    this.count = built.count;
+    for (let i = 0; i < built.fileNameOffs.length; i++) this.files.push(cstrIn(this.strtab, built.fileNameOffs[i]!) ?? '');
   }
 
   /** Index of the symbol covering `addr`, or -1. */
@@ -166,6 +101,84 @@ export class SymbolIndex {
   byteSize(): number {
     return this.count * (28 + (this.nameCache ? 8 : 0));
   }
+}
+
+/**
+ * Builds the index in TypeScript (the native builder's twin, and its fallback): filters the
+ * table, orders it by address (stable) and keeps the best symbol of each address.
+ */
+export function buildIndex(data: Buffer | undefined, is64: boolean): BuiltIndex {
+  const fileNameOffs: number[] = [];
+  const entsize = is64 ? 24 : 16;
+  const n = data ? Math.floor(data.length / entsize) : 0;
+  const tmpAddr = new Float64Array(n);
+  const tmpSize = new Float64Array(n);
+  const tmpName = new Uint32Array(n);
+  const tmpFile = new Int32Array(n);
+  const tmpRank = new Uint8Array(n);
+  let m = 0;
+  let curFile = -1;
+  if (data) {
+    // Symbol entries are 4-byte little-endian words: read them as a Uint32Array (element
+    // loads instead of a DataView call per field, 6 per symbol over ~10^5 symbols).
+    const w = words32(data);
+    const per = entsize / 4;
+    for (let i = 1; i < n; i++) {
+      const b = i * per;
+      const nameOff = w[b]!;
+      let info: number, shndx: number, value: number, size: number;
+      if (is64) {
+        const x = w[b + 1]!;
+        info = x & 0xff;
+        shndx = x >>> 16;
+        value = w[b + 3]! * 4294967296 + w[b + 2]!;
+        size = w[b + 5]! * 4294967296 + w[b + 4]!;
+      } else {
+        value = w[b + 1]!;
+        size = w[b + 2]!;
+        const x = w[b + 3]!;
+        info = x & 0xff;
+        shndx = x >>> 16;
+      }
+      const type = info & 0xf;
+      const bind = info >> 4;
+      if (type === STT_FILE) {
+        fileNameOffs.push(nameOff);
+        curFile = fileNameOffs.length - 1;
+        continue;
+      }
+      if (shndx === SHN_UNDEF || shndx >= SHN_LORESERVE) continue;
+      if (type !== STT_NOTYPE && type !== STT_FUNC && type !== STT_OBJECT && type !== STT_GNU_IFUNC) continue;
+      tmpAddr[m] = value;
+      tmpSize[m] = size;
+      tmpName[m] = nameOff;
+      tmpFile[m] = bind === STB_LOCAL ? curFile : -1;
+      tmpRank[m] = type === STT_FUNC || type === STT_GNU_IFUNC ? 1 : 0;
+      m++;
+    }
+  }
+  const order = sortedOrder(tmpAddr, m);
+  // Keep the best entry of each address group: largest size, then FUNC over data/untyped,
+  // then the later table entry (what the comparator sort by (addr, size, rank, index) and
+  // "keep the last of each group" gave).
+  const addrs = new Float64Array(m), sizes = new Float64Array(m), nameOffs = new Uint32Array(m), fileNames = new Int32Array(m);
+  let k = 0;
+  for (let j = 0; j < m; ) {
+    let best = order[j]!;
+    const addr = tmpAddr[best]!;
+    let g = j + 1;
+    for (; g < m && tmpAddr[order[g]!] === addr; g++) {
+      const i = order[g]!;
+      if (tmpSize[i]! > tmpSize[best]! || (tmpSize[i] === tmpSize[best] && tmpRank[i]! >= tmpRank[best]!)) best = i;
+    }
+    j = g;
+    addrs[k] = addr;
+    sizes[k] = tmpSize[best]!;
+    nameOffs[k] = tmpName[best]!;
+    fileNames[k] = tmpFile[best]!;
+    k++;
+  }
+  return { addrs, sizes, nameOffs, fileNames, count: k, fileNameOffs: Uint32Array.from(fileNameOffs) };
 }
 
 /**

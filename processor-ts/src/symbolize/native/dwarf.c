@@ -1,7 +1,8 @@
 // Hot loops of the DWARF reader, built to WebAssembly (scripts/gen-wasm.sh): the abbreviation
-// table parser, the skip-program builder and the line-number state machine. Each mirrors its
-// TypeScript twin in ../dwarf/ (abbrev.ts, skipsize.ts, lineprogram.ts) value for value, and
-// the TypeScript path runs whenever this module cannot load or a call returns NATIVE_DECLINE.
+// table parser, the skip-program builder, the line-number state machine and the DIE walk of a
+// unit. Each mirrors its TypeScript twin in ../dwarf/ (abbrev.ts, skipsize.ts, lineprogram.ts,
+// functions.ts) value for value, and the TypeScript path runs whenever this module cannot load
+// or a call returns NATIVE_DECLINE.
 //
 // Why: a cold `symbolize` run spends a third of its CPU in these loops while V8 still
 // interprets or compiles them; WebAssembly is compiled once, cheaply, before the first call.
@@ -12,11 +13,7 @@
 // Numbers are kept as doubles where the TypeScript keeps them as doubles (LEB128 values,
 // addresses), computed with the same IEEE operations, so results are identical bit for bit.
 
-typedef unsigned char u8;
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef int i32;
-typedef unsigned long long u64;
+#include "common.h"
 
 // Status codes shared with native/dwarf.ts.
 #define NATIVE_OK 0
@@ -29,21 +26,6 @@ typedef unsigned long long u64;
 
 #define DW_FORM_implicit_const 0x21
 #define DENSE_MAX 100000
-
-// Results a call leaves for the caller to read (exported: its address is `result`).
-struct result {
-  i32 n0, n1, n2, n3;  // counts of the outputs, per function
-  i32 pos;             // where reading stopped
-};
-struct result result;
-
-__attribute__((export_name("result_ptr")))
-struct result *result_ptr(void) { return &result; }
-
-// Where the caller's allocations may start (set by the linker after the stack and data).
-extern u8 __heap_base;
-__attribute__((export_name("heap_base")))
-u32 heap_base(void) { return (u32)(unsigned long)&__heap_base; }
 
 // ---- LEB128 with the TypeScript Reader's arithmetic (doubles) ----
 

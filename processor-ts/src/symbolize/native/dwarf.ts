@@ -4,16 +4,10 @@
 // gives the same results. Parse errors are thrown as DwarfError, as the TypeScript path throws.
 import { DwarfError } from '../types.js';
 import { WASM_BASE64 } from './dwarf-wasm.js';
-
-/** What this file uses of the WebAssembly API (tsconfig's lib has no DOM or WebAssembly types). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (mod: object, imports: Record<string, unknown>) => { exports: unknown };
-}
-const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+import { instantiate, nativeEnabled, setNativeEnabled, type WasmMemory } from './wasm.js';
 
 interface Exports {
-  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly memory: WasmMemory;
   result_ptr(): number;
   heap_base(): number;
   abbrev_parse(sec: number, len: number, off: number, data: number, dataCap: number, dense: number, denseCap: number,
@@ -288,23 +282,17 @@ export interface LineRows {
 
 /** Compiles and instantiates `bytes` (dwarf.wasm); throws when they are not that module. */
 export function createNativeDwarf(bytes: Uint8Array, arenaBytes = ARENA_BYTES): NativeDwarf {
-  const x = new WA.Instance(new WA.Module(bytes), {}).exports as Partial<Exports>;
-  for (const f of ['result_ptr', 'heap_base', 'abbrev_parse', 'skip_programs', 'line_program', 'walk_unit'] as const) {
-    if (typeof x[f] !== 'function') throw new Error(`the module exports no ${f}`);
-  }
-  if (!x.memory) throw new Error('the module exports no memory');
-  return new NativeDwarf(x as Exports, arenaBytes);
+  return new NativeDwarf(instantiate<Exports>(bytes, ['result_ptr', 'heap_base', 'abbrev_parse', 'skip_programs', 'line_program', 'walk_unit']), arenaBytes);
 }
 
 let instance: NativeDwarf | null | undefined;
-let enabled = process.env.EBPF_OTEL_SYMBOLIZE_WASM !== '0';
 let source: Uint8Array | undefined;
 /** Why the module did not load (undefined: it did, or was not tried). */
 export let loadError: string | undefined;
 
 /** The native reader, loaded on first use; undefined when disabled or when it cannot load. */
 export function nativeDwarf(): NativeDwarf | undefined {
-  if (!enabled) return undefined;
+  if (!nativeEnabled()) return undefined;
   if (instance === undefined) {
     try {
       instance = createNativeDwarf(source ?? Buffer.from(WASM_BASE64, 'base64'));
@@ -322,6 +310,6 @@ export function nativeDwarf(): NativeDwarf | undefined {
  * paths, and give other module bytes to see the fallback when the module cannot load.
  */
 export function setNativeDwarf(on: boolean, bytes?: Uint8Array): void {
-  enabled = on;
+  setNativeEnabled(on);
   if (bytes !== source) { source = bytes; instance = undefined; }
 }
