@@ -8,7 +8,7 @@ import type { Counters } from '../counters.js';
 import type { Logger } from '../log.js';
 import { resolveKeyValues, resolveValue } from './dict.js';
 import { sampleWeight } from './merge.js';
-import { ProtoWriter } from './proto-writer.js';
+import { ProtoWriter } from '../otlp/proto-writer.js';
 import type { ClosedWindow, WindowListener } from './window.js';
 
 const gzip = promisify(gzipCb);

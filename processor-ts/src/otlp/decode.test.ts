@@ -8,6 +8,7 @@ import {
 } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
 import { batch, makeProfiles, timedSampleSpec } from '../aggregate/testutil/gen.js';
 import { decodeProfilesFast } from './decode.js';
+import { encodeProfilesFast } from './encode.js';
 import { decodeProfiles, encodeProfiles, MalformedProfilesError } from './profiles.js';
 
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -34,6 +35,8 @@ const anyProfilesData = fc.record({
   }), { maxLength: 3 }),
   schemaUrl: text,
   resource: fc.boolean(),
+  arrayValue: fc.boolean(),
+  boolValue: fc.boolean(),
   dictionary: fc.boolean(),
 }).map((g) => create(ProfilesDataSchema, {
   resourceProfiles: [create(ResourceProfilesSchema, {
@@ -57,7 +60,13 @@ const anyProfilesData = fc.record({
       locationTable: g.locations.map((l) => create(LocationSchema, { ...l, lines: l.lines.map((x) => create(LineSchema, x)) })),
       functionTable: g.functions.map((f) => create(FunctionSchema, f)),
       linkTable: g.links.map((l) => create(LinkSchema, l)),
-      attributeTable: g.attributes.map((a) => create(KeyValueAndUnitSchema, { keyStrindex: a.keyStrindex, unitStrindex: a.unitStrindex, ...(a.value ? { value: create(AnyValueSchema, { value: a.value }) } : {}) })),
+      attributeTable: [
+        ...g.attributes.map((a) => create(KeyValueAndUnitSchema, { keyStrindex: a.keyStrindex, unitStrindex: a.unitStrindex, ...(a.value ? { value: create(AnyValueSchema, { value: a.value }) } : {}) })),
+        ...(g.arrayValue ? [create(KeyValueAndUnitSchema, { keyStrindex: 1, value: create(AnyValueSchema, { value: { case: 'arrayValue', value: { values: [create(AnyValueSchema, { value: { case: 'doubleValue', value: 1.5 } })] } } }) })] : []),
+        create(KeyValueAndUnitSchema, { keyStrindex: 2, value: create(AnyValueSchema, { value: { case: 'boolValue', value: g.boolValue } }) }),
+        create(KeyValueAndUnitSchema, { keyStrindex: 3, value: create(AnyValueSchema, { value: { case: 'bytesValue', value: new Uint8Array(g.boolValue ? [1, 2] : []) } }) }),
+        create(KeyValueAndUnitSchema, { keyStrindex: 4, value: create(AnyValueSchema) }),
+      ],
       stackTable: g.stacks.map((s) => create(StackSchema, { locationIndices: s })),
     }),
   } : {}),
@@ -134,5 +143,27 @@ describe('decodeProfilesFast', () => {
         }
       }
     }), { numRuns: 400 });
+  });
+});
+
+describe('encodeProfilesFast', () => {
+  it('writes the bytes toBinary writes, for every field of the schema', () => {
+    fc.assert(fc.property(anyProfilesData, (d) => {
+      const fast = encodeProfilesFast(d);
+      expect(fast).toBeDefined();
+      expect(Buffer.from(fast!).equals(Buffer.from(toBinary(ProfilesDataSchema, d)))).toBe(true);
+    }), { numRuns: 300 });
+    fc.assert(fc.property(fc.array(timedSampleSpec, { maxLength: 10 }), (xs) => {
+      const d = makeProfiles(xs, { strindexAttrs: true });
+      expect(Buffer.from(encodeProfilesFast(d)!).equals(Buffer.from(toBinary(ProfilesDataSchema, d)))).toBe(true);
+    }), { numRuns: 100 });
+  });
+
+  it('leaves messages with unknown fields to toBinary, which writes them back', () => {
+    const d = create(ProfilesDataSchema, { dictionary: create(ProfilesDictionarySchema, { stringTable: ['', 'x'] }) });
+    const withUnknown = new Uint8Array([...toBinary(ProfilesDataSchema, d), 0x98, 0x06, 0x01]);
+    const decoded = decodeProfiles(withUnknown);
+    expect(encodeProfilesFast(decoded)).toBeUndefined();
+    expect(encodeProfiles(decoded)).toEqual(withUnknown);
   });
 });

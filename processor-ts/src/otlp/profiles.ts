@@ -10,6 +10,7 @@ import {
   type ProfilesDictionary,
 } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
 import { decodeProfilesFast } from './decode.js';
+import { encodeProfilesFast } from './encode.js';
 
 export type { ProfilesData, ProfilesDictionary, Line, OtlpFunction };
 
@@ -31,7 +32,7 @@ export function decodeProfiles(bytes: Uint8Array): ProfilesData {
 
 /** Encodes OTLP ProfilesData (unknown fields are written back). */
 export function encodeProfiles(data: ProfilesData): Uint8Array {
-  return toBinary(ProfilesDataSchema, data);
+  return encodeProfilesFast(data) ?? toBinary(ProfilesDataSchema, data);
 }
 
 /** Returns the dictionary, creating it (with the zero rows OTLP requires) when absent. */

@@ -81,6 +81,40 @@ export class ProtoWriter {
     return this;
   }
 
+  /** A string's length and UTF-8 bytes (no tag). */
+  str(s: string): this {
+    const n = s.length;
+    let ascii = true;
+    for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) { ascii = false; break; }
+    if (!ascii) return this.lenBytes(Buffer.from(s, 'utf8'));
+    this.uint(n);
+    this.room(n);
+    const b = this.buf;
+    let p = this.len;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    this.len = p;
+    return this;
+  }
+
+  /** Bytes with their length before them (no tag). */
+  lenBytes(bytes: Uint8Array): this {
+    return this.uint(bytes.length).raw(bytes);
+  }
+
+  /** A fixed64 (little-endian) of a 64-bit value. */
+  fixed64(v: bigint): this {
+    const u = BigInt.asUintN(64, v);
+    const lo = Number(u & 0xffffffffn);
+    const hi = Number(u >> 32n);
+    this.room(8);
+    const b = this.buf;
+    const p = this.len;
+    b[p] = lo & 0xff; b[p + 1] = (lo >>> 8) & 0xff; b[p + 2] = (lo >>> 16) & 0xff; b[p + 3] = lo >>> 24;
+    b[p + 4] = hi & 0xff; b[p + 5] = (hi >>> 8) & 0xff; b[p + 6] = (hi >>> 16) & 0xff; b[p + 7] = hi >>> 24;
+    this.len = p + 8;
+    return this;
+  }
+
   /** Opens a length-delimited field (tag written); close it with `end`. */
   begin(tag: number): this {
     this.byte(tag);
