@@ -21,9 +21,16 @@ function plain(m: { $unknown?: unknown[] }): void {
   if (m.$unknown !== undefined && m.$unknown.length > 0) throw GIVE_UP;
 }
 
+/**
+ * One writer for every call (encoding is synchronous): its buffer grows to the largest answer
+ * once instead of doubling from small for each; past KEEP_BYTES it is let go after the call.
+ */
+let shared = new ProtoWriter(256 * 1024);
+const KEEP_BYTES = 4 * 1024 * 1024;
+
 /** Encodes as toBinary(ProfilesDataSchema, data) does; undefined when toBinary should (unknown fields). */
 export function encodeProfilesFast(data: ProfilesData): Uint8Array | undefined {
-  const w = new ProtoWriter(64 * 1024);
+  const w = shared.reset();
   try {
     plain(data);
     for (const rp of data.resourceProfiles) {
@@ -45,8 +52,10 @@ export function encodeProfilesFast(data: ProfilesData): Uint8Array | undefined {
   } catch (e) {
     if (e === GIVE_UP) return undefined;
     throw e;
+  } finally {
+    if (w.capacity > KEEP_BYTES) shared = new ProtoWriter(256 * 1024);
   }
-  return w.view();
+  return w.view().slice();
 }
 
 function ints(w: ProtoWriter, tag: number, xs: readonly number[]): void {

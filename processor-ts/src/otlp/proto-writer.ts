@@ -46,10 +46,19 @@ export class ProtoWriter {
 
   /** A varint of a 64-bit value (negative values as their two's complement, 10 bytes). */
   big(v: bigint): this {
-    if (v >= 0n && v <= 0xffffffffn) return this.uint(Number(v));
-    const u = BigInt.asUintN(64, v);
-    let lo = Number(u & 0xffffffffn);
-    let hi = Number(u >> 32n);
+    let lo: number;
+    let hi: number;
+    if (v >= 0n && v <= 0x1fffffffffffffn) {
+      // Below 2^53 the halves come from a double, without making new bigints.
+      const n = Number(v);
+      if (n <= 0xffffffff) return this.uint(n);
+      lo = n % 0x100000000;
+      hi = Math.floor(n / 0x100000000);
+    } else {
+      const u = BigInt.asUintN(64, v);
+      lo = Number(u & 0xffffffffn);
+      hi = Number(u >> 32n);
+    }
     this.room(10);
     const b = this.buf;
     while (hi !== 0) {
@@ -145,6 +154,11 @@ export class ProtoWriter {
     this.buf[p] = v;
     this.len += extra;
     return this;
+  }
+
+  /** Bytes the buffer holds. */
+  get capacity(): number {
+    return this.buf.length;
   }
 
   /** The bytes written (a view of the buffer: copy it before writing more). */
