@@ -27,6 +27,24 @@ function serve(handler: (req: http.IncomingMessage, res: http.ServerResponse) =>
 }
 
 describe('flame graph store and handler', () => {
+  it('counts exactly the windows it holds while many are dropped, and still evicts the oldest held', () => {
+    const data = (pid: number, v: bigint): ReturnType<typeof makeProfiles> => makeProfiles([spec([0, 1, 2], v, pid), spec([5, 2], 1n, pid)]);
+    // keep 1: every window of a key drops the one before it (hundreds dropped, the order list compacted many times).
+    const s = new FlameStore({ keep: 1 });
+    for (let i = 0; i < 400; i++) s.add({ data: data(i % 7, BigInt(i + 1)), closedAt: i });
+    const last = new FlameStore({ keep: 1 });
+    for (let i = 393; i < 400; i++) last.add({ data: data(i % 7, BigInt(i + 1)), closedAt: i });
+    expect(s.bytes).toBe(last.bytes);
+    expect(s.tree('prog0-0', 'cpu')?.root.v).toBe(last.tree('prog0-0', 'cpu')?.root.v);
+    // Now over a byte budget: the oldest held windows go first, the newest stay.
+    const one = last.bytes / 7;
+    const tight = new FlameStore({ keep: 1, maxBytes: Math.ceil(one * 3.5) });
+    for (let i = 0; i < 400; i++) tight.add({ data: data(i % 7, BigInt(i + 1)), closedAt: i });
+    expect(tight.bytes).toBeLessThanOrEqual(Math.ceil(one * 3.5));
+    expect(tight.tree('prog0-0', 'cpu')).toBeDefined(); // pid 399 % 7 = 0, the newest window
+    expect(tight.stats.evictedWindows).toBeGreaterThan(300);
+  });
+
   it('keeps the latest windows per target and type and merges them into a tree', () => {
     const s = new FlameStore({ keep: 2, maxKeys: 2 });
     const agg = createAggregator().store;

@@ -1,5 +1,5 @@
 import { profileTypeName, resourceLabel } from '../aggregate/pprof.js';
-import { stackFrames } from '../aggregate/flat.js';
+import { frameNames } from '../aggregate/flat.js';
 import { sampleWeight } from '../aggregate/merge.js';
 import type { ClosedWindow, WindowListener } from '../aggregate/window.js';
 
@@ -28,6 +28,8 @@ interface Building {
   win: Window;
   ids: Map<string, number>;
   byStack: Map<number, number>;
+  /** Name ids of each location's frames (leaf first), by dictionary index: a location's names are made once per window, not once per stack. */
+  byLocation: Map<number, number[]>;
   truncated: number | undefined;
 }
 
@@ -77,6 +79,8 @@ export class FlameStore {
   private readonly windows = new Map<string, Window[]>();
   /** Every held window, oldest first: eviction order. */
   private order: Window[] = [];
+  /** Windows in `order` already forgotten: left in place and dropped in one pass once they are half of it (a splice per forgotten window scanned and moved the whole list). */
+  private dead = 0;
   private held = 0;
   private readonly keep: number;
   private readonly maxKeys: number;
@@ -114,10 +118,10 @@ export class FlameStore {
         const key = `${target}\u0000${profileTypeName(d, p)}`;
         let f = fresh.get(key);
         if (!f) {
-          f = { win: { key, closedAt: w.closedAt, unit: d.stringTable[p.sampleType?.unitStrindex ?? 0] ?? '', names: [], stacks: [], values: [], bytes: 0 }, ids: new Map(), byStack: new Map(), truncated: undefined };
+          f = { win: { key, closedAt: w.closedAt, unit: d.stringTable[p.sampleType?.unitStrindex ?? 0] ?? '', names: [], stacks: [], values: [], bytes: 0 }, ids: new Map(), byStack: new Map(), byLocation: new Map(), truncated: undefined };
           fresh.set(key, f);
         }
-        const { win, ids, byStack } = f;
+        const { win, ids, byStack, byLocation } = f;
         const id = (name: string): number => {
           let i = ids.get(name);
           if (i === undefined) {
@@ -135,15 +139,26 @@ export class FlameStore {
         for (const s of p.samples) {
           let at = byStack.get(s.stackIndex);
           if (at === undefined) {
-            const frames = stackFrames(d, s.stackIndex);
-            const cost = STACK_OVERHEAD + 4 * frames.length;
+            const locs = d.stackTable[s.stackIndex]?.locationIndices ?? [];
+            // As many frames as stackFrames gives: a location's lines, or one name without them.
+            let n = 0;
+            for (const li of locs) n += Math.max(1, d.locationTable[li]?.lines.length ?? 0);
+            const cost = STACK_OVERHEAD + 4 * n;
             if (win.bytes + cost > windowCap) {
               // No room: the value still counts, under one frame.
               this.stats.truncatedStacks++;
               at = f.truncated ??= FlameStore.truncatedSlot(win, id);
             } else {
-              const ids32 = new Uint32Array(frames.length);
-              for (let i = 0; i < frames.length; i++) ids32[frames.length - 1 - i] = id(frames[i]!);
+              const ids32 = new Uint32Array(n);
+              let k = n;
+              for (const li of locs) {
+                let names = byLocation.get(li);
+                if (names === undefined) {
+                  names = frameNames(d, li).map(id);
+                  byLocation.set(li, names);
+                }
+                for (const x of names) ids32[--k] = x;
+              }
               at = win.stacks.push(ids32) - 1;
               win.values.push(0);
               win.bytes += cost;
@@ -171,6 +186,11 @@ export class FlameStore {
     // Over budget: the oldest windows go, whoever they belong to.
     while (this.held > this.maxBytes && this.order.length > 0) {
       const old = this.order[0]!;
+      if (old.bytes < 0) {
+        this.order.shift();
+        this.dead--;
+        continue;
+      }
       const list = this.windows.get(old.key);
       if (list) {
         list.splice(list.indexOf(old), 1);
@@ -189,13 +209,19 @@ export class FlameStore {
     return win.stacks.push(Uint32Array.of(t)) - 1;
   }
 
-  /** Drops a window's bytes from the count; it leaves the eviction order. */
+  /** Drops a window (its caller has taken it out of its list) and its bytes from the count; it leaves the eviction order. */
   private forget(w: Window): void {
     if (w.bytes < 0) return;
     this.held -= w.bytes;
     w.bytes = -1;
-    const i = this.order.indexOf(w);
-    if (i >= 0) this.order.splice(i, 1);
+    // Nothing but `order` refers to it now: its data goes at once.
+    w.names = [];
+    w.stacks = [];
+    w.values = [];
+    if (++this.dead > this.order.length / 2) {
+      this.order = this.order.filter((x) => x.bytes >= 0);
+      this.dead = 0;
+    }
   }
 
   /** Processes/services and their profile types, sorted. */
