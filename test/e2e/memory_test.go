@@ -24,16 +24,22 @@ import (
 // SidecarRSSLimitMiB is the memory limit the DaemonSet gives the sidecar
 // (deploy/kubernetes/daemonset.yaml), which npm start's figures share
 // (docs/deployment.md, "Sidecar memory"): the bounded parts sum to about
-// 244 MiB, and the rest is room for one object larger than the cache.
-const SidecarRSSLimitMiB = 384
+// 180 MiB, and the rest is room for one object larger than the cache.
+const SidecarRSSLimitMiB = 256
+
+// SidecarSteadyRSSMiB bounds the sidecar's resident memory once its caches
+// are warm, as npm start runs it on a busy machine: 153–175 MiB measured on
+// a 2-core machine shared with other sessions' builds and tests
+// (docs/performance.md); issue 14's goal is 150 MiB.
+const SidecarSteadyRSSMiB = 200
 
 // TestSidecarSteadyMemory runs README command one as it is (scripts/start.sh:
 // the default config, the collector and the sidecar with start.sh's memory
 // flags) on a busy machine — a CPU-bound program per core and a churn of
 // short processes, so every batch names new processes and programs — and
 // holds the sidecar's resident memory, read from /proc/PID/status after the
-// caches warmed, under the limit its container gets. It logs the steady
-// figure (issue 14's goal is 150 MiB; docs/performance.md has the figures).
+// caches warmed, under SidecarSteadyRSSMiB, well inside the limit its
+// container gets. It logs the steady figure (docs/performance.md).
 func TestSidecarSteadyMemory(t *testing.T) {
 	collectorBinary(t)
 	if testing.Short() {
@@ -85,10 +91,10 @@ func TestSidecarSteadyMemory(t *testing.T) {
 	}
 	slices.Sort(samples)
 	peak := samples[len(samples)-1]
-	t.Logf("sidecar resident memory over 30 s after warming: median %d MiB, peak %d MiB (limit %d MiB)",
-		samples[len(samples)/2]>>20, peak>>20, SidecarRSSLimitMiB)
-	require.LessOrEqual(t, peak, int64(SidecarRSSLimitMiB)<<20,
-		"the sidecar's resident memory passed its container's limit; /metrics shows which part grew (docs/deployment.md)")
+	t.Logf("sidecar resident memory over 30 s after warming: median %d MiB, peak %d MiB (bound %d MiB, container limit %d MiB)",
+		samples[len(samples)/2]>>20, peak>>20, SidecarSteadyRSSMiB, SidecarRSSLimitMiB)
+	require.LessOrEqual(t, peak, int64(SidecarSteadyRSSMiB)<<20,
+		"the sidecar's steady resident memory passed its bound; /metrics shows which part grew (docs/deployment.md)")
 }
 
 // busyMachine runs a CPU-bound loop per core and 20 short processes a

@@ -26,6 +26,14 @@ export const NPM_START_SEMI_SPACE_MIB = startFigure('SEMI_SPACE_MIB');
 export const NPM_START_CACHE_BYTES = startFigure('CACHE_BYTES');
 export const NPM_START_FLAMEGRAPH_BYTES = startFigure('FLAMEGRAPH_BYTES');
 
+/** The environment scripts/start.sh gives the sidecar (glibc's allocator settings). */
+export const NPM_START_ENV: Readonly<Record<string, string>> = (() => {
+  const script = readFileSync(join(pkg, '..', 'scripts', 'start.sh'), 'utf8');
+  const m = /^SIDECAR_MALLOC=\(([^)]*)\)$/m.exec(script);
+  if (!m) throw new Error('scripts/start.sh has no SIDECAR_MALLOC=(...) line');
+  return Object.fromEntries(m[1]!.trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]));
+})();
+
 /** node's flags as scripts/start.sh gives them. */
 export const NPM_START_NODE_FLAGS = [
   `--max-old-space-size=${NPM_START_OLD_SPACE_MIB}`,
@@ -50,7 +58,7 @@ export function startAsNpmStart(): Sidecar {
   const outDir = mkdtempSync(join(tmpdir(), 'sec-out-'));
   const sock = join(runDir, 'sidecar.sock');
   const child = spawn(process.execPath, [...NPM_START_NODE_FLAGS, SIDECAR_BIN, 'serve', '--listen', '127.0.0.1:0', '--unix', sock,
-    '--cache-bytes', String(NPM_START_CACHE_BYTES), '--flamegraph-bytes', String(NPM_START_FLAMEGRAPH_BYTES), '--pprof-dir', join(outDir, 'pprof')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '--cache-bytes', String(NPM_START_CACHE_BYTES), '--flamegraph-bytes', String(NPM_START_FLAMEGRAPH_BYTES), '--pprof-dir', join(outDir, 'pprof')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...NPM_START_ENV } });
   let log = '';
   const port = new Promise<number>((resolve, reject) => {
     child.stderr.on('data', (d: Buffer) => {
