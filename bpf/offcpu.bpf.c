@@ -55,6 +55,9 @@ const volatile bool defer_user = false;
 /* Take the kernel stack at switch-in, of long blocks only (tp_btf only:
  * bpf_get_task_stack needs a BTF task). */
 const volatile bool kstack_at_in = false;
+/* Remember each task's last CFI walk and reuse its stack when a walk now
+ * would find the same frames (unwind_memo; tp_btf only: task storage). */
+const volatile bool reuse_walks = false;
 
 /* Tasks with a deferred block not counted yet: while there is none, which
  * is nearly always, offcpu_sys_exit returns after one load. Only a hint: a
@@ -86,6 +89,14 @@ struct {
 	__type(value, struct unwind_stack);
 	__uint(max_entries, 1);
 } kstacks SEC(".maps");
+
+/* Each task's last user-stack walk (reuse_walks). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct unwind_memo);
+} umemo SEC(".maps");
 
 /* Where a kernel stack is walked into before it is stored: too big for
  * the 512-byte stack. */
@@ -214,11 +225,38 @@ static __always_inline bool in_syscall_body(struct task_struct *task)
 	return nr != NR_EXECVE && nr != NR_EXECVEAT && nr != NR_EXIT && nr != NR_EXIT_GROUP;
 }
 
-/* user_stack records the current task's user stack into s. */
-static __always_inline void user_stack(void *ctx, struct offcpu_start *s)
+/* user_stack_cfi walks the current task's user stack with the CFI
+ * unwinder, or reuses its last walk's stack when a walk would find the
+ * same frames. Idle threads block again and again where they blocked
+ * before (an epoll_wait or futex loop): at idle most walks are repeats. */
+static __always_inline __u64 user_stack_cfi(bool btf)
+{
+	struct task_struct *task;
+	struct unwind_memo *memo;
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	__u64 hash;
+
+	/* btf is a constant: the raw tracepoint's program has no umemo. */
+	if (!btf || !reuse_walks)
+		return unwind_store(&ustacks, pid);
+	task = bpf_get_current_task_btf();
+	memo = bpf_task_storage_get(&umemo, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (memo) {
+		hash = unwind_reuse(&ustacks, memo, pid);
+		if (hash) {
+			stat_inc(&stats, OFFCPU_STAT_USER_REUSED);
+			return hash;
+		}
+	}
+	return unwind_store_memo(&ustacks, pid, memo);
+}
+
+/* user_stack records the current task's user stack into s. btf: in a
+ * tp_btf program (task storage). */
+static __always_inline void user_stack(void *ctx, struct offcpu_start *s, bool btf)
 {
 	if (cfi_unwind)
-		s->user_hash = unwind_store(&ustacks, bpf_get_current_pid_tgid() >> 32);
+		s->user_hash = user_stack_cfi(btf);
 	else
 		s->user_stack_id = stack_id(ctx, BPF_F_USER_STACK, OFFCPU_STAT_USER_COLLISION);
 }
@@ -274,7 +312,7 @@ static __always_inline void count(struct task_struct *task, struct offcpu_start 
 static __always_inline void resolve(void *ctx, struct task_struct *task, struct offcpu_start *s)
 {
 	if (user_stacks)
-		user_stack(ctx, s);
+		user_stack(ctx, s, true);
 	count(task, s, s->pending, true);
 	s->pending = 0;
 	__sync_fetch_and_add(&pending_tasks, -1);
@@ -291,14 +329,15 @@ static __always_inline __u64 switch_time(__u64 *now)
 }
 
 /* record_out remembers a switch-out of prev, the current task. defer: the
- * user stack may wait for sys_exit (in_syscall_body). */
+ * user stack may wait for sys_exit (in_syscall_body). btf: in the tp_btf
+ * program. */
 static __always_inline void record_out(void *ctx, struct task_struct *prev, struct offcpu_start *s, bool defer,
-				       __u64 *now)
+				       __u64 *now, bool btf)
 {
 	/* A long block still waiting for its user stack, and the task blocks
 	 * again in the same syscall: walk now and count it, and the new
 	 * block has the same user stack. */
-	if (defer_user && s->pending) {
+	if (btf && defer_user && s->pending) {
 		resolve(ctx, prev, s);
 		s->await = 0;
 	} else {
@@ -306,7 +345,7 @@ static __always_inline void record_out(void *ctx, struct task_struct *prev, stru
 		s->user_hash = 0;
 		s->await = defer;
 		if (user_stacks && !defer)
-			user_stack(ctx, s);
+			user_stack(ctx, s, btf);
 	}
 	s->ts = switch_time(now);
 	s->epoch = ctl_get(CTL_EPOCH);
@@ -372,7 +411,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (blocked_btf(prev) && wanted(prev->tgid)) {
 		s = bpf_task_storage_get(&start_storage, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (s)
-			record_out(ctx, prev, s, defer_user && in_syscall_body(prev), &now);
+			record_out(ctx, prev, s, defer_user && in_syscall_body(prev), &now, true);
 		else
 			stat_inc(&stats, OFFCPU_STAT_START_FULL);
 	}
@@ -415,7 +454,7 @@ int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct ta
 		} else {
 			s = bpf_map_lookup_elem(&start_hash, &tid);
 			if (s)
-				record_out(ctx, prev, s, false, &now);
+				record_out(ctx, prev, s, false, &now, false);
 		}
 	}
 	tid = BPF_CORE_READ(next, pid);

@@ -48,6 +48,7 @@ enum offcpu_stat {
 	OFFCPU_STAT_KERN_COLLISION,
 	OFFCPU_STAT_STACK_ERR,
 	OFFCPU_STAT_DEFERRED,       /* long blocks whose user stack was walked after switch-in */
+	OFFCPU_STAT_USER_REUSED,    /* user stacks found by the task's last walk, not walked again */
 	OFFCPU_STAT_MAX,
 };
 

@@ -132,6 +132,9 @@ struct {
 struct unwind_loop_ctx {
 	struct unwind_scratch *s;
 	struct unwind_proc *proc;
+	/* The task's memo being filled, or NULL; memo_ok: it still can be. */
+	struct unwind_memo *memo;
+	__u32 memo_ok;
 };
 
 /* Offsets in the signal frame at __restore_rt: rsp points at the
@@ -162,15 +165,38 @@ static __always_inline long unwind_stop(struct unwind_scratch *s, __u32 reason)
 	return 1;
 }
 
-/* unwind_fp steps one frame with the frame pointer. */
-static __always_inline long unwind_fp(struct unwind_scratch *s)
+/* unwind_note adds a read of user memory (addr: words of v) to the memo
+ * being filled, if any. */
+static __always_inline void unwind_note(struct unwind_loop_ctx *c, __u64 addr, __u64 v0, __u64 v1, __u8 words)
 {
+	struct unwind_memo *m = c->memo;
+	__u32 n;
+
+	if (!m || !c->memo_ok)
+		return;
+	n = m->n;
+	if (n >= UNWIND_MEMO_READS) {
+		c->memo_ok = 0;
+		return;
+	}
+	m->addr[n] = addr;
+	m->val[n][0] = v0;
+	m->val[n][1] = v1;
+	m->words[n] = words;
+	m->n = n + 1;
+}
+
+/* unwind_fp steps one frame with the frame pointer. */
+static __always_inline long unwind_fp(struct unwind_loop_ctx *c)
+{
+	struct unwind_scratch *s = c->s;
 	__u64 frame[2];
 
 	if (!s->bp)
 		return unwind_stop(s, UNWIND_STAT_FP_END);
 	if (bpf_probe_read_user(frame, sizeof(frame), (void *)s->bp))
 		return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+	unwind_note(c, s->bp, frame[0], frame[1], 2);
 	if (frame[0] && frame[0] <= s->bp)
 		return unwind_stop(s, UNWIND_STAT_FP_END); /* not a chain */
 	s->sp = s->bp + 16;
@@ -182,10 +208,10 @@ static __always_inline long unwind_fp(struct unwind_scratch *s)
 
 /* unwind_fp_fallback steps with the frame pointer where CFI should have
  * been used: the caller's ip is a guess. */
-static __always_inline long unwind_fp_fallback(struct unwind_scratch *s)
+static __always_inline long unwind_fp_fallback(struct unwind_loop_ctx *c)
 {
-	s->guess = 1;
-	return unwind_fp(s);
+	c->s->guess = 1;
+	return unwind_fp(c);
 }
 
 static __always_inline struct unwind_mapping *unwind_find_mapping(struct unwind_proc *proc, __u64 ip, __u32 *hint)
@@ -302,34 +328,36 @@ static long unwind_step(__u32 i, void *data)
 	s->hash = (s->hash ^ s->ip) * 0x100000001b3ULL;
 
 	if (!c->proc)
-		return unwind_fp(s);
+		return unwind_fp(c);
 	m = unwind_find_mapping(c->proc, s->ip, &s->map_hint);
 	if (!m) {
 		/* Mapped after the process was read (a library the dynamic
 		 * loader mapped after exec, dlopen): ask, and use the frame
-		 * pointer meanwhile. */
+		 * pointer meanwhile. Not remembered: the next walk asks again. */
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_MAPPING);
+		c->memo_ok = 0;
 		if (!s->guess)
 			unwind_request(s->pid, s->ip);
-		return unwind_fp_fallback(s);
+		return unwind_fp_fallback(c);
 	}
 	if (!m->table_id)
-		return unwind_fp(s);
+		return unwind_fp(c);
 	rows = bpf_map_lookup_elem(&unwind_tables, &m->table_id);
 	if (!rows) {
 		__u64 now = bpf_ktime_get_ns();
 
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_TABLE);
+		c->memo_ok = 0;
 		if (!bpf_map_update_elem(&unwind_table_requests, &m->table_id, &now, BPF_NOEXIST))
 			unwind_wake_up();
-		return unwind_fp_fallback(s);
+		return unwind_fp_fallback(c);
 	}
 	/* A return address may be one past the end of its function (a call
 	 * to a noreturn function): look up the call instruction instead. */
 	pc = s->ip - m->bias - (s->exact_ip ? 0 : 1);
 	row = unwind_lookup_row(s, rows, m->table_id, m->rows, pc);
 	if (!row || row->cfa == UNWIND_CFA_NONE)
-		return unwind_fp_fallback(s);
+		return unwind_fp_fallback(c);
 
 	switch (row->cfa) {
 	case UNWIND_CFA_RSP:
@@ -350,6 +378,9 @@ static long unwind_step(__u32 i, void *data)
 		    bpf_probe_read_user(&s->sp, 8, (void *)(sp + UNWIND_SIG_RSP)) ||
 		    bpf_probe_read_user(&s->ip, 8, (void *)(sp + UNWIND_SIG_RIP)))
 			return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+		unwind_note(c, sp + UNWIND_SIG_RBP, s->bp, 0, 1);
+		unwind_note(c, sp + UNWIND_SIG_RSP, s->sp, 0, 1);
+		unwind_note(c, sp + UNWIND_SIG_RIP, s->ip, 0, 1);
 		s->exact_ip = 1;
 		s->guess = 0;
 		return 0;
@@ -366,11 +397,13 @@ static long unwind_step(__u32 i, void *data)
 
 		if (bpf_probe_read_user(pair, sizeof(pair), (void *)(cfa - 16)))
 			return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+		unwind_note(c, cfa - 16, pair[0], pair[1], 2);
 		s->bp = pair[0];
 		ra = pair[1];
 	} else {
 		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
 			return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+		unwind_note(c, cfa - 8, ra, 0, 1);
 		if (row->rbp == UNWIND_RBP_AT_CFA) {
 			/* Into the stack, not the scratch: a copy to a map
 			 * value costs the kernel's heap-object checks. */
@@ -378,6 +411,7 @@ static long unwind_step(__u32 i, void *data)
 
 			if (bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + row->rbp_off)))
 				return unwind_stop(s, UNWIND_STAT_READ_FAULT);
+			unwind_note(c, cfa + row->rbp_off, bp, 0, 1);
 			s->bp = bp;
 		} else if (row->rbp == UNWIND_RBP_UNDEFINED) {
 			s->bp = 0;
@@ -390,10 +424,13 @@ static long unwind_step(__u32 i, void *data)
 	return ra ? 0 : unwind_stop(s, UNWIND_STAT_COMPLETE);
 }
 
-/* unwind_user walks the current task's user stack. It returns the stack
+/* unwind_walk walks the current task's user stack. It returns the stack
  * (valid until the next walk on this CPU) and its hash (never 0), or NULL
- * when the task has no user registers. */
-static __always_inline struct unwind_stack *unwind_user(__u32 pid, __u64 *hash)
+ * when the task has no user registers. memo, when not NULL, is the task's
+ * (unwind_memo): it is filled with what the walk read, and *memo_ok tells
+ * whether the walk may be remembered. */
+static __always_inline struct unwind_stack *unwind_walk(__u32 pid, __u64 *hash, struct unwind_memo *memo,
+							 __u32 *memo_ok)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
@@ -425,36 +462,122 @@ static __always_inline struct unwind_stack *unwind_user(__u32 pid, __u64 *hash)
 	s->map_hint = 0;
 	c.s = s;
 	c.proc = bpf_map_lookup_elem(&unwind_procs, &pid);
+	c.memo = memo;
+	c.memo_ok = memo != NULL;
+	if (memo) {
+		memo->valid = 0;
+		memo->n = 0;
+		memo->pid = pid;
+		memo->ip = s->ip;
+		memo->sp = s->sp;
+		memo->bp = s->bp;
+	}
 	if (!c.proc) {
 		stat_inc(&unwind_stats, UNWIND_STAT_NO_PROC);
+		c.memo_ok = 0;
 		unwind_request(pid, s->ip);
+	} else if (memo) {
+		memo->serial = c.proc->serial;
 	}
 	stat_inc(&unwind_stats, UNWIND_STAT_WALKS);
 	bpf_loop(UNWIND_MAX_FRAMES + 1, unwind_step, &c, 0);
 	stat_inc(&unwind_stats, s->stop);
 	*hash = s->hash ? s->hash : 1;
+	if (memo_ok)
+		*memo_ok = c.memo_ok && s->stop != UNWIND_STAT_READ_FAULT;
 	return &s->stack;
 }
 
-/* unwind_store walks the current user stack and stores it in stacks (a
- * hash of u64 -> struct unwind_stack) unless an identical stack is there.
- * It returns the stack's key, or 0 when there is none to record. */
-static __always_inline __u64 unwind_store(void *stacks, __u32 pid)
+/* unwind_user walks the current task's user stack (unwind_walk). */
+static __always_inline struct unwind_stack *unwind_user(__u32 pid, __u64 *hash)
+{
+	return unwind_walk(pid, hash, NULL, NULL);
+}
+
+struct unwind_check_ctx {
+	struct unwind_memo *m;
+	__u32 same;
+};
+
+/* unwind_check_read reads the memo's read i again and compares. */
+static long unwind_check_read(__u32 i, void *data)
+{
+	struct unwind_check_ctx *c = data;
+	struct unwind_memo *m = c->m;
+	__u64 v[2] = {};
+	long err;
+
+	if (i >= UNWIND_MEMO_READS)
+		return 1;
+	if (m->words[i] == 2)
+		err = bpf_probe_read_user(v, 16, (void *)m->addr[i]);
+	else
+		err = bpf_probe_read_user(v, 8, (void *)m->addr[i]);
+	if (err || v[0] != m->val[i][0] || (m->words[i] == 2 && v[1] != m->val[i][1])) {
+		c->same = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* unwind_reuse returns the stack key of the current task's last walk
+ * when a walk now would find the same frames (unwind_memo) and the stack
+ * is still in stacks, or 0. It costs one read of user memory per frame
+ * or so, instead of the mappings' and rows' searches besides. */
+static __always_inline __u64 unwind_reuse(void *stacks, struct unwind_memo *m, __u32 pid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct unwind_check_ctx c = { .m = m, .same = 1 };
+	struct unwind_proc *proc;
+	__u32 n = m->n;
+
+	if (!m->valid || !regs || !task->mm || m->pid != pid)
+		return 0;
+	/* regs is a BTF pointer: plain loads. */
+	if (regs->ip != m->ip || regs->sp != m->sp || regs->bp != m->bp)
+		return 0;
+	proc = bpf_map_lookup_elem(&unwind_procs, &pid);
+	if (!proc || proc->serial != m->serial || n > UNWIND_MEMO_READS)
+		return 0;
+	if (n)
+		bpf_loop(n, unwind_check_read, &c, 0);
+	if (!c.same || !bpf_map_lookup_elem(stacks, &m->hash))
+		return 0;
+	return m->hash;
+}
+
+/* unwind_store_memo walks the current user stack and stores it in stacks
+ * (a hash of u64 -> struct unwind_stack) unless an identical stack is
+ * there. It returns the stack's key, or 0 when there is none to record.
+ * memo (may be NULL): the task's unwind_memo, which remembers the walk
+ * when it can. */
+static __always_inline __u64 unwind_store_memo(void *stacks, __u32 pid, struct unwind_memo *memo)
 {
 	struct unwind_stack *st;
+	__u32 memo_ok = 0;
 	__u64 hash = 0;
 
-	st = unwind_user(pid, &hash);
+	st = unwind_walk(pid, &hash, memo, &memo_ok);
 	if (!st)
 		return 0;
-	if (bpf_map_lookup_elem(stacks, &hash))
-		return hash;
-	if (bpf_map_update_elem(stacks, &hash, st, BPF_NOEXIST) &&
+	if (!bpf_map_lookup_elem(stacks, &hash) &&
+	    bpf_map_update_elem(stacks, &hash, st, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(stacks, &hash)) {
 		stat_inc(&unwind_stats, UNWIND_STAT_STORE_FULL);
 		return 0;
 	}
+	if (memo && memo_ok) {
+		memo->hash = hash;
+		memo->valid = 1;
+	}
 	return hash;
+}
+
+/* unwind_store is unwind_store_memo without a memo. */
+static __always_inline __u64 unwind_store(void *stacks, __u32 pid)
+{
+	return unwind_store_memo(stacks, pid, NULL);
 }
 
 #endif /* __EBPF_OTEL_UNWIND_BPF_H */

@@ -47,10 +47,12 @@ struct unwind_mapping {
 	__u32 rows;
 };
 
-/* A process's executable mappings sorted by start. */
+/* A process's executable mappings sorted by start. serial: the receiver
+ * gives every entry it writes a new one (never 0), so an unchanged serial
+ * means unchanged mappings and table ids (unwind_memo). */
 struct unwind_proc {
 	__u32 count;
-	__u32 pad;
+	__u32 serial;
 	struct unwind_mapping mappings[UNWIND_MAX_MAPPINGS];
 };
 
@@ -58,6 +60,32 @@ struct unwind_proc {
 struct unwind_stack {
 	__u64 len;
 	__u64 ips[UNWIND_MAX_FRAMES];
+};
+
+/* Reads a walk may depend on and still be remembered (unwind_memo). */
+#define UNWIND_MEMO_READS 32
+
+/* unwind_memo: one task's last walk, what it read and what it found, so
+ * that a walk that would read the same can be skipped. A walk is a
+ * function of the user registers it starts from, the process's entry in
+ * unwind_procs (its serial), the tables that entry names (fixed while the
+ * entry is: a table id is not reused before the entries naming it are
+ * rewritten) and the user memory it reads; so when all of them are equal
+ * the walk would find the same frames. Same registers alone would not do:
+ * the same function called from two places can block with the same ip,
+ * sp and bp. Walks that asked the receiver for something (no process, no
+ * mapping, no table) or met a read fault are not remembered, so their
+ * retries and requests happen as before. */
+struct unwind_memo {
+	__u64 ip, sp, bp;
+	__u64 hash;       /* the stack's key */
+	__u32 pid;
+	__u32 serial;     /* of the process entry the walk used */
+	__u32 valid;
+	__u32 n;          /* reads */
+	__u64 addr[UNWIND_MEMO_READS];
+	__u64 val[UNWIND_MEMO_READS][2];
+	__u8 words[UNWIND_MEMO_READS]; /* 1 or 2 (val[i][1]) */
 };
 
 /* Why a walk ended; slots of the unwind_stats per-CPU array. */

@@ -156,6 +156,9 @@ type Unwinder struct {
 	builderDone     chan struct{} // one value per builder
 	flusherDone     chan struct{}
 	closeOnce       sync.Once
+
+	// serial is the last process entry's serial (struct unwind_proc).
+	serial uint32
 }
 
 // idQuarantine is how long a freed table id waits before it names another
@@ -798,6 +801,13 @@ func (u *Unwinder) entryLocked(pid uint32, st *procState, eager bool) {
 	b := u.procBuf
 	clear(b)
 	binary.LittleEndian.PutUint32(b, uint32(len(u.entries))) //nolint:gosec // G115: at most maxMappings
+	// A new serial per entry written: a walk remembered under the old
+	// one is not reused (unwind_memo in bpf/unwind.h). 0 is never used.
+	u.serial++
+	if u.serial == 0 {
+		u.serial = 1
+	}
+	binary.LittleEndian.PutUint32(b[4:], u.serial)
 	for i, e := range u.entries {
 		o := b[8+i*mappingSize:]
 		binary.LittleEndian.PutUint64(o, e.start)

@@ -41,7 +41,7 @@ const (
 type cpuUnwindProc struct {
 	_        structs.HostLayout
 	Count    uint32
-	Pad      uint32
+	Serial   uint32
 	Mappings [256]struct {
 		_       structs.HostLayout
 		Start   uint64

@@ -99,7 +99,7 @@ type memoryThreadState struct {
 type memoryUnwindProc struct {
 	_        structs.HostLayout
 	Count    uint32
-	Pad      uint32
+	Serial   uint32
 	Mappings [256]struct {
 		_       structs.HostLayout
 		Start   uint64

@@ -45,6 +45,11 @@ type Config struct {
 	// syscall has its user stack walked at sys_exit, only when it was
 	// long enough (offcpu.bpf.c). The benchmark and tests compare the two.
 	WalkAtSwitchOut bool
+	// WalkEveryTime walks every user stack with the CFI unwinder even
+	// when the task's last walk would find the same frames; by default
+	// that walk's stack is reused (unwind_memo in bpf/unwind.h, tp_btf
+	// only). The benchmark and tests compare the two.
+	WalkEveryTime bool
 }
 
 // schedulerEntry is the function that fires sched_switch: a kernel stack
@@ -85,6 +90,9 @@ type Stats struct {
 	UserCollisions, KernelCollisions, StackErrors      uint64
 	// Deferred counts long blocks whose user stack was walked at sys_exit.
 	Deferred uint64
+	// UserReused counts user stacks taken from the task's last walk
+	// instead of walking again (Probe.ReuseWalks).
+	UserReused uint64
 	// KernelUnanchored counts drained records whose kernel stack kept its
 	// tracing frames: schedulerEntry was not found in kallsyms or not among
 	// the stack's first frames. Counted in user space.
@@ -111,6 +119,10 @@ type Probe struct {
 	// KernelAtSwitchIn reports whether kernel stacks are taken at
 	// switch-in, of long blocks only (tp_btf, unless WalkAtSwitchOut).
 	KernelAtSwitchIn bool
+	// ReuseWalks reports whether a task's last CFI walk is reused when a
+	// walk would find the same frames (tp_btf with the CFI unwinder,
+	// unless WalkEveryTime).
+	ReuseWalks bool
 	// Scheduler is where kernel stacks taken at switch-out are anchored;
 	// zero when kallsyms could not tell (they are then kept whole and
 	// counted). schedText and lockText are left out of them.
@@ -146,6 +158,7 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 	}
 	deferUser := !raw && cfg.UserStacks && !cfg.WalkAtSwitchOut
 	kernelAtIn := !raw && cfg.KernelStacks && !cfg.WalkAtSwitchOut
+	reuse := !raw && cfg.UserStacks && cfg.Unwinder != nil && !cfg.WalkEveryTime
 	consts := map[string]any{
 		"kernel_stacks": cfg.KernelStacks,
 		"user_stacks":   cfg.UserStacks,
@@ -153,6 +166,7 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 		"cfi_unwind":    cfg.Unwinder != nil,
 		"defer_user":    deferUser,
 		"kstack_at_in":  kernelAtIn,
+		"reuse_walks":   reuse,
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -176,6 +190,7 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 		delete(spec.Programs, "sched_switch")
 		// The fallback keeps per-thread state in start_hash only.
 		delete(spec.Maps, "start_storage")
+		delete(spec.Maps, "umemo")
 	} else {
 		delete(spec.Programs, "sched_switch_raw")
 	}
@@ -193,7 +208,7 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 	if err != nil {
 		return nil, loader.Explain("loading off-cpu profiler ("+progName+")", err)
 	}
-	t := &Probe{coll: coll, RawTracepoint: raw, Deferred: deferUser, KernelAtSwitchIn: kernelAtIn,
+	t := &Probe{coll: coll, RawTracepoint: raw, Deferred: deferUser, KernelAtSwitchIn: kernelAtIn, ReuseWalks: reuse,
 		stackMax: cfg.StackEntries, trimmed: make(map[int32][]uint64)}
 	if cfg.KernelStacks && !kernelAtIn {
 		t.Scheduler, t.schedText, t.lockText = schedulerRanges(cfg.KallsymsPath)
@@ -386,6 +401,7 @@ func (t *Probe) Stats() (Stats, error) {
 		offcpuOffcpuStatOFFCPU_STAT_KERN_COLLISION: &s.KernelCollisions,
 		offcpuOffcpuStatOFFCPU_STAT_STACK_ERR:      &s.StackErrors,
 		offcpuOffcpuStatOFFCPU_STAT_DEFERRED:       &s.Deferred,
+		offcpuOffcpuStatOFFCPU_STAT_USER_REUSED:    &s.UserReused,
 	}
 	err := loader.SumPerCPU(t.coll.Maps["stats"], dst)
 	return s, err

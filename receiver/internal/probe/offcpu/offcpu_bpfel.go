@@ -50,13 +50,29 @@ const (
 	offcpuOffcpuStatOFFCPU_STAT_KERN_COLLISION offcpuOffcpuStat = 6
 	offcpuOffcpuStatOFFCPU_STAT_STACK_ERR      offcpuOffcpuStat = 7
 	offcpuOffcpuStatOFFCPU_STAT_DEFERRED       offcpuOffcpuStat = 8
-	offcpuOffcpuStatOFFCPU_STAT_MAX            offcpuOffcpuStat = 9
+	offcpuOffcpuStatOFFCPU_STAT_USER_REUSED    offcpuOffcpuStat = 9
+	offcpuOffcpuStatOFFCPU_STAT_MAX            offcpuOffcpuStat = 10
 )
+
+type offcpuUnwindMemo struct {
+	_      structs.HostLayout
+	Ip     uint64
+	Sp     uint64
+	Bp     uint64
+	Hash   uint64
+	Pid    uint32
+	Serial uint32
+	Valid  uint32
+	N      uint32
+	Addr   [32]uint64
+	Val    [32][2]uint64
+	Words  [32]uint8
+}
 
 type offcpuUnwindProc struct {
 	_        structs.HostLayout
 	Count    uint32
-	Pad      uint32
+	Serial   uint32
 	Mappings [256]struct {
 		_       structs.HostLayout
 		Start   uint64
@@ -109,6 +125,7 @@ const (
 	offcpuMapStats               = "stats"
 	offcpuMapTargetCgroups       = "target_cgroups"
 	offcpuMapTargetPids          = "target_pids"
+	offcpuMapUmemo               = "umemo"
 	offcpuMapUnwindProcs         = "unwind_procs"
 	offcpuMapUnwindRequests      = "unwind_requests"
 	offcpuMapUnwindScratch       = "unwind_scratch"
@@ -128,6 +145,7 @@ const (
 	offcpuVarKstackAtIn          = "kstack_at_in"
 	offcpuVarMinBlockNs          = "min_block_ns"
 	offcpuVarPendingTasks        = "pending_tasks"
+	offcpuVarReuseWalks          = "reuse_walks"
 	offcpuVarUnusedOffcpuStat    = "unused_offcpu_stat"
 	offcpuVarUserStacks          = "user_stacks"
 )
@@ -194,6 +212,7 @@ type offcpuMapSpecs struct {
 	Stats               *ebpf.MapSpec `ebpf:"stats"`
 	TargetCgroups       *ebpf.MapSpec `ebpf:"target_cgroups"`
 	TargetPids          *ebpf.MapSpec `ebpf:"target_pids"`
+	Umemo               *ebpf.MapSpec `ebpf:"umemo"`
 	UnwindProcs         *ebpf.MapSpec `ebpf:"unwind_procs"`
 	UnwindRequests      *ebpf.MapSpec `ebpf:"unwind_requests"`
 	UnwindScratch       *ebpf.MapSpec `ebpf:"unwind_scratch"`
@@ -216,6 +235,7 @@ type offcpuVariableSpecs struct {
 	KstackAtIn       *ebpf.VariableSpec `ebpf:"kstack_at_in"`
 	MinBlockNs       *ebpf.VariableSpec `ebpf:"min_block_ns"`
 	PendingTasks     *ebpf.VariableSpec `ebpf:"pending_tasks"`
+	ReuseWalks       *ebpf.VariableSpec `ebpf:"reuse_walks"`
 	UnusedOffcpuStat *ebpf.VariableSpec `ebpf:"unused_offcpu_stat"`
 	UserStacks       *ebpf.VariableSpec `ebpf:"user_stacks"`
 }
@@ -251,6 +271,7 @@ type offcpuMaps struct {
 	Stats               *ebpf.Map `ebpf:"stats"`
 	TargetCgroups       *ebpf.Map `ebpf:"target_cgroups"`
 	TargetPids          *ebpf.Map `ebpf:"target_pids"`
+	Umemo               *ebpf.Map `ebpf:"umemo"`
 	UnwindProcs         *ebpf.Map `ebpf:"unwind_procs"`
 	UnwindRequests      *ebpf.Map `ebpf:"unwind_requests"`
 	UnwindScratch       *ebpf.Map `ebpf:"unwind_scratch"`
@@ -274,6 +295,7 @@ func (m *offcpuMaps) Close() error {
 		m.Stats,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.Umemo,
 		m.UnwindProcs,
 		m.UnwindRequests,
 		m.UnwindScratch,
@@ -297,6 +319,7 @@ type offcpuVariables struct {
 	KstackAtIn       *ebpf.Variable `ebpf:"kstack_at_in"`
 	MinBlockNs       *ebpf.Variable `ebpf:"min_block_ns"`
 	PendingTasks     *ebpf.Variable `ebpf:"pending_tasks"`
+	ReuseWalks       *ebpf.Variable `ebpf:"reuse_walks"`
 	UnusedOffcpuStat *ebpf.Variable `ebpf:"unused_offcpu_stat"`
 	UserStacks       *ebpf.Variable `ebpf:"user_stacks"`
 }

@@ -13,6 +13,10 @@
 //   - getppid: a syscall loop, for the deferral's cost on every syscall
 //     (the offcpu_sys_exit program), against no tracing at all.
 //
+// Mode walk-every is deferred with every user stack walked again (no reuse
+// of a task's last walk, offcpu.Config.WalkEveryTime), for the reuse's
+// share: it matters where blocks are long (sleeps, the machine's mix).
+//
 // BPF ns per switch = (sched_switch + offcpu_sys_exit run time) / sched_switch
 // runs, from kernel.bpf_stats_enabled. Run as root through bench/offcpu/run.sh.
 package main
@@ -45,7 +49,7 @@ var (
 	calls    = flag.Int("calls", 2000000, "getppid calls per phase")
 	fp       = flag.Bool("fp", false, "frame-pointer user stacks instead of the CFI unwinder")
 	kernel   = flag.Bool("kernel-stacks", true, "record kernel stacks (the default config does)")
-	modeList = flag.String("modes", "none,switch-out,deferred", "modes to run, of none, switch-out and deferred")
+	modeList = flag.String("modes", "none,switch-out,walk-every,deferred", "modes to run, of none, switch-out, walk-every and deferred")
 	withSys  = flag.Bool("syscalls", true, "run the syscalls probe set beside the off-CPU one in both modes, as npm start's config does (its sys_enter/sys_exit programs already put every syscall on the traced path)")
 )
 
@@ -60,14 +64,18 @@ type mode struct {
 	name  string
 	probe bool
 	eager bool
+	// every: walk every user stack, no reuse of the task's last walk.
+	every bool
 }
 
-var modes = []mode{{"none", false, false}, {"switch-out", true, true}, {"deferred", true, false}}
+var modes = []mode{{"none", false, false, false}, {"switch-out", true, true, false},
+	{"walk-every", true, false, true}, {"deferred", true, false, false}}
 
 // sample is one phase's figures.
 type sample struct {
 	switches, exits  uint64
 	switchNs, exitNs float64 // run time, ns
+	reused           uint64  // user stacks reused from the task's last walk
 	wall             float64 // s
 	figure           float64 // the workload's own figure
 	switchRate       float64
@@ -179,7 +187,7 @@ func run() error {
 	}
 	fmt.Printf("off-CPU probe: kernel + user stacks (%s), min_block %s, whole machine, syscalls set beside it: %t; %d rounds of %.0f s phases, medians; load average %s\n",
 		unwinder, *minBlock, *withSys, *rounds, *seconds, strings.Join(loads, " → "))
-	fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %12s\n", "workload", "mode", "switches/s", "sched_switch", "sys_exit", "exits/sw", "BPF ns/switch", "workload")
+	fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %9s %12s\n", "workload", "mode", "switches/s", "sched_switch", "sys_exit", "exits/sw", "BPF ns/switch", "reused/s", "workload")
 	for _, w := range workloads {
 		for _, m := range modes {
 			ss := res[w.name+"/"+m.name]
@@ -188,29 +196,26 @@ func run() error {
 				if w.unit == "" {
 					continue
 				}
-				fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %10.0f %s\n", w.name, m.name, "", "", "", "", "", fig, w.unit)
+				fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %9s %10.0f %s\n", w.name, m.name, "", "", "", "", "", "", fig, w.unit)
 				continue
 			}
-			fmt.Printf("  %-11s %-10s %12.0f %11.0f ns %9.0f ns %11.2f %14.0f %10.0f %s\n", w.name, m.name,
+			fmt.Printf("  %-11s %-10s %12.0f %11.0f ns %9.0f ns %11.2f %14.0f %9.0f %10.0f %s\n", w.name, m.name,
 				median(ss, func(s sample) float64 { return s.switchRate }),
 				median(ss, func(s sample) float64 { return s.switchNs / float64(max(s.switches, 1)) }),
 				median(ss, func(s sample) float64 { return s.exitNs / float64(max(s.exits, 1)) }),
 				median(ss, func(s sample) float64 { return float64(s.exits) / float64(max(s.switches, 1)) }),
-				median(ss, perSwitch), fig, w.unit)
+				median(ss, perSwitch), median(ss, func(s sample) float64 { return float64(s.reused) / s.wall }), fig, w.unit)
 		}
 	}
+	names := make([]string, 3)
+	for i, w := range workloads[:3] {
+		names[i] = w.name
+	}
+	ratios(res, names, "walk-every", "BPF time per context switch, deferred (reusing walks) / walk-every, per round:")
 	if len(res["pingpong/deferred"]) == 0 || len(res["pingpong/switch-out"]) == 0 {
 		return nil // nothing to compare
 	}
-	fmt.Println("BPF time per context switch, deferred / switch-out (goal ≤ 0.5), per round:")
-	for _, w := range workloads[:3] {
-		var ratios []string
-		for i := range res[w.name+"/deferred"] {
-			ratios = append(ratios, fmt.Sprintf("%.2f", perSwitch(res[w.name+"/deferred"][i])/perSwitch(res[w.name+"/switch-out"][i])))
-		}
-		fmt.Printf("  %-11s median %.2f (%s)\n", w.name,
-			median(res[w.name+"/deferred"], perSwitch)/median(res[w.name+"/switch-out"], perSwitch), strings.Join(ratios, " "))
-	}
+	ratios(res, names, "switch-out", "BPF time per context switch, deferred / switch-out (goal ≤ 0.5), per round:")
 	none := median(res["getppid/none"], func(s sample) float64 { return s.figure })
 	def := res["getppid/deferred"]
 	fmt.Printf("getppid (none: no tracing at all): deferral adds %.0f ns of wall time per call against switch-out (%.0f vs %.0f ns, none %.0f), BPF %.0f ns per sys_exit\n",
@@ -218,6 +223,23 @@ func run() error {
 		median(def, func(s sample) float64 { return s.figure }), median(res["getppid/switch-out"], func(s sample) float64 { return s.figure }), none,
 		median(def, func(s sample) float64 { return s.exitNs / float64(max(s.exits, 1)) }))
 	return nil
+}
+
+// ratios prints, per workload, deferred's BPF time per switch over mode
+// base's: the median's and each round's.
+func ratios(res map[string][]sample, workloads []string, base, title string) {
+	if len(res[workloads[0]+"/deferred"]) == 0 || len(res[workloads[0]+"/"+base]) == 0 {
+		return
+	}
+	fmt.Println(title)
+	for _, w := range workloads {
+		def, other := res[w+"/deferred"], res[w+"/"+base]
+		var rs []string
+		for i := range min(len(def), len(other)) {
+			rs = append(rs, fmt.Sprintf("%.2f", perSwitch(def[i])/perSwitch(other[i])))
+		}
+		fmt.Printf("  %-11s median %.2f (%s)\n", w, median(def, perSwitch)/median(other, perSwitch), strings.Join(rs, " "))
+	}
 }
 
 func perSwitch(s sample) float64 {
@@ -230,7 +252,8 @@ func phase(m mode, w workload, u *unwind.Unwinder) (sample, error) {
 		return w.run(nil)
 	}
 	cfg := offcpu.Config{MinBlock: *minBlock, KernelStacks: *kernel, UserStacks: true,
-		StackEntries: 16384, CountEntries: 16384, ThreadEntries: 65536, Unwinder: u, WalkAtSwitchOut: m.eager}
+		StackEntries: 16384, CountEntries: 16384, ThreadEntries: 65536, Unwinder: u, WalkAtSwitchOut: m.eager,
+		WalkEveryTime: m.every}
 	if u == nil {
 		cfg.Unwinder = nil
 	}
@@ -282,11 +305,15 @@ func timed(p *offcpu.Probe, cmd *exec.Cmd, settle time.Duration, figure func(out
 	}
 	var s sample
 	var before map[string]*ebpf.ProgramStats
+	var stBefore offcpu.Stats
 	var t0 time.Time
 	if p != nil {
 		time.Sleep(settle)
 		var err error
 		if before, err = p.ProgramStats(); err != nil {
+			return s, err
+		}
+		if stBefore, err = p.Stats(); err != nil {
 			return s, err
 		}
 		t0 = time.Now()
@@ -304,6 +331,11 @@ func timed(p *offcpu.Probe, cmd *exec.Cmd, settle time.Duration, figure func(out
 		return s, err
 	}
 	el := time.Since(t0).Seconds()
+	st, err := p.Stats()
+	if err != nil {
+		return s, err
+	}
+	s.reused = st.UserReused - stBefore.UserReused
 	for name, a := range after {
 		b := before[name]
 		runs, rt := a.RunCount-b.RunCount, float64((a.Runtime - b.Runtime).Nanoseconds())
