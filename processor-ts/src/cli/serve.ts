@@ -2,7 +2,6 @@ import { DEFAULT_FLAMEGRAPH_BYTES } from '../aggregate/setup.js';
 import { DEFAULT_MAX_STREAMS } from '../aggregate/window.js';
 import { DEFAULT_POLICY } from '../engine/policy.js';
 import { createLogger, isLogLevel } from '../log.js';
-import { setNativeEnabled } from '../symbolize/native/wasm.js';
 import { DEFAULT_LISTEN, DEFAULT_READ_MAX_BYTES, DEFAULT_UNIX, type RunningServer, type ServerOptions, startServer } from '../server.js';
 
 export const SERVE_USAGE =
@@ -95,11 +94,6 @@ export async function runServe(argv: readonly string[], io: { error: (s: string)
     return 2;
   }
   const log = createLogger({ level: isLogLevel(opts.logLevel) ? opts.logLevel : 'info', fields: { component: 'ebpf-otel-sidecar' } });
-  // The WebAssembly readers pay off in a cold one-shot run (the symbolize command); in the
-  // server its linear memory (section copies, never returned to the system) would add to the
-  // resident memory the cache budget bounds, for parsing that warm caches mostly skip.
-  // EBPF_OTEL_SYMBOLIZE_WASM=1 turns it on.
-  setNativeEnabled(process.env.EBPF_OTEL_SYMBOLIZE_WASM === '1');
   let server: RunningServer;
   try {
     server = await startServer({ ...opts, log });

@@ -306,7 +306,7 @@ export function nativeDwarf(): NativeDwarf | undefined {
 }
 
 /**
- * Turns the native reader on or off (EBPF_OTEL_SYMBOLIZE_WASM=0 starts it off). Tests run both
+ * Turns the native reader on or off (EBPF_OTEL_SYMBOLIZE_WASM=1 starts it on). Tests run both
  * paths, and give other module bytes to see the fallback when the module cannot load.
  */
 export function setNativeDwarf(on: boolean, bytes?: Uint8Array): void {

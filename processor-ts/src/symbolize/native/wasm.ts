@@ -25,14 +25,21 @@ export function instantiate<T>(bytes: Uint8Array, functions: readonly string[]):
   return x as T & { memory: WasmMemory };
 }
 
-let enabled = process.env.EBPF_OTEL_SYMBOLIZE_WASM !== '0';
+/**
+ * Off unless EBPF_OTEL_SYMBOLIZE_WASM=1. Built and tested, but not the default: on Node.js 24
+ * (the runtime setup installs) a cold `symbolize` run was no faster with them (libc through its
+ * debug file, 21 alternating runs: 0.76 s against 0.73 s of CPU; docs/performance.md). Most of a
+ * call's cost is in crossing the boundary (copying each table's results out into typed arrays),
+ * not in the loops; on Node.js 20 the same code saved a quarter of the run.
+ */
+let enabled = process.env.EBPF_OTEL_SYMBOLIZE_WASM === '1';
 
-/** Whether the native readers may run (EBPF_OTEL_SYMBOLIZE_WASM=0 starts them off). */
+/** Whether the native readers may run (EBPF_OTEL_SYMBOLIZE_WASM=1 starts them on). */
 export function nativeEnabled(): boolean {
   return enabled;
 }
 
-/** Turns the native readers on or off (the server keeps them off; tests run both paths). */
+/** Turns the native readers on or off (tests run both paths). */
 export function setNativeEnabled(on: boolean): void {
   enabled = on;
 }
