@@ -279,6 +279,23 @@ describe('abbreviation tables made by hand', () => {
   });
 });
 
+describe('unit walks made by hand', () => {
+  it('grow their record and nesting space: 300 nested subprograms around 5,000 more', () => {
+    const abbrev = Buffer.from([1, 0x2e, 1, 0, 0, 2, 0x2e, 0, 0, 0, 0]);
+    const dies = [...Array<number>(300).fill(1), ...Array<number>(5000).fill(2), ...Array<number>(300).fill(0)];
+    const info = Buffer.from([0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 8, ...dies]);
+    info.writeUInt32LE(info.length - 4, 0);
+    const t = AbbrevTable.parseJs(abbrev, 0);
+    const unit = { offset: 0, version: 4, addrSize: 8, offsetSize: 4 as const, dieStart: 11, end: info.length };
+    const progs = skipProgramsJs(t, { ...unit, strOffsetsBase: 0, addrBase: 0, rnglistsBase: 0 }, SIB);
+    const recs = createNativeDwarf(WASM).walkUnit(info, unit, t, progs.ops, progs.start, SIB.tags);
+    expect(recs).toMatchObject({ n: 5300 });
+    const r = recs as { i32: Int32Array; f64: Float64Array };
+    // The innermost nested subprogram and the first flat one: subprograms have no parent record.
+    expect([r.f64[8 * 299], r.i32[16 * 299 + 8], r.f64[8 * 300]]).toEqual([11 + 299, -1, 11 + 300]);
+  });
+});
+
 describe('the module and its memory', () => {
   it('falls back to the TypeScript path when the module cannot load', () => {
     setNativeDwarf(true, Buffer.from('not wasm'));
