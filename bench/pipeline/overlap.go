@@ -112,7 +112,9 @@ func collectSyscalls(md pmetric.Metrics, pids map[int]bool, out map[string][]poi
 					if !ok || !pids[int(pid.Int())] {
 						continue
 					}
-					key := seriesKey(dp.Attributes())
+					// A series forgotten while idle starts again from zero
+					// with a new start time: another series.
+					key := seriesKey(dp.Attributes()) + dp.StartTimestamp().String()
 					if len(out[key]) == 0 {
 						out[key] = append(out[key], point{at: dp.StartTimestamp().AsTime()})
 					}

@@ -71,6 +71,28 @@ func TestOwnCallsFromTheMetricsOutput(t *testing.T) {
 			t.Errorf("calls in [%v, %v] = %v, want %v", c.from, c.to, got, c.want)
 		}
 	}
+	// A series that is forgotten and starts again counts from zero again.
+	restart := filepath.Join(t.TempDir(), "restart.jsonl")
+	writeCalls(t, restart, start, map[int][]int64{10: {100, 300, 600}})
+	b, err := os.ReadFile(restart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := filepath.Join(t.TempDir(), "later.jsonl")
+	writeCalls(t, later, start.Add(30*time.Second), map[int][]int64{10: {7, 8, 9}})
+	b2, err := os.ReadFile(later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(restart, append(b, b2...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if series, err = syscallSeries(restart, map[int]bool{10: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ownCalls(series, start, start.Add(time.Hour)); got != 609 {
+		t.Errorf("calls over a restarted series = %v, want 609", got)
+	}
 	if _, err := syscallSeries(filepath.Join(t.TempDir(), "none"), nil); err == nil {
 		t.Error("a missing file must be an error")
 	}

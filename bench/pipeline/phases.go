@@ -232,9 +232,10 @@ func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
 	for k, v := range s1.bpf {
 		steadyProgs[k] = bpfStat{runtime: v.runtime - sw.bpf[k].runtime, runs: v.runs - sw.bpf[k].runs}
 	}
-	r.ownCalls, r.ownSwitches = ownCalls(series, s0.at, s1.at), s1.ctxt-s0.ctxt
+	// A thread that exited takes its switches with it: never below zero.
+	r.ownCalls, r.ownSwitches = ownCalls(series, s0.at, s1.at), max(s1.ctxt-s0.ctxt, 0)
 	r.own = min(ownBPF(r.ownCalls, r.ownSwitches, r.bpfProgs), r.bpf)
-	r.ownSteady = min(ownBPF(ownCalls(series, sw.at, s1.at), s1.ctxt-sw.ctxt, steadyProgs), r.bpfSteady)
+	r.ownSteady = min(ownBPF(ownCalls(series, sw.at, s1.at), max(s1.ctxt-sw.ctxt, 0), steadyProgs), r.bpfSteady)
 	return r, nil
 }
 
