@@ -12,7 +12,7 @@ gen_files() {
 		# mdatagen's output for the receiver, the processors and the exporters.
 		find processor exporter receiver/ebpfreceiver -path '*/internal/metadata*/generated_*' -o -name 'generated_*_test.go' -o -name documentation.md
 		# The symbolizer's WebAssembly and its base64 module (scripts/gen-wasm.sh).
-		find processor-ts/src/symbolize/native -name '*.wasm' -o -name '*-wasm.ts'
+		find processor-ts/src/gen/wasm -name '*.wasm' -o -name '*-wasm.ts'
 	} | sort
 }
 gen_files | while read -r f; do mkdir -p "$snap/$(dirname "$f")"; cp "$f" "$snap/$f"; done

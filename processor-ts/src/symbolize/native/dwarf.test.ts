@@ -16,7 +16,7 @@ import { cProgram } from '../testutil/programs.js';
 import { compile, makeTempDir, which, writeFiles } from '../testutil/oracle.js';
 import { DwarfError } from '../types.js';
 import { createNativeDwarf, loadError, nativeDwarf, setNativeDwarf } from './dwarf.js';
-import { WASM_BASE64 } from './dwarf-wasm.js';
+import { WASM_BASE64 } from '../../gen/wasm/dwarf-wasm.js';
 
 const WASM = Buffer.from(WASM_BASE64, 'base64');
 const SIB = siblingTags([0x01, 0x04, 0x13, 0x15, 0x17, 0x02]);

@@ -3,7 +3,7 @@
 // available (disabled, or it failed to load): the callers then run their TypeScript twin, which
 // gives the same results. Parse errors are thrown as DwarfError, as the TypeScript path throws.
 import { DwarfError } from '../types.js';
-import { WASM_BASE64 } from './dwarf-wasm.js';
+import { WASM_BASE64 } from '../../gen/wasm/dwarf-wasm.js';
 import { instantiate, nativeEnabled, setNativeEnabled, type WasmMemory } from './wasm.js';
 
 interface Exports {

@@ -6,7 +6,7 @@ import { ElfFile, SHT_DYNSYM, SHT_SYMTAB } from '../elf/elf.js';
 import { buildIndex, SymbolIndex } from '../elf/symbols.js';
 import { libcDebugFile } from '../testutil/libc.js';
 import { loadError, nativeSymbolIndex } from './symbols.js';
-import { WASM_BASE64 } from './symbols-wasm.js';
+import { WASM_BASE64 } from '../../gen/wasm/symbols-wasm.js';
 import { setNativeEnabled } from './wasm.js';
 
 const WASM = Buffer.from(WASM_BASE64, 'base64');

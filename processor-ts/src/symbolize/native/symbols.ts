@@ -2,7 +2,7 @@
 // undefined when it is not available (disabled, or failed to load): SymbolIndex then builds the
 // index in TypeScript, with the same result.
 import { instantiate, nativeEnabled, type WasmMemory } from './wasm.js';
-import { WASM_BASE64 } from './symbols-wasm.js';
+import { WASM_BASE64 } from '../../gen/wasm/symbols-wasm.js';
 
 interface Exports {
   readonly memory: WasmMemory;
