@@ -10,7 +10,7 @@ import {
   ValueTypeSchema,
 } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
 import { Interner, resolveKeyValues } from './dict.js';
-import { Importer } from './importer.js';
+import { Importer, remapAttributes } from './importer.js';
 
 /**
  * Rebuilds the dictionary of `data` from what its profiles reference: no duplicate rows in
@@ -153,19 +153,7 @@ class Renumber {
 
   /** Sorted new indices (as Importer.attributes gives them; rows are distinct, so no duplicates arise). */
   attributes(idx: readonly number[]): number[] {
-    if (idx.length === 0) return [];
-    const out: number[] = [];
-    for (const i of idx) {
-      const a = this.attribute(i);
-      if (a !== 0) out.push(a);
-    }
-    if (out.length > 1) {
-      out.sort((a, b) => a - b);
-      let w = 1;
-      for (let k = 1; k < out.length; k++) if (out[k] !== out[w - 1]) out[w++] = out[k]!;
-      out.length = w;
-    }
-    return out;
+    return remapAttributes(idx, (i) => this.attribute(i));
   }
 
   attribute(i: number): number {

@@ -47,19 +47,7 @@ export class Importer {
 
   /** Sorted, de-duplicated target attribute indices (the zero attribute left out). */
   attributes(idx: readonly number[]): number[] {
-    if (idx.length === 0) return [];
-    const out: number[] = [];
-    for (const i of idx) {
-      const a = this.attribute(i);
-      if (a !== 0) out.push(a);
-    }
-    if (out.length > 1) {
-      out.sort((a, b) => a - b);
-      let w = 1;
-      for (let r = 1; r < out.length; r++) if (out[r] !== out[w - 1]) out[w++] = out[r]!;
-      out.length = w;
-    }
-    return out;
+    return remapAttributes(idx, (i) => this.attribute(i));
   }
 
   attribute(i: number): number {
@@ -117,4 +105,25 @@ export class Importer {
     }
     return o;
   }
+}
+
+/**
+ * Maps attribute indices through `attribute` and returns the results sorted
+ * and de-duplicated, the zero attribute left out: the order OTLP readers
+ * compare attribute lists in, so equal sets merge.
+ */
+export function remapAttributes(idx: readonly number[], attribute: (i: number) => number): number[] {
+  if (idx.length === 0) return [];
+  const out: number[] = [];
+  for (const i of idx) {
+    const a = attribute(i);
+    if (a !== 0) out.push(a);
+  }
+  if (out.length > 1) {
+    out.sort((a, b) => a - b);
+    let w = 1;
+    for (let r = 1; r < out.length; r++) if (out[r] !== out[w - 1]) out[w++] = out[r]!;
+    out.length = w;
+  }
+  return out;
 }

@@ -149,16 +149,11 @@ func measure(name, loop string, setup func() ([]ebpf.ProgramID, func(), error)) 
 	}
 	// Throughput with BPF stats off: collecting them costs two clock reads
 	// per program run, which would inflate every traced mode.
-	var times []float64
-	for i := 0; i < *runs; i++ {
-		v, err := runLoop(loop)
-		if err != nil {
-			return r, err
-		}
-		times = append(times, v)
+	ns, err := medianLoop(loop)
+	if err != nil {
+		return r, err
 	}
-	slices.Sort(times)
-	r.ns = times[len(times)/2]
+	r.ns = ns
 	if len(ids) == 0 {
 		return r, nil
 	}
@@ -173,16 +168,9 @@ func measure(name, loop string, setup func() ([]ebpf.ProgramID, func(), error)) 
 	if err != nil {
 		return r, err
 	}
-	times = times[:0]
-	for i := 0; i < *runs; i++ {
-		v, err := runLoop(loop)
-		if err != nil {
-			return r, err
-		}
-		times = append(times, v)
+	if r.statsNs, err = medianLoop(loop); err != nil {
+		return r, err
 	}
-	slices.Sort(times)
-	r.statsNs = times[len(times)/2]
 	rt1, cnt1, err := progStats(ids)
 	if err != nil {
 		return r, err
@@ -193,6 +181,20 @@ func measure(name, loop string, setup func() ([]ebpf.ProgramID, func(), error)) 
 		r.hasBPF = true
 	}
 	return r, nil
+}
+
+// medianLoop runs the loop -runs times and returns the median ns per call.
+func medianLoop(loop string) (float64, error) {
+	times := make([]float64, 0, *runs)
+	for i := 0; i < *runs; i++ {
+		v, err := runLoop(loop)
+		if err != nil {
+			return 0, err
+		}
+		times = append(times, v)
+	}
+	slices.Sort(times)
+	return times[len(times)/2], nil
 }
 
 func runLoop(loop string) (float64, error) {
