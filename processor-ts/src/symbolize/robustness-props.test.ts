@@ -32,28 +32,31 @@ const WORKER_HEAP_MB = 256;
 const MAX_EXTERNAL_BYTES = 128 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// The engine, as plain JavaScript for the worker: src/symbolize transpiled (types stripped) into
-// a directory under node_modules/.cache, so bare imports resolve as they do for the sources.
+// The engine, as plain JavaScript for the worker: src/symbolize and the generated WebAssembly
+// modules it imports (src/gen/wasm) transpiled (types stripped) into a directory under
+// node_modules/.cache, laid out as in src/, so relative and bare imports resolve as they do for
+// the sources.
 
 function transpileSymbolizer(): string {
-  const out = join(HERE, '..', '..', 'node_modules', '.cache', 'ebpf-otel-robustness', `${process.pid}-${Date.now()}`);
+  const src = join(HERE, '..');
+  const out = join(src, '..', 'node_modules', '.cache', 'ebpf-otel-robustness', `${process.pid}-${Date.now()}`);
   const walk = (dir: string): string[] =>
     readdirSync(dir).flatMap((n) => {
       const p = join(dir, n);
       return statSync(p).isDirectory() ? (n === 'testdata' ? [] : walk(p)) : [p];
     });
-  for (const src of walk(HERE)) {
-    if (!src.endsWith('.ts') || src.endsWith('.test.ts') || src.endsWith('.d.ts')) continue;
-    const js = ts.transpileModule(readFileSync(src, 'utf8'), {
+  for (const file of [...walk(HERE), ...walk(join(src, 'gen', 'wasm'))]) {
+    if (!file.endsWith('.ts') || file.endsWith('.test.ts') || file.endsWith('.d.ts')) continue;
+    const js = ts.transpileModule(readFileSync(file, 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false, isolatedModules: true },
-      fileName: src,
+      fileName: file,
     }).outputText;
-    const dest = join(out, relative(HERE, src)).replace(/\.ts$/, '.js');
+    const dest = join(out, relative(src, file)).replace(/\.ts$/, '.js');
     mkdirSync(dirname(dest), { recursive: true });
     writeFileSync(dest, js);
   }
   writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
-  return out;
+  return join(out, 'symbolize');
 }
 
 const WORKER_SRC = `
@@ -440,7 +443,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   await runner?.close();
-  if (mod) rmSync(mod, { recursive: true, force: true });
+  if (mod) rmSync(dirname(mod), { recursive: true, force: true }); // the whole transpiled tree
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
