@@ -334,6 +334,12 @@ static __always_inline __u64 switch_time(__u64 *now)
 static __always_inline void record_out(void *ctx, struct task_struct *prev, struct offcpu_start *s, bool defer,
 				       __u64 *now, bool btf)
 {
+	/* The block starts before any walk below: the walk runs on prev's
+	 * time, while what it blocks on (a timer, a wakeup) is already
+	 * armed, so reading the clock after it would leave the walk out of
+	 * the block, by hundreds of microseconds on a slow machine. */
+	__u64 ts = switch_time(now);
+
 	/* A long block still waiting for its user stack, and the task blocks
 	 * again in the same syscall: walk now and count it, and the new
 	 * block has the same user stack. */
@@ -347,7 +353,7 @@ static __always_inline void record_out(void *ctx, struct task_struct *prev, stru
 		if (user_stacks && !defer)
 			user_stack(ctx, s, btf);
 	}
-	s->ts = switch_time(now);
+	s->ts = ts;
 	s->epoch = ctl_get(CTL_EPOCH);
 	s->kern_stack_id = -1;
 	s->kern_hash = 0;

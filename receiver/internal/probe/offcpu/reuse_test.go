@@ -31,7 +31,7 @@ func TestReusedWalksExact(t *testing.T) {
 	}
 	bin := testenv.CC(t, t.TempDir(), "samesp", "-O0", "-g", "-no-pie", "-fno-omit-frame-pointer", "testdata/samesp.c")
 	sym := symbolize(t, bin)
-	const n, long = 25, 50 * time.Millisecond
+	const n, long = 25, 100 * time.Millisecond
 	for _, every := range []bool{false, true} {
 		t.Run("walk_every_time="+strconv.FormatBool(every), func(t *testing.T) {
 			u := unwind.New(unwind.Config{TableBytes: 64 << 20, MaxTables: 1024, MaxProcesses: 1024})
