@@ -64,6 +64,10 @@ func run() error {
 	}
 	defer restore()
 
+	floor, err := statsFloor()
+	if err != nil {
+		return fmt.Errorf("measuring what BPF statistics add per run: %w", err)
+	}
 	phase := time.Duration(*seconds * float64(time.Second))
 	warm := min(time.Duration(*warmup*float64(time.Second)), phase/2)
 	fmt.Printf("\nWhole default pipeline (scripts/start.sh, config/default.yaml) vs perf record -F 19 -a -g\n")
@@ -78,7 +82,7 @@ func run() error {
 			w.start()
 			time.Sleep(2 * time.Second) // let the workload ramp up before measuring
 		}
-		r, err := runOurs(dir, state, phase, warm)
+		r, err := runOurs(dir, state, phase, warm, floor)
 		if err == nil && *withPerf {
 			var p *result
 			if p, err = runPerf(dir, state, phase); err == nil {
@@ -95,6 +99,6 @@ func run() error {
 			return err
 		}
 	}
-	report(results)
+	report(results, floor)
 	return nil
 }

@@ -46,6 +46,10 @@ type result struct {
 	ownCalls       float64
 	ownSwitches    int64
 	ownErr         error
+	// BPF time less the statistics' own share of every run (statsFloor)
+	// and less the part inside our processes: what a node with the
+	// statistics off spends.
+	bpfDeployed, bpfDeployedSteady time.Duration
 }
 
 // sliceLen is the length of one slice of the timeline: three collection
@@ -102,7 +106,7 @@ func freePort() (int, error) {
 }
 
 // runOurs runs npm start's script with its default config for one phase.
-func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
+func runOurs(dir, state string, phase, warm, floor time.Duration) (*result, error) {
 	base := filepath.Join(dir, state+"-ours")
 	out, runDir, prof := filepath.Join(base, "out"), filepath.Join(base, "run"), filepath.Join(base, "cpuprof")
 	for _, d := range []string{out, runDir, prof} {
@@ -222,20 +226,24 @@ func runOurs(dir, state string, phase, warm time.Duration) (*result, error) {
 	if *cpuProf {
 		r.split, r.splitErr = readCPUProfile(prof, side, s0.monoUS, s1.monoUS)
 	}
+	steadyProgs := map[string]bpfStat{}
+	for k, v := range s1.bpf {
+		steadyProgs[k] = bpfStat{runtime: v.runtime - sw.bpf[k].runtime, runs: v.runs - sw.bpf[k].runs}
+	}
+	deployed, deployedSteady := lessFloor(r.bpfProgs, floor), lessFloor(steadyProgs, floor)
+	r.bpfDeployed, r.bpfDeployedSteady = bpfTotal(deployed), bpfTotal(deployedSteady)
 	// Read after the stop: the collector has flushed its last interval.
 	series, err := syscallSeries(filepath.Join(out, "metrics.jsonl"), map[int]bool{coll: true, side: true})
 	if err != nil {
 		r.ownErr = err
 		return r, nil
 	}
-	steadyProgs := map[string]bpfStat{}
-	for k, v := range s1.bpf {
-		steadyProgs[k] = bpfStat{runtime: v.runtime - sw.bpf[k].runtime, runs: v.runs - sw.bpf[k].runs}
-	}
 	// A thread that exited takes its switches with it: never below zero.
 	r.ownCalls, r.ownSwitches = ownCalls(series, s0.at, s1.at), max(s1.ctxt-s0.ctxt, 0)
 	r.own = min(ownBPF(r.ownCalls, r.ownSwitches, r.bpfProgs), r.bpf)
 	r.ownSteady = min(ownBPF(ownCalls(series, sw.at, s1.at), max(s1.ctxt-sw.ctxt, 0), steadyProgs), r.bpfSteady)
+	r.bpfDeployed -= min(ownBPF(r.ownCalls, r.ownSwitches, deployed), r.bpfDeployed)
+	r.bpfDeployedSteady -= min(ownBPF(ownCalls(series, sw.at, s1.at), max(s1.ctxt-sw.ctxt, 0), deployedSteady), r.bpfDeployedSteady)
 	return r, nil
 }
 

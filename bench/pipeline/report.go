@@ -19,7 +19,7 @@ func share(d, wall time.Duration) float64 {
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
-func report(rs []*result) {
+func report(rs []*result, floor time.Duration) {
 	fmt.Println()
 	fmt.Printf("%-5s %-11s %9s %9s %9s %8s %9s %8s %11s %11s %10s %6s %s\n", "state", "tool", "collector", "sidecar", "BPF",
 		"share", "steady", "goal", "RSS coll", "RSS side", "exported", "busy", "load")
@@ -65,6 +65,13 @@ func report(rs []*result) {
 			fmt.Printf("\n%s: BPF run inside the collector and the sidecar (in their CPU already, left out of the share once): %.2f s of %.2f s (%.0f system calls, %d switches)\n",
 				r.state, r.own.Seconds(), r.bpf.Seconds(), r.ownCalls, r.ownSwitches)
 		}
+		var runs uint64
+		for _, p := range r.bpfProgs {
+			runs += p.runs
+		}
+		fmt.Printf("%s: as deployed (BPF statistics off): share %.3f%%, steady %.3f%%; BPF %.2f s, the statistics' %.0f ns a run × %d runs left out\n",
+			r.state, share(r.coll+r.side+r.bpfDeployed, r.wall), share(r.collSteady+r.sideSteady+r.bpfDeployedSteady, r.wall-r.warm),
+			bpfTotal(lessFloor(r.bpfProgs, floor)).Seconds(), float64(floor.Nanoseconds()), runs)
 		fmt.Printf("%s: sidecar threads (CPU s):", r.state)
 		for _, k := range sortedKeys(r.sideThreads) {
 			if k != "total" {
@@ -106,6 +113,7 @@ func report(rs []*result) {
 		}
 		fmt.Println()
 	}
+	fmt.Printf("BPF statistics' own time per program run (an empty program on sys_enter, this run): %d ns\n", floor.Nanoseconds())
 	fmt.Println("goals: busy ≤ 1 % (steady ≤ 0.5 %), idle ≤ 0.3 %, sidecar steady RSS ≤ 150 MiB, collector ≤ 100 MiB")
 }
 
