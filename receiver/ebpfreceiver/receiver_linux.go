@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
+	"go.opentelemetry.io/collector/consumer/xconsumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -55,8 +57,10 @@ type linuxEngine struct {
 	started   time.Time
 	lastDrain time.Time
 	health    health
-	status    collectStatus
-	features  loader.Features
+	// profiles gathers an interval's profiles (reused between intervals).
+	profiles []collected
+	status   collectStatus
+	features loader.Features
 	// privileges is this receiver's part in the process-wide capability drop.
 	privileges *loader.Lease
 	// telemetry reports the receiver's own health to the Collector.
@@ -238,6 +242,7 @@ func (e *linuxEngine) collect(ctx context.Context) {
 		iv.Logs = sl.LogRecords()
 	}
 	var collectErrs []error
+	profiles := e.profiles[:0]
 	for i := range e.sets {
 		rs := &e.sets[i]
 		iv.Profiles = iv.Profiles[:0]
@@ -250,17 +255,14 @@ func (e *linuxEngine) collect(ctx context.Context) {
 			e.logger.Info(p.Type+" profile collected", zap.Uint64("value", p.Value),
 				zap.Int("processes", p.Data.ResourceProfiles().Len()),
 				zap.Int("stacks", p.Data.Dictionary().StackTable().Len()-1))
-			if profilesNext == nil {
-				continue
-			}
-			if err := profilesNext.ConsumeProfiles(ctx, p.Data); err != nil {
-				e.health.consumeErrors++
-				e.logger.Warn("exporting the "+p.Type+" profile", zap.Error(err))
-				continue
-			}
-			rs.exported[p.Type] += p.Value
+			profiles = append(profiles, collected{set: rs, Profile: p})
 		}
 	}
+	e.profiles = profiles
+	if profilesNext != nil && len(profiles) > 0 {
+		e.exportProfiles(ctx, profilesNext, profiles)
+	}
+	clear(e.profiles)
 	e.status.report(errors.Join(collectErrs...))
 	if metricsNext != nil && sm.Metrics().Len() > 0 {
 		if err := metricsNext.ConsumeMetrics(ctx, md); err != nil {
@@ -277,6 +279,28 @@ func (e *linuxEngine) collect(ctx context.Context) {
 	e.cache.Sweep()
 	e.lastDrain = now
 	e.publish()
+}
+
+// exportProfiles hands the interval's profiles on as one batch (see
+// mergeInterval) and credits each type's value once the pipeline took it.
+func (e *linuxEngine) exportProfiles(ctx context.Context, next xconsumer.Profiles, ps []collected) {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Type
+	}
+	what := "the " + strings.Join(names, ", ") + " profiles"
+	batch, err := mergeInterval(ps)
+	if err == nil {
+		err = next.ConsumeProfiles(ctx, batch)
+	}
+	if err != nil {
+		e.health.consumeErrors++
+		e.logger.Warn("exporting "+what, zap.Error(err))
+		return
+	}
+	for _, p := range ps {
+		p.set.exported[p.Type] += p.Value
+	}
 }
 
 func (e *linuxEngine) shutdown(ctx context.Context) error {
