@@ -11,13 +11,10 @@ gen_files() {
 		echo receiver/internal/syscallnames/tables.go
 		# mdatagen's output for the receiver, the processors and the exporters.
 		find processor exporter receiver/ebpfreceiver -path '*/internal/metadata*/generated_*' -o -name 'generated_*_test.go' -o -name documentation.md
-		# The symbolizer's WebAssembly and its base64 module (scripts/gen-wasm.sh).
-		find processor-ts/src/gen/wasm -name '*.wasm' -o -name '*-wasm.ts'
 	} | sort
 }
 gen_files | while read -r f; do mkdir -p "$snap/$(dirname "$f")"; cp "$f" "$snap/$f"; done
 go generate ./receiver/... ./processor/... ./exporter/...
-scripts/gen-wasm.sh
 status=0
 while read -r f; do
 	if [ ! -f "$snap/$f" ]; then echo "check-generated: $f is new: commit it" >&2; status=1

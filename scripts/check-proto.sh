@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the proto outputs into a temporary directory and fails (exit 1)
-# if any differs from what is in the tree (processor-ts/src/gen/wasm is
-# scripts/gen-wasm.sh's, checked by scripts/check-generated.sh).
+# if any differs from what is in the tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)

@@ -12,13 +12,11 @@ COLLECTOR_RELEASE=v0.165.0
 # sidecar image copies the same binary.
 NODE_RELEASE=24.22.3
 # clang-14 compiles the eBPF programs: the committed objects are its output,
-# byte for byte (scripts/check-generated.sh), so the version is pinned. It also
-# compiles the symbolizer's WebAssembly (scripts/gen-wasm.sh), linked by lld-14's
-# wasm-ld.
+# byte for byte (scripts/check-generated.sh), so the version is pinned.
 # mmdebstrap, podman, runc and cpio build and run the container images
 # (scripts/images.sh, test/pod); qemu, busybox-static and cpio boot the
 # kernel matrix's guests (scripts/kernel-matrix.sh).
-APT_PACKAGES=(clang-14 lld-14 clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium xz-utils mmdebstrap podman runc cpio
+APT_PACKAGES=(clang-14 clang llvm libbpf-dev bpftool gcc g++ make linux-perf iproute2 util-linux libcap2-bin binutils libc6-dbg chromium xz-utils mmdebstrap podman runc cpio
 	qemu-system-x86 busybox-static)
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }

@@ -8,9 +8,7 @@
 // tool's CPU time (user + system, from the kernel's rusage of the child),
 // wall time and peak RSS, medians over alternating rounds, the ratio
 // llvm CPU / ours CPU (≥ 1 means ours is at least as fast), and how many
-// answers differ from llvm-symbolizer's. With -wasm (the default), our
-// command also runs with its WebAssembly readers on (off by default), in the
-// same alternation. Other work on the machine slows
+// answers differ from llvm-symbolizer's. Other work on the machine slows
 // both; the load average is printed with the figures. With -baseline DIR
 // (another build's processor-ts directory, e.g. a worktree of an older
 // commit after `npm run build`), that build's command runs in the same
@@ -39,7 +37,6 @@ var (
 	seed   = flag.Int64("seed", 14, "seed of the address generator")
 	bins   = flag.String("bins", "", "comma-separated binaries (default: libc, read with its debug file found by build ID, and Debian's /usr/bin/node, else the node on PATH)")
 	base   = flag.String("baseline", "", "processor-ts directory of another build, run alternately with ours (its bin/ebpf-otel-sidecar.js)")
-	wasm   = flag.Bool("wasm", true, "also run ours with its WebAssembly readers on (EBPF_OTEL_SYMBOLIZE_WASM=1), in the same alternation")
 )
 
 func main() {
@@ -95,30 +92,23 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", bin, err)
 		}
-		var ours, ref, before, nat []sample
+		var ours, ref, before []sample
 		for r := 0; r < *rounds; r++ {
-			o, err := measure(input, nil, "node", sidecar, "symbolize", "--obj", bin)
+			o, err := measure(input, "node", sidecar, "symbolize", "--obj", bin)
 			if err != nil {
 				return fmt.Errorf("ours on %s: %w", bin, err)
 			}
-			l, err := measure(input, nil, llvm, "--inlining", "--demangle", "--obj="+bin)
+			l, err := measure(input, llvm, "--inlining", "--demangle", "--obj="+bin)
 			if err != nil {
 				return fmt.Errorf("llvm-symbolizer on %s: %w", bin, err)
 			}
 			ours, ref = append(ours, o), append(ref, l)
 			if baseline != "" {
-				b, err := measure(input, nil, "node", baseline, "symbolize", "--obj", bin)
+				b, err := measure(input, "node", baseline, "symbolize", "--obj", bin)
 				if err != nil {
 					return fmt.Errorf("baseline on %s: %w", bin, err)
 				}
 				before = append(before, b)
-			}
-			if *wasm {
-				w, err := measure(input, []string{"EBPF_OTEL_SYMBOLIZE_WASM=1"}, "node", sidecar, "symbolize", "--obj", bin)
-				if err != nil {
-					return fmt.Errorf("ours with WebAssembly on %s: %w", bin, err)
-				}
-				nat = append(nat, w)
 			}
 		}
 		oc, lc := median(ours, func(s sample) float64 { return s.cpu.Seconds() }), median(ref, func(s sample) float64 { return s.cpu.Seconds() })
@@ -133,13 +123,6 @@ func run() error {
 				"  baseline "+*base, bc, "", median(before, func(s sample) float64 { return s.wall.Seconds() }), "",
 				median(before, func(s sample) float64 { return float64(s.rssKiB) / 1024 }), "", lc/bc,
 				differing(ours[0].out, before[0].out), *count)
-		}
-		if *wasm {
-			wc := median(nat, func(s sample) float64 { return s.cpu.Seconds() })
-			fmt.Printf("%-46s | %8.2fs | %9s | %8.2fs | %9s | %5.0f MiB | %8s | %9.2fx | %d of %d differ from ours\n",
-				"  ours, WebAssembly readers on", wc, "", median(nat, func(s sample) float64 { return s.wall.Seconds() }), "",
-				median(nat, func(s sample) float64 { return float64(s.rssKiB) / 1024 }), "", lc/wc,
-				differing(ours[0].out, nat[0].out), *count)
 		}
 	}
 	return nil
@@ -188,13 +171,10 @@ func randomTextAddresses(bin string, n int, seed int64) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// measure runs one process (with env added to ours) with input on stdin and takes its CPU time and
+// measure runs one process with input on stdin and takes its CPU time and
 // peak RSS from the kernel's rusage of the child.
-func measure(input []byte, env []string, name string, args ...string) (sample, error) {
+func measure(input []byte, name string, args ...string) (sample, error) {
 	cmd := exec.Command(name, args...)
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
 	cmd.Stdin = bytes.NewReader(input)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -32,10 +32,9 @@ const WORKER_HEAP_MB = 256;
 const MAX_EXTERNAL_BYTES = 128 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// The engine, as plain JavaScript for the worker: src/symbolize and the generated WebAssembly
-// modules it imports (src/gen/wasm) transpiled (types stripped) into a directory under
-// node_modules/.cache, laid out as in src/, so relative and bare imports resolve as they do for
-// the sources.
+// The engine, as plain JavaScript for the worker: src/symbolize transpiled (types stripped) into
+// a directory under node_modules/.cache, laid out as in src/, so relative and bare imports
+// resolve as they do for the sources.
 
 function transpileSymbolizer(): string {
   const src = join(HERE, '..');
@@ -45,7 +44,7 @@ function transpileSymbolizer(): string {
       const p = join(dir, n);
       return statSync(p).isDirectory() ? (n === 'testdata' ? [] : walk(p)) : [p];
     });
-  for (const file of [...walk(HERE), ...walk(join(src, 'gen', 'wasm'))]) {
+  for (const file of walk(HERE)) {
     if (!file.endsWith('.ts') || file.endsWith('.test.ts') || file.endsWith('.d.ts')) continue;
     const js = ts.transpileModule(readFileSync(file, 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false, isolatedModules: true },

@@ -2,7 +2,6 @@ import { Reader } from '../reader.js';
 import { DW_FORM_implicit_const } from './constants.js';
 import { DwarfError } from '../types.js';
 import { I32Builder } from './growable.js';
-import { nativeDwarf } from '../native/dwarf.js';
 
 /**
  * Abbreviation table packed into one Int32Array: at each abbreviation's header index h,
@@ -25,10 +24,6 @@ export class AbbrevTable {
     this.sparse = sparse;
   }
 
-  /** The code index below DENSE_MAX, and whether larger codes exist (the native walk's view). */
-  get dense(): Int32Array { return this.denseIndex; }
-  get hasSparse(): boolean { return this.sparse !== undefined; }
-
   /** Header index of abbreviation `code` in `data`. */
   find(code: number): number {
     const h = code < this.denseIndex.length ? this.denseIndex[code]! - 1 : (this.sparse?.get(code) ?? -1);
@@ -37,13 +32,6 @@ export class AbbrevTable {
   }
 
   static parse(buf: Buffer, offset: number): AbbrevTable {
-    const nat = nativeDwarf()?.abbrevs(buf, offset);
-    if (nat) return new AbbrevTable(nat.data, nat.consts, nat.dense, nat.sparse);
-    return AbbrevTable.parseJs(buf, offset);
-  }
-
-  /** The TypeScript parser (the native one's twin, and its fallback). */
-  static parseJs(buf: Buffer, offset: number): AbbrevTable {
     // One cursor, no closure: a LEB128 reader closing over a mutable position kept that position
     // in a heap context, read and written per value.
     const r = new Reader(buf, offset);

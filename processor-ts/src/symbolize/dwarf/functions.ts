@@ -7,7 +7,6 @@ import { readRanges } from './ranges.js';
 import { siblingTags, skipDie, skipped, skipPrograms } from './skipsize.js';
 import type { DwarfSections } from './sections.js';
 import { abbrevsOf, refTarget, type Unit } from './unit.js';
-import { nativeDwarf, type WalkRecords } from '../native/dwarf.js';
 
 /**
  * Type DIEs whose children (members, enumerators, parameters) the walk jumps over by
@@ -91,25 +90,11 @@ function walkUnit(u: Unit, sec: DwarfSections): void {
   const { ops, start } = skipPrograms(abbrevs, u, wantSibling);
   S.dieOff.reset(); S.parent.reset(); S.cf.reset(); S.cl.reset(); S.cc.reset();
   S.ivLo.reset(); S.ivHi.reset(); S.ivOwner.reset();
-  const recs = nativeDwarf()?.walkUnit(sec.info, u, abbrevs, ops, start, wantSibling.tags);
-  if (recs !== undefined && recs !== 'decline') addRecords(recs, u, sec);
-  else walkUnitJs(u, sec, abbrevs, ops, start);
+  walkDies(u, sec, abbrevs, ops, start);
 }
 
-/** The records of the native walk, into the scratch columns with their address ranges resolved. */
-function addRecords(recs: WalkRecords, u: Unit, sec: DwarfSections): void {
-  const { f64, i32 } = recs;
-  for (let i = 0; i < recs.n; i++) {
-    const f = 8 * i, k = 16 * i + 8;
-    S.dieOff.push(f64[f]!);
-    S.parent.push(i32[k]!);
-    S.cf.push(i32[k + 1]!); S.cl.push(i32[k + 2]!); S.cc.push(i32[k + 3]!);
-    addRanges(i, i32[k + 4]!, f64[f + 1]!, i32[k + 5]!, f64[f + 2]!, i32[k + 6]!, f64[f + 3]!, u, sec);
-  }
-}
-
-/** The TypeScript walk (the native one's twin, and its fallback). */
-function walkUnitJs(u: Unit, sec: DwarfSections, abbrevs: AbbrevTable, ops: Int32Array, start: Int32Array): void {
+/** The DIE walk proper: records into S, other DIEs stepped over by their skip program. */
+function walkDies(u: Unit, sec: DwarfSections, abbrevs: AbbrevTable, ops: Int32Array, start: Int32Array): void {
   const d = abbrevs.data;
   const buf = sec.info, end = u.end;
   const r = new Reader(buf, u.dieStart, end);

@@ -1,19 +1,37 @@
 import type { Reader } from '../reader.js';
-import { type LineParams, type LineRows, nativeDwarf } from '../native/dwarf.js';
 import { F64Builder, U32Builder } from './growable.js';
 
-export type ProgramParams = LineParams;
-export type { LineRows };
+/** Header fields the line-number state machine needs. */
+export interface ProgramParams {
+  readonly version: number;
+  readonly minInst: number;
+  readonly lineBase: number;
+  readonly lineRange: number;
+  readonly opcodeBase: number;
+  /** Operand counts of the standard opcodes, indexed by opcode. */
+  readonly stdLens: Uint8Array;
+}
+
+/** Decoded rows and sequences (rows [seqFirst, seqLast) cover [seqLo, seqHi)), in program order. */
+export interface LineRows {
+  n: number;
+  addr: Float64Array;
+  file: Uint32Array;
+  line: Uint32Array;
+  column: Uint32Array;
+  q: number;
+  seqLo: Float64Array;
+  seqHi: Float64Array;
+  seqFirst: Uint32Array;
+  seqLast: Uint32Array;
+}
 
 /**
- * Runs the line-number program from `r.pos` to `end`: natively when the WebAssembly reader is
- * available and the program defines no files, else decodeProgramJs. The rows are scratch
- * (linear memory or `out`), valid until the next call.
+ * Runs the line-number program from `r.pos` to `end` (decodeRows). The rows are scratch (`out`),
+ * valid until the next call.
  */
 export function decodeProgram(r: Reader, end: number, p: ProgramParams, defineFile: (name: string, dir: number) => void): LineRows {
-  const res = nativeDwarf()?.lineProgram(r.buf, r.pos, end, p);
-  if (res !== undefined && res !== 'decline') return res;
-  decodeProgramJs(r, end, p, defineFile);
+  decodeRows(r, end, p, defineFile);
   const rows = JS_ROWS;
   rows.n = out.rows; rows.addr = out.addr; rows.file = out.file; rows.line = out.line; rows.column = out.column;
   rows.q = out.seqLo.n; rows.seqLo = out.seqLo.a; rows.seqHi = out.seqHi.a; rows.seqFirst = out.seqFirst.a; rows.seqLast = out.seqLast.a;
@@ -51,7 +69,7 @@ function grow(): void {
  * sooner (and deoptimises less) than the whole table constructor did.
  * `defineFile` receives DW_LNE_define_file entries (DWARF < 5).
  */
-export function decodeProgramJs(r: Reader, end: number, p: ProgramParams, defineFile: (name: string, dir: number) => void): void {
+function decodeRows(r: Reader, end: number, p: ProgramParams, defineFile: (name: string, dir: number) => void): void {
   const { version, minInst, lineBase, lineRange, opcodeBase, stdLens } = p;
   const buf = r.buf;
   const constAddPc = Math.floor((255 - opcodeBase) / lineRange) * minInst;

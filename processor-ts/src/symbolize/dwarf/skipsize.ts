@@ -5,7 +5,6 @@ import { I32Builder } from './growable.js';
 import { Reader } from '../reader.js';
 import { DwarfError } from '../types.js';
 import { refTarget } from './unit.js';
-import { nativeDwarf } from '../native/dwarf.js';
 
 /** Byte size of a form whose size does not depend on the data, or -1. */
 export function fixedFormSize(form: number, u: FormUnit): number {
@@ -50,38 +49,20 @@ const cache = new WeakMap<AbbrevTable, { key: number; progs: SkipPrograms }>();
 const OPS = new I32Builder(4096);
 
 /** Which abbreviations' programs report DW_AT_sibling: those with children and one of `tags`. */
-export interface SiblingTags {
-  readonly tags: Int32Array;
-  (tag: number, hasChildren: boolean): boolean;
-}
-
-/** A SiblingTags for `tags`. */
-export function siblingTags(tags: readonly number[]): SiblingTags {
+export function siblingTags(tags: readonly number[]): (tag: number, hasChildren: boolean) => boolean {
   const set = new Set(tags);
-  return Object.assign((tag: number, kids: boolean) => kids && set.has(tag), { tags: Int32Array.from(tags) });
+  return (tag: number, kids: boolean) => kids && set.has(tag);
 }
 
 /**
  * Skip programs of every abbreviation of `t` for units shaped like `u`. `wantSibling(tag,
  * hasChildren)` says for which abbreviations the program reports DW_AT_sibling (the walk jumps
- * over those DIEs' children); given as SiblingTags, the native builder may run.
+ * over those DIEs' children).
  */
-export function skipPrograms(t: AbbrevTable, u: FormUnit, wantSibling: SiblingTags | ((tag: number, hasChildren: boolean) => boolean)): SkipPrograms {
+export function skipPrograms(t: AbbrevTable, u: FormUnit, wantSibling: (tag: number, hasChildren: boolean) => boolean): SkipPrograms {
   const key = u.addrSize * 1000 + u.offsetSize * 10 + Math.min(u.version, 3);
   const hit = cache.get(t);
   if (hit && hit.key === key) return hit.progs;
-  const nat = 'tags' in wantSibling ? nativeDwarf() : undefined;
-  if (nat) {
-    const progs = nat.skipPrograms(t.data, u.version, u.addrSize, u.offsetSize, (wantSibling as SiblingTags).tags);
-    cache.set(t, { key, progs });
-    return progs;
-  }
-  return skipProgramsJs(t, u, wantSibling, key);
-}
-
-/** The TypeScript builder (the native one's twin, and its fallback). */
-export function skipProgramsJs(t: AbbrevTable, u: FormUnit, wantSibling: (tag: number, hasChildren: boolean) => boolean,
-  key = u.addrSize * 1000 + u.offsetSize * 10 + Math.min(u.version, 3)): SkipPrograms {
   const d = t.data;
   const start = new Int32Array(d.length);
   const ops = OPS.reset();

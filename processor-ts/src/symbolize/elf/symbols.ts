@@ -1,6 +1,5 @@
 import { LITTLE_ENDIAN, upperBoundMinus1 } from '../reader.js';
 import { type ElfFile, type SectionHeader, SHT_DYNSYM, SHT_SYMTAB } from './elf.js';
-import { type BuiltIndex, nativeSymbolIndex } from '../native/symbols.js';
 import { type ByteSource, cstrIn } from './paged.js';
 
 const STT_NOTYPE = 0;
@@ -48,7 +47,7 @@ export class SymbolIndex {
     const data = sec ? elf.sectionData(sec) : undefined;
     const strSec = sec ? elf.sections[sec.link] : undefined;
     this.strtab = elf.sectionSource(strSec);
-    const built = (data && nativeSymbolIndex(data, elf.is64)) || buildIndex(data, elf.is64);
+    const built = buildIndex(data, elf.is64);
     this.addrs = built.addrs;
     this.sizes = built.sizes;
     this.nameOffs = built.nameOffs;
@@ -103,9 +102,20 @@ export class SymbolIndex {
   }
 }
 
+/** A symbol index's columns: one symbol per address, in address order. */
+export interface BuiltIndex {
+  addrs: Float64Array;
+  sizes: Float64Array;
+  nameOffs: Uint32Array;
+  fileNames: Int32Array;
+  count: number;
+  /** String-table offsets of the STT_FILE symbols, in table order (fileNames index them). */
+  fileNameOffs: Uint32Array;
+}
+
 /**
- * Builds the index in TypeScript (the native builder's twin, and its fallback): filters the
- * table, orders it by address (stable) and keeps the best symbol of each address.
+ * Builds the index: filters the table, orders it by address (stable) and keeps the best symbol
+ * of each address.
  */
 export function buildIndex(data: Buffer | undefined, is64: boolean): BuiltIndex {
   const fileNameOffs: number[] = [];
