@@ -34,7 +34,9 @@ export class SymbolIndex {
   private readonly fileNames: Int32Array;
   /** The string table: held, or read a page at a time from the file (node's is 12 MB). */
   private readonly strtab: ByteSource;
-  private readonly files: string[] = [];
+  /** String-table offsets of the STT_FILE symbols (fileNames index them), and their names once read. */
+  private readonly fileNameOffs: Uint32Array;
+  private readonly files: Array<string | undefined>;
   /** Decoded names by symbol index (allocated on first use). */
   private nameCache: Array<string | undefined> | undefined;
 
@@ -53,7 +55,10 @@ export class SymbolIndex {
     this.nameOffs = built.nameOffs;
     this.fileNames = built.fileNames;
     this.count = built.count;
-    for (let i = 0; i < built.fileNameOffs.length; i++) this.files.push(cstrIn(this.strtab, built.fileNameOffs[i]!) ?? '');
+    // File names are read when a hit asks for one: node's table has 2,710 of them, scattered
+    // over its 7.5 MB string table, and a run of 20,000 addresses reads a few hundred.
+    this.fileNameOffs = built.fileNameOffs;
+    this.files = new Array<string | undefined>(built.fileNameOffs.length);
   }
 
   /** Index of the symbol covering `addr`, or -1. */
@@ -78,14 +83,18 @@ export class SymbolIndex {
   /** STT_FILE name preceding symbol `i` (undefined when none). */
   fileOf(i: number): string | undefined {
     const f = this.fileNames[i]!;
-    return f >= 0 ? this.files[f] : undefined;
+    return f >= 0 ? this.file(f) : undefined;
+  }
+
+  private file(f: number): string {
+    return (this.files[f] ??= cstrIn(this.strtab, this.fileNameOffs[f]!) ?? '');
   }
 
   lookup(addr: number): SymbolHit | undefined {
     const i = this.indexOf(addr);
     if (i < 0) return undefined;
     const f = this.fileNames[i]!;
-    return { name: this.name(i), addr: this.addrs[i]!, size: this.sizes[i]!, file: f >= 0 ? this.files[f] : undefined };
+    return { name: this.name(i), addr: this.addrs[i]!, size: this.sizes[i]!, file: f >= 0 ? this.file(f) : undefined };
   }
 
   /** Function-like ranges [addr, addr+size) with non-zero size, for test/bench sampling. */
