@@ -44,7 +44,8 @@ export async function runSymbolize(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   if (!values.obj) { io.error(`${USAGE}\n`); return 2; }
-  const symbolizer = new ObjectSymbolizer(values['debug-dir'] ? { debugDirs: values['debug-dir'] } : {});
+  // One process, one file, addresses that mostly come once: results are not kept per address.
+  const symbolizer = new ObjectSymbolizer({ rememberResults: false, ...(values['debug-dir'] ? { debugDirs: values['debug-dir'] } : {}) });
   let ctx;
   try {
     ctx = await symbolizer.load(values.obj);

@@ -39,13 +39,16 @@ export class ObjectContext {
    */
   private results = new Map<number, SymbolizeResult>();
   private older = new Map<number, SymbolizeResult>();
+  /** Whether results are kept per address (ObjectSymbolizerOptions.rememberResults). */
+  private readonly rememberResults: boolean;
   /** The Go pclntab: undefined until first needed, null when the object has none. */
   private goTable: GoPclntab | null | undefined;
   /** Why the Go pclntab could not be used, if the object looked like Go. */
   goError: string | undefined;
 
-  constructor(opts: { path: string; key: string; elf: ElfFile; debugElf?: ElfFile | undefined; debugPath?: string | undefined }) {
+  constructor(opts: { path: string; key: string; elf: ElfFile; debugElf?: ElfFile | undefined; debugPath?: string | undefined; rememberResults?: boolean }) {
     this.path = opts.path;
+    this.rememberResults = opts.rememberResults ?? true;
     this.key = opts.key;
     this.elf = opts.elf;
     this.debugElf = opts.debugElf;
@@ -212,6 +215,7 @@ export class ObjectContext {
   }
 
   private remember(va: number, r: SymbolizeResult): void {
+    if (!this.rememberResults) return;
     if (this.results.size >= RESULT_CACHE_MAX / 2) { this.older = this.results; this.results = new Map(); }
     this.results.set(va, r);
   }

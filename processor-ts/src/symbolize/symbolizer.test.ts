@@ -33,6 +33,18 @@ describe('Symbolizer', () => {
     expect(chain.every((f) => f.line > 0)).toBe(true);
   });
 
+  it('gives the same results without keeping them per address (rememberResults: false)', async () => {
+    const kept = new ObjectSymbolizer({ separateDebug: false });
+    const once = new ObjectSymbolizer({ separateDebug: false, rememberResults: false });
+    const [a, b] = [await kept.load(fx.exe), await once.load(fx.exe)];
+    const base = symAddr(fx.exe, 'work');
+    const addrs = Array.from({ length: 48 }, (_, i) => asVirtualAddress(base + i));
+    expect(once.symbolizeVaddrs(b, addrs)).toEqual(kept.symbolizeVaddrs(a, addrs));
+    expect(once.symbolizeVaddrs(b, addrs)).toEqual(kept.symbolizeVaddrs(a, addrs));
+    // Both parsed the same tables; only the kept one holds a result per address (200 bytes each).
+    expect(a.byteSize - b.byteSize).toBe(48 * 200);
+  });
+
   it('caches contexts by build ID / inode and evicts by byte budget', async () => {
     const s = new ObjectSymbolizer();
     const a = await s.load(fx.exe);

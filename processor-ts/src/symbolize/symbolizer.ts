@@ -32,6 +32,13 @@ export interface ObjectSymbolizerOptions {
    * sidecar's setting, where objects stay cached for hours and memory is bounded.
    */
   readOnDemand?: boolean;
+  /**
+   * Keep each address's result for the next time it is asked (default true): the sidecar sees the
+   * same addresses every interval. The `symbolize` command turns it off: its addresses mostly come
+   * once, and keeping 20,000 results only fed the garbage collector (side by side, 11 alternating
+   * runs of 20,000 random addresses: libc 0.64 → 0.60 s, node 0.45 → 0.43 s of CPU).
+   */
+  rememberResults?: boolean;
 }
 
 /**
@@ -48,6 +55,7 @@ export class ObjectSymbolizer {
   /** File identity (dev:ino:mtime:size) → cache key. */
   private readonly byFile = new Map<string, string>();
   private reads = 0;
+  private readonly rememberResults: boolean;
 
   constructor(opts: ObjectSymbolizerOptions = {}) {
     this.debugDirs = opts.debugDirs ?? DEFAULT_DEBUG_DIRS;
@@ -56,6 +64,7 @@ export class ObjectSymbolizer {
     this.read = { onDemand: opts.readOnDemand ?? false };
     this.contexts = opts.cache ?? newObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.ns = opts.cacheNamespace ?? '';
+    this.rememberResults = opts.rememberResults ?? true;
   }
 
   /** Opens `path` (and its separate debug file, if any). Throws ElfError for unusable files. */
@@ -84,7 +93,7 @@ export class ObjectSymbolizer {
     if (cached) { this.remember(fileKey, key); return { ctx: cached, file }; }
     let debug: { path: string; elf: ElfFile } | undefined;
     if (this.separateDebug && !elf.hasDwarf()) debug = await findDebugFile(path, elf, this.debugDirs, this.maxFileSize, this.read);
-    const ctx = new ObjectContext({ path, key, elf, debugElf: debug?.elf, debugPath: debug?.path });
+    const ctx = new ObjectContext({ path, key, elf, debugElf: debug?.elf, debugPath: debug?.path, rememberResults: this.rememberResults });
     this.contexts.set(key, ctx);
     this.remember(fileKey, key);
     return { ctx, file };
