@@ -22,9 +22,17 @@ import (
 type processEvents struct {
 	tracker *procevents.Tracker
 	table   *procmaps.Cache
-	work    []chan tableEvent
+	work    []chan []tableEvent
 	done    chan error
 	workers sync.WaitGroup
+
+	// batch gathers the events of one read of the ring (the reader's
+	// goroutine only), so that an exec whose image ended later in the same
+	// read is known to be over before it is applied (see settle).
+	batch []tableEvent
+	// later is settle's scratch: the pids with an exit or exec later in
+	// the batch.
+	later map[uint32]struct{}
 
 	// syncing is closed once the workers have applied every event read
 	// before the Flush that sync requested; nil when no sync waits.
@@ -48,10 +56,13 @@ const syncTimeout = time.Second
 
 const (
 	eventWorkers = 4
-	// workerQueue bounds the events waiting per worker; beyond it the
+	// workerQueue bounds the batches waiting per worker; beyond it the
 	// reader waits and the kernel's ring buffer takes the slack (and
 	// counts what does not fit).
-	workerQueue = 256
+	workerQueue = 16
+	// maxBatch bounds the events gathered before they are handed to the
+	// workers, whether or not the ring was read to its end.
+	maxBatch = 1024
 )
 
 // startProcessEvents loads the programs and starts the goroutines that
@@ -68,24 +79,27 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 	if t.MmapErr != nil {
 		logger.Warn("mmap events unavailable: libraries are read from /proc when a sample misses", zap.Error(t.MmapErr))
 	}
-	p := &processEvents{tracker: t, table: table, done: make(chan error, 1)}
+	p := &processEvents{tracker: t, table: table, done: make(chan error, 1), later: map[uint32]struct{}{}}
 	for range eventWorkers {
-		ch := make(chan tableEvent, workerQueue)
+		ch := make(chan []tableEvent, workerQueue)
 		p.work = append(p.work, ch)
 		p.workers.Add(1)
 		go func() {
 			defer p.workers.Done()
-			for ev := range ch {
-				if ev.barrier != nil {
-					ev.barrier.Done()
-					continue
+			for evs := range ch {
+				for _, ev := range evs {
+					if ev.barrier != nil {
+						ev.barrier.Done()
+						continue
+					}
+					p.apply(ev)
 				}
-				p.apply(ev)
 			}
 		}()
 	}
 	go func() {
-		err := t.Run(p.dispatch, p.flushed)
+		err := t.Run(p.gather, p.dispatch, p.flushed)
+		p.dispatch()
 		for _, ch := range p.work {
 			close(ch)
 		}
@@ -99,8 +113,8 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 	return p, nil
 }
 
-// dispatch copies one event out of the reader's buffer to its pid's worker.
-func (p *processEvents) dispatch(ev *procevents.Event) {
+// gather copies one event out of the reader's buffer into the batch.
+func (p *processEvents) gather(ev *procevents.Event) {
 	te := tableEvent{typ: ev.Type, key: procmaps.Key{PID: ev.PID, StartTime: ev.StartTime, ExecID: ev.ExecID}, ppid: ev.PPID}
 	tx := ev.Text
 	switch ev.Type {
@@ -111,7 +125,49 @@ func (p *processEvents) dispatch(ev *procevents.Event) {
 		te.exec.Text = procmaps.Mapping{Start: tx.Start, Limit: tx.End, Offset: tx.Offset, Inode: tx.Inode,
 			Major: tx.Major, Minor: tx.Minor, Path: string(ev.Path), Perms: vmPerms(ev.ExitCode)}
 	}
-	p.work[ev.PID%eventWorkers] <- te
+	p.batch = append(p.batch, te)
+	if len(p.batch) == maxBatch {
+		p.dispatch()
+	}
+}
+
+// dispatch hands the batch to the workers, each pid's events to one
+// worker in order, in one send per worker.
+func (p *processEvents) dispatch() {
+	if len(p.batch) == 0 {
+		return
+	}
+	p.settle()
+	var parts [eventWorkers][]tableEvent
+	for _, te := range p.batch {
+		w := te.key.PID % eventWorkers
+		parts[w] = append(parts[w], te)
+	}
+	for w, part := range parts {
+		if len(part) > 0 {
+			p.work[w] <- part
+		}
+	}
+	clear(p.batch) // the strings go with the parts
+	p.batch = p.batch[:0]
+}
+
+// settle marks the execs whose image ended later in the batch: an exit
+// of the pid, or another exec, came after them. Those images are over
+// before they are applied, so the table does not read /proc for them
+// (it could only find a zombie or the next image there).
+func (p *processEvents) settle() {
+	for i := len(p.batch) - 1; i >= 0; i-- {
+		te := &p.batch[i]
+		if te.typ != procevents.Exec && te.typ != procevents.Exit {
+			continue
+		}
+		if _, ok := p.later[te.key.PID]; ok && te.typ == procevents.Exec {
+			te.exec.Ended = true
+		}
+		p.later[te.key.PID] = struct{}{}
+	}
+	clear(p.later)
 }
 
 // sync applies every process event the kernel committed so far before it
@@ -146,7 +202,7 @@ func (p *processEvents) flushed() {
 	wg := new(sync.WaitGroup)
 	wg.Add(len(p.work))
 	for _, ch := range p.work {
-		ch <- tableEvent{barrier: wg}
+		ch <- []tableEvent{{barrier: wg}}
 	}
 	go func() {
 		wg.Wait()

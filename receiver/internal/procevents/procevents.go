@@ -157,17 +157,24 @@ func Start(cfg Config) (_ *Tracker, err error) {
 
 // Run reads events and calls handle for each, in the order the kernel
 // committed them, until Close is called (then it returns ErrClosed). The
-// Event and its byte slices are reused: handle must not keep them. After
-// a Flush, flushed (if not nil) is called on Run's goroutine once every
-// event committed before the Flush was handled. Run must not be called
-// more than once at a time.
-func (t *Tracker) Run(handle func(*Event), flushed func()) error {
+// Event and its byte slices are reused: handle must not keep them.
+// drained (if not nil) is called on Run's goroutine each time the events
+// handled since its last call are all the ring held, so a caller may
+// gather a read's events and act on them together (an exec followed by
+// its exit in one read need not be read from /proc). After a Flush,
+// drained and then flushed (if not nil) are called once every event
+// committed before the Flush was handled. Run must not be called more
+// than once at a time.
+func (t *Tracker) Run(handle func(*Event), drained, flushed func()) error {
 	var rec ringbuf.Record
 	var ev Event
 	poll, got := pollInterval, false
 	for {
 		if err := t.reader.ReadInto(&rec); err != nil {
 			if errors.Is(err, ringbuf.ErrFlushed) {
+				if drained != nil {
+					drained()
+				}
 				if flushed != nil {
 					flushed()
 				}
@@ -178,6 +185,9 @@ func (t *Tracker) Run(handle func(*Event), flushed func()) error {
 				// (see proc.bpf.c): the poll takes them.
 				if got {
 					poll = pollInterval
+					if drained != nil {
+						drained()
+					}
 				} else {
 					poll = min(2*poll, idlePollInterval)
 				}

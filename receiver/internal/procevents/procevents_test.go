@@ -51,7 +51,7 @@ func startCollector(t *testing.T, cfg Config) (*Tracker, *collector) {
 			cp.Filename = append([]byte(nil), e.Filename...)
 			cp.Path = append([]byte(nil), e.Path...)
 			c.events = append(c.events, cp)
-		}, func() { c.flushed <- struct{}{} })
+		}, nil, func() { c.flushed <- struct{}{} })
 	}()
 	t.Cleanup(func() {
 		if err := tr.Close(); err != nil {

@@ -251,6 +251,12 @@ type ExecInfo struct {
 	// (Limit zero when unknown). It stands in for /proc/PID/maps when the
 	// process is gone before it could be read.
 	Text Mapping
+	// Ended says the image had already ended when its event was read: an
+	// exit or another exec of its pid came after it in the same read of
+	// the ring (most short processes). /proc can then show only a zombie,
+	// the next image or nothing, so it is not read, and subscribers are
+	// not told: no walk can find the image running any more.
+	Ended bool
 }
 
 // Exec records a new program image k and reads it at once, before it can
@@ -294,6 +300,14 @@ func (c *Cache) Exec(k Key, x ExecInfo) {
 		// Announced with what the read below finds: one event, with
 		// the libraries and the loader when it succeeds.
 		e.mappings = []Mapping{t}
+	}
+	if x.Ended {
+		// Nothing to read; its samples resolve with the event's text and
+		// its mmap events, whose build IDs are read now.
+		c.endLocked(e)
+		c.mu.Unlock()
+		c.warmBuildIDs(e)
+		return
 	}
 	e.loading = make(chan struct{})
 	c.mu.Unlock()
@@ -366,7 +380,11 @@ func (c *Cache) Mmap(k Key, m Mapping) {
 	ms, changed := withMapping(e.mappings, m)
 	if changed {
 		e.mappings = ms
-		c.announceLocked(e, ms, false)
+		// An ended image keeps the mapping for its samples; nothing
+		// runs it any more to tell subscribers about.
+		if !e.ended {
+			c.announceLocked(e, ms, false)
+		}
 	}
 	c.mu.Unlock()
 	if changed {

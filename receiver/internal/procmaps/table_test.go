@@ -467,3 +467,49 @@ func TestTableMmap(t *testing.T) {
 		t.Errorf("mmap of an unknown image read or added it: %+v", st)
 	}
 }
+
+// TestTableExecEnded: an exec whose image ended before its event was read
+// (its exit came in the same read of the ring) is not read from /proc,
+// even where /proc shows its pid (a zombie, or the next image there), and
+// subscribers hear nothing of it; it still resolves with the event's text
+// and its mmap events, and is named after the event.
+func TestTableExecEnded(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(40, 100, 0x3000, "/bin/next")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	var evs []ImageEvent
+	defer c.Subscribe(func(ev ImageEvent) { evs = append(evs, ev) })()
+	k := key(40, 100, 1)
+	c.Exec(k, ExecInfo{PPID: 2, Comm: "short", Filename: "/bin/short",
+		Text: Mapping{Start: 0x1000, Limit: 0x2000, Inode: 7}, Ended: true})
+	lib := Mapping{Start: 0x7000, Limit: 0x8000, Offset: 0x2000, Perms: "r-xp", Path: "/lib/libx.so", Inode: 9}
+	c.Mmap(k, lib)
+	c.Exit(k)
+	if st := c.Stats(); st.Refreshes != 0 || st.Unattributed != 0 {
+		t.Errorf("stats %+v: want no read and nothing unattributed", st)
+	}
+	if c.Alive(k) {
+		t.Error("an ended image is alive")
+	}
+	info, ok := c.Process(k)
+	if !ok || info.ExecutableName != "short" || info.ExecutablePath != "/bin/short" || info.PPID != 2 {
+		t.Errorf("Process = %+v, %v: want the event's identity", info, ok)
+	}
+	if got := mappedPath(c, k, 0x1800); got != "/bin/short" {
+		t.Errorf("text maps to %q", got)
+	}
+	if got := mappedPath(c, k, 0x7800); got != "/lib/libx.so" {
+		t.Errorf("library maps to %q", got)
+	}
+	if got := mappedPath(c, k, 0x3800); got != "" {
+		t.Errorf("the next image's mapping %q resolved", got)
+	}
+	for _, ev := range evs {
+		if ev.Kind == ImageStarted || ev.Kind == ImageMappingsChanged {
+			t.Errorf("subscriber told of an ended image: %+v", ev)
+		}
+	}
+	if st := c.Stats(); st.Refreshes != 0 {
+		t.Errorf("%d reads after the lookups: an ended image is never read", st.Refreshes)
+	}
+}
