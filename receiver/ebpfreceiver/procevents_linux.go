@@ -38,6 +38,9 @@ type processEvents struct {
 	// before the Flush that sync requested; nil when no sync waits.
 	syncMu  sync.Mutex
 	syncing chan struct{}
+	// syncCall serialises sync's callers (a collection, the unwinder),
+	// so each waits for a Flush of its own.
+	syncCall sync.Mutex
 }
 
 // tableEvent is an event copied out of the reader's reused buffer, or a
@@ -173,8 +176,12 @@ func (p *processEvents) settle() {
 // sync applies every process event the kernel committed so far before it
 // returns (or after syncTimeout): a collection calls it before draining the
 // probes, so that a process that exec'd and exited just before is known by
-// its exec event rather than read on its first sample, when it is gone.
+// its exec event rather than read on its first sample, when it is gone;
+// the unwinder calls it before serving a walk of a process it has not
+// heard of, which is usually a process whose exec event is still unread.
 func (p *processEvents) sync() {
+	p.syncCall.Lock()
+	defer p.syncCall.Unlock()
 	done := make(chan struct{})
 	p.syncMu.Lock()
 	p.syncing = done

@@ -132,6 +132,12 @@ func startEngine(ctx context.Context, r *ebpfReceiver) (_ engine, err error) {
 			DebugDirs:    cfg.UnwindTables.DebugDirs,
 			ProcRoot:     cfg.ProcRoot,
 			Processes:    e.cache,
+			// Set below, before any probe set starts the unwinder.
+			Sync: func() {
+				if e.procEvents != nil {
+					e.procEvents.sync()
+				}
+			},
 		})
 		env.Unwinder = e.unwinder
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/probe/cpu"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/unwind"
 )
@@ -92,24 +93,7 @@ func TestImagesCoalesced(t *testing.T) {
 // text mapping as /proc/PID/maps shows it.
 func textMapping(t *testing.T, pid int) procmaps.Mapping {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/maps")
-		if err != nil {
-			t.Fatal(err)
-		}
-		maps, err := procmaps.ParseMaps(f)
-		_ = f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range maps {
-			if m.Executable() && strings.HasSuffix(m.Path, "/sleep") {
-				return m
-			}
-		}
-	}
-	t.Fatalf("pid %d: no text mapping of sleep within 5s", pid)
-	return procmaps.Mapping{}
+	return mappingOf(t, pid, "/sleep")
 }
 
 // A batch that does not fit (unwind_procs full) writes what fits and
@@ -148,4 +132,78 @@ func TestBatchOverflowCounted(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A walk of a process the unwinder has not heard of makes it call Sync
+// first (the receiver applies its unread process events there), so the
+// process is served from its exec as the table learned it, not from a
+// read of /proc on the walk's behalf.
+func TestSyncBeforeServingUnknownProcess(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Skip(t, "needs CAP_BPF and CAP_PERFMON (run as root)")
+	}
+	spin := exec.Command("sh", "-c", "while :; do :; done")
+	if err := spin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = spin.Process.Kill(); _ = spin.Wait() }()
+	pid := spin.Process.Pid
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := mappingOf(t, pid, exe)
+	procs := procmaps.NewCache(procmaps.CacheConfig{})
+	k := procmaps.Key{PID: uint32(pid), StartTime: 1, ExecID: 1}
+	syncs := make(chan struct{}, 64)
+	u := unwind.New(unwind.Config{TableBytes: 64 << 20, MaxTables: 64, MaxProcesses: 64, Processes: procs,
+		// The exec event, applied when the unwinder asks.
+		Sync: func() {
+			if len(syncs) == 0 {
+				procs.Exec(k, procmaps.ExecInfo{Comm: "sh", Filename: exe, Text: text})
+			}
+			syncs <- struct{}{}
+		}})
+	defer u.Close()
+	p, err := cpu.Start(cpu.Config{Frequency: 99, UserStacks: true, PIDs: []uint32{uint32(pid)},
+		StackEntries: 1024, CountEntries: 1024, Unwinder: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for deadline := time.Now().Add(10 * time.Second); !u.Registered(uint32(pid)); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the spinning process was not registered")
+		}
+	}
+	if len(syncs) == 0 {
+		t.Error("served without Sync")
+	}
+	if got := procs.Stats().Refreshes; got != 1 {
+		t.Errorf("%d reads of /proc, want the exec's one", got)
+	}
+}
+
+// mappingOf waits until pid maps a file whose path ends in suffix
+// executable and returns that mapping as /proc/PID/maps shows it.
+func mappingOf(t *testing.T, pid int, suffix string) procmaps.Mapping {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/maps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps, err := procmaps.ParseMaps(f)
+		_ = f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range maps {
+			if m.Executable() && strings.HasSuffix(m.Path, suffix) {
+				return m
+			}
+		}
+	}
+	t.Fatalf("pid %d: no executable mapping of *%s within 5s", pid, suffix)
+	return procmaps.Mapping{}
 }

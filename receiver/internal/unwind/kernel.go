@@ -58,6 +58,14 @@ type Config struct {
 	// registered before its first sample. Nil: the unwinder keeps a table
 	// of its own, read on first samples and swept every second.
 	Processes *procmaps.Cache
+	// Sync, when set, applies the process events the kernel has committed
+	// so far to Processes and returns once they are (the receiver's
+	// process event reader polls its ring every 100 ms). It is called
+	// before serving requests of processes the unwinder has not heard
+	// of: usually their exec event is still on its way, and once it is
+	// applied the table knows the image (or that it already ended)
+	// instead of reading /proc for it.
+	Sync func()
 }
 
 // Stats are the unwinder's cumulative counters.
@@ -577,7 +585,11 @@ func (u *Unwinder) run() {
 			continue
 		}
 		lastScan = now
-		for i := range u.takeRequests() {
+		n := u.takeRequests()
+		if u.cfg.Sync != nil && u.unheardOf(u.reqKeys[:n]) {
+			u.cfg.Sync()
+		}
+		for i := range n {
 			u.serve(u.reqKeys[i], u.reqVals[i], now)
 		}
 		u.tids = u.takeTableRequests(u.tids[:0])
@@ -587,6 +599,18 @@ func (u *Unwinder) run() {
 		}
 		u.mu.Unlock()
 	}
+}
+
+// unheardOf reports whether the unwinder has no state for one of pids.
+func (u *Unwinder) unheardOf(pids []uint32) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, pid := range pids {
+		if u.procs[pid] == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // takeRequests moves the kernel's process requests (pid, pc the walk
