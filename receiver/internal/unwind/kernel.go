@@ -585,6 +585,13 @@ func (u *Unwinder) run() {
 			continue
 		}
 		lastScan = now
+		// Tables first: their builds need not wait for a Sync.
+		u.tids = u.takeTableRequests(u.tids[:0])
+		u.mu.Lock()
+		for _, id := range u.tids {
+			u.wantLocked(id)
+		}
+		u.mu.Unlock()
 		n := u.takeRequests()
 		if u.cfg.Sync != nil && u.unheardOf(u.reqKeys[:n]) {
 			u.cfg.Sync()
@@ -592,12 +599,6 @@ func (u *Unwinder) run() {
 		for i := range n {
 			u.serve(u.reqKeys[i], u.reqVals[i], now)
 		}
-		u.tids = u.takeTableRequests(u.tids[:0])
-		u.mu.Lock()
-		for _, id := range u.tids {
-			u.wantLocked(id)
-		}
-		u.mu.Unlock()
 	}
 }
 
