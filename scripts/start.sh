@@ -35,6 +35,12 @@ OLD_SPACE_MIB="${EBPF_OTEL_SIDECAR_OLD_SPACE_MIB:-64}"
 # straight into the old generation, whose full collections ran several
 # times a second (docs/performance.md).
 SEMI_SPACE_MIB="${EBPF_OTEL_SIDECAR_SEMI_SPACE_MIB:-8}"
+# Maglev is V8's top tier here, not TurboFan: the sidecar runs a batch every
+# few seconds, and TurboFan's compilations on V8's worker threads were a
+# quarter of its CPU (perf record); without them the busy sidecar spent about
+# a fifth less CPU, its workers a third less, and held less memory
+# (docs/performance.md, sixth round).
+OPT_FLAGS=(--max-opt=2)
 # Extra node flags for the sidecar (the pipeline benchmark passes --cpu-prof,
 # which node refuses in NODE_OPTIONS).
 read -r -a NODE_FLAGS <<<"${EBPF_OTEL_SIDECAR_NODE_FLAGS:-}"
@@ -52,7 +58,7 @@ COMPILE_CACHE="$ROOT/build/node-compile-cache"
 mkdir -p "$COMPILE_CACHE"
 chmod 0700 "$COMPILE_CACHE"
 setsid env "${SIDECAR_MALLOC[@]}" NODE_COMPILE_CACHE="$COMPILE_CACHE" node --max-old-space-size="$OLD_SPACE_MIB" --min-semi-space-size="$SEMI_SPACE_MIB" --max-semi-space-size="$SEMI_SPACE_MIB" \
-	--no-allocation-site-pretenuring "${NODE_FLAGS[@]}" "$ROOT/processor-ts/dist/main.js" serve \
+	--no-allocation-site-pretenuring "${OPT_FLAGS[@]}" "${NODE_FLAGS[@]}" "$ROOT/processor-ts/dist/main.js" serve \
 	--listen "$LISTEN" --unix "$SOCK" --cache-bytes "$CACHE_BYTES" --flamegraph-bytes "$FLAMEGRAPH_BYTES" \
 	--pprof-dir "$EBPF_OTEL_OUT/pprof" >"$EBPF_OTEL_RUN/sidecar.log" 2>&1 &
 SIDECAR=$!

@@ -40,6 +40,7 @@ export const NPM_START_NODE_FLAGS = [
   `--min-semi-space-size=${NPM_START_SEMI_SPACE_MIB}`,
   `--max-semi-space-size=${NPM_START_SEMI_SPACE_MIB}`,
   '--no-allocation-site-pretenuring',
+  '--max-opt=2',
 ];
 
 export interface Sidecar {
