@@ -15,11 +15,17 @@ struct sys_key {
 	__u32 nr;
 };
 
-/* Calls and their latency in nanoseconds, as a log2 histogram (see
- * bits.bpf.h for the exact bucket bounds). count includes zero; the kernel leaves it 0 and user space fills it in
- * as zero plus the slots. */
-struct sys_val {
-	__u64 count;
+/* Native syscall numbers (x86_64) with a latency histogram of their own;
+ * every other number (x32, out of range) shares slot SYS_HIST_OTHER. */
+#define SYS_HIST_NRS 512
+#define SYS_HIST_OTHER SYS_HIST_NRS
+
+/* Latency in nanoseconds of the calls of one syscall on one CPU, as a log2
+ * histogram (see bits.bpf.h for the exact bucket bounds). The calls are zero
+ * plus the slots: user space adds them up. Per syscall, not per process:
+ * the histograms are exported over the whole machine only
+ * (receiver/internal/probe/syscalls, emitDurations). */
+struct sys_hist {
 	__u64 sum_ns;
 	__u64 zero;
 	__u64 slots[LOG2_SLOTS];

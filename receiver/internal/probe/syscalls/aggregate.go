@@ -47,6 +47,33 @@ type limits struct {
 // numSlots is LOG2_SLOTS of bits.bpf.h.
 const numSlots = 64
 
+// histNrs and histOther are SYS_HIST_NRS and SYS_HIST_OTHER of syscalls.h:
+// syscall numbers below histNrs have a latency histogram of their own, the
+// rest share slot histOther (Start checks the maps' size against them).
+const (
+	histNrs   = 512
+	histOther = histNrs
+)
+
+// histDelta is one interval's latency histogram of one syscall, summed over
+// the CPUs.
+type histDelta struct {
+	count, sum, zero uint64
+	slots            [numSlots]uint64
+}
+
+// add adds one CPU's histogram; its calls are zero plus the slots (the
+// kernel keeps no count: one add less per syscall).
+func (d *histDelta) add(h *syscallsSysHist) {
+	d.sum += h.SumNs
+	d.zero += h.Zero
+	d.count += h.Zero
+	for i, n := range h.Slots {
+		d.slots[i] += n
+		d.count += n
+	}
+}
+
 // seriesKey is one series of calls: a program image (pid, start time and
 // exec id, so two processes with the same pid, or the programs before and
 // after an exec, are kept apart) and a syscall.
@@ -183,11 +210,11 @@ func markTop[K comparable](a *aggregator, keys []K, cands []ranked, k int, keep 
 
 // topSyscalls chooses, for this interval, the syscalls and syscall × errno
 // pairs each process keeps and the syscalls whose histograms are kept.
-func (a *aggregator) topSyscalls(keys []syscallsSysKey, vals []syscallsSysVal, errKeys []syscallsSysErrKey, errVals []uint64) {
+func (a *aggregator) topSyscalls(keys []syscallsSysKey, counts []uint64, errKeys []syscallsSysErrKey, errVals []uint64) {
 	if a.lim.syscalls > 0 {
 		clear(a.perSeries)
 		for i, k := range keys {
-			a.perSeries[seriesKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr}] += vals[i].Count
+			a.perSeries[seriesKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr}] += counts[i]
 		}
 		sks := make([]seriesKey, 0, len(a.perSeries))
 		cands := a.ranked[:0]
@@ -212,7 +239,7 @@ func (a *aggregator) topSyscalls(keys []syscallsSysKey, vals []syscallsSysVal, e
 	if a.lim.histograms > 0 {
 		clear(a.perNr)
 		for i, k := range keys {
-			a.perNr[k.Nr] += vals[i].Count
+			a.perNr[k.Nr] += counts[i]
 		}
 		nrs := make([]uint32, 0, len(a.perNr))
 		cands := a.ranked[:0]
@@ -226,12 +253,12 @@ func (a *aggregator) topSyscalls(keys []syscallsSysKey, vals []syscallsSysVal, e
 
 // topPIDs fills a.keep with the processes kept as their own series this
 // interval; it returns how many processes were folded.
-func (a *aggregator) topPIDs(keys []syscallsSysKey, vals []syscallsSysVal, top int) int {
+func (a *aggregator) topPIDs(keys []syscallsSysKey, counts []uint64, top int) int {
 	clear(a.perPID)
 	clear(a.keep)
 	a.folding = top > 0
 	for i, k := range keys {
-		a.perPID[imageOf(k.Pid, k.StartTime, k.ExecId)] += vals[i].Count
+		a.perPID[imageOf(k.Pid, k.StartTime, k.ExecId)] += counts[i]
 	}
 	a.rank = a.rank[:0]
 	for img, n := range a.perPID {
@@ -260,14 +287,16 @@ func (a *aggregator) seriesImage(img procmaps.Key) procmaps.Key {
 	return other
 }
 
-// add merges one interval's deltas; it returns how many kernel entries were
+// add merges one interval's deltas: calls per key (counts), latency histograms per
+// syscall number (hnrs[i] has hdeltas[i]; otherNr for the numbers without
+// one of their own) and errors. It returns how many kernel entries were
 // folded into "other".
-func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys []syscallsSysErrKey,
-	errVals []uint64, start pcommon.Timestamp) (folded int) {
+func (a *aggregator) add(keys []syscallsSysKey, counts []uint64, hnrs []uint32, hdeltas []histDelta,
+	errKeys []syscallsSysErrKey, errVals []uint64, start pcommon.Timestamp) (folded int) {
 	if a.last != 0 {
 		start = a.last
 	}
-	a.topSyscalls(keys, vals, errKeys, errVals)
+	a.topSyscalls(keys, counts, errKeys, errVals)
 	for i, k := range keys {
 		sk := seriesKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr}
 		if a.lim.syscalls > 0 && !a.keepCall[sk] {
@@ -281,22 +310,23 @@ func (a *aggregator) add(keys []syscallsSysKey, vals []syscallsSysVal, errKeys [
 			s = &calls{start: start}
 			a.calls[sk] = s
 		}
-		v := &vals[i]
-		s.count += v.Count
+		s.count += counts[i]
 		s.seen = true
-		hnr := k.Nr
-		if a.lim.histograms > 0 && !a.keepHist[hnr] {
-			hnr = otherNr
+	}
+	for i, nr := range hnrs {
+		if nr != otherNr && a.lim.histograms > 0 && !a.keepHist[nr] {
+			nr = otherNr
 		}
-		h := a.hists[hnr]
+		h := a.hists[nr]
 		if h == nil {
 			h = &hist{start: start}
-			a.hists[hnr] = h
+			a.hists[nr] = h
 		}
-		h.count += v.Count
-		h.sum += v.SumNs
-		h.zero += v.Zero
-		for j, c := range v.Slots {
+		d := &hdeltas[i]
+		h.count += d.count
+		h.sum += d.sum
+		h.zero += d.zero
+		for j, c := range d.slots {
 			h.slots[j] += c
 		}
 		h.seen = true

@@ -24,8 +24,8 @@ func (t *Probe) Collect(dst pmetric.MetricSlice, start, now pcommon.Timestamp,
 	// A failed drain still aggregates what it read: those entries are
 	// already gone from the kernel.
 	drainErr := t.drain()
-	st.FoldedProcesses = t.agg.topPIDs(t.keys, t.vals, t.top)
-	st.FoldedSeries = t.agg.add(t.keys, t.vals, t.errKeys, t.errVals, start)
+	st.FoldedProcesses = t.agg.topPIDs(t.keys, t.calls, t.top)
+	st.FoldedSeries = t.agg.add(t.keys, t.calls, t.hnrs, t.hdeltas, t.errKeys, t.errVals, start)
 	t.agg.resolveNames(resolve)
 	st.Series = t.agg.emit(dst, t.names, now)
 	t.agg.endInterval(now, alive)

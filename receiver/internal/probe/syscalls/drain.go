@@ -6,42 +6,80 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/loader"
 )
 
 // drain flips to the other generation of maps, then reads and clears the
-// previous one into t.keys/t.vals and t.errKeys/t.errVals. Calls that
-// finish meanwhile land in the new generation: nothing is lost or counted
-// twice. Entries read before an error are kept (they are already gone
-// from the kernel map) and the error is returned with them.
+// previous one into t.keys/t.calls, t.hnrs/t.hdeltas and t.errKeys/t.errVals.
+// Calls that finish meanwhile land in the new generation: nothing is lost or
+// counted twice. Entries read before an error are kept (they are already
+// gone from the kernel map) and the error is returned with them.
 func (t *Probe) drain() error {
-	t.keys, t.vals = t.keys[:0], t.vals[:0]
+	t.keys, t.calls = t.keys[:0], t.calls[:0]
 	t.errKeys, t.errVals = t.errKeys[:0], t.errVals[:0]
 	old, err := t.gen.Switch(t.objs.Ctl)
 	if err != nil {
 		return err
 	}
-	counts, errMap := t.objs.Counts0, t.objs.Errors0
+	counts, hists, errMap := t.objs.Counts0, t.objs.Hists0, t.objs.Errors0
 	if old == 1 {
-		counts, errMap = t.objs.Counts1, t.objs.Errors1
+		counts, hists, errMap = t.objs.Counts1, t.objs.Hists1, t.objs.Errors1
 	}
 	var errs []error
-	if t.keys, t.vals, err = loader.DrainHash(counts, t.keys, t.vals); err != nil {
+	if t.keys, t.calls, err = loader.DrainHash(counts, t.keys, t.calls); err != nil {
 		errs = append(errs, fmt.Errorf("draining syscall counts: %w", err))
 	}
-	// The kernel keeps no call count (one atomic add less per syscall):
-	// every call lands in the zero bucket or one log2 slot.
-	for i := range t.vals {
-		v := &t.vals[i]
-		v.Count = v.Zero
-		for _, n := range v.Slots {
-			v.Count += n
-		}
+	if err := t.drainHists(hists); err != nil {
+		errs = append(errs, err)
 	}
 	if t.errKeys, t.errVals, err = loader.DrainHash(errMap, t.errKeys, t.errVals); err != nil {
 		errs = append(errs, fmt.Errorf("draining syscall errors: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// drainHists reads and clears the per-CPU latency histograms of the
+// syscall numbers drained from counts into t.hnrs/t.hdeltas, summed over
+// the CPUs. The kernel adds a call to its histogram only after counting it
+// in the same generation, so no other entry holds anything.
+func (t *Probe) drainHists(m *ebpf.Map) error {
+	t.hnrs, t.hdeltas = t.hnrs[:0], t.hdeltas[:0]
+	clear(t.hseen[:])
+	for _, k := range t.keys {
+		slot := histSlot(k.Nr)
+		if t.hseen[slot] {
+			continue
+		}
+		t.hseen[slot] = true
+		if err := m.Lookup(slot, &t.perCPU); err != nil {
+			return fmt.Errorf("reading syscall latency of slot %d: %w", slot, err)
+		}
+		if err := m.Put(slot, t.zeroCPU); err != nil {
+			return fmt.Errorf("clearing syscall latency of slot %d: %w", slot, err)
+		}
+		var d histDelta
+		for i := range t.perCPU {
+			d.add(&t.perCPU[i])
+		}
+		nr := k.Nr
+		if slot == histOther {
+			nr = otherNr
+		}
+		t.hnrs = append(t.hnrs, nr)
+		t.hdeltas = append(t.hdeltas, d)
+	}
+	return nil
+}
+
+// histSlot is the index of syscall nr's histogram in the hists maps
+// (SYS_HIST_NRS and SYS_HIST_OTHER of syscalls.h).
+func histSlot(nr uint32) uint32 {
+	if nr < histNrs {
+		return nr
+	}
+	return histOther
 }
 
 // kernelStats sums the per-CPU counters into st.

@@ -26,12 +26,12 @@ func TestTopSyscallsFold(t *testing.T) {
 	pk := func(pid uint32) procmaps.Key { return procmaps.Key{PID: pid} }
 	// pid 1: read 50, write 30, futex 20, close 1; pid 2: read 5, openat 9.
 	keys := []syscallsSysKey{{Pid: 1, Nr: 0}, {Pid: 1, Nr: 1}, {Pid: 1, Nr: 202}, {Pid: 1, Nr: 3}, {Pid: 2, Nr: 0}, {Pid: 2, Nr: 257}}
-	vals := []syscallsSysVal{{Count: 50, Zero: 50}, {Count: 30, Zero: 30}, {Count: 20, Zero: 20}, {Count: 1, Zero: 1}, {Count: 5, Zero: 5}, {Count: 9, Zero: 9}}
+	vals := []uint64{50, 30, 20, 1, 5, 9}
 	// pid 1 errors: read EAGAIN 7, read EINTR 2, write EPIPE 3.
 	errKeys := []syscallsSysErrKey{{Pid: 1, Nr: 0, Err: 11}, {Pid: 1, Nr: 0, Err: 4}, {Pid: 1, Nr: 1, Err: 32}}
 	errVals := []uint64{7, 2, 3}
 	a.topPIDs(keys, vals, 0)
-	folded := a.add(keys, vals, errKeys, errVals, 100)
+	folded := addAll(&a, keys, vals, errKeys, errVals, 100)
 	assert.Equal(t, 2, folded, "futex and close of pid 1")
 
 	calls := map[seriesKey]uint64{}
@@ -75,9 +75,9 @@ func TestTopSyscallsFold(t *testing.T) {
 	// read and write end their series (idle series do not stay exported),
 	// the other series keeps counting.
 	keys2 := []syscallsSysKey{{Pid: 1, Nr: 3}, {Pid: 1, Nr: 202}, {Pid: 1, Nr: 9}}
-	vals2 := []syscallsSysVal{{Count: 100, Zero: 100}, {Count: 4, Zero: 4}, {Count: 2, Zero: 2}}
+	vals2 := []uint64{100, 4, 2}
 	a.topPIDs(keys2, vals2, 0)
-	a.add(keys2, vals2, nil, nil, 200)
+	addAll(&a, keys2, vals2, nil, nil, 200)
 	calls = map[seriesKey]uint64{}
 	for k, s := range a.calls {
 		calls[k] = s.count

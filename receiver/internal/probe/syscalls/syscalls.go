@@ -68,7 +68,12 @@ type Probe struct {
 
 	// Reused between drains so steady-state draining allocates little.
 	keys    []syscallsSysKey
-	vals    []syscallsSysVal
+	calls   []uint64
+	hnrs    []uint32
+	hdeltas []histDelta
+	hseen   [histNrs + 1]bool
+	// One histogram per possible CPU: read into, and written to clear.
+	perCPU, zeroCPU []syscallsSysHist
 	errKeys []syscallsSysErrKey
 	errVals []uint64
 	closed  bool
@@ -99,7 +104,17 @@ func Start(cfg Config) (_ *Probe, err error) {
 		return nil, err
 	}
 
-	t := &Probe{names: syscallnames.Native(), top: cfg.TopProcesses}
+	for _, name := range []string{"hists0", "hists1"} {
+		if n := spec.Maps[name].MaxEntries; n != histOther+1 {
+			return nil, fmt.Errorf("syscalls spec: map %s has %d entries, want %d (SYS_HIST_NRS of syscalls.h and histNrs disagree)", name, n, histOther+1)
+		}
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("counting possible CPUs: %w", err)
+	}
+
+	t := &Probe{names: syscallnames.Native(), top: cfg.TopProcesses, zeroCPU: make([]syscallsSysHist, cpus)}
 	t.agg.init()
 	t.agg.lim = limits{syscalls: cfg.TopSyscalls, histograms: cfg.TopHistograms}
 	var opts *ebpf.CollectionOptions

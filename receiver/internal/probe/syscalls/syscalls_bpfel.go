@@ -29,6 +29,13 @@ type syscallsSysErrKey struct {
 	Pad       uint32
 }
 
+type syscallsSysHist struct {
+	_     structs.HostLayout
+	SumNs uint64
+	Zero  uint64
+	Slots [64]uint64
+}
+
 type syscallsSysKey struct {
 	_         structs.HostLayout
 	StartTime uint64
@@ -46,14 +53,6 @@ const (
 	syscallsSysStatSYS_STAT_MAX         syscallsSysStat = 3
 )
 
-type syscallsSysVal struct {
-	_     structs.HostLayout
-	Count uint64
-	SumNs uint64
-	Zero  uint64
-	Slots [64]uint64
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -64,6 +63,8 @@ const (
 	syscallsMapErrors0       = "errors0"
 	syscallsMapErrors1       = "errors1"
 	syscallsMapExitHooks     = "exit_hooks"
+	syscallsMapHists0        = "hists0"
+	syscallsMapHists1        = "hists1"
 	syscallsMapStart         = "start"
 	syscallsMapStats         = "stats"
 	syscallsMapTargetCgroups = "target_cgroups"
@@ -131,6 +132,8 @@ type syscallsMapSpecs struct {
 	Errors0       *ebpf.MapSpec `ebpf:"errors0"`
 	Errors1       *ebpf.MapSpec `ebpf:"errors1"`
 	ExitHooks     *ebpf.MapSpec `ebpf:"exit_hooks"`
+	Hists0        *ebpf.MapSpec `ebpf:"hists0"`
+	Hists1        *ebpf.MapSpec `ebpf:"hists1"`
 	Start         *ebpf.MapSpec `ebpf:"start"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
 	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
@@ -172,6 +175,8 @@ type syscallsMaps struct {
 	Errors0       *ebpf.Map `ebpf:"errors0"`
 	Errors1       *ebpf.Map `ebpf:"errors1"`
 	ExitHooks     *ebpf.Map `ebpf:"exit_hooks"`
+	Hists0        *ebpf.Map `ebpf:"hists0"`
+	Hists1        *ebpf.Map `ebpf:"hists1"`
 	Start         *ebpf.Map `ebpf:"start"`
 	Stats         *ebpf.Map `ebpf:"stats"`
 	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
@@ -186,6 +191,8 @@ func (m *syscallsMaps) Close() error {
 		m.Errors0,
 		m.Errors1,
 		m.ExitHooks,
+		m.Hists0,
+		m.Hists1,
 		m.Start,
 		m.Stats,
 		m.TargetCgroups,

@@ -136,6 +136,13 @@ func TestExactCounts(t *testing.T) {
 	if got := find(points(ms, MetricDuration), attrSyscall, "getcpu"); len(got) != 1 || got[0].value != n || len(got[0].attrs) != 1 {
 		t.Errorf("getcpu duration: got %+v, want one machine-wide point of %d", got, n)
 	}
+	// A number without a histogram of its own (SYS_HIST_OTHER): its calls
+	// and errors per process as any other, its latency in "other".
+	check(MetricCalls, n, attrSyscall, "syscall_600")
+	check(MetricErrors, n, attrSyscall, "syscall_600", attrError, "ENOSYS")
+	if got := find(points(ms, MetricDuration), attrSyscall, "other"); len(got) != 1 || got[0].value != n {
+		t.Errorf("other duration: got %+v, want one machine-wide point of %d", got, n)
+	}
 	if errs := find(points(ms, MetricErrors), attrSyscall, "getcpu"); len(errs) != 0 {
 		t.Errorf("getcpu errors: %+v", errs)
 	}

@@ -1,4 +1,5 @@
-// Makes exactly N getcpu calls and N failing openat calls (ENOENT), after a
+// Makes exactly N getcpu calls, N failing openat calls (ENOENT) and N calls
+// of syscall number 600, which does not exist (ENOSYS), after a
 // byte arrives on stdin so the tracer can attach first. Built static so no
 // dynamic loader opens files at startup.
 #define _GNU_SOURCE
@@ -19,5 +20,7 @@ int main(int argc, char **argv)
 		syscall(SYS_getcpu, &cpu, &node, NULL);
 	for (int i = 0; i < n; i++)
 		syscall(SYS_openat, AT_FDCWD, "/nonexistent/ebpf-otel-test", O_RDONLY);
+	for (int i = 0; i < n; i++)
+		syscall(600);
 	return 0;
 }
