@@ -74,9 +74,9 @@ type Probe struct {
 	hseen   [histNrs + 1]bool
 	// One histogram per possible CPU: read into, and written to clear.
 	perCPU, zeroCPU []syscallsSysHist
-	errKeys []syscallsSysErrKey
-	errVals []uint64
-	closed  bool
+	errKeys         []syscallsSysErrKey
+	errVals         []uint64
+	closed          bool
 }
 
 // Start loads the programs with cfg's settings and attaches them to the
