@@ -31,6 +31,16 @@ struct sys_hist {
 	__u64 slots[LOG2_SLOTS];
 };
 
+/* One slot of a CPU's cache of calls: the calls of key on this CPU not yet
+ * added to the counts hash (calls 0: the slot is empty). */
+struct sys_slot {
+	struct sys_key key;
+	__u64 calls;
+};
+
+/* Slots in each CPU's cache of calls (a power of two). */
+#define SYS_CACHE_SLOTS 256
+
 /* Failed calls of one process and syscall, by errno. */
 struct sys_err_key {
 	__u64 start_time;

@@ -55,6 +55,9 @@ const (
 	histOther = histNrs
 )
 
+// cacheSlots is SYS_CACHE_SLOTS of syscalls.h (Start checks the maps).
+const cacheSlots = 256
+
 // histDelta is one interval's latency histogram of one syscall, summed over
 // the CPUs.
 type histDelta struct {

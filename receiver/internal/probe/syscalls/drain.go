@@ -12,7 +12,9 @@ import (
 )
 
 // drain flips to the other generation of maps, then reads and clears the
-// previous one into t.keys/t.calls, t.hnrs/t.hdeltas and t.errKeys/t.errVals.
+// previous one into t.keys/t.calls (the counts hash and the per-CPU caches:
+// a key may come more than once, and the aggregator adds them up),
+// t.hnrs/t.hdeltas and t.errKeys/t.errVals.
 // Calls that finish meanwhile land in the new generation: nothing is lost or
 // counted twice. Entries read before an error are kept (they are already
 // gone from the kernel map) and the error is returned with them.
@@ -23,13 +25,16 @@ func (t *Probe) drain() error {
 	if err != nil {
 		return err
 	}
-	counts, hists, errMap := t.objs.Counts0, t.objs.Hists0, t.objs.Errors0
+	counts, cache, hists, errMap := t.objs.Counts0, t.objs.Cache0, t.objs.Hists0, t.objs.Errors0
 	if old == 1 {
-		counts, hists, errMap = t.objs.Counts1, t.objs.Hists1, t.objs.Errors1
+		counts, cache, hists, errMap = t.objs.Counts1, t.objs.Cache1, t.objs.Hists1, t.objs.Errors1
 	}
 	var errs []error
 	if t.keys, t.calls, err = loader.DrainHash(counts, t.keys, t.calls); err != nil {
 		errs = append(errs, fmt.Errorf("draining syscall counts: %w", err))
+	}
+	if err := t.drainCache(cache); err != nil {
+		errs = append(errs, err)
 	}
 	if err := t.drainHists(hists); err != nil {
 		errs = append(errs, err)
@@ -40,10 +45,37 @@ func (t *Probe) drain() error {
 	return errors.Join(errs...)
 }
 
+// drainCache appends the calls left in every CPU's cache slots to
+// t.keys/t.calls and clears the slots it found in use.
+func (t *Probe) drainCache(m *ebpf.Map) error {
+	for slot := uint32(0); slot < cacheSlots; slot++ {
+		if err := m.Lookup(slot, &t.slots); err != nil {
+			return fmt.Errorf("reading syscall cache slot %d: %w", slot, err)
+		}
+		used := false
+		for i := range t.slots {
+			if c := &t.slots[i]; c.Calls != 0 {
+				t.keys = append(t.keys, c.Key)
+				t.calls = append(t.calls, c.Calls)
+				used = true
+			}
+		}
+		if !used {
+			continue
+		}
+		if err := m.Put(slot, t.zeroSlots); err != nil {
+			return fmt.Errorf("clearing syscall cache slot %d: %w", slot, err)
+		}
+	}
+	return nil
+}
+
 // drainHists reads and clears the per-CPU latency histograms of the
 // syscall numbers drained from counts into t.hnrs/t.hdeltas, summed over
-// the CPUs. The kernel adds a call to its histogram only after counting it
-// in the same generation, so no other entry holds anything.
+// the CPUs. Every call the kernel added to a histogram is in the counts or
+// a cache of the same generation, so no other entry holds anything (but
+// for calls lost to a full counts map, whose latency waits in its entry
+// until the number is drained again).
 func (t *Probe) drainHists(m *ebpf.Map) error {
 	t.hnrs, t.hdeltas = t.hnrs[:0], t.hdeltas[:0]
 	clear(t.hseen[:])

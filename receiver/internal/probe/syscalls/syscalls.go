@@ -73,10 +73,11 @@ type Probe struct {
 	hdeltas []histDelta
 	hseen   [histNrs + 1]bool
 	// One histogram per possible CPU: read into, and written to clear.
-	perCPU, zeroCPU []syscallsSysHist
-	errKeys         []syscallsSysErrKey
-	errVals         []uint64
-	closed          bool
+	perCPU, zeroCPU  []syscallsSysHist
+	slots, zeroSlots []syscallsSysSlot
+	errKeys          []syscallsSysErrKey
+	errVals          []uint64
+	closed           bool
 }
 
 // Start loads the programs with cfg's settings and attaches them to the
@@ -109,12 +110,18 @@ func Start(cfg Config) (_ *Probe, err error) {
 			return nil, fmt.Errorf("syscalls spec: map %s has %d entries, want %d (SYS_HIST_NRS of syscalls.h and histNrs disagree)", name, n, histOther+1)
 		}
 	}
+	for _, name := range []string{"cache0", "cache1"} {
+		if n := spec.Maps[name].MaxEntries; n != cacheSlots {
+			return nil, fmt.Errorf("syscalls spec: map %s has %d entries, want %d (SYS_CACHE_SLOTS of syscalls.h and cacheSlots disagree)", name, n, cacheSlots)
+		}
+	}
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, fmt.Errorf("counting possible CPUs: %w", err)
 	}
 
-	t := &Probe{names: syscallnames.Native(), top: cfg.TopProcesses, zeroCPU: make([]syscallsSysHist, cpus)}
+	t := &Probe{names: syscallnames.Native(), top: cfg.TopProcesses, zeroCPU: make([]syscallsSysHist, cpus),
+		zeroSlots: make([]syscallsSysSlot, cpus)}
 	t.agg.init()
 	t.agg.lim = limits{syscalls: cfg.TopSyscalls, histograms: cfg.TopHistograms}
 	var opts *ebpf.CollectionOptions

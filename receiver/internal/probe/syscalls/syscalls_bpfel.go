@@ -44,6 +44,12 @@ type syscallsSysKey struct {
 	Nr        uint32
 }
 
+type syscallsSysSlot struct {
+	_     structs.HostLayout
+	Key   syscallsSysKey
+	Calls uint64
+}
+
 type syscallsSysStat uint32
 
 const (
@@ -57,6 +63,8 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	syscallsMapCache0        = "cache0"
+	syscallsMapCache1        = "cache1"
 	syscallsMapCounts0       = "counts0"
 	syscallsMapCounts1       = "counts1"
 	syscallsMapCtl           = "ctl"
@@ -126,6 +134,8 @@ type syscallsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscallsMapSpecs struct {
+	Cache0        *ebpf.MapSpec `ebpf:"cache0"`
+	Cache1        *ebpf.MapSpec `ebpf:"cache1"`
 	Counts0       *ebpf.MapSpec `ebpf:"counts0"`
 	Counts1       *ebpf.MapSpec `ebpf:"counts1"`
 	Ctl           *ebpf.MapSpec `ebpf:"ctl"`
@@ -169,6 +179,8 @@ func (o *syscallsObjects) Close() error {
 //
 // It can be passed to loadSyscallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscallsMaps struct {
+	Cache0        *ebpf.Map `ebpf:"cache0"`
+	Cache1        *ebpf.Map `ebpf:"cache1"`
 	Counts0       *ebpf.Map `ebpf:"counts0"`
 	Counts1       *ebpf.Map `ebpf:"counts1"`
 	Ctl           *ebpf.Map `ebpf:"ctl"`
@@ -185,6 +197,8 @@ type syscallsMaps struct {
 
 func (m *syscallsMaps) Close() error {
 	return _SyscallsClose(
+		m.Cache0,
+		m.Cache1,
 		m.Counts0,
 		m.Counts1,
 		m.Ctl,

@@ -104,6 +104,76 @@ func traceCalls(t *testing.T, n int) (*Probe, uint32, pcommon.Timestamp) {
 	return tr, pid, begin
 }
 
+// cacheSlotOf is cache_slot of syscalls.bpf.c.
+func cacheSlotOf(pid, nr uint32) uint32 {
+	h := pid*0x9e3779b1 ^ nr*0x85ebca77
+	return (h * 0xc2b2ae35) >> 24 & (cacheSlots - 1)
+}
+
+// TestCacheEvictionsExact: two syscalls of one process that share a slot
+// of the per-CPU cache, called alternately, evict each other at every call,
+// so nearly every call goes through the counts hash; all are counted once.
+func TestCacheEvictionsExact(t *testing.T) {
+	needRoot(t)
+	const n = 301
+	cmd := exec.Command(buildCalls(t), strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	pid := uint32(cmd.Process.Pid)
+	const a = 600
+	b := uint32(a + 1)
+	for cacheSlotOf(pid, b) != cacheSlotOf(pid, a) {
+		b++
+	}
+	tr, err := Start(Config{PIDs: []uint32{pid}, MapEntries: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	begin := ts(time.Now())
+	stdin.Write([]byte("go " + strconv.Itoa(a) + " " + strconv.Itoa(int(b))))
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// The evictions went through the hash: it holds at least n-1 calls of
+	// each (the last of each may still be in a cache slot).
+	var key syscallsSysKey
+	var calls uint64
+	inHash := map[uint32]uint64{}
+	for it := tr.objs.Counts0.Iterate(); it.Next(&key, &calls); {
+		if key.Pid == pid {
+			inHash[key.Nr] += calls
+		}
+	}
+	if inHash[a] < n-1 || inHash[b] < n-1 {
+		t.Fatalf("calls in the counts hash before the drain: %v, want at least %d of %d and %d", inHash, n-1, a, b)
+	}
+	ms := pmetric.NewMetricSlice()
+	alive := func(procmaps.Key) bool { return true }
+	st, err := tr.Collect(ms, begin, ts(time.Now()), nil, alive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CountsFull != 0 {
+		t.Fatalf("lost: %+v", st)
+	}
+	for _, nr := range []uint32{a, b} {
+		got := find(points(ms, MetricCalls), attrPID, int64(pid), attrSyscall, "syscall_"+strconv.Itoa(int(nr)))
+		if len(got) != 1 || got[0].value != n {
+			t.Errorf("syscall_%d calls: got %+v, want one point of %d", nr, got, n)
+		}
+	}
+	if got := find(points(ms, MetricDuration), attrSyscall, "other"); len(got) != 1 || got[0].value != 2*n {
+		t.Errorf("other duration: got %+v, want one point of %d", got, 2*n)
+	}
+}
+
 func TestExactCounts(t *testing.T) {
 	needRoot(t)
 	const n = 137

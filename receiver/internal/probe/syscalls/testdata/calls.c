@@ -1,9 +1,11 @@
 // Makes exactly N getcpu calls, N failing openat calls (ENOENT) and N calls
-// of syscall number 600, which does not exist (ENOSYS), after a
-// byte arrives on stdin so the tracer can attach first. Built static so no
+// of syscall number 600, which does not exist (ENOSYS), after "go" arrives
+// on stdin so the tracer can attach first. "go A B" instead makes N calls
+// of the (nonexistent) numbers A and B, alternating. Built static so no
 // dynamic loader opens files at startup.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,10 +14,18 @@ int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 100;
 	unsigned cpu, node;
-	char c;
+	char cmd[64] = "";
+	long a, b;
 
-	if (read(0, &c, 1) != 1)
+	if (read(0, cmd, sizeof(cmd) - 1) < 2)
 		return 1;
+	if (sscanf(cmd, "go %ld %ld", &a, &b) == 2) {
+		for (int i = 0; i < n; i++) {
+			syscall(a);
+			syscall(b);
+		}
+		return 0;
+	}
 	for (int i = 0; i < n; i++)
 		syscall(SYS_getcpu, &cpu, &node, NULL);
 	for (int i = 0; i < n; i++)
