@@ -284,7 +284,11 @@ func (c *Cache) Exec(k Key, x ExecInfo) {
 	}
 	e.fromEvent = true
 	e.exe = ""
-	e.info = ProcessInfo{PID: k.PID, PPID: x.PPID, ExecutableName: x.Comm, StartTime: k.StartTime}
+	// exec keeps the process's cgroup: what its fork copied from the
+	// parent stays until a read finds it moved. An image that ended
+	// before it could be read has only this to place it in its container.
+	e.info = ProcessInfo{PID: k.PID, PPID: x.PPID, ExecutableName: x.Comm, StartTime: k.StartTime,
+		CgroupPath: e.info.CgroupPath, ContainerID: e.info.ContainerID}
 	if len(x.Filename) > 0 && x.Filename[0] == '/' {
 		e.info.ExecutablePath = x.Filename
 	}

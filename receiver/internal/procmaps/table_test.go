@@ -513,3 +513,24 @@ func TestTableExecEnded(t *testing.T) {
 		t.Errorf("%d reads after the lookups: an ended image is never read", st.Refreshes)
 	}
 }
+
+// A short process in a container keeps the container its fork copied from
+// the parent, though its image ended before /proc could be read.
+func TestTableExecEndedKeepsContainer(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(50, 100, 0x3000, "/bin/sh")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	parent, ok := c.Process(Key{PID: 50})
+	if !ok || parent.ContainerID != cid {
+		t.Fatalf("parent %+v, %v: want container %s", parent, ok, cid)
+	}
+	child := key(51, 200, 1)
+	c.Fork(child, 50)
+	c.Exec(child, ExecInfo{PPID: 50, Comm: "short", Filename: "/bin/short",
+		Text: Mapping{Start: 0x1000, Limit: 0x2000, Inode: 7}, Ended: true})
+	c.Exit(child)
+	info, ok := c.Process(child)
+	if !ok || info.ExecutableName != "short" || info.ContainerID != cid || info.CgroupPath != parent.CgroupPath {
+		t.Errorf("Process = %+v, %v: want the event's name in the parent's container %s", info, ok, cid)
+	}
+}
