@@ -280,7 +280,15 @@ func (c *Cache) Exec(k Key, x ExecInfo) {
 		e = c.procs[k]
 	}
 	if e == nil {
+		// exec bumps self_exec_id, so k is not the key of the fork's
+		// image: the pid's latest image of the same process holds the
+		// cgroup to carry over.
+		var from ProcessInfo
+		if prev := c.latest[k.PID]; prev != nil && prev.key.StartTime == k.StartTime {
+			from = prev.info
+		}
 		e = c.insertLocked(k)
+		e.info.CgroupPath, e.info.ContainerID = from.CgroupPath, from.ContainerID
 	}
 	e.fromEvent = true
 	e.exe = ""

@@ -524,12 +524,14 @@ func TestTableExecEndedKeepsContainer(t *testing.T) {
 	if !ok || parent.ContainerID != cid {
 		t.Fatalf("parent %+v, %v: want container %s", parent, ok, cid)
 	}
-	child := key(51, 200, 1)
+	// As the kernel reports them: the fork's image has the parent's
+	// self_exec_id, and exec bumps it, so the exec names another image.
+	child, image := key(51, 200, 1), key(51, 200, 2)
 	c.Fork(child, 50)
-	c.Exec(child, ExecInfo{PPID: 50, Comm: "short", Filename: "/bin/short",
+	c.Exec(image, ExecInfo{PPID: 50, Comm: "short", Filename: "/bin/short",
 		Text: Mapping{Start: 0x1000, Limit: 0x2000, Inode: 7}, Ended: true})
-	c.Exit(child)
-	info, ok := c.Process(child)
+	c.Exit(image)
+	info, ok := c.Process(image)
 	if !ok || info.ExecutableName != "short" || info.ContainerID != cid || info.CgroupPath != parent.CgroupPath {
 		t.Errorf("Process = %+v, %v: want the event's name in the parent's container %s", info, ok, cid)
 	}
