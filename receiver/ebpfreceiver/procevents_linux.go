@@ -41,6 +41,10 @@ type processEvents struct {
 	// syncCall serialises sync's callers (a collection, the unwinder),
 	// so each waits for a Flush of its own.
 	syncCall sync.Mutex
+	// stopped is closed once the reader has stopped, for whatever reason:
+	// no Flush is answered any more, so sync returns at once instead of
+	// waiting syncTimeout at every collection and unknown pid.
+	stopped chan struct{}
 }
 
 // tableEvent is an event copied out of the reader's reused buffer, or a
@@ -82,7 +86,8 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 	if t.MmapErr != nil {
 		logger.Warn("mmap events unavailable: libraries are read from /proc when a sample misses", zap.Error(t.MmapErr))
 	}
-	p := &processEvents{tracker: t, table: table, done: make(chan error, 1), later: map[uint32]struct{}{}}
+	p := &processEvents{tracker: t, table: table, done: make(chan error, 1), later: map[uint32]struct{}{},
+		stopped: make(chan struct{})}
 	for range eventWorkers {
 		ch := make(chan []tableEvent, workerQueue)
 		p.work = append(p.work, ch)
@@ -102,6 +107,7 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 	}
 	go func() {
 		err := t.Run(p.gather, p.dispatch, p.flushed)
+		close(p.stopped)
 		p.dispatch()
 		for _, ch := range p.work {
 			close(ch)
@@ -182,6 +188,11 @@ func (p *processEvents) settle() {
 func (p *processEvents) sync() {
 	p.syncCall.Lock()
 	defer p.syncCall.Unlock()
+	select {
+	case <-p.stopped:
+		return
+	default:
+	}
 	done := make(chan struct{})
 	p.syncMu.Lock()
 	p.syncing = done
@@ -191,6 +202,7 @@ func (p *processEvents) sync() {
 	}
 	select {
 	case <-done:
+	case <-p.stopped:
 	case <-time.After(syncTimeout):
 	}
 }

@@ -4,6 +4,7 @@ package ebpfreceiver
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procevents"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
@@ -46,5 +47,17 @@ func TestSettleMarksEndedExecs(t *testing.T) {
 	}
 	if len(p.later) != 0 {
 		t.Errorf("scratch kept %d pids", len(p.later))
+	}
+}
+
+// Once the reader has stopped no Flush is answered: sync must not wait
+// syncTimeout at every collection and every pid the unwinder meets.
+func TestSyncReturnsOnceReaderStopped(t *testing.T) {
+	p := &processEvents{stopped: make(chan struct{})}
+	close(p.stopped)
+	start := time.Now()
+	p.sync() // the tracker is nil: a sync that went on would panic
+	if d := time.Since(start); d >= syncTimeout {
+		t.Fatalf("sync took %v after the reader stopped", d)
 	}
 }
