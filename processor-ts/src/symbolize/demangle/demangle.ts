@@ -104,7 +104,21 @@ export function demangle(name: string): string {
   if (!isMangled(name)) return name;
   let out = cache.get(name);
   if (out !== undefined) return out;
+  out = demangleUncached(name);
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(name, out);
+  return out;
+}
+
+/**
+ * demangle without its cache, for callers that keep the answer themselves (by symbol index):
+ * a cold process pays ~1 µs a name to hash a long mangled name into a Map (node's 9,365 names:
+ * ~10 ms). The answer is flattened, as demangle's are.
+ */
+export function demangleUncached(name: string): string {
+  if (!isMangled(name)) return name;
   const native = demangleNative(name);
+  let out: string;
   if (native !== undefined) {
     stats.ours++;
     out = native;
@@ -115,8 +129,6 @@ export function demangle(name: string): string {
     out = w ?? name;
   }
   flatten(out);
-  if (cache.size >= CACHE_MAX) cache.clear();
-  cache.set(name, out);
   return out;
 }
 
