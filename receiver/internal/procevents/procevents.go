@@ -24,7 +24,8 @@ import (
 const DefaultRingBufferSize = 256 * 1024
 
 // pollInterval bounds how long a fork or exit event waits in the ring
-// buffer when no exec wakes the reader, while events come.
+// buffer when no exec wakes the reader, while events come fast enough to
+// fill an eighth of the ring in a longer wait (see nextPoll).
 const pollInterval = 100 * time.Millisecond
 
 // idlePollInterval is where the poll backs off to (doubling from
@@ -169,6 +170,9 @@ func (t *Tracker) Run(handle func(*Event), drained, flushed func()) error {
 	var rec ringbuf.Record
 	var ev Event
 	poll, got := pollInterval, false
+	// read counts the bytes taken since the ring was last found empty,
+	// at emptied: what the next poll's interval is sized from.
+	read, emptied := 0, time.Now()
 	for {
 		if err := t.reader.ReadInto(&rec); err != nil {
 			if errors.Is(err, ringbuf.ErrFlushed) {
@@ -183,15 +187,16 @@ func (t *Tracker) Run(handle func(*Event), drained, flushed func()) error {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// All read. Fork and exit events do not wake us
 				// (see proc.bpf.c): the poll takes them.
+				now := time.Now()
 				if got {
-					poll = pollInterval
+					poll = nextPoll(poll, now.Sub(emptied), read, t.reader.BufferSize())
 					if drained != nil {
 						drained()
 					}
 				} else {
 					poll = min(2*poll, idlePollInterval)
 				}
-				got = false
+				got, read, emptied = false, 0, now
 				err = t.reader.Wait(time.Now().Add(poll))
 				if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 					continue
@@ -209,7 +214,32 @@ func (t *Tracker) Run(handle func(*Event), drained, flushed func()) error {
 		}
 		handle(&ev)
 		got = true
+		read += len(rec.RawSample) + ringbufHeader
 	}
+}
+
+// ringbufHeader is the kernel's header before each ring buffer record.
+const ringbufHeader = 8
+
+// nextPoll sizes the wait after a read that took read bytes of events
+// gathered over elapsed: long enough that the ring fills to about an
+// eighth at that rate, within [pollInterval, idlePollInterval], growing
+// at most twofold a read and shrinking at once when the rate rises. A
+// fixed pollInterval while any event came woke the collector ten times
+// a second whenever a process started somewhere now and then, which on a
+// lightly used machine is always; sized so, a burst still finds seven
+// eighths of the ring free when it starts, as the idle back-off already
+// allowed a burst after a quiet spell the whole ring.
+func nextPoll(poll, elapsed time.Duration, read, ringSize int) time.Duration {
+	target := ringSize / 8
+	if read <= 0 || elapsed <= 0 {
+		return min(2*poll, idlePollInterval)
+	}
+	// The interval at which the ring would hold target bytes at this
+	// rate, in floats and capped before the conversion: elapsed*target
+	// overflows a Duration for long elapsed times.
+	fill := min(float64(elapsed)*float64(target)/float64(read), float64(idlePollInterval))
+	return max(pollInterval, min(time.Duration(fill), 2*poll))
 }
 
 // Flush makes Run handle the events the ring buffer holds now, without
