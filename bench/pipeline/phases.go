@@ -24,6 +24,7 @@ type result struct {
 	wall, warm  time.Duration
 	// Over the whole window and over its steady part (after warm).
 	coll, collSteady time.Duration
+	collSwitches     float64 // the collector's context switches a second, steady
 	side, sideSteady time.Duration
 	bpf, bpfSteady   time.Duration
 	sideThreads      map[string]time.Duration
@@ -66,6 +67,9 @@ type snap struct {
 	monoUS int64
 	at     time.Time
 	ctxt   int64 // the collector's and the sidecar's context switches
+	// The collector's alone: how often its threads sleep and wake (timers,
+	// pollers, the Go scheduler's hand-offs).
+	collCtxt int64
 }
 
 func take(coll, side int, out string) (snap, error) {
@@ -78,8 +82,9 @@ func take(coll, side int, out string) (snap, error) {
 		return snap{}, fmt.Errorf("the sidecar exited: %w", err)
 	}
 	busy, all := totalCPU()
+	cc := ctxtSwitches(coll)
 	return snap{coll: c.cpu, side: s, bpf: bpfPrograms(coll), bytes: dirBytes(out), busy: busy, all: all, monoUS: monotonicNow(), at: time.Now(),
-		ctxt: ctxtSwitches(coll) + ctxtSwitches(side)}, nil
+		ctxt: cc + ctxtSwitches(side), collCtxt: cc}, nil
 }
 
 // cpuOf is the pipeline's CPU time in a snapshot: collector, sidecar and
@@ -201,6 +206,9 @@ func runOurs(dir, state string, phase, warm, floor time.Duration) (*result, erro
 	r.rssSide, r.hwmSide = memory(side)
 	r.sideMem = sidecarMemory(port)
 	r.coll, r.collSteady = s1.coll-s0.coll, s1.coll-sw.coll
+	if d := s1.at.Sub(sw.at).Seconds(); d > 0 {
+		r.collSwitches = float64(max(s1.collCtxt-sw.collCtxt, 0)) / d
+	}
 	r.side, r.sideSteady = s1.side["total"]-s0.side["total"], s1.side["total"]-sw.side["total"]
 	r.bpf, r.bpfSteady = bpfTotal(s1.bpf)-bpfTotal(s0.bpf), bpfTotal(s1.bpf)-bpfTotal(sw.bpf)
 	r.sideThreads = map[string]time.Duration{}

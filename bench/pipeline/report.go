@@ -46,6 +46,11 @@ func report(rs []*result, floor time.Duration) {
 			r.coll.Seconds(), r.side.Seconds(), r.bpf.Seconds(), share(total, r.wall), share(steady, r.wall-r.warm), goal,
 			rssColl, rssSide, float64(r.bytes)/1e6, 100*r.machineBusy, r.load)
 	}
+	for _, r := range rs {
+		if r.tool == "ebpf-otel" {
+			fmt.Printf("%s: collector context switches %.1f/s (steady; its threads' voluntary + involuntary)\n", r.state, r.collSwitches)
+		}
+	}
 	fmt.Println("share: (collector + sidecar + BPF CPU time, less BPF run inside the first two) / (wall × CPUs); steady: after the warm-up; RSS now/peak MiB;")
 	fmt.Println("busy: the whole machine's busy share in the phase (other work included); perf's kernel sampling is not counted.")
 	for i := 0; i+1 < len(rs); i++ {
