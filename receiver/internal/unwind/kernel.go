@@ -60,7 +60,7 @@ type Config struct {
 	Processes *procmaps.Cache
 	// Sync, when set, applies the process events the kernel has committed
 	// so far to Processes and returns once they are (the receiver's
-	// process event reader polls its ring every 100 ms). It is called
+	// process event reader polls its ring every 100 ms to 1 s). It is called
 	// before serving requests of processes the unwinder has not heard
 	// of: usually their exec event is still on its way, and once it is
 	// applied the table knows the image (or that it already ended)
