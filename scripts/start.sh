@@ -83,7 +83,15 @@ otelcol-ebpf: config $CONFIG
 One line per interval below (the first once the programs are loaded); Ctrl-C stops both.
 MSG
 status=0
-"$ROOT/build/otelcol-ebpf/otelcol-ebpf" --config "$CONFIG" \
+# One P for the collector: it waits nearly all the time, and with one P per
+# CPU each goroutine a timer or a ring buffer wakes also woke another thread
+# to look for work, and the runtime's monitor thread polled while any P ran:
+# on this 2-CPU machine, the idle pipeline's collector switched context about
+# 140 times a second with the default, about 40 with one P, and spent a third
+# of the CPU (docs/performance.md). Its blocking work (/proc reads, BPF map
+# syscalls) still leaves the P to another thread. 0 keeps Go's default.
+COLLECTOR_GOMAXPROCS="${EBPF_OTEL_COLLECTOR_GOMAXPROCS:-1}"
+GOMAXPROCS="$COLLECTOR_GOMAXPROCS" "$ROOT/build/otelcol-ebpf/otelcol-ebpf" --config "$CONFIG" \
 	--feature-gates=service.profilesSupport "$@" || status=$?
 # 130: the collector stopped on Ctrl-C, a clean stop. Otherwise its log
 # (a file, so the terminal shows the summary lines) says why.
