@@ -86,10 +86,12 @@ status=0
 # One P for the collector: it waits nearly all the time, and with one P per
 # CPU each goroutine a timer or a ring buffer wakes also woke another thread
 # to look for work, and the runtime's monitor thread polled while any P ran:
-# on this 2-CPU machine, the idle pipeline's collector switched context about
-# 140 times a second with the default, about 40 with one P, and spent a third
-# of the CPU (docs/performance.md). Its blocking work (/proc reads, BPF map
-# syscalls) still leaves the P to another thread. 0 keeps Go's default.
+# on this 2-CPU machine the idle pipeline's collector switched context about
+# 150-500 times a second with the default and 50-125 with one P in half of
+# the side-by-side pairs, about the same in the others
+# (docs/performance.md, "Wake-ups, sixth round"). Its
+# blocking work (/proc reads, BPF map syscalls) still leaves the P to another
+# thread. 0 keeps Go's default.
 COLLECTOR_GOMAXPROCS="${EBPF_OTEL_COLLECTOR_GOMAXPROCS:-1}"
 GOMAXPROCS="$COLLECTOR_GOMAXPROCS" "$ROOT/build/otelcol-ebpf/otelcol-ebpf" --config "$CONFIG" \
 	--feature-gates=service.profilesSupport "$@" || status=$?
