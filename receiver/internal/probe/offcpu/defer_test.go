@@ -45,8 +45,12 @@ func TestDeferredBlocksExact(t *testing.T) {
 			require.NoError(t, cmd.Start())
 			// Every block counted starts after the tracer attaches.
 			start := time.Now()
+			// The frame-pointer stacks go to a stack map whose id is a
+			// hash bucket: with 1,024 buckets the sh and program stacks
+			// of a run collided about once in a hundred (CI: the stop's
+			// user stack lost, UserCollisions 1). 16,384 makes that rare.
 			tr, err := Start(Config{MinBlock: time.Millisecond, KernelStacks: true, UserStacks: true,
-				PIDs: []uint32{uint32(cmd.Process.Pid)}, StackEntries: 1024, CountEntries: 1024, ThreadEntries: 1024,
+				PIDs: []uint32{uint32(cmd.Process.Pid)}, StackEntries: 16384, CountEntries: 1024, ThreadEntries: 1024,
 				WalkAtSwitchOut: atSwitchOut})
 			require.NoError(t, err)
 			defer tr.Close()
