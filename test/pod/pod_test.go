@@ -11,11 +11,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +32,46 @@ import (
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 )
 
-const podName = "ebpf-otel-pod-test"
+// podPrefix names every run's pod; podName adds this test process's pid, so
+// two runs on one machine (a developer's and CI's) never share a pod, and a
+// run can tell a killed run's leftovers (its pid is gone) from a live one's.
+const podPrefix = "ebpf-otel-pod-test"
+
+var podName = fmt.Sprintf("%s-%d", podPrefix, os.Getpid())
+
+// removeLeftoverPods removes the pods of earlier runs whose test process is
+// gone (killed before its cleanup ran), and the unsuffixed name older
+// checkouts used; a live run's pod is left alone.
+func removeLeftoverPods(t *testing.T) {
+	t.Helper()
+	names := run(t, 30*time.Second, "podman", "pod", "ps", "--filter", "name="+podPrefix, "--format", "{{.Name}}")
+	for _, name := range strings.Fields(names) {
+		if stalePod(name) {
+			_ = exec.Command("podman", "pod", "rm", "--force", name).Run()
+		}
+	}
+}
+
+// stalePod says whether name is a pod of this test whose run has ended.
+func stalePod(name string) bool {
+	if name == podPrefix {
+		return true
+	}
+	suffix, ok := strings.CutPrefix(name, podPrefix+"-")
+	if !ok {
+		return false // another project's pod that only starts like ours
+	}
+	pid, err := strconv.Atoi(suffix)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	// Signal 0 checks that the pid exists; the pid may since have been
+	// reused by another process, which only keeps a leftover a while longer.
+	return syscall.Kill(pid, 0) == syscall.ESRCH
+}
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -160,7 +202,7 @@ func TestPodRuns(t *testing.T) {
 	podYAML := filepath.Join(t.TempDir(), "pod.yaml")
 	require.NoError(t, os.WriteFile(podYAML, podFor(t, b, outDir, runDir), 0o600))
 
-	_ = exec.Command("podman", "pod", "rm", "--force", podName).Run() // a previous run's leftovers
+	removeLeftoverPods(t)
 	// podman 4.3's kube play ignores hostPID: containers.conf's pidns =
 	// "host", for this one command, gives the pod's containers the host's
 	// PID namespace, as hostPID: true does on a node.
@@ -213,7 +255,7 @@ func TestPodRuns(t *testing.T) {
 		}) {
 			break
 		}
-		running := run(t, 30*time.Second, "podman", "pod", "ps", "--filter", "name="+podName, "--format", "{{.Status}}")
+		running := run(t, 30*time.Second, "podman", "pod", "ps", "--filter", "name=^"+podName+"$", "--format", "{{.Status}}")
 		require.Contains(t, running, "Running", "the pod stopped")
 		time.Sleep(2 * time.Second)
 	}
@@ -278,4 +320,19 @@ func hasFunction(t *testing.T, line []byte, fn string) bool {
 		}
 	}
 	return false
+}
+
+func TestStalePod(t *testing.T) {
+	live := exec.Command("sleep", "60")
+	require.NoError(t, live.Start())
+	t.Cleanup(func() { _ = live.Process.Kill(); _ = live.Wait() })
+	ended := exec.Command("true")
+	require.NoError(t, ended.Run())
+
+	require.True(t, stalePod(podPrefix), "the unsuffixed name of older checkouts")
+	require.True(t, stalePod(podName), "this run's own name, left by a killed earlier run with the same pid")
+	require.False(t, stalePod(fmt.Sprintf("%s-%d", podPrefix, live.Process.Pid)), "a live run's pod")
+	require.True(t, stalePod(fmt.Sprintf("%s-%d", podPrefix, ended.Process.Pid)), "an ended run's pod")
+	require.False(t, stalePod(podPrefix+"-other"), "a pod that only starts like ours")
+	require.False(t, stalePod("ebpf-otel-pod-testing-1"), "a pod that only starts like ours")
 }
