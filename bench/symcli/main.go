@@ -1,7 +1,9 @@
 //go:build linux
 
 // Command symcli measures cold symbolization as a user runs it: one whole
-// process per run, `ebpf-otel-sidecar symbolize --obj FILE` against
+// process per run, `ebpf-otel-sidecar symbolize --obj FILE` (the package's
+// command, processor-ts/bin/ebpf-otel-sidecar: the launcher that starts it
+// from its startup snapshot) against
 // `llvm-symbolizer --inlining --demangle --obj=FILE`, the same random .text
 // addresses on stdin (seeded, so every run and every tool gets the same
 // set), start-up, file reading and parsing included. It reports each
@@ -36,7 +38,7 @@ var (
 	rounds = flag.Int("rounds", 3, "alternating rounds per tool and binary (medians reported)")
 	seed   = flag.Int64("seed", 14, "seed of the address generator")
 	bins   = flag.String("bins", "", "comma-separated binaries (default: libc, read with its debug file found by build ID, and Debian's /usr/bin/node, else the node on PATH)")
-	base   = flag.String("baseline", "", "processor-ts directory of another build, run alternately with ours (its bin/ebpf-otel-sidecar.js)")
+	base   = flag.String("baseline", "", "processor-ts directory of another build, run alternately with ours (its bin/ebpf-otel-sidecar launcher, or bin/ebpf-otel-sidecar.js in builds before the launcher)")
 )
 
 func main() {
@@ -59,18 +61,17 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	sidecar := filepath.Join(root, "processor-ts", "bin", "ebpf-otel-sidecar.js")
-	if _, err := os.Stat(sidecar); err != nil {
+	sidecar, err := command(filepath.Join(root, "processor-ts"))
+	if err != nil {
 		return fmt.Errorf("run from the repository root after scripts/setup.sh: %w", err)
 	}
 	llvm, err := exec.LookPath("llvm-symbolizer")
 	if err != nil {
 		return fmt.Errorf("llvm-symbolizer (Debian package llvm) is the reference: %w", err)
 	}
-	baseline := ""
+	var baseline []string
 	if *base != "" {
-		baseline = filepath.Join(*base, "bin", "ebpf-otel-sidecar.js")
-		if _, err := os.Stat(baseline); err != nil {
+		if baseline, err = command(*base); err != nil {
 			return fmt.Errorf("-baseline: %w", err)
 		}
 	}
@@ -94,7 +95,7 @@ func run() error {
 		}
 		var ours, ref, before []sample
 		for r := 0; r < *rounds; r++ {
-			o, err := measure(input, "node", sidecar, "symbolize", "--obj", bin)
+			o, err := measure(input, sidecar[0], append(sidecar[1:], "symbolize", "--obj", bin)...)
 			if err != nil {
 				return fmt.Errorf("ours on %s: %w", bin, err)
 			}
@@ -103,8 +104,8 @@ func run() error {
 				return fmt.Errorf("llvm-symbolizer on %s: %w", bin, err)
 			}
 			ours, ref = append(ours, o), append(ref, l)
-			if baseline != "" {
-				b, err := measure(input, "node", baseline, "symbolize", "--obj", bin)
+			if baseline != nil {
+				b, err := measure(input, baseline[0], append(baseline[1:], "symbolize", "--obj", bin)...)
 				if err != nil {
 					return fmt.Errorf("baseline on %s: %w", bin, err)
 				}
@@ -117,7 +118,7 @@ func run() error {
 			median(ours, func(s sample) float64 { return s.wall.Seconds() }), median(ref, func(s sample) float64 { return s.wall.Seconds() }),
 			median(ours, func(s sample) float64 { return float64(s.rssKiB) / 1024 }), median(ref, func(s sample) float64 { return float64(s.rssKiB) / 1024 }),
 			lc/oc, differing(ours[0].out, ref[0].out), *count)
-		if baseline != "" {
+		if baseline != nil {
 			bc := median(before, func(s sample) float64 { return s.cpu.Seconds() })
 			fmt.Printf("%-46s | %8.2fs | %9s | %8.2fs | %9s | %5.0f MiB | %8s | %9.2fx | %d of %d differ from ours\n",
 				"  baseline "+*base, bc, "", median(before, func(s sample) float64 { return s.wall.Seconds() }), "",
@@ -126,6 +127,21 @@ func run() error {
 		}
 	}
 	return nil
+}
+
+// command is how a processor-ts directory runs its sidecar command: the
+// launcher bin/ebpf-otel-sidecar, or node with bin/ebpf-otel-sidecar.js in
+// builds from before the launcher.
+func command(dir string) ([]string, error) {
+	launcher := filepath.Join(dir, "bin", "ebpf-otel-sidecar")
+	if _, err := os.Stat(launcher); err == nil {
+		return []string{launcher}, nil
+	}
+	script := launcher + ".js"
+	if _, err := os.Stat(script); err != nil {
+		return nil, err
+	}
+	return []string{"node", script}, nil
 }
 
 // nodeBinary is Debian's node (98 MiB, 10^5 symbols) when installed, else

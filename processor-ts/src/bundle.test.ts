@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BUNDLE, bundleSymbolize } from './bundle.js';
+import { BUNDLE, buildSnapshot, bundleSymbolize, SNAPSHOT_BLOB, SNAPSHOT_DIR, SNAPSHOT_NODE } from './bundle.js';
 import { ElfFile } from './symbolize/elf/elf.js';
 import { buildFixtures } from './symbolize/testutil/fixtures.js';
 import { LLVM_SYMBOLIZER } from './symbolize/testutil/oracle.js';
@@ -13,6 +13,9 @@ import { requireTool } from './testutil/ci.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const bin = join(root, 'bin', 'ebpf-otel-sidecar.js');
+const launcher = join(root, 'bin', 'ebpf-otel-sidecar');
+// The launcher runs the `node` on PATH: the one running these tests.
+const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
 // The bundle runs from dist/ (its one outside import, the wasm demangler's glue, resolves from
 // there): the test's own bundle gets a name of its own.
 const own = join(dist, `symbolize.bundle.test-${process.pid}.js`);
@@ -87,5 +90,95 @@ describe('bin/ebpf-otel-sidecar.js', () => {
     age(tsbuild, 10);
     age(bundle, 30);
     expect(ran('symbolize', '--obj', 'x')).toBe('main symbolize --obj x');
+  });
+});
+
+describe.runIf(built && requireTool('the symbolize command\'s startup snapshot (npm run build)', existsSync(join(dist, SNAPSHOT_DIR, SNAPSHOT_BLOB))))('the symbolize command started from its snapshot', () => {
+  const fx = buildFixtures();
+  const input = textAddresses(fx.exe);
+
+  it('prints what the bundled command prints, through bin/ebpf-otel-sidecar', () => {
+    // Traced, to see that the launcher did start Node from the snapshot.
+    const traced = spawnSync('sh', ['-x', launcher, 'symbolize', '--obj', fx.exe], { input, encoding: 'utf8', env });
+    expect(traced.stderr).toMatch(/exec \S*node --snapshot-blob \S*symbolize\.blob symbolize --obj/);
+    const viaLauncher = traced.stdout;
+    expect(traced.status).toBe(0);
+    expect(viaLauncher).toBe(execFileSync(process.execPath, [bin, 'symbolize', '--obj', fx.exe], { input, encoding: 'utf8' }));
+  });
+
+  const libstdcxx = '/usr/lib/x86_64-linux-gnu/libstdc++.so.6';
+  it.runIf(existsSync(libstdcxx))('loads the wasm demangler for names ours rejects (the snapshot builder has no WebAssembly)', () => {
+    // A transaction-safe clone (GTt): LLVM 14 has no rule for it, the wasm fallback has.
+    const sym = execFileSync('nm', ['-D', libstdcxx], { encoding: 'utf8' }).split('\n').find((l) => l.includes(' _ZGTtNKSt11logic_error4whatEv'));
+    if (!sym) return;
+    const addr = `0x${(parseInt(sym.split(' ')[0]!, 16) + 4).toString(16)}\n`;
+    const out = execFileSync(launcher, ['symbolize', '--obj', libstdcxx], { input: addr, encoding: 'utf8', env });
+    expect(out).toBe('transaction clone for std::logic_error::what() const\n??:0:0\n\n');
+  });
+});
+
+describe('bin/ebpf-otel-sidecar, the launcher', () => {
+  // A layout of its own: the launcher, a stand-in for bin/ebpf-otel-sidecar.js, and a snapshot
+  // built by buildSnapshot from a stand-in entry; each says which of them ran.
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-otel-launcher-'));
+  const ldist = join(dir, 'dist');
+  const snap = join(ldist, SNAPSHOT_DIR);
+  mkdirSync(join(dir, 'bin'));
+  mkdirSync(ldist);
+  copyFileSync(launcher, join(dir, 'bin', 'ebpf-otel-sidecar'));
+  writeFileSync(join(dir, 'bin', 'ebpf-otel-sidecar.js'), "process.stdout.write('js ' + process.argv.slice(2).join(' '));\n");
+  writeFileSync(join(ldist, 'snapshot-main.js'),
+    "import { startupSnapshot } from 'node:v8';\nstartupSnapshot.setDeserializeMainFunction(() => process.stdout.write('snapshot ' + process.argv.slice(1).join(' ')));\n");
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  const tsbuild = join(ldist, '.tsbuildinfo');
+  writeFileSync(tsbuild, '{}');
+  const ran = (...args: string[]): string => execFileSync(join(dir, 'bin', 'ebpf-otel-sidecar'), args, { encoding: 'utf8', env });
+  const age = (file: string, seconds: number): void => { const t = new Date(Date.now() - seconds * 1000); utimesSync(file, t, t); };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs symbolize through bin/ebpf-otel-sidecar.js while there is no snapshot', () => {
+    expect(ran('symbolize', '--obj', 'x')).toBe('js symbolize --obj x');
+  });
+
+  it('starts symbolize from a snapshot built after the last tsc build, every other command from the script', async () => {
+    age(tsbuild, 60);
+    await buildSnapshot(ldist);
+    expect(statSync(snap).mode & 0o777).toBe(0o700);
+    expect(ran('symbolize', '--obj', 'x y')).toBe('snapshot symbolize --obj x y');
+    expect(ran('serve', '--help')).toBe('js serve --help');
+    expect(ran()).toBe('js ');
+    // Through a symbolic link, as npm installs package commands.
+    symlinkSync(join(dir, 'bin', 'ebpf-otel-sidecar'), join(dir, 'link'));
+    expect(execFileSync(join(dir, 'link'), ['symbolize'], { encoding: 'utf8', env })).toBe('snapshot symbolize');
+  });
+
+  it('does not use a snapshot older than the last tsc build, built by another Node.js, or in a directory others may write', () => {
+    age(tsbuild, 0);
+    expect(ran('symbolize')).toBe('js symbolize');
+    age(tsbuild, 120);
+    expect(ran('symbolize')).toBe('snapshot symbolize');
+    const identity = readFileSync(join(snap, SNAPSHOT_NODE), 'utf8');
+    writeFileSync(join(snap, SNAPSHOT_NODE), `1${identity}`);
+    expect(ran('symbolize')).toBe('js symbolize');
+    writeFileSync(join(snap, SNAPSHOT_NODE), identity);
+    chmodSync(snap, 0o770);
+    expect(ran('symbolize')).toBe('js symbolize');
+    chmodSync(snap, 0o700);
+    expect(ran('symbolize')).toBe('snapshot symbolize');
+  });
+
+  it.runIf(process.getuid?.() === 0)('refuses to build into a directory of another user', async () => {
+    const other = join(dir, 'other');
+    mkdirSync(other, { mode: 0o700 });
+    chownSync(other, 65534, 65534);
+    await expect(buildSnapshot(ldist, other)).rejects.toThrow(/not a directory of this user/);
+  });
+
+  it('leaves no blob when the build fails', async () => {
+    const bad = join(dir, 'bad');
+    mkdirSync(bad);
+    writeFileSync(join(bad, 'snapshot-main.js'), "throw new Error('entry fails');\n");
+    await expect(buildSnapshot(bad)).rejects.toThrow();
+    expect(existsSync(join(bad, SNAPSHOT_DIR, SNAPSHOT_BLOB))).toBe(false);
   });
 });

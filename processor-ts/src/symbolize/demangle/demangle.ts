@@ -10,7 +10,12 @@ interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (mod: object, imports: Record<string, unknown>) => { exports: Exports };
 }
-const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+/**
+ * WebAssembly, looked up when the fallback loads rather than when this module does: the
+ * `symbolize` command's startup snapshot (src/snapshot-main.ts) evaluates this module in Node's
+ * snapshot builder, which has no WebAssembly; the process it starts has.
+ */
+const webAssembly = (): WasmApi => (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 /** The wasm demangler: undefined until first needed, null if it could not be loaded. */
 let impl: DemangleFn | null | undefined;
@@ -28,6 +33,7 @@ function wasmImpl(): DemangleFn | null {
     impl = null;
     try {
       const require = createRequire(import.meta.url);
+      const WA = webAssembly();
       const mod = new WA.Module(readFileSync(require.resolve('gecko-profiler-demangle/index_bg.wasm')));
       const instance = new WA.Instance(mod, { './index_bg.js': glue });
       glue.__wbg_set_wasm(instance.exports);
@@ -141,6 +147,19 @@ export function demangleUncached(name: string): string {
  */
 function flatten(s: string): void {
   Number(s);
+}
+
+/**
+ * Forgets every name demangled and whether the fallback loaded (or failed to): the state a fresh
+ * process starts with. The startup snapshot's builder runs the command on sample input to
+ * compile its code, then calls this so that nothing it saw (nor its lack of WebAssembly) is
+ * carried into the processes started from the snapshot.
+ */
+export function resetDemangler(): void {
+  cache.clear();
+  impl = undefined;
+  loadError = undefined;
+  stats.ours = stats.fallback = stats.failed = 0;
 }
 
 export function demanglerReady(): boolean {
