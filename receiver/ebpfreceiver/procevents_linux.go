@@ -41,6 +41,14 @@ type processEvents struct {
 	// syncCall serialises sync's callers (a collection, the unwinder),
 	// so each waits for a Flush of its own.
 	syncCall sync.Mutex
+	// unanswered (under syncCall): the last sync timed out, so the answer
+	// to its Flush may still come, and would release the next sync before
+	// that sync's own Flush is answered (see sync).
+	unanswered bool
+	// flush asks the reader for a flushed call (the tracker's Flush);
+	// syncWait bounds each wait for it (syncTimeout).
+	flush    func() error
+	syncWait time.Duration
 	// stopped is closed once the reader has stopped, for whatever reason:
 	// no Flush is answered any more, so sync returns at once instead of
 	// waiting syncTimeout at every collection and unknown pid.
@@ -87,7 +95,7 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 		logger.Warn("mmap events unavailable: libraries are read from /proc when a sample misses", zap.Error(t.MmapErr))
 	}
 	p := &processEvents{tracker: t, table: table, done: make(chan error, 1), later: map[uint32]struct{}{},
-		stopped: make(chan struct{})}
+		stopped: make(chan struct{}), flush: t.Flush, syncWait: syncTimeout}
 	for range eventWorkers {
 		ch := make(chan []tableEvent, workerQueue)
 		p.work = append(p.work, ch)
@@ -188,22 +196,59 @@ func (p *processEvents) settle() {
 func (p *processEvents) sync() {
 	p.syncCall.Lock()
 	defer p.syncCall.Unlock()
+	// The reader's answers are not tagged with the Flush they answer: one
+	// answer covers every Flush made before the reader took it (the
+	// eventfd counts them as one), and events committed before any of
+	// those. After a sync timed out, its answer may still be on its way
+	// and would release this sync before the events committed up to this
+	// sync's Flush are applied. A second round settles it: the first
+	// answer this sync sees is either that late one or its own, and any
+	// answer after it was taken after this sync's first Flush.
+	rounds := 1
+	if p.unanswered {
+		rounds = 2
+	}
+	for range rounds {
+		answered, ok := p.flushAndWait()
+		if !ok {
+			return
+		}
+		if !answered {
+			p.unanswered = true
+			return
+		}
+	}
+	p.unanswered = false
+}
+
+// flushAndWait asks the reader for a Flush and waits for its answer, up
+// to syncWait. ok is false when no answer can come (the reader stopped,
+// or the Flush failed).
+func (p *processEvents) flushAndWait() (answered, ok bool) {
 	select {
 	case <-p.stopped:
-		return
+		return false, false
 	default:
 	}
 	done := make(chan struct{})
 	p.syncMu.Lock()
 	p.syncing = done
 	p.syncMu.Unlock()
-	if err := p.tracker.Flush(); err != nil {
-		return
+	if err := p.flush(); err != nil {
+		p.syncMu.Lock()
+		p.syncing = nil
+		p.syncMu.Unlock()
+		return false, false
 	}
+	timeout := time.NewTimer(p.syncWait)
+	defer timeout.Stop()
 	select {
 	case <-done:
+		return true, true
 	case <-p.stopped:
-	case <-time.After(syncTimeout):
+		return false, false
+	case <-timeout.C:
+		return false, true
 	}
 }
 

@@ -3,8 +3,12 @@
 package ebpfreceiver
 
 import (
+	"errors"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procevents"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
@@ -60,4 +64,76 @@ func TestSyncReturnsOnceReaderStopped(t *testing.T) {
 	if d := time.Since(start); d >= syncTimeout {
 		t.Fatalf("sync took %v after the reader stopped", d)
 	}
+}
+
+// syncHarness is a processEvents with its workers running and a Flush
+// that only records the call: the test plays the reader, answering with
+// flushed as Run does after the ring is read to its end.
+func syncHarness(t *testing.T) (*processEvents, chan struct{}) {
+	t.Helper()
+	flushes := make(chan struct{}, 8)
+	p := &processEvents{stopped: make(chan struct{}), syncWait: 50 * time.Millisecond,
+		flush: func() error { flushes <- struct{}{}; return nil }}
+	var workers sync.WaitGroup
+	for range eventWorkers {
+		ch := make(chan []tableEvent, workerQueue)
+		p.work = append(p.work, ch)
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for evs := range ch {
+				for _, ev := range evs {
+					ev.barrier.Done()
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		for _, ch := range p.work {
+			close(ch)
+		}
+		workers.Wait()
+	})
+	return p, flushes
+}
+
+// A sync that timed out leaves its Flush's answer on its way: the next
+// sync must not take that answer for its own, since events committed
+// between the two Flushes would not be applied yet.
+func TestSyncAfterTimeoutWaitsForItsOwnAnswer(t *testing.T) {
+	p, flushes := syncHarness(t)
+
+	p.sync() // the reader is slow: no answer within syncWait
+	<-flushes
+	require.True(t, p.unanswered)
+
+	returned := make(chan struct{})
+	go func() { p.sync(); close(returned) }()
+	<-flushes
+	p.flushed() // the late answer to the first sync's Flush
+	select {
+	case <-returned:
+		t.Fatal("sync returned on the answer to the Flush before its own")
+	case <-flushes: // it asks again
+	}
+	p.flushed()
+	<-returned
+	require.False(t, p.unanswered)
+
+	// Answered in time: one Flush, one answer.
+	returned = make(chan struct{})
+	go func() { p.sync(); close(returned) }()
+	<-flushes
+	p.flushed()
+	<-returned
+	require.Empty(t, flushes)
+}
+
+// A Flush that fails (the reader closed) leaves no waiter behind.
+func TestSyncFlushFails(t *testing.T) {
+	p, _ := syncHarness(t)
+	p.flush = func() error { return errors.New("epoll wake: file already closed") }
+	p.sync()
+	require.Nil(t, p.syncing)
+	require.False(t, p.unanswered)
 }
