@@ -277,9 +277,14 @@ func TestPodRuns(t *testing.T) {
 		require.NoError(t, err)
 		require.Regexp(t, `(?m)^Seccomp:\s+2$`, string(status), "%s runs under a seccomp filter", c)
 	}
+	// The collector runs with one P (GOMAXPROCS in the DaemonSet).
+	pid := strings.TrimSpace(run(t, 30*time.Second, "podman", "inspect", "--format", "{{.State.Pid}}", podName+"-collector"))
+	environ, err := os.ReadFile(filepath.Join("/proc", pid, "environ"))
+	require.NoError(t, err)
+	require.Contains(t, "\x00"+string(environ), "\x00GOMAXPROCS=1\x00")
 	// The sidecar's heap bound is a node argument (NODE_OPTIONS is ignored
 	// for a binary with file capabilities).
-	pid := strings.TrimSpace(run(t, 30*time.Second, "podman", "inspect", "--format", "{{.State.Pid}}", podName+"-sidecar"))
+	pid = strings.TrimSpace(run(t, 30*time.Second, "podman", "inspect", "--format", "{{.State.Pid}}", podName+"-sidecar"))
 	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
 	require.NoError(t, err)
 	for _, arg := range []string{"--max-old-space-size=64", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "--max-opt=2", "--cache-bytes\x0033554432", "--flamegraph-bytes\x008388608"} {
