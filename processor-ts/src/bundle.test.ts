@@ -100,7 +100,7 @@ describe.runIf(built && requireTool('the symbolize command\'s startup snapshot (
   it('prints what the bundled command prints, through bin/ebpf-otel-sidecar', () => {
     // Traced, to see that the launcher did start Node from the snapshot.
     const traced = spawnSync('sh', ['-x', launcher, 'symbolize', '--obj', fx.exe], { input, encoding: 'utf8', env });
-    expect(traced.stderr).toMatch(/exec \S*node --snapshot-blob \S*symbolize\.blob symbolize --obj/);
+    expect(traced.stderr).toMatch(/exec \S*node (--\S+ )*--snapshot-blob \S*symbolize\.blob symbolize --obj/);
     const viaLauncher = traced.stdout;
     expect(traced.status).toBe(0);
     expect(viaLauncher).toBe(execFileSync(process.execPath, [bin, 'symbolize', '--obj', fx.exe], { input, encoding: 'utf8' }));
