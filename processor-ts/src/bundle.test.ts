@@ -1,10 +1,10 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BUNDLE, buildSnapshot, bundleSymbolize, SNAPSHOT_BLOB, SNAPSHOT_DIR, SNAPSHOT_NODE } from './bundle.js';
+import { BUNDLE, buildSnapshot, bundleServe, bundleSymbolize, SERVE_BUNDLE, SNAPSHOT_BLOB, SNAPSHOT_DIR, SNAPSHOT_NODE } from './bundle.js';
 import { ElfFile } from './symbolize/elf/elf.js';
 import { buildFixtures } from './symbolize/testutil/fixtures.js';
 import { LLVM_SYMBOLIZER } from './symbolize/testutil/oracle.js';
@@ -19,9 +19,10 @@ const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.
 // The bundle runs from dist/ (its one outside import, the wasm demangler's glue, resolves from
 // there): the test's own bundle gets a name of its own.
 const own = join(dist, `symbolize.bundle.test-${process.pid}.js`);
-const built = requireTool('the built sidecar (npm run build)', existsSync(join(dist, 'symbolize-main.js')) && existsSync(join(dist, BUNDLE)));
+const ownServe = join(dist, `serve.bundle.test-${process.pid}.js`);
+const built = requireTool('the built sidecar (npm run build)', existsSync(join(dist, 'symbolize-main.js')) && existsSync(join(dist, BUNDLE)) && existsSync(join(dist, SERVE_BUNDLE)));
 
-afterAll(() => rmSync(own, { force: true }));
+afterAll(() => { rmSync(own, { force: true }); rmSync(ownServe, { force: true }); });
 
 function textAddresses(obj: string): string {
   const text = new ElfFile(readFileSync(obj)).section('.text')!;
@@ -39,7 +40,7 @@ describe.runIf(built)('the symbolize command bundled in one module', () => {
     await bundleSymbolize(dist, own);
     expect(readFileSync(own, 'utf8')).not.toMatch(/^import .* from "\.{1,2}\//m); // nothing of ours left outside
     const ours = run(own);
-    expect(ours).toBe(run(join(dist, 'main.js')));
+    expect(ours).toBe(run(join(dist, 'symbolize-main.js')));
     if (LLVM_SYMBOLIZER) expect(ours).toBe(execFileSync(LLVM_SYMBOLIZER, ['--inlining', '--demangle', `--obj=${fx.exe}`], { input, encoding: 'utf8' }));
     // A write that fails leaves neither the bundle nor its temporary file.
     const blocked = join(dist, `symbolize.bundle.test-${process.pid}.dir`);
@@ -54,6 +55,58 @@ describe.runIf(built)('the symbolize command bundled in one module', () => {
     if (statSync(join(dist, BUNDLE)).mtimeMs >= statSync(join(dist, '.tsbuildinfo')).mtimeMs) {
       expect(readFileSync(own).equals(readFileSync(join(dist, BUNDLE)))).toBe(true);
     }
+  });
+});
+
+describe.runIf(built)('the serve command bundled in one module', () => {
+  it('serves the RPCs, and the build wrote the same bytes', async () => {
+    await bundleServe(dist, ownServe);
+    expect(readFileSync(ownServe, 'utf8')).not.toMatch(/^import .* from "\.{1,2}\//m); // nothing of ours left outside
+    const run = mkdtempSync(join(tmpdir(), 'ebpf-otel-serve-bundle-'));
+    const sock = join(run, 'sidecar.sock');
+    const child = spawn(process.execPath, [ownServe, 'serve', '--no-tcp', '--unix', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (d: Buffer) => { log += d.toString(); });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const poll = setInterval(() => { if (log.includes('sidecar listening')) { clearInterval(poll); resolve(); } }, 50);
+        child.once('exit', (code) => { clearInterval(poll); reject(new Error(`the bundled sidecar exited (${code}): ${log}`)); });
+      });
+      // The health RPC over the socket, asked by the unbundled CLI.
+      expect(execFileSync(process.execPath, [join(dist, 'main.js'), 'health', '--unix', sock], { encoding: 'utf8' })).toContain('SERVING');
+    } finally {
+      child.kill('SIGTERM');
+      rmSync(run, { recursive: true, force: true });
+    }
+    if (statSync(join(dist, SERVE_BUNDLE)).mtimeMs >= statSync(join(dist, '.tsbuildinfo')).mtimeMs) {
+      expect(readFileSync(ownServe).equals(readFileSync(join(dist, SERVE_BUNDLE)))).toBe(true);
+    }
+  });
+});
+
+describe.runIf(built)('dist/main.js', () => {
+  // Its choice of entry, on a layout of its own: the built main.js beside stand-ins for the
+  // entries and bundles that say which of them ran.
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-otel-main-'));
+  const say = (what: string): string => `process.stdout.write('${what} ' + process.argv.slice(2).join(' '));\n`;
+  const entries = [['symbolize-main.js', BUNDLE], ['serve-main.js', SERVE_BUNDLE]] as const;
+  copyFileSync(join(dist, 'main.js'), join(dir, 'main.js'));
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  for (const [entry] of entries) writeFileSync(join(dir, entry), say(entry));
+  writeFileSync(join(dir, '.tsbuildinfo'), '{}');
+  const ran = (...args: string[]): string => execFileSync(process.execPath, [join(dir, 'main.js'), ...args], { encoding: 'utf8' });
+  const age = (file: string, seconds: number): void => { const t = new Date(Date.now() - seconds * 1000); utimesSync(file, t, t); };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs each command from its bundle only when it is newer than the last tsc build', () => {
+    expect(ran('serve', '--no-tcp')).toBe('serve-main.js serve --no-tcp');
+    expect(ran('symbolize', '--obj', 'x')).toBe('symbolize-main.js symbolize --obj x');
+    for (const [, bundle] of entries) writeFileSync(join(dir, bundle), say(bundle));
+    age(join(dir, '.tsbuildinfo'), 60);
+    expect(ran('serve', '--no-tcp')).toBe(`${SERVE_BUNDLE} serve --no-tcp`);
+    expect(ran('symbolize', '--obj', 'x')).toBe(`${BUNDLE} symbolize --obj x`);
+    age(join(dir, SERVE_BUNDLE), 120);
+    expect(ran('serve', '--no-tcp')).toBe('serve-main.js serve --no-tcp');
   });
 });
 
