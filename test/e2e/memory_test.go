@@ -29,10 +29,13 @@ const SidecarRSSLimitMiB = 256
 
 // SidecarSteadyRSSMiB bounds the sidecar's steady resident memory (the
 // median over 30 s once its caches are warm) as npm start runs it on a busy
-// machine: 153–175 MiB measured on a 2-core machine shared with other
-// sessions' builds and tests, 161 MiB median (195 peak) in this test there
-// (docs/performance.md); issue 14's goal is 150 MiB.
-const SidecarSteadyRSSMiB = 200
+// machine: 136–149 MiB medians in the pipeline benchmark's busy phase on a
+// 2-core machine shared with other sessions' builds, tests and benchmarks
+// (load average 9–17), and 166–174 MiB in the phases where another
+// session's program larger than the cache was symbolized throughout (64 MiB
+// of buffers; docs/performance.md): the bound leaves room for such a
+// program in CI. Issue 14's goal is 150 MiB.
+const SidecarSteadyRSSMiB = 185
 
 // TestSidecarSteadyMemory runs README command one as it is (scripts/start.sh:
 // the default config, the collector and the sidecar with start.sh's memory
