@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -218,6 +218,20 @@ describe('bin/ebpf-otel-sidecar, the launcher', () => {
     expect(ran('symbolize')).toBe('js symbolize');
     chmodSync(snap, 0o700);
     expect(ran('symbolize')).toBe('snapshot symbolize');
+  });
+
+  it('does not use a snapshot built in another place (the blob resolves the wasm demangler from where it was built)', async () => {
+    const moved = `${dir}-moved`;
+    renameSync(dir, moved);
+    try {
+      const runMoved = (): string => execFileSync(join(moved, 'bin', 'ebpf-otel-sidecar'), ['symbolize'], { encoding: 'utf8', env });
+      expect(runMoved()).toBe('js symbolize');
+      await buildSnapshot(join(moved, 'dist'));
+      expect(runMoved()).toBe('snapshot symbolize');
+    } finally {
+      renameSync(moved, dir);
+    }
+    await buildSnapshot(ldist);
   });
 
   it.runIf(process.getuid?.() === 0)('refuses to build into a directory of another user', async () => {

@@ -22,7 +22,12 @@ export const SERVE_BUNDLE = 'serve.bundle.js';
 /** The snapshot's private directory in dist/, and what it holds (bin/ebpf-otel-sidecar reads them). */
 export const SNAPSHOT_DIR = 'snapshot';
 export const SNAPSHOT_BLOB = 'symbolize.blob';
-/** The identity of the Node.js binary that built the blob: "size mtime-seconds inode", as `stat -L -c '%s %Y %i'` prints it. */
+/**
+ * The identity of the Node.js binary that built the blob: "size mtime-seconds inode", as `stat -L
+ * -c '%s %Y %i'` prints it; then, on a line of its own, the snapshot directory's real path: the
+ * blob resolves the wasm demangler from there (its script's __filename is frozen in it), so a
+ * moved or copied tree must rebuild it.
+ */
 export const SNAPSHOT_NODE = 'node';
 /** The one CommonJS script the snapshot is built from (kept: the wasm demangler resolves its file from here). */
 const SNAPSHOT_ENTRY = 'symbolize.snapshot.cjs';
@@ -88,7 +93,7 @@ export async function buildSnapshot(dist: string, dir: string = join(dist, SNAPS
     // uses it only to resolve the wasm demangler's file at run time (tested through the blob).
     await promisify(execFile)(process.execPath, ['--snapshot-blob', tmp, '--build-snapshot', entry], { cwd: dir, maxBuffer: 1 << 20 });
     const node = await stat(await realpath(process.execPath));
-    await writeFile(join(dir, SNAPSHOT_NODE), `${node.size} ${Math.floor(node.mtimeMs / 1000)} ${node.ino}\n`, { mode: 0o600 });
+    await writeFile(join(dir, SNAPSHOT_NODE), `${node.size} ${Math.floor(node.mtimeMs / 1000)} ${node.ino}\n${await realpath(dir)}\n`, { mode: 0o600 });
     await rename(tmp, blob);
   } catch (e) {
     await rm(tmp, { force: true });
