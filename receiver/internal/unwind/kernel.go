@@ -9,8 +9,10 @@ import (
 	"maps"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -41,14 +43,24 @@ type Config struct {
 	MaxTables, MaxProcesses uint32
 	// DebugDirs are searched for separate debug files by build ID.
 	DebugDirs []string
-	// Poll is how often requests from the kernel side are served.
+	// Poll, when set, is how long a wake-up from the kernel side waits
+	// for more requests before they are served together. Zero (the
+	// default) serves them at once: a wait of its own was a second
+	// wake-up of the collector for every one the kernel caused, and a
+	// burst's requests (a new process's first samples on every CPU) are
+	// queued within microseconds of each other, before the reader runs.
 	Poll time.Duration
-	// Coalesce is how long the image changes the process table reports
-	// gather before their entries are written to the kernel, in one
-	// batch: a fork and the exec that follows it, an exec and the
-	// libraries the dynamic loader maps next, or a process that starts
-	// and ends within it cost one write or none. Default 2ms; a walk of a
-	// process still unwritten asks for it (no_process) and is served.
+	// Coalesce, when set, is how long the image changes the process
+	// table reports gather before their entries are written to the
+	// kernel, in one batch: a fork and the exec that follows it, an exec
+	// and the libraries the dynamic loader maps next, or a process that
+	// starts and ends within it cost one write or none. Zero (the
+	// default) writes them once the goroutines that report them have run
+	// out of work (see settle): the receiver's process event workers
+	// apply one read of the ring together, so its changes gather as they
+	// did in a 2 ms wait, without a timer waking the collector a second
+	// time after every read. A walk of a process still unwritten asks
+	// for it (no_process) and is served.
 	Coalesce time.Duration
 	// ProcRoot is /proc (tests may point elsewhere).
 	ProcRoot string
@@ -145,6 +157,9 @@ type Unwinder struct {
 	// deleted) by the next flush; flushWake says one was added.
 	dirty     map[uint32]struct{}
 	flushWake chan struct{}
+	// marks counts the entries queued, so settle sees when no goroutine
+	// queues more.
+	marks atomic.Uint64
 	pending   map[FileKey]*pendingBuild
 	// wake (any builder) and wakeSmall (the small-file builder) say a
 	// file was queued.
@@ -227,12 +242,6 @@ type mappingEntry struct {
 
 // New returns an unwinder; it does no I/O until the first Replacements.
 func New(cfg Config) *Unwinder {
-	if cfg.Poll <= 0 {
-		cfg.Poll = 20 * time.Millisecond
-	}
-	if cfg.Coalesce <= 0 {
-		cfg.Coalesce = 2 * time.Millisecond
-	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
 	}
@@ -367,14 +376,16 @@ func (u *Unwinder) onImage(ev procmaps.ImageEvent) {
 // markLocked queues pid's entry for the next flush.
 func (u *Unwinder) markLocked(pid uint32) {
 	u.dirty[pid] = struct{}{}
+	u.marks.Add(1)
 	select {
 	case u.flushWake <- struct{}{}:
 	default:
 	}
 }
 
-// flusher writes the queued entries Coalesce after the first of a burst
-// was queued; it sleeps while nothing is.
+// flusher writes the queued entries once a burst of them has gathered
+// (Coalesce after the first was queued, or when settle says the burst is
+// over); it sleeps while nothing is.
 func (u *Unwinder) flusher() {
 	defer close(u.flusherDone)
 	t := time.NewTimer(time.Hour)
@@ -385,16 +396,41 @@ func (u *Unwinder) flusher() {
 			return
 		case <-u.flushWake:
 		}
-		t.Reset(u.cfg.Coalesce)
-		select {
-		case <-u.stop:
-			t.Stop()
-			return
-		case <-t.C:
+		if u.cfg.Coalesce > 0 {
+			t.Reset(u.cfg.Coalesce)
+			select {
+			case <-u.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		} else {
+			u.settle()
 		}
 		u.mu.Lock()
 		u.flushLocked()
 		u.mu.Unlock()
+	}
+}
+
+// maxSettleRounds bounds settle's yields, so that a steady stream of
+// changes is still written (in batches of what each round gathered).
+const maxSettleRounds = 64
+
+// settle returns once a round of the scheduler has queued no entry: the
+// goroutines that were queueing them (the process event workers applying
+// one read of the ring, a collection's sweep) have run out of work or are
+// blocked. Yielding rather than sleeping, the flush happens in the same
+// wake-up of the collector as the changes it writes. With several Ps the
+// workers may still be running: a burst is then written in a few batches,
+// never lost.
+func (u *Unwinder) settle() {
+	for range maxSettleRounds {
+		n := u.marks.Load()
+		runtime.Gosched()
+		if u.marks.Load() == n {
+			return
+		}
 	}
 }
 
@@ -563,12 +599,14 @@ func (u *Unwinder) run() {
 			scan = min(2*scan, maxScan)
 		}
 		if woken {
-			// Let the requests of a burst (a new process's first
-			// samples on every CPU) gather, then take them at once.
-			select {
-			case <-u.stop:
-				return
-			case <-time.After(u.cfg.Poll):
+			if u.cfg.Poll > 0 {
+				// Let the requests of a burst gather, then
+				// take them at once.
+				select {
+				case <-u.stop:
+					return
+				case <-time.After(u.cfg.Poll):
+				}
 			}
 			for u.wakeReader.ReadInto(&rec) == nil {
 			}
