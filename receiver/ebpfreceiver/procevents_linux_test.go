@@ -137,3 +137,56 @@ func TestSyncFlushFails(t *testing.T) {
 	require.Nil(t, p.syncing)
 	require.False(t, p.unanswered)
 }
+
+// newTestEvents is a processEvents with its queues but no reader and no
+// worker goroutines: a test runs worker by hand.
+func newTestEvents(t *testing.T) *processEvents {
+	p := &processEvents{table: procmaps.NewCache(procmaps.CacheConfig{ProcRoot: t.TempDir()}), later: map[uint32]struct{}{}}
+	for range eventWorkers {
+		p.work = append(p.work, make(chan []tableEvent, workerQueue))
+		p.free = append(p.free, make(chan []tableEvent, workerQueue+1))
+	}
+	return p
+}
+
+// A worker hands each batch back emptied once applied, and dispatch fills
+// it again: a steady stream of events allocates no batches.
+func TestDispatchReusesBatches(t *testing.T) {
+	p := newTestEvents(t)
+	fill := func() {
+		for pid := uint32(4); pid <= 40; pid += 4 { // every one for worker 0
+			p.batch = append(p.batch, tableEvent{typ: procevents.Exit, key: procmaps.Key{PID: pid, StartTime: 1, ExecID: 1},
+				exec: procmaps.ExecInfo{Comm: "gone"}})
+		}
+	}
+	fill()
+	p.dispatch()
+	first := <-p.work[0]
+	if len(first) != 10 {
+		t.Fatalf("worker 0 got %d events, want 10", len(first))
+	}
+	p.work[0] <- first
+	close(p.work[0])
+	p.worker(p.work[0], p.free[0]) // applies it, then returns: its queue is closed
+	p.work[0] = make(chan []tableEvent, workerQueue)
+	back := <-p.free[0]
+	if len(back) != 0 || cap(back) < 10 || &back[:1][0] != &first[0] {
+		t.Fatalf("the applied batch did not come back empty (len %d, cap %d)", len(back), cap(back))
+	}
+	for i, te := range back[:cap(back)] {
+		if te.exec.Comm != "" {
+			t.Fatalf("event %d of the returned batch still holds %q", i, te.exec.Comm)
+		}
+	}
+	p.free[0] <- back
+	allocs := testing.AllocsPerRun(100, func() {
+		fill()
+		p.dispatch()
+		part := <-p.work[0]
+		clear(part)
+		p.free[0] <- part[:0]
+	})
+	if allocs != 0 {
+		t.Errorf("dispatch allocated %.1f times a read with a batch to reuse", allocs)
+	}
+}

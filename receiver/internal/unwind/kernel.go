@@ -159,8 +159,8 @@ type Unwinder struct {
 	flushWake chan struct{}
 	// marks counts the entries queued, so settle sees when no goroutine
 	// queues more.
-	marks atomic.Uint64
-	pending   map[FileKey]*pendingBuild
+	marks   atomic.Uint64
+	pending map[FileKey]*pendingBuild
 	// wake (any builder) and wakeSmall (the small-file builder) say a
 	// file was queued.
 	wake, wakeSmall chan struct{}
