@@ -106,6 +106,9 @@ func TestSyncAfterTimeoutWaitsForItsOwnAnswer(t *testing.T) {
 	p.sync() // the reader is slow: no answer within syncWait
 	<-flushes
 	require.True(t, p.unanswered)
+	// From here on every Flush is answered, by this goroutine: a wait
+	// long enough that a descheduled test cannot time out falsely.
+	p.syncWait = time.Minute
 
 	returned := make(chan struct{})
 	go func() { p.sync(); close(returned) }()
