@@ -16,7 +16,8 @@
  * sys_exit adds the call to the generation user space is not draining (two
  * generations as in cpu.bpf.c): its latency to a per-CPU histogram per
  * syscall number (an array: no hashing, no atomics, a few hot cache lines;
- * the histograms are exported per syscall over the whole machine only),
+ * the histograms are exported per syscall over the whole machine only;
+ * calls over ~1 s go to a shared array instead, see sys_hist),
  * and the call to a small direct-mapped per-CPU cache of counts per program
  * image and syscall. Only a call whose slot holds another key goes to the
  * counts hash, adding the slot's calls there. In the busy pipeline
@@ -79,6 +80,17 @@ struct {
 	__type(value, struct sys_hist);
 	__uint(max_entries, SYS_HIST_NRS + 1);
 } hists0 SEC(".maps"), hists1 SEC(".maps");
+
+/* The long calls' slots, same index, one copy for all CPUs. Mappable:
+ * user space reads and clears the drained generation's entries in its own
+ * memory, without a syscall per entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct sys_hist_long);
+	__uint(max_entries, SYS_HIST_NRS + 1);
+} hists_long0 SEC(".maps"), hists_long1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -169,6 +181,37 @@ static __always_inline void flush(void *counts, struct sys_slot *c)
 		*lost += c->calls;
 }
 
+/* hist_inc adds one to a per-CPU counter unless it is full (see sys_hist). */
+static __always_inline void hist_inc(__u32 *n)
+{
+	if (*n != (__u32)-1)
+		(*n)++;
+	else
+		stat_inc(&stats, SYS_STAT_HIST_SATURATED);
+}
+
+/* count_latency adds a call of delta ns to syscall slot's histogram: h on
+ * this CPU, or the shared long slots. */
+static __always_inline void count_latency(struct sys_hist *h, void *longs, __u32 slot, __u64 delta)
+{
+	struct sys_hist_long *l;
+	__u32 s;
+
+	h->sum_ns += delta;
+	if (delta == 0) {
+		hist_inc(&h->zero);
+		return;
+	}
+	s = log2_slot(delta);
+	if (s < SYS_HIST_SLOTS) {
+		hist_inc(&h->slots[s]);
+		return;
+	}
+	l = bpf_map_lookup_elem(longs, &slot);
+	if (l && s - SYS_HIST_SLOTS < SYS_HIST_LONG_SLOTS)
+		__sync_fetch_and_add(&l->slots[s - SYS_HIST_SLOTS], 1);
+}
+
 static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	long ret = ctx->args[1];
@@ -218,13 +261,8 @@ static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 	}
 	slot = key.nr < SYS_HIST_NRS ? key.nr : SYS_HIST_OTHER;
 	h = bpf_map_lookup_elem(hists, &slot);
-	if (h) {
-		h->sum_ns += delta;
-		if (delta == 0)
-			h->zero++;
-		else
-			h->slots[log2_slot(delta)]++;
-	}
+	if (h)
+		count_latency(h, GEN_MAP(gen, hists_long), slot, delta);
 
 	if (ret < 0 && ret >= -MAX_ERRNO)
 		count_error(errors, &key, ret);

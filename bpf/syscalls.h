@@ -21,14 +21,34 @@ struct sys_key {
 #define SYS_HIST_OTHER SYS_HIST_NRS
 
 /* Latency in nanoseconds of the calls of one syscall on one CPU, as a log2
- * histogram (see bits.bpf.h for the exact bucket bounds). The calls are zero
- * plus the slots: user space adds them up. Per syscall, not per process:
+ * histogram (see bits.bpf.h for the exact bucket bounds). Calls of up to
+ * 2^(SYS_HIST_SLOTS-1) ns (~1.07 s) are counted here, per CPU; longer ones
+ * in slots of sys_hist_long, shared by the CPUs: this array is allocated
+ * once per possible CPU, and its entry size is what a large node pays
+ * (136 bytes here; 528 with 64 u64 slots). The calls are zero plus the
+ * slots of both: user space adds them up. Per syscall, not per process:
  * the histograms are exported over the whole machine only
- * (receiver/internal/probe/syscalls, emitDurations). */
+ * (receiver/internal/probe/syscalls, emitDurations).
+ *
+ * Counters are u32: a generation is drained every collection_interval,
+ * and a CPU would need more than 2^32 calls of one syscall in one bucket
+ * before that (7 minutes of a tight loop at 10^7 calls a second). A
+ * counter that reaches the top stops there and the call is counted in
+ * SYS_STAT_HIST_SATURATED instead, never wrapped. */
+#define SYS_HIST_SLOTS 31
+#define SYS_HIST_LONG_SLOTS (LOG2_SLOTS - SYS_HIST_SLOTS)
+
 struct sys_hist {
 	__u64 sum_ns;
-	__u64 zero;
-	__u64 slots[LOG2_SLOTS];
+	__u32 zero;
+	__u32 slots[SYS_HIST_SLOTS];
+};
+
+/* Log2 slots SYS_HIST_SLOTS..LOG2_SLOTS-1 (calls longer than ~1.07 s) of
+ * one syscall, over all CPUs: atomic adds, rare (at most one a second per
+ * thread). u64: every thread of the machine may end one each second. */
+struct sys_hist_long {
+	__u64 slots[SYS_HIST_LONG_SLOTS];
 };
 
 /* One slot of a CPU's cache of calls: the calls of key on this CPU not yet
@@ -55,6 +75,7 @@ enum sys_stat {
 	SYS_STAT_COUNTS_FULL = 0, /* counts map full: call lost */
 	SYS_STAT_ERRORS_FULL,     /* errors map full: error lost */
 	SYS_STAT_NO_STORAGE,      /* task storage not available: call lost */
+	SYS_STAT_HIST_SATURATED,  /* a histogram counter was full: latency lost */
 	SYS_STAT_MAX,
 };
 

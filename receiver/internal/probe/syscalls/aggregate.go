@@ -44,8 +44,20 @@ type limits struct {
 	histograms int
 }
 
-// numSlots is LOG2_SLOTS of bits.bpf.h.
-const numSlots = 64
+// numSlots is LOG2_SLOTS of bits.bpf.h: the exported buckets. The kernel
+// keeps the first histSlots of them per CPU (u32 counters) and the other
+// histLongSlots in one shared array (SYS_HIST_SLOTS and SYS_HIST_LONG_SLOTS
+// of syscalls.h; the generated structs' sizes are checked below).
+const (
+	numSlots      = 64
+	histSlots     = 31
+	histLongSlots = numSlots - histSlots
+)
+
+var (
+	_ [histSlots]uint32     = syscallsSysHist{}.Slots
+	_ [histLongSlots]uint64 = syscallsSysHistLong{}.Slots
+)
 
 // histNrs and histOther are SYS_HIST_NRS and SYS_HIST_OTHER of syscalls.h:
 // syscall numbers below histNrs have a latency histogram of their own, the
@@ -69,11 +81,11 @@ type histDelta struct {
 // kernel keeps no count: one add less per syscall).
 func (d *histDelta) add(h *syscallsSysHist) {
 	d.sum += h.SumNs
-	d.zero += h.Zero
-	d.count += h.Zero
+	d.zero += uint64(h.Zero)
+	d.count += uint64(h.Zero)
 	for i, n := range h.Slots {
-		d.slots[i] += n
-		d.count += n
+		d.slots[i] += uint64(n)
+		d.count += uint64(n)
 	}
 }
 

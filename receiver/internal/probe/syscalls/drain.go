@@ -3,6 +3,7 @@
 package syscalls
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -26,8 +27,10 @@ func (t *Probe) drain() error {
 		return err
 	}
 	counts, cache, hists, errMap := t.objs.Counts0, t.objs.Cache0, t.objs.Hists0, t.objs.Errors0
+	longs := t.longs[0]
 	if old == 1 {
 		counts, cache, hists, errMap = t.objs.Counts1, t.objs.Cache1, t.objs.Hists1, t.objs.Errors1
+		longs = t.longs[1]
 	}
 	var errs []error
 	if t.keys, t.calls, err = loader.DrainHash(counts, t.keys, t.calls); err != nil {
@@ -36,7 +39,7 @@ func (t *Probe) drain() error {
 	if err := t.drainCache(cache); err != nil {
 		errs = append(errs, err)
 	}
-	if err := t.drainHists(hists); err != nil {
+	if err := t.drainHists(hists, longs); err != nil {
 		errs = append(errs, err)
 	}
 	if t.errKeys, t.errVals, err = loader.DrainHash(errMap, t.errKeys, t.errVals); err != nil {
@@ -71,12 +74,13 @@ func (t *Probe) drainCache(m *ebpf.Map) error {
 }
 
 // drainHists reads and clears the per-CPU latency histograms of the
-// syscall numbers drained from counts into t.hnrs/t.hdeltas, summed over
-// the CPUs. Every call the kernel added to a histogram is in the counts or
-// a cache of the same generation, so no other entry holds anything (but
-// for calls lost to a full counts map, whose latency waits in its entry
-// until the number is drained again).
-func (t *Probe) drainHists(m *ebpf.Map) error {
+// syscall numbers drained from counts, and their long calls' slots in
+// longs (the hists_long map of the same generation, mapped), into
+// t.hnrs/t.hdeltas, summed over the CPUs. Every call the kernel added to a
+// histogram is in the counts or a cache of the same generation, so no other
+// entry holds anything (but for calls lost to a full counts map, whose
+// latency waits in its entry until the number is drained again).
+func (t *Probe) drainHists(m *ebpf.Map, longs *ebpf.Memory) error {
 	t.hnrs, t.hdeltas = t.hnrs[:0], t.hdeltas[:0]
 	clear(t.hseen[:])
 	for _, k := range t.keys {
@@ -95,6 +99,9 @@ func (t *Probe) drainHists(m *ebpf.Map) error {
 		for i := range t.perCPU {
 			d.add(&t.perCPU[i])
 		}
+		if err := t.takeLong(&d, longs, slot); err != nil {
+			return err
+		}
 		nr := k.Nr
 		if slot == histOther {
 			nr = otherNr
@@ -104,6 +111,35 @@ func (t *Probe) drainHists(m *ebpf.Map) error {
 	}
 	return nil
 }
+
+// longEntry is the size of a struct sys_hist_long in the mapped array.
+const longEntry = histLongSlots * 8
+
+// takeLong adds the long calls' slots of entry slot of a mapped hists_long
+// array to d and clears them there. No program writes to the drained
+// generation, so plain copies are safe.
+func (t *Probe) takeLong(d *histDelta, longs *ebpf.Memory, slot uint32) error {
+	off := int64(slot) * longEntry
+	if _, err := longs.ReadAt(t.longBuf[:], off); err != nil {
+		return fmt.Errorf("reading syscall long latency of slot %d: %w", slot, err)
+	}
+	var nonzero uint64
+	for i := range histLongSlots {
+		n := binary.LittleEndian.Uint64(t.longBuf[i*8:])
+		d.slots[histSlots+i] += n
+		d.count += n
+		nonzero |= n
+	}
+	if nonzero == 0 {
+		return nil
+	}
+	if _, err := longs.WriteAt(zeroLong[:], off); err != nil {
+		return fmt.Errorf("clearing syscall long latency of slot %d: %w", slot, err)
+	}
+	return nil
+}
+
+var zeroLong [longEntry]byte
 
 // histSlot is the index of syscall nr's histogram in the hists maps
 // (SYS_HIST_NRS and SYS_HIST_OTHER of syscalls.h).
@@ -117,9 +153,10 @@ func histSlot(nr uint32) uint32 {
 // kernelStats sums the per-CPU counters into st.
 func (t *Probe) kernelStats(st *Stats) error {
 	dst := []*uint64{
-		syscallsSysStatSYS_STAT_COUNTS_FULL: &st.CountsFull,
-		syscallsSysStatSYS_STAT_ERRORS_FULL: &st.ErrorsFull,
-		syscallsSysStatSYS_STAT_NO_STORAGE:  &st.NoStorage,
+		syscallsSysStatSYS_STAT_COUNTS_FULL:    &st.CountsFull,
+		syscallsSysStatSYS_STAT_ERRORS_FULL:    &st.ErrorsFull,
+		syscallsSysStatSYS_STAT_NO_STORAGE:     &st.NoStorage,
+		syscallsSysStatSYS_STAT_HIST_SATURATED: &st.HistSaturated,
 	}
 	return loader.SumPerCPU(t.objs.Stats, dst)
 }

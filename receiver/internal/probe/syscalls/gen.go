@@ -4,4 +4,4 @@
 // OpenTelemetry metrics.
 package syscalls
 
-//go:generate go tool bpf2go -cc clang-14 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type sys_key -type sys_hist -type sys_slot -type sys_err_key -type sys_stat syscalls ../../../../bpf/syscalls.bpf.c -- -I../../../../bpf
+//go:generate go tool bpf2go -cc clang-14 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type sys_key -type sys_hist -type sys_hist_long -type sys_slot -type sys_err_key -type sys_stat syscalls ../../../../bpf/syscalls.bpf.c -- -I../../../../bpf

@@ -35,6 +35,7 @@ func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 				{Reason: "counts_map_full", Value: s.CountsFull},
 				{Reason: "errors_map_full", Value: s.ErrorsFull},
 				{Reason: "no_task_storage", Value: s.NoStorage},
+				{Reason: "histogram_saturated", Value: s.HistSaturated},
 			}
 		},
 		t.Close), nil

@@ -52,8 +52,10 @@ type Stats struct {
 	// FoldedProcesses the processes.
 	FoldedSeries, FoldedProcesses int
 	// CountsFull, ErrorsFull and NoStorage are cumulative counts of calls
-	// (errors) lost because a map was full or task storage was unavailable.
-	CountsFull, ErrorsFull, NoStorage uint64
+	// (errors) lost because a map was full or task storage was unavailable;
+	// HistSaturated of latencies not counted because their per-CPU counter
+	// was full (2^32 - 1 calls in one bucket in one collection_interval).
+	CountsFull, ErrorsFull, NoStorage, HistSaturated uint64
 }
 
 // Probe owns the loaded programs, maps and links. Close releases all of
@@ -73,7 +75,10 @@ type Probe struct {
 	hdeltas []histDelta
 	hseen   [histNrs + 1]bool
 	// One histogram per possible CPU: read into, and written to clear.
-	perCPU, zeroCPU  []syscallsSysHist
+	perCPU, zeroCPU []syscallsSysHist
+	// The hists_long maps of both generations, mapped; longBuf holds an entry.
+	longs            [2]*ebpf.Memory
+	longBuf          [longEntry]byte
 	slots, zeroSlots []syscallsSysSlot
 	errKeys          []syscallsSysErrKey
 	errVals          []uint64
@@ -110,6 +115,12 @@ func Start(cfg Config) (_ *Probe, err error) {
 			return nil, fmt.Errorf("syscalls spec: map %s has %d entries, want %d (SYS_HIST_NRS of syscalls.h and histNrs disagree)", name, n, histOther+1)
 		}
 	}
+	for _, name := range []string{"hists_long0", "hists_long1"} {
+		if m := spec.Maps[name]; m.MaxEntries != histOther+1 || m.ValueSize != longEntry {
+			return nil, fmt.Errorf("syscalls spec: map %s has %d entries of %d bytes, want %d of %d (syscalls.h and histNrs, histLongSlots disagree)",
+				name, m.MaxEntries, m.ValueSize, histOther+1, longEntry)
+		}
+	}
 	for _, name := range []string{"cache0", "cache1"} {
 		if n := spec.Maps[name].MaxEntries; n != cacheSlots {
 			return nil, fmt.Errorf("syscalls spec: map %s has %d entries, want %d (SYS_CACHE_SLOTS of syscalls.h and cacheSlots disagree)", name, n, cacheSlots)
@@ -138,6 +149,11 @@ func Start(cfg Config) (_ *Probe, err error) {
 	}()
 	if err := targets.Fill(t.objs.TargetPids, t.objs.TargetCgroups); err != nil {
 		return nil, err
+	}
+	for i, m := range []*ebpf.Map{t.objs.HistsLong0, t.objs.HistsLong1} {
+		if t.longs[i], err = m.Memory(); err != nil {
+			return nil, fmt.Errorf("mapping syscall long latency map: %w", err)
+		}
 	}
 	// Exit first: a sys_exit without a start is ignored, while a start
 	// without its exit program would only be overwritten.

@@ -32,8 +32,13 @@ type syscallsSysErrKey struct {
 type syscallsSysHist struct {
 	_     structs.HostLayout
 	SumNs uint64
-	Zero  uint64
-	Slots [64]uint64
+	Zero  uint32
+	Slots [31]uint32
+}
+
+type syscallsSysHistLong struct {
+	_     structs.HostLayout
+	Slots [33]uint64
 }
 
 type syscallsSysKey struct {
@@ -53,10 +58,11 @@ type syscallsSysSlot struct {
 type syscallsSysStat uint32
 
 const (
-	syscallsSysStatSYS_STAT_COUNTS_FULL syscallsSysStat = 0
-	syscallsSysStatSYS_STAT_ERRORS_FULL syscallsSysStat = 1
-	syscallsSysStatSYS_STAT_NO_STORAGE  syscallsSysStat = 2
-	syscallsSysStatSYS_STAT_MAX         syscallsSysStat = 3
+	syscallsSysStatSYS_STAT_COUNTS_FULL    syscallsSysStat = 0
+	syscallsSysStatSYS_STAT_ERRORS_FULL    syscallsSysStat = 1
+	syscallsSysStatSYS_STAT_NO_STORAGE     syscallsSysStat = 2
+	syscallsSysStatSYS_STAT_HIST_SATURATED syscallsSysStat = 3
+	syscallsSysStatSYS_STAT_MAX            syscallsSysStat = 4
 )
 
 // Names of all BPF objects in the ELF.
@@ -73,6 +79,8 @@ const (
 	syscallsMapExitHooks     = "exit_hooks"
 	syscallsMapHists0        = "hists0"
 	syscallsMapHists1        = "hists1"
+	syscallsMapHistsLong0    = "hists_long0"
+	syscallsMapHistsLong1    = "hists_long1"
 	syscallsMapStart         = "start"
 	syscallsMapStats         = "stats"
 	syscallsMapTargetCgroups = "target_cgroups"
@@ -144,6 +152,8 @@ type syscallsMapSpecs struct {
 	ExitHooks     *ebpf.MapSpec `ebpf:"exit_hooks"`
 	Hists0        *ebpf.MapSpec `ebpf:"hists0"`
 	Hists1        *ebpf.MapSpec `ebpf:"hists1"`
+	HistsLong0    *ebpf.MapSpec `ebpf:"hists_long0"`
+	HistsLong1    *ebpf.MapSpec `ebpf:"hists_long1"`
 	Start         *ebpf.MapSpec `ebpf:"start"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
 	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
@@ -189,6 +199,8 @@ type syscallsMaps struct {
 	ExitHooks     *ebpf.Map `ebpf:"exit_hooks"`
 	Hists0        *ebpf.Map `ebpf:"hists0"`
 	Hists1        *ebpf.Map `ebpf:"hists1"`
+	HistsLong0    *ebpf.Map `ebpf:"hists_long0"`
+	HistsLong1    *ebpf.Map `ebpf:"hists_long1"`
 	Start         *ebpf.Map `ebpf:"start"`
 	Stats         *ebpf.Map `ebpf:"stats"`
 	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
@@ -207,6 +219,8 @@ func (m *syscallsMaps) Close() error {
 		m.ExitHooks,
 		m.Hists0,
 		m.Hists1,
+		m.HistsLong0,
+		m.HistsLong1,
 		m.Start,
 		m.Stats,
 		m.TargetCgroups,

@@ -82,6 +82,13 @@ outer:
 // tracer filtered to its pid, and returns once it has exited.
 func traceCalls(t *testing.T, n int) (*Probe, uint32, pcommon.Timestamp) {
 	t.Helper()
+	return traceInput(t, n, "go", nil)
+}
+
+// traceInput is traceCalls with input for calls.c's stdin, and ready
+// called with the started tracer before the calls begin (nil: nothing).
+func traceInput(t *testing.T, n int, input string, ready func(*Probe)) (*Probe, uint32, pcommon.Timestamp) {
+	t.Helper()
 	cmd := exec.Command(buildCalls(t), strconv.Itoa(n))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -97,8 +104,11 @@ func traceCalls(t *testing.T, n int) (*Probe, uint32, pcommon.Timestamp) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
+	if ready != nil {
+		ready(tr)
+	}
 	begin := ts(time.Now())
-	stdin.Write([]byte("go"))
+	stdin.Write([]byte(input))
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -16,7 +17,7 @@ int main(int argc, char **argv)
 	int n = argc > 1 ? atoi(argv[1]) : 100;
 	unsigned cpu, node;
 	char cmd[64] = "";
-	long a, b;
+	long a, b, ms;
 
 	if (read(0, cmd, sizeof(cmd) - 1) < 1)
 		return 1;
@@ -25,6 +26,15 @@ int main(int argc, char **argv)
 			syscall(a);
 			syscall(b);
 		}
+		return 0;
+	}
+	if (sscanf(cmd, "sleep %ld", &ms) == 1) {
+		struct timespec zero = { 0 }, t = { ms / 1000, ms % 1000 * 1000000 };
+
+		for (int i = 0; i < n; i++)
+			syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &zero, NULL);
+		for (int i = 0; i < n; i++)
+			syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &t, NULL);
 		return 0;
 	}
 	for (int i = 0; i < n; i++)

@@ -1,0 +1,90 @@
+//go:build linux
+
+package syscalls
+
+import (
+	"math"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// TestLongCallsExact: calls longer than the per-CPU slots hold (over
+// 2^30 ns) are counted in the shared long slots, exported in their bucket
+// beside the short ones, and cleared by the drain (the next interval
+// repeats the cumulative totals, not twice the long calls).
+func TestLongCallsExact(t *testing.T) {
+	needRoot(t)
+	const n = 2
+	const sleep = 1150 * time.Millisecond // in (2^30, 2^31] ns with room for a slow guest
+	tr, _, begin := traceInput(t, n, "sleep "+strconv.Itoa(int(sleep.Milliseconds())), nil)
+	for round := range 2 {
+		ms := pmetric.NewMetricSlice()
+		if _, err := tr.Collect(ms, begin, ts(time.Now()), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		got := find(points(ms, MetricDuration), attrSyscall, "clock_nanosleep")
+		if len(got) != 1 || got[0].value != 2*n {
+			t.Fatalf("round %d: clock_nanosleep duration: got %+v, want one point of %d calls", round, got, 2*n)
+		}
+		h := got[0].hist
+		off := int(h.Positive().Offset())
+		counts := h.Positive().BucketCounts().AsRaw()
+		var short, long uint64
+		for i, c := range counts {
+			switch {
+			case off+i == 30: // (2^30, 2^31]
+				long += c
+			case off+i < 30:
+				short += c
+			default:
+				t.Errorf("round %d: %d calls in bucket (2^%d, 2^%d]", round, c, off+i, off+i+1)
+			}
+		}
+		if long != n || short+h.ZeroCount() != n {
+			t.Errorf("round %d: %d calls over 2^30 ns and %d under, want %d and %d (buckets from 2^%d: %v)",
+				round, long, short+h.ZeroCount(), n, n, off, counts)
+		}
+		if min := float64(n) * float64(sleep.Nanoseconds()); h.Sum() < min || h.Sum() > float64(n)*math.Exp2(31) {
+			t.Errorf("round %d: sum %v ns, want between %v and %v", round, h.Sum(), min, float64(n)*math.Exp2(31))
+		}
+	}
+}
+
+// TestHistogramSaturates: a per-CPU counter that is full stays full and
+// the call is counted as saturated, never wrapped to a small count. The
+// counters of getcpu are filled on every CPU before the calls.
+func TestHistogramSaturates(t *testing.T) {
+	needRoot(t)
+	const n = 53
+	const getcpu = 309 // x86_64
+	tr, pid, begin := traceInput(t, n, "go", func(tr *Probe) {
+		full := make([]syscallsSysHist, len(tr.zeroCPU))
+		for i := range full {
+			full[i].Zero = math.MaxUint32
+			for s := range full[i].Slots {
+				full[i].Slots[s] = math.MaxUint32
+			}
+		}
+		if err := tr.objs.Hists0.Put(uint32(getcpu), full); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ms := pmetric.NewMetricSlice()
+	st, err := tr.Collect(ms, begin, ts(time.Now()), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.HistSaturated != n {
+		t.Errorf("saturated: %d, want %d", st.HistSaturated, n)
+	}
+	if got := find(points(ms, MetricCalls), attrPID, int64(pid), attrSyscall, "getcpu"); len(got) != 1 || got[0].value != n {
+		t.Errorf("getcpu calls: got %+v, want one point of %d", got, n)
+	}
+	// The others are counted as usual.
+	if got := find(points(ms, MetricDuration), attrSyscall, "openat"); len(got) != 1 || got[0].value != n {
+		t.Errorf("openat duration: got %+v, want one point of %d", got, n)
+	}
+}
