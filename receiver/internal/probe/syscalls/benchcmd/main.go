@@ -40,16 +40,22 @@ const bpftraceScript = `tracepoint:raw_syscalls:sys_enter { @calls[args->id] = c
 tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @ns = hist(nsecs - @start[tid]); delete(@start[tid]); }`
 
 var (
-	calls = flag.Int("calls", 2000000, "getppid calls per run")
-	runs  = flag.Int("runs", 9, "runs per mode (the median is reported)")
-	conns = flag.Int("conns", 3000, "loopback TCP connections per run")
-	noBT  = flag.Bool("no-bpftrace", false, "skip bpftrace")
-	noTCP = flag.Bool("no-tcp", false, "skip the TCP connection benchmark")
+	calls   = flag.Int("calls", 2000000, "getppid calls per run")
+	runs    = flag.Int("runs", 9, "runs per mode (the median is reported)")
+	conns   = flag.Int("conns", 3000, "loopback TCP connections per run")
+	noBT    = flag.Bool("no-bpftrace", false, "skip bpftrace")
+	noTCP   = flag.Bool("no-tcp", false, "skip the TCP connection benchmark")
+	memOnly = flag.Bool("memory-only", false, "print the syscalls set's kernel memory and stop")
+	holdSet = flag.Bool("hold", false, "load the syscalls set, print its program ids, drain every 10 s until stdin closes")
 )
 
 func main() {
 	flag.Parse()
-	if err := run(); err != nil {
+	do := run
+	if *holdSet {
+		do = hold
+	}
+	if err := do(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -79,6 +85,14 @@ func run() error {
 		return err
 	}
 
+	mem, err := measureMemory()
+	if err != nil {
+		return fmt.Errorf("measuring the syscalls set's kernel memory: %w", err)
+	}
+	printMemory(mem)
+	if *memOnly {
+		return nil
+	}
 	var res []result
 	r, err := measure("no tracing", loop, nil)
 	if err != nil {
