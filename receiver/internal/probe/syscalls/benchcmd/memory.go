@@ -88,7 +88,8 @@ func measureMemory() (setMemory, error) {
 
 // at projects the set's kernel memory to a node with cpus possible CPUs.
 func (m setMemory) at(cpus int) uint64 {
-	return m.memlock + uint64(cpus-m.cpus)*m.perCPU //nolint:gosec // G115: CPU counts are small and positive
+	shared := m.memlock - uint64(m.cpus)*m.perCPU
+	return shared + uint64(cpus)*m.perCPU
 }
 
 func printMemory(m setMemory) {
