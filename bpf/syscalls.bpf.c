@@ -207,9 +207,13 @@ static __always_inline void count_latency(struct sys_hist *h, void *longs, __u32
 		hist_inc(&h->slots[s]);
 		return;
 	}
+	s -= SYS_HIST_SLOTS;
+	/* clang knows s is in range and drops the check; the 6.1 verifier
+	 * does not, and needs it on the register it indexes with. */
+	barrier_var(s);
 	l = bpf_map_lookup_elem(longs, &slot);
-	if (l && s - SYS_HIST_SLOTS < SYS_HIST_LONG_SLOTS)
-		__sync_fetch_and_add(&l->slots[s - SYS_HIST_SLOTS], 1);
+	if (l && s < SYS_HIST_LONG_SLOTS)
+		__sync_fetch_and_add(&l->slots[s], 1);
 }
 
 static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
