@@ -58,6 +58,22 @@ describe.runIf(built)('the symbolize command bundled in one module', () => {
   });
 });
 
+describe.runIf(built)('the symbolize command as a process', () => {
+  const fx = buildFixtures();
+  it('stops quietly when the reader of its output goes away (| head -1)', async () => {
+    const input = textAddresses(fx.exe).repeat(50);
+    const child = spawn(process.execPath, [bin, 'symbolize', '--obj', fx.exe], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdin.on('error', () => { /* it may exit before reading all of it */ });
+    child.stdout.once('data', () => child.stdout.destroy());
+    child.stdin.end(input);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+  });
+});
+
 describe.runIf(built)('the serve command bundled in one module', () => {
   it('serves the RPCs, and the build wrote the same bytes', async () => {
     await bundleServe(dist, ownServe);

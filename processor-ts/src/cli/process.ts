@@ -17,6 +17,13 @@ export function runSymbolizeProcess(argv: string[]): void {
   // TurboFan without inlining, the setting before; --efficiency-mode saved as much CPU but
   // cost wall time (fewer threads). The server keeps V8's defaults: it runs for days.
   setFlagsFromString('--no-opt --no-maglev-inlining');
+  // The reader went away (`... | head`): stop quietly, as a C tool dies of SIGPIPE, which Node
+  // ignores; without this the write's EPIPE ends the process with an unhandled-error trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`symbolize: writing the output: ${e.message}\n`);
+    process.exit(1);
+  });
   runSymbolize(argv, {
     input: process.stdin,
     write: (s: string) => void process.stdout.write(s),
