@@ -71,14 +71,14 @@ struct {
 	__uint(max_entries, SYS_CACHE_SLOTS);
 } cache0 SEC(".maps"), cache1 SEC(".maps");
 
-/* Latency per syscall number on each CPU: index nr, or SYS_HIST_OTHER.
+/* Latency per syscall number on each CPU: index sys_hist_index(nr).
  * User space reads and clears the entries of the numbers it drained from
  * counts and the caches (every call is in one of them). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct sys_hist);
-	__uint(max_entries, SYS_HIST_NRS + 1);
+	__uint(max_entries, SYS_HIST_OTHER + 1);
 } hists0 SEC(".maps"), hists1 SEC(".maps");
 
 /* The long calls' slots, same index, one copy for all CPUs. Mappable:
@@ -89,7 +89,7 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct sys_hist_long);
-	__uint(max_entries, SYS_HIST_NRS + 1);
+	__uint(max_entries, SYS_HIST_OTHER + 1);
 } hists_long0 SEC(".maps"), hists_long1 SEC(".maps");
 
 struct {
@@ -263,7 +263,7 @@ static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 		c->key = key;
 		c->calls = 1;
 	}
-	slot = key.nr < SYS_HIST_NRS ? key.nr : SYS_HIST_OTHER;
+	slot = sys_hist_index(key.nr);
 	h = bpf_map_lookup_elem(hists, &slot);
 	if (h)
 		count_latency(h, GEN_MAP(gen, hists_long), slot, delta);

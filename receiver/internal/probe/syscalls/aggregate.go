@@ -59,12 +59,16 @@ var (
 	_ [histLongSlots]uint64 = syscallsSysHistLong{}.Slots
 )
 
-// histNrs and histOther are SYS_HIST_NRS and SYS_HIST_OTHER of syscalls.h:
-// syscall numbers below histNrs have a latency histogram of their own, the
-// rest share slot histOther (Start checks the maps' size against them).
+// histNrs, histGapLo, histGapHi and histOther are SYS_HIST_NRS,
+// SYS_HIST_GAP_LO, SYS_HIST_GAP_HI and SYS_HIST_OTHER of syscalls.h:
+// syscall numbers below histNrs but for the gap have a latency histogram
+// of their own, the rest share slot histOther (Start checks the maps'
+// size against them).
 const (
 	histNrs   = 512
-	histOther = histNrs
+	histGapLo = 336
+	histGapHi = 424
+	histOther = histNrs - (histGapHi - histGapLo)
 )
 
 // cacheSlots is SYS_CACHE_SLOTS of syscalls.h (Start checks the maps).

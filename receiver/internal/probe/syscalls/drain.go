@@ -142,12 +142,15 @@ func (t *Probe) takeLong(d *histDelta, longs *ebpf.Memory, slot uint32) error {
 var zeroLong [longEntry]byte
 
 // histSlot is the index of syscall nr's histogram in the hists maps
-// (SYS_HIST_NRS and SYS_HIST_OTHER of syscalls.h).
+// (sys_hist_index of syscalls.h).
 func histSlot(nr uint32) uint32 {
-	if nr < histNrs {
+	switch {
+	case nr < histGapLo:
 		return nr
+	case nr < histGapHi || nr >= histNrs:
+		return histOther
 	}
-	return histOther
+	return nr - (histGapHi - histGapLo)
 }
 
 // kernelStats sums the per-CPU counters into st.

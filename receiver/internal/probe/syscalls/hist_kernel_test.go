@@ -88,3 +88,46 @@ func TestHistogramSaturates(t *testing.T) {
 		t.Errorf("openat duration: got %+v, want one point of %d", got, n)
 	}
 }
+
+// TestHistIndexGap: a number in x86_64's gap shares the "other" histogram,
+// one above it keeps its own (moved down by the gap in the arrays).
+func TestHistIndexGap(t *testing.T) {
+	needRoot(t)
+	const n = 29
+	tr, _, begin := traceInput(t, n, "go 400 500", nil)
+	ms := pmetric.NewMetricSlice()
+	if _, err := tr.Collect(ms, begin, ts(time.Now()), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"other", "syscall_500"} {
+		if got := find(points(ms, MetricDuration), attrSyscall, name); len(got) != 1 || got[0].value != n {
+			t.Errorf("%s duration: got %+v, want one point of %d", name, got, n)
+		}
+	}
+}
+
+// TestHistSlot: numbers below the gap and above it up to histNrs get
+// distinct entries in [0, histOther); the gap and the rest share histOther.
+func TestHistSlot(t *testing.T) {
+	seen := map[uint32]uint32{}
+	for nr := range uint32(histNrs + 100) {
+		s := histSlot(nr)
+		inGap := nr >= histGapLo && nr < histGapHi
+		if inGap || nr >= histNrs {
+			if s != histOther {
+				t.Errorf("nr %d: slot %d, want other %d", nr, s, histOther)
+			}
+			continue
+		}
+		if s >= histOther {
+			t.Errorf("nr %d: slot %d out of [0, %d)", nr, s, histOther)
+		}
+		if prev, dup := seen[s]; dup {
+			t.Errorf("nr %d and %d share slot %d", prev, nr, s)
+		}
+		seen[s] = nr
+	}
+	if len(seen) != histOther {
+		t.Errorf("%d slots used, want %d", len(seen), histOther)
+	}
+}

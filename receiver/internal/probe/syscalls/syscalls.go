@@ -73,7 +73,7 @@ type Probe struct {
 	calls   []uint64
 	hnrs    []uint32
 	hdeltas []histDelta
-	hseen   [histNrs + 1]bool
+	hseen   [histOther + 1]bool
 	// One histogram per possible CPU: read into, and written to clear.
 	perCPU, zeroCPU []syscallsSysHist
 	// The hists_long maps of both generations, mapped; longBuf holds an entry.
