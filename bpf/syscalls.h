@@ -18,12 +18,12 @@ struct sys_key {
 /* Native syscall numbers (x86_64) below SYS_HIST_NRS have a latency
  * histogram of their own; every other number (x32, out of range) shares
  * slot SYS_HIST_OTHER. x86_64 defines no number in [SYS_HIST_GAP_LO,
- * SYS_HIST_GAP_HI) (336-423: the numbers after uretprobe were left to the
+ * SYS_HIST_GAP_HI) (337-423: the numbers after uprobe were left to the
  * other architectures' catch-up), so those go to SYS_HIST_OTHER too and
- * the numbers above the gap move down by its width: 425 entries instead
+ * the numbers above the gap move down by its width: 426 entries instead
  * of 513 in arrays held once per CPU. */
 #define SYS_HIST_NRS 512
-#define SYS_HIST_GAP_LO 336
+#define SYS_HIST_GAP_LO 337
 #define SYS_HIST_GAP_HI 424
 #define SYS_HIST_OTHER (SYS_HIST_NRS - (SYS_HIST_GAP_HI - SYS_HIST_GAP_LO))
 

@@ -66,7 +66,7 @@ var (
 // size against them).
 const (
 	histNrs   = 512
-	histGapLo = 336
+	histGapLo = 337
 	histGapHi = 424
 	histOther = histNrs - (histGapHi - histGapLo)
 )

@@ -5,10 +5,13 @@ package syscalls
 import (
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/ebpf-otel/ebpf-otel/receiver/internal/syscallnames"
 )
 
 // TestLongCallsExact: calls longer than the per-CPU slots hold (over
@@ -129,5 +132,18 @@ func TestHistSlot(t *testing.T) {
 	}
 	if len(seen) != histOther {
 		t.Errorf("%d slots used, want %d", len(seen), histOther)
+	}
+}
+
+// TestHistSlotNamed: every number below histNrs that a native table names
+// (x86_64's uprobe is 336) has a histogram of its own, not "other".
+func TestHistSlotNamed(t *testing.T) {
+	for _, arch := range []string{"amd64", "arm64"} {
+		names, _ := syscallnames.ForArch(arch)
+		for nr := range uint32(histNrs) {
+			if name := names.Name(nr); !strings.HasPrefix(name, "syscall_") && histSlot(nr) == histOther {
+				t.Errorf("%s: %s (%d) has no histogram of its own", arch, name, nr)
+			}
+		}
 	}
 }
