@@ -181,13 +181,16 @@ static __always_inline void flush(void *counts, struct sys_slot *c)
 		*lost += c->calls;
 }
 
-/* hist_inc adds one to a per-CPU counter unless it is full (see sys_hist). */
-static __always_inline void hist_inc(__u32 *n)
+/* hist_inc adds one to a per-CPU counter unless it is full (see sys_hist),
+ * and says whether it did. */
+static __always_inline bool hist_inc(__u32 *n)
 {
-	if (*n != (__u32)-1)
+	if (*n != (__u32)-1) {
 		(*n)++;
-	else
-		stat_inc(&stats, SYS_STAT_HIST_SATURATED);
+		return true;
+	}
+	stat_inc(&stats, SYS_STAT_HIST_SATURATED);
+	return false;
 }
 
 /* count_latency adds a call of delta ns to syscall slot's histogram: h on
@@ -197,16 +200,19 @@ static __always_inline void count_latency(struct sys_hist *h, void *longs, __u32
 	struct sys_hist_long *l;
 	__u32 s;
 
-	h->sum_ns += delta;
+	/* The sum holds only the calls a bucket counts: a saturated one is
+	 * in neither, so the sum over the count stays the mean. */
 	if (delta == 0) {
 		hist_inc(&h->zero);
 		return;
 	}
 	s = log2_slot(delta);
 	if (s < SYS_HIST_SLOTS) {
-		hist_inc(&h->slots[s]);
+		if (hist_inc(&h->slots[s]))
+			h->sum_ns += delta;
 		return;
 	}
+	h->sum_ns += delta;
 	s -= SYS_HIST_SLOTS;
 	/* clang knows s is in range and drops the check; the 6.1 verifier
 	 * does not, and needs it on the register it indexes with. */

@@ -86,6 +86,11 @@ func TestHistogramSaturates(t *testing.T) {
 	if got := find(points(ms, MetricCalls), attrPID, int64(pid), attrSyscall, "getcpu"); len(got) != 1 || got[0].value != n {
 		t.Errorf("getcpu calls: got %+v, want one point of %d", got, n)
 	}
+	// Their latency is in no bucket, so not in the sum either (the full
+	// counters were put with a sum of 0).
+	if got := find(points(ms, MetricDuration), attrSyscall, "getcpu"); len(got) != 1 || got[0].hist.Sum() != 0 {
+		t.Errorf("getcpu duration: got %+v, want one point with sum 0", got)
+	}
 	// The others are counted as usual.
 	if got := find(points(ms, MetricDuration), attrSyscall, "openat"); len(got) != 1 || got[0].value != n {
 		t.Errorf("openat duration: got %+v, want one point of %d", got, n)
