@@ -157,11 +157,16 @@ func testBlockedTime(t *testing.T, raw bool) {
 	assert.GreaterOrEqual(t, st.Blocks, uint64(18))
 	assert.Zero(t, st.CountsFull)
 	assert.Zero(t, st.KernelUnanchored)
-	// Every block is in nanosleep's body: with task storage its user
-	// stack is walked at sys_exit, and only for the long blocks.
+	// The sleeps block in nanosleep's body: with task storage their user
+	// stacks are walked at sys_exit, and only for the long blocks. A
+	// block outside a system call (a page fault that waits for the disk,
+	// seen once in the emulated 6.12 guest: 21 blocks, 20 deferred) is
+	// walked at switch-out, as it must be: it is not deferred, and the
+	// sleeps still are, all that were counted.
 	assert.Equal(t, !tr.RawTracepoint, tr.Deferred)
 	if tr.Deferred {
-		assert.Equal(t, st.Blocks, st.Deferred, "stats %+v", st)
+		assert.GreaterOrEqual(t, st.Deferred, uint64(18), "stats %+v", st)
+		assert.LessOrEqual(t, st.Deferred, st.Blocks, "stats %+v", st)
 	} else {
 		assert.Zero(t, st.Deferred)
 	}
