@@ -9,7 +9,8 @@ import { parseMaps, processAddrToFileOffset } from '../symbolize/procmaps.js';
 import { buildFixtures } from '../symbolize/testutil/fixtures.js';
 import { LLVM_SYMBOLIZER, which } from '../symbolize/testutil/oracle.js';
 import { runCli } from './app.js';
-import { parseAddress, readLines } from './symbolize.js';
+import { FormatMemo, parseAddress, readLines } from './symbolize.js';
+import { formatLlvm } from './format.js';
 
 async function run(argv: string[], input: string): Promise<{ code: number; out: string; err: string }> {
   let out = '', err = '';
@@ -31,6 +32,31 @@ describe('ebpf-otel-sidecar symbolize', () => {
     if (!LLVM_SYMBOLIZER) return;
     const llvm = execFileSync(LLVM_SYMBOLIZER, ['--inlining', '--demangle', `--obj=${fx.exe}`], { input, encoding: 'utf8' });
     expect(ours.out).toBe(llvm);
+  });
+
+  it('prints what llvm-symbolizer prints from a symbol table alone, each symbol hit many times', async () => {
+    const elf = new ElfFile(readFileSync(fx.exeNoDebug));
+    const text = elf.section('.text')!;
+    const addrs: string[] = [];
+    for (let pass = 0; pass < 2; pass++) for (let a = text.addr; a < text.addr + text.size; a += 2) addrs.push('0x' + a.toString(16));
+    const input = addrs.join('\n') + '\n';
+    const ours = await run(['symbolize', '--obj', fx.exeNoDebug], input);
+    expect(ours.code).toBe(0);
+    expect(ours.out.split('\n\n').length).toBe(addrs.length + 1);
+    if (!LLVM_SYMBOLIZER) return;
+    const llvm = execFileSync(LLVM_SYMBOLIZER, ['--inlining', '--demangle', `--obj=${fx.exeNoDebug}`], { input, encoding: 'utf8' });
+    expect(ours.out).toBe(llvm);
+  });
+
+  it('keeps the texts of symbol-table answers only, and at most as many as it may', () => {
+    const memo = new FormatMemo(2);
+    const sym = (name: string) => ({ kind: 'frames' as const, source: 'symtab' as const, frames: [{ function: name, systemName: name, file: undefined, line: 0, column: 0, inlined: false }] });
+    const [a, b, c] = [sym('a'), sym('b'), sym('c')];
+    const dwarf = { kind: 'frames' as const, source: 'dwarf' as const, frames: [{ ...a.frames[0]!, file: 'a.c', line: 3 }] };
+    for (const r of [a, a, b, dwarf, { kind: 'unknown' as const, reason: 'x' }]) expect(memo.format(r)).toBe(formatLlvm(r));
+    expect(memo.size).toBe(2);
+    expect(memo.format(c)).toBe('c\n??:0:0\n\n');
+    expect(memo.size).toBe(1);
   });
 
   it('handles ELF32 (i386 relocatable objects from clang -m32) like llvm-symbolizer', async () => {

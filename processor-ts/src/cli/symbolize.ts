@@ -62,13 +62,14 @@ export async function runSymbolize(argv: string[], io: CliIo): Promise<number> {
   // with the rest of that function before the rest has run, which then deoptimises it — once
   // per batch when the whole batch step was one function.
   const lines: Array<number | undefined> = [];
+  const formatted = new FormatMemo();
   const flush = (): void => {
     const slots = new Int32Array(lines.length).fill(-1);
     const batch = toBatch(lines, slots, maps, inode);
     const results = maps
       ? symbolizer.symbolize(ctx, batch.map(asFileOffset))
       : symbolizer.symbolizeVaddrs(ctx, batch.map(asVirtualAddress));
-    io.write(formatBatch(slots, results));
+    io.write(formatBatch(slots, results, formatted));
     lines.length = 0;
   };
   for await (const chunk of readLines(io.input)) {
@@ -110,11 +111,36 @@ function toBatch(lines: ReadonlyArray<number | undefined>, slots: Int32Array, ma
 
 const UNKNOWN: SymbolizeResult = { kind: 'unknown', reason: 'bad input' };
 
-/** llvm-symbolizer's output for each line: its result, or `??` when it had no address. */
-function formatBatch(slots: Int32Array, results: readonly SymbolizeResult[]): string {
+/**
+ * llvm-symbolizer's output for each line: its result, or `??` when it had no address. A
+ * symbol-table answer is one result shared by every address of its symbol (ObjectContext), so its
+ * text is built once and kept in `memo` by result: in node's 20,000 addresses, 9,400 texts
+ * instead of 19,800 (9.2 → 4.3 MB allocated for the 20,000, most of the rest the output itself).
+ */
+function formatBatch(slots: Int32Array, results: readonly SymbolizeResult[], memo: FormatMemo): string {
   const out: string[] = new Array<string>(slots.length);
-  for (let i = 0; i < slots.length; i++) out[i] = formatLlvm(slots[i]! < 0 ? UNKNOWN : results[slots[i]!]!);
+  for (let i = 0; i < slots.length; i++) out[i] = memo.format(slots[i]! < 0 ? UNKNOWN : results[slots[i]!]!);
   return out.join('');
+}
+
+/** formatLlvm, with the texts of symbol-table answers kept by result (at most `max`, then it starts over). */
+export class FormatMemo {
+  private readonly texts = new Map<SymbolizeResult, string>();
+  constructor(private readonly max = 1 << 16) {}
+
+  get size(): number { return this.texts.size; }
+
+  format(r: SymbolizeResult): string {
+    // Other answers are built per address: keeping them would only fill the map.
+    if (r.kind !== 'frames' || r.source !== 'symtab') return formatLlvm(r);
+    let text = this.texts.get(r);
+    if (text === undefined) {
+      if (this.texts.size >= this.max) this.texts.clear();
+      text = formatLlvm(r);
+      this.texts.set(r, text);
+    }
+    return text;
+  }
 }
 
 /**

@@ -93,6 +93,21 @@ describe('Symbolizer', () => {
     expect(s.fileReads).toBe(3);
   });
 
+  it('answers the addresses of one symbol-table symbol with one result, built once', async () => {
+    const s = new ObjectSymbolizer({ separateDebug: false, rememberResults: false });
+    const nd = await s.load(fx.exeNoDebug);
+    const base = symAddr(fx.exeNoDebug, 'work');
+    const before = nd.byteSize;
+    const [a, b, c] = s.symbolizeVaddrs(nd, [asVirtualAddress(base), asVirtualAddress(base + 3), asVirtualAddress(1)]);
+    expect(a).toBe(b);
+    expect(a).toEqual({ kind: 'frames', source: 'symtab', frames: [{ function: 'work', systemName: 'work', file: undefined, line: 0, column: 0, inlined: false }] });
+    // An address outside every symbol is not kept (it has no index to be kept by).
+    expect(c).toMatchObject({ kind: 'unknown' });
+    // Counted in the context's size: the slots for every symbol and the one result.
+    expect(nd.byteSize - before).toBeGreaterThanOrEqual(200);
+    expect(s.symbolizeVaddrs(nd, [asVirtualAddress(base + 1)])[0]).toBe(a);
+  });
+
   it('falls back to .symtab when there is no DWARF and to .dynsym when stripped', async () => {
     const s = new ObjectSymbolizer({ separateDebug: false });
     const nd = await s.load(fx.exeNoDebug);
