@@ -3,18 +3,21 @@
  * syscall number, aggregated in the kernel on the raw_syscalls tracepoints (raw: cheaper than the
  * plain tracepoints, and there are no kprobes on the kernels we target).
  *
- * sys_enter stores the start time and number in task local storage: the
- * kernel caches each task's storage, so the lookup on the current task is a
- * pointer chase. Measured with kernel.bpf_stats_enabled on the 6.18 VM
- * (bench/syscalls): BPF time per getppid is ~95 ns for empty programs,
- * ~340 ns with task storage and ~555 ns with a hash keyed by tid (whose
- * update and delete dominate). Of the ~245 ns above the floor, the two
- * bpf_ktime_get_ns calls take ~115 ns on this VM; a per-CPU slot cannot
- * replace per-thread state since a thread may sleep and migrate inside a
- * call.
+ * Counts and errors come from sys_exit alone: the number is the exit's
+ * regs->orig_ax and the result its ret, so every call is counted exactly
+ * without any per-call state. Latency needs the entry time, which costs
+ * two clock reads (~50 ns each on this VM: kvm-clock) and a task storage
+ * create at entry; it is measured for one call in latency_sample_every
+ * on each CPU (1: every call). sys_enter keeps a per-CPU countdown and
+ * writes the start time into the task's local storage for a sampled call
+ * only; sys_exit finds the start there (a thread may sleep and migrate
+ * inside a call, so per-CPU state cannot carry it) and clears it, so an
+ * unsampled call finds none. Measured with kernel.bpf_stats_enabled
+ * (docs/performance.md, Syscalls): task storage beats a hash keyed by tid
+ * (~340 against ~555 ns a call), whose update and delete dominate.
  *
  * sys_exit adds the call to the generation user space is not draining (two
- * generations as in cpu.bpf.c): its latency to a per-CPU histogram per
+ * generations as in cpu.bpf.c): its latency, when sampled, to a per-CPU histogram per
  * syscall number (an array: no hashing, no atomics, a few hot cache lines;
  * the histograms are exported per syscall over the whole machine only;
  * calls over ~1 s go to a shared array instead, see sys_hist),
@@ -34,17 +37,25 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "syscalls.h"
 #include "maps.bpf.h"
 #include "gen.bpf.h"
 #include "filter.bpf.h"
 
 #define MAX_ERRNO 4095
+/* x86_64's rt_sigreturn: it restores the registers of the interrupted
+ * context and sets orig_ax to -1 (restore_sigcontext), so its exit shows
+ * no number of its own. */
+#define NR_RT_SIGRETURN 15
+
+/* Latency of one call in latency_sample_every per CPU (>= 1; set by the
+ * loader before load, so with 1 the verifier drops the countdown). */
+const volatile __u32 latency_sample_every = 1;
 
 
 struct start {
-	__u64 ts;
-	__u64 nr;
+	__u64 ts; /* of a sampled call in progress; 0: none */
 };
 
 struct {
@@ -53,6 +64,14 @@ struct {
 	__type(key, int);
 	__type(value, struct start);
 } start SEC(".maps");
+
+/* Each CPU's calls left until the next sampled one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} sample_left SEC(".maps");
 
 /* Calls per program image and syscall. Sizes are set by the loader from
  * the config before load. */
@@ -114,6 +133,29 @@ struct {
 	__type(value, __u32);
 } exit_hooks SEC(".maps");
 
+/* sampled counts a call down on this CPU and says whether its latency is
+ * measured. The gap to the next sampled call is drawn uniformly from
+ * [N - N/2, N + N/2] (mean N): a fixed period would alias with a workload
+ * that repeats a cycle of calls (a ping-pong of read and write with N
+ * even would only ever sample one of them). With the filters on, only
+ * the targets' calls count down. */
+static __always_inline bool sampled(void)
+{
+	__u32 zero = 0, *left, n = latency_sample_every;
+
+	if (n <= 1)
+		return true;
+	left = bpf_map_lookup_elem(&sample_left, &zero);
+	if (!left)
+		return false;
+	if (*left > 1) {
+		(*left)--;
+		return false;
+	}
+	*left = n - n / 2 + bpf_get_prandom_u32() % (n / 2 * 2 + 1);
+	return true;
+}
+
 SEC("raw_tp/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -121,13 +163,14 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 
 	if ((filter_pid || filter_cgroup) && !target_wanted(bpf_get_current_pid_tgid() >> 32))
 		return 0;
+	if (!sampled())
+		return 0;
 	s = bpf_task_storage_get(&start, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {
 		stat_inc(&stats, SYS_STAT_NO_STORAGE);
 		return 0;
 	}
-	s->nr = ctx->args[1];
 	s->ts = bpf_ktime_get_ns();
 	return 0;
 }
@@ -224,6 +267,7 @@ static __always_inline void count_latency(struct sys_hist *h, void *longs, __u32
 
 static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	long ret = ctx->args[1];
 	struct task_struct *task;
 	struct sys_hist *h;
@@ -235,15 +279,13 @@ static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u64 delta;
 
 	task = bpf_get_current_task_btf();
-	s = bpf_task_storage_get(&start, task, 0, 0);
-	/* No start: filtered out, or the call began before we attached. */
-	if (!s || !s->ts)
-		return;
-	delta = bpf_ktime_get_ns() - s->ts;
-	s->ts = 0;
 	/* task is a BTF pointer: plain loads, no helper calls. */
 	key.pid = task->tgid;
-	key.nr = s->nr;
+	if ((filter_pid || filter_cgroup) && !target_wanted(key.pid))
+		return;
+	key.nr = BPF_CORE_READ(regs, orig_ax);
+	if (key.nr == (__u32)-1)
+		key.nr = NR_RT_SIGRETURN;
 	/* The image at exit: an execve that succeeded returns in the new
 	 * program, and is counted there. */
 	key.start_time = task->group_leader->start_boottime;
@@ -269,13 +311,19 @@ static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 		c->key = key;
 		c->calls = 1;
 	}
+	if (ret < 0 && ret >= -MAX_ERRNO)
+		count_error(errors, &key, ret);
+
+	/* No start: not sampled, or the call began before we attached. */
+	s = bpf_task_storage_get(&start, task, 0, 0);
+	if (!s || !s->ts)
+		return;
+	delta = bpf_ktime_get_ns() - s->ts;
+	s->ts = 0;
 	slot = sys_hist_index(key.nr);
 	h = bpf_map_lookup_elem(hists, &slot);
 	if (h)
 		count_latency(h, GEN_MAP(gen, hists_long), slot, delta);
-
-	if (ret < 0 && ret >= -MAX_ERRNO)
-		count_error(errors, &key, ret);
 }
 
 SEC("raw_tp/sys_exit")

@@ -91,7 +91,7 @@ struct sys_err_key {
 enum sys_stat {
 	SYS_STAT_COUNTS_FULL = 0, /* counts map full: call lost */
 	SYS_STAT_ERRORS_FULL,     /* errors map full: error lost */
-	SYS_STAT_NO_STORAGE,      /* task storage not available: call lost */
+	SYS_STAT_NO_STORAGE,      /* task storage not available: a sampled latency lost */
 	SYS_STAT_HIST_SATURATED,  /* a histogram counter was full: latency lost */
 	SYS_STAT_MAX,
 };

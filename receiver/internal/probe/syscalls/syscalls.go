@@ -38,6 +38,10 @@ type Config struct {
 	// maps (distinct process × syscall and process × syscall × errno per
 	// interval); 0 means DefaultMapEntries.
 	MapEntries uint32
+	// LatencySampleEvery measures the latency of one call in N on each
+	// CPU (the gap to the next sampled call is drawn from [N-N/2, N+N/2]);
+	// calls and errors stay exact. 0 and 1 measure every call.
+	LatencySampleEvery uint32
 	// ExitHooks, when set, is the program array sys_exit tail-calls at
 	// its end (probe.SyscallExit); otherwise sys_exit gets an empty one.
 	ExitHooks *ebpf.Map
@@ -51,8 +55,9 @@ type Stats struct {
 	// interval folded into process "other" or syscall "other";
 	// FoldedProcesses the processes.
 	FoldedSeries, FoldedProcesses int
-	// CountsFull, ErrorsFull and NoStorage are cumulative counts of calls
-	// (errors) lost because a map was full or task storage was unavailable;
+	// CountsFull and ErrorsFull are cumulative counts of calls (errors)
+	// lost because a map was full, NoStorage of sampled latencies lost
+	// because task storage was unavailable;
 	// HistSaturated of latencies not counted because their per-CPU counter
 	// was full (2^32 - 1 calls in one bucket in one collection_interval).
 	CountsFull, ErrorsFull, NoStorage, HistSaturated uint64
@@ -110,6 +115,10 @@ func Start(cfg Config) (_ *Probe, err error) {
 		return nil, err
 	}
 
+	every := max(cfg.LatencySampleEvery, 1)
+	if err := spec.Variables["latency_sample_every"].Set(every); err != nil {
+		return nil, fmt.Errorf("setting latency_sample_every: %w", err)
+	}
 	for _, name := range []string{"hists0", "hists1"} {
 		if n := spec.Maps[name].MaxEntries; n != histOther+1 {
 			return nil, fmt.Errorf("syscalls spec: map %s has %d entries, want %d (SYS_HIST_NRS of syscalls.h and histNrs disagree)", name, n, histOther+1)

@@ -16,7 +16,6 @@ import (
 type syscallsStart struct {
 	_  structs.HostLayout
 	Ts uint64
-	Nr uint64
 }
 
 type syscallsSysErrKey struct {
@@ -69,27 +68,29 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	syscallsMapCache0        = "cache0"
-	syscallsMapCache1        = "cache1"
-	syscallsMapCounts0       = "counts0"
-	syscallsMapCounts1       = "counts1"
-	syscallsMapCtl           = "ctl"
-	syscallsMapErrors0       = "errors0"
-	syscallsMapErrors1       = "errors1"
-	syscallsMapExitHooks     = "exit_hooks"
-	syscallsMapHists0        = "hists0"
-	syscallsMapHists1        = "hists1"
-	syscallsMapHistsLong0    = "hists_long0"
-	syscallsMapHistsLong1    = "hists_long1"
-	syscallsMapStart         = "start"
-	syscallsMapStats         = "stats"
-	syscallsMapTargetCgroups = "target_cgroups"
-	syscallsMapTargetPids    = "target_pids"
-	syscallsProgSysEnter     = "sys_enter"
-	syscallsProgSysExit      = "sys_exit"
-	syscallsVarFilterCgroup  = "filter_cgroup"
-	syscallsVarFilterPid     = "filter_pid"
-	syscallsVarUnusedSysStat = "unused_sys_stat"
+	syscallsMapCache0             = "cache0"
+	syscallsMapCache1             = "cache1"
+	syscallsMapCounts0            = "counts0"
+	syscallsMapCounts1            = "counts1"
+	syscallsMapCtl                = "ctl"
+	syscallsMapErrors0            = "errors0"
+	syscallsMapErrors1            = "errors1"
+	syscallsMapExitHooks          = "exit_hooks"
+	syscallsMapHists0             = "hists0"
+	syscallsMapHists1             = "hists1"
+	syscallsMapHistsLong0         = "hists_long0"
+	syscallsMapHistsLong1         = "hists_long1"
+	syscallsMapSampleLeft         = "sample_left"
+	syscallsMapStart              = "start"
+	syscallsMapStats              = "stats"
+	syscallsMapTargetCgroups      = "target_cgroups"
+	syscallsMapTargetPids         = "target_pids"
+	syscallsProgSysEnter          = "sys_enter"
+	syscallsProgSysExit           = "sys_exit"
+	syscallsVarFilterCgroup       = "filter_cgroup"
+	syscallsVarFilterPid          = "filter_pid"
+	syscallsVarLatencySampleEvery = "latency_sample_every"
+	syscallsVarUnusedSysStat      = "unused_sys_stat"
 )
 
 // loadSyscalls returns the embedded CollectionSpec for syscalls.
@@ -154,6 +155,7 @@ type syscallsMapSpecs struct {
 	Hists1        *ebpf.MapSpec `ebpf:"hists1"`
 	HistsLong0    *ebpf.MapSpec `ebpf:"hists_long0"`
 	HistsLong1    *ebpf.MapSpec `ebpf:"hists_long1"`
+	SampleLeft    *ebpf.MapSpec `ebpf:"sample_left"`
 	Start         *ebpf.MapSpec `ebpf:"start"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
 	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
@@ -164,9 +166,10 @@ type syscallsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscallsVariableSpecs struct {
-	FilterCgroup  *ebpf.VariableSpec `ebpf:"filter_cgroup"`
-	FilterPid     *ebpf.VariableSpec `ebpf:"filter_pid"`
-	UnusedSysStat *ebpf.VariableSpec `ebpf:"unused_sys_stat"`
+	FilterCgroup       *ebpf.VariableSpec `ebpf:"filter_cgroup"`
+	FilterPid          *ebpf.VariableSpec `ebpf:"filter_pid"`
+	LatencySampleEvery *ebpf.VariableSpec `ebpf:"latency_sample_every"`
+	UnusedSysStat      *ebpf.VariableSpec `ebpf:"unused_sys_stat"`
 }
 
 // syscallsObjects contains all objects after they have been loaded into the kernel.
@@ -201,6 +204,7 @@ type syscallsMaps struct {
 	Hists1        *ebpf.Map `ebpf:"hists1"`
 	HistsLong0    *ebpf.Map `ebpf:"hists_long0"`
 	HistsLong1    *ebpf.Map `ebpf:"hists_long1"`
+	SampleLeft    *ebpf.Map `ebpf:"sample_left"`
 	Start         *ebpf.Map `ebpf:"start"`
 	Stats         *ebpf.Map `ebpf:"stats"`
 	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
@@ -221,6 +225,7 @@ func (m *syscallsMaps) Close() error {
 		m.Hists1,
 		m.HistsLong0,
 		m.HistsLong1,
+		m.SampleLeft,
 		m.Start,
 		m.Stats,
 		m.TargetCgroups,
@@ -232,9 +237,10 @@ func (m *syscallsMaps) Close() error {
 //
 // It can be passed to loadSyscallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscallsVariables struct {
-	FilterCgroup  *ebpf.Variable `ebpf:"filter_cgroup"`
-	FilterPid     *ebpf.Variable `ebpf:"filter_pid"`
-	UnusedSysStat *ebpf.Variable `ebpf:"unused_sys_stat"`
+	FilterCgroup       *ebpf.Variable `ebpf:"filter_cgroup"`
+	FilterPid          *ebpf.Variable `ebpf:"filter_pid"`
+	LatencySampleEvery *ebpf.Variable `ebpf:"latency_sample_every"`
+	UnusedSysStat      *ebpf.Variable `ebpf:"unused_sys_stat"`
 }
 
 // syscallsPrograms contains all programs after they have been loaded into the kernel.

@@ -46,6 +46,7 @@ var (
 	noBT    = flag.Bool("no-bpftrace", false, "skip bpftrace")
 	noTCP   = flag.Bool("no-tcp", false, "skip the TCP connection benchmark")
 	memOnly = flag.Bool("memory-only", false, "print the syscalls set's kernel memory and stop")
+	every   = flag.Uint("latency-sample-every", 1, "the syscalls set's latency_sample_every (1: every call's latency, as before sampling)")
 	holdSet = flag.Bool("hold", false, "load the syscalls set, print its program ids, drain every 10 s until stdin closes")
 )
 
@@ -269,8 +270,14 @@ func floor() ([]ebpf.ProgramID, func(), error) {
 	return ids, stop, nil
 }
 
+// benchConfig is the syscalls set's config in every mode: the defaults,
+// with -latency-sample-every.
+func benchConfig() syscalls.Config {
+	return syscalls.Config{LatencySampleEvery: uint32(*every)} //nolint:gosec // G115: a flag of the benchmark, checked to fit by the probe's users
+}
+
 func ours() ([]ebpf.ProgramID, func(), error) {
-	t, err := syscalls.Start(syscalls.Config{})
+	t, err := syscalls.Start(benchConfig())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -38,7 +38,7 @@ func measureMemory() (setMemory, error) {
 		return m, fmt.Errorf("counting possible CPUs: %w", err)
 	}
 	m.cpus = cpus
-	t, err := syscalls.Start(syscalls.Config{})
+	t, err := syscalls.Start(benchConfig())
 	if err != nil {
 		return m, err
 	}
@@ -112,7 +112,7 @@ func printMemory(m setMemory) {
 // drains it every 10 s until stdin closes: for A/B runs of two builds
 // attached at once to the same system calls (docs/performance.md).
 func hold() error {
-	t, err := syscalls.Start(syscalls.Config{})
+	t, err := syscalls.Start(benchConfig())
 	if err != nil {
 		return err
 	}
