@@ -267,7 +267,6 @@ static __always_inline void count_latency(struct sys_hist *h, void *longs, __u32
 
 static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	long ret = ctx->args[1];
 	struct task_struct *task;
 	struct sys_hist *h;
@@ -283,7 +282,10 @@ static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 	key.pid = task->tgid;
 	if ((filter_pid || filter_cgroup) && !target_wanted(key.pid))
 		return;
-	key.nr = BPF_CORE_READ(regs, orig_ax);
+	/* The exit's regs argument is the task's own: through
+	 * bpf_task_pt_regs it is a BTF pointer, read with a plain load
+	 * rather than bpf_probe_read_kernel. */
+	key.nr = ((struct pt_regs *)bpf_task_pt_regs(task))->orig_ax;
 	if (key.nr == (__u32)-1)
 		key.nr = NR_RT_SIGRETURN;
 	/* The image at exit: an execve that succeeded returns in the new
