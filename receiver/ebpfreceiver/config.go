@@ -192,7 +192,23 @@ type SyscallsConfig struct {
 	// MapEntries sizes the in-kernel maps (distinct process × syscall and
 	// process × syscall × errno per interval).
 	MapEntries uint32 `mapstructure:"map_entries"`
+	// LatencySampleEvery measures the latency (syscall.duration) of one
+	// call in N on each CPU; calls and errors stay exact counts. 1
+	// measures every call. Reading the clock at entry and exit and keeping
+	// the entry time in task storage is most of the per-call BPF cost
+	// (docs/performance.md, Syscalls).
+	LatencySampleEvery uint32 `mapstructure:"latency_sample_every"`
 }
+
+// DefaultLatencySampleEvery is latency_sample_every's default: with it,
+// BPF time per traced call is about a half of measuring every call's
+// latency (docs/performance.md, Syscalls), and a machine making 10,000
+// calls a second still puts some 6,000 calls an interval in the histograms.
+const DefaultLatencySampleEvery = 16
+
+// maxLatencySampleEvery bounds latency_sample_every: the kernel draws
+// the gap to the next sampled call from [N-N/2, N+N/2] in 32 bits.
+const maxLatencySampleEvery = 1 << 20
 
 // TCPConfig configures TCP and network tracing.
 type TCPConfig struct {
@@ -291,7 +307,8 @@ func createDefaultConfig() *Config {
 			},
 		},
 		Metrics: MetricsConfig{
-			Syscalls:     SyscallsConfig{Enabled: false, TopProcesses: 10, TopSyscalls: 10, TopHistograms: 50, MapEntries: 10240},
+			Syscalls: SyscallsConfig{Enabled: false, TopProcesses: 10, TopSyscalls: 10, TopHistograms: 50, MapEntries: 10240,
+				LatencySampleEvery: DefaultLatencySampleEvery},
 			TCP:          TCPConfig{Enabled: false, TopProcesses: 10, MaxSeries: 24, MapEntries: 10240},
 			KernelMemory: KernelMemoryConfig{Enabled: false, TopProcesses: 10, MapEntries: 16384},
 		},
@@ -386,6 +403,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("metrics.syscalls.top_histograms must not be negative, got %d; 0 keeps a histogram per syscall", sc.TopHistograms))
 		}
 		errs = append(errs, validateEntries("metrics.syscalls.map_entries", sc.MapEntries))
+		if sc.LatencySampleEvery < 1 || sc.LatencySampleEvery > maxLatencySampleEvery {
+			errs = append(errs, fmt.Errorf("metrics.syscalls.latency_sample_every must be between 1 and %d, got %d; 1 measures every call's latency, the default %d one in %d",
+				maxLatencySampleEvery, sc.LatencySampleEvery, DefaultLatencySampleEvery, DefaultLatencySampleEvery))
+		}
 	}
 	if tc := c.Metrics.TCP; tc.Enabled {
 		if tc.TopProcesses < 0 {

@@ -73,6 +73,7 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 			"metrics.syscalls.top_syscalls must not be negative, got -4; 0 keeps every syscall of a process\n" +
 			"metrics.syscalls.top_histograms must not be negative, got -5; 0 keeps a histogram per syscall\n" +
 			"metrics.syscalls.map_entries must be between 64 and 1048576, got 0; larger maps lock more kernel memory (a stack map entry is about 1 KiB)\n" +
+			"metrics.syscalls.latency_sample_every must be between 1 and 1048576, got 0; 1 measures every call's latency, the default 16 one in 16\n" +
 			"metrics.tcp.top_processes must not be negative, got -2; 0 keeps every process\n" +
 			"metrics.tcp.top_peers must not be negative, got -3; 0 leaves server.address out\n" +
 			"metrics.tcp.max_series must not be negative, got -6; 0 keeps every connection series",

@@ -81,7 +81,7 @@ func startMemory(env probe.Env, cfg *Config) (probe.Set, error) {
 func startSyscalls(env probe.Env, cfg *Config) (probe.Set, error) {
 	c := cfg.Metrics.Syscalls
 	return syscalls.NewSet(env, syscalls.Config{TopProcesses: c.TopProcesses, TopSyscalls: c.TopSyscalls,
-		TopHistograms: c.TopHistograms, MapEntries: c.MapEntries})
+		TopHistograms: c.TopHistograms, MapEntries: c.MapEntries, LatencySampleEvery: c.LatencySampleEvery})
 }
 
 func startTCP(env probe.Env, cfg *Config) (probe.Set, error) {

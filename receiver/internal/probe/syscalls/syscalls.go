@@ -17,6 +17,10 @@ import (
 // Config.MapEntries is zero (the receiver's default too).
 const DefaultMapEntries = 10240
 
+// maxSampleEvery bounds Config.LatencySampleEvery: the kernel draws the
+// gap to the next sampled call from [N-N/2, N+N/2] in 32 bits.
+const maxSampleEvery = 1 << 20
+
 // Config is what the probe needs; the receiver's config maps onto it.
 type Config struct {
 	// PIDs and CgroupIDs restrict tracing when non-empty.
@@ -96,6 +100,9 @@ func Start(cfg Config) (_ *Probe, err error) {
 	if cfg.TopProcesses < 0 || cfg.TopSyscalls < 0 || cfg.TopHistograms < 0 {
 		return nil, fmt.Errorf("top processes, syscalls and histograms must not be negative, got %d, %d and %d",
 			cfg.TopProcesses, cfg.TopSyscalls, cfg.TopHistograms)
+	}
+	if cfg.LatencySampleEvery > maxSampleEvery {
+		return nil, fmt.Errorf("latency sample every must be at most %d, got %d", maxSampleEvery, cfg.LatencySampleEvery)
 	}
 	if _, err := loader.Require("starting the syscalls probe set", loader.FeatureBTF, loader.FeatureTaskStorage); err != nil {
 		return nil, err

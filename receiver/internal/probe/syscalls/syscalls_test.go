@@ -3,6 +3,7 @@
 package syscalls
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"golang.org/x/sys/unix"
 
 	"github.com/ebpf-otel/ebpf-otel/internal/testenv"
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/procmaps"
@@ -89,16 +89,7 @@ func traceCalls(t *testing.T, n int) (*Probe, uint32, pcommon.Timestamp) {
 // called with the started tracer before the calls begin (nil: nothing).
 func traceInput(t *testing.T, n int, input string, ready func(*Probe)) (*Probe, uint32, pcommon.Timestamp) {
 	t.Helper()
-	cmd := exec.Command(buildCalls(t), strconv.Itoa(n))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	pid := uint32(cmd.Process.Pid)
+	cmd, stdin, pid := startCalls(t, n)
 	tr, err := Start(Config{PIDs: []uint32{pid}, MapEntries: 256})
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +106,22 @@ func traceInput(t *testing.T, n int, input string, ready func(*Probe)) (*Probe, 
 	return tr, pid, begin
 }
 
+// startCalls starts testdata/calls.c for n calls; it waits for its input
+// on the returned stdin.
+func startCalls(t *testing.T, n int) (*exec.Cmd, io.WriteCloser, uint32) {
+	t.Helper()
+	cmd := exec.Command(buildCalls(t), strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd, stdin, uint32(cmd.Process.Pid) //nolint:gosec // G115: a pid fits in 32 bits
+}
+
 // cacheSlotOf is cache_slot of syscalls.bpf.c.
 func cacheSlotOf(pid, nr uint32) uint32 {
 	h := pid*0x9e3779b1 ^ nr*0x85ebca77
@@ -127,24 +134,10 @@ func cacheSlotOf(pid, nr uint32) uint32 {
 func TestCacheEvictionsExact(t *testing.T) {
 	needRoot(t)
 	const n = 301
-	cmd := exec.Command(buildCalls(t), strconv.Itoa(n))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	pid := uint32(cmd.Process.Pid)
 	// On one CPU, each call evicts the other's slot: a process moving
 	// between CPUs could add to a slot it left there, and keep calls
 	// out of the hash without any eviction to prove.
-	var one unix.CPUSet
-	one.Set(0)
-	if err := unix.SchedSetaffinity(cmd.Process.Pid, &one); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdin, pid := startPinned(t, n)
 	const a = 600
 	b := uint32(a + 1)
 	for cacheSlotOf(pid, b) != cacheSlotOf(pid, a) {
@@ -384,6 +377,9 @@ func TestCgroupFilter(t *testing.T) {
 func TestStartRejectsBadConfig(t *testing.T) {
 	if _, err := Start(Config{TopProcesses: -1}); err == nil {
 		t.Fatal("negative top accepted")
+	}
+	if _, err := Start(Config{LatencySampleEvery: maxSampleEvery + 1}); err == nil {
+		t.Fatal("latency sample every over the bound accepted")
 	}
 }
 

@@ -3,14 +3,22 @@
 // arrives on stdin (one byte will do: the receiver's identity tests send
 // one), so the tracer can attach first. "go A B" instead makes N calls
 // of the (nonexistent) numbers A and B, alternating. Built static so no
-// dynamic loader opens files at startup.
+// dynamic loader opens files at startup. "signal" makes N calls of
+// rt_sigreturn instead: N signals raised, each handler returning through it.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+static void handler(int sig)
+{
+	(void)sig;
+}
 
 int main(int argc, char **argv)
 {
@@ -26,6 +34,12 @@ int main(int argc, char **argv)
 			syscall(a);
 			syscall(b);
 		}
+		return 0;
+	}
+	if (strncmp(cmd, "signal", 6) == 0) {
+		signal(SIGUSR1, handler);
+		for (int i = 0; i < n; i++)
+			raise(SIGUSR1);
 		return 0;
 	}
 	if (sscanf(cmd, "sleep %ld", &ms) == 1) {
