@@ -112,6 +112,22 @@ type seriesValue struct {
 func receiverMetrics(syscalls []seriesValue, lost, closed uint64, start pcommon.Timestamp) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	ms := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics()
+	calls := ms.AppendEmpty()
+	calls.SetName("syscall.calls")
+	cs := calls.SetEmptySum()
+	cs.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	cs.SetIsMonotonic(true)
+	// Two processes per syscall: a line adds them up.
+	for _, s := range syscalls {
+		for pid, part := range []uint64{s.v - s.v/3, s.v / 3} {
+			dp := cs.DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(s.start)
+			dp.SetIntValue(int64(part))
+			dp.Attributes().PutInt("process.pid", int64(pid+1))
+			dp.Attributes().PutStr("syscall.name", s.attr)
+		}
+	}
+	// The sampled latencies are not the calls: a line ignores them.
 	h := ms.AppendEmpty()
 	h.SetName("syscall.duration")
 	eh := h.SetEmptyExponentialHistogram()
@@ -119,7 +135,7 @@ func receiverMetrics(syscalls []seriesValue, lost, closed uint64, start pcommon.
 	for _, s := range syscalls {
 		dp := eh.DataPoints().AppendEmpty()
 		dp.SetStartTimestamp(s.start)
-		dp.SetCount(s.v)
+		dp.SetCount(s.v / 16)
 		dp.Attributes().PutStr("syscall.name", s.attr)
 	}
 	sum := func(name string, v uint64, attrs ...string) {

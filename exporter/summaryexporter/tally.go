@@ -13,13 +13,15 @@ import (
 // What a line reads from the pipelines: names the ebpf receiver emits
 // (docs/configuration.md) and any producer may share.
 const (
-	metricSyscallDuration = "syscall.duration" // one histogram per syscall, machine-wide: its count is the calls
-	metricTCPClosed       = "tcp.connections.closed"
-	metricSamplesLost     = "ebpf.receiver.profile.samples.lost"
-	metricUpdatesLost     = "ebpf.receiver.updates.lost"
-	metricEventsLost      = "ebpf.receiver.process_events.lost"
-	attrSyscall           = "syscall.name"
-	eventTCPClosed        = "tcp.connection.closed"
+	// Calls per process and syscall, exact (syscall.duration's histograms
+	// hold only the calls whose latency was sampled).
+	metricSyscallCalls = "syscall.calls"
+	metricTCPClosed    = "tcp.connections.closed"
+	metricSamplesLost  = "ebpf.receiver.profile.samples.lost"
+	metricUpdatesLost  = "ebpf.receiver.updates.lost"
+	metricEventsLost   = "ebpf.receiver.process_events.lost"
+	attrSyscall        = "syscall.name"
+	eventTCPClosed     = "tcp.connection.closed"
 
 	// cpuSampleType is the sample type of CPU profiles (pprof's
 	// convention: samples/count with a cpu/nanoseconds period).
@@ -178,7 +180,7 @@ func (t *tally) addMetrics(md pmetric.Metrics, cum *cumulative) {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
 				switch m.Name() {
-				case metricSyscallDuration:
+				case metricSyscallCalls:
 					t.addSyscalls(m, cum)
 				case metricTCPClosed:
 					t.sawTCPMetric = true
@@ -195,21 +197,18 @@ func (t *tally) addMetrics(md pmetric.Metrics, cum *cumulative) {
 	}
 }
 
+// addSyscalls adds the interval's calls of each syscall over all processes.
 func (t *tally) addSyscalls(m pmetric.Metric, cum *cumulative) {
-	if m.Type() != pmetric.MetricTypeExponentialHistogram {
+	if m.Type() != pmetric.MetricTypeSum {
 		return
 	}
-	cumulativeSeries := m.ExponentialHistogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-	for _, dp := range m.ExponentialHistogram().DataPoints().All() {
+	cumulativeSeries := m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+	for _, dp := range m.Sum().DataPoints().All() {
 		name, ok := dp.Attributes().Get(attrSyscall)
 		if !ok {
 			continue
 		}
-		v := float64(dp.Count())
-		if cumulativeSeries {
-			v = cum.delta(m.Name(), dp.Attributes(), dp.StartTimestamp(), v)
-		}
-		t.syscalls[name.Str()] += v
+		t.syscalls[name.Str()] += pointDelta(m, dp, cumulativeSeries, cum)
 	}
 }
 
@@ -221,16 +220,21 @@ func sumDeltas(m pmetric.Metric, cum *cumulative) float64 {
 	cumulativeSeries := m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 	var total float64
 	for _, dp := range m.Sum().DataPoints().All() {
-		v := dp.DoubleValue()
-		if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
-			v = float64(dp.IntValue())
-		}
-		if cumulativeSeries {
-			v = cum.delta(m.Name(), dp.Attributes(), dp.StartTimestamp(), v)
-		}
-		total += v
+		total += pointDelta(m, dp, cumulativeSeries, cum)
 	}
 	return total
+}
+
+// pointDelta is the interval's increase of one point of sum m.
+func pointDelta(m pmetric.Metric, dp pmetric.NumberDataPoint, cumulativeSeries bool, cum *cumulative) float64 {
+	v := dp.DoubleValue()
+	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		v = float64(dp.IntValue())
+	}
+	if cumulativeSeries {
+		v = cum.delta(m.Name(), dp.Attributes(), dp.StartTimestamp(), v)
+	}
+	return v
 }
 
 // addLogs counts connection log records.

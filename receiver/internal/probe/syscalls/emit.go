@@ -73,7 +73,8 @@ func syscallName(names syscallnames.Table, nr uint32) string {
 func (a *aggregator) emitDurations(dst pmetric.MetricSlice, names syscallnames.Table, now pcommon.Timestamp) {
 	h := dst.AppendEmpty()
 	h.SetName(MetricDuration)
-	h.SetDescription("Time from syscall entry to exit, per syscall, over the whole machine.")
+	h.SetDescription("Time from syscall entry to exit, per syscall, over the whole machine, of the sampled calls " +
+		"(about one in metrics.syscalls.latency_sample_every per CPU: the count is sampled calls; syscall.calls counts every call).")
 	h.SetUnit("ns")
 	eh := h.SetEmptyExponentialHistogram()
 	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
