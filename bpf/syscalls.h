@@ -69,10 +69,13 @@ struct sys_hist_long {
 };
 
 /* One slot of a CPU's cache of calls: the calls of key on this CPU not yet
- * added to the counts hash (calls 0: the slot is empty). */
+ * added to the counts hash (calls 0: the slot is empty), and errs of them
+ * that failed with errno err, not yet added to the errors hash. */
 struct sys_slot {
 	struct sys_key key;
 	__u64 calls;
+	__u32 err;
+	__u32 errs;
 };
 
 /* Slots in each CPU's cache of calls (a power of two). */

@@ -5,10 +5,12 @@
 # calls. The attach order alternates between rounds (the second attached
 # runs second at every call). Each build is a benchcmd binary:
 #   go build -o /tmp/bench-a ./receiver/internal/probe/syscalls/benchcmd  (in each tree)
-#   bench/syscalls/ab.sh /tmp/bench-a /tmp/bench-b [rounds] [calls]
+#   bench/syscalls/ab.sh /tmp/bench-a /tmp/bench-b [rounds] [calls] [seconds]
+# calls 0 and a longer wait measure the machine's own mix alone (run it
+# beside a busy workload, e.g. the pipeline benchmark's busy phase).
 # Needs root, gcc and bpftool.
 set -eu
-a=$1 b=$2 rounds=${3:-4} calls=${4:-2000000}
+a=$1 b=$2 rounds=${3:-4} calls=${4:-2000000} seconds=${5:-5}
 dir=$(mktemp -d)
 old=$(cat /proc/sys/kernel/bpf_stats_enabled)
 trap 'echo "$old" >/proc/sys/kernel/bpf_stats_enabled; kill $(cat "$dir"/*.pid 2>/dev/null) 2>/dev/null; rm -rf "$dir"' EXIT
@@ -35,8 +37,8 @@ for r in $(seq 1 "$rounds"); do
 	if [ $((r % 2)) = 1 ]; then start A "$a"; start B "$b"; order=AB; else start B "$b"; start A "$a"; order=BA; fi
 	read -r aen aex <"$dir/A.ids"; read -r ben bex <"$dir/B.ids"
 	for id in $aen $aex $ben $bex; do stats "$id" >"$dir/$id.0"; done
-	"$dir/loop" "$calls" >/dev/null
-	sleep 5 # and the machine's own calls
+	[ "$calls" = 0 ] || "$dir/loop" "$calls" >/dev/null
+	sleep "$seconds" # and the machine's own calls
 	for id in $aen $aex $ben $bex; do stats "$id" >"$dir/$id.1"; done
 	per() { read -r t0 c0 <"$dir/$1.0"; read -r t1 c1 <"$dir/$1.1"; echo $(((t1 - t0) / (c1 - c0))); }
 	printf '%-6s %-5s %12s %12s %12s %12s  %s\n' "$r" $order "$(per "$aex")" "$(per "$bex")" "$(per "$aen")" "$(per "$ben")" "$(cut -d' ' -f1-3 /proc/loadavg)"

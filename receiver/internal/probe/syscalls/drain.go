@@ -49,7 +49,8 @@ func (t *Probe) drain() error {
 }
 
 // drainCache appends the calls left in every CPU's cache slots to
-// t.keys/t.calls and clears the slots it found in use.
+// t.keys/t.calls, their failed calls to t.errKeys/t.errVals, and clears
+// the slots it found in use.
 func (t *Probe) drainCache(m *ebpf.Map) error {
 	for slot := uint32(0); slot < cacheSlots; slot++ {
 		if err := m.Lookup(slot, &t.slots); err != nil {
@@ -60,6 +61,11 @@ func (t *Probe) drainCache(m *ebpf.Map) error {
 			if c := &t.slots[i]; c.Calls != 0 {
 				t.keys = append(t.keys, c.Key)
 				t.calls = append(t.calls, c.Calls)
+				if c.Errs != 0 {
+					t.errKeys = append(t.errKeys, syscallsSysErrKey{StartTime: c.Key.StartTime, ExecId: c.Key.ExecId,
+						Pid: c.Key.Pid, Nr: c.Key.Nr, Err: c.Err})
+					t.errVals = append(t.errVals, uint64(c.Errs))
+				}
 				used = true
 			}
 		}

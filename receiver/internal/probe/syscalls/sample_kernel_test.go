@@ -115,3 +115,24 @@ func TestSigreturnCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestAlternatingErrnosExact: one process's openat fails with ENOENT and
+// EBADF in turn, so the errno waiting in its cache slot changes at every
+// call and goes to the errors hash each time; every failure is counted
+// once, under its errno.
+func TestAlternatingErrnosExact(t *testing.T) {
+	needRoot(t)
+	const n = 211
+	ms, pid, st := tracePinned(t, n, "errnos", Config{})
+	if st.ErrorsFull != 0 {
+		t.Fatalf("lost: %+v", st)
+	}
+	if got := find(points(ms, MetricCalls), attrPID, int64(pid), attrSyscall, "openat"); len(got) != 1 || got[0].value != 2*n {
+		t.Errorf("openat calls: got %+v, want one point of %d", got, 2*n)
+	}
+	for _, errno := range []string{"ENOENT", "EBADF"} {
+		if got := find(points(ms, MetricErrors), attrPID, int64(pid), attrSyscall, "openat", attrError, errno); len(got) != 1 || got[0].value != n {
+			t.Errorf("openat %s: got %+v, want one point of %d", errno, got, n)
+		}
+	}
+}

@@ -52,6 +52,8 @@ type syscallsSysSlot struct {
 	_     structs.HostLayout
 	Key   syscallsSysKey
 	Calls uint64
+	Err   uint32
+	Errs  uint32
 }
 
 type syscallsSysStat uint32

@@ -184,6 +184,13 @@ func TestCacheEvictionsExact(t *testing.T) {
 	if got := find(points(ms, MetricDuration), attrSyscall, "other"); len(got) != 1 || got[0].value != 2*n {
 		t.Errorf("other duration: got %+v, want one point of %d", got, 2*n)
 	}
+	// Their failures (ENOSYS) wait in the slots too and go with the calls.
+	for _, nr := range []uint32{a, b} {
+		got := find(points(ms, MetricErrors), attrPID, int64(pid), attrSyscall, "syscall_"+strconv.Itoa(int(nr)), attrError, "ENOSYS")
+		if len(got) != 1 || got[0].value != n {
+			t.Errorf("syscall_%d errors: got %+v, want one point of %d", nr, got, n)
+		}
+	}
 }
 
 func TestExactCounts(t *testing.T) {

@@ -5,6 +5,7 @@
 // of the (nonexistent) numbers A and B, alternating. Built static so no
 // dynamic loader opens files at startup. "signal" makes N calls of
 // rt_sigreturn instead: N signals raised, each handler returning through it.
+// "errnos" makes 2N failing openat calls, alternating ENOENT and EBADF.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -40,6 +41,13 @@ int main(int argc, char **argv)
 		signal(SIGUSR1, handler);
 		for (int i = 0; i < n; i++)
 			raise(SIGUSR1);
+		return 0;
+	}
+	if (strncmp(cmd, "errnos", 6) == 0) {
+		for (int i = 0; i < n; i++) {
+			syscall(SYS_openat, AT_FDCWD, "/nonexistent/ebpf-otel-test", O_RDONLY);
+			syscall(SYS_openat, 12345, "relative", O_RDONLY);
+		}
 		return 0;
 	}
 	if (sscanf(cmd, "sleep %ld", &ms) == 1) {
