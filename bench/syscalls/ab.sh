@@ -3,7 +3,10 @@
 # system calls: BPF ns per sys_enter and sys_exit run of each, from
 # kernel.bpf_stats_enabled, over a getppid loop and the machine's own
 # calls. The attach order alternates between rounds (the second attached
-# runs second at every call). Each build is a benchcmd binary:
+# runs second at every call). The floor (empty programs, B's binary with
+# -floor) is attached too, last: "as deployed" is each build's ns per call
+# (enter + exit) less the floor's, what the statistics and the tracepoint
+# cost any program. Each build is a benchcmd binary:
 #   go build -o /tmp/bench-a ./receiver/internal/probe/syscalls/benchcmd  (in each tree)
 #   bench/syscalls/ab.sh /tmp/bench-a /tmp/bench-b [rounds] [calls] [seconds]
 # calls 0 and a longer wait measure the machine's own mix alone (run it
@@ -17,11 +20,11 @@ trap 'echo "$old" >/proc/sys/kernel/bpf_stats_enabled; kill $(cat "$dir"/*.pid 2
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 gcc -O2 -o "$dir/loop" "$(dirname "$0")/../../receiver/internal/probe/syscalls/benchcmd/csrc/loop.c"
 
-# start NAME BIN: loads BIN's set, holding it until its stdin (a sleep) ends.
+# start NAME BIN [FLAG]: loads BIN's set, holding it until its stdin (a sleep) ends.
 start() {
 	mkfifo "$dir/$1.in"
 	sleep 3600 >"$dir/$1.in" & echo $! >"$dir/$1.pid"
-	"$2" -hold <"$dir/$1.in" >"$dir/$1.ids" & echo $! >"$dir/$1.hold"
+	"$2" -hold ${3:-} <"$dir/$1.in" >"$dir/$1.ids" & echo $! >"$dir/$1.hold"
 	while [ ! -s "$dir/$1.ids" ]; do sleep 0.1; done
 }
 stop() {
@@ -32,15 +35,18 @@ stop() {
 # stats ID: run time (ns) and runs of program ID.
 stats() { bpftool prog show id "$1" | sed -n 's/.*run_time_ns \([0-9]*\) run_cnt \([0-9]*\).*/\1 \2/p'; }
 
-printf '%-6s %-5s %12s %12s %12s %12s  %s\n' round order "A exit ns" "B exit ns" "A enter ns" "B enter ns" "load average"
+printf '%-6s %-5s %10s %10s %10s %10s %10s %10s %9s %9s  %s\n' round order "A exit" "B exit" "A enter" "B enter" "fl exit" "fl enter" "A deploy" "B deploy" "load average"
 for r in $(seq 1 "$rounds"); do
 	if [ $((r % 2)) = 1 ]; then start A "$a"; start B "$b"; order=AB; else start B "$b"; start A "$a"; order=BA; fi
-	read -r aen aex <"$dir/A.ids"; read -r ben bex <"$dir/B.ids"
-	for id in $aen $aex $ben $bex; do stats "$id" >"$dir/$id.0"; done
+	start F "$b" -floor
+	read -r aen aex <"$dir/A.ids"; read -r ben bex <"$dir/B.ids"; read -r fen fex <"$dir/F.ids"
+	for id in $aen $aex $ben $bex $fen $fex; do stats "$id" >"$dir/$id.0"; done
 	[ "$calls" = 0 ] || "$dir/loop" "$calls" >/dev/null
 	sleep "$seconds" # and the machine's own calls
-	for id in $aen $aex $ben $bex; do stats "$id" >"$dir/$id.1"; done
+	for id in $aen $aex $ben $bex $fen $fex; do stats "$id" >"$dir/$id.1"; done
 	per() { read -r t0 c0 <"$dir/$1.0"; read -r t1 c1 <"$dir/$1.1"; echo $(((t1 - t0) / (c1 - c0))); }
-	printf '%-6s %-5s %12s %12s %12s %12s  %s\n' "$r" $order "$(per "$aex")" "$(per "$bex")" "$(per "$aen")" "$(per "$ben")" "$(cut -d' ' -f1-3 /proc/loadavg)"
-	stop A; stop B
+	ax=$(per "$aex") bx=$(per "$bex") an=$(per "$aen") bn=$(per "$ben") fx=$(per "$fex") fn=$(per "$fen")
+	printf '%-6s %-5s %10s %10s %10s %10s %10s %10s %9s %9s  %s\n' "$r" $order "$ax" "$bx" "$an" "$bn" "$fx" "$fn" \
+		$((ax + an - fx - fn)) $((bx + bn - fx - fn)) "$(cut -d' ' -f1-3 /proc/loadavg)"
+	stop A; stop B; stop F
 done

@@ -47,6 +47,7 @@ var (
 	noTCP   = flag.Bool("no-tcp", false, "skip the TCP connection benchmark")
 	memOnly = flag.Bool("memory-only", false, "print the syscalls set's kernel memory and stop")
 	every   = flag.Uint("latency-sample-every", 1, "the syscalls set's latency_sample_every (1: every call's latency, as before sampling)")
+	holdFlr = flag.Bool("floor", false, "with -hold: hold the floor (empty programs on sys_enter and sys_exit) instead of the syscalls set")
 	holdSet = flag.Bool("hold", false, "load the syscalls set, print its program ids, drain every 10 s until stdin closes")
 )
 

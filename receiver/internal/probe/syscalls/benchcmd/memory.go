@@ -112,6 +112,16 @@ func printMemory(m setMemory) {
 // drains it every 10 s until stdin closes: for A/B runs of two builds
 // attached at once to the same system calls (docs/performance.md).
 func hold() error {
+	if *holdFlr {
+		ids, stop, err := floor()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Println(ids[0], ids[1])
+		_, err = io.Copy(io.Discard, os.Stdin)
+		return err
+	}
 	t, err := syscalls.Start(benchConfig())
 	if err != nil {
 		return err
