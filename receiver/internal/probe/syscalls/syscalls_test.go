@@ -119,7 +119,7 @@ func startCalls(t *testing.T, n int) (*exec.Cmd, io.WriteCloser, uint32) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return cmd, stdin, uint32(cmd.Process.Pid) //nolint:gosec // G115: a pid fits in 32 bits
+	return cmd, stdin, uint32(cmd.Process.Pid)
 }
 
 // cacheSlotOf is cache_slot of syscalls.bpf.c.

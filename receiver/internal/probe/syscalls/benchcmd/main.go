@@ -274,7 +274,7 @@ func floor() ([]ebpf.ProgramID, func(), error) {
 // benchConfig is the syscalls set's config in every mode: the defaults,
 // with -latency-sample-every.
 func benchConfig() syscalls.Config {
-	return syscalls.Config{LatencySampleEvery: uint32(*every)} //nolint:gosec // G115: a flag of the benchmark, checked to fit by the probe's users
+	return syscalls.Config{LatencySampleEvery: uint32(*every)}
 }
 
 func ours() ([]ebpf.ProgramID, func(), error) {
