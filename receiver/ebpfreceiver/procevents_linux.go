@@ -39,6 +39,10 @@ type processEvents struct {
 	// later is settle's scratch: the pids with an exit or exec later in
 	// the batch.
 	later map[uint32]struct{}
+	// deferred holds the execs of the last dispatch that were still
+	// running (their reads deferred, ExecInfo.Defer); reads the reads
+	// settle found due, for dispatch to send first. Both are reused.
+	deferred, reads []tableEvent
 
 	// syncing is closed once the workers have applied every event read
 	// before the Flush that sync requested; nil when no sync waits.
@@ -69,6 +73,9 @@ type tableEvent struct {
 	exec    procmaps.ExecInfo
 	ppid    uint32
 	barrier *sync.WaitGroup
+	// read asks the worker to read the image of a deferred exec
+	// (Cache.ReadExec) rather than to apply an event.
+	read bool
 }
 
 // syncTimeout bounds how long a collection waits for the process events
@@ -136,11 +143,14 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 func (p *processEvents) worker(queue <-chan []tableEvent, free chan<- []tableEvent) {
 	for evs := range queue {
 		for _, ev := range evs {
-			if ev.barrier != nil {
+			switch {
+			case ev.barrier != nil:
 				ev.barrier.Done()
-				continue
+			case ev.read:
+				p.table.ReadExec(ev.key)
+			default:
+				p.apply(ev)
 			}
-			p.apply(ev)
 		}
 		clear(evs) // the strings go
 		select {
@@ -182,11 +192,14 @@ func (p *processEvents) gather(ev *procevents.Event) {
 // dispatch hands the batch to the workers, each pid's events to one
 // worker in order, in one send per worker.
 func (p *processEvents) dispatch() {
-	if len(p.batch) == 0 {
+	if len(p.batch) == 0 && len(p.deferred) == 0 && len(p.reads) == 0 {
 		return
 	}
 	p.settle()
 	var sizes [eventWorkers]int
+	for i := range p.reads {
+		sizes[p.reads[i].key.PID%eventWorkers]++
+	}
 	for i := range p.batch {
 		sizes[p.batch[i].key.PID%eventWorkers]++
 	}
@@ -195,6 +208,12 @@ func (p *processEvents) dispatch() {
 		if n > 0 {
 			parts[w] = p.spare(w, n)
 		}
+	}
+	// The reads first: what this batch tells of the same pids (its
+	// libraries' mmaps) comes after, as the kernel ordered it.
+	for _, te := range p.reads {
+		w := te.key.PID % eventWorkers
+		parts[w] = append(parts[w], te)
 	}
 	for _, te := range p.batch {
 		w := te.key.PID % eventWorkers
@@ -207,12 +226,17 @@ func (p *processEvents) dispatch() {
 	}
 	clear(p.batch) // the strings go with the parts
 	p.batch = p.batch[:0]
+	p.reads = p.reads[:0]
 }
 
 // settle marks the execs whose image ended later in the batch: an exit
 // of the pid, or another exec, came after them. Those images are over
 // before they are applied, so the table does not read /proc for them
-// (it could only find a zombie or the next image there).
+// (it could only find a zombie or the next image there). The other
+// execs' reads are deferred to the next dispatch, and the execs deferred
+// by the last one are read now unless this batch ended them: a short
+// process usually exits before the next read of the ring, and an image
+// read from /proc at its exec was a sixth of the busy collector's time.
 func (p *processEvents) settle() {
 	for i := len(p.batch) - 1; i >= 0; i-- {
 		te := &p.batch[i]
@@ -224,7 +248,27 @@ func (p *processEvents) settle() {
 		}
 		p.later[te.key.PID] = struct{}{}
 	}
+	// p.later now holds every pid this batch execs or exits: an image
+	// deferred before, of such a pid, has ended.
+	p.takeDeferred(func(pid uint32) bool { _, ok := p.later[pid]; return !ok })
+	for i := range p.batch {
+		if te := &p.batch[i]; te.typ == procevents.Exec && !te.exec.Ended {
+			te.exec.Defer = true
+			p.deferred = append(p.deferred, tableEvent{key: te.key, read: true})
+		}
+	}
 	clear(p.later)
+}
+
+// takeDeferred moves the deferred execs for which due holds to the
+// reads, and forgets the others.
+func (p *processEvents) takeDeferred(due func(pid uint32) bool) {
+	for _, te := range p.deferred {
+		if due(te.key.PID) {
+			p.reads = append(p.reads, te)
+		}
+	}
+	p.deferred = p.deferred[:0]
 }
 
 // sync applies every process event the kernel committed so far before it
@@ -302,6 +346,12 @@ func (p *processEvents) flushed() {
 	p.syncMu.Unlock()
 	if done == nil {
 		return
+	}
+	// A sync reads the images still deferred too: a collection finds
+	// every running exec read, as when each was read at its event.
+	if len(p.deferred) > 0 {
+		p.takeDeferred(func(uint32) bool { return true })
+		p.dispatch()
 	}
 	wg := new(sync.WaitGroup)
 	wg.Add(len(p.work))

@@ -160,9 +160,10 @@ func Start(cfg Config) (_ *Tracker, err error) {
 // committed them, until Close is called (then it returns ErrClosed). The
 // Event and its byte slices are reused: handle must not keep them.
 // drained (if not nil) is called on Run's goroutine each time the events
-// handled since its last call are all the ring held, so a caller may
-// gather a read's events and act on them together (an exec followed by
-// its exit in one read need not be read from /proc). After a Flush,
+// handled since its last call are all the ring held (at every poll, even
+// when none came), so a caller may gather a read's events and act on them
+// together (an exec followed by its exit in one read need not be read
+// from /proc) and finish what it left for a later read. After a Flush,
 // drained and then flushed (if not nil) are called once every event
 // committed before the Flush was handled. Run must not be called more
 // than once at a time.
@@ -190,11 +191,11 @@ func (t *Tracker) Run(handle func(*Event), drained, flushed func()) error {
 				now := time.Now()
 				if got {
 					poll = nextPoll(poll, now.Sub(emptied), read, t.reader.BufferSize())
-					if drained != nil {
-						drained()
-					}
 				} else {
 					poll = min(2*poll, idlePollInterval)
+				}
+				if drained != nil {
+					drained()
 				}
 				got, read, emptied = false, 0, now
 				err = t.reader.Wait(time.Now().Add(poll))

@@ -152,6 +152,9 @@ type procEntry struct {
 	execRead bool
 	// announced is set once subscribers were told the image started.
 	announced bool
+	// deferred holds the text mapping of an exec whose read waits for
+	// ReadExec (see ExecInfo.Defer); nil once read, or when no read is due.
+	deferred *Mapping
 	// loading is non-nil while a read is in flight and closed when done,
 	// so concurrent callers wait for it instead of reading again.
 	loading chan struct{}
@@ -257,6 +260,13 @@ type ExecInfo struct {
 	// the next image or nothing, so it is not read, and subscribers are
 	// not told: no walk can find the image running any more.
 	Ended bool
+	// Defer says the image was running when its event was read, but its
+	// read waits for ReadExec: the caller reads it once a later read of
+	// the ring shows it still running. Most short processes exit within
+	// that time and are never read, as those that ended in the same read.
+	// Until then the image is known from its event, as an ended one, and
+	// announced, so walks find it.
+	Defer bool
 }
 
 // Exec records a new program image k and reads it at once, before it can
@@ -313,20 +323,50 @@ func (c *Cache) Exec(k Key, x ExecInfo) {
 		// the libraries and the loader when it succeeds.
 		e.mappings = []Mapping{t}
 	}
-	if x.Ended {
+	var text *Mapping
+	if x.Text.Limit > x.Text.Start {
+		text = &x.Text
+	}
+	switch {
+	case x.Ended:
 		// Nothing to read; its samples resolve with the event's text and
 		// its mmap events, whose build IDs are read now.
 		c.endLocked(e)
 		c.mu.Unlock()
 		c.warmBuildIDs(e)
 		return
+	case x.Defer && text != nil:
+		// Running now: announced with the event's text, read later.
+		e.deferred = text
+		if len(e.mappings) > 0 {
+			c.announceLocked(e, e.mappings, true)
+		}
+		c.mu.Unlock()
+		c.warmBuildIDs(e)
+		return
 	}
+	c.readExecLocked(e, text)
+}
+
+// ReadExec reads image k, whose Exec was deferred (ExecInfo.Defer), if it
+// still runs and no read has happened since: maps, executable, container
+// and build IDs, as Exec does for an image it reads at once.
+func (c *Cache) ReadExec(k Key) {
+	defer c.flush()
+	c.mu.Lock()
+	e := c.procs[k]
+	if e == nil || e.deferred == nil || e.loading != nil || e.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.readExecLocked(e, e.deferred)
+}
+
+// readExecLocked reads e, the image of an exec, with c.mu held (it
+// unlocks it): text is the event's text mapping, when known.
+func (c *Cache) readExecLocked(e *procEntry, text *Mapping) {
 	e.loading = make(chan struct{})
 	c.mu.Unlock()
-	var text *Mapping
-	if x.Text.Limit > x.Text.Start {
-		text = &x.Text
-	}
 	c.load(e, text)
 	c.mu.Lock()
 	if !e.announced && len(e.mappings) > 0 {
@@ -596,6 +636,7 @@ func (c *Cache) load(e *procEntry, text *Mapping) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.lastRefresh = now
+	e.deferred = nil // read now, whatever asked
 	switch {
 	case err == nil && e.exe != "" && info.ExecutablePath != "" && info.ExecutablePath != e.exe:
 		// The process exec'd another program since: what was read is
