@@ -134,8 +134,10 @@ type Unwinder struct {
 	procMap  *ebpf.Map
 	requests *ebpf.Map
 	stats    *ebpf.Map
-	// tableRequests holds the table ids walks needed and did not find.
+	// tableRequests holds the table ids walks needed and did not find;
+	// tidVals is the reused buffer their values are taken into.
 	tableRequests *ebpf.Map
+	tidVals       []uint64
 	// wakeMap is the ring a walk writes to when it queues a request.
 	wakeMap    *ebpf.Map
 	wakeReader *ringpoll.Reader
@@ -669,19 +671,29 @@ func (u *Unwinder) takeRequests() int {
 	return total
 }
 
-// takeTableRequests reads and deletes the table ids walks asked for.
+// takeTableRequests reads and deletes the table ids walks asked for, in
+// batches: one system call when none waits (an iteration and a delete per
+// id took three, and one at every wake-up even when the map was empty).
 func (u *Unwinder) takeTableRequests(keys []uint32) []uint32 {
-	var k uint32
-	var ts uint64
-	it := u.tableRequests.Iterate()
-	for it.Next(&k, &ts) {
-		keys = append(keys, k)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n := len(keys)
+		keys = slices.Grow(keys, tableRequestBatch)[:n+tableRequestBatch]
+		if len(u.tidVals) < tableRequestBatch {
+			u.tidVals = make([]uint64, tableRequestBatch)
+		}
+		got, err := u.tableRequests.BatchLookupAndDelete(&cursor, keys[n:], u.tidVals, nil)
+		keys = keys[:n+max(got, 0)]
+		if err != nil {
+			// ErrKeyNotExist: all taken. Anything else: the rest
+			// stays for the next wake-up or scan.
+			return keys
+		}
 	}
-	for _, k := range keys {
-		_ = u.tableRequests.Delete(k)
-	}
-	return keys
 }
+
+// tableRequestBatch is how many table requests one system call takes.
+const tableRequestBatch = 64
 
 // serve answers a walk that found pid unregistered, or pc outside its
 // known mappings: the process table reads the process (first sample) or
