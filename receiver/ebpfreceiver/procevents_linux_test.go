@@ -4,6 +4,8 @@ package ebpfreceiver
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -192,4 +194,72 @@ func TestDispatchReusesBatches(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("dispatch allocated %.1f times a read with a batch to reuse", allocs)
 	}
+}
+
+// An exec still running at the end of its batch is applied from its event
+// and read at the next dispatch, before that batch's events, unless that
+// batch ended it; a sync's flush reads every deferred exec at once.
+func TestDispatchDefersRunningExecs(t *testing.T) {
+	p := newTestEvents(t)
+	ev := func(typ procevents.Type, pid uint32, exec uint64) tableEvent {
+		return tableEvent{typ: typ, key: procmaps.Key{PID: pid, StartTime: 1, ExecID: exec}}
+	}
+	// taken returns what worker 0 got, as (pid, read or type) pairs.
+	taken := func() []string {
+		var got []string
+		for {
+			select {
+			case part := <-p.work[0]:
+				for _, te := range part {
+					switch {
+					case te.barrier != nil:
+						te.barrier.Done()
+						got = append(got, "barrier")
+					case te.read:
+						got = append(got, fmt.Sprintf("read %d", te.key.PID))
+					default:
+						got = append(got, fmt.Sprintf("%v %d defer=%v ended=%v", te.typ, te.key.PID, te.exec.Defer, te.exec.Ended))
+					}
+				}
+			default:
+				return got
+			}
+		}
+	}
+	p.batch = []tableEvent{ev(procevents.Exec, 4, 2), ev(procevents.Exec, 8, 2), ev(procevents.Exec, 12, 2), ev(procevents.Exit, 12, 2)}
+	p.dispatch()
+	want := []string{"exec 4 defer=true ended=false", "exec 8 defer=true ended=false", "exec 12 defer=false ended=true", "exit 12 defer=false ended=false"}
+	if got := taken(); !slices.Equal(got, want) {
+		t.Fatalf("first read: %q, want %q", got, want)
+	}
+	// 8 exits in the next read: only 4 is read, before the batch.
+	p.batch = []tableEvent{ev(procevents.Mmap, 4, 2), ev(procevents.Exit, 8, 2), ev(procevents.Exec, 16, 2)}
+	p.dispatch()
+	want = []string{"read 4", "mmap 4 defer=false ended=false", "exit 8 defer=false ended=false", "exec 16 defer=true ended=false"}
+	if got := taken(); !slices.Equal(got, want) {
+		t.Fatalf("second read: %q, want %q", got, want)
+	}
+	// A poll that found nothing reads what the last read deferred.
+	p.dispatch()
+	if got, want := taken(), []string{"read 16"}; !slices.Equal(got, want) {
+		t.Fatalf("empty read: %q, want %q", got, want)
+	}
+	p.dispatch()
+	if got := taken(); len(got) != 0 {
+		t.Fatalf("nothing deferred, nothing read: %q", got)
+	}
+	// A flush reads the execs its read deferred before the barrier.
+	done := make(chan struct{})
+	p.syncing = done
+	p.batch = []tableEvent{ev(procevents.Exec, 20, 2)}
+	p.dispatch()
+	p.flushed()
+	want = []string{"exec 20 defer=true ended=false", "read 20", "barrier"}
+	if got := taken(); !slices.Equal(got, want) {
+		t.Fatalf("flush: %q, want %q", got, want)
+	}
+	for _, ch := range p.work[1:] {
+		(<-ch)[0].barrier.Done()
+	}
+	<-done
 }

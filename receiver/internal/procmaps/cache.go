@@ -620,8 +620,10 @@ func (c *Cache) refreshIfDue(e *procEntry) bool {
 	}
 	e.execRead = false
 	e.loading = make(chan struct{})
+	// A deferred exec's read checks its text, as at the exec.
+	text := e.deferred
 	c.mu.Unlock()
-	c.load(e, nil)
+	c.load(e, text)
 	return true
 }
 

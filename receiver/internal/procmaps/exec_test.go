@@ -97,3 +97,61 @@ func TestExecReadOnProcfs(t *testing.T) {
 		t.Errorf("%d reads, want the exec-time one", c.Stats().Refreshes)
 	}
 }
+
+// A deferred exec is known and announced from its event at once, read only
+// by ReadExec (or a lookup that misses), once; an image that ended before
+// ReadExec is never read.
+func TestExecDeferred(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.process(90, mapsLine(0x1000, 0x2000, 7, "/bin/a"), mapsLine(0x5000, 0x6000, 8, "/lib/b.so"))
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	var evs []ImageEvent
+	defer c.Subscribe(func(ev ImageEvent) { evs = append(evs, ev) })()
+	text := Mapping{Start: 0x1000, Limit: 0x2000, Inode: 7}
+	k := key(90, 5, 1)
+	c.Exec(k, ExecInfo{PPID: 3, Comm: "a", Filename: "/bin/a", Text: text, Defer: true})
+	if n := c.Stats().Refreshes; n != 0 {
+		t.Fatalf("%d reads at a deferred exec", n)
+	}
+	if len(evs) != 1 || evs[0].Kind != ImageStarted || !evs[0].Exec || len(evs[0].Mappings) != 1 || evs[0].Mappings[0].Path != "/bin/a" {
+		t.Fatalf("events of the deferred exec: %+v", evs)
+	}
+	if info, ok := c.Process(k); !ok || info.ExecutableName != "a" || info.ExecutablePath != "/bin/a" || !c.Alive(k) {
+		t.Errorf("identity %+v, %v before the read: want the event's", info, ok)
+	}
+	c.ReadExec(k)
+	c.ReadExec(k) // read already: nothing more
+	if n := c.Stats().Refreshes; n != 1 {
+		t.Errorf("%d reads, want one", n)
+	}
+	if len(evs) != 2 || evs[1].Kind != ImageMappingsChanged || !evs[1].Exec || len(evs[1].Mappings) != 2 {
+		t.Errorf("events after the read: %+v", evs[1:])
+	}
+	if info, _ := c.Process(k); info.ExecutablePath != "/usr/bin/fake" || info.ContainerID != cid || info.ExecutableName != "a" {
+		t.Errorf("identity after the read %+v: want the read's executable and container, the event's name", info)
+	}
+
+	// Ended (its exit came) before ReadExec: never read.
+	k2 := key(90, 5, 2)
+	c.Exec(k2, ExecInfo{Comm: "b", Filename: "/bin/a", Text: text, Defer: true})
+	c.Exit(k2)
+	c.ReadExec(k2)
+	c.ReadExec(key(77, 1, 1)) // never heard of: nothing
+	if n := c.Stats().Refreshes; n != 1 {
+		t.Errorf("%d reads, want none for the ended image", n)
+	}
+	if got := mappedPath(c, k2, 0x1800); got != "/bin/a" {
+		t.Errorf("ended image's text %q: want the event's", got)
+	}
+
+	// A lookup that misses reads at once; ReadExec then has nothing to do.
+	k3 := key(90, 5, 3)
+	c.Exec(k3, ExecInfo{Comm: "c", Filename: "/bin/a", Text: text, Defer: true})
+	if got := mappedPath(c, k3, 0x5800); got != "/lib/b.so" {
+		t.Errorf("library %q: want the read's", got)
+	}
+	c.ReadExec(k3)
+	if n := c.Stats().Refreshes; n != 2 {
+		t.Errorf("%d reads, want one more, by the lookup", n)
+	}
+}
