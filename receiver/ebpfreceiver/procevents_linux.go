@@ -39,10 +39,13 @@ type processEvents struct {
 	// later is settle's scratch: the pids with an exit or exec later in
 	// the batch.
 	later map[uint32]struct{}
-	// deferred holds the execs of the last dispatch that were still
-	// running (their reads deferred, ExecInfo.Defer); reads the reads
-	// settle found due, for dispatch to send first. Both are reused.
-	deferred, reads []tableEvent
+	// deferred holds the execs that were still running when dispatched
+	// (their reads deferred, ExecInfo.Defer), oldest first; reads the
+	// reads settle found due, for dispatch to send first. Both are reused.
+	deferred []deferredExec
+	reads    []tableEvent
+	// now is the clock of deferred reads; tests replace it.
+	now func() time.Time
 
 	// syncing is closed once the workers have applied every event read
 	// before the Flush that sync requested; nil when no sync waits.
@@ -78,6 +81,21 @@ type tableEvent struct {
 	read bool
 }
 
+// deferredExec is an exec whose read waits until due (see settle).
+type deferredExec struct {
+	key procmaps.Key
+	due time.Time
+}
+
+// execReadDelay is how long after its event a running exec is read from
+// /proc, unless its exit (or another exec of its pid) came before: most
+// short processes live less, and are never read. Libraries load in that
+// time too, as mmap events: the reader wakes for them a few times at the
+// start of every process, so deferring the read by one read of the ring
+// saved few. Samples of the image meanwhile resolve with its event's
+// text and its mmap events; a lookup or a walk that misses reads at once.
+const execReadDelay = 50 * time.Millisecond
+
 // syncTimeout bounds how long a collection waits for the process events
 // to be applied; beyond it, samples fall back to the first-sample path.
 const syncTimeout = time.Second
@@ -108,7 +126,7 @@ func startProcessEvents(cfg ProcessEventsConfig, pids []uint32, cgroupIDs []uint
 		logger.Warn("mmap events unavailable: libraries are read from /proc when a sample misses", zap.Error(t.MmapErr))
 	}
 	p := &processEvents{tracker: t, table: table, done: make(chan error, 1), later: map[uint32]struct{}{},
-		stopped: make(chan struct{}), flush: t.Flush, syncWait: syncTimeout}
+		stopped: make(chan struct{}), flush: t.Flush, syncWait: syncTimeout, now: time.Now}
 	for range eventWorkers {
 		p.work = append(p.work, make(chan []tableEvent, workerQueue))
 		// One more than the queue: every batch in flight can come back.
@@ -233,10 +251,9 @@ func (p *processEvents) dispatch() {
 // of the pid, or another exec, came after them. Those images are over
 // before they are applied, so the table does not read /proc for them
 // (it could only find a zombie or the next image there). The other
-// execs' reads are deferred to the next dispatch, and the execs deferred
-// by the last one are read now unless this batch ended them: a short
-// process usually exits before the next read of the ring, and an image
-// read from /proc at its exec was a sixth of the busy collector's time.
+// execs' reads are deferred by execReadDelay: a dispatch from then on
+// reads them, unless an exit or exec of their pid came first (reads of
+// running execs were a sixth of the busy collector's time).
 func (p *processEvents) settle() {
 	for i := len(p.batch) - 1; i >= 0; i-- {
 		te := &p.batch[i]
@@ -250,25 +267,32 @@ func (p *processEvents) settle() {
 	}
 	// p.later now holds every pid this batch execs or exits: an image
 	// deferred before, of such a pid, has ended.
-	p.takeDeferred(func(pid uint32) bool { _, ok := p.later[pid]; return !ok })
+	now := p.now()
+	p.takeDeferred(now)
 	for i := range p.batch {
 		if te := &p.batch[i]; te.typ == procevents.Exec && !te.exec.Ended {
 			te.exec.Defer = true
-			p.deferred = append(p.deferred, tableEvent{key: te.key, read: true})
+			p.deferred = append(p.deferred, deferredExec{key: te.key, due: now.Add(execReadDelay)})
 		}
 	}
 	clear(p.later)
 }
 
-// takeDeferred moves the deferred execs for which due holds to the
-// reads, and forgets the others.
-func (p *processEvents) takeDeferred(due func(pid uint32) bool) {
-	for _, te := range p.deferred {
-		if due(te.key.PID) {
-			p.reads = append(p.reads, te)
+// takeDeferred moves the deferred execs due by now to the reads, forgets
+// those whose pid p.later holds (ended), and keeps the others.
+func (p *processEvents) takeDeferred(now time.Time) {
+	kept := p.deferred[:0]
+	for _, d := range p.deferred {
+		if _, ended := p.later[d.key.PID]; ended {
+			continue
 		}
+		if !now.Before(d.due) {
+			p.reads = append(p.reads, tableEvent{key: d.key, read: true})
+			continue
+		}
+		kept = append(kept, d)
 	}
-	p.deferred = p.deferred[:0]
+	p.deferred = kept
 }
 
 // sync applies every process event the kernel committed so far before it
@@ -346,12 +370,6 @@ func (p *processEvents) flushed() {
 	p.syncMu.Unlock()
 	if done == nil {
 		return
-	}
-	// A sync reads the images still deferred too: a collection finds
-	// every running exec read, as when each was read at its event.
-	if len(p.deferred) > 0 {
-		p.takeDeferred(func(uint32) bool { return true })
-		p.dispatch()
 	}
 	wg := new(sync.WaitGroup)
 	wg.Add(len(p.work))

@@ -31,7 +31,7 @@ func TestSettleMarksEndedExecs(t *testing.T) {
 	ev := func(typ procevents.Type, pid uint32, exec uint64) tableEvent {
 		return tableEvent{typ: typ, key: procmaps.Key{PID: pid, StartTime: 1, ExecID: exec}}
 	}
-	p := &processEvents{later: map[uint32]struct{}{}}
+	p := &processEvents{later: map[uint32]struct{}{}, now: time.Now}
 	p.batch = []tableEvent{
 		ev(procevents.Exit, 5, 1),
 		ev(procevents.Exec, 5, 2), // its exit came before: still running
@@ -146,7 +146,7 @@ func TestSyncFlushFails(t *testing.T) {
 // newTestEvents is a processEvents with its queues but no reader and no
 // worker goroutines: a test runs worker by hand.
 func newTestEvents(t *testing.T) *processEvents {
-	p := &processEvents{table: procmaps.NewCache(procmaps.CacheConfig{ProcRoot: t.TempDir()}), later: map[uint32]struct{}{}}
+	p := &processEvents{table: procmaps.NewCache(procmaps.CacheConfig{ProcRoot: t.TempDir()}), later: map[uint32]struct{}{}, now: time.Now}
 	for range eventWorkers {
 		p.work = append(p.work, make(chan []tableEvent, workerQueue))
 		p.free = append(p.free, make(chan []tableEvent, workerQueue+1))
@@ -197,69 +197,61 @@ func TestDispatchReusesBatches(t *testing.T) {
 }
 
 // An exec still running at the end of its batch is applied from its event
-// and read at the next dispatch, before that batch's events, unless that
-// batch ended it; a sync's flush reads every deferred exec at once.
+// and read by the first dispatch execReadDelay after it, before that
+// batch's events, unless an exit or exec of its pid came first.
 func TestDispatchDefersRunningExecs(t *testing.T) {
 	p := newTestEvents(t)
+	now := time.Unix(1000, 0)
+	p.now = func() time.Time { return now }
 	ev := func(typ procevents.Type, pid uint32, exec uint64) tableEvent {
 		return tableEvent{typ: typ, key: procmaps.Key{PID: pid, StartTime: 1, ExecID: exec}}
 	}
-	// taken returns what worker 0 got, as (pid, read or type) pairs.
+	// taken returns what worker 0 got.
 	taken := func() []string {
 		var got []string
 		for {
 			select {
 			case part := <-p.work[0]:
 				for _, te := range part {
-					switch {
-					case te.barrier != nil:
-						te.barrier.Done()
-						got = append(got, "barrier")
-					case te.read:
+					if te.read {
 						got = append(got, fmt.Sprintf("read %d", te.key.PID))
-					default:
-						got = append(got, fmt.Sprintf("%v %d defer=%v ended=%v", te.typ, te.key.PID, te.exec.Defer, te.exec.Ended))
+						continue
 					}
+					got = append(got, fmt.Sprintf("%v %d defer=%v ended=%v", te.typ, te.key.PID, te.exec.Defer, te.exec.Ended))
 				}
 			default:
 				return got
 			}
 		}
 	}
+	expect := func(step string, want ...string) {
+		t.Helper()
+		if got := taken(); !slices.Equal(got, want) {
+			t.Fatalf("%s: %q, want %q", step, got, want)
+		}
+	}
 	p.batch = []tableEvent{ev(procevents.Exec, 4, 2), ev(procevents.Exec, 8, 2), ev(procevents.Exec, 12, 2), ev(procevents.Exit, 12, 2)}
 	p.dispatch()
-	want := []string{"exec 4 defer=true ended=false", "exec 8 defer=true ended=false", "exec 12 defer=false ended=true", "exit 12 defer=false ended=false"}
-	if got := taken(); !slices.Equal(got, want) {
-		t.Fatalf("first read: %q, want %q", got, want)
-	}
-	// 8 exits in the next read: only 4 is read, before the batch.
-	p.batch = []tableEvent{ev(procevents.Mmap, 4, 2), ev(procevents.Exit, 8, 2), ev(procevents.Exec, 16, 2)}
+	expect("first read", "exec 4 defer=true ended=false", "exec 8 defer=true ended=false", "exec 12 defer=false ended=true", "exit 12 defer=false ended=false")
+	// Before the delay: nothing read yet.
+	now = now.Add(execReadDelay / 2)
+	p.batch = []tableEvent{ev(procevents.Mmap, 4, 2), ev(procevents.Exec, 16, 2)}
 	p.dispatch()
-	want = []string{"read 4", "mmap 4 defer=false ended=false", "exit 8 defer=false ended=false", "exec 16 defer=true ended=false"}
-	if got := taken(); !slices.Equal(got, want) {
-		t.Fatalf("second read: %q, want %q", got, want)
-	}
-	// A poll that found nothing reads what the last read deferred.
+	expect("within the delay", "mmap 4 defer=false ended=false", "exec 16 defer=true ended=false")
+	// 8 exits: never read; 4 is due, read before the batch's events.
+	now = now.Add(execReadDelay / 2)
+	p.batch = []tableEvent{ev(procevents.Exit, 8, 2), ev(procevents.Mmap, 4, 2)}
 	p.dispatch()
-	if got, want := taken(), []string{"read 16"}; !slices.Equal(got, want) {
-		t.Fatalf("empty read: %q, want %q", got, want)
-	}
+	expect("after the delay", "read 4", "exit 8 defer=false ended=false", "mmap 4 defer=false ended=false")
+	// A poll that found nothing reads what fell due.
 	p.dispatch()
-	if got := taken(); len(got) != 0 {
-		t.Fatalf("nothing deferred, nothing read: %q", got)
-	}
-	// A flush reads the execs its read deferred before the barrier.
-	done := make(chan struct{})
-	p.syncing = done
-	p.batch = []tableEvent{ev(procevents.Exec, 20, 2)}
+	expect("not yet due")
+	now = now.Add(execReadDelay)
 	p.dispatch()
-	p.flushed()
-	want = []string{"exec 20 defer=true ended=false", "read 20", "barrier"}
-	if got := taken(); !slices.Equal(got, want) {
-		t.Fatalf("flush: %q, want %q", got, want)
+	expect("a poll", "read 16")
+	p.dispatch()
+	expect("nothing left")
+	if len(p.deferred) != 0 || len(p.reads) != 0 {
+		t.Errorf("left deferred %v, reads %v", p.deferred, p.reads)
 	}
-	for _, ch := range p.work[1:] {
-		(<-ch)[0].barrier.Done()
-	}
-	<-done
 }
