@@ -15,8 +15,9 @@ import (
 // "read" is an image still running when its event is applied (read from
 // /proc at once, as every exec was before the events of one read of the
 // ring were settled together), "ended" one whose exit came in the same
-// read (nothing read). The build IDs of its files are cached after the
-// first iteration in both.
+// read (nothing read), "deferred" one still running when applied whose
+// exit came before its deferred read was due (nothing read). The build
+// IDs of its files are cached after the first iteration in all three.
 func BenchmarkExec(b *testing.B) {
 	cmd := exec.Command("sleep", "60")
 	if err := cmd.Start(); err != nil {
@@ -25,11 +26,7 @@ func BenchmarkExec(b *testing.B) {
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	pid := uint32(cmd.Process.Pid)
 	text := sleepText(b, cmd.Process.Pid)
-	for _, ended := range []bool{false, true} {
-		name := "read"
-		if ended {
-			name = "ended"
-		}
+	for _, name := range []string{"read", "ended", "deferred"} {
 		b.Run(name, func(b *testing.B) {
 			c := NewCache(CacheConfig{})
 			b.ReportAllocs()
@@ -37,7 +34,12 @@ func BenchmarkExec(b *testing.B) {
 			for b.Loop() {
 				i++
 				k := Key{PID: pid, StartTime: 1, ExecID: i}
-				c.Exec(k, ExecInfo{PPID: 1, Comm: "sleep", Filename: text.Path, Text: text, Ended: ended})
+				c.Exec(k, ExecInfo{PPID: 1, Comm: "sleep", Filename: text.Path, Text: text, Ended: name == "ended", Defer: name == "deferred"})
+				if name == "deferred" {
+					// Its exit came before the read was due.
+					c.Exit(k)
+					c.ReadExec(k)
+				}
 			}
 			b.ReportMetric(float64(c.Stats().Refreshes)/float64(i), "reads/exec")
 		})
