@@ -610,7 +610,9 @@ func (u *Unwinder) run() {
 				case <-time.After(u.cfg.Poll):
 				}
 			}
-			for u.wakeReader.ReadInto(&rec) == nil {
+			// Until the ring is empty, as its positions tell: a
+			// ReadInto of an empty ring costs an epoll_wait.
+			for u.wakeReader.AvailableBytes() > 0 && u.wakeReader.ReadInto(&rec) == nil {
 			}
 		}
 		now := time.Now()
