@@ -329,10 +329,10 @@ static __always_inline __u64 switch_time(__u64 *now)
 }
 
 /* record_out remembers a switch-out of prev, the current task. defer: the
- * user stack may wait for sys_exit (in_syscall_body). btf: in the tp_btf
- * program. */
+ * user stack may wait for sys_exit (in_syscall_body). user: prev has a user
+ * stack to walk (kernel threads have none). btf: in the tp_btf program. */
 static __always_inline void record_out(void *ctx, struct task_struct *prev, struct offcpu_start *s, bool defer,
-				       __u64 *now, bool btf)
+				       bool user, __u64 *now, bool btf)
 {
 	/* The block starts before any walk below: the walk runs on prev's
 	 * time, while what it blocks on (a timer, a wakeup) is already
@@ -350,8 +350,10 @@ static __always_inline void record_out(void *ctx, struct task_struct *prev, stru
 		s->user_stack_id = -1;
 		s->user_hash = 0;
 		s->await = defer;
-		if (user_stacks && !defer)
+		if (user_stacks && !defer && user) {
 			user_stack(ctx, s, btf);
+			stat_inc(&stats, OFFCPU_STAT_USER_AT_OUT);
+		}
 	}
 	s->ts = ts;
 	s->epoch = ctl_get(CTL_EPOCH);
@@ -391,21 +393,28 @@ static __always_inline void record_in(struct task_struct *next, struct offcpu_st
 	count(next, s, delta, btf);
 }
 
-/* blocked: a task switched out while not runnable is waiting for something;
- * a preempted (still runnable) task is run-queue latency, not off-CPU time. */
-static __always_inline bool blocked(struct task_struct *prev)
+/* TASK_DEAD (include/linux/sched.h, unchanged since 4.14): the state of a
+ * task's last switch-out (do_task_dead). */
+#define TASK_DEAD 0x0080
+
+/* blocks tells whether a task switched out in state will be off the CPU
+ * until something wakes it. A preempted (still runnable) task is run-queue
+ * latency, not off-CPU time; a dead task never runs again, so its block
+ * would never be counted: remembering it would only give a task about to
+ * be freed its storage (and, outside a syscall body, a stack walk). */
+static __always_inline bool blocks(__s64 state)
 {
-	return get_task_state(prev) != 0;
+	return state != 0 && !(state & TASK_DEAD);
 }
 
-/* blocked_btf is blocked for a BTF pointer: a plain load. */
-static __always_inline bool blocked_btf(struct task_struct *prev)
+/* state_btf is get_task_state for a BTF pointer: a plain load. */
+static __always_inline __s64 state_btf(struct task_struct *prev)
 {
 	struct task_struct___o *o = (void *)prev;
 
 	if (bpf_core_field_exists(o->state))
-		return o->state != 0;
-	return prev->__state != 0;
+		return o->state;
+	return prev->__state;
 }
 
 SEC("tp_btf/sched_switch")
@@ -413,11 +422,15 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 {
 	struct offcpu_start *s;
 	__u64 now = 0;
+	bool user;
 
-	if (blocked_btf(prev) && wanted(prev->tgid)) {
+	if (blocks(state_btf(prev)) && wanted(prev->tgid)) {
 		s = bpf_task_storage_get(&start_storage, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		/* A kernel thread (or a task past exit_mm) has no user stack:
+		 * neither a walk nor its syscall registers to look at. */
+		user = prev->mm != NULL;
 		if (s)
-			record_out(ctx, prev, s, defer_user && in_syscall_body(prev), &now, true);
+			record_out(ctx, prev, s, user && defer_user && in_syscall_body(prev), user, &now, true);
 		else
 			stat_inc(&stats, OFFCPU_STAT_START_FULL);
 	}
@@ -453,14 +466,14 @@ int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct ta
 	__u64 now = 0;
 	__u32 tid;
 
-	if (blocked(prev) && wanted(BPF_CORE_READ(prev, tgid))) {
+	if (blocks(get_task_state(prev)) && wanted(BPF_CORE_READ(prev, tgid))) {
 		tid = BPF_CORE_READ(prev, pid);
 		if (bpf_map_update_elem(&start_hash, &tid, &zero, BPF_ANY)) {
 			stat_inc(&stats, OFFCPU_STAT_START_FULL);
 		} else {
 			s = bpf_map_lookup_elem(&start_hash, &tid);
 			if (s)
-				record_out(ctx, prev, s, false, &now, false);
+				record_out(ctx, prev, s, false, true, &now, false);
 		}
 	}
 	tid = BPF_CORE_READ(next, pid);

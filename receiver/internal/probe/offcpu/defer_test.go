@@ -126,7 +126,11 @@ func TestDeferredBlocksExact(t *testing.T) {
 				time.Duration(splice[1].Nanoseconds), stopped, st)
 			if atSwitchOut {
 				assert.Zero(t, st.Deferred)
+				// Every counted block was walked when it began.
+				assert.GreaterOrEqual(t, st.UserAtSwitchOut, st.Blocks)
 			} else {
+				// The stop, in user mode, is walked at switch-out.
+				assert.GreaterOrEqual(t, st.UserAtSwitchOut, uint64(1), "the stop's walk")
 				// The first splice block waits for its stack; the second
 				// switch-out walks it, so the second is not deferred;
 				// the stop is not in a syscall. (The shell's read
@@ -149,4 +153,37 @@ func TestDeferredBlocksExact(t *testing.T) {
 func atLeast(t *testing.T, got, want time.Duration, what string) {
 	t.Helper()
 	assert.GreaterOrEqual(t, got.Seconds(), want.Seconds()*0.99, "%s: %v, want at least %v", what, got, want)
+}
+
+// TestDyingThreadsNotWalked checks that a thread's last switch-out (its
+// state TASK_DEAD, its memory already released) is neither remembered nor
+// walked: that block never ends, so it would never be counted. Each of the
+// program's threads ends once; a walk per thread would count at least one
+// per thread. A few blocks outside a syscall may still be walked (a page
+// fault waiting for the disk in an emulated guest).
+func TestDyingThreadsNotWalked(t *testing.T) {
+	requirePrivileges(t)
+	bin := testenv.CC(t, t.TempDir(), "threadexit", "-O2", "-pthread", "testdata/threadexit.c")
+	const threads = 64
+	cmd := exec.Command(bin, strconv.Itoa(threads))
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	tr, err := Start(Config{MinBlock: time.Millisecond, KernelStacks: true, UserStacks: true,
+		PIDs: []uint32{uint32(cmd.Process.Pid)}, StackEntries: 1024, CountEntries: 1024, ThreadEntries: 1024})
+	require.NoError(t, err)
+	defer tr.Close()
+	if tr.RawTracepoint {
+		// Without deferral every block is walked at switch-out.
+		testenv.Skip(t, "deferral needs tp_btf and task storage")
+	}
+	_, err = stdin.Write([]byte("go\n"))
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait())
+	_, err = tr.Drain()
+	require.NoError(t, err)
+	st, err := tr.Stats()
+	require.NoError(t, err)
+	t.Logf("stats %+v", st)
+	assert.Less(t, st.UserAtSwitchOut, uint64(threads/2), "user stacks walked at switch-out")
 }

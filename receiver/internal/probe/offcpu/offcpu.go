@@ -93,6 +93,10 @@ type Stats struct {
 	// UserReused counts user stacks taken from the task's last walk
 	// instead of walking again (Probe.ReuseWalks).
 	UserReused uint64
+	// UserAtSwitchOut counts user stacks walked when the task was switched
+	// out: blocks outside a syscall body (page faults, stops), or every
+	// block without deferral. Kernel threads and dying tasks have none.
+	UserAtSwitchOut uint64
 	// KernelUnanchored counts drained records whose kernel stack kept its
 	// tracing frames: schedulerEntry was not found in kallsyms or not among
 	// the stack's first frames. Counted in user space.
@@ -402,6 +406,7 @@ func (t *Probe) Stats() (Stats, error) {
 		offcpuOffcpuStatOFFCPU_STAT_STACK_ERR:      &s.StackErrors,
 		offcpuOffcpuStatOFFCPU_STAT_DEFERRED:       &s.Deferred,
 		offcpuOffcpuStatOFFCPU_STAT_USER_REUSED:    &s.UserReused,
+		offcpuOffcpuStatOFFCPU_STAT_USER_AT_OUT:    &s.UserAtSwitchOut,
 	}
 	err := loader.SumPerCPU(t.coll.Maps["stats"], dst)
 	return s, err

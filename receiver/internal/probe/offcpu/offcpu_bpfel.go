@@ -51,7 +51,8 @@ const (
 	offcpuOffcpuStatOFFCPU_STAT_STACK_ERR      offcpuOffcpuStat = 7
 	offcpuOffcpuStatOFFCPU_STAT_DEFERRED       offcpuOffcpuStat = 8
 	offcpuOffcpuStatOFFCPU_STAT_USER_REUSED    offcpuOffcpuStat = 9
-	offcpuOffcpuStatOFFCPU_STAT_MAX            offcpuOffcpuStat = 10
+	offcpuOffcpuStatOFFCPU_STAT_USER_AT_OUT    offcpuOffcpuStat = 10
+	offcpuOffcpuStatOFFCPU_STAT_MAX            offcpuOffcpuStat = 11
 )
 
 type offcpuUnwindMemo struct {
