@@ -434,6 +434,10 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 		else
 			stat_inc(&stats, OFFCPU_STAT_START_FULL);
 	}
+	/* The idle task (pid 0, never wanted) has no storage: a CPU going idle
+	 * is a switch in the scheduler's hottest path. */
+	if (!next->pid)
+		return 0;
 	s = bpf_task_storage_get(&start_storage, next, 0, 0);
 	if (s)
 		record_in(next, s, true, &now);
