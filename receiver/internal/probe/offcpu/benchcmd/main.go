@@ -80,6 +80,7 @@ type sample struct {
 	switchNs, exitNs float64 // run time, ns
 	reused           uint64  // user stacks reused from the task's last walk
 	deferred         uint64  // long blocks counted at sys_exit
+	atOut            uint64  // user stacks walked at switch-out (blocked outside a syscall body)
 	wall             float64 // s
 	figure           float64 // the workload's own figure
 	switchRate       float64
@@ -191,7 +192,7 @@ func run() error {
 	}
 	fmt.Printf("off-CPU probe: kernel + user stacks (%s), min_block %s, whole machine, syscalls set beside it: %t; %d rounds of %.0f s phases, medians; load average %s\n",
 		unwinder, *minBlock, *withSys, *rounds, *seconds, strings.Join(loads, " → "))
-	fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %9s %10s %11s %12s\n", "workload", "mode", "switches/s", "sched_switch", "sys_exit", "exits/sw", "BPF ns/switch", "reused/s", "deferred/s", "ns/deferred", "workload")
+	fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %9s %10s %9s %11s %12s\n", "workload", "mode", "switches/s", "sched_switch", "sys_exit", "exits/sw", "BPF ns/switch", "reused/s", "deferred/s", "at-out/s", "ns/deferred", "workload")
 	for _, w := range workloads {
 		for _, m := range modes {
 			ss := res[w.name+"/"+m.name]
@@ -200,7 +201,7 @@ func run() error {
 				if w.unit == "" {
 					continue
 				}
-				fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %9s %10s %11s %10.0f %s\n", w.name, m.name, "", "", "", "", "", "", "", "", fig, w.unit)
+				fmt.Printf("  %-11s %-10s %12s %14s %12s %11s %14s %9s %10s %9s %11s %10.0f %s\n", w.name, m.name, "", "", "", "", "", "", "", "", "", fig, w.unit)
 				continue
 			}
 			// sys_exit's time per deferred block, less what the exits
@@ -209,13 +210,14 @@ func run() error {
 			perDeferred := func(s sample) float64 {
 				return (s.exitNs - float64(s.exits)*idleExit) / float64(max(s.deferred, 1))
 			}
-			fmt.Printf("  %-11s %-10s %12.0f %11.0f ns %9.0f ns %11.2f %14.0f %9.0f %10.0f %11.0f %10.0f %s\n", w.name, m.name,
+			fmt.Printf("  %-11s %-10s %12.0f %11.0f ns %9.0f ns %11.2f %14.0f %9.0f %10.0f %9.0f %11.0f %10.0f %s\n", w.name, m.name,
 				median(ss, func(s sample) float64 { return s.switchRate }),
 				median(ss, func(s sample) float64 { return s.switchNs / float64(max(s.switches, 1)) }),
 				median(ss, func(s sample) float64 { return s.exitNs / float64(max(s.exits, 1)) }),
 				median(ss, func(s sample) float64 { return float64(s.exits) / float64(max(s.switches, 1)) }),
 				median(ss, perSwitch), median(ss, func(s sample) float64 { return float64(s.reused) / s.wall }),
-				median(ss, func(s sample) float64 { return float64(s.deferred) / s.wall }), median(ss, perDeferred), fig, w.unit)
+				median(ss, func(s sample) float64 { return float64(s.deferred) / s.wall }),
+				median(ss, func(s sample) float64 { return float64(s.atOut) / s.wall }), median(ss, perDeferred), fig, w.unit)
 		}
 	}
 	names := make([]string, 3)
@@ -348,6 +350,7 @@ func timed(p *offcpu.Probe, cmd *exec.Cmd, settle time.Duration, figure func(out
 	}
 	s.reused = st.UserReused - stBefore.UserReused
 	s.deferred = st.Deferred - stBefore.Deferred
+	s.atOut = st.UserAtSwitchOut - stBefore.UserAtSwitchOut
 	for name, a := range after {
 		b := before[name]
 		runs, rt := a.RunCount-b.RunCount, float64((a.Runtime - b.Runtime).Nanoseconds())
