@@ -76,7 +76,10 @@ export class Interner {
   /** `lines` are [functionIndex, line, column] triples; attrs sorted. */
   location(mapping: number, address: bigint, lines: ReadonlyArray<readonly [number, bigint, bigint]>, attrs: number[]): number {
     let lk = '';
-    for (const [f, l, c] of lines) lk += `${f}:${l}:${c};`;
+    for (let n = 0; n < lines.length; n++) {
+      const ln = lines[n]!;
+      lk += `${ln[0]}:${ln[1]}:${ln[2]};`;
+    }
     const k = `${mapping}|${address}|${lk}|${attrs.join(',')}`;
     let i = this.locations.get(k);
     if (i === undefined) {

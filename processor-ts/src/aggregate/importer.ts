@@ -107,6 +107,9 @@ export class Importer {
   }
 }
 
+/** Attribute lists up to this long are sorted in place by insertion; longer ones (rare, bounded by the request limits) by Array.prototype.sort. */
+const SORT_IN_PLACE = 16;
+
 /**
  * Maps attribute indices through `attribute` and returns the results sorted
  * and de-duplicated, the zero attribute left out: the order OTLP readers
@@ -115,12 +118,25 @@ export class Importer {
 export function remapAttributes(idx: readonly number[], attribute: (i: number) => number): number[] {
   if (idx.length === 0) return [];
   const out: number[] = [];
-  for (const i of idx) {
-    const a = attribute(i);
+  for (let k = 0; k < idx.length; k++) {
+    const a = attribute(idx[k]!);
     if (a !== 0) out.push(a);
   }
+  if (out.length > SORT_IN_PLACE) out.sort((a, b) => a - b);
+  else if (out.length > 1) {
+    // Insertion sort: lists are a few attributes long, and Array.prototype.sort allocates a
+    // working copy per call (a megabyte a batch over every sample's attributes).
+    for (let r = 1; r < out.length; r++) {
+      const v = out[r]!;
+      let j = r - 1;
+      while (j >= 0 && out[j]! > v) {
+        out[j + 1] = out[j]!;
+        j--;
+      }
+      out[j + 1] = v;
+    }
+  }
   if (out.length > 1) {
-    out.sort((a, b) => a - b);
     let w = 1;
     for (let r = 1; r < out.length; r++) if (out[r] !== out[w - 1]) out[w++] = out[r]!;
     out.length = w;

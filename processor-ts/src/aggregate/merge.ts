@@ -67,9 +67,11 @@ export interface DrainStats {
 
 /** The weight of a sample: the sum of its values, or its event count when it has only timestamps. */
 export function sampleWeight(s: Pick<Sample, 'values' | 'timestampsUnixNano'>): bigint {
-  if (s.values.length === 0) return BigInt(s.timestampsUnixNano.length);
+  const vs = s.values;
+  if (vs.length === 0) return BigInt(s.timestampsUnixNano.length);
+  if (vs.length === 1) return vs[0]!;
   let t = 0n;
-  for (const v of s.values) t += v;
+  for (let i = 0; i < vs.length; i++) t += vs[i]!;
   return t;
 }
 
@@ -156,7 +158,9 @@ export class Aggregation {
     }
     pa.dropped += p.droppedAttributesCount;
     const series = pa.series;
-    for (const s of p.samples) {
+    const samples = p.samples;
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
       const stack = imp.stack(s.stackIndex);
       const sattrs = imp.attributes(s.attributeIndices);
       const link = imp.link(s.linkIndex);

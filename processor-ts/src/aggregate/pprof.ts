@@ -181,11 +181,15 @@ class PprofBuilder {
     this.locations.add(i);
     // Functions (and their strings) first, then the mapping: the order pprof ids and strings were always given in.
     let lines = 0;
-    for (const ln of l.lines) if (ln.functionIndex > 0) { this.fn(ln.functionIndex); lines++; }
+    const ls = l.lines;
+    for (let k = 0; k < ls.length; k++) if (ls[k]!.functionIndex > 0) { this.fn(ls[k]!.functionIndex); lines++; }
     const mappingId = this.mapping(l.mappingIndex);
     if (lines > 0 && mappingId > 0) this.mappings.get(mappingId)!.hasFunctions = true;
     const w = this.locationsOut.begin(34).uintField(8, i).uintField(16, mappingId).bigField(24, l.address);
-    for (const ln of l.lines) if (ln.functionIndex > 0) w.begin(34).uintField(8, ln.functionIndex).bigField(16, ln.line).end();
+    for (let k = 0; k < ls.length; k++) {
+      const ln = ls[k]!;
+      if (ln.functionIndex > 0) w.begin(34).uintField(8, ln.functionIndex).bigField(16, ln.line).end();
+    }
     w.end();
     return i;
   }
@@ -219,17 +223,21 @@ class PprofBuilder {
     }
     const resourceLabels = rw.view().slice();
     const w = this.samplesOut;
-    for (const x of p.samples) {
+    // Indexed loops: Maglev (`--max-opt=2`) allocates an iterator result per for-of step.
+    const samples = p.samples;
+    for (let i = 0; i < samples.length; i++) {
+      const x = samples[i]!;
       const locs = d.stackTable[x.stackIndex]?.locationIndices ?? [];
-      for (const li of locs) if (li > 0) this.location(li);
+      for (let k = 0; k < locs.length; k++) if (locs[k]! > 0) this.location(locs[k]!);
       w.begin(18);
       let any = false;
-      for (const li of locs) if (li > 0) { if (!any) { w.begin(10); any = true; } w.uint(li); }
+      for (let k = 0; k < locs.length; k++) if (locs[k]! > 0) { if (!any) { w.begin(10); any = true; } w.uint(locs[k]!); }
       if (any) w.end();
       w.begin(18).big(sampleWeight(x)).end();
       w.raw(resourceLabels);
-      for (const ai of x.attributeIndices) {
-        const b = this.attrLabel(ai);
+      const ais = x.attributeIndices;
+      for (let k = 0; k < ais.length; k++) {
+        const b = this.attrLabel(ais[k]!);
         if (b) w.raw(b);
       }
       w.end();

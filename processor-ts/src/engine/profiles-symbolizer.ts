@@ -407,14 +407,23 @@ function collectWork(
   const work = new Map<number, MappingWork>();
   const unmapped: Array<{ li: number; pids: Set<number> }> = [];
   const locPids = new Map<number, Set<number>>();
-  for (const rp of data.resourceProfiles) {
+  // Indexed loops: Maglev (the sidecar's top tier, `--max-opt=2`) allocates an iterator result
+  // per for-of step, and this visits every frame of every sample.
+  const rps = data.resourceProfiles;
+  for (let ri = 0; ri < rps.length; ri++) {
+    const rp = rps[ri]!;
     const resourcePid = asPid(listAttribute(rp.resource?.attributes ?? [], dict.stringTable, ATTR_PID));
-    for (const sp of rp.scopeProfiles) {
-      for (const p of sp.profiles) {
-        for (const s of p.samples) {
+    for (let si = 0; si < rp.scopeProfiles.length; si++) {
+      const profiles = rp.scopeProfiles[si]!.profiles;
+      for (let pi = 0; pi < profiles.length; pi++) {
+        const samples = profiles[pi]!.samples;
+        for (let xi = 0; xi < samples.length; xi++) {
+          const s = samples[xi]!;
           const pid = resourcePid ?? asPid(dictAttribute(dict, s.attributeIndices, ATTR_PID));
           if (pid === undefined) continue;
-          for (const li of dict.stackTable[s.stackIndex]?.locationIndices ?? []) {
+          const locs = dict.stackTable[s.stackIndex]?.locationIndices ?? [];
+          for (let k = 0; k < locs.length; k++) {
+            const li = locs[k]!;
             let set = locPids.get(li);
             if (!set) locPids.set(li, (set = new Set()));
             set.add(pid);
@@ -423,22 +432,25 @@ function collectWork(
       }
     }
   }
-  dict.locationTable.forEach((loc, li) => {
-    if (li === 0 || loc.lines.length > 0) return;
+  const locations = dict.locationTable;
+  for (let li = 1; li < locations.length; li++) {
+    const loc = locations[li]!;
+    if (loc.lines.length > 0) continue;
     const kind = nonEmptyString(dictAttribute(dict, loc.attributeIndices, ATTR_FRAME_TYPE));
     if (kind !== undefined && kind !== 'native') {
       bump(out.skippedFrameTypes, kind);
-      return;
+      continue;
     }
     if (loc.mappingIndex <= 0) {
       const pids = locPids.get(li);
       if (pids && loc.address !== 0n) unmapped.push({ li, pids });
-      return;
+      continue;
     }
     let w = work.get(loc.mappingIndex);
     if (!w) work.set(loc.mappingIndex, (w = { locations: [], pids: new Set() }));
     w.locations.push(li);
-    for (const pid of locPids.get(li) ?? []) w.pids.add(pid);
-  });
+    const pids = locPids.get(li);
+    if (pids) pids.forEach((pid) => w.pids.add(pid));
+  }
   return { work, unmapped };
 }

@@ -112,9 +112,14 @@ export class FlameStore {
     const fresh = new Map<string, Building>();
     // One window may take a quarter of the budget: the page keeps showing other processes.
     const windowCap = this.maxBytes / 4;
-    for (const rp of w.data.resourceProfiles) {
+    // Indexed loops: Maglev (the sidecar's top tier, `--max-opt=2`) allocates an iterator result
+    // per for-of step, and this walks every sample and frame of every window.
+    const rps = w.data.resourceProfiles;
+    for (let ri = 0; ri < rps.length; ri++) {
+      const rp = rps[ri]!;
       const target = resourceLabel(rp.resource, d.stringTable);
-      for (const sp of rp.scopeProfiles) for (const p of sp.profiles) {
+      for (let si = 0; si < rp.scopeProfiles.length; si++) for (let pi = 0; pi < rp.scopeProfiles[si]!.profiles.length; pi++) {
+        const p = rp.scopeProfiles[si]!.profiles[pi]!;
         const key = `${target}\u0000${profileTypeName(d, p)}`;
         let f = fresh.get(key);
         if (!f) {
@@ -136,13 +141,15 @@ export class FlameStore {
           }
           return i;
         };
-        for (const s of p.samples) {
+        const samples = p.samples;
+        for (let xi = 0; xi < samples.length; xi++) {
+          const s = samples[xi]!;
           let at = byStack.get(s.stackIndex);
           if (at === undefined) {
             const locs = d.stackTable[s.stackIndex]?.locationIndices ?? [];
             // As many frames as stackFrames gives: a location's lines, or one name without them.
             let n = 0;
-            for (const li of locs) n += Math.max(1, d.locationTable[li]?.lines.length ?? 0);
+            for (let k = 0; k < locs.length; k++) n += Math.max(1, d.locationTable[locs[k]!]?.lines.length ?? 0);
             const cost = STACK_OVERHEAD + 4 * n;
             if (win.bytes + cost > windowCap) {
               // No room: the value still counts, under one frame.
@@ -151,13 +158,16 @@ export class FlameStore {
             } else {
               const ids32 = new Uint32Array(n);
               let k = n;
-              for (const li of locs) {
+              for (let j = 0; j < locs.length; j++) {
+                const li = locs[j]!;
                 let names = byLocation.get(li);
                 if (names === undefined) {
-                  names = frameNames(d, li).map(id);
+                  const frames = frameNames(d, li);
+                  names = new Array<number>(frames.length);
+                  for (let q = 0; q < frames.length; q++) names[q] = id(frames[q]!);
                   byLocation.set(li, names);
                 }
-                for (const x of names) ids32[--k] = x;
+                for (let q = 0; q < names.length; q++) ids32[--k] = names[q]!;
               }
               at = win.stacks.push(ids32) - 1;
               win.values.push(0);

@@ -34,14 +34,14 @@ export function resolveKey(kv: KeyValue, strings: readonly string[]): string {
 
 /** The value of the attribute `key` in a KeyValue list (resource or scope attributes). */
 export function listAttribute(attrs: readonly KeyValue[], strings: readonly string[], key: string): Scalar | undefined {
-  for (const kv of attrs) if (resolveKey(kv, strings) === key) return resolveScalar(kv.value, strings);
+  for (let k = 0; k < attrs.length; k++) if (resolveKey(attrs[k]!, strings) === key) return resolveScalar(attrs[k]!.value, strings);
   return undefined;
 }
 
 /** The value of the dictionary attribute `key` among `indices` (mapping, location, sample, profile). */
 export function dictAttribute(d: ProfilesDictionary, indices: readonly number[], key: string): Scalar | undefined {
-  for (const i of indices) {
-    const kv = d.attributeTable[i];
+  for (let k = 0; k < indices.length; k++) {
+    const kv = d.attributeTable[indices[k]!];
     if (kv && d.stringTable[kv.keyStrindex] === key) return resolveScalar(kv.value, d.stringTable);
   }
   return undefined;

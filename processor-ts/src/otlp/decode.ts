@@ -7,7 +7,7 @@
 // fromBinary decodes the message instead: the result, unknown fields and errors included, is
 // always what fromBinary gives.
 import { fromBinary } from '@bufbuild/protobuf';
-import { type AnyValue, AnyValueSchema, InstrumentationScopeSchema } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
+import { type AnyValue, AnyValueSchema, InstrumentationScopeSchema, type KeyValue } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
 import type {
   Function as OtlpFunction,
   KeyValueAndUnit,
@@ -24,7 +24,7 @@ import type {
   Stack,
   ValueType,
 } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
-import { ResourceSchema } from '../gen/otlp/opentelemetry/proto/resource/v1/resource_pb.js';
+import { type Resource, ResourceSchema } from '../gen/otlp/opentelemetry/proto/resource/v1/resource_pb.js';
 
 const VARINT = 0;
 const I64 = 1;
@@ -209,9 +209,41 @@ function profilesData(r: Reader, end: number): ProfilesData {
 function resourceProfiles(r: Reader, end: number): ResourceProfiles {
   const m: ResourceProfiles = { $typeName: 'opentelemetry.proto.profiles.v1development.ResourceProfiles', scopeProfiles: [], schemaUrl: '' };
   while (r.tag(end)) {
-    if (r.field === 1) { if (m.resource) throw GIVE_UP; m.resource = fromBinary(ResourceSchema, r.bytes(end)); }
+    if (r.field === 1) { if (m.resource) throw GIVE_UP; m.resource = resource(r, r.len(end)); }
     else if (r.field === 2) m.scopeProfiles.push(scopeProfiles(r, r.len(end)));
     else if (r.field === 3) m.schemaUrl = r.string(end);
+    else throw GIVE_UP;
+  }
+  return m;
+}
+
+/**
+ * A Resource whose fields are attributes only (as every producer's): read directly, a KeyValue
+ * at a time; anything else (entity refs, dropped counts, an unexpected wire type) by fromBinary
+ * of this resource alone. fromBinary here allocated a tuple per tag read, a megabyte a batch.
+ */
+function resource(r: Reader, end: number): Resource {
+  const start = r.pos;
+  try {
+    const m: Resource = { $typeName: 'opentelemetry.proto.resource.v1.Resource', attributes: [], droppedAttributesCount: 0, entityRefs: [] };
+    while (r.tag(end)) {
+      if (r.field === 1) m.attributes.push(keyValue(r, r.len(end)));
+      else throw GIVE_UP;
+    }
+    return m;
+  } catch (e) {
+    if (e !== GIVE_UP) throw e;
+    r.pos = end;
+    return fromBinary(ResourceSchema, r.buf.subarray(start, end));
+  }
+}
+
+function keyValue(r: Reader, end: number): KeyValue {
+  const m: KeyValue = { $typeName: 'opentelemetry.proto.common.v1.KeyValue', key: '', keyStrindex: 0 };
+  while (r.tag(end)) {
+    if (r.field === 1) m.key = r.string(end);
+    else if (r.field === 2) { if (m.value) throw GIVE_UP; m.value = anyValue(r, r.len(end)); }
+    else if (r.field === 3) { r.expect(VARINT); m.keyStrindex = r.int32(end); }
     else throw GIVE_UP;
   }
   return m;
