@@ -5,7 +5,6 @@ import {
   type KeyValueAndUnit,
   KeyValueAndUnitSchema,
   type Line,
-  LineSchema,
   LinkSchema,
   LocationSchema,
   MappingSchema,
@@ -20,6 +19,9 @@ import {
  * already interned here), so equal rows always get the same index. Not safe to share between
  * concurrent builders; the sidecar is single-threaded.
  */
+// Rows are object literals of the generated shapes (as decode.ts writes them), not create():
+// create() initialises each field through reflection, and the Interner makes a row for every
+// distinct location, line and stack of every batch.
 export class Interner {
   readonly dict: ProfilesDictionary = create(ProfilesDictionarySchema);
   private readonly strings = new Map<string, number>([['', 0]]);
@@ -57,7 +59,7 @@ export class Interner {
     const k = `${name}|${systemName}|${filename}|${startLine}`;
     let i = this.functions.get(k);
     if (i === undefined) {
-      i = this.dict.functionTable.push(create(FunctionSchema, { nameStrindex: name, systemNameStrindex: systemName, filenameStrindex: filename, startLine })) - 1;
+      i = this.dict.functionTable.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Function', nameStrindex: name, systemNameStrindex: systemName, filenameStrindex: filename, startLine }) - 1;
       this.functions.set(k, i);
     }
     return i;
@@ -67,7 +69,7 @@ export class Interner {
     const k = `${start}|${limit}|${offset}|${filename}|${attrs.join(',')}`;
     let i = this.mappings.get(k);
     if (i === undefined) {
-      i = this.dict.mappingTable.push(create(MappingSchema, { memoryStart: start, memoryLimit: limit, fileOffset: offset, filenameStrindex: filename, attributeIndices: attrs })) - 1;
+      i = this.dict.mappingTable.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Mapping', memoryStart: start, memoryLimit: limit, fileOffset: offset, filenameStrindex: filename, attributeIndices: attrs }) - 1;
       this.mappings.set(k, i);
     }
     return i;
@@ -83,8 +85,12 @@ export class Interner {
     const k = `${mapping}|${address}|${lk}|${attrs.join(',')}`;
     let i = this.locations.get(k);
     if (i === undefined) {
-      const ls: Line[] = lines.map(([functionIndex, line, column]) => create(LineSchema, { functionIndex, line, column }));
-      i = this.dict.locationTable.push(create(LocationSchema, { mappingIndex: mapping, address, lines: ls, attributeIndices: attrs })) - 1;
+      const ls = new Array<Line>(lines.length);
+      for (let n = 0; n < lines.length; n++) {
+        const ln = lines[n]!;
+        ls[n] = { $typeName: 'opentelemetry.proto.profiles.v1development.Line', functionIndex: ln[0], line: ln[1], column: ln[2] };
+      }
+      i = this.dict.locationTable.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Location', mappingIndex: mapping, address, lines: ls, attributeIndices: attrs }) - 1;
       this.locations.set(k, i);
     }
     return i;
@@ -94,7 +100,7 @@ export class Interner {
     const k = locations.join(',');
     let i = this.stacks.get(k);
     if (i === undefined) {
-      i = this.dict.stackTable.push(create(StackSchema, { locationIndices: locations })) - 1;
+      i = this.dict.stackTable.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Stack', locationIndices: locations }) - 1;
       this.stacks.set(k, i);
     }
     return i;
@@ -105,7 +111,7 @@ export class Interner {
     const k = `${key}|${unit}|${valueKey}`;
     let i = this.attributes.get(k);
     if (i === undefined) {
-      const kv: KeyValueAndUnit = create(KeyValueAndUnitSchema, { keyStrindex: key, unitStrindex: unit });
+      const kv: KeyValueAndUnit = { $typeName: 'opentelemetry.proto.profiles.v1development.KeyValueAndUnit', keyStrindex: key, unitStrindex: unit };
       if (value !== undefined) kv.value = value;
       i = this.dict.attributeTable.push(kv) - 1;
       this.attributes.set(k, i);

@@ -7,7 +7,6 @@ import {
   ProfilesDataSchema,
   ResourceProfilesSchema,
   type Sample,
-  SampleSchema,
   ScopeProfilesSchema,
   ValueTypeSchema,
 } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
@@ -75,10 +74,17 @@ export function sampleWeight(s: Pick<Sample, 'values' | 'timestampsUnixNano'>): 
   return t;
 }
 
+/** Random bytes drawn 4 KiB at a time: a call to the system's generator per profile id cost more than the rest of its profile's drain. */
+const ID_POOL = new Uint8Array(4096);
+let idPoolUsed = ID_POOL.length;
+
 function randomId(): Uint8Array {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return b;
+  if (idPoolUsed + 16 > ID_POOL.length) {
+    crypto.getRandomValues(ID_POOL);
+    idPoolUsed = 0;
+  }
+  idPoolUsed += 16;
+  return ID_POOL.slice(idPoolUsed - 16, idPoolUsed);
 }
 
 /**
@@ -237,7 +243,8 @@ export class Aggregation {
 }
 
 function toSample(s: Series): Sample {
-  const out = create(SampleSchema, { stackIndex: s.stack, attributeIndices: [...s.attrs], linkIndex: s.link });
+  // A literal of the generated shape (as decode.ts writes them): create() is reflective, and this runs per series.
+  const out: Sample = { $typeName: 'opentelemetry.proto.profiles.v1development.Sample', stackIndex: s.stack, attributeIndices: s.attrs.slice(), linkIndex: s.link, values: [], timestampsUnixNano: [] };
   if (s.timestamps === undefined) {
     out.values = [s.total];
     return out;
