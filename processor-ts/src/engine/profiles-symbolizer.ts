@@ -406,7 +406,9 @@ function collectWork(
 ): { work: Map<number, MappingWork>; unmapped: Array<{ li: number; pids: Set<number> }> } {
   const work = new Map<number, MappingWork>();
   const unmapped: Array<{ li: number; pids: Set<number> }> = [];
-  const locPids = new Map<number, Set<number>>();
+  // A location's processes: one pid as a number (the usual case: a process's own mapping), a Set
+  // only once a second one is seen. A Set per location was a third of a batch's garbage here.
+  const locPids = new Map<number, number | Set<number>>();
   // Indexed loops: Maglev (the sidecar's top tier, `--max-opt=2`) allocates an iterator result
   // per for-of step, and this visits every frame of every sample.
   const rps = data.resourceProfiles;
@@ -424,9 +426,10 @@ function collectWork(
           const locs = dict.stackTable[s.stackIndex]?.locationIndices ?? [];
           for (let k = 0; k < locs.length; k++) {
             const li = locs[k]!;
-            let set = locPids.get(li);
-            if (!set) locPids.set(li, (set = new Set()));
-            set.add(pid);
+            const had = locPids.get(li);
+            if (had === undefined) locPids.set(li, pid);
+            else if (typeof had === 'number') { if (had !== pid) locPids.set(li, new Set([had, pid])); }
+            else had.add(pid);
           }
         }
       }
@@ -443,14 +446,15 @@ function collectWork(
     }
     if (loc.mappingIndex <= 0) {
       const pids = locPids.get(li);
-      if (pids && loc.address !== 0n) unmapped.push({ li, pids });
+      if (pids !== undefined && loc.address !== 0n) unmapped.push({ li, pids: typeof pids === 'number' ? new Set([pids]) : pids });
       continue;
     }
     let w = work.get(loc.mappingIndex);
     if (!w) work.set(loc.mappingIndex, (w = { locations: [], pids: new Set() }));
     w.locations.push(li);
     const pids = locPids.get(li);
-    if (pids) pids.forEach((pid) => w.pids.add(pid));
+    if (typeof pids === 'number') w.pids.add(pids);
+    else if (pids !== undefined) pids.forEach((pid) => w.pids.add(pid));
   }
   return { work, unmapped };
 }

@@ -110,6 +110,9 @@ export class FlameStore {
     const d = w.data.dictionary;
     if (!d) return;
     const fresh = new Map<string, Building>();
+    // A location's frame names, shared by the window's keys (a process's cpu and off_cpu profiles
+    // reach the same locations of the one dictionary).
+    const namesOf = new Map<number, string[]>();
     // One window may take a quarter of the budget: the page keeps showing other processes.
     const windowCap = this.maxBytes / 4;
     // Indexed loops: Maglev (the sidecar's top tier, `--max-opt=2`) allocates an iterator result
@@ -162,7 +165,8 @@ export class FlameStore {
                 const li = locs[j]!;
                 let names = byLocation.get(li);
                 if (names === undefined) {
-                  const frames = frameNames(d, li);
+                  let frames = namesOf.get(li);
+                  if (frames === undefined) namesOf.set(li, (frames = frameNames(d, li)));
                   names = new Array<number>(frames.length);
                   for (let q = 0; q < frames.length; q++) names[q] = id(frames[q]!);
                   byLocation.set(li, names);

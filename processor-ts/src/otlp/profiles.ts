@@ -1,7 +1,6 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import {
   FunctionSchema,
-  LineSchema,
   ProfilesDataSchema,
   ProfilesDictionarySchema,
   type Function as OtlpFunction,
@@ -70,7 +69,9 @@ export class DictionaryWriter {
 
   /** Index of the function with these fields, appending it if new. */
   function(name: string, systemName: string, filename: string, startLine = 0n): number {
-    const f = { nameStrindex: this.string(name), systemNameStrindex: this.string(systemName), filenameStrindex: this.string(filename), startLine };
+    const n = this.string(name);
+    const sys = this.string(systemName);
+    const file = this.string(filename);
     if (!this.functions) {
       this.functions = new Map();
       this.dict.functionTable.forEach((g, i) => {
@@ -78,10 +79,10 @@ export class DictionaryWriter {
         if (i > 0 && !this.functions!.has(k)) this.functions!.set(k, i);
       });
     }
-    const key = functionKey(f.nameStrindex, f.systemNameStrindex, f.filenameStrindex, f.startLine);
+    const key = functionKey(n, sys, file, startLine);
     let i = this.functions.get(key);
     if (i === undefined) {
-      i = this.dict.functionTable.push(create(FunctionSchema, f)) - 1;
+      i = this.dict.functionTable.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Function', nameStrindex: n, systemNameStrindex: sys, filenameStrindex: file, startLine }) - 1;
       this.functions.set(key, i);
     }
     return i;
@@ -94,5 +95,6 @@ function functionKey(name: number, system: number, file: number, start: bigint):
 
 /** A Line for the function at `functionIndex`. */
 export function newLine(functionIndex: number, line: number, column: number): Line {
-  return create(LineSchema, { functionIndex, line: BigInt(line), column: BigInt(column) });
+  // A literal of the generated shape (as decode.ts writes them): create() is reflective, and every symbolized frame of every batch makes one.
+  return { $typeName: 'opentelemetry.proto.profiles.v1development.Line', functionIndex, line: BigInt(line), column: BigInt(column) };
 }
