@@ -75,22 +75,17 @@ export class Interner {
     return i;
   }
 
-  /** `lines` are [functionIndex, line, column] triples; attrs sorted. */
-  location(mapping: number, address: bigint, lines: ReadonlyArray<readonly [number, bigint, bigint]>, attrs: number[]): number {
+  /** `lines` refer to this Interner's functions (a new location keeps them); attrs sorted. */
+  location(mapping: number, address: bigint, lines: Line[], attrs: number[]): number {
     let lk = '';
     for (let n = 0; n < lines.length; n++) {
       const ln = lines[n]!;
-      lk += `${ln[0]}:${ln[1]}:${ln[2]};`;
+      lk += `${ln.functionIndex}:${ln.line}:${ln.column};`;
     }
     const k = `${mapping}|${address}|${lk}|${attrs.join(',')}`;
     let i = this.locations.get(k);
     if (i === undefined) {
-      const ls = new Array<Line>(lines.length);
-      for (let n = 0; n < lines.length; n++) {
-        const ln = lines[n]!;
-        ls[n] = { $typeName: 'opentelemetry.proto.profiles.v1development.Line', functionIndex: ln[0], line: ln[1], column: ln[2] };
-      }
-      i = this.dict.locationTable.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Location', mappingIndex: mapping, address, lines: ls, attributeIndices: attrs }) - 1;
+      i = this.dict.locationTable.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Location', mappingIndex: mapping, address, lines, attributeIndices: attrs }) - 1;
       this.locations.set(k, i);
     }
     return i;
@@ -131,6 +126,11 @@ export class Interner {
 
   /** The stack key of stack i (its location indices), used for deterministic ordering. */
   stackKey(i: number): string { return this.dict.stackTable[i]?.locationIndices.join(',') ?? ''; }
+}
+
+/** A Line of the generated shape (a literal, as decode.ts writes them). */
+export function line(functionIndex: number, ln: bigint, column: bigint): Line {
+  return { $typeName: 'opentelemetry.proto.profiles.v1development.Line', functionIndex, line: ln, column };
 }
 
 export function hex(b: Uint8Array): string {

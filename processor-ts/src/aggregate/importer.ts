@@ -1,5 +1,5 @@
-import type { ProfilesDictionary } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
-import { Interner, resolveValue, valueKey } from './dict.js';
+import type { Line, ProfilesDictionary } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
+import { Interner, line, resolveValue, valueKey } from './dict.js';
 import type { Granularity } from './options.js';
 
 const UNSET = -1;
@@ -78,7 +78,11 @@ export class Importer {
       const l = this.src.locationTable[i]!;
       const coarse = this.granularity !== 'address' && l.lines.length > 0;
       const byFunction = this.granularity === 'function';
-      const lines = l.lines.map((ln) => [this.function(ln.functionIndex), byFunction ? 0n : ln.line, coarse ? 0n : ln.column] as const);
+      const lines = new Array<Line>(l.lines.length);
+      for (let n = 0; n < lines.length; n++) {
+        const ln = l.lines[n]!;
+        lines[n] = line(this.function(ln.functionIndex), byFunction ? 0n : ln.line, coarse ? 0n : ln.column);
+      }
       this.loc[i] = o = this.to.location(this.mapping(l.mappingIndex), coarse ? 0n : l.address, lines, this.attributes(l.attributeIndices));
     }
     return o;

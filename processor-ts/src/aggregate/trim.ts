@@ -1,4 +1,4 @@
-import type { Interner } from './dict.js';
+import { type Interner, line } from './dict.js';
 import type { Series } from './merge.js';
 import { type AggregateOptions, OTHER_FUNCTION } from './options.js';
 
@@ -41,7 +41,7 @@ export function trimSeries(series: Series[], opts: Pick<AggregateOptions, 'topN'
   }
   if (dropped > 0) {
     const fn = it.function(it.string(OTHER_FUNCTION), it.string(OTHER_FUNCTION), 0, 0n);
-    const stack = it.stack([it.location(0, 0n, [[fn, 0n, 0n]], [])]);
+    const stack = it.stack([it.location(0, 0n, [line(fn, 0n, 0n)], [])]);
     kept.push({ stack, attrs: [], link: 0, total: other, timestamps: undefined, values: undefined, inputs });
   }
   return { kept: sorted(kept), dropped };

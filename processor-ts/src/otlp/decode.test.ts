@@ -1,7 +1,8 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AnyValueSchema, KeyValueSchema } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
+import { type AnyValue, AnyValueSchema, ArrayValueSchema, EntityRefSchema, type KeyValue, KeyValueSchema } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
+import { ResourceSchema } from '../gen/otlp/opentelemetry/proto/resource/v1/resource_pb.js';
 import {
   FunctionSchema, KeyValueAndUnitSchema, LineSchema, LinkSchema, LocationSchema, MappingSchema, ProfileSchema, ProfilesDataSchema,
   ProfilesDictionarySchema, ResourceProfilesSchema, SampleSchema, ScopeProfilesSchema, StackSchema, ValueTypeSchema,
@@ -122,6 +123,34 @@ describe('decodeProfilesFast', () => {
     const badUtf8 = new Uint8Array([0x12, 0x03, 0x2a, 0x01, 0xff]); // dictionary { string_table: [0xff] }
     expect(decodeProfilesFast(badUtf8)).toBeUndefined();
     expect(() => decodeProfiles(badUtf8)).toThrow(MalformedProfilesError);
+  });
+
+  it('reads resources directly, and leaves a resource with other fields than attributes to fromBinary, as fromBinary gives it', () => {
+    const kv = (key: string, value: AnyValue['value'], keyStrindex = 0): KeyValue => create(KeyValueSchema, { key, keyStrindex, value: create(AnyValueSchema, { value }) });
+    const attrs = fc.array(fc.oneof(
+      text.map((v) => kv('process.executable.name', { case: 'stringValue', value: v })),
+      i64.map((v) => kv('process.pid', { case: 'intValue', value: v })),
+      i32.map((v) => kv('', { case: 'stringValueStrindex', value: v }, 3)),
+      fc.constant(kv('list', { case: 'arrayValue', value: create(ArrayValueSchema, { values: [create(AnyValueSchema, { value: { case: 'doubleValue', value: 2.5 } })] }) })),
+      fc.constant(create(KeyValueSchema, { key: 'no value' })),
+    ), { maxLength: 5 });
+    const resource = fc.record({ attributes: attrs, droppedAttributesCount: fc.oneof(fc.constant(0), fc.nat()), entityRefs: fc.boolean() }).map((r) => create(ResourceSchema, {
+      attributes: r.attributes, droppedAttributesCount: r.droppedAttributesCount,
+      entityRefs: r.entityRefs ? [create(EntityRefSchema, { type: 'service', idKeys: ['service.name'] })] : [],
+    }));
+    fc.assert(fc.property(fc.array(resource, { minLength: 1, maxLength: 3 }), (rs) => {
+      const b = toBinary(ProfilesDataSchema, create(ProfilesDataSchema, { resourceProfiles: rs.map((resource) => create(ResourceProfilesSchema, { resource })) }));
+      const fast = decodeProfilesFast(b);
+      expect(fast).toBeDefined();
+      expect(fast).toEqual(slow(b));
+      expect(encodeProfiles(fast!)).toEqual(b);
+    }), { numRuns: 200 });
+    // A KeyValue's value given twice: merged by fromBinary, for that resource alone.
+    const value = [0x12, 0x02, 0x18, 0x07];
+    const pair = [0x0a, 0x01, 0x78, ...value, ...value];
+    const res = [0x0a, pair.length, ...pair];
+    const b = new Uint8Array([0x0a, res.length + 2, 0x0a, res.length, ...res]);
+    expect(decodeProfilesFast(b)).toEqual(slow(b));
   });
 
   it('throws what fromBinary throws on any damaged message, never a different result', () => {
