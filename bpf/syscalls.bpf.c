@@ -48,6 +48,12 @@
  * context and sets orig_ax to -1 (restore_sigcontext), so its exit shows
  * no number of its own. */
 #define NR_RT_SIGRETURN 15
+/* x86_64's calls that start a thread or process (the child's first return
+ * to user space is their exit, see count_exit). */
+#define NR_CLONE 56
+#define NR_FORK 57
+#define NR_VFORK 58
+#define NR_CLONE3 435
 
 /* Latency of one call in latency_sample_every per CPU (>= 1; set by the
  * loader before load, so with 1 the verifier drops the countdown). */
@@ -343,6 +349,12 @@ static __always_inline void count_exit(struct bpf_raw_tracepoint_args *ctx)
 	key.nr = ((struct pt_regs *)bpf_task_pt_regs(task))->orig_ax;
 	if (key.nr == (__u32)-1)
 		key.nr = NR_RT_SIGRETURN;
+	/* A new thread or process returns to user space through this exit
+	 * with the parent's registers (orig_ax the parent's clone) and 0:
+	 * not a call, the parent's is counted in the parent, which never
+	 * sees 0 from these. */
+	if (ret == 0 && (key.nr == NR_CLONE || key.nr == NR_CLONE3 || key.nr == NR_FORK || key.nr == NR_VFORK))
+		return;
 	/* The image at exit: an execve that succeeded returns in the new
 	 * program, and is counted there. */
 	key.start_time = task->group_leader->start_boottime;

@@ -136,3 +136,22 @@ func TestAlternatingErrnosExact(t *testing.T) {
 		}
 	}
 }
+
+// TestThreadStartNotCounted: a new thread's first return to user space
+// is clone's (or clone3's) exit with the parent's registers and 0 in the
+// child: not a call of its own. Each thread started counts one clone in
+// its process, not two.
+func TestThreadStartNotCounted(t *testing.T) {
+	needRoot(t)
+	const n = 37
+	ms, pid, _ := tracePinned(t, n, "threads", Config{})
+	var clones int64
+	for _, name := range []string{"clone", "clone3"} {
+		for _, p := range find(points(ms, MetricCalls), attrPID, int64(pid), attrSyscall, name) {
+			clones += p.value
+		}
+	}
+	if clones != n {
+		t.Errorf("clone and clone3 calls: got %d, want %d (one per thread started)", clones, n)
+	}
+}

@@ -6,8 +6,10 @@
 // dynamic loader opens files at startup. "signal" makes N calls of
 // rt_sigreturn instead: N signals raised, each handler returning through it.
 // "errnos" makes 2N failing openat calls, alternating ENOENT and EBADF.
+// "threads" starts N threads one after the other, each joined at once.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,11 @@
 static void handler(int sig)
 {
 	(void)sig;
+}
+
+static void *thread(void *arg)
+{
+	return arg;
 }
 
 int main(int argc, char **argv)
@@ -47,6 +54,15 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			syscall(SYS_openat, AT_FDCWD, "/nonexistent/ebpf-otel-test", O_RDONLY);
 			syscall(SYS_openat, 12345, "relative", O_RDONLY);
+		}
+		return 0;
+	}
+	if (strncmp(cmd, "threads", 7) == 0) {
+		for (int i = 0; i < n; i++) {
+			pthread_t t;
+
+			if (pthread_create(&t, NULL, thread, NULL) || pthread_join(t, NULL))
+				return 1;
 		}
 		return 0;
 	}
