@@ -7,7 +7,11 @@ import { Profile as PProfile } from 'pprof-format';
 import { describe, expect, it } from 'vitest';
 import { Counters } from '../counters.js';
 import { mergeProfiles } from './merge.js';
-import { METRIC_PPROF, PprofWriter, profileTypeName, resourceLabel, toPprof } from './pprof.js';
+import { create } from '@bufbuild/protobuf';
+import { type AnyValue, AnyValueSchema, ArrayValueSchema, type KeyValue, KeyValueSchema } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
+import { type Resource, ResourceSchema } from '../gen/otlp/opentelemetry/proto/resource/v1/resource_pb.js';
+import { resolveKeyValues } from './dict.js';
+import { METRIC_PPROF, PprofWriter, profileTypeName, resourceAttr, resourceLabel, toPprof } from './pprof.js';
 import fc from 'fast-check';
 import { batch, FUNCS, makeProfiles, type SampleSpec, timedSampleSpec } from './testutil/gen.js';
 import { toPprofObjects } from './testutil/pprof-oracle.js';
@@ -155,5 +159,33 @@ describe('pprof', () => {
     const ok = new PprofWriter({ dir, maxBytes: 1 << 20, counters });
     await ok.listener()({ stream: '', data: mergeProfiles([sampleData()]), closedAt: 0, reason: 'flush', samplesIn: 5 });
     expect(counters.get(METRIC_PPROF.written)).toBe(2);
+  });
+});
+
+describe('resourceAttr', () => {
+  it('gives what the resolved attribute list gives: keys and string values from the string table, the first scalar of the key', () => {
+    const strings = ['', 'process.pid', 'node', 'service.name'];
+    const kv = (key: string, value: AnyValue['value'] | undefined, keyStrindex = 0): KeyValue =>
+      create(KeyValueSchema, { key, keyStrindex, ...(value ? { value: create(AnyValueSchema, { value }) } : {}) });
+    const attr = fc.oneof(
+      fc.constantFrom('process.pid', 'service.name', 'other').map((k) => kv(k, { case: 'intValue', value: 7n })),
+      fc.integer({ min: 0, max: 4 }).map((i) => kv('', { case: 'stringValueStrindex', value: i }, 1)),
+      fc.integer({ min: 0, max: 4 }).map((i) => kv('', { case: 'stringValue', value: `v${i}` }, i)),
+      fc.constant(kv('service.name', { case: 'arrayValue', value: create(ArrayValueSchema) })),
+      fc.constant(kv('process.pid', undefined)),
+      fc.boolean().map((b) => kv('service.name', { case: 'boolValue', value: b })),
+    );
+    // The reference: the list resolved (resolveKeyValues), then the first scalar under the key.
+    const reference = (r: Resource, key: string): string | undefined => {
+      for (const x of resolveKeyValues(r.attributes, strings)) {
+        const v = x.value?.value;
+        if (x.key === key && (v?.case === 'stringValue' || v?.case === 'intValue' || v?.case === 'doubleValue' || v?.case === 'boolValue')) return String(v.value);
+      }
+      return undefined;
+    };
+    fc.assert(fc.property(fc.array(attr, { maxLength: 5 }), fc.constantFrom('process.pid', 'service.name', 'node', 'other'), (attrs, key) => {
+      const r = create(ResourceSchema, { attributes: attrs });
+      expect(resourceAttr(r, key, strings)).toEqual(reference(r, key));
+    }), { numRuns: 300 });
   });
 });

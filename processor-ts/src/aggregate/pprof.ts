@@ -25,9 +25,14 @@ export interface PprofProfile {
 
 /** Resource attribute as a string, or undefined. */
 export function resourceAttr(r: Resource | undefined, key: string, strings: readonly string[] = []): string | undefined {
-  for (const kv of resolveKeyValues(r?.attributes ?? [], strings)) {
-    if (kv.key !== key) continue;
+  // Keys and values resolved in place, as resolveKeyValues would give them, without copying the
+  // list: the flame graph store asks three times per resource and window.
+  const attrs = r?.attributes ?? [];
+  for (let i = 0; i < attrs.length; i++) {
+    const kv = attrs[i]!;
+    if ((kv.key !== '' ? kv.key : (strings[kv.keyStrindex] ?? '')) !== key) continue;
     const v = kv.value?.value;
+    if (v?.case === 'stringValueStrindex') return strings[v.value] ?? '';
     if (v?.case === 'stringValue' || v?.case === 'intValue' || v?.case === 'doubleValue' || v?.case === 'boolValue') return String(v.value);
   }
   return undefined;
