@@ -11,7 +11,7 @@ import type {
   Sample,
   ValueType,
 } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
-import { ResourceSchema } from '../gen/otlp/opentelemetry/proto/resource/v1/resource_pb.js';
+import { type Resource, ResourceSchema } from '../gen/otlp/opentelemetry/proto/resource/v1/resource_pb.js';
 import { ProtoWriter } from './proto-writer.js';
 
 const GIVE_UP = new Error('not for the fast path');
@@ -40,7 +40,7 @@ export function encodeProfilesFast(data: ProfilesData): Uint8Array | undefined {
       const rp = rps[i]!;
       plain(rp);
       w.begin(0x0a);
-      if (rp.resource) w.byte(0x0a).lenBytes(toBinary(ResourceSchema, rp.resource));
+      if (rp.resource) resource(w, rp.resource);
       const sps = rp.scopeProfiles;
       for (let j = 0; j < sps.length; j++) {
         const sp = sps[j]!;
@@ -62,6 +62,27 @@ export function encodeProfilesFast(data: ProfilesData): Uint8Array | undefined {
     if (w.capacity > KEEP_BYTES) shared = new ProtoWriter(256 * 1024);
   }
   return w.view().slice();
+}
+
+/** A Resource of attributes (as every producer's) written directly; one with entity refs by toBinary. */
+function resource(w: ProtoWriter, r: Resource): void {
+  plain(r);
+  if (r.entityRefs.length > 0) {
+    w.byte(0x0a).lenBytes(toBinary(ResourceSchema, r));
+    return;
+  }
+  w.begin(0x0a);
+  const attrs = r.attributes;
+  for (let i = 0; i < attrs.length; i++) {
+    const kv = attrs[i]!;
+    plain(kv);
+    w.begin(0x0a);
+    if (kv.key !== '') w.byte(0x0a).str(kv.key);
+    if (kv.value) anyValue(w, kv.value);
+    w.uintField(0x18, kv.keyStrindex).end();
+  }
+  w.uintField(0x10, r.droppedAttributesCount);
+  w.end();
 }
 
 function ints(w: ProtoWriter, tag: number, xs: readonly number[]): void {
