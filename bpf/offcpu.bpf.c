@@ -55,6 +55,13 @@ const volatile bool defer_user = false;
 /* Take the kernel stack at switch-in, of long blocks only (tp_btf only:
  * bpf_get_task_stack needs a BTF task). */
 const volatile bool kstack_at_in = false;
+/* Time-proportional sampling of blocks: 0 records every block of at least
+ * min_block_ns exactly. Otherwise a block of d < sample_period_ns is
+ * recorded with probability d / sample_period_ns and counted as
+ * sample_period_ns (expected value d: unbiased), and longer blocks always,
+ * exactly. Blocks not drawn cost no stack and no count. At most 2^32 ns
+ * (the loader checks), so d << 32 cannot overflow in sampled(). */
+const volatile __u64 sample_period_ns = 0;
 /* Remember each task's last CFI walk and reuse its stack when a walk now
  * would find the same frames (unwind_memo; tp_btf only: task storage). */
 const volatile bool reuse_walks = false;
@@ -369,6 +376,24 @@ static __always_inline void record_out(void *ctx, struct task_struct *prev, stru
 		s->kern_stack_id = stack_id(ctx, 0, OFFCPU_STAT_KERN_COLLISION);
 }
 
+/* sampled draws whether a long block of *delta is recorded (see
+ * sample_period_ns) and sets *delta to the time it is counted as. The draw
+ * is a 32-bit uniform r kept when r < d * 2^32 / T: probability d / T
+ * within 2^-32. */
+static __always_inline bool sampled(__u64 *delta)
+{
+	__u64 period = sample_period_ns;
+
+	if (!period || *delta >= period)
+		return true;
+	if ((__u64)bpf_get_prandom_u32() >= (*delta << 32) / period) {
+		stat_inc(&stats, OFFCPU_STAT_SAMPLED_OUT);
+		return false;
+	}
+	*delta = period;
+	return true;
+}
+
 static __always_inline void record_in(struct task_struct *next, struct offcpu_start *s, bool btf, __u64 *now)
 {
 	__u64 delta;
@@ -381,6 +406,10 @@ static __always_inline void record_in(struct task_struct *next, struct offcpu_st
 		stat_inc(&stats, OFFCPU_STAT_SHORT);
 		return;
 	}
+	/* Before any stack work: a block not drawn skips the kernel stack,
+	 * the deferral (pending_tasks, the walk at sys_exit) and the count. */
+	if (!sampled(&delta))
+		return;
 	if (btf && kernel_stacks && kstack_at_in)
 		s->kern_hash = kstack_store(next);
 	if (defer_user && s->await) {

@@ -50,6 +50,7 @@ enum offcpu_stat {
 	OFFCPU_STAT_DEFERRED,       /* long blocks whose user stack was walked after switch-in */
 	OFFCPU_STAT_USER_REUSED,    /* user stacks found by the task's last walk, not walked again */
 	OFFCPU_STAT_USER_AT_OUT,    /* user stacks walked at switch-out: blocked outside a syscall body */
+	OFFCPU_STAT_SAMPLED_OUT,    /* long blocks shorter than sample_period_ns not drawn */
 	OFFCPU_STAT_MAX,
 };
 

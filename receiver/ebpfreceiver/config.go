@@ -19,6 +19,9 @@ const (
 	// The ring buffer holds whole pages; 64 MiB is far beyond any need.
 	minRingBuffer = 4096
 	maxRingBuffer = 64 << 20
+	// A period beyond a second would leave most stacks unseen in a 10 s
+	// interval; the kernel side's draw takes up to 2^32 ns.
+	maxSamplePeriod = time.Second
 )
 
 // Config is the receiver's configuration.
@@ -125,6 +128,14 @@ type OffCPUConfig struct {
 	// MinBlock ignores blocks shorter than this; they cost the same to count
 	// but rarely explain latency.
 	MinBlock time.Duration `mapstructure:"min_block"`
+	// SamplePeriod, when positive, samples blocks in proportion to their
+	// time, as the CPU profiler samples running time: a block of at least
+	// min_block but shorter than the period is recorded with probability
+	// block/period and counted as the period, a longer one always with its
+	// own time. Each stack's time is then an unbiased estimate, and the
+	// stack walks are paid for recorded blocks only. 0 records every block
+	// exactly. Between 0 and maxSamplePeriod.
+	SamplePeriod time.Duration `mapstructure:"sample_period"`
 	// KernelStacks and UserStacks choose which stacks are recorded.
 	KernelStacks bool `mapstructure:"kernel_stacks"`
 	UserStacks   bool `mapstructure:"user_stacks"`
@@ -361,6 +372,9 @@ func (c *Config) Validate() error {
 	if off := c.Profiles.OffCPU; off.Enabled {
 		if off.MinBlock < 0 {
 			errs = append(errs, fmt.Errorf("profiles.off_cpu.min_block must not be negative, got %s; the default is 100us", off.MinBlock))
+		}
+		if off.SamplePeriod < 0 || off.SamplePeriod > maxSamplePeriod {
+			errs = append(errs, fmt.Errorf("profiles.off_cpu.sample_period must be between 0 and %s, got %s; 0 records every block exactly, 10ms samples shorter blocks in proportion to their time", maxSamplePeriod, off.SamplePeriod))
 		}
 		if !off.KernelStacks && !off.UserStacks {
 			errs = append(errs, errors.New("profiles.off_cpu: kernel_stacks and user_stacks are both false; enable at least one"))

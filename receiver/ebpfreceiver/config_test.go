@@ -48,6 +48,8 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, confmap.Validate(off))
 	assert.True(t, off.Profiles.OffCPU.Enabled)
 	assert.Equal(t, time.Millisecond, off.Profiles.OffCPU.MinBlock)
+	assert.Equal(t, 20*time.Millisecond, off.Profiles.OffCPU.SamplePeriod)
+	assert.Zero(t, createDefaultConfig().Profiles.OffCPU.SamplePeriod, "exact unless asked")
 }
 
 func TestValidateNamesFieldAndFix(t *testing.T) {
@@ -78,6 +80,7 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 			"metrics.tcp.top_peers must not be negative, got -3; 0 leaves server.address out\n" +
 			"metrics.tcp.max_series must not be negative, got -6; 0 keeps every connection series",
 		"bad_offcpu": "profiles.off_cpu.min_block must not be negative, got -1s; the default is 100us\n" +
+			"profiles.off_cpu.sample_period must be between 0 and 1s, got -1ms; 0 records every block exactly, 10ms samples shorter blocks in proportion to their time\n" +
 			"profiles.off_cpu: kernel_stacks and user_stacks are both false; enable at least one\n" +
 			"profiles.off_cpu.thread_map_entries must be between 64 and 1048576, got 1; larger maps lock more kernel memory (a stack map entry is about 1 KiB)",
 		"bad_roots": "proc_root is empty; set it to where procfs is mounted, usually \"/proc\"\n" +

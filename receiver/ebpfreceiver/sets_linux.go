@@ -51,6 +51,7 @@ func startOffCPU(env probe.Env, cfg *Config) (probe.Set, error) {
 	c := cfg.Profiles.OffCPU
 	return offcpu.NewSet(env, offcpu.Config{
 		MinBlock:      c.MinBlock,
+		SamplePeriod:  c.SamplePeriod,
 		KernelStacks:  c.KernelStacks,
 		UserStacks:    c.UserStacks,
 		StackEntries:  c.StackMapEntries,

@@ -23,6 +23,13 @@ const StackExpired = -2
 type Config struct {
 	// MinBlock ignores blocks shorter than this.
 	MinBlock time.Duration
+	// SamplePeriod, when positive, samples blocks in proportion to their
+	// time: a block of d < SamplePeriod is recorded with probability
+	// d/SamplePeriod and counted as SamplePeriod, a longer one always,
+	// exactly. Each stack's total is then an unbiased estimate, and only
+	// recorded blocks pay for stacks and counts. 0 records every block
+	// exactly. At most MaxSamplePeriod.
+	SamplePeriod time.Duration
 	// KernelStacks and UserStacks choose which stacks are recorded.
 	KernelStacks, UserStacks bool
 	// PIDs and CgroupIDs restrict tracing when non-empty.
@@ -51,6 +58,10 @@ type Config struct {
 	// only). The benchmark and tests compare the two.
 	WalkEveryTime bool
 }
+
+// MaxSamplePeriod bounds Config.SamplePeriod: the kernel side draws with
+// 32-bit fixed point (sampled in offcpu.bpf.c).
+const MaxSamplePeriod = time.Duration(1<<32) * time.Nanosecond
 
 // schedulerEntry is the function that fires sched_switch: a kernel stack
 // taken at switch-out is anchored there, below the tracing frames.
@@ -97,6 +108,9 @@ type Stats struct {
 	// out: blocks outside a syscall body (page faults, stops), or every
 	// block without deferral. Kernel threads and dying tasks have none.
 	UserAtSwitchOut uint64
+	// SampledOut counts blocks of at least MinBlock that Config.SamplePeriod
+	// left out: no stack was taken and nothing counted for them.
+	SampledOut uint64
 	// KernelUnanchored counts drained records whose kernel stack kept its
 	// tracing frames: schedulerEntry was not found in kallsyms or not among
 	// the stack's first frames. Counted in user space.
@@ -156,6 +170,9 @@ func Start(cfg Config) (*Probe, error) {
 }
 
 func start(cfg Config, raw bool) (_ *Probe, err error) {
+	if cfg.SamplePeriod < 0 || cfg.SamplePeriod > MaxSamplePeriod {
+		return nil, fmt.Errorf("off-cpu sample period %s is out of range [0, %s]", cfg.SamplePeriod, MaxSamplePeriod)
+	}
 	spec, err := loadOffcpu()
 	if err != nil {
 		return nil, fmt.Errorf("loading off-cpu profiler spec: %w", err)
@@ -164,13 +181,14 @@ func start(cfg Config, raw bool) (_ *Probe, err error) {
 	kernelAtIn := !raw && cfg.KernelStacks && !cfg.WalkAtSwitchOut
 	reuse := !raw && cfg.UserStacks && cfg.Unwinder != nil && !cfg.WalkEveryTime
 	consts := map[string]any{
-		"kernel_stacks": cfg.KernelStacks,
-		"user_stacks":   cfg.UserStacks,
-		"min_block_ns":  uint64(cfg.MinBlock.Nanoseconds()), //nolint:gosec // G115: Validate rejects negative durations
-		"cfi_unwind":    cfg.Unwinder != nil,
-		"defer_user":    deferUser,
-		"kstack_at_in":  kernelAtIn,
-		"reuse_walks":   reuse,
+		"kernel_stacks":    cfg.KernelStacks,
+		"user_stacks":      cfg.UserStacks,
+		"min_block_ns":     uint64(cfg.MinBlock.Nanoseconds()), //nolint:gosec // G115: Validate rejects negative durations
+		"cfi_unwind":       cfg.Unwinder != nil,
+		"defer_user":       deferUser,
+		"kstack_at_in":     kernelAtIn,
+		"reuse_walks":      reuse,
+		"sample_period_ns": uint64(cfg.SamplePeriod.Nanoseconds()), //nolint:gosec // G115: checked above
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -407,6 +425,7 @@ func (t *Probe) Stats() (Stats, error) {
 		offcpuOffcpuStatOFFCPU_STAT_DEFERRED:       &s.Deferred,
 		offcpuOffcpuStatOFFCPU_STAT_USER_REUSED:    &s.UserReused,
 		offcpuOffcpuStatOFFCPU_STAT_USER_AT_OUT:    &s.UserAtSwitchOut,
+		offcpuOffcpuStatOFFCPU_STAT_SAMPLED_OUT:    &s.SampledOut,
 	}
 	err := loader.SumPerCPU(t.coll.Maps["stats"], dst)
 	return s, err

@@ -52,7 +52,8 @@ const (
 	offcpuOffcpuStatOFFCPU_STAT_DEFERRED       offcpuOffcpuStat = 8
 	offcpuOffcpuStatOFFCPU_STAT_USER_REUSED    offcpuOffcpuStat = 9
 	offcpuOffcpuStatOFFCPU_STAT_USER_AT_OUT    offcpuOffcpuStat = 10
-	offcpuOffcpuStatOFFCPU_STAT_MAX            offcpuOffcpuStat = 11
+	offcpuOffcpuStatOFFCPU_STAT_SAMPLED_OUT    offcpuOffcpuStat = 11
+	offcpuOffcpuStatOFFCPU_STAT_MAX            offcpuOffcpuStat = 12
 )
 
 type offcpuUnwindMemo struct {
@@ -147,6 +148,7 @@ const (
 	offcpuVarMinBlockNs          = "min_block_ns"
 	offcpuVarPendingTasks        = "pending_tasks"
 	offcpuVarReuseWalks          = "reuse_walks"
+	offcpuVarSamplePeriodNs      = "sample_period_ns"
 	offcpuVarUnusedOffcpuStat    = "unused_offcpu_stat"
 	offcpuVarUserStacks          = "user_stacks"
 )
@@ -237,6 +239,7 @@ type offcpuVariableSpecs struct {
 	MinBlockNs       *ebpf.VariableSpec `ebpf:"min_block_ns"`
 	PendingTasks     *ebpf.VariableSpec `ebpf:"pending_tasks"`
 	ReuseWalks       *ebpf.VariableSpec `ebpf:"reuse_walks"`
+	SamplePeriodNs   *ebpf.VariableSpec `ebpf:"sample_period_ns"`
 	UnusedOffcpuStat *ebpf.VariableSpec `ebpf:"unused_offcpu_stat"`
 	UserStacks       *ebpf.VariableSpec `ebpf:"user_stacks"`
 }
@@ -321,6 +324,7 @@ type offcpuVariables struct {
 	MinBlockNs       *ebpf.Variable `ebpf:"min_block_ns"`
 	PendingTasks     *ebpf.Variable `ebpf:"pending_tasks"`
 	ReuseWalks       *ebpf.Variable `ebpf:"reuse_walks"`
+	SamplePeriodNs   *ebpf.Variable `ebpf:"sample_period_ns"`
 	UnusedOffcpuStat *ebpf.Variable `ebpf:"unused_offcpu_stat"`
 	UserStacks       *ebpf.Variable `ebpf:"user_stacks"`
 }

@@ -66,7 +66,7 @@ func blockedTime(t *testing.T, raw bool, sleeps, ms int) (time.Duration, time.Du
 const sleepLeaf = "hrtimer_nanosleep"
 
 // blockedTimeWith is blockedTime with the tracer's config (pids and map sizes
-// are filled in) and the kernel leaf every stack must have (a prefix when it
+// are filled in, MinBlock when zero) and the kernel leaf every stack must have (a prefix when it
 // ends in '*').
 func blockedTimeWith(t *testing.T, cfg Config, sleeps, ms int, wantLeaf string) (time.Duration, time.Duration, *Probe) {
 	raw := cfg.ForceRawTracepoint
@@ -78,7 +78,10 @@ func blockedTimeWith(t *testing.T, cfg Config, sleeps, ms int, wantLeaf string) 
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	cfg.MinBlock, cfg.KernelStacks, cfg.UserStacks = time.Microsecond, true, true
+	if cfg.MinBlock == 0 {
+		cfg.MinBlock = time.Microsecond
+	}
+	cfg.KernelStacks, cfg.UserStacks = true, true
 	cfg.PIDs = []uint32{uint32(cmd.Process.Pid)}
 	cfg.StackEntries, cfg.CountEntries, cfg.ThreadEntries = 1024, 1024, 1024
 	tr, err := Start(cfg)
