@@ -13,6 +13,10 @@
 //   - getppid: a syscall loop, for the deferral's cost on every syscall
 //     (the offcpu_sys_exit program), against no tracing at all.
 //
+// Mode sampled is deferred with offcpu.Config.SamplePeriod (-sample-period,
+// npm start's config: 10ms): blocks shorter than the period are recorded in
+// proportion to their time, the rest skip every stack walk.
+//
 // Mode walk-every is deferred with every user stack walked again (no reuse
 // of a task's last walk, offcpu.Config.WalkEveryTime), for the reuse's
 // share: it matters where blocks are long (sleeps, the machine's mix).
@@ -52,7 +56,8 @@ var (
 	calls    = flag.Int("calls", 2000000, "getppid calls per phase")
 	fp       = flag.Bool("fp", false, "frame-pointer user stacks instead of the CFI unwinder")
 	kernel   = flag.Bool("kernel-stacks", true, "record kernel stacks (the default config does)")
-	modeList = flag.String("modes", "none,switch-out,walk-every,deferred", "modes to run, of none, switch-out, walk-every and deferred")
+	modeList = flag.String("modes", "none,switch-out,walk-every,deferred,sampled", "modes to run, of none, switch-out, walk-every, deferred and sampled")
+	period   = flag.Duration("sample-period", 10*time.Millisecond, "sample_period of mode sampled (npm start's config: 10ms)")
 	withSys  = flag.Bool("syscalls", true, "run the syscalls probe set beside the off-CPU one in both modes, as npm start's config does (its sys_enter/sys_exit programs already put every syscall on the traced path)")
 )
 
@@ -69,10 +74,12 @@ type mode struct {
 	eager bool
 	// every: walk every user stack, no reuse of the task's last walk.
 	every bool
+	// sampled: with -sample-period.
+	sampled bool
 }
 
-var modes = []mode{{"none", false, false, false}, {"switch-out", true, true, false},
-	{"walk-every", true, false, true}, {"deferred", true, false, false}}
+var modes = []mode{{"none", false, false, false, false}, {"switch-out", true, true, false, false},
+	{"walk-every", true, false, true, false}, {"deferred", true, false, false, false}, {"sampled", true, false, false, true}}
 
 // sample is one phase's figures.
 type sample struct {
@@ -225,6 +232,7 @@ func run() error {
 		names[i] = w.name
 	}
 	ratios(res, names, "walk-every", "BPF time per context switch, deferred (reusing walks) / walk-every, per round:")
+	ratiosOf(res, names, "sampled", "deferred", fmt.Sprintf("BPF time per context switch, sampled (sample_period %s) / deferred (exact), per round:", *period))
 	if len(res["pingpong/deferred"]) == 0 || len(res["pingpong/switch-out"]) == 0 {
 		return nil // nothing to compare
 	}
@@ -241,12 +249,18 @@ func run() error {
 // ratios prints, per workload, deferred's BPF time per switch over mode
 // base's: the median's and each round's.
 func ratios(res map[string][]sample, workloads []string, base, title string) {
-	if len(res[workloads[0]+"/deferred"]) == 0 || len(res[workloads[0]+"/"+base]) == 0 {
+	ratiosOf(res, workloads, "deferred", base, title)
+}
+
+// ratiosOf prints, per workload, mode top's BPF time per switch over mode
+// base's: the median's and each round's.
+func ratiosOf(res map[string][]sample, workloads []string, top, base, title string) {
+	if len(res[workloads[0]+"/"+top]) == 0 || len(res[workloads[0]+"/"+base]) == 0 {
 		return
 	}
 	fmt.Println(title)
 	for _, w := range workloads {
-		def, other := res[w+"/deferred"], res[w+"/"+base]
+		def, other := res[w+"/"+top], res[w+"/"+base]
 		var rs []string
 		for i := range min(len(def), len(other)) {
 			rs = append(rs, fmt.Sprintf("%.2f", perSwitch(def[i])/perSwitch(other[i])))
@@ -267,6 +281,9 @@ func phase(m mode, w workload, u *unwind.Unwinder) (sample, error) {
 	cfg := offcpu.Config{MinBlock: *minBlock, KernelStacks: *kernel, UserStacks: true,
 		StackEntries: 16384, CountEntries: 16384, ThreadEntries: 65536, Unwinder: u, WalkAtSwitchOut: m.eager,
 		WalkEveryTime: m.every}
+	if m.sampled {
+		cfg.SamplePeriod = *period
+	}
 	if u == nil {
 		cfg.Unwinder = nil
 	}
