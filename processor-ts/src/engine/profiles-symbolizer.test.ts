@@ -3,7 +3,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { clone, create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
+import { AnyValueSchema } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
+import { ResourceProfilesSchema } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
 import { KallsymsSource } from './kallsyms.js';
 import { ElfFile } from '../symbolize/elf/elf.js';
 import { GoPclntab } from '../symbolize/gopclntab/table.js';
@@ -466,6 +469,27 @@ describe('JIT perf maps', () => {
     const r = await engine.symbolize(data, DEFAULT_OPTIONS);
     expect(r.locationsTotal).toBe(1);
     expect(Object.fromEntries(r.unresolved)).toEqual({ no_perf_map: 1 });
+  });
+
+  it('reads the perf map of every process that reached a location, not only the first one seen', async () => {
+    // Three processes share one unmapped JIT address; only the third seen has a perf map. The
+    // location's pids are held as a number until a second pid appears, then as a Set.
+    const proc = mkdtempSync(join(tmpdir(), 'proc-'));
+    try {
+      for (const pid of [201, 203, 202]) mkdirSync(join(proc, String(pid), 'root', 'tmp'), { recursive: true });
+      writeFileSync(join(proc, '202', 'root', 'tmp', 'perf-202.map'), '7000 100 LazyCompile:*shared app.js:1\n');
+      const data = makeBatch({ mappings: [], locations: [{ mapping: 0, address: 0x7010n }], pid: 201 });
+      for (const pid of [203n, 202n]) {
+        const rp = clone(ResourceProfilesSchema, data.resourceProfiles[0]!);
+        rp.resource!.attributes[0]!.value = create(AnyValueSchema, { value: { case: 'intValue', value: pid } });
+        data.resourceProfiles.push(rp);
+      }
+      const r = await new ProfilesSymbolizer({ perfMaps: new PerfMapCache({ procRoot: proc }) }).symbolize(data, DEFAULT_OPTIONS);
+      expect(lineNames(data)).toEqual([['LazyCompile:*shared app.js:1']]);
+      expect(Object.fromEntries(r.resolvedBy)).toEqual({ perfmap: 1 });
+    } finally {
+      rmSync(proc, { recursive: true, force: true });
+    }
   });
 
   it('recognizes anonymous mapping names', () => {

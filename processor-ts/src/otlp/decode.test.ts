@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AnyValue, AnyValueSchema, ArrayValueSchema, EntityRefSchema, type KeyValue, KeyValueSchema } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
+import { type AnyValue, AnyValueSchema, ArrayValueSchema, EntityRefSchema, type KeyValue, KeyValueListSchema, KeyValueSchema } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
 import { ResourceSchema } from '../gen/otlp/opentelemetry/proto/resource/v1/resource_pb.js';
 import {
   FunctionSchema, KeyValueAndUnitSchema, LineSchema, LinkSchema, LocationSchema, MappingSchema, ProfileSchema, ProfilesDataSchema,
@@ -10,7 +10,7 @@ import {
 import { batch, makeProfiles, timedSampleSpec } from '../aggregate/testutil/gen.js';
 import { decodeProfilesFast } from './decode.js';
 import { encodeProfilesFast } from './encode.js';
-import { decodeProfiles, encodeProfiles, MalformedProfilesError } from './profiles.js';
+import { decodeProfiles, encodeProfiles, MalformedProfilesError, type ProfilesData } from './profiles.js';
 
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 const i64 = fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n });
@@ -151,6 +151,53 @@ describe('decodeProfilesFast', () => {
     const res = [0x0a, pair.length, ...pair];
     const b = new Uint8Array([0x0a, res.length + 2, 0x0a, res.length, ...res]);
     expect(decodeProfilesFast(b)).toEqual(slow(b));
+  });
+
+  it('reads and writes any resource as fromBinary and toBinary do: nested values, negative indices, unknown fields, damage', () => {
+    // Unknown fields at a resource's three levels (Resource, KeyValue, AnyValue): kept and written back.
+    const unknown = [{ no: 99, wireType: 0 as const, data: Uint8Array.of(5) }];
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' },
+        fc.constant(create(AnyValueSchema)),
+        text.map((v) => create(AnyValueSchema, { value: { case: 'stringValue', value: v } })),
+        fc.boolean().map((v) => create(AnyValueSchema, { value: { case: 'boolValue', value: v } })),
+        i64.map((v) => create(AnyValueSchema, { value: { case: 'intValue', value: v } })),
+        fc.double().map((v) => create(AnyValueSchema, { value: { case: 'doubleValue', value: v } })),
+        bytes.map((v) => create(AnyValueSchema, { value: { case: 'bytesValue', value: v } })),
+        i32.map((v) => create(AnyValueSchema, { value: { case: 'stringValueStrindex', value: v } })),
+        i32.map((v) => create(AnyValueSchema, { value: { case: 'stringValueStrindex', value: v }, $unknown: unknown })),
+        fc.array(tie('value') as fc.Arbitrary<AnyValue>, { maxLength: 3 }).map((values) => create(AnyValueSchema, { value: { case: 'arrayValue', value: create(ArrayValueSchema, { values }) } })),
+        fc.array(tie('kv') as fc.Arbitrary<KeyValue>, { maxLength: 3 }).map((values) => create(AnyValueSchema, { value: { case: 'kvlistValue', value: create(KeyValueListSchema, { values }) } })),
+      ),
+      kv: fc.record({ key: text, keyStrindex: i32, value: fc.option(tie('value') as fc.Arbitrary<AnyValue>, { nil: undefined }), unknown: fc.boolean() })
+        .map((r) => create(KeyValueSchema, { key: r.key, keyStrindex: r.keyStrindex, ...(r.value ? { value: r.value } : {}), ...(r.unknown ? { $unknown: unknown } : {}) })),
+    }));
+    const kvs = fc.array(fc.record({ key: text, keyStrindex: i32, value: fc.option(value, { nil: undefined }) })
+      .map((r) => create(KeyValueSchema, { key: r.key, keyStrindex: r.keyStrindex, ...(r.value ? { value: r.value } : {}) })), { maxLength: 4 });
+    const resource = fc.record({ attributes: kvs, droppedAttributesCount: fc.oneof(fc.constant(0), fc.nat()), entityRefs: fc.boolean(), unknown: fc.boolean() }).map((r) => create(ResourceSchema, {
+      attributes: r.attributes, droppedAttributesCount: r.droppedAttributesCount,
+      entityRefs: r.entityRefs ? [create(EntityRefSchema, { type: 'service', idKeys: ['service.name'] })] : [],
+      ...(r.unknown ? { $unknown: unknown } : {}),
+    }));
+    const message = fc.array(fc.option(resource, { nil: undefined }), { minLength: 1, maxLength: 3 })
+      .map((rs) => toBinary(ProfilesDataSchema, create(ProfilesDataSchema, { resourceProfiles: rs.map((r) => create(ResourceProfilesSchema, r ? { resource: r } : {})) })));
+    fc.assert(fc.property(message, fc.nat(), fc.integer({ min: 0, max: 255 }), (b, at, byte) => {
+      const d = decodeProfiles(b);
+      expect(d).toEqual(slow(b));
+      expect(encodeProfiles(d)).toEqual(b);
+      const flipped = b.slice();
+      flipped[at % b.length] = byte;
+      for (const x of [b.subarray(0, at % b.length), flipped]) {
+        let want: unknown;
+        try { want = slow(x); } catch (e) {
+          expect(() => decodeProfiles(x)).toThrow((e as Error).message);
+          continue;
+        }
+        const got = decodeProfiles(x);
+        expect(got).toEqual(want);
+        expect(encodeProfiles(got)).toEqual(toBinary(ProfilesDataSchema, want as ProfilesData));
+      }
+    }), { numRuns: 1500 });
   });
 
   it('throws what fromBinary throws on any damaged message, never a different result', () => {

@@ -58,6 +58,38 @@ describe('SymbolizerService', () => {
     expect(ConnectError.from(opt).rawMessage).toMatch(/options\.roots/);
   });
 
+  it('answers InvalidArgument on both services for bytes damaged inside a resource (read by the direct decoder)', async () => {
+    const { sym, agg } = setup();
+    // ProfilesData { resource_profiles { resource { <bytes> } } }
+    const inResource = (res: number[]): Uint8Array => {
+      const rp = [0x0a, res.length, ...res];
+      return new Uint8Array([0x0a, rp.length, ...rp]);
+    };
+    const damaged = {
+      'attribute past the resource': [0x0a, 0x05, 0x0a],
+      'truncated key_strindex varint': [0x0a, 0x02, 0x18, 0x80],
+      'huge attribute length': [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f],
+      'attribute as a varint': [0x08, 0x01],
+      'value past the attribute': [0x0a, 0x04, 0x12, 0x09, 0x08, 0x01],
+      'key of invalid UTF-8': [0x0a, 0x03, 0x0a, 0x01, 0xff],
+      'key as a varint': [0x0a, 0x02, 0x08, 0x01],
+      'dropped count as bytes': [0x12, 0x01, 0x00],
+      'truncated array value': [0x0a, 0x06, 0x12, 0x04, 0x2a, 0x02, 0x0a, 0x05],
+    };
+    for (const [what, res] of Object.entries(damaged)) {
+      const profilesData = inResource(res);
+      const s = await sym.symbolize({ profilesData }).catch((e: unknown) => e);
+      expect(ConnectError.from(s).code, what).toBe(Code.InvalidArgument);
+      expect(ConnectError.from(s).rawMessage, what).toMatch(/malformed ProfilesData/);
+      const a = await agg.aggregate({ profilesData }).catch((e: unknown) => e);
+      expect(ConnectError.from(a).code, what).toBe(Code.InvalidArgument);
+    }
+    // The same frame undamaged is accepted.
+    const ok = inResource([0x0a, 0x03, 0x0a, 0x01, 0x78]);
+    await expect(sym.symbolize({ profilesData: ok })).resolves.toBeDefined();
+    await expect(agg.aggregate({ profilesData: ok })).resolves.toBeDefined();
+  });
+
   it('answers Unavailable when overloaded', async () => {
     const limiter = new Limiter(0, 0);
     const { sym } = setup(limiter);
