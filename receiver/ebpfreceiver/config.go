@@ -133,8 +133,8 @@ type OffCPUConfig struct {
 	// min_block but shorter than the period is recorded with probability
 	// block/period and counted as the period, a longer one always with its
 	// own time. Each stack's time is then an unbiased estimate, and the
-	// stack walks are paid for recorded blocks only. 0 records every block
-	// exactly. Between 0 and maxSamplePeriod.
+	// walks deferred to switch-in or sys_exit are paid for recorded blocks
+	// only. 0 records every block exactly. Between 0 and maxSamplePeriod.
 	SamplePeriod time.Duration `mapstructure:"sample_period"`
 	// KernelStacks and UserStacks choose which stacks are recorded.
 	KernelStacks bool `mapstructure:"kernel_stacks"`

@@ -461,7 +461,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProfileSamplesFiltered, err = builder.meter.Int64ObservableCounter(
 		"ebpf.receiver.profile.samples.filtered",
-		metric.WithDescription("Samples outside the target filters, or off-CPU blocks shorter than min_block. [Alpha]"),
+		metric.WithDescription("Samples outside the target filters, or off-CPU blocks shorter than min_block or left out by sample_period. [Alpha]"),
 		metric.WithUnit("{sample}"),
 	)
 	errs = errors.Join(errs, err)

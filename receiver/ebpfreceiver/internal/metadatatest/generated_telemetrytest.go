@@ -164,7 +164,7 @@ func AssertEqualProfileSamples(t *testing.T, tt *componenttest.Telemetry, dps []
 func AssertEqualProfileSamplesFiltered(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "ebpf.receiver.profile.samples.filtered",
-		Description: "Samples outside the target filters, or off-CPU blocks shorter than min_block. [Alpha]",
+		Description: "Samples outside the target filters, or off-CPU blocks shorter than min_block or left out by sample_period. [Alpha]",
 		Unit:        "{sample}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -106,3 +106,11 @@ func TestSamplePeriodRange(t *testing.T) {
 		require.ErrorContains(t, err, "off-cpu sample period")
 	}
 }
+
+// TestSampledOutFiltered: a block the sample period left out is reported
+// with the filtered ones, not dropped from the receiver's own metrics.
+func TestSampledOutFiltered(t *testing.T) {
+	h := health(Stats{Blocks: 4, Short: 2, SampledOut: 5})
+	assert.Equal(t, uint64(4), h.Counted)
+	assert.Equal(t, uint64(7), h.Filtered)
+}

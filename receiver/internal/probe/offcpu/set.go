@@ -45,7 +45,9 @@ func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 func health(st Stats) probe.Health {
 	return probe.Health{
 		Counted:  st.Blocks,
-		Filtered: st.Short,
+		// Left out by the thresholds: too short, or not drawn by the
+		// sample period (each block seen is counted or filtered).
+		Filtered: st.Short + st.SampledOut,
 		Lost: []probe.Count{
 			{Reason: "counts_map_full", Value: st.CountsFull},
 			{Reason: "kernel_stack_collision", Value: st.KernelCollisions},
