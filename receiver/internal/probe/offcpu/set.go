@@ -43,10 +43,10 @@ func NewSet(env probe.Env, cfg Config) (probe.Set, error) {
 }
 
 func health(st Stats) probe.Health {
+	// Filtered: left out by the thresholds, too short or not drawn by the
+	// sample period (each block seen is counted or filtered).
 	return probe.Health{
 		Counted:  st.Blocks,
-		// Left out by the thresholds: too short, or not drawn by the
-		// sample period (each block seen is counted or filtered).
 		Filtered: st.Short + st.SampledOut,
 		Lost: []probe.Count{
 			{Reason: "counts_map_full", Value: st.CountsFull},
