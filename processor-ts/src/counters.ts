@@ -29,6 +29,8 @@ export const METRIC = {
   residentBytes: 'ebpf_otel_sidecar_resident_memory_bytes',
   heapBytes: 'ebpf_otel_sidecar_heap_used_bytes',
   externalBytes: 'ebpf_otel_sidecar_external_memory_bytes',
+  answerReuses: 'ebpf_otel_sidecar_aggregate_answers_reused_total',
+  answerDecodes: 'ebpf_otel_sidecar_aggregate_requests_decoded_total',
 } as const;
 
 const HELP: Record<string, string> = {

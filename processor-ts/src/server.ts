@@ -10,6 +10,7 @@ import { DEFAULT_POLICY, type SymbolizePolicy } from './engine/policy.js';
 import { ProfilesSymbolizer } from './engine/profiles-symbolizer.js';
 import { BuildIdIndex } from './engine/locate/index.js';
 import { Limiter } from './limiter.js';
+import { AnswerCache } from './otlp/answer-cache.js';
 import { createLogger, type Logger } from './log.js';
 import { routes, SERVICE_NAMES } from './routes.js';
 import { HealthState } from './services/health.js';
@@ -114,10 +115,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   counters.gauge(METRIC.heapBytes, "V8 heap in use (bounded by node's --max-old-space-size plus the young generation).", () => process.memoryUsage().heapUsed);
   counters.gauge(METRIC.externalBytes, 'Memory of buffers outside the V8 heap (file bytes, request bodies).', () => process.memoryUsage().external);
 
-  const aggregator = createAggregator({ counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes, maxStreams: opts.maxStreams, flamegraphBytes: opts.flamegraphBytes });
+  // Symbolize answers kept for the Aggregate request that brings each back (otlp/answer-cache.ts).
+  const answers = new AnswerCache();
+  counters.gauge(METRIC.answerReuses, 'Aggregate requests that were a recent Symbolize answer and were not decoded again.', () => answers.hits, 'counter');
+  counters.gauge(METRIC.answerDecodes, 'Aggregate requests decoded (not a recent Symbolize answer).', () => answers.misses, 'counter');
+  const aggregator = createAggregator({ answers, counters, log, limiter, pprofDir: opts.pprofDir, pprofMaxBytes: opts.pprofMaxBytes, maxStreams: opts.maxStreams, flamegraphBytes: opts.flamegraphBytes });
   const handler = connectNodeAdapter({
     routes: (router) => {
-      routes({ engine, limiter, counters, log, health, aggregator, policy: { ...DEFAULT_POLICY, ...opts.policy } })(router);
+      routes({ engine, limiter, counters, log, health, aggregator, answers, policy: { ...DEFAULT_POLICY, ...opts.policy } })(router);
       // A request wrapper that does not parse is the caller's fault: 400, not 500.
       parseFailuresAreInvalid(router);
     },

@@ -10,7 +10,7 @@ import {
   Granularity,
 } from '../gen/sidecar/ebpfotel/sidecar/v1/aggregator_pb.js';
 import { encodeProfiles } from '../otlp/profiles.js';
-import { decodeRequestProfiles } from '../otlp/limits.js';
+import { type AnswerCache, decodeRequestCached } from '../otlp/answer-cache.js';
 import { type AggregateOptions, type Granularity as DomainGranularity, normalizeOptions } from './options.js';
 import type { CallResult, WindowStore } from './window.js';
 
@@ -59,9 +59,10 @@ export interface RunLimiter {
 
 /**
  * The AggregatorService implementation over a WindowStore. Stream names keep callers'
- * windows apart; an empty name is a stream of its own.
+ * windows apart; an empty name is a stream of its own. A batch that is a Symbolize answer still
+ * held in `answers` is not decoded again.
  */
-export function aggregatorService(deps: { store: WindowStore; limiter?: RunLimiter }): ServiceImpl<typeof AggregatorService> {
+export function aggregatorService(deps: { store: WindowStore; limiter?: RunLimiter; answers?: AnswerCache | undefined }): ServiceImpl<typeof AggregatorService> {
   const guarded = async <T>(ctx: HandlerContext, f: () => T): Promise<T> => {
     try {
       return deps.limiter ? await deps.limiter.run(async () => f(), ctx.signal) : f();
@@ -72,7 +73,7 @@ export function aggregatorService(deps: { store: WindowStore; limiter?: RunLimit
   return {
     aggregate: (req, ctx) => guarded(ctx, () => {
       const options = fromWireOptions(req.options);
-      const r = deps.store.aggregate(req.stream, decodeRequestProfiles(req.profilesData), options);
+      const r = deps.store.aggregate(req.stream, decodeRequestCached(req.profilesData, deps.answers), options);
       return create(AggregateResponseSchema, { profilesData: r.data ? encodeProfiles(r.data) : new Uint8Array(), stats: stats(r) });
     }),
     flush: (req, ctx) => guarded(ctx, () => {

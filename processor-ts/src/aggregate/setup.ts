@@ -7,6 +7,7 @@ import { FlameStore } from '../flamegraph/store.js';
 import { PprofWriter } from './pprof.js';
 import { aggregatorService, type RunLimiter } from './service.js';
 import { WindowStore } from './window.js';
+import type { AnswerCache } from '../otlp/answer-cache.js';
 
 export interface AggregatorSetupOptions {
   counters?: Counters;
@@ -22,6 +23,8 @@ export interface AggregatorSetupOptions {
   flamegraphWindows?: number | undefined;
   /** Memory the page's store may hold (default DEFAULT_FLAMEGRAPH_BYTES); the oldest windows go first. */
   flamegraphBytes?: number | undefined;
+  /** The symbolizer's recent answers: an Aggregate request carrying one is not decoded again. */
+  answers?: AnswerCache | undefined;
 }
 
 export interface AggregatorSetup {
@@ -60,5 +63,5 @@ export function createAggregator(o: AggregatorSetupOptions = {}): AggregatorSetu
     pprof = new PprofWriter({ dir: o.pprofDir, maxBytes: o.pprofMaxBytes ?? DEFAULT_PPROF_MAX_BYTES, ...(o.log ? { log: o.log } : {}), ...(o.counters ? { counters: o.counters } : {}) });
     store.onWindow(pprof.listener());
   }
-  return { store, flames, pprof, service: aggregatorService({ store, ...(o.limiter ? { limiter: o.limiter } : {}) }), http: flamegraphHandler(flames) };
+  return { store, flames, pprof, service: aggregatorService({ store, answers: o.answers, ...(o.limiter ? { limiter: o.limiter } : {}) }), http: flamegraphHandler(flames) };
 }

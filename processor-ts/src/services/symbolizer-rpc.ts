@@ -10,7 +10,9 @@ import {
   type SymbolizerService,
 } from '../gen/sidecar/ebpfotel/sidecar/v1/symbolizer_pb.js';
 import type { Logger } from '../log.js';
-import { encodeProfiles } from '../otlp/profiles.js';
+import { encodeProfiles, type ProfilesData } from '../otlp/profiles.js';
+import { encodeProfilesPdata } from '../otlp/encode-pdata.js';
+import type { AnswerCache } from '../otlp/answer-cache.js';
 import { decodeRequestProfiles } from '../otlp/limits.js';
 import { posix } from 'node:path';
 import { DEFAULT_POLICY, MAX_DIR_LENGTH, MAX_REQUEST_DIRS, type SymbolizePolicy } from '../engine/policy.js';
@@ -24,6 +26,16 @@ export interface SymbolizerRpcDeps {
   log: Logger;
   /** What the sidecar may read; requests may only narrow it (default DEFAULT_POLICY). */
   policy?: SymbolizePolicy | undefined;
+  /** Keeps each answer for the Aggregate request that carries it back (answer-cache.ts). */
+  answers?: AnswerCache | undefined;
+}
+
+/** The answer's bytes: in pdata's layout (kept in `answers` for the aggregator) when it can be written so. */
+function encodeAnswer(data: ProfilesData, answers: AnswerCache | undefined): Uint8Array {
+  const pdata = encodeProfilesPdata(data);
+  if (pdata === undefined) return encodeProfiles(data);
+  answers?.put(pdata, data);
+  return pdata;
 }
 
 /** Checks a request's directories: at most MAX_REQUEST_DIRS absolute paths of bounded length, each under one of `allowed` (when any). */
@@ -86,7 +98,7 @@ export function symbolizerRpc(deps: SymbolizerRpcDeps): ServiceImpl<typeof Symbo
           const failed = [...r.filesFailed.values()].reduce((a, b) => a + b, 0);
           deps.log.debug('symbolized', { locations: r.locationsTotal, symbolized: r.locationsSymbolized, ms: Math.round(performance.now() - started) });
           return create(SymbolizeResponseSchema, {
-            profilesData: encodeProfiles(data),
+            profilesData: encodeAnswer(data, deps.answers),
             stats: create(SymbolizeStatsSchema, {
               locationsTotal: BigInt(r.locationsTotal),
               locationsSymbolized: BigInt(r.locationsSymbolized),
