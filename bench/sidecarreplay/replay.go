@@ -375,4 +375,3 @@ func loadAverage() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-

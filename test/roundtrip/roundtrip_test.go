@@ -32,6 +32,7 @@ func tsScript(t *testing.T) string {
 	sources := []string{
 		filepath.Join(root, "processor-ts", "src", "otlp", "roundtrip.ts"),
 		filepath.Join(root, "processor-ts", "src", "otlp", "profiles.ts"),
+		filepath.Join(root, "processor-ts", "src", "otlp", "encode-pdata.ts"),
 		filepath.Join(root, "processor-ts", "src", "gen", "otlp", "opentelemetry", "proto", "profiles", "v1development", "profiles_pb.ts"),
 	}
 	// The processor tests may build at the same time: same lock file as
@@ -243,6 +244,31 @@ func TestGoTypeScriptGoRoundTrip(t *testing.T) {
 	require.JSONEq(t, string(wantJSON), string(gotJSON))
 	require.Equal(t, 2, got.Dictionary().FunctionTable().Len()-1)
 	require.Equal(t, 2, got.Dictionary().LocationTable().At(1).Lines().Len())
+}
+
+// TestTypeScriptWritesPdataLayout checks the layout the sidecar answers
+// Symbolize in: pdata's own bytes, so that the aggregator processor's marshal
+// of the answer gives the sidecar back the bytes it wrote (it then skips
+// decoding them).
+func TestTypeScriptWritesPdataLayout(t *testing.T) {
+	script := tsScript(t)
+	var m pprofile.ProtoMarshaler
+	var u pprofile.ProtoUnmarshaler
+	sent, err := m.MarshalProfiles(richBatch())
+	require.NoError(t, err)
+	cmd := exec.Command("node", script, "--pdata")
+	cmd.Stdin = bytes.NewReader(sent)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	back, err := cmd.Output()
+	require.NoErrorf(t, err, "node %s: %s", script, stderr.String())
+	require.Equal(t, sent, back)
+	// And what pdata reads from them marshals to them again.
+	pd, err := u.UnmarshalProfiles(back)
+	require.NoError(t, err)
+	again, err := m.MarshalProfiles(pd)
+	require.NoError(t, err)
+	require.Equal(t, back, again)
 }
 
 func TestTypeScriptRejectsGarbage(t *testing.T) {

@@ -8,7 +8,7 @@
 // symbolizer), it writes the same bytes back: the sidecar then recognises its own Symbolize
 // answer in the Aggregate request that follows and skips decoding it (answer-cache.ts).
 // It writes only what decodes back to exactly `data`: anything pdata would write differently
-// (unknown fields, array or key-value-list attribute values, entity refs, ids of another length
+// (unknown fields, entity refs, ids of another length
 // or all zeros, strings that are not well-formed UTF-16) and any message pdata always writes but
 // `data` lacks make it give up, and the caller uses encode.ts.
 import type { AnyValue, InstrumentationScope, KeyValue } from '../gen/otlp/opentelemetry/proto/common/v1/common_pb.js';
@@ -101,17 +101,17 @@ function keyValues(w: ProtoWriter, tag: number, kvs: readonly KeyValue[]): void 
     const kv = kvs[i]!;
     plain(kv);
     w.begin(tag).uintField(0x18, kv.keyStrindex);
-    anyValue(w, kv.value);
+    anyValue(w, 0x12, kv.value);
     if (kv.key !== '') str(w.byte(0x0a), kv.key);
     w.end();
   }
 }
 
-/** An attribute's value (field 2 of KeyValue and KeyValueAndUnit), always written, as pdata does. */
-function anyValue(w: ProtoWriter, v: AnyValue | undefined): void {
+/** An attribute's value (field 2 of KeyValue and KeyValueAndUnit, or an array's element), always written, as pdata does. */
+function anyValue(w: ProtoWriter, tag: number, v: AnyValue | undefined): void {
   v = present(v);
   plain(v);
-  w.begin(0x12);
+  w.begin(tag);
   const x = v.value;
   switch (x.case) {
     case undefined: break;
@@ -121,6 +121,18 @@ function anyValue(w: ProtoWriter, v: AnyValue | undefined): void {
     case 'doubleValue': f64.setFloat64(0, x.value, true); w.byte(0x21).raw(new Uint8Array(f64.buffer)); break;
     case 'bytesValue': w.byte(0x3a).lenBytes(x.value); break;
     case 'stringValueStrindex': w.byte(0x40).uint(x.value); break;
+    case 'arrayValue':
+      plain(x.value);
+      w.begin(0x2a);
+      for (let i = 0; i < x.value.values.length; i++) anyValue(w, 0x0a, x.value.values[i]);
+      w.end();
+      break;
+    case 'kvlistValue':
+      plain(x.value);
+      w.begin(0x32);
+      keyValues(w, 0x0a, x.value.values);
+      w.end();
+      break;
     default: throw GIVE_UP;
   }
   w.end();
@@ -204,7 +216,7 @@ function dictionary(w: ProtoWriter, d: ProfilesDictionary): void {
     const a = attributes[i]!;
     plain(a);
     w.begin(0x32).uintField(0x18, a.unitStrindex);
-    anyValue(w, a.value);
+    anyValue(w, 0x12, a.value);
     w.uintField(0x08, a.keyStrindex).end();
   }
   const strings = d.stringTable;

@@ -9,6 +9,7 @@ import { SymbolizeOptionsSchema, SymbolizerService } from '../gen/sidecar/ebpfot
 import { Health, HealthCheckResponse_ServingStatus as Status } from '../gen/sidecar/grpc/health/v1/health_pb.js';
 import { nullLogger } from '../log.js';
 import { decodeProfiles, encodeProfiles } from '../otlp/profiles.js';
+import { AnswerCache } from '../otlp/answer-cache.js';
 import { SERVICE_NAMES, routes } from '../routes.js';
 import { HealthState } from './health.js';
 import { ProfilesSymbolizer } from '../engine/profiles-symbolizer.js';
@@ -19,9 +20,10 @@ import { buildProgram, lineNames, makeBatch, runtimeAddr, textMapping } from '..
 function setup(limiter = new Limiter(2, 2)) {
   const counters = new Counters();
   const health = new HealthState(SERVICE_NAMES);
-  const transport = createRouterTransport(routes({ engine: new ProfilesSymbolizer(), limiter, counters, log: nullLogger, health, aggregator: createAggregator() }));
+  const answers = new AnswerCache();
+  const transport = createRouterTransport(routes({ engine: new ProfilesSymbolizer(), limiter, counters, log: nullLogger, health, answers, aggregator: createAggregator({ answers }) }));
   return {
-    counters, health,
+    counters, health, answers,
     sym: createClient(SymbolizerService, transport),
     agg: createClient(AggregatorService, transport),
     health_: createClient(Health, transport),
@@ -47,6 +49,35 @@ describe('SymbolizerService', () => {
     expect(counters.get(METRIC.filesFailed, { reason: 'file_not_found' })).toBe(1);
     expect(counters.get(METRIC.framesResolved)).toBe(1);
     expect(counters.get(METRIC.locationsSymbolized)).toBe(1);
+  });
+
+  it("answers in pdata's layout, and the Aggregate request that brings the answer back is not decoded again", async () => {
+    const prog = buildProgram();
+    const m = textMapping(prog, prog.syms.work!);
+    const batch = makeBatch({
+      mappings: [{ file: prog.exe, start: m.start, limit: m.limit, offset: m.offset, buildId: prog.buildId }],
+      locations: [{ mapping: 1, address: runtimeAddr(prog, prog.syms.other!) }],
+      pid: process.pid,
+    });
+    // As pdata holds a batch: a scope, value types and attribute values present.
+    for (const a of batch.dictionary!.attributeTable) a.value ??= { $typeName: 'opentelemetry.proto.common.v1.AnyValue', value: { case: undefined } };
+    for (const rp of batch.resourceProfiles) for (const sp of rp.scopeProfiles) {
+      sp.scope ??= { $typeName: 'opentelemetry.proto.common.v1.InstrumentationScope', name: '', version: '', attributes: [], droppedAttributesCount: 0 };
+      for (const p of sp.profiles) {
+        p.sampleType ??= { $typeName: 'opentelemetry.proto.profiles.v1development.ValueType', typeStrindex: 0, unitStrindex: 0 };
+        p.periodType ??= { $typeName: 'opentelemetry.proto.profiles.v1development.ValueType', typeStrindex: 0, unitStrindex: 0 };
+      }
+    }
+    const { sym, agg, answers } = setup();
+    const res = await sym.symbolize({ profilesData: encodeProfiles(batch) });
+    expect(res.profilesData[0]).toBe(0x12); // the dictionary first, as pdata writes it
+    expect(answers.size).toBe(1);
+    const fresh = setup();
+    const [reused, decoded] = await Promise.all([agg.aggregate({ profilesData: res.profilesData }), fresh.agg.aggregate({ profilesData: res.profilesData })]);
+    expect([answers.hits, answers.misses, fresh.answers.misses]).toEqual([1, 0, 1]);
+    const ids = (b: Uint8Array) => { const d = decodeProfiles(b); for (const rp of d.resourceProfiles) for (const sp of rp.scopeProfiles) for (const p of sp.profiles) p.profileId = new Uint8Array(); return encodeProfiles(d); };
+    expect(ids(reused.profilesData)).toEqual(ids(decoded.profilesData));
+    expect(lineNames(decodeProfiles(reused.profilesData))).toEqual([['other']]);
   });
 
   it('answers InvalidArgument for malformed payloads and bad options', async () => {
