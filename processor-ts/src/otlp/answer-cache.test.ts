@@ -32,6 +32,10 @@ describe('AnswerCache', () => {
     expect(c.take(encodeProfiles(ds[2]!))).toBe(ds[2]);
     c.put(new Uint8Array(1001), ds[0]!);
     expect(c.size).toBe(1);
+    // The bound is on all answers together: a new one pushes the oldest out.
+    c.put(new Uint8Array(900), ds[1]!);
+    expect(c.size).toBe(1);
+    expect(c.take(new Uint8Array(900))).toBe(ds[1]);
     new AnswerCache({ entries: 0 }).put(new Uint8Array(1), ds[0]!);
   });
 

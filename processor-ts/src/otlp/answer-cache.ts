@@ -12,7 +12,11 @@ import { decodeProfiles } from './profiles.js';
 export interface AnswerCacheOptions {
   /** Answers kept (default 2: one per batch in flight between the two processors). */
   entries?: number;
-  /** Largest answer kept, in encoded bytes (default 8 MiB); its decoded message is about ten times that. */
+  /**
+   * Encoded bytes of all answers kept (default 2 MiB; a busy node's batch is 75-305 KB). The
+   * decoded messages held are about ten times that, in V8's old generation beside the requests
+   * in flight: a larger answer is not kept.
+   */
   maxBytes?: number;
   /** How long an answer is kept when no Aggregate asks for it (default 30 s: the symbolizer runs without an aggregator). */
   ttlMs?: number;
@@ -26,6 +30,7 @@ interface Entry {
 /** Recent Symbolize answers by their bytes. Each is taken at most once. Not for concurrent threads (one event loop). */
 export class AnswerCache {
   private entries: Entry[] = [];
+  private held = 0;
   private readonly max: number;
   private readonly maxBytes: number;
   private readonly ttlMs: number;
@@ -36,7 +41,7 @@ export class AnswerCache {
 
   constructor(o: AnswerCacheOptions = {}) {
     this.max = o.entries ?? 2;
-    this.maxBytes = o.maxBytes ?? 8 * 1024 * 1024;
+    this.maxBytes = o.maxBytes ?? 2 * 1024 * 1024;
     this.ttlMs = o.ttlMs ?? 30_000;
   }
 
@@ -47,7 +52,8 @@ export class AnswerCache {
   put(bytes: Uint8Array, data: ProfilesData): void {
     if (this.max <= 0 || bytes.length > this.maxBytes) return;
     this.entries.push({ bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), data });
-    if (this.entries.length > this.max) this.entries.shift();
+    this.held += bytes.length;
+    while (this.entries.length > this.max || this.held > this.maxBytes) this.held -= this.entries.shift()!.bytes.length;
     // Without an aggregator nothing takes the answers: let them go rather than hold a batch's objects.
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.clear(), this.ttlMs);
@@ -60,6 +66,7 @@ export class AnswerCache {
       const e = this.entries[i]!;
       if (e.bytes.length !== bytes.length || !e.bytes.equals(bytes)) continue;
       this.entries.splice(i, 1);
+      this.held -= e.bytes.length;
       this.hits++;
       return e.data;
     }
@@ -69,6 +76,7 @@ export class AnswerCache {
 
   clear(): void {
     this.entries = [];
+    this.held = 0;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
