@@ -13,6 +13,30 @@ import {
   StackSchema,
 } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
 
+/** Whether two integer lists are equal element by element. */
+export function sameInts(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameLines(a: readonly Line[], b: readonly Line[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.functionIndex !== y.functionIndex || x.line !== y.line || x.column !== y.column) return false;
+  }
+  return true;
+}
+
+/** FNV-1a over 32-bit integers. */
+export function hashInts(xs: readonly number[]): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < xs.length; i++) h = Math.imul(h ^ (xs[i]! | 0), 0x01000193);
+  return h | 0;
+}
+
 /**
  * Builds an OTLP profiles dictionary without duplicates: every table starts with its zero
  * value at index 0 and each distinct row is stored once. Rows are given by content (strings
@@ -27,8 +51,10 @@ export class Interner {
   private readonly strings = new Map<string, number>([['', 0]]);
   private readonly functions = new Map<string, number>([['0|0|0|0', 0]]);
   private readonly mappings = new Map<string, number>([['0|0|0|0|', 0]]);
-  private readonly locations = new Map<string, number>([['0|0||', 0]]);
-  private readonly stacks = new Map<string, number>([['', 0]]);
+  /** Location indices by mapping index and address (a list: lines or attributes may differ). */
+  private readonly locations = new Map<number, Map<bigint, number[]>>([[0, new Map([[0n, [0]]])]]);
+  /** Stack indices by hashInts of their location indices. */
+  private readonly stacks = new Map<number, number[]>([[hashInts([]), [0]]]);
   private readonly attributes = new Map<string, number>([['0|0|', 0]]);
   private readonly links = new Map<string, number>([['|', 0]]);
 
@@ -77,27 +103,35 @@ export class Interner {
 
   /** `lines` refer to this Interner's functions (a new location keeps them); attrs sorted. */
   location(mapping: number, address: bigint, lines: Line[], attrs: number[]): number {
-    let lk = '';
-    for (let n = 0; n < lines.length; n++) {
-      const ln = lines[n]!;
-      lk += `${ln.functionIndex}:${ln.line}:${ln.column};`;
+    // Found by mapping and address, then compared field by field: a string key per location
+    // (its address and lines printed) was most of what interning a batch allocated.
+    let byAddress = this.locations.get(mapping);
+    if (byAddress === undefined) this.locations.set(mapping, (byAddress = new Map()));
+    const same = byAddress.get(address);
+    const table = this.dict.locationTable;
+    if (same !== undefined) {
+      for (let n = 0; n < same.length; n++) {
+        const l = table[same[n]!]!;
+        if (sameLines(l.lines, lines) && sameInts(l.attributeIndices, attrs)) return same[n]!;
+      }
     }
-    const k = `${mapping}|${address}|${lk}|${attrs.join(',')}`;
-    let i = this.locations.get(k);
-    if (i === undefined) {
-      i = this.dict.locationTable.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Location', mappingIndex: mapping, address, lines, attributeIndices: attrs }) - 1;
-      this.locations.set(k, i);
-    }
+    const i = table.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Location', mappingIndex: mapping, address, lines, attributeIndices: attrs }) - 1;
+    if (same === undefined) byAddress.set(address, [i]);
+    else same.push(i);
     return i;
   }
 
   stack(locations: number[]): number {
-    const k = locations.join(',');
-    let i = this.stacks.get(k);
-    if (i === undefined) {
-      i = this.dict.stackTable.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Stack', locationIndices: locations }) - 1;
-      this.stacks.set(k, i);
+    // By a hash of the indices, then compared: no joined string per stack.
+    const h = hashInts(locations);
+    const same = this.stacks.get(h);
+    const table = this.dict.stackTable;
+    if (same !== undefined) {
+      for (let n = 0; n < same.length; n++) if (sameInts(table[same[n]!]!.locationIndices, locations)) return same[n]!;
     }
+    const i = table.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Stack', locationIndices: locations }) - 1;
+    if (same === undefined) this.stacks.set(h, [i]);
+    else same.push(i);
     return i;
   }
 

@@ -1,8 +1,9 @@
 import type { Line, ProfilesDictionary } from '../gen/otlp/opentelemetry/proto/profiles/v1development/profiles_pb.js';
-import { Interner, line, resolveValue, valueKey } from './dict.js';
+import { hashInts, Interner, line, resolveValue, sameInts, valueKey } from './dict.js';
 import type { Granularity } from './options.js';
 
 const UNSET = -1;
+const EMPTY: readonly number[] = Object.freeze([]);
 
 /**
  * Translates indices of one source dictionary into an Interner, row by row and only for rows
@@ -47,7 +48,27 @@ export class Importer {
 
   /** Sorted, de-duplicated target attribute indices (the zero attribute left out). */
   attributes(idx: readonly number[]): number[] {
-    return remapAttributes(idx, (i) => this.attribute(i));
+    return remapAttributes(idx, this.attributeOf);
+  }
+
+  private readonly attributeOf = (i: number): number => this.attribute(i);
+  /** sampleAttributes' answers by hashInts of the source indices. */
+  private readonly sampleAttrs = new Map<number, Array<{ src: readonly number[]; out: readonly number[] }>>();
+
+  /**
+   * attributes() for a sample's list, shared by every sample with the same source indices (a
+   * thread's samples): read-only, the caller copies it before handing it out. A new list per
+   * sample was most of what merging allocated besides the output.
+   */
+  sampleAttributes(idx: readonly number[]): readonly number[] {
+    if (idx.length === 0) return EMPTY;
+    const h = hashInts(idx);
+    let same = this.sampleAttrs.get(h);
+    if (same === undefined) this.sampleAttrs.set(h, (same = []));
+    for (let k = 0; k < same.length; k++) if (sameInts(same[k]!.src, idx)) return same[k]!.out;
+    const out = this.attributes(idx);
+    same.push({ src: idx, out });
+    return out;
   }
 
   attribute(i: number): number {
