@@ -65,13 +65,21 @@ describe('PagedFile', () => {
 });
 
 describe('cstrIn', () => {
-  it('finds strings longer than its first window, and the last one without a NUL', () => {
-    const long = 'x'.repeat(5000);
-    const src = bufferSource(Buffer.from(`a\0${long}\0tail`));
+  const long = 'x'.repeat(5000);
+  const buf = Buffer.from(`a\0${long}\0tail\0ünï\0end`);
+  // A held buffer is read in place; a source without one (a file read a page at a time) by windows.
+  it.each([
+    ['held in one buffer', bufferSource(buf)],
+    ['read by windows', subSource(bufferSource(buf), 0, buf.length)],
+  ])('finds strings longer than its first window, UTF-8, and the last one without a NUL (%s)', (_, src) => {
     expect(cstrIn(src, 0)).toBe('a');
     expect(cstrIn(src, 2)).toBe(long);
     expect(cstrIn(src, 5003)).toBe('tail');
+    expect(cstrIn(src, 5008)).toBe('ünï');
+    expect(cstrIn(src, 5014)).toBe('end');
+    expect(cstrIn(src, 5015)).toBe('nd');
     expect(cstrIn(src, -1)).toBeUndefined();
+    expect(cstrIn(src, buf.length)).toBeUndefined();
     expect(cstrIn(src, 1e6)).toBeUndefined();
   });
 });
