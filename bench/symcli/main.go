@@ -34,11 +34,12 @@ import (
 )
 
 var (
-	count  = flag.Int("addrs", 20000, "random .text addresses per binary")
-	rounds = flag.Int("rounds", 3, "alternating rounds per tool and binary (medians reported)")
-	seed   = flag.Int64("seed", 14, "seed of the address generator")
-	bins   = flag.String("bins", "", "comma-separated binaries (default: libc, read with its debug file found by build ID, and Debian's /usr/bin/node, else the node on PATH)")
-	base   = flag.String("baseline", "", "processor-ts directory of another build, run alternately with ours (its bin/ebpf-otel-sidecar launcher, or bin/ebpf-otel-sidecar.js in builds before the launcher)")
+	count      = flag.Int("addrs", 20000, "random .text addresses per binary")
+	rounds     = flag.Int("rounds", 3, "alternating rounds per tool and binary (medians reported)")
+	seed       = flag.Int64("seed", 14, "seed of the address generator")
+	bins       = flag.String("bins", "", "comma-separated binaries (default: libc, read with its debug file found by build ID, and Debian's /usr/bin/node, else the node on PATH)")
+	base       = flag.String("baseline", "", "processor-ts directory of another build, run alternately with ours (its bin/ebpf-otel-sidecar launcher, or bin/ebpf-otel-sidecar.js in builds before the launcher)")
+	printAddrs = flag.String("print-addrs", "", "only write the address set of this binary (as -addrs and -seed make it) to stdout: the input bench/symcli/phases.mjs reads")
 )
 
 func main() {
@@ -57,6 +58,14 @@ type sample struct {
 }
 
 func run() error {
+	if *printAddrs != "" {
+		input, err := randomTextAddresses(*printAddrs, *count, *seed)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *printAddrs, err)
+		}
+		_, err = os.Stdout.Write(input)
+		return err
+	}
 	root, err := filepath.Abs(".")
 	if err != nil {
 		return err

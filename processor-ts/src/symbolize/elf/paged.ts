@@ -1,5 +1,6 @@
 import { fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { cstrAt } from '../reader.js';
 import { ElfError } from '../types.js';
 
 /**
@@ -31,11 +32,7 @@ export function cstrIn(src: ByteSource, off: number): string | undefined {
   if (off < 0 || off >= src.length) return undefined;
   // A held table is searched and decoded in place: a view per name (a Buffer object, built by a
   // JavaScript constructor) was a third of reading a name in a cold process (node: ~9,400 names).
-  const whole = src.whole;
-  if (whole !== undefined) {
-    const nul = whole.indexOf(0, off);
-    return whole.toString('utf8', off, nul < 0 ? whole.length : nul);
-  }
+  if (src.whole !== undefined) return cstrAt(src.whole, off);
   // Names are short; a longer one (Go generics, C++ templates) is read again in a larger window.
   for (let window = 1024; ; window *= 16) {
     const b = src.bytes(off, off + window);
