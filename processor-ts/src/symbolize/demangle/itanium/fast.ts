@@ -12,15 +12,15 @@ import { BUILTIN, BUILTIN_D } from './types.js';
  *
  * The subset: plain, nested and std names with source names, operators, constructors and
  * destructors; substitutions; template arguments that are types, packs, integer, bool or
- * enumerator literals; template parameters; builtin, qualified, pointer and reference types;
- * function types and pointers or references to them; pack expansions of a pack parameter under
- * pointers, qualifiers and references; function parameters and qualifiers; clone suffixes. In it
- * every value prints as one contiguous string, the same wherever it is reused, so a substitution
- * is the text printed for its entry. What would print differently in another context (a pack
- * outside its expansion, a function type under a qualifier) is marked and gives up when used.
- * Anything else — special names, local names, lambdas, ABI tags, expressions, array and member
- * pointer types — gives up too, and the tree parser (which is LLVM's model) decides: the fast path
- * never answers what it does not cover.
+ * enumerator or null-pointer literals; template parameters; builtin, qualified, pointer and
+ * reference types; function and array types and pointers or references to them; pointers to data
+ * members and member functions; pack expansions of a pack parameter under pointers, qualifiers and
+ * references; function parameters and qualifiers; clone suffixes. In it every value prints as one
+ * contiguous string, the same wherever it is reused, so a substitution is the text printed for its
+ * entry. What would print differently in another context (a pack outside its expansion, a function
+ * or array type under a qualifier) is marked and gives up when used. Anything else — special
+ * names, local names, lambdas, ABI tags, expressions — gives up too, and the tree parser (which is
+ * LLVM's model) decides: the fast path never answers what it does not cover.
  */
 
 /** Thrown (a shared value: no stack trace) when the name is outside the subset. */
@@ -40,12 +40,17 @@ const enum Kind {
   PackBound = 3,
   /** A bare function type: `right` holds its parameter half, so a pointer can go in between. */
   Function = 4,
-  /** Complete text that nothing may wrap (a pointer to a function, a pack expansion). */
+  /** Complete text that nothing may wrap (a pointer to a function or member, a pack expansion). */
   Sealed = 5,
+  /** An array type `elem [n]`: `right` holds `[n]`, so a pointer or reference can go in between. */
+  Array = 6,
+  /** A reference to an array, `elem (&) [n]` / `elem (&&) [n]` (`right` as for Array): references over it collapse. */
+  ArrayLRef = 7,
+  ArrayRRef = 8,
 }
 
 /** Elements of a template argument pack. */
-interface Pack { text: string[]; kind: Kind[]; last: number[] }
+interface Pack { text: string[]; kind: Kind[]; last: number[]; right?: string[] }
 
 /** Table by character code of a string-keyed table (undefined where the record has no key). */
 function byCode(rec: Record<string, string>): Array<string | undefined> {
@@ -99,6 +104,8 @@ class FastDemangler {
   private readonly tpKind: Kind[] = [];
   private readonly tpLast: number[] = [];
   private readonly tpPack: Array<Pack | undefined> = [];
+  /** The `right` of array parameters (their text around a declarator); set only for those. */
+  private readonly tpRight: string[] = [];
   /** Where the current encoding's parameters start (a local name's encoding has its own). */
   private tpStart = 0;
   private tps = 0;
@@ -158,7 +165,7 @@ class FastDemangler {
     this.subBase[i] = base;
     this.subKind[i] = kind;
     this.subLast[i] = last;
-    this.subRight[i] = kind === Kind.Function ? this.right : '';
+    this.subRight[i] = kind === Kind.Function || kind >= Kind.Array ? this.right : '';
   }
 
   private set(text: string, base: string, kind: Kind, last: number): string {
@@ -508,6 +515,7 @@ class FastDemangler {
         this.tpKind[i] = this.kind;
         this.tpLast[i] = this.last;
         this.tpPack[i] = this.kind === Kind.PackBound ? this.pack : undefined;
+        if (this.kind >= Kind.Array) this.tpRight[i] = this.right;
       } else arg = this.templateArg();
       if (arg === '') continue; // an empty pack: no comma either
       out = first ? out + arg : out + ', ' + arg;
@@ -543,6 +551,8 @@ class FastDemangler {
         pack.text.push(e);
         pack.kind.push(this.kind);
         pack.last.push(this.last);
+        // Only arrays need their right half again (a write per element of every pack was measurable).
+        if (this.kind >= Kind.Array) (pack.right ??= [])[pack.text.length - 1] = this.right;
         if (e !== '') { list = list === '' ? e : list + ', ' + e; last = this.last; }
         if (list.length > MAX_OUTPUT) throw BAIL;
       }
@@ -578,10 +588,11 @@ class FastDemangler {
     }
     const ty = c < 128 ? INT_LITERAL_C[c] : undefined;
     if (ty === undefined) {
-      // An enumerator: (type)value.
-      if (c !== Ch.N && c !== Ch.S && !(c >= Ch.Digit1 && c <= Ch.Digit9)) throw BAIL;
+      // An enumerator or a null pointer: (type)value.
+      if (c !== Ch.N && c !== Ch.S && c !== Ch.P && !(c >= Ch.Digit1 && c <= Ch.Digit9)) throw BAIL;
       this.pos++;
       const t = this.type();
+      if (this.kind !== Kind.Plain) throw BAIL;
       const neg = this.eat(Ch.n);
       const start = this.pos;
       while (this.c() >= Ch.Digit0 && this.c() <= Ch.Digit9) this.pos++;
@@ -647,6 +658,10 @@ class FastDemangler {
           text = t.slice(0, t.length - right.length) + '(' + op + ')' + right;
           kind = Kind.Sealed;
           last = this.last;
+        } else if (k >= Kind.Array) {
+          text = this.overArray(t, k, c);
+          kind = this.kind;
+          last = 93;
         } else {
           this.wrap(t, k, this.last, c === Ch.P ? -1 : c === Ch.R ? -2 : -3);
           text = this.text;
@@ -663,6 +678,7 @@ class FastDemangler {
         kind = this.tpKind[i]!;
         last = this.tpLast[i]!;
         if (kind === Kind.PackBound || kind === Kind.Function) throw BAIL;
+        if (kind >= Kind.Array) this.right = this.tpRight[i]!;
         break;
       }
       case Ch.S: {
@@ -686,8 +702,12 @@ class FastDemangler {
         base = this.base;
         last = this.last;
         break;
+      // Rare forms, each in a method of its own: V8 tiers a function up after an amount of
+      // interpretation that grows with its size, and this one runs for nearly every type.
+      case Ch.A: return this.arrayType();
+      case Ch.M: return this.memberPointer();
       default:
-        // Array, member pointer, complex/imaginary, vendor and elaborated types.
+        // Complex/imaginary, vendor and elaborated types.
         throw BAIL;
     }
     this.pushSub(text, base, kind, last);
@@ -711,6 +731,62 @@ class FastDemangler {
     if (k === Kind.RRef && op === -2) { this.text = t.slice(0, t.length - 1); this.kind = Kind.LRef; return; }
     this.text = t;
     this.kind = k;
+  }
+
+  /** A [<number>] _ <element>: `elem [n]` (`elem []` without a number), `right` = `[n]`. */
+  private arrayType(): string {
+    this.pos++;
+    const start = this.pos;
+    while (this.c() >= Ch.Digit0 && this.c() <= Ch.Digit9) this.pos++;
+    const right = '[' + this.s.slice(start, this.pos) + ']';
+    if (!this.eat(Ch.Under)) throw BAIL; // a dimension expression
+    const t = this.type();
+    // Arrays of arrays, functions or references, and elements ending in ']' (an ABI tag, which
+    // LLVM would not space off), are left to the tree parser.
+    if (this.kind !== Kind.Plain || this.last === 93) throw BAIL;
+    const text = t + ' ' + right;
+    this.right = right;
+    this.pushSub(text, '', Kind.Array, 93);
+    return this.set(text, '', Kind.Array, 93);
+  }
+
+  /**
+   * `*`, `&` or `&&` (by the mangled code `c`) over `t`, an array or a reference to one (kind
+   * `k`, `right` its brackets): `char const (&) [24]` — the declarator goes between the halves,
+   * spaced off the brackets as LLVM prints it. A reference over a reference collapses (& wins);
+   * a pointer to a reference is left to the tree parser. Leaves the kind in `kind`.
+   */
+  private overArray(t: string, k: Kind, c: number): string {
+    const right = this.right;
+    if (k === Kind.Array) {
+      this.kind = c === Ch.P ? Kind.Sealed : c === Ch.R ? Kind.ArrayLRef : Kind.ArrayRRef;
+      return t.slice(0, t.length - right.length) + (c === Ch.P ? '(*) ' : c === Ch.R ? '(&) ' : '(&&) ') + right;
+    }
+    if (c === Ch.P) throw BAIL;
+    const left = t.slice(0, t.length - right.length - (k === Kind.ArrayLRef ? 4 : 5));
+    this.kind = k === Kind.ArrayLRef || c === Ch.R ? Kind.ArrayLRef : Kind.ArrayRRef;
+    return left + (this.kind === Kind.ArrayLRef ? '(&) ' : '(&&) ') + right;
+  }
+
+  /** M <class> <member>: `member class::*`, or `ret (class::*)(params)` for a member function. */
+  private memberPointer(): string {
+    this.pos++;
+    const cls = this.type();
+    const ck = this.kind;
+    const m = this.type();
+    const mk = this.kind;
+    if (ck !== Kind.Plain) throw BAIL;
+    let text: string, last: number;
+    if (mk === Kind.Function) {
+      const right = this.right;
+      text = m.slice(0, m.length - right.length) + '(' + cls + '::*)' + right;
+      last = this.last;
+    } else if (mk === Kind.Plain) {
+      text = m + ' ' + cls + '::*';
+      last = 42;
+    } else throw BAIL;
+    this.pushSub(text, '', Kind.Sealed, last);
+    return this.set(text, '', Kind.Sealed, last);
   }
 
   private cvQuals(): number {
@@ -785,8 +861,17 @@ class FastDemangler {
     let outLast = 0;
     for (let e = 0; e < pack.text.length; e++) {
       let t = pack.text[e]!, k = pack.kind[e]!, last = pack.last[e]!;
-      if (k >= Kind.PackBound) throw BAIL;
-      for (let w = wraps.length - 1; w >= 0; w--) {
+      if (k === Kind.ArrayLRef || k === Kind.ArrayRRef) {
+        // References over a reference to an array collapse (& wins); other wrappers are left to
+        // the tree parser.
+        let lref = k === Kind.ArrayLRef;
+        for (const w of wraps) { if (w !== -2 && w !== -3) throw BAIL; if (w === -2) lref = true; }
+        const right = pack.right?.[e] ?? '';
+        t = t.slice(0, t.length - right.length - (k === Kind.ArrayLRef ? 4 : 5)) + (lref ? '(&) ' : '(&&) ') + right;
+        k = lref ? Kind.ArrayLRef : Kind.ArrayRRef;
+        last = 93;
+      } else if (k >= Kind.PackBound) throw BAIL;
+      for (let w = wraps.length - 1; w >= 0 && k < Kind.PackBound; w--) {
         this.wrap(t, k, last, wraps[w]!);
         t = this.text;
         k = this.kind;
