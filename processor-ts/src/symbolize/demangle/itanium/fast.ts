@@ -530,8 +530,9 @@ class FastDemangler {
     if (++this.depth > MAX_DEPTH) throw BAIL;
     const c = this.c();
     let out: string;
+    if (c === Ch.X && this.c(1) === Ch.s && this.c(2) === Ch.r && this.c(3) === Ch.T) return this.dependentMember();
     if (c === Ch.X) {
-      // Of expressions only a function's address, X ad L _Z <encoding> E E: &(f(int)).
+      // Of other expressions only a function's address, X ad L _Z <encoding> E E: &(f(int)).
       if (!this.s.startsWith('adL_Z', this.pos + 1)) throw BAIL;
       this.pos += 6;
       const enc = this.innerEncoding();
@@ -575,6 +576,25 @@ class FastDemangler {
     } else out = this.type();
     this.depth--;
     return out;
+  }
+
+  /**
+   * X sr <template param> <source name> E, a member of a dependent type as a template argument
+   * (`std::conditional<T::value, ...>`): `T::name` with T's argument. The parameter is a
+   * substitution candidate, as in LLVM; a parameter with template arguments, or a name with
+   * them, is left to the tree parser. Called by templateArg, whose depth it ends.
+   */
+  private dependentMember(): string {
+    this.pos += 3; // Xsr
+    const t = this.type();
+    if (this.kind !== Kind.Plain) throw BAIL;
+    const c = this.c();
+    if (c < Ch.Digit1 || c > Ch.Digit9) throw BAIL;
+    const n = this.sourceName();
+    const last = this.last;
+    if (!this.eat(Ch.E)) throw BAIL;
+    this.depth--;
+    return this.set(t + '::' + n, '', Kind.Plain, last);
   }
 
   /** Integer and bool literals (L <type> <value> E). */
