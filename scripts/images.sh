@@ -37,8 +37,16 @@ import_rootfs() {
 	local dir=$1 image=$2
 	shift 2
 	tar --xattrs --xattrs-include='security.capability' --numeric-owner -C "$dir" -cf "$dir.tar" .
-	podman import --quiet "$@" "$dir.tar" "$image" >/dev/null
+	# The tag moves to the new image; the one it leaves would stay behind
+	# untagged, 190 MB a build, until the disk fills (it did, once).
+	local old new
+	old=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+	new=$(podman import --quiet "$@" "$dir.tar" "$image")
 	rm -f "$dir.tar"
+	if [ -n "$old" ] && [ "$old" != "$new" ] &&
+		[ -z "$(podman image inspect --format '{{join .RepoTags ","}}' "$old" 2>/dev/null)" ]; then
+		podman rmi "$old" >/dev/null 2>&1 || log "$image: the image it replaced ($old) is still in use; remove it with podman rmi when done"
+	fi
 	log "$image: $(podman image inspect --format '{{.Size}}' "$image" | awk '{printf "%.1f MB", $1/1e6}')"
 }
 

@@ -317,7 +317,9 @@ func runPerf(dir, state string, phase time.Duration) (*result, error) {
 	r := &result{state: state, tool: "perf record", wall: phase, load: loadAverage()}
 	busy0, all0 := totalCPU()
 	start := time.Now()
-	cmd := exec.Command("perf", "record", "-F", "19", "-a", "-g", "-q", "-o", data, "--", "sleep", strconv.FormatFloat(phase.Seconds(), 'f', -1, 64))
+	// --no-buildid-cache: perf would copy every binary it saw into
+	// ~/.debug on each run (6 GB over a few sessions here).
+	cmd := exec.Command("perf", "record", "-F", "19", "-a", "-g", "-q", "--no-buildid-cache", "-o", data, "--", "sleep", strconv.FormatFloat(phase.Seconds(), 'f', -1, 64))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("perf record: %v: %s", err, out)
 	}

@@ -143,7 +143,7 @@ func churnPhase(dir string, events bool) (ours, perf share, err error) {
 	perfData := filepath.Join(dir, fmt.Sprintf("perf-%t.data", events))
 	// perf records for a fixed time covering the workload: 2 s before,
 	// 1 s after.
-	rec := exec.Command("perf", "record", "-a", "-g", "-F", "99", "-o", perfData, "-q",
+	rec := exec.Command("perf", "record", "-a", "-g", "-F", "99", "-o", perfData, "-q", "--no-buildid-cache",
 		"--", "sleep", strconv.FormatFloat(*churnSeconds+3, 'f', -1, 64))
 	var recLog bytes.Buffer
 	rec.Stdout, rec.Stderr = &recLog, &recLog

@@ -221,7 +221,7 @@ func startPerf(p *phase, pid int) (*exec.Cmd, error) {
 		return nil, err
 	}
 	out := filepath.Join(*perfDir, fmt.Sprintf("%s-%s-%dhz-%d.data", p.label, p.unwinder, p.freq, len(p.share)+1))
-	cmd := exec.Command("perf", "record", "-q", "-g", "-F", "999", "-p", strconv.Itoa(pid), "-o", out)
+	cmd := exec.Command("perf", "record", "-q", "--no-buildid-cache", "-g", "-F", "999", "-p", strconv.Itoa(pid), "-o", out)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting perf record (package linux-perf): %w", err)
 	}
