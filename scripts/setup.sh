@@ -28,6 +28,25 @@ need_root() {
 	fi
 }
 
+# disk_space refuses to start on a nearly full disk with a message that says
+# where and what to free, rather than failing minutes later in the middle of
+# a build ("no space left on device" from the Go linker, once, in CI).
+# EBPF_OTEL_MIN_FREE_MIB is what the caller needs: scripts/test.sh sets it
+# to what a whole run from empty caches takes; `npm start` needs less.
+disk_space() {
+	local need=${EBPF_OTEL_MIN_FREE_MIB:-2048} dir free cache
+	cache=$(go env GOCACHE 2>/dev/null || true)
+	for dir in "$ROOT" "${TMPDIR:-/tmp}" ${cache:+"$(dirname "$cache")"}; do
+		[ -d "$dir" ] || continue
+		free=$(df -Pm "$dir" | awk 'NR == 2 {print $4}')
+		if [ -n "$free" ] && [ "$free" -lt "$need" ]; then
+			echo "setup: only $free MiB free on the filesystem of $dir; this run needs about $need MiB." >&2
+			echo "setup: free space first, e.g. 'go clean -cache' (Go's build cache: ${cache:-unknown}), 'podman image prune' (untagged images), old checkouts and perf's ~/.debug." >&2
+			exit 1
+		fi
+	done
+}
+
 apt_packages() {
 	local missing=()
 	for p in "${APT_PACKAGES[@]}"; do
@@ -163,6 +182,7 @@ build_sidecar() {
 }
 
 need_root
+disk_space
 apt_packages
 toolchains
 containers_conf
