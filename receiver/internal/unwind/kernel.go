@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -1026,7 +1027,7 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 				break
 			}
 		}
-		if t, err = u.cache.Build(p, u.stop); !errors.Is(err, os.ErrNotExist) {
+		if t, err = u.cache.Build(p, u.stop); !viewGone(err) {
 			break
 		}
 	}
@@ -1037,7 +1038,7 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	delete(u.pending, key)
-	if !errors.Is(err, os.ErrNotExist) {
+	if !viewGone(err) {
 		if t != nil || err != nil {
 			_, _ = u.cache.Add(store, t, err)
 		}
@@ -1064,6 +1065,16 @@ func (u *Unwinder) buildNext(maxSize int64) bool {
 		u.maybeFreeLocked(id) // every process that mapped it is gone, or moved to the shared table
 	}
 	return true
+}
+
+// viewGone reports whether err says a process's view of a file went away
+// with the process, rather than anything about the file: ENOENT once the
+// process is reaped, ESRCH while it is a zombie or exiting. Such a failure
+// is not the file's, and is not remembered: remembered, it left every
+// later process of the file without a table (a short run of a program
+// whose only view died while its table was queued).
+func viewGone(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
 // fileBuildID is path's GNU build ID, or "" when it has none or cannot be
