@@ -154,6 +154,12 @@ func profileSymbolized(t *testing.T, collector string, pid int) symbolized {
 	cmd := exec.Command(collector, "--config", cfgPath, "--feature-gates=service.profilesSupport")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	require.NoError(t, cmd.Start())
+	// The 6 s count from when the collector is running: before, its
+	// components are still starting and SIGINT would kill it unhandled
+	// (on a loaded machine the receiver's start alone took seconds).
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(logs.String(), "Everything is ready"); time.Sleep(50 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the collector was not ready within a minute\n%s", logs.String())
+	}
 	time.Sleep(6 * time.Second)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	require.NoError(t, cmd.Wait(), "%s", logs.String())
