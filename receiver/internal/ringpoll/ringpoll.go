@@ -40,8 +40,8 @@ type Reader struct {
 	// closing is set by Close before it closes anything: the poller's
 	// errors after it ("use of closed file") mean ErrClosed.
 	closing atomic.Bool
-	// waiting is held (read) by Wait, so that Close releases the ring
-	// only once no Wait looks at it.
+	// waiting is held (read) by Wait and AvailableBytes, so that Close
+	// releases the ring only once neither looks at it.
 	waiting sync.RWMutex
 	once    sync.Once
 }
@@ -89,7 +89,7 @@ func (r *Reader) Wait(deadline time.Time) error {
 	// It fails only on a closed file, and then so does Read.
 	_ = r.f.SetReadDeadline(deadline)
 	err := r.rc.Read(func(uintptr) bool {
-		return r.woken.Swap(false) || r.AvailableBytes() > 0
+		return r.woken.Swap(false) || r.Reader.AvailableBytes() > 0
 	})
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) && r.woken.Swap(false) {
@@ -98,6 +98,19 @@ func (r *Reader) Wait(deadline time.Time) error {
 		return r.closed(err)
 	}
 	return nil
+}
+
+// AvailableBytes is how many bytes of records the ring holds unread; 0
+// once Close has begun. The embedded reader's reads the ring without its
+// lock, and its Close drops the ring: a reader goroutine asking while
+// another closes (a shutdown) read a nil ring.
+func (r *Reader) AvailableBytes() int {
+	r.waiting.RLock()
+	defer r.waiting.RUnlock()
+	if r.closing.Load() {
+		return 0
+	}
+	return r.Reader.AvailableBytes()
 }
 
 func (r *Reader) closed(err error) error {

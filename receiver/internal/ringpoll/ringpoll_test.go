@@ -146,3 +146,34 @@ func TestNewReaderRefusesOtherMaps(t *testing.T) {
 		t.Fatal("NewReader accepted an array")
 	}
 }
+
+// AvailableBytes may run while another goroutine closes the reader (the
+// unwinder's loop during a shutdown): it answers 0 once Close began, and
+// never reads a released ring (the race detector and a nil ring told).
+func TestAvailableBytesDuringClose(t *testing.T) {
+	m, p := writer(t)
+	for range 50 {
+		r, err := NewReader(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, p)
+		if n := r.AvailableBytes(); n == 0 {
+			t.Fatal("a written record is not available")
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 1000 {
+				_ = r.AvailableBytes()
+			}
+		}()
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if n := r.AvailableBytes(); n != 0 {
+			t.Fatalf("AvailableBytes after Close: %d, want 0", n)
+		}
+	}
+}
