@@ -50,7 +50,7 @@ const enum Kind {
 }
 
 /** Elements of a template argument pack. */
-interface Pack { text: string[]; kind: Kind[]; last: number[]; right?: string[] }
+interface Pack { text: string[]; kind: Kind[]; last: number[]; right: string[] }
 
 /** Table by character code of a string-keyed table (undefined where the record has no key). */
 function byCode(rec: Record<string, string>): Array<string | undefined> {
@@ -104,7 +104,7 @@ class FastDemangler {
   private readonly tpKind: Kind[] = [];
   private readonly tpLast: number[] = [];
   private readonly tpPack: Array<Pack | undefined> = [];
-  /** The `right` of array parameters (their text around a declarator); set only for those. */
+  /** The `right` of array parameters (their text around a declarator); '' for the others. */
   private readonly tpRight: string[] = [];
   /** Where the current encoding's parameters start (a local name's encoding has its own). */
   private tpStart = 0;
@@ -515,7 +515,7 @@ class FastDemangler {
         this.tpKind[i] = this.kind;
         this.tpLast[i] = this.last;
         this.tpPack[i] = this.kind === Kind.PackBound ? this.pack : undefined;
-        if (this.kind >= Kind.Array) this.tpRight[i] = this.right;
+        this.tpRight[i] = this.kind >= Kind.Array ? this.right : ''; // every slot: see the pack columns
       } else arg = this.templateArg();
       if (arg === '') continue; // an empty pack: no comma either
       out = first ? out + arg : out + ', ' + arg;
@@ -543,7 +543,7 @@ class FastDemangler {
     if (c === Ch.J) {
       // A pack prints its elements as a list; an empty element (an empty pack) prints nothing.
       this.pos++;
-      const pack: Pack = { text: [], kind: [], last: [] };
+      const pack: Pack = { text: [], kind: [], last: [], right: [] };
       let list = '';
       let last = 0;
       while (!this.eat(Ch.E)) {
@@ -552,8 +552,10 @@ class FastDemangler {
         pack.text.push(e);
         pack.kind.push(this.kind);
         pack.last.push(this.last);
-        // Only arrays need their right half again (a write per element of every pack was measurable).
-        if (this.kind >= Kind.Array) (pack.right ??= [])[pack.text.length - 1] = this.right;
+        // Written for every element, as the other columns: a column filled here and there (or
+        // created on first use) changes the arrays' and the object's shapes, and V8 then throws
+        // away the compiled code of the parser's hottest functions.
+        pack.right.push(this.kind >= Kind.Array ? this.right : '');
         if (e !== '') { list = list === '' ? e : list + ', ' + e; last = this.last; }
         if (list.length > MAX_OUTPUT) throw BAIL;
       }
@@ -722,13 +724,11 @@ class FastDemangler {
         base = this.base;
         last = this.last;
         break;
-      // Rare forms, each in a method of its own: V8 tiers a function up after an amount of
-      // interpretation that grows with its size, and this one runs for nearly every type.
-      case Ch.A: return this.arrayType();
-      case Ch.M: return this.memberPointer();
       default:
-        // Complex/imaginary, vendor and elaborated types.
-        throw BAIL;
+        // Rare forms, in a method of their own behind one call: V8 tiers a function up after an
+        // amount of interpretation that grows with its size, and each branch first taken after
+        // it has compiled this one (which runs for nearly every type) throws that code away.
+        return this.rareType(c);
     }
     this.pushSub(text, base, kind, last);
     return this.set(text, base, kind, last);
@@ -751,6 +751,13 @@ class FastDemangler {
     if (k === Kind.RRef && op === -2) { this.text = t.slice(0, t.length - 1); this.kind = Kind.LRef; return; }
     this.text = t;
     this.kind = k;
+  }
+
+  /** Array and member pointer types; complex/imaginary, vendor and elaborated types give up. */
+  private rareType(c: number): string {
+    if (c === Ch.A) return this.arrayType();
+    if (c === Ch.M) return this.memberPointer();
+    throw BAIL;
   }
 
   /** A [<number>] _ <element>: `elem [n]` (`elem []` without a number), `right` = `[n]`. */
@@ -886,7 +893,7 @@ class FastDemangler {
         // the tree parser.
         let lref = k === Kind.ArrayLRef;
         for (const w of wraps) { if (w !== -2 && w !== -3) throw BAIL; if (w === -2) lref = true; }
-        const right = pack.right?.[e] ?? '';
+        const right = pack.right[e]!;
         t = t.slice(0, t.length - right.length - (k === Kind.ArrayLRef ? 4 : 5)) + (lref ? '(&) ' : '(&&) ') + right;
         k = lref ? Kind.ArrayLRef : Kind.ArrayRRef;
         last = 93;
