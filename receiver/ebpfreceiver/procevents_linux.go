@@ -17,8 +17,7 @@ import (
 
 // processEvents feeds the process table from the exec, fork and exit
 // tracepoints, so a process is read while it runs however short its life.
-// The reader hands events to a few workers, by pid, so one slow exec-time
-// read does not hold up the others while the events of one pid stay in
+// The reader hands events to a worker (see eventWorkers), in the ring's
 // order.
 type processEvents struct {
 	tracker *procevents.Tracker
@@ -101,7 +100,16 @@ const execReadDelay = 50 * time.Millisecond
 const syncTimeout = time.Second
 
 const (
-	eventWorkers = 4
+	// eventWorkers is one: events of different pids depend on each other's
+	// order. A fork's parent is found in the table by its pid: with four
+	// workers (events routed by pid), a child's fork was often applied
+	// before its parent's exec from the same read of the ring (a shell that
+	// exec'd and forked its pipeline), so the table read the parent from
+	// /proc at the fork, a read the exec event had made needless, or found
+	// nothing once the parent was gone. Under `npm start` (GOMAXPROCS=1)
+	// the workers never ran in parallel either; each only added a wake-up
+	// per read (docs/performance.md, ninth session).
+	eventWorkers = 1
 	// workerQueue bounds the batches waiting per worker; beyond it the
 	// reader waits and the kernel's ring buffer takes the slack (and
 	// counts what does not fit).

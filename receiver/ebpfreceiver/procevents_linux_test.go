@@ -255,3 +255,31 @@ func TestDispatchDefersRunningExecs(t *testing.T) {
 		t.Errorf("left deferred %v, reads %v", p.deferred, p.reads)
 	}
 }
+
+// A shell's fork of its pipeline comes in the same read of the ring as the
+// shell's exec, and is applied after it whatever the pids: the child takes
+// the shell's name from the exec event. Applied first (a worker per pid),
+// the fork met no parent in the table and read /proc for it, which here
+// (an empty proc root, as for a parent already gone) finds nothing.
+func TestDispatchAppliesForkAfterParentExec(t *testing.T) {
+	p := newTestEvents(t)
+	parent := procmaps.Key{PID: 7, StartTime: 1, ExecID: 2}
+	child := procmaps.Key{PID: 8, StartTime: 3, ExecID: 1}
+	p.batch = []tableEvent{
+		{typ: procevents.Exec, key: parent, exec: procmaps.ExecInfo{PPID: 1, Comm: "sh", Filename: "/bin/sh",
+			Text: procmaps.Mapping{Start: 0x1000, Limit: 0x2000, Inode: 9}}},
+		{typ: procevents.Fork, key: child, ppid: parent.PID},
+	}
+	p.dispatch()
+	for _, ch := range p.work {
+		close(ch)
+	}
+	for w := range p.work {
+		p.worker(p.work[w], p.free[w])
+	}
+	info, ok := p.table.Process(child)
+	require.True(t, ok)
+	require.Equal(t, "sh", info.ExecutableName)
+	require.Equal(t, parent.PID, info.PPID)
+	require.Zero(t, p.table.Stats().Misses, "the parent was read from /proc")
+}
