@@ -140,14 +140,43 @@ type errCount struct {
 // a new start time, as cumulative temporality allows.
 const staleIntervals = 6
 
-type pidCount struct {
-	img   procmaps.Key
+// image is one program image of the interval's kernel keys.
+type image struct {
+	key   procmaps.Key
 	calls uint64
+	// next is the index of the next image of the same pid (an exec or a
+	// reused pid in the interval), -1 for none.
+	next int32
+	kept bool
+}
+
+// series is one series of the interval before folding: a kept image's
+// syscall (or syscall × errno), or "other"'s, with its calls and the
+// number of kernel entries in it.
+type series struct {
+	img     int32 // index in images; -1 for "other"
+	nr, err uint32
+	calls   uint64
+	entries int
+	kept    bool
+}
+
+// errRef is the key of an error series of the interval (img as series').
+type errRef struct {
+	img     int32
+	nr, err uint32
 }
 
 // aggregator turns each interval's deltas into cumulative series, folding
 // processes outside the top N into "other". Sums over all series stay exact
 // because a folded interval's delta moves to "other", never counted twice.
+//
+// An interval's kernel entries (about 14,000 on the pipeline benchmark's
+// busy machine) are first grouped by image, through a map keyed by pid, and
+// summed into the interval's series, through maps keyed by small integers:
+// the cumulative maps, keyed by image, see one lookup per series rather
+// than per entry. Hashing the 24-byte image keys of every entry five times
+// was most of the set's collection time (BenchmarkAggregateInterval).
 type aggregator struct {
 	calls map[seriesKey]*calls
 	hists map[uint32]*hist // by syscall number
@@ -158,18 +187,24 @@ type aggregator struct {
 	lim limits
 
 	// Reused per interval.
-	perPID map[procmaps.Key]uint64
-	rank   []pidCount
+	images []image
+	byPID  map[uint32]int32 // the first image of each pid in images
+	keyImg []int32          // the image of each kernel entry
+	rank   []int32
 	keep   map[procmaps.Key]bool
-	// The interval's calls per series and which series are kept, when
-	// syscalls or histograms are limited.
-	perSeries map[seriesKey]uint64
-	perErr    map[errKey]uint64
-	perNr     map[uint32]uint64
-	keepCall  map[seriesKey]bool
-	keepErr   map[errKey]bool
-	keepHist  map[uint32]bool
-	ranked    []ranked
+	// The interval's series: calls (by img<<32 | nr, img+1 or 0 for
+	// "other") and errors, and the calls per syscall number.
+	series   []series
+	seriesAt map[uint64]int32
+	errSer   []series
+	errAt    map[errRef]int32
+	perNr    map[uint32]uint64
+	// The series kept this interval, when syscalls or histograms are
+	// limited.
+	keepCall map[seriesKey]bool
+	keepErr  map[errKey]bool
+	keepHist map[uint32]bool
+	ranked   []ranked
 	// folding: a top N is set, so per-process series exist only for the
 	// processes kept this interval.
 	folding bool
@@ -180,10 +215,10 @@ func (a *aggregator) init() {
 	a.hists = map[uint32]*hist{}
 	a.errs = map[errKey]*errCount{}
 	a.names = map[procmaps.Key]string{}
-	a.perPID = map[procmaps.Key]uint64{}
+	a.byPID = map[uint32]int32{}
 	a.keep = map[procmaps.Key]bool{}
-	a.perSeries = map[seriesKey]uint64{}
-	a.perErr = map[errKey]uint64{}
+	a.seriesAt = map[uint64]int32{}
+	a.errAt = map[errRef]int32{}
 	a.perNr = map[uint32]uint64{}
 	a.keepCall = map[seriesKey]bool{}
 	a.keepErr = map[errKey]bool{}
@@ -200,11 +235,9 @@ type ranked struct {
 	idx   int
 }
 
-// markTop fills keep with, per group, the k candidates with the most calls
-// (ties: the lower order first). cands must hold one entry per key of
-// keys, at the same index.
-func markTop[K comparable](a *aggregator, keys []K, cands []ranked, k int, keep map[K]bool) {
-	clear(keep)
+// markTop calls kept with the idx of, per group, the k candidates with the
+// most calls (ties: the lower order first).
+func (a *aggregator) markTop(cands []ranked, k int, kept func(idx int)) {
 	slices.SortFunc(cands, func(x, y ranked) int {
 		if c := cmpImage(x.group, y.group); c != 0 {
 			return c
@@ -220,116 +253,198 @@ func markTop[K comparable](a *aggregator, keys []K, cands []ranked, k int, keep 
 			n = 0
 		}
 		if n < k {
-			keep[keys[c.idx]] = true
+			kept(c.idx)
 		}
 		n++
 	}
 	a.ranked = cands[:0]
 }
 
-// topSyscalls chooses, for this interval, the syscalls and syscall × errno
-// pairs each process keeps and the syscalls whose histograms are kept.
-func (a *aggregator) topSyscalls(keys []syscallsSysKey, counts []uint64, errKeys []syscallsSysErrKey, errVals []uint64) {
-	if a.lim.syscalls > 0 {
-		clear(a.perSeries)
-		for i, k := range keys {
-			a.perSeries[seriesKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr}] += counts[i]
-		}
-		sks := make([]seriesKey, 0, len(a.perSeries))
-		cands := a.ranked[:0]
-		for sk, n := range a.perSeries {
-			cands = append(cands, ranked{group: sk.img, calls: n, order: uint64(sk.nr), idx: len(sks)})
-			sks = append(sks, sk)
-		}
-		markTop(a, sks, cands, a.lim.syscalls, a.keepCall)
-
-		clear(a.perErr)
-		for i, k := range errKeys {
-			a.perErr[errKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr, k.Err}] += errVals[i]
-		}
-		eks := make([]errKey, 0, len(a.perErr))
-		cands = a.ranked[:0]
-		for ek, n := range a.perErr {
-			cands = append(cands, ranked{group: ek.img, calls: n, order: uint64(ek.nr)<<32 | uint64(ek.err), idx: len(eks)})
-			eks = append(eks, ek)
-		}
-		markTop(a, eks, cands, a.lim.syscalls, a.keepErr)
+// imageKey is the image of series index img (-1: "other").
+func (a *aggregator) imageKey(img int32) procmaps.Key {
+	if img < 0 {
+		return other
 	}
-	if a.lim.histograms > 0 {
-		clear(a.perNr)
-		for i, k := range keys {
-			a.perNr[k.Nr] += counts[i]
+	return a.images[img].key
+}
+
+// findImage returns the index of image k among the interval's, -1 when no
+// kernel entry of the counts has it.
+func (a *aggregator) findImage(k procmaps.Key) int32 {
+	i, ok := a.byPID[k.PID]
+	if !ok {
+		return -1
+	}
+	for ; i >= 0; i = a.images[i].next {
+		if a.images[i].key == k {
+			return i
 		}
-		nrs := make([]uint32, 0, len(a.perNr))
-		cands := a.ranked[:0]
-		for nr, n := range a.perNr {
-			cands = append(cands, ranked{calls: n, order: uint64(nr), idx: len(nrs)})
-			nrs = append(nrs, nr)
+	}
+	return -1
+}
+
+// indexImages groups the kernel entries by image: a.images with their
+// calls, a.keyImg the image of each entry.
+func (a *aggregator) indexImages(keys []syscallsSysKey, counts []uint64) {
+	a.images = a.images[:0]
+	a.keyImg = a.keyImg[:0]
+	clear(a.byPID)
+	last := int32(-1)
+	for i, k := range keys {
+		img := imageOf(k.Pid, k.StartTime, k.ExecId)
+		// The kernel's entries of one image often come in a row.
+		if last < 0 || a.images[last].key != img {
+			if last = a.findImage(img); last < 0 {
+				last = int32(len(a.images)) //nolint:gosec // G115: bounded by the kernel map's entries
+				next := int32(-1)
+				if first, ok := a.byPID[img.PID]; ok {
+					next = first
+				}
+				a.images = append(a.images, image{key: img, next: next})
+				a.byPID[img.PID] = last
+			}
 		}
-		markTop(a, nrs, cands, a.lim.histograms, a.keepHist)
+		a.images[last].calls += counts[i]
+		a.keyImg = append(a.keyImg, last)
 	}
 }
 
-// topPIDs fills a.keep with the processes kept as their own series this
-// interval; it returns how many processes were folded.
+// topPIDs groups the entries by image and marks the processes kept as
+// their own series this interval; it returns how many processes were
+// folded.
 func (a *aggregator) topPIDs(keys []syscallsSysKey, counts []uint64, top int) int {
-	clear(a.perPID)
+	a.indexImages(keys, counts)
 	clear(a.keep)
 	a.folding = top > 0
-	for i, k := range keys {
-		a.perPID[imageOf(k.Pid, k.StartTime, k.ExecId)] += counts[i]
-	}
 	a.rank = a.rank[:0]
-	for img, n := range a.perPID {
-		a.rank = append(a.rank, pidCount{img, n})
+	for i := range a.images {
+		a.rank = append(a.rank, int32(i)) //nolint:gosec // G115: bounded by the kernel map's entries
 	}
 	if top > 0 && len(a.rank) > top {
-		slices.SortFunc(a.rank, func(x, y pidCount) int {
-			if c := cmp.Compare(y.calls, x.calls); c != 0 {
+		slices.SortFunc(a.rank, func(x, y int32) int {
+			if c := cmp.Compare(a.images[y].calls, a.images[x].calls); c != 0 {
 				return c
 			}
-			return cmpImage(x.img, y.img)
+			return cmpImage(a.images[x].key, a.images[y].key)
 		})
 	} else {
 		top = len(a.rank)
 	}
-	for _, r := range a.rank[:top] {
-		a.keep[r.img] = true
+	for _, i := range a.rank[:top] {
+		a.images[i].kept = true
+		a.keep[a.images[i].key] = true
 	}
 	return len(a.rank) - top
 }
 
-func (a *aggregator) seriesImage(img procmaps.Key) procmaps.Key {
-	if a.keep[img] {
+// keptImage is img when its image is kept this interval, -1 ("other")
+// otherwise.
+func (a *aggregator) keptImage(img int32) int32 {
+	if img >= 0 && a.images[img].kept {
 		return img
 	}
-	return other
+	return -1
+}
+
+// gatherSeries sums the interval's entries into its series: calls per
+// (kept image or "other", syscall), errors per (kept image or "other",
+// syscall, errno), calls per syscall.
+func (a *aggregator) gatherSeries(keys []syscallsSysKey, counts []uint64, errKeys []syscallsSysErrKey, errVals []uint64) {
+	a.series = a.series[:0]
+	clear(a.seriesAt)
+	for i, k := range keys {
+		img := a.keptImage(a.keyImg[i])
+		at := uint64(img+1)<<32 | uint64(k.Nr) //nolint:gosec // G115: img+1 is not negative
+		j, ok := a.seriesAt[at]
+		if !ok {
+			j = int32(len(a.series)) //nolint:gosec // G115: bounded by the kernel map's entries
+			a.seriesAt[at] = j
+			a.series = append(a.series, series{img: img, nr: k.Nr})
+		}
+		a.series[j].calls += counts[i]
+		a.series[j].entries++
+	}
+	a.errSer = a.errSer[:0]
+	clear(a.errAt)
+	for i, k := range errKeys {
+		// A process without counts this interval (its calls landed in the
+		// other generation) is kept only if it is kept for calls.
+		ref := errRef{img: a.keptImage(a.findImage(imageOf(k.Pid, k.StartTime, k.ExecId))), nr: k.Nr, err: k.Err}
+		j, ok := a.errAt[ref]
+		if !ok {
+			j = int32(len(a.errSer)) //nolint:gosec // G115: bounded by the kernel map's entries
+			a.errAt[ref] = j
+			a.errSer = append(a.errSer, series{img: ref.img, nr: k.Nr, err: k.Err})
+		}
+		a.errSer[j].calls += errVals[i]
+		a.errSer[j].entries++
+	}
+	clear(a.perNr)
+	for _, s := range a.series {
+		a.perNr[s.nr] += s.calls
+	}
+}
+
+// topSyscalls chooses, for this interval, the syscalls and syscall × errno
+// pairs each process keeps and the syscalls whose histograms are kept.
+func (a *aggregator) topSyscalls() {
+	clear(a.keepCall)
+	clear(a.keepErr)
+	clear(a.keepHist)
+	if a.lim.syscalls > 0 {
+		cands := a.ranked[:0]
+		for i, s := range a.series {
+			cands = append(cands, ranked{group: a.imageKey(s.img), calls: s.calls, order: uint64(s.nr), idx: i})
+		}
+		a.markTop(cands, a.lim.syscalls, func(i int) {
+			s := &a.series[i]
+			s.kept = true
+			a.keepCall[seriesKey{a.imageKey(s.img), s.nr}] = true
+		})
+		cands = a.ranked[:0]
+		for i, s := range a.errSer {
+			cands = append(cands, ranked{group: a.imageKey(s.img), calls: s.calls, order: uint64(s.nr)<<32 | uint64(s.err), idx: i})
+		}
+		a.markTop(cands, a.lim.syscalls, func(i int) {
+			s := &a.errSer[i]
+			s.kept = true
+			a.keepErr[errKey{a.imageKey(s.img), s.nr, s.err}] = true
+		})
+	}
+	if a.lim.histograms > 0 {
+		cands := a.ranked[:0]
+		for nr, n := range a.perNr {
+			cands = append(cands, ranked{calls: n, order: uint64(nr), idx: int(nr)})
+		}
+		a.markTop(cands, a.lim.histograms, func(nr int) { a.keepHist[uint32(nr)] = true }) //nolint:gosec // G115: a syscall number
+	}
 }
 
 // add merges one interval's deltas: calls per key (counts), latency histograms per
 // syscall number (hnrs[i] has hdeltas[i]; otherNr for the numbers without
 // one of their own) and errors. It returns how many kernel entries were
-// folded into "other".
+// folded into "other". topPIDs must have seen the same keys and counts.
 func (a *aggregator) add(keys []syscallsSysKey, counts []uint64, hnrs []uint32, hdeltas []histDelta,
 	errKeys []syscallsSysErrKey, errVals []uint64, start pcommon.Timestamp) (folded int) {
 	if a.last != 0 {
 		start = a.last
 	}
-	a.topSyscalls(keys, counts, errKeys, errVals)
-	for i, k := range keys {
-		sk := seriesKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr}
-		if a.lim.syscalls > 0 && !a.keepCall[sk] {
+	a.gatherSeries(keys, counts, errKeys, errVals)
+	a.topSyscalls()
+	for _, sr := range a.series {
+		sk := seriesKey{a.imageKey(sr.img), sr.nr}
+		if a.lim.syscalls > 0 && !sr.kept {
 			sk.nr = otherNr
 		}
 		if sk.img == other || sk.nr == otherNr {
-			folded++
+			folded += sr.entries
 		}
 		s := a.calls[sk]
 		if s == nil {
 			s = &calls{start: start}
 			a.calls[sk] = s
 		}
-		s.count += counts[i]
+		s.count += sr.calls
 		s.seen = true
 	}
 	for i, nr := range hnrs {
@@ -350,11 +465,9 @@ func (a *aggregator) add(keys []syscallsSysKey, counts []uint64, hnrs []uint32, 
 		}
 		h.seen = true
 	}
-	for i, k := range errKeys {
-		// A process without counts this interval (its calls landed in the
-		// other generation) is kept only if it is kept for calls.
-		ek := errKey{a.seriesImage(imageOf(k.Pid, k.StartTime, k.ExecId)), k.Nr, k.Err}
-		if a.lim.syscalls > 0 && !a.keepErr[ek] {
+	for _, sr := range a.errSer {
+		ek := errKey{a.imageKey(sr.img), sr.nr, sr.err}
+		if a.lim.syscalls > 0 && !sr.kept {
 			ek.nr, ek.err = otherNr, otherErr
 		}
 		e := a.errs[ek]
@@ -362,7 +475,7 @@ func (a *aggregator) add(keys []syscallsSysKey, counts []uint64, hnrs []uint32, 
 			e = &errCount{start: start}
 			a.errs[ek] = e
 		}
-		e.count += errVals[i]
+		e.count += sr.calls
 		e.seen = true
 	}
 	a.dropFolded()
