@@ -48,17 +48,57 @@ func (t *Probe) drain() error {
 	return errors.Join(errs...)
 }
 
+// batchSlots is how many entries of a per-CPU array (the caches, the
+// histograms) one system call reads or clears: a lookup and a clear per
+// slot were about 600 system calls a collection on a busy machine.
+const batchSlots = 64
+
+// readBatches reads the per-CPU array m in batches of batchSlots entries
+// into keys and vals (batchSlots × the possible CPUs), calling each with
+// the batch's number of entries.
+func readBatches[V any](m *ebpf.Map, keys []uint32, vals []V, each func(n int)) error {
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		if n > 0 {
+			each(n)
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) || (err == nil && n == 0) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// clearBatches writes zero (zero: batchSlots × the possible CPUs zero
+// values) to the entries keys of the per-CPU array m, in batches.
+func clearBatches[V any](m *ebpf.Map, keys []uint32, zero []V) error {
+	cpus := len(zero) / batchSlots
+	for len(keys) > 0 {
+		k := keys[:min(len(keys), batchSlots)]
+		if _, err := m.BatchUpdate(k, zero[:len(k)*cpus], nil); err != nil {
+			return err
+		}
+		keys = keys[len(k):]
+	}
+	return nil
+}
+
 // drainCache appends the calls left in every CPU's cache slots to
 // t.keys/t.calls, their failed calls to t.errKeys/t.errVals, and clears
 // the slots it found in use.
 func (t *Probe) drainCache(m *ebpf.Map) error {
-	for slot := uint32(0); slot < cacheSlots; slot++ {
-		if err := m.Lookup(slot, &t.slots); err != nil {
-			return fmt.Errorf("reading syscall cache slot %d: %w", slot, err)
-		}
-		used := false
-		for i := range t.slots {
-			if c := &t.slots[i]; c.Calls != 0 {
+	t.clearKeys = t.clearKeys[:0]
+	cpus := len(t.slots) / batchSlots
+	err := readBatches(m, t.batchKeys, t.slots, func(n int) {
+		for i := range n {
+			used := false
+			for _, c := range t.slots[i*cpus : (i+1)*cpus] {
+				if c.Calls == 0 {
+					continue
+				}
 				t.keys = append(t.keys, c.Key)
 				t.calls = append(t.calls, c.Calls)
 				if c.Errs != 0 {
@@ -68,13 +108,16 @@ func (t *Probe) drainCache(m *ebpf.Map) error {
 				}
 				used = true
 			}
+			if used {
+				t.clearKeys = append(t.clearKeys, t.batchKeys[i])
+			}
 		}
-		if !used {
-			continue
-		}
-		if err := m.Put(slot, t.zeroSlots); err != nil {
-			return fmt.Errorf("clearing syscall cache slot %d: %w", slot, err)
-		}
+	})
+	if err != nil {
+		return fmt.Errorf("reading the syscall cache: %w", err)
+	}
+	if err := clearBatches(m, t.clearKeys, t.zeroSlots); err != nil {
+		return fmt.Errorf("clearing the syscall cache: %w", err)
 	}
 	return nil
 }
@@ -85,35 +128,52 @@ func (t *Probe) drainCache(m *ebpf.Map) error {
 // t.hnrs/t.hdeltas, summed over the CPUs. Every call the kernel added to a
 // histogram is in the counts or a cache of the same generation, so no other
 // entry holds anything (but for calls lost to a full counts map, whose
-// latency waits in its entry until the number is drained again).
+// latency waits in its entry until the number is drained again: it stays).
 func (t *Probe) drainHists(m *ebpf.Map, longs *ebpf.Memory) error {
 	t.hnrs, t.hdeltas = t.hnrs[:0], t.hdeltas[:0]
 	clear(t.hseen[:])
+	t.clearKeys = t.clearKeys[:0]
 	for _, k := range t.keys {
-		slot := histSlot(k.Nr)
-		if t.hseen[slot] {
-			continue
+		if slot := histSlot(k.Nr); !t.hseen[slot] {
+			t.hseen[slot] = true
+			t.clearKeys = append(t.clearKeys, slot)
 		}
-		t.hseen[slot] = true
-		if err := m.Lookup(slot, &t.perCPU); err != nil {
-			return fmt.Errorf("reading syscall latency of slot %d: %w", slot, err)
+	}
+	if len(t.clearKeys) == 0 {
+		return nil
+	}
+	cpus := len(t.perCPU) / batchSlots
+	var longErr error
+	err := readBatches(m, t.batchKeys, t.perCPU, func(n int) {
+		for i, slot := range t.batchKeys[:n] {
+			if !t.hseen[slot] || longErr != nil {
+				continue
+			}
+			var d histDelta
+			for c := range t.perCPU[i*cpus : (i+1)*cpus] {
+				d.add(&t.perCPU[i*cpus+c])
+			}
+			if longErr = t.takeLong(&d, longs, slot); longErr != nil {
+				return
+			}
+			nr := slot
+			if slot == histOther {
+				nr = otherNr
+			} else if slot >= histGapLo {
+				nr = slot + (histGapHi - histGapLo)
+			}
+			t.hnrs = append(t.hnrs, nr)
+			t.hdeltas = append(t.hdeltas, d)
 		}
-		if err := m.Put(slot, t.zeroCPU); err != nil {
-			return fmt.Errorf("clearing syscall latency of slot %d: %w", slot, err)
-		}
-		var d histDelta
-		for i := range t.perCPU {
-			d.add(&t.perCPU[i])
-		}
-		if err := t.takeLong(&d, longs, slot); err != nil {
-			return err
-		}
-		nr := k.Nr
-		if slot == histOther {
-			nr = otherNr
-		}
-		t.hnrs = append(t.hnrs, nr)
-		t.hdeltas = append(t.hdeltas, d)
+	})
+	if err != nil {
+		return fmt.Errorf("reading syscall latency: %w", err)
+	}
+	if longErr != nil {
+		return longErr
+	}
+	if err := clearBatches(m, t.clearKeys, t.zeroCPU); err != nil {
+		return fmt.Errorf("clearing syscall latency: %w", err)
 	}
 	return nil
 }

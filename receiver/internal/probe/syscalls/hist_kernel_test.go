@@ -64,7 +64,7 @@ func TestHistogramSaturates(t *testing.T) {
 	const n = 53
 	const getcpu = 309 // x86_64
 	tr, pid, begin := traceInput(t, n, "go", func(tr *Probe) {
-		full := make([]syscallsSysHist, len(tr.zeroCPU))
+		full := make([]syscallsSysHist, len(tr.zeroCPU)/batchSlots) // one per CPU
 		for i := range full {
 			full[i].Zero = math.MaxUint32
 			for s := range full[i].Slots {

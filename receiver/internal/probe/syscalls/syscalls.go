@@ -83,12 +83,15 @@ type Probe struct {
 	hnrs    []uint32
 	hdeltas []histDelta
 	hseen   [histOther + 1]bool
-	// One histogram per possible CPU: read into, and written to clear.
+	// A batch of per-CPU entries (batchSlots × the possible CPUs): read
+	// into; the zero ones are written to clear.
 	perCPU, zeroCPU []syscallsSysHist
 	// The hists_long maps of both generations, mapped; longBuf holds an entry.
 	longs            [2]*ebpf.Memory
 	longBuf          [longEntry]byte
 	slots, zeroSlots []syscallsSysSlot
+	// The keys of a batch read, and those to clear.
+	batchKeys, clearKeys []uint32
 	errKeys          []syscallsSysErrKey
 	errVals          []uint64
 	closed           bool
@@ -147,8 +150,10 @@ func Start(cfg Config) (_ *Probe, err error) {
 		return nil, fmt.Errorf("counting possible CPUs: %w", err)
 	}
 
-	t := &Probe{names: syscallnames.Native(), top: cfg.TopProcesses, zeroCPU: make([]syscallsSysHist, cpus),
-		zeroSlots: make([]syscallsSysSlot, cpus)}
+	t := &Probe{names: syscallnames.Native(), top: cfg.TopProcesses,
+		perCPU: make([]syscallsSysHist, batchSlots*cpus), zeroCPU: make([]syscallsSysHist, batchSlots*cpus),
+		slots: make([]syscallsSysSlot, batchSlots*cpus), zeroSlots: make([]syscallsSysSlot, batchSlots*cpus),
+		batchKeys: make([]uint32, batchSlots)}
 	t.agg.init()
 	t.agg.lim = limits{syscalls: cfg.TopSyscalls, histograms: cfg.TopHistograms}
 	var opts *ebpf.CollectionOptions
