@@ -92,9 +92,9 @@ type Probe struct {
 	slots, zeroSlots []syscallsSysSlot
 	// The keys of a batch read, and those to clear.
 	batchKeys, clearKeys []uint32
-	errKeys          []syscallsSysErrKey
-	errVals          []uint64
-	closed           bool
+	errKeys              []syscallsSysErrKey
+	errVals              []uint64
+	closed               bool
 }
 
 // Start loads the programs with cfg's settings and attaches them to the
