@@ -255,16 +255,24 @@ func (p *processEvents) dispatch() {
 	p.reads = p.reads[:0]
 }
 
-// settle marks the execs whose image ended later in the batch: an exit
-// of the pid, or another exec, came after them. Those images are over
+// settle marks the execs and forks whose image ended later in the batch:
+// an exit of the pid, or an exec, came after them. Those images are over
 // before they are applied, so the table does not read /proc for them
-// (it could only find a zombie or the next image there). The other
+// (it could only find a zombie or the next image there) nor announces
+// them to the unwinder (a fork and an exec per short process). The other
 // execs' reads are deferred by execReadDelay: a dispatch from then on
 // reads them, unless an exit or exec of their pid came first (reads of
 // running execs were a sixth of the busy collector's time).
 func (p *processEvents) settle() {
 	for i := len(p.batch) - 1; i >= 0; i-- {
 		te := &p.batch[i]
+		if te.typ == procevents.Fork {
+			// A fork's image ends with the pid's next exec or exit.
+			if _, ok := p.later[te.key.PID]; ok {
+				te.exec.Ended = true
+			}
+			continue
+		}
 		if te.typ != procevents.Exec && te.typ != procevents.Exit {
 			continue
 		}
@@ -396,6 +404,10 @@ func (p *processEvents) apply(ev tableEvent) {
 	case procevents.Exec:
 		p.table.Exec(ev.key, ev.exec)
 	case procevents.Fork:
+		if ev.exec.Ended {
+			p.table.ForkEnded(ev.key, ev.ppid)
+			return
+		}
 		p.table.Fork(ev.key, ev.ppid)
 	case procevents.Exit:
 		p.table.Exit(ev.key)

@@ -24,7 +24,7 @@ func TestVMPerms(t *testing.T) {
 	}
 }
 
-// TestSettleMarksEndedExecs: an exec is known to be over when an exit of
+// TestSettleMarksEndedExecs: an exec or a fork is known to be over when an exit of
 // its pid or another exec of it comes later in the same read; not when
 // that came before it, nor for another pid.
 func TestSettleMarksEndedExecs(t *testing.T) {
@@ -35,17 +35,17 @@ func TestSettleMarksEndedExecs(t *testing.T) {
 	p.batch = []tableEvent{
 		ev(procevents.Exit, 5, 1),
 		ev(procevents.Exec, 5, 2), // its exit came before: still running
-		ev(procevents.Fork, 6, 1), //
+		ev(procevents.Fork, 6, 1), // execs below: over
 		ev(procevents.Exec, 6, 2), // exec'd again below: over
 		ev(procevents.Mmap, 6, 2), //
 		ev(procevents.Exec, 6, 3), // exits below: over
 		ev(procevents.Exec, 7, 2), // only a fork of another pid follows
-		ev(procevents.Fork, 8, 1), //
+		ev(procevents.Fork, 8, 1), // nothing of 8 follows
 		ev(procevents.Exit, 6, 3), //
 		ev(procevents.Exec, 9, 2), // nothing follows
 	}
 	p.settle()
-	want := []bool{false, false, false, true, false, true, false, false, false, false}
+	want := []bool{false, false, true, true, false, true, false, false, false, false}
 	for i, te := range p.batch {
 		if te.exec.Ended != want[i] {
 			t.Errorf("event %d (%v of %d): ended %v, want %v", i, te.typ, te.key.PID, te.exec.Ended, want[i])

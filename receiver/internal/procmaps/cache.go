@@ -380,7 +380,17 @@ func (c *Cache) readExecLocked(e *procEntry, text *Mapping) {
 // Fork records process child, a copy of its parent's current image: until
 // it execs, it runs the same code at the same addresses. A parent not met
 // before is read now (it is alive: it is forking).
-func (c *Cache) Fork(child Key, ppid uint32) {
+func (c *Cache) Fork(child Key, ppid uint32) { c.fork(child, ppid, false) }
+
+// ForkEnded is Fork for a child whose copy of the parent has already ended
+// (it exec'd or exited: a later event of the same read of the ring says
+// so). Its samples still resolve with the parent's image, but it is not
+// announced to subscribers: no walk can meet it running, and the unwinder
+// wrote and deleted a kernel entry for most forks (a fork and exec per
+// short process).
+func (c *Cache) ForkEnded(child Key, ppid uint32) { c.fork(child, ppid, true) }
+
+func (c *Cache) fork(child Key, ppid uint32, ended bool) {
 	defer c.flush()
 	parent := c.acquire(Key{PID: ppid})
 	c.mu.Lock()
@@ -394,7 +404,10 @@ func (c *Cache) Fork(child Key, ppid uint32) {
 	e.info = parent.info
 	e.info.PID, e.info.PPID, e.info.StartTime = child.PID, ppid, child.StartTime
 	e.loaded = parent.loaded
-	if len(e.mappings) > 0 {
+	switch {
+	case ended:
+		c.endLocked(e)
+	case len(e.mappings) > 0:
 		c.announceLocked(e, e.mappings, false)
 	}
 }

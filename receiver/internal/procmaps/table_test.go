@@ -536,3 +536,40 @@ func TestTableExecEndedKeepsContainer(t *testing.T) {
 		t.Errorf("Process = %+v, %v: want the event's name in the parent's container %s", info, ok, cid)
 	}
 }
+
+// A fork whose child exec'd or exited in the same read of the ring is
+// recorded with its parent's image, ended, and announced to no
+// subscriber; the child's exec still carries the parent's cgroup over.
+func TestTableForkEnded(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.image(40, 100, 0x1000, "/bin/parent")
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	var evs []ImageEvent
+	defer c.Subscribe(func(ev ImageEvent) { evs = append(evs, ev) })()
+	parent, ok := c.Process(key(40, 100, 0))
+	if !ok {
+		t.Fatal("parent not read")
+	}
+	evs = nil
+	child := key(41, 101, 5)
+	c.ForkEnded(child, 40)
+	if got := mappedPath(c, child, 0x1000); got != "/bin/parent" {
+		t.Errorf("child resolves to %q", got)
+	}
+	info, ok := c.Process(child)
+	if !ok || info.PPID != 40 || info.ExecutableName != parent.ExecutableName {
+		t.Errorf("child Process = %+v, %v", info, ok)
+	}
+	if c.Alive(child) {
+		t.Error("an ended fork is alive")
+	}
+	for _, ev := range evs {
+		if ev.Kind == ImageStarted || ev.Kind == ImageMappingsChanged {
+			t.Errorf("an ended fork was announced: %+v", ev)
+		}
+	}
+	c.Exec(key(41, 101, 6), ExecInfo{PPID: 40, Comm: "child", Ended: true})
+	if info, _ := c.Process(key(41, 101, 6)); info.ExecutableName != "child" || info.CgroupPath != parent.CgroupPath {
+		t.Errorf("exec after an ended fork: %+v (parent %+v)", info, parent)
+	}
+}
