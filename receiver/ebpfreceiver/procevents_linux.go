@@ -38,6 +38,11 @@ type processEvents struct {
 	// later is settle's scratch: the pids with an exit or exec later in
 	// the batch.
 	later map[uint32]struct{}
+	// strs interns the events' names and paths (the reader's goroutine
+	// only): the same few programs and libraries come in every process's
+	// events, and a string per event was most of what the reader
+	// allocated.
+	strs map[string]string
 	// deferred holds the execs that were still running when dispatched
 	// (their reads deferred, ExecInfo.Defer), oldest first; reads the
 	// reads settle found due, for dispatch to send first. Both are reused.
@@ -203,16 +208,36 @@ func (p *processEvents) gather(ev *procevents.Event) {
 	tx := ev.Text
 	switch ev.Type {
 	case procevents.Exec:
-		te.exec = procmaps.ExecInfo{PPID: ev.PPID, Comm: string(ev.Comm), Filename: string(ev.Filename),
+		te.exec = procmaps.ExecInfo{PPID: ev.PPID, Comm: p.intern(ev.Comm), Filename: p.intern(ev.Filename),
 			Text: procmaps.Mapping{Start: tx.Start, Limit: tx.End, Offset: tx.Offset, Inode: tx.Inode, Major: tx.Major, Minor: tx.Minor}}
 	case procevents.Mmap:
 		te.exec.Text = procmaps.Mapping{Start: tx.Start, Limit: tx.End, Offset: tx.Offset, Inode: tx.Inode,
-			Major: tx.Major, Minor: tx.Minor, Path: string(ev.Path), Perms: vmPerms(ev.ExitCode)}
+			Major: tx.Major, Minor: tx.Minor, Path: p.intern(ev.Path), Perms: vmPerms(ev.ExitCode)}
 	}
 	p.batch = append(p.batch, te)
 	if len(p.batch) == maxBatch {
 		p.dispatch()
 	}
+}
+
+// maxInterned bounds the interned strings; beyond it they start over.
+const maxInterned = 4096
+
+// intern returns b as a string, the same string for the same bytes while
+// it is among the last maxInterned distinct ones.
+func (p *processEvents) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := p.strs[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	if p.strs == nil || len(p.strs) >= maxInterned {
+		p.strs = make(map[string]string, 256)
+	}
+	s := string(b)
+	p.strs[s] = s
+	return s
 }
 
 // dispatch hands the batch to the workers, each pid's events to one
@@ -417,18 +442,24 @@ func (p *processEvents) apply(ev tableEvent) {
 }
 
 // vmPerms prints vm_flags as /proc/PID/maps does ("r-xp").
-func vmPerms(flags uint32) string {
-	b := []byte("---p")
-	for i, c := range []byte("rwx") {
-		if flags&(1<<i) != 0 {
-			b[i] = c
+func vmPerms(flags uint32) string { return permStrings[flags&15] }
+
+// permStrings holds vmPerms' 16 answers, so an mmap event allocates none.
+var permStrings = func() (ps [16]string) {
+	for f := range ps {
+		b := []byte("---p")
+		for i, c := range []byte("rwx") {
+			if f&(1<<i) != 0 {
+				b[i] = c
+			}
 		}
+		if f&8 != 0 {
+			b[3] = 's'
+		}
+		ps[f] = string(b)
 	}
-	if flags&8 != 0 {
-		b[3] = 's'
-	}
-	return string(b)
-}
+	return ps
+}()
 
 // stats returns the kernel side's counters.
 func (p *processEvents) stats() (procevents.Stats, error) { return p.tracker.Stats() }

@@ -283,3 +283,42 @@ func TestDispatchAppliesForkAfterParentExec(t *testing.T) {
 	require.Equal(t, parent.PID, info.PPID)
 	require.Zero(t, p.table.Stats().Misses, "the parent was read from /proc")
 }
+
+// The reader copies an event's names and paths once per distinct string:
+// the events of the next process that maps the same library or runs the
+// same program allocate nothing (the batch is reused).
+func TestGatherInternsStrings(t *testing.T) {
+	p := newTestEvents(t)
+	buf := []byte("/usr/lib/x86_64-linux-gnu/libc.so.6")
+	mmap := procevents.Event{Type: procevents.Mmap, PID: 5, ExitCode: 5, Path: buf}
+	exec := procevents.Event{Type: procevents.Exec, PID: 5, Comm: []byte("sh"), Filename: []byte("/bin/sh")}
+	p.batch = make([]tableEvent, 0, 8)
+	p.gather(&mmap)
+	p.gather(&exec)
+	first := p.batch[0].exec.Text.Path
+	allocs := testing.AllocsPerRun(100, func() {
+		p.batch = p.batch[:0]
+		p.gather(&mmap)
+		p.gather(&exec)
+	})
+	if allocs != 0 {
+		t.Errorf("gather allocated %.1f times for strings seen before", allocs)
+	}
+	got := p.batch[0].exec
+	require.Equal(t, "/usr/lib/x86_64-linux-gnu/libc.so.6", got.Text.Path)
+	require.Equal(t, "r-xp", got.Text.Perms)
+	require.Equal(t, "sh", p.batch[1].exec.Comm)
+	require.Equal(t, "/bin/sh", p.batch[1].exec.Filename)
+	// The reader's buffer is reused: what was kept must not change.
+	copy(buf, "/usr/lib/x86_64-linux-gnu/libm.so.6")
+	require.Equal(t, "/usr/lib/x86_64-linux-gnu/libc.so.6", first)
+	p.gather(&mmap)
+	require.Equal(t, "/usr/lib/x86_64-linux-gnu/libm.so.6", p.batch[len(p.batch)-1].exec.Text.Path)
+	// Bounded: past maxInterned distinct strings the table starts over.
+	for i := range maxInterned + 10 {
+		p.intern([]byte(fmt.Sprint("/lib/", i)))
+	}
+	if len(p.strs) > maxInterned {
+		t.Errorf("%d strings interned, bound %d", len(p.strs), maxInterned)
+	}
+}
