@@ -318,7 +318,7 @@ func (a *aggregator) topPIDs(keys []syscallsSysKey, counts []uint64, top int) in
 	a.folding = top > 0
 	a.rank = a.rank[:0]
 	for i := range a.images {
-		a.rank = append(a.rank, int32(i)) //nolint:gosec // G115: bounded by the kernel map's entries
+		a.rank = append(a.rank, int32(i))
 	}
 	if top > 0 && len(a.rank) > top {
 		slices.SortFunc(a.rank, func(x, y int32) int {

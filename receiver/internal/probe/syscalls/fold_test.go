@@ -87,3 +87,32 @@ func TestTopSyscallsFold(t *testing.T) {
 	require.Contains(t, a.errs, errKey{pk(1), otherNr, otherErr})
 	assert.Len(t, a.hists, 3, "close, futex and other")
 }
+
+// Two images of one pid in an interval (an exec, or the pid reused), their
+// entries interleaved as the kernel's map hands them out, keep series of
+// their own; an error of an image without counts this interval folds.
+func TestImagesOfOnePID(t *testing.T) {
+	var a aggregator
+	a.init()
+	img := func(exec uint64) procmaps.Key { return procmaps.Key{PID: 7, StartTime: 3, ExecID: exec} }
+	keys := []syscallsSysKey{
+		{Pid: 7, StartTime: 3, ExecId: 1, Nr: 0}, {Pid: 7, StartTime: 3, ExecId: 2, Nr: 0},
+		{Pid: 7, StartTime: 3, ExecId: 1, Nr: 1}, {Pid: 7, StartTime: 3, ExecId: 2, Nr: 0},
+		{Pid: 8, StartTime: 3, ExecId: 1, Nr: 0},
+	}
+	vals := []uint64{1, 10, 100, 1000, 5}
+	errKeys := []syscallsSysErrKey{{Pid: 7, StartTime: 3, ExecId: 2, Nr: 0, Err: 11}, {Pid: 7, StartTime: 3, ExecId: 3, Nr: 0, Err: 11}}
+	folded := a.topPIDs(keys, vals, 2)
+	assert.Equal(t, 1, folded, "pid 8, the quietest image")
+	assert.Equal(t, 1, addAll(&a, keys, vals, errKeys, []uint64{4, 6}, 100), "pid 8's entry")
+	calls := map[seriesKey]uint64{}
+	for k, s := range a.calls {
+		calls[k] = s.count
+	}
+	assert.Equal(t, map[seriesKey]uint64{{img(1), 0}: 1, {img(1), 1}: 100, {img(2), 0}: 1010, {other, 0}: 5}, calls)
+	errs := map[errKey]uint64{}
+	for k, e := range a.errs {
+		errs[k] = e.count
+	}
+	assert.Equal(t, map[errKey]uint64{{img(2), 0, 11}: 4, {other, 0, 11}: 6}, errs)
+}
