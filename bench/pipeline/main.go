@@ -31,6 +31,7 @@ var (
 	trips    = flag.Int("trips", 5000, "pipe round trips per second in the busy state (4 syscalls, 2 context switches each)")
 	cpuProf  = flag.Bool("cpu-prof", true, "run the sidecar with node --cpu-prof to split its main thread's time")
 	withPerf = flag.Bool("perf", true, "measure perf record -F 19 -a -g side by side")
+	ownLoad  = flag.Bool("workload", true, "run the busy workload in the busy state; false measures a machine another run keeps busy (bench/pipeline/ab.sh runs two pipelines side by side on one workload)")
 	keep     = flag.String("keep", "", "keep the phases' outputs (OTLP files, pprof, CPU profiles, perf.data) under this directory")
 )
 
@@ -78,7 +79,8 @@ func run() error {
 		if state != "idle" && state != "busy" {
 			return fmt.Errorf("-states: %q is neither idle nor busy", state)
 		}
-		if state == "busy" {
+		busy := state == "busy" && *ownLoad
+		if busy {
 			w.start()
 			time.Sleep(2 * time.Second) // let the workload ramp up before measuring
 		}
@@ -91,7 +93,7 @@ func run() error {
 		} else if err == nil {
 			results = append(results, r)
 		}
-		if state == "busy" {
+		if busy {
 			n := w.stop()
 			fmt.Fprintf(os.Stderr, "busy workload: %d short processes\n", n)
 		}
