@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { resetFastPath } from './itanium/fast.js';
 import { demangleItanium } from './itanium/index.js';
 import { demangleRustV0, isRustLegacy } from './rust/index.js';
 import * as glue from 'gecko-profiler-demangle/index_bg.js';
@@ -160,6 +161,7 @@ export function resetDemangler(): void {
   impl = undefined;
   loadError = undefined;
   stats.ours = stats.fallback = stats.failed = 0;
+  resetFastPath();
 }
 
 export function demanglerReady(): boolean {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { requireTool as requireCiTool } from '../../../testutil/ci.js';
 import { CXXFILT, llvmDemangle, NM, READELF, requireTool, symbolNames } from '../testdata/oracle.js';
-import { demangleFast } from './fast.js';
+import { demangleFast, PRIMERS } from './fast.js';
 import { demangleItanium, demangleTree } from './index.js';
 
 const LIBSTDCXX = '/usr/lib/x86_64-linux-gnu/libstdc++.so.6';
@@ -153,6 +153,14 @@ describe('demangleFast', () => {
     ['not a mangled name', 'main'],
   ])('leaves %s to the tree parser', (_what, mangled) => {
     expect(demangleFast(mangled)).toBeUndefined();
+  });
+
+  it('primes its rare branches with names of its subset', () => {
+    // Each primer must take the fast path to the end, or its branches get no type feedback.
+    for (const p of PRIMERS) {
+      expect(demangleFast(p)).toBeDefined();
+      expect(demangleFast(p)).toBe(demangleTree(p));
+    }
   });
 
   it('gives up on output past the budget, as the tree parser does', () => {

@@ -921,11 +921,35 @@ const QUALS_LAST = QUALS.map((q) => (q === '' ? 0 : q.charCodeAt(q.length - 1)))
 const parser = new FastDemangler();
 
 /**
+ * Names that take the fast path's rare branches — arrays, references over them in a pack
+ * expansion, a pointer to one, member pointers, a dependent member, a null-pointer literal — run
+ * once early in a process. V8 compiles the parser's hot functions within the first names, and a
+ * branch first taken after that (with no type feedback) throws the compiled code away and starts
+ * that function's warm-up again; run after the first name, when the functions already collect
+ * feedback, these give the branches theirs. (fast.test.ts checks that each is in the subset.)
+ */
+export const PRIMERS = ['_Z1fIJRA3_iEEvDpOT_', '_Z1fRA3_iS0_', '_Z1fPA3_i', '_Z1fM1AiM1AFivE', '_Z1fI1BEvN1AIXsrT_1xEEE', '_Z1fIPvLPv0EEvv'];
+/** Names demangled in this process, counted up to the priming. */
+let primeState = 0;
+
+function prime(): void {
+  for (const p of PRIMERS) {
+    try { parser.run(p); } catch { /* each is in the subset (tested); nothing to undo if not */ }
+  }
+}
+
+/** Forgets the priming (the startup snapshot's builder primes while it warms up; its processes prime again). */
+export function resetFastPath(): void {
+  primeState = 0;
+}
+
+/**
  * `_Z…` names in the fast path's subset, printed exactly as the tree parser prints them;
  * undefined for every other name (the tree parser decides those).
  */
 export function demangleFast(name: string): string | undefined {
   if (!name.startsWith('_Z')) return undefined;
+  if (primeState < 2 && ++primeState === 2) prime();
   try {
     return parser.run(name);
   } catch (e) {
