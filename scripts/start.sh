@@ -34,12 +34,7 @@ OLD_SPACE_MIB="${EBPF_OTEL_SIDECAR_OLD_SPACE_MIB:-64}"
 # lives across awaits, and V8 then allocated every later request's objects
 # straight into the old generation, whose full collections ran several
 # times a second (docs/performance.md).
-# 12 rather than 8 MiB: a batch allocates about 15 MiB between decoding and
-# writing its pprof files, and with room for more of it young, collections
-# cost about a tenth less of the busy sidecar's CPU for about 6 MiB more
-# resident memory (recorded batches replayed, docs/performance.md, ninth
-# session); 16 MiB saved no more.
-SEMI_SPACE_MIB="${EBPF_OTEL_SIDECAR_SEMI_SPACE_MIB:-12}"
+SEMI_SPACE_MIB="${EBPF_OTEL_SIDECAR_SEMI_SPACE_MIB:-8}"
 # Maglev is V8's top tier here, not TurboFan: the sidecar runs a batch every
 # few seconds, and TurboFan's compilations on V8's worker threads were a
 # quarter of its CPU (perf record); without them the busy sidecar spent about

@@ -287,7 +287,7 @@ func TestPodRuns(t *testing.T) {
 	pid = strings.TrimSpace(run(t, 30*time.Second, "podman", "inspect", "--format", "{{.State.Pid}}", podName+"-sidecar"))
 	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
 	require.NoError(t, err)
-	for _, arg := range []string{"--max-old-space-size=64", "--max-semi-space-size=12", "--no-allocation-site-pretenuring", "--max-opt=2", "--cache-bytes\x0033554432", "--flamegraph-bytes\x008388608"} {
+	for _, arg := range []string{"--max-old-space-size=64", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "--max-opt=2", "--cache-bytes\x0033554432", "--flamegraph-bytes\x008388608"} {
 		require.Contains(t, string(cmdline), arg+"\x00")
 	}
 }
