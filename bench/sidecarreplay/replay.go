@@ -24,7 +24,8 @@ import (
 )
 
 // startFlags are scripts/start.sh's node flags and settings for the sidecar
-// (its memory budget, young generation, top tier); keep them in step.
+// (its memory budget, young generation, top tier); keep them in step. Node
+// takes the last of a repeated flag: -a-flags / -b-flags override these.
 var startFlags = []string{
 	"--max-old-space-size=64", "--min-semi-space-size=8", "--max-semi-space-size=8",
 	"--no-allocation-site-pretenuring", "--max-opt=2",
