@@ -33,7 +33,7 @@ show() {
 	line=$(grep -E '^busy +ebpf-otel' "$dir/$1") || { cat "$dir/$1" >&2; return 1; }
 	sw=$(sed -n 's/^busy: collector context switches \([0-9.]*\).*/\1/p' "$dir/$1")
 	echo "$line" | awk -v r="$2" -v t="$1" -v sw="$sw" \
-		'{printf "%-5s %-4s %9s %10s %8s %8s  %s %s %s\n", r, t, $3, sw, $4, $10, $15, $16, $17}'
+		'{printf "%-5s %-4s %9s %10s %8s %8s  %s %s %s\n", r, t, $3, sw, $4, $11, $15, $16, $17}'
 }
 printf '%-5s %-4s %9s %10s %8s %8s  %s\n' round tree collector "switch/s" sidecar "RSS coll" "load average"
 for r in $(seq 1 "$rounds"); do

@@ -156,13 +156,7 @@ func (t *Probe) drainHists(m *ebpf.Map, longs *ebpf.Memory) error {
 			if longErr = t.takeLong(&d, longs, slot); longErr != nil {
 				return
 			}
-			nr := slot
-			if slot == histOther {
-				nr = otherNr
-			} else if slot >= histGapLo {
-				nr = slot + (histGapHi - histGapLo)
-			}
-			t.hnrs = append(t.hnrs, nr)
+			t.hnrs = append(t.hnrs, slotNr(slot))
 			t.hdeltas = append(t.hdeltas, d)
 		}
 	})
@@ -217,6 +211,18 @@ func histSlot(nr uint32) uint32 {
 		return histOther
 	}
 	return nr - (histGapHi - histGapLo)
+}
+
+// slotNr is the syscall number of histogram slot (histSlot's inverse),
+// otherNr for histOther's.
+func slotNr(slot uint32) uint32 {
+	switch {
+	case slot == histOther:
+		return otherNr
+	case slot >= histGapLo:
+		return slot + (histGapHi - histGapLo)
+	}
+	return slot
 }
 
 // kernelStats sums the per-CPU counters into st.

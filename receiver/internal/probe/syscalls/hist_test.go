@@ -38,3 +38,18 @@ func TestHistogramMapping(t *testing.T) {
 		t.Errorf("zeros: %d %d", dp.ZeroCount(), dp.Positive().BucketCounts().Len())
 	}
 }
+
+// A drained histogram is named by its slot: slotNr inverts histSlot for
+// every number with a slot of its own, the gap and beyond share "other".
+func TestSlotNr(t *testing.T) {
+	for nr := uint32(0); nr < histNrs+10; nr++ {
+		slot := histSlot(nr)
+		want := nr
+		if (nr >= histGapLo && nr < histGapHi) || nr >= histNrs {
+			want = otherNr
+		}
+		if got := slotNr(slot); got != want {
+			t.Fatalf("nr %d: slot %d names %d, want %d", nr, slot, got, want)
+		}
+	}
+}
