@@ -205,9 +205,9 @@ func TestCacheBuildIDLimit(t *testing.T) {
 	}
 	// A repeated put (two racing lookups) updates in place.
 	k := fileKey{inode: 1}
-	c.bids.put(k, BuildID{GNU: "01"}, time.Time{})
-	c.bids.put(k, BuildID{GNU: "02"}, time.Time{})
-	if id, ok := c.bids.get(k, time.Now()); !ok || id.GNU != "02" || c.bids.len() != 2 {
+	c.bids.put(k, BuildID{GNU: "01"}, time.Time{}, 0)
+	c.bids.put(k, BuildID{GNU: "02"}, time.Time{}, 0)
+	if id, ok := c.bids.get(k, time.Now(), 0); !ok || id.GNU != "02" || c.bids.len() != 2 {
 		t.Errorf("after double put: %+v, %v, len %d", id, ok, c.bids.len())
 	}
 }
@@ -423,5 +423,35 @@ func TestCacheBuildIDLinkEscape(t *testing.T) {
 		if !ok || m.BuildID != (BuildID{}) {
 			t.Errorf("Lookup(%#x) = %+v, %v: the file outside the root was read", addr, m, ok)
 		}
+	}
+}
+
+// A process gone before its build IDs were read (an ended exec of a
+// container: no map_files, no root, and its path names nothing here)
+// fails for itself, not for the file: a live process of the same file
+// reads it at once rather than going without a build ID for
+// transientRetry. The gone process's own lookups stay cached.
+func TestCacheBuildIDDeadViewNotTheFiles(t *testing.T) {
+	fp := newFakeProc(t)
+	const path = "/rev12-not-on-the-host/bin/app"
+	lib := fp.write(51, "root"+path, elfWithGNU(testGNUID))
+	ino := inodeOf(t, lib)
+	fp.process(51, mapsLine(0x1000, 0x2000, ino, path))
+	var st syscall.Stat_t
+	if err := syscall.Stat(os.TempDir(), &st); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	dead := key(50, 7, 1)
+	c.Exec(dead, ExecInfo{PPID: 1, Comm: "app", Filename: path, Ended: true, Text: Mapping{Start: 0x1000, Limit: 0x2000,
+		Inode: ino, Major: unix.Major(st.Dev), Minor: unix.Minor(st.Dev)}})
+	if m, ok := c.Lookup(dead, 0x1800); !ok || m.BuildID != (BuildID{}) {
+		t.Fatalf("the gone process: %+v, %v; want its mapping without a build ID", m, ok)
+	}
+	if got := c.Stats().BuildIDErrors; got != 1 {
+		t.Fatalf("build ID errors %d, want 1 (the gone process's lookup cached)", got)
+	}
+	if m, ok := c.Lookup(Key{PID: 51}, 0x1800); !ok || m.BuildID.GNU != testGNUHex {
+		t.Errorf("a live process of the same file: %+v, %v; want build ID %s", m.BuildID, ok, testGNUHex)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ebpf-otel/ebpf-otel/receiver/internal/safeopen"
@@ -179,11 +180,12 @@ func (c *Cache) buildID(pid uint32, m *Mapping) BuildID {
 	}
 	key := fileKey{major: m.Major, minor: m.Minor, inode: m.Inode}
 	now := c.now()
-	if id, ok := c.bids.get(key, now); ok {
+	if id, ok := c.bids.get(key, now, pid); ok {
 		return id
 	}
 	id, err := c.readMappingBuildID(pid, m)
 	var retryAt time.Time
+	var viewPID uint32
 	if err != nil && !errors.Is(err, ErrNoBuildID) && !errors.Is(err, ErrNotELF) {
 		c.buildIDErrors.Add(1)
 		// Content problems are permanent for this inode; anything else
@@ -191,8 +193,16 @@ func (c *Cache) buildID(pid uint32, m *Mapping) BuildID {
 		if !errors.Is(err, ErrCorruptELF) {
 			retryAt = now.Add(transientRetry)
 		}
+		// A process that is gone (an ended exec read for its build IDs:
+		// ENOENT, ESRCH), or whose path names another file here (a
+		// container's /bin/sh), failed, not the file: remembered for
+		// the file, every live process of it went without a build ID
+		// for transientRetry.
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) || errors.Is(err, safeopen.ErrOtherFile) {
+			viewPID = pid
+		}
 	}
-	c.bids.put(key, id, retryAt)
+	c.bids.put(key, id, retryAt, viewPID)
 	return id
 }
 
