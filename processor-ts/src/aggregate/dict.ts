@@ -37,6 +37,22 @@ export function hashInts(xs: readonly number[]): number {
   return h | 0;
 }
 
+/** FNV-1a over a location's fields (numbers read from the bigints: no allocation). */
+function locationHash(mapping: number, address: bigint, lines: readonly Line[], attrs: readonly number[]): number {
+  const a = Number(address);
+  let h = Math.imul(0x811c9dc5 ^ mapping, 0x01000193);
+  h = Math.imul(h ^ (a % 0x100000000 | 0), 0x01000193);
+  h = Math.imul(h ^ ((a / 0x100000000) | 0), 0x01000193);
+  for (let i = 0; i < lines.length; i++) {
+    const ln = lines[i]!;
+    h = Math.imul(h ^ ln.functionIndex, 0x01000193);
+    h = Math.imul(h ^ (Number(ln.line) | 0), 0x01000193);
+    h = Math.imul(h ^ (Number(ln.column) | 0), 0x01000193);
+  }
+  for (let i = 0; i < attrs.length; i++) h = Math.imul(h ^ attrs[i]!, 0x01000193);
+  return h | 0;
+}
+
 /**
  * Builds an OTLP profiles dictionary without duplicates: every table starts with its zero
  * value at index 0 and each distinct row is stored once. Rows are given by content (strings
@@ -51,8 +67,8 @@ export class Interner {
   private readonly strings = new Map<string, number>([['', 0]]);
   private readonly functions = new Map<string, number>([['0|0|0|0', 0]]);
   private readonly mappings = new Map<string, number>([['0|0|0|0|', 0]]);
-  /** Location indices by mapping index and address (a list: lines or attributes may differ). */
-  private readonly locations = new Map<number, Map<bigint, number[]>>([[0, new Map([[0n, [0]]])]]);
+  /** Location indices by locationHash (a list: a hash may collide), compared field by field. */
+  private readonly locations = new Map<number, number[]>([[locationHash(0, 0n, [], []), [0]]]);
   /** Stack indices by hashInts of their location indices. */
   private readonly stacks = new Map<number, number[]>([[hashInts([]), [0]]]);
   private readonly attributes = new Map<string, number>([['0|0|', 0]]);
@@ -103,20 +119,21 @@ export class Interner {
 
   /** `lines` refer to this Interner's functions (a new location keeps them); attrs sorted. */
   location(mapping: number, address: bigint, lines: Line[], attrs: number[]): number {
-    // Found by mapping and address, then compared field by field: a string key per location
-    // (its address and lines printed) was most of what interning a batch allocated.
-    let byAddress = this.locations.get(mapping);
-    if (byAddress === undefined) this.locations.set(mapping, (byAddress = new Map()));
-    const same = byAddress.get(address);
+    // Found by a hash of all its fields, then compared field by field: a string key per location
+    // (its address and lines printed) was most of what interning a batch allocated. The hash
+    // covers the lines, not only mapping and address: at line or function granularity every
+    // symbolized location of a mapping has address 0, and a list per address was scanned whole.
+    const h = locationHash(mapping, address, lines, attrs);
+    const same = this.locations.get(h);
     const table = this.dict.locationTable;
     if (same !== undefined) {
       for (let n = 0; n < same.length; n++) {
         const l = table[same[n]!]!;
-        if (sameLines(l.lines, lines) && sameInts(l.attributeIndices, attrs)) return same[n]!;
+        if (l.mappingIndex === mapping && l.address === address && sameLines(l.lines, lines) && sameInts(l.attributeIndices, attrs)) return same[n]!;
       }
     }
     const i = table.push({ $typeName: 'opentelemetry.proto.profiles.v1development.Location', mappingIndex: mapping, address, lines, attributeIndices: attrs }) - 1;
-    if (same === undefined) byAddress.set(address, [i]);
+    if (same === undefined) this.locations.set(h, [i]);
     else same.push(i);
     return i;
   }
