@@ -40,7 +40,7 @@ interface ProfileAcc {
   end: bigint;
   readonly attrs: readonly number[];
   dropped: number;
-  /** Series by stack index (a list: attribute sets, links and timestamps may differ). */
+  /** Series by a hash of stack, attributes, link and timestamps (a list: a hash may collide). */
   readonly series: Map<number, Series[]>;
   /** The same series in the order they were first met (the order they are handed out in among equals). */
   readonly list: Series[];
@@ -176,14 +176,20 @@ export class Aggregation {
       const link = imp.link(s.linkIndex);
       const hasTs = timed && s.timestampsUnixNano.length > 0 && (s.values.length === 0 || s.values.length === s.timestampsUnixNano.length);
       const w = sampleWeight(s);
-      // Found by stack, then compared: a string key per sample was a tenth of what merging allocated.
-      let same = series.get(stack);
+      // Found by a hash of its identity, then compared: a string key per sample was a tenth of
+      // what merging allocated. Not by stack alone: a stack in many threads (attribute sets) made
+      // every sample of it scan them all.
+      const na = sattrs.length;
+      // Stack, link and the attribute list's ends (a thread's id or name differs there): no loop per sample.
+      const ends = na === 0 ? 0 : Math.imul(sattrs[0]! ^ na, 0x01000193) ^ sattrs[na - 1]!;
+      const key = (Math.imul(Math.imul(ends ^ stack, 0x01000193) ^ link, 0x01000193) ^ (hasTs ? 1 : 0)) & 0x3fffffff; // a small integer: no heap number
+      let same = series.get(key);
       let ser: Series | undefined;
-      if (same === undefined) series.set(stack, (same = []));
+      if (same === undefined) series.set(key, (same = []));
       else {
         for (let k = 0; k < same.length; k++) {
           const c = same[k]!;
-          if (c.link === link && (c.timestamps !== undefined) === hasTs && sameInts(c.attrs, sattrs)) { ser = c; break; }
+          if (c.stack === stack && c.link === link && (c.timestamps !== undefined) === hasTs && sameInts(c.attrs, sattrs)) { ser = c; break; }
         }
       }
       if (!ser) {
