@@ -82,6 +82,12 @@ func (c *Cache) readProcess(k Key, text *Mapping) ([]Mapping, ProcessInfo, error
 		// The exec event named it.
 	} else if b, err := c.readSmall(dir + "/comm"); err == nil {
 		info.ExecutableName = string(bytes.TrimSuffix(b, []byte("\n")))
+	} else if len(maps) == 0 && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)) {
+		// Reaped between its stat and its comm, with nothing mapped
+		// left to read: gone, not a process without a name. Taken as
+		// read, its samples went out nameless and were not counted
+		// unattributed.
+		return nil, info, err
 	}
 	if exe, err := os.Readlink(dir + "/exe"); err == nil {
 		info.ExecutablePath = strings.TrimSuffix(exe, deletedSuffix)

@@ -573,3 +573,26 @@ func TestTableForkEnded(t *testing.T) {
 		t.Errorf("exec after an ended fork: %+v (parent %+v)", info, parent)
 	}
 }
+
+// A process reaped while it is read (its stat read, then nothing mapped
+// and no comm) is gone: unattributed and counted, not a process without
+// a name whose samples go out nameless and uncounted.
+func TestTableReapedWhileRead(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.stat(70, 1, 100)
+	fp.write(70, "maps", nil) // a zombie's maps: empty
+	c, _ := newTestCache(CacheConfig{ProcRoot: fp.root})
+	if info, ok := c.Process(key(70, 100, 0)); ok {
+		t.Fatalf("a process reaped while read was taken as read: %+v", info)
+	}
+	if st := c.Stats(); st.Unattributed != 1 {
+		t.Errorf("stats %+v, want one unattributed", st)
+	}
+	// A zombie not reaped yet still has its comm: read, and named.
+	fp.stat(71, 1, 100)
+	fp.write(71, "maps", nil)
+	fp.write(71, "comm", []byte("zombie\n"))
+	if info, ok := c.Process(key(71, 100, 0)); !ok || info.ExecutableName != "zombie" {
+		t.Errorf("a zombie with its comm: %+v, %v", info, ok)
+	}
+}
